@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the contract for every request and response the service handles."""

@@ -1,0 +1,148 @@
+"""Appeal definitions (loaded from YAML/JSON by operators) and the public view of an appeal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
+
+from service.currencies import (
+    STRIPE_MAXIMUM_AMOUNT,
+    SUPPORTED_CURRENCIES,
+    minimum_charge,
+)
+
+from .base import StrictSchema
+
+SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and hyphens.")
+CURRENCY = validate.OneOf(sorted(SUPPORTED_CURRENCIES), error="Unsupported currency {input}.")
+# Stripe's rule for descriptor suffixes: letters, digits and spaces, no <>\'" characters.
+DESCRIPTOR = validate.Regexp(r"^[A-Za-z0-9 .\-]{1,22}$", error="Up to 22 letters, digits and spaces.")
+AMOUNT = fields.Integer(strict=True, validate=validate.Range(min=1, max=STRIPE_MAXIMUM_AMOUNT))
+
+
+def _lower_codes(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.lower() if isinstance(v, str) else v for v in value]
+    if isinstance(value, dict):
+        return {k.lower() if isinstance(k, str) else k: v for k, v in value.items()}
+    return value
+
+
+class AppealDefinitionSchema(StrictSchema):
+    slug = fields.String(required=True, validate=[validate.Length(max=64), SLUG])
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    charity_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    currencies = fields.List(
+        fields.String(validate=CURRENCY), required=True, validate=validate.Length(min=1, max=20)
+    )
+    default_currency = fields.String(load_default=None, validate=CURRENCY)
+    suggested_amounts = fields.Dict(
+        keys=fields.String(validate=CURRENCY),
+        values=fields.List(AMOUNT, validate=validate.Length(max=6)),
+        load_default=dict,
+    )
+    minimum_amounts = fields.Dict(keys=fields.String(validate=CURRENCY), values=AMOUNT, load_default=dict)
+    maximum_amounts = fields.Dict(keys=fields.String(validate=CURRENCY), values=AMOUNT, load_default=dict)
+    goal_amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
+    goal_currency = fields.String(load_default=None, validate=CURRENCY)
+    opens_at = fields.AwareDateTime(load_default=None)
+    closes_at = fields.AwareDateTime(load_default=None)
+    stripe_account = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^acct_[A-Za-z0-9]+$", error="Must be a Stripe account id (acct_...)."),
+    )
+    statement_descriptor_suffix = fields.String(load_default=None, validate=DESCRIPTOR)
+    allowed_origins = fields.List(
+        fields.Url(schemes={"http", "https"}, require_tld=False, relative=False),
+        load_default=list,
+    )
+
+    @pre_load
+    def normalise_currency_codes(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in ("currencies", "suggested_amounts", "minimum_amounts", "maximum_amounts"):
+            if key in data:
+                data[key] = _lower_codes(data[key])
+        for key in ("default_currency", "goal_currency"):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].lower()
+        return data
+
+    @validates_schema
+    def check_amounts_against_currencies(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        currencies = set(data.get("currencies", []))
+        for key in ("suggested_amounts", "minimum_amounts", "maximum_amounts"):
+            for code in data.get(key, {}):
+                if code not in currencies:
+                    errors.setdefault(key, []).append(f"{code} is not one of the appeal's currencies.")
+        for code, minimum in data.get("minimum_amounts", {}).items():
+            if minimum < minimum_charge(code):
+                errors.setdefault("minimum_amounts", []).append(
+                    f"{code} minimum {minimum} is below Stripe's minimum charge of {minimum_charge(code)}."
+                )
+        for code in currencies:
+            low = data.get("minimum_amounts", {}).get(code, minimum_charge(code))
+            high = data.get("maximum_amounts", {}).get(code, STRIPE_MAXIMUM_AMOUNT)
+            if high < low:
+                errors.setdefault("maximum_amounts", []).append(f"{code} maximum is below its minimum.")
+            for amount in data.get("suggested_amounts", {}).get(code, []):
+                if not low <= amount <= high:
+                    errors.setdefault("suggested_amounts", []).append(
+                        f"{code} suggestion {amount} is outside {low}..{high}."
+                    )
+        default = data.get("default_currency")
+        if default and default not in currencies:
+            errors["default_currency"] = ["Must be one of the appeal's currencies."]
+        if (data.get("goal_amount") is None) != (data.get("goal_currency") is None):
+            errors["goal_currency"] = ["Give goal_amount and goal_currency together."]
+        elif data.get("goal_currency") and data["goal_currency"] not in currencies:
+            errors["goal_currency"] = ["Must be one of the appeal's currencies."]
+        opens, closes = data.get("opens_at"), data.get("closes_at")
+        if opens and closes and closes <= opens:
+            errors["closes_at"] = ["Must be after opens_at."]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def fill_defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        currencies = data["currencies"]
+        data["default_currency"] = data.get("default_currency") or currencies[0]
+        data["minimum_amounts"] = {
+            code: data["minimum_amounts"].get(code, minimum_charge(code)) for code in currencies
+        }
+        data["maximum_amounts"] = {
+            code: data["maximum_amounts"].get(code, STRIPE_MAXIMUM_AMOUNT) for code in currencies
+        }
+        data["suggested_amounts"] = {code: data["suggested_amounts"].get(code, []) for code in currencies}
+        return data
+
+
+class AppealPublicSchema(StrictSchema):
+    slug = fields.String()
+    title = fields.String()
+    charity_name = fields.String()
+    description = fields.String()
+    currencies = fields.List(fields.String())
+    default_currency = fields.String()
+    suggested_amounts = fields.Dict(keys=fields.String(), values=fields.List(fields.Integer()))
+    minimum_amounts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    maximum_amounts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    goal_amount = fields.Integer(allow_none=True)
+    goal_currency = fields.String(allow_none=True)
+    opens_at = fields.AwareDateTime(allow_none=True)
+    closes_at = fields.AwareDateTime(allow_none=True)
+    is_open = fields.Method("get_is_open")
+    donate_url = fields.Method("get_donate_url")
+
+    def get_is_open(self, appeal: Any) -> bool:
+        return bool(appeal.is_open())
+
+    def get_donate_url(self, appeal: Any) -> str:
+        from flask import url_for
+
+        return url_for("donate.donate_form", slug=appeal.slug, _external=True)

@@ -1,0 +1,89 @@
+"""Donation Router: the Flask application.
+
+``create_app`` is the only constructor. It reads like a table of contents: settings, logging,
+extensions (database, Stripe gateway, API), blueprints, error handlers, commands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from .settings import INSTANCE_DIR, Settings, load_settings
+from .stripe_gateway import StripeGateway
+
+REAL_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+    stripe_gateway: StripeGateway | None = None,
+) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_PARTS=100,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["settings"] = settings
+
+    register_logging(settings)
+    register_extensions(app, settings, stripe_gateway)
+    register_blueprints(app, settings)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(settings: Settings) -> None:
+    from .logging_setup import configure_logging
+
+    configure_logging(settings.log_level)
+
+
+def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGateway | None) -> None:
+    from . import db
+    from .api import init_api
+
+    db.init_app(app, settings)
+    app.extensions["stripe_gateway"] = stripe_gateway or StripeGateway.from_settings(settings)
+    init_api(app)
+
+
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    from .http_hooks import register_request_hooks
+    from .pages import donate, site
+
+    checkout_origin = REAL_CHECKOUT_ORIGIN
+    if not settings.uses_real_stripe:
+        parts = urlsplit(settings.stripe_api_base)
+        checkout_origin = f"{parts.scheme}://{parts.netloc}"
+    register_request_hooks(app, settings.is_production, checkout_origin)
+    app.register_blueprint(donate.bp)
+    app.register_blueprint(site.bp)
+    if not settings.is_production:
+        app.register_blueprint(site.dev_bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from .errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,98 @@
+"""Creating a donation and reading its public status."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from schemas.base import ErrorSchema
+from schemas.donations import DonationCreatedSchema, DonationCreateSchema, DonationStatusSchema
+
+from .. import db, donations
+from ..errors import ValidationFailed
+
+blp = Blueprint(
+    "donations_api",
+    __name__,
+    url_prefix="/api/v1/donations",
+    description="Donations and their status",
+)
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def idempotency_key_header() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ValidationFailed(fields={"Idempotency-Key": ["Use 1 to 255 printable ASCII characters."]})
+    return key
+
+
+@blp.route("")
+class DonationCreate(MethodView):
+    @blp.arguments(DonationCreateSchema)
+    @blp.response(201, DonationCreatedSchema)
+    @blp.alt_response(
+        422,
+        schema=ErrorSchema,
+        description="Invalid fields, or Idempotency-Key reused with another body",
+    )
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="The same Idempotency-Key is still being processed"
+    )
+    @blp.alt_response(415, schema=ErrorSchema, description="The body is not JSON")
+    @blp.alt_response(502, schema=ErrorSchema, description="Stripe refused to create the Checkout Session")
+    @blp.alt_response(
+        503,
+        schema=ErrorSchema,
+        description="Stripe unavailable or rate limited; retry after Retry-After",
+    )
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "Repeat the key with the same body to get the first answer again.",
+            }
+        ]
+    )
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Create a donation and its Stripe Checkout Session.
+
+        Answers with the Checkout URL to send the donor to. The donation is stored before Stripe
+        is called; if Stripe fails the answer is 502/503 and retrying is safe.
+        """
+        key = idempotency_key_header()
+        donation_request = donations.DonationRequest(
+            appeal=payload["appeal"],
+            amount=payload["amount"],
+            currency=payload["currency"],
+            frequency=payload["frequency"],
+            email=payload.get("email"),
+            source=payload.get("source") or {},
+        )
+        donation, _created = donations.create_donation(
+            db.session(),
+            current_app.extensions["stripe_gateway"],
+            current_app.extensions["settings"],
+            donation_request,
+            idempotency_key=key,
+        )
+        return donation
+
+
+@blp.route("/<donation_id>")
+class DonationDetail(MethodView):
+    @blp.response(200, DonationStatusSchema)
+    @blp.alt_response(404, schema=ErrorSchema)
+    def get(self, donation_id: str) -> Any:
+        """A donation's public status (no personal data)."""
+        return donations.get_donation(db.session(), donation_id)

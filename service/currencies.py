@@ -1,0 +1,119 @@
+"""Currency facts Stripe applies to charges: minor-unit exponents and minimum amounts.
+
+Money in this project is always an integer count of minor units plus an ISO currency code;
+these tables are what turn that into something a person reads, and what Stripe will accept.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+# Stripe's zero-decimal currencies: amounts are given in whole units (JPY 500 means ¥500).
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+
+# Stripe's minimum charge amounts, in minor units, for the currencies we expect appeals to take.
+# https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
+STRIPE_MINIMUM_CHARGE: dict[str, int] = {
+    "usd": 50,
+    "aed": 200,
+    "aud": 50,
+    "bgn": 100,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "czk": 1500,
+    "dkk": 250,
+    "eur": 50,
+    "gbp": 30,
+    "hkd": 400,
+    "huf": 17500,
+    "inr": 50,
+    "jpy": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "nzd": 50,
+    "pln": 200,
+    "ron": 200,
+    "sek": 300,
+    "sgd": 50,
+    "thb": 1000,
+}
+
+# Stripe refuses amounts with more than eight digits.
+STRIPE_MAXIMUM_AMOUNT = 99_999_999
+
+SUPPORTED_CURRENCIES = frozenset(STRIPE_MINIMUM_CHARGE)
+
+
+def exponent(currency: str) -> int:
+    """Number of decimal places in the currency's major unit, as Stripe counts them."""
+    return 0 if currency.lower() in ZERO_DECIMAL else 2
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Minor units to an exact Decimal in the currency's major unit (2500 GBP -> 25.00)."""
+    places = exponent(currency)
+    return Decimal(amount).scaleb(-places).quantize(Decimal(1).scaleb(-places))
+
+
+def minimum_charge(currency: str) -> int:
+    return STRIPE_MINIMUM_CHARGE[currency.lower()]
+
+
+def format_amount(amount: int, currency: str, locale: str = "en_GB") -> str:
+    """Human-readable money for pages: 2500 gbp -> '£25.00'; whole amounts drop the decimals."""
+    from babel.numbers import format_currency
+
+    value = to_major(amount, currency)
+    code = currency.upper()
+    if value == value.to_integral_value():
+        return format_currency(value, code, locale=locale, format="¤#,##0", currency_digits=False)
+    return format_currency(value, code, locale=locale)
+
+
+class AmountFormatError(ValueError):
+    """A typed amount that is not a valid sum of money in its currency."""
+
+
+def parse_major_amount(text: str, currency: str) -> int:
+    """A donor's typed amount ('25', '25.50', '£1,000') to integer minor units, exactly.
+
+    Rejects more decimal places than the currency has (no silent rounding of money).
+    """
+    cleaned = text.strip().replace(",", "").replace(" ", "").replace("\u00a0", "")
+    cleaned = cleaned.lstrip("£$€¥")
+    if not cleaned:
+        raise AmountFormatError("Enter an amount.")
+    whole, dot, fraction = cleaned.partition(".")
+    if not whole.isdigit() and not (whole == "" and fraction):
+        raise AmountFormatError("Enter the amount as a number, like 25 or 25.50.")
+    if dot and not fraction.isdigit():
+        raise AmountFormatError("Enter the amount as a number, like 25 or 25.50.")
+    places = exponent(currency)
+    if len(fraction) > places:
+        if places == 0:
+            raise AmountFormatError(f"{currency.upper()} amounts have no decimal places.")
+        raise AmountFormatError(f"Use at most {places} decimal places.")
+    if len(whole) > 12:
+        raise AmountFormatError("That amount is too large.")
+    return int(whole or "0") * 10**places + int(fraction.ljust(places, "0") or "0")

@@ -1,0 +1,268 @@
+"""Creating donations and getting each one a Stripe Checkout Session.
+
+The order is what keeps money safe: validate, commit the donation row, then call Stripe with an
+idempotency key derived from the donation id, then record the session. A crash between any two
+steps leaves a row the sweeper can finish, and never a second session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .checkout import checkout_idempotency_key, checkout_session_params
+from .currencies import format_amount
+from .errors import (
+    CheckoutUnavailable,
+    IdempotencyConflict,
+    NotFound,
+    RequestInProgress,
+    ValidationFailed,
+)
+from .models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
+
+__all__ = ["Donation", "DonationRequest", "create_donation", "ensure_checkout_session"]
+from .settings import Settings
+from .stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+@dataclass(frozen=True)
+class DonationRequest:
+    appeal: str
+    amount: int
+    currency: str
+    frequency: str = "one_off"
+    email: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            {
+                "appeal": self.appeal, "amount": self.amount, "currency": self.currency,
+                "frequency": self.frequency, "email": self.email, "source": self.source,
+            },
+            sort_keys=True,
+        )  # fmt: skip
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_against_appeal(
+    appeal: Appeal | None, request: DonationRequest, now: datetime
+) -> dict[str, list[str]]:
+    """Business rules a schema cannot know: the appeal's state, currencies and limits."""
+    if appeal is None:
+        return {"appeal": ["No appeal with that name."]}
+    if not appeal.is_open(now):
+        return {"appeal": ["This appeal is not accepting donations."]}
+    errors: dict[str, list[str]] = {}
+    if request.currency not in appeal.currencies:
+        accepted = ", ".join(c.upper() for c in appeal.currencies)
+        errors["currency"] = [f"This appeal accepts {accepted}."]
+        return errors
+    low = appeal.minimum_amounts[request.currency]
+    high = appeal.maximum_amounts[request.currency]
+    if request.amount < low:
+        errors["amount"] = [
+            f"The minimum gift is {low} ({format_amount(low, request.currency)}) in minor units."
+        ]
+    elif request.amount > high:
+        errors["amount"] = [
+            f"The maximum gift is {high} ({format_amount(high, request.currency)}) in minor units."
+        ]
+    return errors
+
+
+def find_appeal(db: Session, slug: str) -> Appeal | None:
+    return db.scalar(select(Appeal).where(Appeal.slug == slug))
+
+
+def _source_columns(source: dict[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {key: source.get(key) for key in UTM_KEYS}
+    columns["source_url"] = source.get("url")
+    referrer = source.get("referrer")
+    columns["referrer_host"] = (urlsplit(referrer).hostname or None) if referrer else None
+    return columns
+
+
+def create_donation(
+    db: Session,
+    gateway: StripeGateway,
+    settings: Settings,
+    request: DonationRequest,
+    *,
+    idempotency_key: str | None = None,
+    scope: str = "api",
+) -> tuple[Donation, bool]:
+    """Create (or, for a repeated idempotency key, find) a donation with a Checkout Session.
+
+    Returns the donation and whether this call created it. Raises ValidationFailed,
+    IdempotencyConflict, RequestInProgress or CheckoutUnavailable; nothing is written for bad input.
+    """
+    now = utcnow()
+    appeal = find_appeal(db, request.appeal)
+    errors = check_against_appeal(appeal, request, now)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert appeal is not None
+
+    fingerprint = request.fingerprint()
+    if idempotency_key:
+        existing = _find_by_key(db, scope, idempotency_key, fingerprint)
+        if existing is not None:
+            return ensure_checkout_session(db, gateway, settings, existing), False
+
+    donation = Donation(
+        id=new_donation_id(),
+        appeal=appeal,
+        amount=request.amount,
+        currency=request.currency,
+        frequency=request.frequency,
+        email=request.email,
+        status=DonationStatus.CREATED,
+        created_at=now,
+        **_source_columns(request.source),
+    )
+    db.add(donation)
+    if idempotency_key:
+        db.add(
+            IdempotencyRecord(
+                scope=scope,
+                key=idempotency_key,
+                request_fingerprint=fingerprint,
+                donation_id=donation.id,
+            )
+        )
+    try:
+        db.commit()
+    except IntegrityError:
+        # Another request with the same key won the race; answer with its donation.
+        db.rollback()
+        if not idempotency_key:
+            raise
+        existing = _find_by_key(db, scope, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return ensure_checkout_session(db, gateway, settings, existing), False
+    return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0), True
+
+
+def _find_by_key(db: Session, scope: str, key: str, fingerprint: str) -> Donation | None:
+    record = db.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+    )
+    if record is None:
+        return None
+    if record.request_fingerprint != fingerprint:
+        raise IdempotencyConflict()
+    return db.get(Donation, record.donation_id)
+
+
+RETRYABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
+
+
+def ensure_checkout_session(
+    db: Session,
+    gateway: StripeGateway,
+    settings: Settings,
+    donation: Donation,
+    *,
+    in_progress_wait: float = 10.0,
+) -> Donation:
+    """Give the donation a Checkout Session unless it has one; safe to call repeatedly.
+
+    Stripe sees the same idempotency key and the same parameters on every call for one donation
+    (``expires_at`` is derived from the row's creation time), so a retry after a lost response
+    returns the session Stripe already made instead of creating a second one.
+    """
+    if donation.stripe_checkout_session_id or donation.status not in RETRYABLE:
+        return donation
+    if donation.status == DonationStatus.CREATED and donation.checkout_attempts == 0 and in_progress_wait > 0:
+        # Another request (a double submit) may be creating the session right now.
+        awaited = _wait_for_session(db, donation.id, in_progress_wait, settings)
+        if awaited is not None:
+            return awaited
+    params = checkout_session_params(donation, donation.appeal, settings, donation.created_at)
+    try:
+        session = gateway.create_checkout_session(params, checkout_idempotency_key(donation))
+    except StripeGatewayError as exc:
+        db.execute(
+            update(Donation)
+            .where(Donation.id == donation.id, Donation.status.in_(RETRYABLE))
+            .values(
+                status=DonationStatus.CHECKOUT_ERROR,
+                last_error_code=(exc.code or exc.kind)[:64],
+                last_error_message=exc.safe_message[:500],
+                checkout_attempts=Donation.checkout_attempts + 1,
+                updated_at=utcnow(),
+            )
+        )
+        db.commit()
+        raise CheckoutUnavailable(donation.id, exc.kind, exc.retry_after) from None
+    return record_checkout_session(db, donation.id, session)
+
+
+def _wait_for_session(db: Session, donation_id: str, timeout: float, settings: Settings) -> Donation | None:
+    """Only waits when this donation was created moments ago by a request still in flight."""
+
+    donation = db.get(Donation, donation_id)
+    assert donation is not None
+    age = (utcnow() - donation.created_at).total_seconds()
+    if age > settings.worker_timeout_seconds:
+        return None  # the request that created it is gone (crashed worker): go ahead
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.expire_all()
+        donation = db.get(Donation, donation_id)
+        assert donation is not None
+        if donation.stripe_checkout_session_id or donation.status != DonationStatus.CREATED:
+            db.commit()
+            return donation
+        db.commit()  # end the read transaction so the next poll sees new commits
+        time.sleep(0.1)
+    raise RequestInProgress()
+
+
+def record_checkout_session(db: Session, donation_id: str, session: CheckoutSession) -> Donation:
+    db.execute(
+        update(Donation)
+        .where(Donation.id == donation_id, Donation.stripe_checkout_session_id.is_(None))
+        .values(
+            stripe_checkout_session_id=session.id,
+            checkout_url=session.url,
+            checkout_expires_at=session.expires_at,
+            stripe_payment_intent_id=session.payment_intent_id,
+            stripe_subscription_id=session.subscription_id,
+            updated_at=utcnow(),
+        )
+    )
+    db.execute(
+        update(Donation)
+        .where(Donation.id == donation_id, Donation.status.in_(RETRYABLE))
+        .values(status=DonationStatus.PENDING, last_error_code=None, last_error_message=None)
+    )
+    db.commit()
+    donation = db.get(Donation, donation_id, populate_existing=True)
+    assert donation is not None
+    return donation
+
+
+def get_donation(db: Session, donation_id: str) -> Donation:
+    donation = db.get(Donation, donation_id)
+    if donation is None:
+        raise NotFound("No donation with that id.")
+    return donation
+
+
+def find_by_checkout_session(db: Session, session_id: str) -> Donation | None:
+    return db.scalar(select(Donation).where(Donation.stripe_checkout_session_id == session_id))

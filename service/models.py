@@ -1,0 +1,163 @@
+"""The ledger's tables as SQLAlchemy 2 typed models.
+
+Money columns are integer minor units next to a three-letter lower-case ISO currency code.
+Timestamps are stored in UTC; :class:`UTCDateTime` gives back aware datetimes on SQLite too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_donation_id() -> str:
+    # Unguessable, so a donation's public status URL cannot be enumerated.
+    return "don_" + secrets.token_hex(12)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Appeal(Base):
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    charity_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    currencies: Mapped[list[Any]] = mapped_column(JSON)
+    suggested_amounts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    minimum_amounts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    maximum_amounts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    default_currency: Mapped[str] = mapped_column(String(3))
+    goal_amount: Mapped[int | None] = mapped_column(BigInteger)
+    goal_currency: Mapped[str | None] = mapped_column(String(3))
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    stripe_account: Mapped[str | None] = mapped_column(String(255))
+    statement_descriptor_suffix: Mapped[str | None] = mapped_column(String(22))
+    allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def is_open(self, at: datetime | None = None) -> bool:
+        now = at or utcnow()
+        if self.closed_at is not None and self.closed_at <= now:
+            return False
+        if self.opens_at is not None and now < self.opens_at:
+            return False
+        return not (self.closes_at is not None and now >= self.closes_at)
+
+
+class DonationStatus:
+    """Every state a donation can be in; later states never move back (see ledger rules)."""
+
+    CREATED = "created"  # row committed, Checkout Session not yet created
+    CHECKOUT_ERROR = "checkout_error"  # Stripe refused or failed; the sweeper may retry
+    PENDING = "pending"  # Checkout Session open, donor has not finished
+    PROCESSING = "processing"  # completed, payment not yet settled (bank debit)
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+    DISPUTE_WON = "dispute_won"
+    DISPUTE_LOST = "dispute_lost"
+    CANCELLED = "cancelled"  # a monthly gift whose subscription ended
+
+    ALL = (
+        CREATED, CHECKOUT_ERROR, PENDING, PROCESSING, PAID, FAILED, EXPIRED,
+        PARTIALLY_REFUNDED, REFUNDED, DISPUTED, DISPUTE_WON, DISPUTE_LOST, CANCELLED,
+    )  # fmt: skip
+
+
+class Donation(Base):
+    __tablename__ = "donations"
+    __table_args__ = (
+        Index("ix_donations_appeal_created", "appeal_id", "created_at"),
+        Index("ix_donations_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_donation_id)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    frequency: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32), default=DonationStatus.CREATED)
+    email: Mapped[str | None] = mapped_column(String(320))
+    source_url: Mapped[str | None] = mapped_column(String(2048))
+    referrer_host: Mapped[str | None] = mapped_column(String(255))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    checkout_expires_at: Mapped[datetime | None]
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    checkout_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    appeal: Mapped[Appeal] = relationship(lazy="joined")
+
+
+class IdempotencyRecord(Base):
+    """Maps a client's Idempotency-Key (API header or donate-form token) to the donation it made."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    donation_id: Mapped[str] = mapped_column(ForeignKey("donations.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Server-rendered pages for donors (and, in development, a sample news page)."""

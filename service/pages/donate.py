@@ -1,0 +1,230 @@
+"""The donate form, the thank-you page and the cancelled page.
+
+All of it works without JavaScript: the form posts, errors re-render with field messages, and
+success answers 303 to Stripe Checkout.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from schemas.donate_form import DonateFormSchema
+
+from .. import db, donations
+from ..currencies import format_amount, to_major
+from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
+from ..fulfilment import apply_checkout_session
+from ..models import Appeal, DonationStatus
+from ..stripe_gateway import StripeGatewayError
+
+bp = Blueprint("donate", __name__, url_prefix="/donate")
+
+SOURCE_FIELDS = (
+    "source_url",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+
+
+def _appeal_or_404(slug: str) -> Appeal:
+    appeal = donations.find_appeal(db.session(), slug)
+    if appeal is None:
+        abort(404)
+    return appeal
+
+
+def _initial_values(appeal: Appeal) -> dict[str, Any]:
+    """Prefill from a publisher's link: ?amount=2500&currency=gbp&frequency=monthly&utm_source=..."""
+    args = request.args
+    currency = (args.get("currency") or appeal.default_currency).lower()
+    if currency not in appeal.currencies:
+        currency = appeal.default_currency
+    values: dict[str, Any] = {
+        "currency": currency,
+        "frequency": "monthly" if args.get("frequency") == "monthly" else "one_off",
+        "amount_choice": "",
+        "custom_amount": "",
+        "email": "",
+    }
+    amount = args.get("amount", "")
+    if amount.isdigit() and len(amount) <= 9:
+        if int(amount) in appeal.suggested_amounts.get(currency, []):
+            values["amount_choice"] = amount
+        else:
+            values["amount_choice"] = "custom"
+            values["custom_amount"] = str(to_major(int(amount), currency))
+    elif appeal.suggested_amounts.get(currency):
+        suggestions = appeal.suggested_amounts[currency]
+        values["amount_choice"] = str(suggestions[min(1, len(suggestions) - 1)])
+    for key in SOURCE_FIELDS:
+        value = args.get(key if key != "source_url" else "source") or args.get(key)
+        if value:
+            values[key] = value[:2048]
+    if "referrer" not in values and request.referrer:
+        values["referrer"] = request.referrer[:2048]
+    if "source_url" not in values and request.referrer:
+        values["source_url"] = request.referrer[:2048]
+    return values
+
+
+def _render_form(
+    appeal: Appeal,
+    values: dict[str, Any],
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    currency = values.get("currency", appeal.default_currency)
+    suggestions = [
+        {"value": str(amount), "label": format_amount(amount, currency)}
+        for amount in appeal.suggested_amounts.get(currency, [])
+    ]
+    other_currencies = [
+        {
+            "code": code,
+            "url": url_for(
+                "donate.donate_form", slug=appeal.slug,
+                **{"currency": code, "frequency": values.get("frequency", "one_off"),
+                   **{k: values[k] for k in SOURCE_FIELDS if values.get(k) and k != "referrer"}},
+            ),
+        }
+        for code in appeal.currencies
+        if code != currency
+    ]  # fmt: skip
+    return (
+        render_template(
+            "donate.html",
+            appeal=appeal,
+            values=values,
+            errors=errors or {},
+            suggestions=suggestions,
+            other_currencies=other_currencies,
+            minimum=format_amount(appeal.minimum_amounts[currency], currency),
+            maximum=format_amount(appeal.maximum_amounts[currency], currency),
+            form_token=values.get("form_token") or secrets.token_urlsafe(24),
+            source_fields=[k for k in SOURCE_FIELDS if values.get(k)],
+            is_open=appeal.is_open(),
+        ),
+        status,
+    )
+
+
+@bp.get("/<slug>")
+def donate_form(slug: str) -> Any:
+    appeal = _appeal_or_404(slug)
+    return _render_form(appeal, _initial_values(appeal))
+
+
+@bp.post("/<slug>")
+def donate_submit(slug: str) -> Any:
+    appeal = _appeal_or_404(slug)
+    values = {key: value for key, value in request.form.items() if isinstance(value, str)}
+    values.setdefault("currency", appeal.default_currency)
+    try:
+        data = DonateFormSchema().load_form(request.form)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"amount": exc.messages}
+        return _render_form(appeal, values, _flatten(messages), 422)
+    source = {("url" if k == "source_url" else k): data[k] for k in SOURCE_FIELDS if data.get(k)}
+    donation_request = donations.DonationRequest(
+        appeal=appeal.slug,
+        amount=data["amount"],
+        currency=data["currency"],
+        frequency=data["frequency"],
+        email=data.get("email"),
+        source=source,
+    )
+    try:
+        donation, _ = donations.create_donation(
+            db.session(),
+            current_app.extensions["stripe_gateway"],
+            current_app.extensions["settings"],
+            donation_request,
+            idempotency_key=data["form_token"],
+            scope="form",
+        )
+    except ValidationFailed as exc:
+        return _render_form(appeal, values, exc.fields, 422)
+    except (CheckoutUnavailable, RequestInProgress) as exc:
+        values["form_token"] = data["form_token"]  # resubmitting continues the same donation
+        return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
+    if not donation.checkout_url or donation.status != DonationStatus.PENDING:
+        # Already completed or closed (e.g. a resubmitted old form): start a fresh gift.
+        return _render_form(
+            appeal,
+            {**values, "form_token": None},
+            {
+                "_form": [
+                    "That donation has already been completed or has expired. You can make a new one below."
+                ]
+            },
+            409,
+        )
+    return redirect(donation.checkout_url, 303)
+
+
+def _flatten(messages: dict[str, Any]) -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = "amount" if key in ("amount_choice", "custom_amount") else key
+        if key == "form_token":
+            name, value = "_form", ["This form has expired. Please choose your gift again."]
+        items = value if isinstance(value, list) else [str(value)]
+        flat.setdefault(name, []).extend(str(item) for item in items)
+    return flat
+
+
+@bp.get("/<slug>/thanks")
+def thanks(slug: str) -> Any:
+    appeal = _appeal_or_404(slug)
+    session_id = request.args.get("session_id", "")
+    session = db.session()
+    donation = (
+        donations.find_by_checkout_session(session, session_id) if session_id.startswith("cs_") else None
+    )
+    if donation is None or donation.appeal_id != appeal.id:
+        return render_template(
+            "error.html",
+            status=404,
+            message="We couldn't find that donation. If you completed a payment, you'll receive a receipt by email.",
+        ), 404
+    confirmed = True
+    try:
+        checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
+        donation = apply_checkout_session(session, donation, checkout)
+    except StripeGatewayError:
+        confirmed = False  # show what the ledger knows; the webhook will catch up
+    return render_template(
+        "thanks.html",
+        appeal=appeal,
+        donation=donation,
+        amount=format_amount(donation.amount, donation.currency),
+        confirmed=confirmed,
+    )
+
+
+@bp.get("/<slug>/cancelled")
+def cancelled(slug: str) -> Any:
+    appeal = _appeal_or_404(slug)
+    retry_args: dict[str, str] = {}
+    donation_id = request.args.get("donation", "")
+    if donation_id:
+        donation = db.session().get(donations.Donation, donation_id)
+        if donation is not None and donation.appeal_id == appeal.id:
+            retry_args = {
+                "amount": str(donation.amount),
+                "currency": donation.currency,
+                "frequency": donation.frequency,
+            }
+    retry_url = url_for("donate.donate_form", slug=appeal.slug) + (
+        "?" + urlencode(retry_args) if retry_args else ""
+    )
+    return render_template("cancelled.html", appeal=appeal, retry_url=retry_url)

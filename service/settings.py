@@ -1,0 +1,198 @@
+"""Settings read once from the environment, parsed into types, every problem reported at once.
+
+In development (the default) everything points at the local Stripe sandbox and an SQLite file
+under ``instance/`` so a newcomer needs no configuration; in production a missing or
+test-looking secret stops start-up with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "test", "production")
+STRIPE_API_DEFAULT = "https://api.stripe.com"
+SANDBOX_API_DEFAULT = "http://127.0.0.1:12111"
+DEV_STRIPE_KEY = "sk_test_sandbox"
+DEV_WEBHOOK_SECRET = "whsec_sandbox_development_only"  # noqa: S105 - development default
+DEV_SECRET_KEY = "development-only-secret-key-change-me"  # noqa: S105 - development default
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class SettingsError(Exception):
+    """Raised with every configuration problem found, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = f"sqlite:///{INSTANCE_DIR / 'donation-router.sqlite3'}"
+    stripe_secret_key: str = DEV_STRIPE_KEY
+    stripe_webhook_secrets: tuple[str, ...] = (DEV_WEBHOOK_SECRET,)
+    stripe_api_base: str = SANDBOX_API_DEFAULT
+    stripe_timeout_seconds: float = 6.0
+    stripe_max_retries: int = 2
+    public_base_url: str = "http://127.0.0.1:5000"
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    checkout_session_minutes: int = 60
+    worker_timeout_seconds: int = 25
+    database_pool_size: int = 10
+    log_level: str = "INFO"
+    deployment_id: str = "donation-router"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def uses_real_stripe(self) -> bool:
+        return self.stripe_api_base.rstrip("/") == STRIPE_API_DEFAULT
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` as PaaS hand it out and pick the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _split_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables; raise SettingsError listing every problem."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    defaults = Settings()
+
+    environment = env.get("APP_ENV", "development").strip().lower()
+    if environment not in ENVIRONMENTS:
+        problems.append(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}; got {environment!r}")
+        environment = "development"
+    production = environment == "production"
+
+    def number(name: str, default: float, kind: type, low: float, high: float) -> Any:
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            problems.append(f"{name} must be a {kind.__name__}; got {raw!r}")
+            return default
+        if not low <= value <= high:
+            problems.append(f"{name} must be between {low} and {high}; got {raw!r}")
+            return default
+        return value
+
+    database_url = normalise_database_url(env.get("DATABASE_URL", "").strip() or defaults.database_url)
+    if not database_url.startswith(("sqlite:", "postgresql+psycopg:")):
+        problems.append("DATABASE_URL must be a postgres://, postgresql:// or sqlite:/// URL")
+
+    stripe_key = env.get("STRIPE_SECRET_KEY", "").strip()
+    webhook_secrets = _split_list(env.get("STRIPE_WEBHOOK_SECRET", ""))
+    api_base = env.get("STRIPE_API_BASE", "").strip().rstrip("/")
+    secret_key = env.get("SECRET_KEY", "").strip()
+    public_base = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+
+    if production:
+        allow_test = env.get("ALLOW_TEST_KEYS", "").strip().lower() in ("1", "true", "yes")
+        if not stripe_key:
+            problems.append("STRIPE_SECRET_KEY is required in production")
+        elif not stripe_key.startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
+            problems.append("STRIPE_SECRET_KEY does not look like a Stripe secret key")
+        elif stripe_key.startswith(("sk_test_", "rk_test_")) and not allow_test:
+            problems.append(
+                "STRIPE_SECRET_KEY is a test-mode key; use a live key "
+                "(or set ALLOW_TEST_KEYS=true for a staging deployment)"
+            )
+        if not webhook_secrets:
+            problems.append(
+                "STRIPE_WEBHOOK_SECRET is required in production (comma-separate two during rotation)"
+            )
+        if DEV_WEBHOOK_SECRET in webhook_secrets:
+            problems.append(
+                "STRIPE_WEBHOOK_SECRET is the development default; use the endpoint's signing secret"
+            )
+        if not secret_key or secret_key == DEV_SECRET_KEY or len(secret_key) < 32:
+            problems.append("SECRET_KEY is required in production: at least 32 random characters")
+        if not public_base:
+            problems.append("PUBLIC_BASE_URL is required in production (e.g. https://donate.example.org)")
+        elif not public_base.startswith("https://"):
+            problems.append("PUBLIC_BASE_URL must use https in production")
+        if not env.get("DATABASE_URL", "").strip():
+            problems.append("DATABASE_URL is required in production (PostgreSQL)")
+    for secret in webhook_secrets:
+        if not secret.startswith("whsec_"):
+            problems.append("STRIPE_WEBHOOK_SECRET values must start with whsec_")
+            break
+    if stripe_key and not stripe_key.startswith(("sk_", "rk_")):
+        problems.append("STRIPE_SECRET_KEY must start with sk_ or rk_")
+    if api_base and not _is_http_url(api_base):
+        problems.append("STRIPE_API_BASE must be an http(s) URL")
+    if public_base and not _is_http_url(public_base):
+        problems.append("PUBLIC_BASE_URL must be an http(s) URL")
+
+    timeout = number("STRIPE_TIMEOUT_SECONDS", defaults.stripe_timeout_seconds, float, 1, 60)
+    retries = number("STRIPE_MAX_RETRIES", defaults.stripe_max_retries, int, 0, 5)
+    worker_timeout = number("WORKER_TIMEOUT_SECONDS", defaults.worker_timeout_seconds, int, 5, 29)
+    # A donor's request must finish before the worker is killed, and the worker before the
+    # PaaS router gives up at 30 s, so Stripe's worst case has to fit inside the worker's limit.
+    if timeout * (retries + 1) + retries * 2 >= worker_timeout:
+        problems.append(
+            "STRIPE_TIMEOUT_SECONDS x (STRIPE_MAX_RETRIES + 1) plus back-off must stay below "
+            f"WORKER_TIMEOUT_SECONDS ({timeout} x {retries + 1} vs {worker_timeout})"
+        )
+    session_minutes = number("CHECKOUT_SESSION_MINUTES", defaults.checkout_session_minutes, int, 30, 1440)
+    pool_size = number("DATABASE_POOL_SIZE", defaults.database_pool_size, int, 1, 200)
+    log_level = env.get("LOG_LEVEL", defaults.log_level).strip().upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        log_level = defaults.log_level
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+
+    if problems:
+        raise SettingsError(problems)
+
+    if not api_base:
+        api_base = STRIPE_API_DEFAULT if production else SANDBOX_API_DEFAULT
+    return Settings(
+        environment=environment,
+        database_url=database_url,
+        stripe_secret_key=stripe_key or defaults.stripe_secret_key,
+        stripe_webhook_secrets=webhook_secrets or defaults.stripe_webhook_secrets,
+        stripe_api_base=api_base,
+        stripe_timeout_seconds=timeout,
+        stripe_max_retries=retries,
+        public_base_url=public_base or defaults.public_base_url,
+        redis_url=redis_url,
+        secret_key=secret_key or defaults.secret_key,
+        checkout_session_minutes=session_minutes,
+        worker_timeout_seconds=worker_timeout,
+        database_pool_size=pool_size,
+        log_level=log_level,
+        deployment_id=env.get("DEPLOYMENT_ID", defaults.deployment_id).strip() or defaults.deployment_id,
+    )

@@ -1,0 +1,168 @@
+"""The only module that talks to Stripe.
+
+A thin interface over one ``stripe.StripeClient`` with an explicit timeout, bounded retries,
+a pinned API version and a shared HTTP connection pool. It returns plain dataclasses and raises
+:class:`StripeGatewayError` with a category the domain can act on; Stripe's own exception text
+never travels further than the log line written here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import stripe
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2026-10-28.endive"
+
+
+class StripeGatewayError(Exception):
+    """Stripe could not do what we asked.
+
+    ``kind`` is one of: ``unavailable`` (network error, timeout, 5xx: retry later),
+    ``rate_limited`` (429: retry shortly), ``rejected`` (Stripe refused the request: our bug or
+    bad data, retrying will not help), ``auth`` (our key is wrong: an operator must act).
+    """
+
+    def __init__(self, kind: str, code: str | None, safe_message: str, retry_after: int | None = None):
+        super().__init__(f"{kind}: {code or 'no code'}")
+        self.kind = kind
+        self.code = code
+        self.safe_message = safe_message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str | None
+    status: str | None
+    payment_status: str | None
+    mode: str | None
+    amount_total: int | None
+    currency: str | None
+    expires_at: datetime | None
+    payment_intent_id: str | None
+    subscription_id: str | None
+    customer_id: str | None
+    client_reference_id: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    livemode: bool = False
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> CheckoutSession:
+        data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+        return cls(
+            id=data["id"],
+            url=data.get("url"),
+            status=data.get("status"),
+            payment_status=data.get("payment_status"),
+            mode=data.get("mode"),
+            amount_total=data.get("amount_total"),
+            currency=data.get("currency"),
+            expires_at=(datetime.fromtimestamp(data["expires_at"], UTC) if data.get("expires_at") else None),
+            payment_intent_id=_id_of(data.get("payment_intent")),
+            subscription_id=_id_of(data.get("subscription")),
+            customer_id=_id_of(data.get("customer")),
+            client_reference_id=data.get("client_reference_id"),
+            metadata=dict(data.get("metadata") or {}),
+            livemode=bool(data.get("livemode")),
+        )
+
+
+def _id_of(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.get("id")
+
+
+class StripeGateway:
+    def __init__(self, client: stripe.StripeClient):
+        self.client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripeGateway:
+        # One requests.Session per gateway keeps connections to Stripe alive across calls
+        # instead of a TLS handshake per donation.
+        http_session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        http_session.mount("https://", adapter)
+        http_session.mount("http://", adapter)
+        http_client = stripe.RequestsClient(timeout=settings.stripe_timeout_seconds, session=http_session)
+        base = settings.stripe_api_base
+        client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            stripe_version=API_VERSION,
+            base_addresses={"api": base} if not settings.uses_real_stripe else None,
+            max_network_retries=settings.stripe_max_retries,
+            http_client=http_client,
+        )
+        return cls(client)
+
+    def create_checkout_session(self, params: dict[str, Any], idempotency_key: str) -> CheckoutSession:
+        session = self._call(
+            "checkout.sessions.create",
+            lambda: self.client.v1.checkout.sessions.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            ),
+        )
+        return CheckoutSession.from_stripe(session)
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        session = self._call(
+            "checkout.sessions.retrieve",
+            lambda: self.client.v1.checkout.sessions.retrieve(session_id),
+        )
+        return CheckoutSession.from_stripe(session)
+
+    def _call(self, operation: str, func: Any) -> Any:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return func()
+        except stripe.RateLimitError as exc:
+            outcome = "rate_limited"
+            raise StripeGatewayError(
+                "rate_limited", exc.code, "Our payment provider is busy.", retry_after=2
+            ) from None
+        except stripe.AuthenticationError as exc:
+            outcome = "auth"
+            raise StripeGatewayError("auth", exc.code, "Payments are misconfigured.") from None
+        except stripe.APIConnectionError:
+            outcome = "unavailable"
+            raise StripeGatewayError(
+                "unavailable",
+                "connection",
+                "We could not reach our payment provider.",
+                retry_after=5,
+            ) from None
+        except stripe.StripeError as exc:
+            status = exc.http_status or 0
+            if status >= 500 or status == 0:
+                outcome = "unavailable"
+                raise StripeGatewayError(
+                    "unavailable", exc.code, "Our payment provider had a problem.", retry_after=5
+                ) from None
+            outcome = "rejected"
+            raise StripeGatewayError(
+                "rejected", exc.code or "invalid_request", "The payment could not be set up."
+            ) from None
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info(
+                "stripe_call",
+                extra={
+                    "operation": operation,
+                    "outcome": outcome,
+                    "elapsed_ms": round(elapsed_ms, 1),
+                },
+            )
