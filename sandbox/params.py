@@ -182,9 +182,7 @@ def decode_form(body: bytes | str) -> dict[str, Any]:
         try:
             body = bytes(body).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ParamError(
-                "parameter_invalid", "", "Invalid request body: not valid UTF-8"
-            ) from exc
+            raise ParamError("parameter_invalid", "", "Invalid request body: not valid UTF-8") from exc
     if not body:
         return {}
     try:
@@ -356,9 +354,7 @@ class _Bool(_Node):
 class _Enum(_Node):
     def __init__(self, values: tuple[Any, ...]) -> None:
         # Literal values may be non-strings in principle; match their wire form.
-        self.by_wire = {
-            (str(v).lower() if isinstance(v, bool) else str(v)): v for v in values if v != ""
-        }
+        self.by_wire = {(str(v).lower() if isinstance(v, bool) else str(v)): v for v in values if v != ""}
 
     def _check(self, value: Any, path: str, ctx: _Ctx) -> Any:
         if isinstance(value, str) and value in self.by_wire:
@@ -432,16 +428,11 @@ class _Dict(_Node):
                 ctx.fail(
                     "parameter_invalid",
                     path,
-                    f"Invalid key: {key} must be a string under "
-                    f"{METADATA_MAX_KEY_LENGTH} characters",
+                    f"Invalid key: {key} must be a string under {METADATA_MAX_KEY_LENGTH} characters",
                 )
                 continue
             checked = self.value.check(item, _join(path, key), ctx)
-            if (
-                self.metadata
-                and isinstance(checked, str)
-                and len(checked) > METADATA_MAX_VALUE_LENGTH
-            ):
+            if self.metadata and isinstance(checked, str) and len(checked) > METADATA_MAX_VALUE_LENGTH:
                 ctx.fail(
                     "parameter_invalid",
                     path,
@@ -651,9 +642,7 @@ def _schema(cls: type) -> tuple[dict[str, _Node], tuple[str, ...]]:
 # --------------------------------------------------------------------------
 
 
-def validate(
-    cls: type, params: Mapping[str, Any], *, coerce_strings: bool = True
-) -> dict[str, Any]:
+def validate(cls: type, params: Mapping[str, Any], *, coerce_strings: bool = True) -> dict[str, Any]:
     """Check ``params`` against a stripe-python TypedDict and return a new dict
     coerced to the declared types.
 

@@ -273,9 +273,7 @@ def test_unknown_reported_before_missing_and_all_errors_kept():
 
 
 def test_invalid_integer():
-    err = rejects(
-        "line_items[0][price_data][currency]=usd&line_items[0][price_data][unit_amount]=abc"
-    )
+    err = rejects("line_items[0][price_data][currency]=usd&line_items[0][price_data][unit_amount]=abc")
     assert (err.code, err.param, err.message) == (
         "parameter_invalid_integer",
         "line_items[0][price_data][unit_amount]",
@@ -311,8 +309,7 @@ def test_literal_rejection():
         "Invalid mode: must be one of payment, setup, or subscription",
     )
     nested = rejects(
-        "line_items[0][price_data][currency]=usd"
-        "&line_items[0][price_data][recurring][interval]=fortnight"
+        "line_items[0][price_data][currency]=usd&line_items[0][price_data][recurring][interval]=fortnight"
     )
     assert nested.param == "line_items[0][price_data][recurring][interval]"
     assert "must be one of day, month, week, or year" in nested.message
@@ -321,9 +318,7 @@ def test_literal_rejection():
 def test_literal_list_items():
     ok = validate(session_cls(), decode_form("allowed_payment_method_types[0]=card"))
     assert ok == {"allowed_payment_method_types": ["card"]}
-    err = rejects(
-        "allowed_payment_method_types[0]=card&allowed_payment_method_types[1]=bitcoin_cash"
-    )
+    err = rejects("allowed_payment_method_types[0]=card&allowed_payment_method_types[1]=bitcoin_cash")
     assert err.param == "allowed_payment_method_types[1]"
 
 
@@ -355,9 +350,7 @@ def test_union_of_literal_and_object():
     # custom_text[submit] is Literal[""] | {message: str}
     ok = validate(session_cls(), decode_form("custom_text[submit][message]=Thank you"))
     assert ok == {"custom_text": {"submit": {"message": "Thank you"}}}
-    assert validate(session_cls(), decode_form("custom_text[submit]=")) == {
-        "custom_text": {"submit": ""}
-    }
+    assert validate(session_cls(), decode_form("custom_text[submit]=")) == {"custom_text": {"submit": ""}}
     err = rejects("custom_text[submit][bogus]=x")
     assert err.param == "custom_text[submit][bogus]"
 
@@ -365,9 +358,7 @@ def test_union_of_literal_and_object():
 def test_union_of_literal_and_int():
     cls = params_class("SubscriptionCreateParams")
     assert validate(cls, decode_form("customer=cus_1&trial_end=now"))["trial_end"] == "now"
-    assert validate(cls, decode_form("customer=cus_1&trial_end=1900000000"))["trial_end"] == (
-        1_900_000_000
-    )
+    assert validate(cls, decode_form("customer=cus_1&trial_end=1900000000"))["trial_end"] == (1_900_000_000)
     assert rejects("customer=cus_1&trial_end=soon", cls).param == "trial_end"
 
 
@@ -407,12 +398,8 @@ def test_json_mode_accepts_native_types():
 def test_json_mode_type_checks():
     cls = session_cls()
     # Stripe's int<->str slack.
-    assert validate(cls, {"expires_at": "1900000000"}, coerce_strings=False) == {
-        "expires_at": 1_900_000_000
-    }
-    assert validate(cls, {"client_reference_id": 42}, coerce_strings=False) == {
-        "client_reference_id": "42"
-    }
+    assert validate(cls, {"expires_at": "1900000000"}, coerce_strings=False) == {"expires_at": 1_900_000_000}
+    assert validate(cls, {"client_reference_id": 42}, coerce_strings=False) == {"client_reference_id": "42"}
     with pytest.raises(ParamError) as info:
         validate(cls, {"expires_at": True}, coerce_strings=False)
     assert info.value.code == "parameter_invalid_integer"
