@@ -1,0 +1,178 @@
+"""Endpoints for payment intents, charges, refunds, balance, payouts, disputes,
+customers, subscriptions, invoices, events, prices, products and payment links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sandbox import billing_objects as billing
+from sandbox import ledger, listing, subscriptions
+from sandbox.api import Route
+from sandbox.checkout import check_metadata
+from sandbox.core import Sandbox
+from sandbox.errors import invalid
+
+Obj = dict[str, Any]
+
+
+def _retriever(kind: str) -> Callable[..., Obj]:
+    def retrieve(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002
+        return sb.store.require(id, kind)
+
+    return retrieve
+
+
+def _lister(kind: str, url: str, filters: tuple[str, ...] = ()) -> Callable[..., Obj]:
+    """A list endpoint whose ``filters`` compare top-level fields for equality."""
+
+    def list_(sb: Sandbox, params: Obj) -> Obj:
+        wanted = {k: params[k] for k in filters if params.get(k) is not None}
+
+        def keep(o: Obj) -> bool:
+            return all(o.get(k) == v for k, v in wanted.items())
+
+        return listing.paginate(sb.store.newest_first(kind), params, url, keep)
+
+    return list_
+
+
+def list_balance_transactions(sb: Sandbox, params: Obj) -> Obj:
+    links = sb.store.table("txn_payout")
+    wanted = {k: params[k] for k in ("type", "source", "currency") if params.get(k)}
+
+    def keep(t: Obj) -> bool:
+        if params.get("payout") and links.get(t["id"]) != params["payout"]:
+            return False
+        return all(t.get(k) == v for k, v in wanted.items())
+
+    items = sb.store.newest_first("balance_transaction")
+    return listing.paginate(items, params, "/v1/balance_transactions", keep)
+
+
+def list_events(sb: Sandbox, params: Obj) -> Obj:
+    if params.get("type") and params.get("types"):
+        raise invalid("You may only specify one of these parameters: type, types.", param="types")
+    wanted_type = params.get("type")
+    types = set(params.get("types") or [])
+    success = params.get("delivery_success")
+
+    def keep(e: Obj) -> bool:
+        if wanted_type and not _type_matches(e["type"], wanted_type):
+            return False
+        if types and e["type"] not in types:
+            return False
+        return success is None or sb.events.delivered(e["id"]) == success
+
+    return listing.paginate(sb.store.newest_first("event"), params, "/v1/events", keep)
+
+
+def list_invoices(sb: Sandbox, params: Obj) -> Obj:
+    wanted = {k: params[k] for k in ("customer", "status", "collection_method") if params.get(k)}
+
+    def keep(inv: Obj) -> bool:
+        # API 2026-10-28 keeps the subscription under parent.subscription_details.
+        details = (inv.get("parent") or {}).get("subscription_details") or {}
+        if params.get("subscription") and details.get("subscription") != params["subscription"]:
+            return False
+        return all(inv.get(k) == v for k, v in wanted.items())
+
+    return listing.paginate(sb.store.newest_first("invoice"), params, "/v1/invoices", keep)
+
+
+def _type_matches(event_type: str, pattern: str) -> bool:
+    # Stripe accepts one wildcard: "charge.*" or "charge.dispute.*".
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return event_type == pattern
+
+
+def create_refund(sb: Sandbox, params: Obj) -> Obj:
+    ch = ledger.find_charge(sb, params.get("charge"), params.get("payment_intent"))
+    return ledger.refund(
+        sb, ch, params.get("amount"), params.get("reason"),
+        check_metadata(params.get("metadata"), "metadata"),
+    )  # fmt: skip
+
+
+def cancel_subscription(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002
+    sub = sb.store.require(id, "subscription")
+    return subscriptions.cancel(sb, sub, params.get("cancellation_details"))
+
+
+def retrieve_balance(sb: Sandbox, params: Obj) -> Obj:
+    return ledger.balance(sb)
+
+
+def create_product(sb: Sandbox, params: Obj) -> Obj:
+    prod = billing.product(
+        params["name"], params.get("description"), check_metadata(params.get("metadata"), "metadata")
+    )
+    sb.store.add(prod)
+    sb.events.emit("product.created", prod)
+    return prod
+
+
+def create_price(sb: Sandbox, params: Obj) -> Obj:
+    if ("product" in params) == ("product_data" in params):
+        raise invalid("You must specify either `product` or `product_data`.", param="product")
+    if params.get("unit_amount") is None:
+        raise invalid("You must specify `unit_amount`.", param="unit_amount")
+    if "product" in params:
+        product_id = sb.store.require(params["product"], "product", param="product")["id"]
+    else:
+        prod = sb.store.add(billing.product(params["product_data"]["name"]))
+        sb.events.emit("product.created", prod)
+        product_id = prod["id"]
+    price = billing.price(
+        product_id, params["currency"].lower(), int(params["unit_amount"]),
+        params.get("recurring"), metadata=check_metadata(params.get("metadata"), "metadata"),
+    )  # fmt: skip
+    price["nickname"] = params.get("nickname")
+    price["lookup_key"] = params.get("lookup_key")
+    sb.store.add(price)
+    sb.events.emit("price.created", price)
+    return price
+
+
+def create_payment_link(sb: Sandbox, params: Obj) -> Obj:
+    from sandbox.payment_links import create
+
+    return create(sb, params)
+
+
+def _crud(name: str, kind: str, cls: str, filters: tuple[str, ...] = ()) -> list[Route]:
+    url = f"/v1/{name}"
+    return [
+        Route("GET", url, _lister(kind, url, filters), f"{cls}ListParams"),
+        Route("GET", f"{url}/<id>", _retriever(kind), f"{cls}RetrieveParams"),
+    ]
+
+
+ROUTES = [
+    *_crud("payment_intents", "payment_intent", "PaymentIntent", ("customer",)),
+    *_crud("charges", "charge", "Charge", ("payment_intent", "customer", "transfer_group")),
+    Route("POST", "/v1/refunds", create_refund, "RefundCreateParams"),
+    *_crud("refunds", "refund", "Refund", ("charge", "payment_intent")),
+    Route("GET", "/v1/balance", retrieve_balance, "BalanceRetrieveParams"),
+    Route("GET", "/v1/balance_transactions", list_balance_transactions,
+          "BalanceTransactionListParams"),
+    Route("GET", "/v1/balance_transactions/<id>", _retriever("balance_transaction"),
+          "BalanceTransactionRetrieveParams"),
+    *_crud("payouts", "payout", "Payout", ("status", "destination")),
+    *_crud("disputes", "dispute", "Dispute", ("charge", "payment_intent")),
+    *_crud("customers", "customer", "Customer", ("email",)),
+    *_crud("subscriptions", "subscription", "Subscription", ("customer", "status")),
+    Route("DELETE", "/v1/subscriptions/<id>", cancel_subscription, "SubscriptionCancelParams"),
+    Route("GET", "/v1/invoices", list_invoices, "InvoiceListParams"),
+    Route("GET", "/v1/invoices/<id>", _retriever("invoice"), "InvoiceRetrieveParams"),
+    Route("GET", "/v1/events", list_events, "EventListParams"),
+    Route("GET", "/v1/events/<id>", _retriever("event"), "EventRetrieveParams"),
+    Route("POST", "/v1/products", create_product, "ProductCreateParams"),
+    Route("GET", "/v1/products/<id>", _retriever("product"), "ProductRetrieveParams"),
+    Route("POST", "/v1/prices", create_price, "PriceCreateParams"),
+    Route("GET", "/v1/prices/<id>", _retriever("price"), "PriceRetrieveParams"),
+    Route("POST", "/v1/payment_links", create_payment_link, "PaymentLinkCreateParams"),
+    Route("GET", "/v1/payment_links/<id>", _retriever("payment_link"),
+          "PaymentLinkRetrieveParams"),
+]  # fmt: skip

@@ -1,0 +1,169 @@
+"""``SandboxControl``: a small client for the sandbox's /_sandbox scenario controls,
+so tests, benchmarks and the demo never hand-build control URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+Obj = dict[str, Any]
+
+
+class SandboxError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else body
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.body = body
+
+
+class SandboxControl:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def _call(self, verb: str, route: str, body: Obj | None = None, /, **query: Any) -> Any:
+        resp = self._http.request(
+            verb,
+            f"{self.base_url}/_sandbox{route}",
+            json={k: v for k, v in (body or {}).items() if v is not None} if body else None,
+            params={k: v for k, v in query.items() if v is not None},
+            timeout=self.timeout,
+        )
+        data = resp.json()
+        if resp.status_code >= 400:
+            raise SandboxError(resp.status_code, data)
+        return data
+
+    # -- state ------------------------------------------------------------------
+    def health(self) -> Obj:
+        return self._call("GET", "/health")
+
+    def reset(self) -> None:
+        """Forget all objects, events, idempotency keys, recorded requests and faults."""
+        self._call("POST", "/reset")
+
+    def requests(self, path: str | None = None, method: str | None = None) -> list[Obj]:
+        """Recorded API requests (method, path, decoded params, idempotency_key), oldest first."""
+        return self._call("GET", "/requests", path=path, method=method)["data"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    # -- checkout ---------------------------------------------------------------
+    def complete_session(
+        self, session_id: str, outcome: str = "paid", *, email: str | None = None,
+        async_outcome: str | None = None,
+    ) -> Obj:  # fmt: skip
+        """outcome: ``paid`` (card), ``async`` (bank debit, completes unpaid) or ``declined``."""
+        body = {"outcome": outcome, "email": email, "async_outcome": async_outcome}
+        return self._call("POST", f"/checkout/sessions/{session_id}/complete", body)
+
+    def settle_async_payment(self, session_id: str, outcome: str | None = None) -> Obj:
+        """Finish a bank debit: ``succeeded``/``failed`` (default: as chosen when paying)."""
+        return self._call("POST", f"/checkout/sessions/{session_id}/settle", {"outcome": outcome})
+
+    def expire_session(self, session_id: str) -> Obj:
+        return self._call("POST", f"/checkout/sessions/{session_id}/expire")
+
+    # -- money after payment ----------------------------------------------------
+    def refund(self, charge_or_intent: str, amount: int | None = None,
+               reason: str | None = None) -> Obj:  # fmt: skip
+        body = {"amount": amount, "reason": reason}
+        return self._call("POST", f"/charges/{charge_or_intent}/refund", body)
+
+    def open_dispute(self, charge_or_intent: str, amount: int | None = None,
+                     reason: str = "fraudulent") -> Obj:  # fmt: skip
+        body = {"amount": amount, "reason": reason}
+        return self._call("POST", f"/charges/{charge_or_intent}/dispute", body)
+
+    def close_dispute(self, dispute_id: str, outcome: str = "won") -> Obj:
+        return self._call("POST", f"/disputes/{dispute_id}/close", {"outcome": outcome})
+
+    def settle_balance(self) -> Obj:
+        """Make pending balance transactions available now."""
+        return self._call("POST", "/balance/settle")
+
+    def payout(self, currency: str | None = None, settle_pending: bool = True) -> list[Obj]:
+        """Pay out the available balance (per currency); returns the payouts."""
+        body = {"currency": currency, "settle_pending": settle_pending}
+        return self._call("POST", "/payouts", body)["data"]
+
+    # -- subscriptions ----------------------------------------------------------
+    def advance_subscription(self, subscription_id: str, outcome: str = "paid") -> Obj:
+        """Bill the next period: ``paid`` or ``failed``; returns the new invoice."""
+        return self._call("POST", f"/subscriptions/{subscription_id}/advance", {"outcome": outcome})
+
+    def cancel_subscription(self, subscription_id: str) -> Obj:
+        return self._call("POST", f"/subscriptions/{subscription_id}/cancel")
+
+    # -- webhooks ---------------------------------------------------------------
+    def webhooks(self) -> Obj:
+        return self._call("GET", "/webhooks")
+
+    def configure_webhooks(
+        self, *, duplicate: bool | None = None, out_of_order: bool | None = None,
+        delay: float | None = None, urls: list[str] | None = None,
+        secrets: list[str] | None = None,
+    ) -> Obj:  # fmt: skip
+        body = {"duplicate": duplicate, "out_of_order": out_of_order, "delay": delay,
+                "urls": urls, "secrets": secrets}  # fmt: skip
+        return self._call("POST", "/webhooks", body)
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        """True once every queued delivery and retry has finished."""
+        return self._call("POST", "/webhooks/wait", {"timeout": timeout})["idle"]
+
+    def webhook_attempts(self, event_id: str | None = None) -> list[Obj]:
+        return self._call("GET", "/webhooks/attempts", event=event_id)["data"]
+
+    # -- faults and load --------------------------------------------------------
+    def faults(self) -> Obj:
+        return self._call("GET", "/faults")
+
+    def add_fault(
+        self, mode: str = "error", count: int = 1, *, path_prefix: str = "/v1/",
+        method: str | None = None, status: int = 500, seconds: float | None = None,
+        drop: bool = True,
+    ) -> Obj:  # fmt: skip
+        """mode: ``error`` (answer ``status``), ``hang`` (``seconds`` or until released),
+        ``lose_response`` (do the work, then drop the connection or answer 500)."""
+        body = {"mode": mode, "count": count, "path_prefix": path_prefix, "method": method,
+                "status": status, "seconds": seconds, "drop": drop}  # fmt: skip
+        return self._call("POST", "/faults", body)
+
+    def fail_next(self, count: int = 1, path_prefix: str = "/v1/", status: int = 500) -> Obj:
+        return self.add_fault("error", count, path_prefix=path_prefix, status=status)
+
+    def hang_next(self, count: int = 1, path_prefix: str = "/v1/",
+                  seconds: float | None = None) -> Obj:  # fmt: skip
+        return self.add_fault("hang", count, path_prefix=path_prefix, seconds=seconds)
+
+    def lose_next_response(self, count: int = 1, path_prefix: str = "/v1/",
+                           drop: bool = True) -> Obj:  # fmt: skip
+        return self.add_fault("lose_response", count, path_prefix=path_prefix, drop=drop)
+
+    def release_hangs(self) -> Obj:
+        return self._call("POST", "/faults/release")
+
+    def clear_faults(self) -> Obj:
+        return self._call("DELETE", "/faults")
+
+    def settings(self) -> Obj:
+        return self._call("GET", "/settings")
+
+    def configure(
+        self, *, latency_ms: float | None = None, rate_limit: int | None = None,
+        async_settle_seconds: float | None = None, available_after_days: int | None = None,
+        fees: list[str] | None = None,
+    ) -> Obj:  # fmt: skip
+        """Change load switches at runtime; ``fees`` like ``["gbp=1.5+20"]``."""
+        body = {"latency_ms": latency_ms, "rate_limit": rate_limit,
+                "async_settle_seconds": async_settle_seconds,
+                "available_after_days": available_after_days, "fees": fees}  # fmt: skip
+        return self._call("POST", "/settings", body)
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,60 @@
+"""The running sandbox's state: options, store, events, faults and timers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sandbox.config import Options
+from sandbox.events import Events
+from sandbox.faults import Faults
+from sandbox.money import FALLBACK_FEE, Fee
+from sandbox.store import Store
+
+
+class Sandbox:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.store = Store(options.state_file)
+        self.events = Events(
+            self.store, options.webhook_urls, options.secrets(), options.webhook_retry_delays
+        )
+        self.faults = Faults(options.latency_ms, options.rate_limit)
+        self.base_url = (options.public_url or f"http://{options.host}:{options.port}").rstrip("/")
+        self._timers: list[threading.Timer] = []
+        self._timer_lock = threading.Lock()
+
+    def fee(self, currency: str) -> Fee:
+        return self.options.fees.get(currency.lower(), FALLBACK_FEE)
+
+    def later(self, seconds: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after ``seconds`` on a daemon timer (cancelled by reset/close)."""
+        timer = threading.Timer(seconds, fn)
+        timer.daemon = True
+        with self._timer_lock:
+            self._timers = [t for t in self._timers if t.is_alive()]
+            self._timers.append(timer)
+        timer.start()
+
+    def reset(self) -> None:
+        """Forget every object, event, idempotency key and fault."""
+        self._cancel_timers()
+        self.events.deliverer.wait_idle(0)
+        with self.store.lock:
+            self.store.clear()
+            self.store.save()
+        self.faults.clear()
+
+    def save(self) -> None:
+        self.store.save()
+
+    def close(self) -> None:
+        self._cancel_timers()
+        self.events.close()
+        self.faults.release_all()
+
+    def _cancel_timers(self) -> None:
+        with self._timer_lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()

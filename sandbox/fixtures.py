@@ -1,0 +1,24 @@
+"""Object templates from Stripe's own fixtures3.json, so shapes follow Stripe's."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_PATH = Path(__file__).with_name("fixtures") / "fixtures3.json"
+
+
+@cache
+def _resources() -> dict[str, Any]:
+    return json.loads(_PATH.read_text(encoding="utf-8"))["resources"]
+
+
+def template(kind: str, /, **overrides: Any) -> dict[str, Any]:
+    """A deep copy of Stripe's example ``kind`` object with ``overrides`` applied on top."""
+    obj = copy.deepcopy(_resources()[kind])
+    obj.update(overrides)
+    obj["livemode"] = False
+    return obj

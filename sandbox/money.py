@@ -1,0 +1,82 @@
+"""Currencies: minimum charge amounts, zero-decimal currencies, fees and display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Stripe's minimum charge amounts, in the currency's smallest unit
+# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts).
+MINIMUM_AMOUNT = {
+    "usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50, "chf": 50,
+    "czk": 1500, "dkk": 250, "eur": 50, "gbp": 30, "hkd": 400, "huf": 17500, "inr": 50,
+    "jpy": 50, "mxn": 1000, "myr": 200, "nok": 300, "nzd": 50, "pln": 200, "ron": 200,
+    "sek": 300, "sgd": 50, "thb": 1000,
+}  # fmt: skip
+DEFAULT_MINIMUM = 50
+MAXIMUM_AMOUNT = 99_999_999  # Stripe allows at most eight digits.
+
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+
+SYMBOLS = {"usd": "$", "gbp": "£", "eur": "€", "jpy": "¥", "cad": "CA$", "aud": "A$", "chf": "CHF "}
+
+# Dispute fees Stripe charges when a dispute opens (minor units).
+DISPUTE_FEE = {"usd": 1500, "gbp": 2000, "eur": 2000, "jpy": 2000}
+
+
+@dataclass(frozen=True)
+class Fee:
+    """A processing fee: ``percent`` of the amount plus ``fixed`` minor units."""
+
+    percent: float
+    fixed: int
+
+    def on(self, amount: int) -> int:
+        # Half-up rounding to the minor unit, as Stripe's fee reports do.
+        return int(amount * self.percent / 100 + 0.5) + self.fixed
+
+
+DEFAULT_FEES = {
+    "gbp": Fee(1.5, 20),
+    "eur": Fee(1.5, 25),
+    "usd": Fee(2.9, 30),
+    "jpy": Fee(3.6, 0),
+}
+FALLBACK_FEE = Fee(2.9, 30)
+
+
+def parse_fee(spec: str) -> tuple[str, Fee]:
+    """Parse ``gbp=1.5+20`` (percent plus fixed minor units)."""
+    currency, _, rule = spec.partition("=")
+    percent, _, fixed = rule.partition("+")
+    return currency.strip().lower(), Fee(float(percent), int(fixed or 0))
+
+
+def minimum(currency: str) -> int:
+    return MINIMUM_AMOUNT.get(currency, DEFAULT_MINIMUM)
+
+
+def display(amount: int, currency: str) -> str:
+    """``£5.00``, ``¥500``, or ``12.00 SEK`` for currencies without a symbol here."""
+    currency = currency.lower()
+    number = f"{amount:,}" if currency in ZERO_DECIMAL else f"{amount / 100:,.2f}"
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"

@@ -1,0 +1,55 @@
+"""Payment links (the surge-mode fallback): a reusable link whose visits open sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.core import Sandbox
+from sandbox.errors import invalid, missing_param
+from sandbox.fixtures import template
+from sandbox.ids import new_id, random_token
+
+Obj = dict[str, Any]
+
+
+def create(sb: Sandbox, params: Obj) -> Obj:
+    items = params.get("line_items")
+    if not items:
+        raise missing_param("line_items")
+    currencies = set()
+    for i, li in enumerate(items):
+        price = sb.store.require(li.get("price", ""), "price", param=f"line_items[{i}][price]")
+        currencies.add(price["currency"])
+    if len(currencies) > 1:
+        raise invalid("All prices on a payment link must use the same currency.", param="line_items")
+    after = params.get("after_completion") or {"type": "hosted_confirmation"}
+    link = template(
+        "payment_link",
+        id=new_id("plink"),
+        after_completion={
+            "type": after.get("type", "hosted_confirmation"),
+            "hosted_confirmation": after.get("hosted_confirmation") or {"custom_message": None},
+            "redirect": after.get("redirect"),
+        },
+        currency=currencies.pop(),
+        custom_text={"after_submit": None, "shipping_address": None, "submit": None,
+                     "terms_of_service_acceptance": None},
+        managed_payments=None,
+        metadata=dict(params.get("metadata") or {}),
+        payment_intent_data={"capture_method": None, "description": None,
+                             "metadata": (params.get("payment_intent_data") or {}).get("metadata")
+                             or {}, "setup_future_usage": None, "statement_descriptor": None,
+                             "statement_descriptor_suffix": None, "transfer_group": None},
+        payment_method_options=None,
+        restrictions=None,
+        shipping_address_collection=None,
+        subscription_data=None,
+        transfer_data=None,
+        url=f"{sb.base_url}/c/link/test_{random_token(14)}",
+    )  # fmt: skip
+    sb.store.table("payment_link_items")[link["id"]] = [
+        {"price": li["price"], "quantity": int(li.get("quantity", 1))} for li in items
+    ]
+    sb.store.add(link)
+    sb.events.emit("payment_link.created", link)
+    return link

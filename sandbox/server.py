@@ -1,0 +1,139 @@
+"""Serving the sandbox: in a background thread (test fixtures), in a subprocess,
+or in the foreground (``python -m sandbox``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from sandbox.app import SandboxApp
+from sandbox.config import Options
+from sandbox.control import SandboxControl
+from sandbox.core import Sandbox
+
+
+class _Handler(WSGIRequestHandler):
+    # The app logs one line per request itself; werkzeug's own line would repeat it
+    # and include the query string.
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class _Server(ThreadedWSGIServer):
+    # Benchmarks keep 150+ requests in flight; the default backlog of 128 would
+    # turn bursts into connection resets.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+def make_server(options: Options) -> tuple[_Server, SandboxApp]:
+    app = SandboxApp(options)
+    server = _Server(options.host, options.port, app, handler=_Handler)
+    if options.port == 0:
+        # Only now is the real port known; session URLs must carry it.
+        options.port = server.server_port
+        if not options.public_url:
+            app.sandbox.base_url = f"http://{options.host}:{options.port}"
+    return server, app
+
+
+@dataclass
+class RunningSandbox:
+    base_url: str
+    control: SandboxControl
+    state: Sandbox
+    _server: _Server = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+    _app: SandboxApp = field(repr=False)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._app.close()
+        self._thread.join(timeout=5)
+
+
+def start_in_thread(port: int = 0, **options: Any) -> RunningSandbox:
+    """Serve on 127.0.0.1:``port`` (0 picks a free one) from a daemon thread.
+
+    ``options`` are fields of :class:`sandbox.config.Options`, e.g.
+    ``webhook_urls=[...]``, ``webhook_secrets=[...]``, ``latency_ms=...``.
+    """
+    options.setdefault("log_requests", False)
+    opts = Options(port=port, **options)
+    server, app = make_server(opts)
+    thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+    thread.start()
+    base_url = app.sandbox.base_url
+    return RunningSandbox(base_url, SandboxControl(base_url), app.sandbox, server, thread, app)
+
+
+def serve_forever(options: Options) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server, app = make_server(options)
+    # The first line tells a parent process (or a person) where the API is.
+    print(f"Stripe sandbox listening on {app.sandbox.base_url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.close()
+
+
+@dataclass
+class SandboxProcess:
+    base_url: str
+    control: SandboxControl
+    process: subprocess.Popen[str]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+
+def start_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 15.0
+                     ) -> SandboxProcess:  # fmt: skip
+    """Run ``python -m sandbox ARGS`` (default ``--port 0``) and wait until it serves."""
+    if not any(a.startswith("--port") for a in args):
+        args = ("--port", "0", *args)
+    root = Path(__file__).resolve().parent.parent
+    proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=root, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if "listening on " in line:
+            base_url = line.rsplit("listening on ", 1)[1].strip()
+            # Keep draining output so the child never blocks on a full pipe.
+            threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+            return SandboxProcess(base_url, SandboxControl(base_url), proc)
+    proc.kill()
+    raise RuntimeError("sandbox subprocess did not start")
+
+
+def _drain(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    for _ in proc.stdout:
+        pass

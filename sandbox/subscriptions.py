@@ -1,0 +1,134 @@
+"""Subscription-mode Checkout: customer, subscription, invoices and their payments;
+renewals (paid or failed) and cancellation."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sandbox import billing_objects as billing
+from sandbox import payment_objects as objects
+from sandbox.core import Sandbox
+from sandbox.errors import invalid
+from sandbox.ids import now
+from sandbox.payments import _complete, attach_balance_transaction, require_open
+
+Obj = dict[str, Any]
+RETRY_AFTER = 3 * 86_400  # Smart Retries' first retry is a few days later
+
+
+def subscribe(sb: Sandbox, session: Obj, email: str | None) -> Obj:
+    """Complete a subscription-mode session paid by card; returns the subscription."""
+    with sb.store.lock:
+        require_open(session)
+        extra = sb.store.table("checkout").get(session["id"], {})
+        cust = sb.store.get(session.get("customer") or "")
+        if cust is None:
+            cust = sb.store.add(billing.customer(email or session.get("customer_email")))
+            sb.events.emit("customer.created", cust)
+        items = extra.get("line_items", [])
+        recurring = next(i for i in items if i["price"]["recurring"])
+        sub_data = extra.get("subscription_data", {})
+        sub = billing.subscription(
+            cust["id"], recurring["price"], recurring["quantity"],
+            sub_data.get("metadata") or {}, sub_data.get("description"),
+        )  # fmt: skip
+        sb.store.add(sub)
+        sb.events.emit("customer.subscription.created", sub)
+        item = sub["items"]["data"][0]
+        period = (item["current_period_start"], item["current_period_end"])
+        inv = charge_invoice(sb, sub, cust, "subscription_create", period, succeed=True)
+        session.update(customer=cust["id"], subscription=sub["id"], invoice=inv["id"])
+        _complete(sb, session, email, paid=True)
+        return sub
+
+
+def charge_invoice(
+    sb: Sandbox, sub: Obj, cust: Obj, reason: str, period: tuple[int, int], *, succeed: bool
+) -> Obj:
+    """Create a finalized invoice for ``period`` and try to collect it."""
+    inv = sb.store.add(billing.invoice(sub, cust, reason, period))
+    draft = copy.deepcopy(inv)
+    draft["status"] = "draft"
+    sb.events.emit("invoice.created", draft)
+    sb.events.emit("invoice.finalized", inv, {"status": "draft"})
+    pi = sb.store.add(
+        objects.payment_intent(
+            inv["amount_due"], inv["currency"], customer=cust["id"],
+            description="Subscription creation" if reason == "subscription_create"
+            else "Subscription update",
+        )
+    )  # fmt: skip
+    sb.events.emit("payment_intent.created", pi)
+    ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
+    pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
+    previous_sub = {"latest_invoice": sub.get("latest_invoice")}
+    sub["latest_invoice"] = inv["id"]
+    inv.update(attempted=True, attempt_count=1)
+    payment = billing.invoice_payment(inv, pi["id"], paid=succeed)
+    inv["payments"]["data"] = [payment]
+    if succeed:
+        pi.update(status="succeeded", amount_received=pi["amount"])
+        sb.events.emit("charge.succeeded", ch)
+        sb.events.emit("payment_intent.succeeded", pi)
+        attach_balance_transaction(sb, ch)
+        inv.update(amount_paid=inv["amount_due"], amount_remaining=0, status="paid")
+        inv["status_transitions"]["paid_at"] = now()
+        sb.events.emit("invoice.paid", inv, {"status": "open", "amount_paid": 0})
+        sb.events.emit("invoice.payment_succeeded", inv)
+    else:
+        pi.update(
+            status="requires_payment_method",
+            last_payment_error={"charge": ch["id"], "code": "card_declined",
+                                "decline_code": "generic_decline",
+                                "message": "Your card was declined.", "type": "card_error"},
+        )  # fmt: skip
+        inv["next_payment_attempt"] = now() + RETRY_AFTER
+        sb.events.emit("charge.failed", ch)
+        sb.events.emit("payment_intent.payment_failed", pi)
+        sb.events.emit("invoice.payment_failed", inv)
+    if reason != "subscription_create":
+        sb.events.emit("customer.subscription.updated", sub, previous_sub)
+    return inv
+
+
+def advance(sb: Sandbox, sub: Obj, succeed: bool = True) -> Obj:
+    """Move a subscription into its next period and bill it; returns the new invoice."""
+    with sb.store.lock:
+        if sub["status"] in ("canceled", "incomplete_expired"):
+            raise invalid(f"Subscription {sub['id']} is {sub['status']}.", param="subscription")
+        cust = sb.store.objects[sub["customer"]]
+        item = sub["items"]["data"][0]
+        start = item["current_period_end"]
+        end = billing.period_end(start, item["price"]["recurring"])
+        item.update(current_period_start=start, current_period_end=end)
+        previous_status = sub["status"]
+        inv = charge_invoice(sb, sub, cust, "subscription_cycle", (start, end), succeed=succeed)
+        new_status = "active" if succeed else "past_due"
+        if new_status != previous_status:
+            sub["status"] = new_status
+            sb.events.emit("customer.subscription.updated", sub, {"status": previous_status})
+        return inv
+
+
+def cancel(sb: Sandbox, sub: Obj, details: Obj | None = None) -> Obj:
+    with sb.store.lock:
+        if sub["status"] == "canceled":
+            raise invalid(
+                "A canceled subscription can only update its cancellation_details and metadata.",
+                param="subscription",
+            )
+        stamp = now()
+        previous = {"status": sub["status"], "canceled_at": None, "ended_at": None}
+        sub.update(
+            status="canceled",
+            canceled_at=stamp,
+            ended_at=stamp,
+            cancellation_details={
+                "comment": (details or {}).get("comment"),
+                "feedback": (details or {}).get("feedback"),
+                "reason": "cancellation_requested",
+            },
+        )
+        sb.events.emit("customer.subscription.deleted", sub, previous)
+        return sub
