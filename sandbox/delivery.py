@@ -309,6 +309,8 @@ class Deliverer:
             error = f"timeout: {exc}"
         except requests.RequestException as exc:
             error = f"connection error: {exc}"
+        except Exception as exc:  # e.g. a malformed URL: count it as a failed attempt
+            error = f"error: {exc!r}"
         ok = error is None
         record = DeliveryAttempt(send.event_id, send.url, send.attempt, started, status, error, ok)
         with self._lock:

@@ -244,7 +244,7 @@ def test_duplicate_switch(receiver, make_deliverer):
 
 
 def test_out_of_order_switch(receiver, make_deliverer):
-    d = make_deliverer([receiver.url()], hold_window=0.1)
+    d = make_deliverer([receiver.url()], hold_window=0.3)
     d.configure(out_of_order=True)
     for n in (1, 2, 3):
         d.deliver(event(n))
@@ -275,15 +275,12 @@ def test_delay_switch(receiver, make_deliverer):
 
 
 def test_slow_endpoint_does_not_block_others(receiver, make_deliverer):
-    receiver.slow_path, receiver.sleep_for = "/slow", 0.5
+    receiver.slow_path, receiver.sleep_for = "/slow", 0.6
+    # The slow URL is queued first; a single worker would reach /fast only after it.
     d = make_deliverer([receiver.url("/slow"), receiver.url("/fast")])
-    start = time.monotonic()
     d.deliver(event(1))
-    assert receiver.wait_for(1, timeout=3)
-    assert receiver.requests[0].path == "/fast"
-    assert receiver.requests[0].at - start < 0.3
     assert d.wait_idle(3)
-    assert sorted(r.path for r in receiver.requests) == ["/fast", "/slow"]
+    assert [r.path for r in receiver.requests] == ["/fast", "/slow"]
 
 
 def test_set_endpoints_at_runtime(receiver, make_deliverer):
