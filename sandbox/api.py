@@ -199,7 +199,7 @@ def _authenticate(request: Request) -> str:
         key = request.authorization.username  # curl -u sk_test_...:
     if not key:
         raise errors.auth_missing()
-    if not (key.startswith("sk_test_") or key.startswith("rk_test_")) or len(key) < 12:
+    if not key.startswith(("sk_test_", "rk_test_")) or len(key) <= len("sk_test_"):
         raise errors.auth_invalid(key)
     return key
 

@@ -32,6 +32,7 @@ class Options:
     # browser reaches the sandbox by another name (a container, a proxy).
     public_url: str | None = None
     log_requests: bool = True
+    server: str = "threaded"  # or "gevent" (python -m sandbox's default)
 
     def secrets(self) -> list[str]:
         if self.webhook_urls and not self.webhook_secrets:
@@ -71,6 +72,7 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
     )  # fmt: skip
     ap.add_argument("--public-url", default=env.get("SANDBOX_PUBLIC_URL"))
     ap.add_argument("--quiet", action="store_true", help="do not log requests")
+    ap.add_argument("--server", choices=("gevent", "threaded"), default=env.get("SANDBOX_SERVER", "gevent"))
     ns = ap.parse_args(argv)
     fees = dict(DEFAULT_FEES)
     fees.update(parse_fee(spec) for spec in ns.fee)
@@ -86,4 +88,5 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
         async_settle_seconds=ns.async_settle_seconds,
         public_url=ns.public_url,
         log_requests=not ns.quiet,
+        server=ns.server,
     )

@@ -80,6 +80,9 @@ def start_in_thread(port: int = 0, **options: Any) -> RunningSandbox:
 def serve_forever(options: Options) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if options.server == "gevent":
+        _serve_gevent(options)
+        return
     server, app = make_server(options)
     # The first line tells a parent process (or a person) where the API is.
     print(f"Stripe sandbox listening on {app.sandbox.base_url}", flush=True)
@@ -89,6 +92,26 @@ def serve_forever(options: Options) -> None:
         pass
     finally:
         server.server_close()
+        app.close()
+
+
+def _serve_gevent(options: Options) -> None:
+    from gevent.pywsgi import WSGIServer
+
+    app = SandboxApp(options)
+    server = WSGIServer((options.host, options.port), app, log=None, backlog=1024)
+    server.init_socket()
+    if options.port == 0:
+        options.port = server.server_port
+        if not options.public_url:
+            app.sandbox.base_url = f"http://{options.host}:{options.port}"
+    print(f"Stripe sandbox listening on {app.sandbox.base_url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop(timeout=1)
         app.close()
 
 
