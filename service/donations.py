@@ -135,6 +135,7 @@ def create_donation(
     )
     db.add(donation)
     if idempotency_key:
+        db.flush()  # the record's foreign key needs the donation row first
         db.add(
             IdempotencyRecord(
                 scope=scope,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from flask_smorest import Api as SmorestApi
 
 from schemas.base import ErrorSchema
-
-from ..errors import error_response
 
 
 class Api(SmorestApi):
@@ -20,17 +17,6 @@ class Api(SmorestApi):
     def _register_error_handlers(self) -> None:
         # service.errors registers the handlers for the whole app (JSON for the API, HTML for donors).
         pass
-
-
-def require_json_body() -> Any:
-    """POSTs to the API must declare a JSON body; anything else is 415, before any parsing."""
-    if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
-        return error_response(
-            415,
-            "unsupported_media_type",
-            "Send the request body as JSON (Content-Type: application/json).",
-        )
-    return None
 
 
 def init_api(app: Flask) -> Api:
@@ -55,6 +41,5 @@ def init_api(app: Flask) -> Api:
     )
     api = Api(app)
     for blp in (appeals_blp, donations_blp):
-        blp.before_request(require_json_body)
         api.register_blueprint(blp)
     return api

@@ -14,6 +14,7 @@ from schemas.donations import DonationCreatedSchema, DonationCreateSchema, Donat
 
 from .. import db, donations
 from ..errors import ValidationFailed
+from .common import require_json_body
 
 blp = Blueprint(
     "donations_api",
@@ -21,6 +22,7 @@ blp = Blueprint(
     url_prefix="/api/v1/donations",
     description="Donations and their status",
 )
+blp.before_request(require_json_body)
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
