@@ -75,15 +75,6 @@ class Api:
             raise errors.unknown_url(request.method, request.path) from None
         route = self.routes[endpoint]
 
-        fault = sb.faults.take(request.method, request.path)
-        if fault and fault.mode == "error":
-            raise errors.StripeError(
-                fault.status, "api_error", "An unknown error occurred (injected by the sandbox)."
-            )
-        if fault and fault.mode == "hang":
-            fault.release.wait(fault.seconds)
-        sb.faults.sleep_latency()
-
         raw, typed = _decode(request, route)
         idem = request.headers.get("Idempotency-Key") if request.method == "POST" else None
         sb.store.record_request(
@@ -98,11 +89,25 @@ class Api:
         )
         scope = None
         if idem:
+            # Reserve the key before any latency or fault, as Stripe locks it on arrival:
+            # a concurrent request with the same key then gets 409, never a second object.
             scope = f"{api_key}|{request.headers.get('Stripe-Account', '')}|{idem}"
             replay = self._replay(scope, idem, request, raw)
             if replay is not None:
+                sb.faults.sleep_latency()
                 return replay
         try:
+            fault = sb.faults.take(request.method, request.path)
+            if fault and fault.mode == "error":
+                raise errors.StripeError(
+                    fault.status,
+                    "api_error",
+                    "An unknown error occurred (injected by the sandbox).",
+                    headers={"Stripe-Should-Retry": "true"},
+                )
+            if fault and fault.mode == "hang":
+                fault.release.wait(fault.seconds)
+            sb.faults.sleep_latency()
             status, body, headers = self._run(route, typed, path_vars, req_id, idem)
             if scope:
                 self._remember(scope, request, raw, status, body, headers, req_id)
