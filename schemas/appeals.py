@@ -72,11 +72,14 @@ class AppealDefinitionSchema(StrictSchema):
                 data[key] = data[key].lower()
         return data
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check_amounts_against_currencies(self, data: dict[str, Any], **_: Any) -> None:
+        # Runs even when some fields failed, so one load reports every problem; it only
+        # judges what did load.
         errors: dict[str, list[str]] = {}
+        known = "currencies" in data
         currencies = set(data.get("currencies", []))
-        for key in ("suggested_amounts", "minimum_amounts", "maximum_amounts"):
+        for key in ("suggested_amounts", "minimum_amounts", "maximum_amounts") if known else ():
             for code in data.get(key, {}):
                 if code not in currencies:
                     errors.setdefault(key, []).append(f"{code} is not one of the appeal's currencies.")

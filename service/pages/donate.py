@@ -16,10 +16,10 @@ from marshmallow import ValidationError
 from schemas.donate_form import DonateFormSchema
 
 from .. import db, donations
-from ..currencies import format_amount, to_major
+from ..currencies import AmountFormatError, format_amount, parse_major_amount, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
-from ..models import Appeal, DonationStatus
+from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 
 bp = Blueprint("donate", __name__, url_prefix="/donate")
@@ -83,6 +83,8 @@ def _render_form(
     status: int = 200,
 ) -> tuple[str, int]:
     currency = values.get("currency", appeal.default_currency)
+    if currency not in appeal.currencies:
+        currency = values["currency"] = appeal.default_currency
     suggestions = [
         {"value": str(amount), "label": format_amount(amount, currency)}
         for amount in appeal.suggested_amounts.get(currency, [])
@@ -132,7 +134,11 @@ def donate_submit(slug: str) -> Any:
         data = DonateFormSchema().load_form(request.form)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"amount": exc.messages}
-        return _render_form(appeal, values, _flatten(messages), 422)
+        errors = _flatten(messages)
+        # Report the appeal's own rules (currency, limits) in the same pass as the form's.
+        for field, field_errors in _appeal_rule_errors(appeal, values).items():
+            errors.setdefault(field, field_errors)
+        return _render_form(appeal, values, errors, 422)
     source = {("url" if k == "source_url" else k): data[k] for k in SOURCE_FIELDS if data.get(k)}
     donation_request = donations.DonationRequest(
         appeal=appeal.slug,
@@ -169,6 +175,19 @@ def donate_submit(slug: str) -> Any:
             409,
         )
     return redirect(donation.checkout_url, 303)
+
+
+def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, list[str]]:
+    currency = values.get("currency", "").lower()
+    choice, custom = values.get("amount_choice", ""), values.get("custom_amount", "")
+    try:
+        amount = int(choice) if choice.isdigit() else parse_major_amount(custom, currency or "gbp")
+    except AmountFormatError:
+        amount = None
+    if amount is None:
+        return {}
+    probe = donations.DonationRequest(appeal=appeal.slug, amount=amount, currency=currency)
+    return donations.check_against_appeal(appeal, probe, utcnow())
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, list[str]]:
