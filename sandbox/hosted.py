@@ -60,7 +60,8 @@ def _submit(sb: Sandbox, session: Obj, request: Request) -> Response:
         error = exc.message
     sb.save()
     if error:
-        return _render(sb, session, error=error, email=email, status=402)
+        card = form.get("card_number") if method == "card" else None
+        return _render(sb, session, error=error, email=email, card=card, status=402)
     return _redirect(_after_url(sb, session))
 
 
@@ -101,7 +102,12 @@ def _interval(session: Obj, items: list[Obj]) -> str:
 
 
 def _render(
-    sb: Sandbox, session: Obj, error: str | None = None, email: str | None = None, status: int = 200
+    sb: Sandbox,
+    session: Obj,
+    error: str | None = None,
+    email: str | None = None,
+    card: str | None = None,
+    status: int = 200,
 ) -> Response:
     items = _items(sb, session)
     per = _interval(session, items)
@@ -148,7 +154,7 @@ def _render(
   {_choice("card", "Card", "", checked=True)}
   <label for=card_number>Card number</label>
   <input type=text id=card_number name=card_number inputmode=numeric autocomplete=cc-number
-   value="4242 4242 4242 4242" aria-describedby=cards>
+   value="{escape(card or "4242 4242 4242 4242")}" aria-describedby=cards>
   <p class=muted id=cards>Test cards: 4242 4242 4242 4242 succeeds;
    4000 0000 0000 0002 is declined.</p>
   {bank}
