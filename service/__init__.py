@@ -64,6 +64,7 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .http_hooks import register_request_hooks
+    from .ledger import views as webhooks
     from .pages import donate, site
 
     checkout_origin = REAL_CHECKOUT_ORIGIN
@@ -73,6 +74,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     register_request_hooks(app, settings.is_production, checkout_origin)
     app.register_blueprint(donate.bp)
     app.register_blueprint(site.bp)
+    app.register_blueprint(webhooks.bp)
     if not settings.is_production:
         app.register_blueprint(site.dev_bp)
 

@@ -1,36 +1,65 @@
 """Applying what Stripe says about a Checkout Session to its donation.
 
-One idempotent function, called from the thank-you page (and, by the webhook ledger, from
-events and backfills), as Stripe's fulfilment guide recommends. A late or repeated fact never
-moves a donation backwards.
+One idempotent function, called from the thank-you page, from webhook events, from the
+``sync-events`` backfill and from the sweeper, as Stripe's fulfilment guide recommends. A late
+or repeated fact never moves a donation backwards.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, lazyload
 
 from .models import Donation, DonationStatus, utcnow
 from .stripe_gateway import CheckoutSession
 
 S = DonationStatus
+# Every state that means money arrived. A fact about what happened after payment (a refund, a
+# dispute, a cancelled subscription) may arrive before the "paid" event itself, so each
+# before-payment state may jump straight to any of these.
+AFTER_PAYMENT = frozenset(
+    {S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST, S.CANCELLED}
+)
 # Which states each state may move to. Anything not listed is a step backwards (or sideways
 # into a contradiction) and is ignored.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.CREATED: frozenset({S.PENDING, S.CHECKOUT_ERROR, S.PROCESSING, S.PAID, S.FAILED, S.EXPIRED}),
-    S.CHECKOUT_ERROR: frozenset({S.PENDING, S.PROCESSING, S.PAID, S.FAILED, S.EXPIRED}),
-    S.PENDING: frozenset({S.PROCESSING, S.PAID, S.FAILED, S.EXPIRED}),
-    S.PROCESSING: frozenset({S.PAID, S.FAILED}),
+    S.CREATED: frozenset({S.PENDING, S.CHECKOUT_ERROR, S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
+    S.CHECKOUT_ERROR: frozenset({S.PENDING, S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
+    S.PENDING: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
+    S.PROCESSING: frozenset({S.FAILED}) | AFTER_PAYMENT,
     S.EXPIRED: frozenset(),
     S.FAILED: frozenset(),
-    S.PAID: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.CANCELLED}),
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.DISPUTED}),
+    # A dispute may be reported closed before it is reported opened, hence PAID -> DISPUTE_*.
+    S.PAID: frozenset(
+        {S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST, S.CANCELLED}
+    ),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST}),
     S.REFUNDED: frozenset(),
     S.DISPUTED: frozenset({S.DISPUTE_WON, S.DISPUTE_LOST}),
     S.DISPUTE_WON: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
     S.DISPUTE_LOST: frozenset(),
     S.CANCELLED: frozenset(),
 }
+
+
+class AmountMismatch(Exception):
+    """Stripe reports a different amount or currency than the donation: finance must look."""
+
+    def __init__(self, donation_id: str, expected: str, got: str):
+        super().__init__(f"amount_mismatch: expected {expected}, Stripe reported {got}")
+        self.donation_id = donation_id
+        self.reason = str(self)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one Stripe fact did: which donation it touched and whether anything changed."""
+
+    donation_id: str | None
+    changed: bool
 
 
 def can_move(current: str, new: str) -> bool:
@@ -51,18 +80,71 @@ def move_donation(db: Session, donation: Donation, new_status: str) -> bool:
     """Compare-and-set so two concurrent deliveries cannot both apply a transition."""
     if not can_move(donation.status, new_status):
         return False
+    values: dict[str, object] = {"status": new_status, "updated_at": utcnow()}
+    if new_status in AFTER_PAYMENT and donation.paid_at is None:
+        values["paid_at"] = utcnow()
     result = db.execute(
         update(Donation)
         .where(Donation.id == donation.id, Donation.status == donation.status)
-        .values(status=new_status, updated_at=utcnow())
+        .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def apply_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
-    """Bring the donation up to date with the session Stripe reports; commits."""
-    new_status = status_from_session(session)
-    changes = {}
+def advance_donation(db: Session, donation_id: str, new_status: str, at: datetime | None = None) -> bool:
+    """Move the donation to ``new_status`` if that is forwards; re-reads and retries on a lost race."""
+    for _ in range(5):
+        donation = db.get(Donation, donation_id, populate_existing=True)
+        if donation is None or not can_move(donation.status, new_status):
+            return False
+        if at is not None and donation.paid_at is None and new_status in AFTER_PAYMENT:
+            db.execute(update(Donation).where(Donation.id == donation_id).values(paid_at=at))
+            donation.paid_at = at
+        if move_donation(db, donation, new_status):
+            return True
+    return False
+
+
+def lock_donation(db: Session, donation_id: str) -> Donation | None:
+    """Load the donation holding its row lock (PostgreSQL), so one donation's facts apply one at a time.
+
+    SQLite has one writer at a time already, so FOR UPDATE is simply not emitted there.
+    """
+    # The appeal is not needed here, and PostgreSQL refuses FOR UPDATE across its outer join.
+    query = select(Donation).options(lazyload(Donation.appeal)).where(Donation.id == donation_id)
+    return db.scalar(query.with_for_update().execution_options(populate_existing=True))
+
+
+def expected_amount(donation: Donation) -> int:
+    # What Stripe was asked to collect per payment: the gift plus any fee cover the donor added.
+    return getattr(donation, "charge_amount", donation.amount)
+
+
+def check_amount(donation: Donation, amount: int | None, currency: str | None) -> None:
+    if amount is None or currency is None:
+        return
+    expected = expected_amount(donation)
+    if amount != expected or currency.lower() != donation.currency:
+        raise AmountMismatch(donation.id, f"{expected} {donation.currency}", f"{amount} {currency.lower()}")
+
+
+def record_session(
+    db: Session, donation_id: str, session: CheckoutSession, *, status: str | None = None
+) -> Applied:
+    """Apply the session's facts inside the caller's transaction; AmountMismatch changes nothing.
+
+    ``status`` overrides what the session's fields say, for facts only the event type carries
+    (``checkout.session.async_payment_failed`` leaves the session looking merely unpaid).
+    """
+    from .ledger.payments import upsert_payment
+
+    donation = lock_donation(db, donation_id)
+    if donation is None:
+        return Applied(None, False)
+    new_status = status or status_from_session(session)
+    if new_status in AFTER_PAYMENT or new_status == S.PROCESSING:
+        check_amount(donation, session.amount_total, session.currency)
+    changes: dict[str, object] = {}
     if session.payment_intent_id and not donation.stripe_payment_intent_id:
         changes["stripe_payment_intent_id"] = session.payment_intent_id
     if session.subscription_id and not donation.stripe_subscription_id:
@@ -71,9 +153,41 @@ def apply_checkout_session(db: Session, donation: Donation, session: CheckoutSes
         changes["stripe_customer_id"] = session.customer_id
     if changes:
         db.execute(update(Donation).where(Donation.id == donation.id).values(**changes))
+    changed = bool(changes)
+    if new_status == S.PAID and session.mode == "payment" and session.payment_intent_id:
+        changed |= upsert_payment(
+            db,
+            donation,
+            kind="one_off",
+            payment_intent_id=session.payment_intent_id,
+            amount=session.amount_total or expected_amount(donation),
+            currency=session.currency or donation.currency,
+        )
     if new_status is not None:
-        move_donation(db, donation, new_status)
+        changed |= advance_donation(db, donation.id, new_status)
+    return Applied(donation.id, changed)
+
+
+def apply_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
+    """Bring the donation up to date with the session Stripe reports; commits.
+
+    An amount that contradicts the donation is flagged for finance instead of applied.
+    """
+    try:
+        record_session(db, donation.id, session)
+    except AmountMismatch as exc:
+        db.rollback()
+        flag_donation(db, exc.donation_id, exc.reason)
     db.commit()
     refreshed = db.get(Donation, donation.id, populate_existing=True)
     assert refreshed is not None
     return refreshed
+
+
+def flag_donation(db: Session, donation_id: str, reason: str) -> None:
+    """Mark a donation for finance's attention (kept until someone clears it)."""
+    db.execute(
+        update(Donation)
+        .where(Donation.id == donation_id)
+        .values(needs_attention=True, attention_reason=reason[:500], updated_at=utcnow())
+    )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 
 def utcnow() -> datetime:
@@ -118,6 +120,7 @@ class Donation(Base):
     __table_args__ = (
         Index("ix_donations_appeal_created", "appeal_id", "created_at"),
         Index("ix_donations_status", "status"),
+        Index("ix_donations_appeal_paid", "appeal_id", "paid_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_donation_id)
@@ -143,6 +146,14 @@ class Donation(Base):
     checkout_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error_code: Mapped[str | None] = mapped_column(String(64))
     last_error_message: Mapped[str | None] = mapped_column(String(500))
+    # What the webhook ledger learnt after checkout (see service/ledger). The refunded total is
+    # Stripe's cumulative figure for the gift's payments, never a sum of refund deltas.
+    paid_at: Mapped[datetime | None]
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    subscription_status: Mapped[str | None] = mapped_column(String(32))
+    subscription_status_at: Mapped[datetime | None]
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    attention_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -161,3 +172,103 @@ class IdempotencyRecord(Base):
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     donation_id: Mapped[str] = mapped_column(ForeignKey("donations.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookOutcome:
+    """What became of one Stripe event (one row per event id, however often it was delivered)."""
+
+    RECEIVED = "received"  # stored, not yet processed (or the process died mid-way)
+    PROCESSED = "processed"  # changed the ledger
+    DUPLICATE = "duplicate"  # its facts were already in the ledger; nothing changed
+    IGNORED = "ignored"  # a type (or object) the service does not use
+    QUARANTINED = "quarantined"  # not ours, wrong mode or contradicts the ledger: finance must look
+    FAILED = "failed"  # processing raised; Stripe retries and operators can replay
+
+    ALL = (RECEIVED, PROCESSED, DUPLICATE, IGNORED, QUARANTINED, FAILED)
+
+
+class WebhookEvent(Base):
+    """Every verified Stripe event, kept verbatim: the ledger's source of truth for finance."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_events_outcome_received", "outcome", "received_at"),
+        Index("ix_webhook_events_type_created", "type", "event_created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stripe_event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    api_version: Mapped[str | None] = mapped_column(String(64))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    account: Mapped[str | None] = mapped_column(String(255))
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    event_created_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivery_count: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(16), default="webhook")
+    payload: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16), default=WebhookOutcome.RECEIVED)
+    outcome_reason: Mapped[str | None] = mapped_column(String(500))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    process_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None]
+    donation_id: Mapped[str | None] = mapped_column(ForeignKey("donations.id"), index=True)
+
+
+class Payment(Base):
+    """One payment collected for a donation: the one-off charge, or one invoice of a monthly gift.
+
+    Unique Stripe ids make a second insert for the same payment impossible, so concurrent
+    deliveries of different events about one payment converge on one row.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index("ix_payments_paid_at", "paid_at"),
+        Index("ix_payments_donation_paid", "donation_id", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    donation_id: Mapped[str] = mapped_column(ForeignKey("donations.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # one_off | invoice
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    dispute_id: Mapped[str | None] = mapped_column(String(255))
+    dispute_status: Mapped[str | None] = mapped_column(String(32))
+    dispute_amount: Mapped[int | None] = mapped_column(BigInteger)
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    fee: Mapped[int | None] = mapped_column(BigInteger)
+    net: Mapped[int | None] = mapped_column(BigInteger)
+    settlement_currency: Mapped[str | None] = mapped_column(String(3))
+    stripe_payout_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Payout(Base):
+    """A Stripe payout to the bank; payments point at it through ``stripe_payout_id``."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (Index("ix_payouts_arrival", "arrival_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stripe_payout_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    reconciliation_status: Mapped[str | None] = mapped_column(String(32))
+    arrival_date: Mapped[datetime | None]
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
+    payment_count: Mapped[int] = mapped_column(Integer, default=0)
+    stripe_created_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

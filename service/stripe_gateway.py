@@ -78,6 +78,10 @@ class CheckoutSession:
         )
 
 
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
 def _id_of(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -123,6 +127,63 @@ class StripeGateway:
             lambda: self.client.v1.checkout.sessions.retrieve(session_id),
         )
         return CheckoutSession.from_stripe(session)
+
+    # -- reading what happened after checkout (the webhook ledger's backfill and lookups) --
+
+    def list_events(
+        self, *, created_gte: int, types: list[str], starting_after: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of events, newest first, and whether more pages follow."""
+        params: dict[str, Any] = {"created": {"gte": created_gte}, "types": types, "limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = self._call("events.list", lambda: self.client.v1.events.list(params=params))  # type: ignore[arg-type]
+        return [_plain(event) for event in page.data], bool(page.has_more)
+
+    def retrieve_checkout_session_raw(self, session_id: str) -> dict[str, Any]:
+        session = self._call(
+            "checkout.sessions.retrieve",
+            lambda: self.client.v1.checkout.sessions.retrieve(session_id),
+        )
+        return _plain(session)
+
+    def charges_for_payment_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        """The intent's charges with their balance transactions expanded (fee, net, settlement)."""
+        page = self._call(
+            "charges.list",
+            lambda: self.client.v1.charges.list(
+                params={
+                    "payment_intent": payment_intent_id,
+                    "expand": ["data.balance_transaction"],
+                    "limit": 10,
+                }
+            ),
+        )
+        return [_plain(charge) for charge in page.data]
+
+    def retrieve_balance_transaction(self, transaction_id: str) -> dict[str, Any]:
+        txn = self._call(
+            "balance_transactions.retrieve",
+            lambda: self.client.v1.balance_transactions.retrieve(transaction_id),
+        )
+        return _plain(txn)
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        """Every balance transaction a payout settled (all pages)."""
+        found: list[dict[str, Any]] = []
+        starting_after: str | None = None
+        while True:
+            params: dict[str, Any] = {"payout": payout_id, "limit": 100}
+            if starting_after:
+                params["starting_after"] = starting_after
+            page = self._call(
+                "balance_transactions.list",
+                lambda params=params: self.client.v1.balance_transactions.list(params=params),  # type: ignore[misc]
+            )
+            found.extend(_plain(txn) for txn in page.data)
+            if not page.has_more or not page.data:
+                return found
+            starting_after = page.data[-1].id
 
     def _call(self, operation: str, func: Any) -> Any:
         started = time.perf_counter()

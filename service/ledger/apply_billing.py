@@ -1,0 +1,129 @@
+"""Monthly gifts: each paid invoice is its own payment; failures and cancellations are recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, update
+
+from ..fulfilment import AmountMismatch, Applied, advance_donation, check_amount, lock_donation
+from ..models import Donation, DonationStatus
+from .apply_charges import sync_refunded_total
+from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .payments import fetch_missing_charge, find_payment, upsert_payment
+
+ENDED = ("canceled", "incomplete_expired")
+
+
+def _subscription_donation(
+    ctx: LedgerContext, subscription_id: str | None, metadata: dict[str, Any]
+) -> Donation:
+    if not metadata:
+        found = donation_by(ctx, stripe_subscription_id=subscription_id)
+        if found is None:
+            raise Quarantine("no_deployment_metadata")
+        metadata = {"deployment": ctx.settings.deployment_id, "donation_id": found.id}
+    donation = our_donation(ctx, metadata)
+    locked = lock_donation(ctx.db, donation.id)
+    assert locked is not None
+    if subscription_id and locked.stripe_subscription_id is None:
+        ctx.db.execute(
+            update(Donation).where(Donation.id == locked.id).values(stripe_subscription_id=subscription_id)
+        )
+    return locked
+
+
+def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    # API 2026-10-28 keeps these under parent.subscription_details; older versions had them on top.
+    details = (
+        (invoice.get("parent") or {}).get("subscription_details") or invoice.get("subscription_details") or {}
+    )
+    subscription = details.get("subscription") or invoice.get("subscription")
+    return id_of(subscription), dict(details.get("metadata") or {})
+
+
+def invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
+    payments = ((invoice.get("payments") or {}).get("data")) or []
+    paid = [p for p in payments if p.get("status") == "paid"] or payments
+    for entry in paid:
+        payment = entry.get("payment") or {}
+        if payment.get("type") == "payment_intent" and payment.get("payment_intent"):
+            return id_of(payment["payment_intent"])
+    return id_of(invoice.get("payment_intent"))
+
+
+def set_subscription_status(ctx: LedgerContext, donation_id: str, status: str, at: datetime | None) -> bool:
+    """Latest event wins, except that nothing replaces an ended subscription."""
+    conditions = [Donation.subscription_status.is_(None)]
+    if status in ENDED:
+        conditions.append(Donation.subscription_status.not_in(ENDED))
+    elif at is not None:
+        conditions.append(
+            (Donation.subscription_status.not_in(ENDED))
+            & (Donation.subscription_status_at.is_(None) | (Donation.subscription_status_at <= at))
+        )
+    result = ctx.db.execute(
+        update(Donation)
+        .where(
+            Donation.id == donation_id,
+            Donation.subscription_status.is_distinct_from(status),
+            or_(*conditions),
+        )
+        .values(subscription_status=status, subscription_status_at=at)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    invoice = event["data"]["object"]
+    subscription_id, metadata = invoice_subscription(invoice)
+    if not subscription_id:
+        raise Ignore("invoice_without_subscription")
+    donation = _subscription_donation(ctx, subscription_id, metadata)
+    try:
+        check_amount(donation, invoice.get("amount_paid"), invoice.get("currency"))
+    except AmountMismatch as exc:
+        raise Quarantine(exc.reason, donation.id) from None
+    payment_intent = invoice_payment_intent(invoice)
+    if not payment_intent:
+        raise Quarantine("invoice_without_payment", donation.id)
+    paid_at = timestamp((invoice.get("status_transitions") or {}).get("paid_at")) or timestamp(
+        event.get("created")
+    )
+    changed = upsert_payment(
+        ctx.db, donation, kind="invoice", payment_intent_id=payment_intent, amount=invoice["amount_paid"],
+        currency=invoice["currency"], invoice_id=invoice.get("id"), subscription_id=subscription_id,
+        paid_at=paid_at,
+    )  # fmt: skip
+    payment = find_payment(ctx.db, payment_intent_id=payment_intent)
+    assert payment is not None
+    # The charge's events may have come first and been set aside; its fee is fetched now.
+    changed |= fetch_missing_charge(ctx.db, ctx.gateway, payment)
+    sync_refunded_total(ctx, donation.id)
+    changed |= advance_donation(ctx.db, donation.id, DonationStatus.PAID, at=paid_at)
+    return Applied(donation.id, changed)
+
+
+def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    invoice = event["data"]["object"]
+    subscription_id, metadata = invoice_subscription(invoice)
+    if not subscription_id:
+        raise Ignore("invoice_without_subscription")
+    donation = _subscription_donation(ctx, subscription_id, metadata)
+    # Stripe retries the invoice and reports the subscription past_due; the stored event is
+    # the donation's record of the failed attempt.
+    changed = set_subscription_status(ctx, donation.id, "past_due", timestamp(event.get("created")))
+    return Applied(donation.id, changed)
+
+
+def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    subscription = event["data"]["object"]
+    donation = _subscription_donation(ctx, subscription.get("id"), dict(subscription.get("metadata") or {}))
+    status = str(subscription.get("status"))
+    if event["type"] == "customer.subscription.deleted":
+        status = status if status in ENDED else "canceled"
+    changed = set_subscription_status(ctx, donation.id, status, timestamp(event.get("created")))
+    if status in ENDED:
+        changed |= advance_donation(ctx.db, donation.id, DonationStatus.CANCELLED)
+    return Applied(donation.id, changed)

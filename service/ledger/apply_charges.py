@@ -1,0 +1,120 @@
+"""Charge and dispute events: the payment's charge, fee, cumulative refunds and disputes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from ..fulfilment import (
+    AmountMismatch,
+    Applied,
+    advance_donation,
+    check_amount,
+    expected_amount,
+    lock_donation,
+)
+from ..models import Donation, DonationStatus, Payment
+from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .payments import find_payment, merge_charge, merge_dispute, upsert_payment
+
+S = DonationStatus
+DISPUTE_STATES = {"won": S.DISPUTE_WON, "lost": S.DISPUTE_LOST, "needs_response": S.DISPUTED,
+                  "under_review": S.DISPUTED}  # fmt: skip
+
+
+def _locked(ctx: LedgerContext, donation_id: str) -> Donation:
+    donation = lock_donation(ctx.db, donation_id)
+    assert donation is not None
+    return donation
+
+
+def _resolve(
+    ctx: LedgerContext, payment_intent_id: str | None, charge: dict[str, Any]
+) -> tuple[Donation, Payment | None]:
+    payment = find_payment(ctx.db, payment_intent_id=payment_intent_id, charge_id=charge.get("id"))
+    if payment is not None:
+        return _locked(ctx, payment.donation_id), payment
+    if charge.get("metadata"):
+        donation = our_donation(ctx, charge["metadata"])
+    else:
+        found = donation_by(ctx, stripe_payment_intent_id=payment_intent_id)
+        if found is None:
+            # Charges of monthly gifts carry no metadata; their invoice.paid fetches the charge.
+            raise Ignore("charge_not_matched_yet")
+        donation = found
+    donation = _locked(ctx, donation.id)
+    # Another event may have created the payment while we waited for the lock.
+    return donation, find_payment(ctx.db, payment_intent_id=payment_intent_id, charge_id=charge.get("id"))
+
+
+def sync_refunded_total(ctx: LedgerContext, donation_id: str) -> None:
+    # Safe without a race: every writer of this donation's payments holds its row lock.
+    total = select(func.coalesce(func.sum(Payment.amount_refunded), 0)).where(
+        Payment.donation_id == donation_id
+    )
+    ctx.db.execute(
+        update(Donation).where(Donation.id == donation_id).values(amount_refunded=total.scalar_subquery())
+    )
+
+
+def refund_status(payment: Payment) -> str:
+    if payment.amount_refunded >= payment.amount:
+        return S.REFUNDED
+    return S.PARTIALLY_REFUNDED if payment.amount_refunded > 0 else S.PAID
+
+
+def on_charge_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    charge = event["data"]["object"]
+    if charge.get("status") != "succeeded":
+        # Declined cards leave the session open; failed bank debits arrive as session events.
+        raise Ignore(f"charge_{str(charge.get('status'))[:20]}")
+    pi = id_of(charge.get("payment_intent"))
+    if not pi:
+        raise Ignore("charge_without_payment_intent")
+    donation, payment = _resolve(ctx, pi, charge)
+    changed = False
+    if payment is None:
+        if donation.frequency == "monthly":
+            raise Ignore("charge_not_matched_yet")
+        try:
+            check_amount(donation, charge.get("amount"), charge.get("currency"))
+        except AmountMismatch as exc:
+            raise Quarantine(exc.reason, donation.id) from None
+        changed = upsert_payment(
+            ctx.db, donation, kind="one_off", payment_intent_id=pi, amount=charge["amount"],
+            currency=charge["currency"], charge_id=charge.get("id"), paid_at=timestamp(charge.get("created")),
+        )  # fmt: skip
+        payment = find_payment(ctx.db, payment_intent_id=pi)
+        assert payment is not None
+    changed |= merge_charge(ctx.db, ctx.gateway, payment, charge)
+    payment = find_payment(ctx.db, payment_intent_id=pi)
+    assert payment is not None
+    sync_refunded_total(ctx, donation.id)
+    if payment.kind == "one_off":
+        changed |= advance_donation(ctx.db, donation.id, refund_status(payment), at=payment.paid_at)
+    return Applied(donation.id, changed)
+
+
+def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    dispute = event["data"]["object"]
+    charge_id, pi = id_of(dispute.get("charge")), id_of(dispute.get("payment_intent"))
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    if payment is None:
+        found = donation_by(ctx, stripe_payment_intent_id=pi)
+        if found is None:
+            raise Quarantine("dispute_on_unknown_charge")
+        donation = _locked(ctx, found.id)
+        upsert_payment(
+            ctx.db, donation, kind="one_off", payment_intent_id=pi or "", amount=expected_amount(donation),
+            currency=donation.currency, charge_id=charge_id,
+        )  # fmt: skip
+        payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+        assert payment is not None
+    else:
+        donation = _locked(ctx, payment.donation_id)
+    changed = merge_dispute(ctx.db, payment, dispute)
+    target = DISPUTE_STATES.get(str(dispute.get("status")))
+    if payment.kind == "one_off" and target is not None:
+        changed |= advance_donation(ctx.db, donation.id, target, at=payment.paid_at)
+    return Applied(donation.id, changed)

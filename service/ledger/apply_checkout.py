@@ -1,0 +1,37 @@
+"""Checkout Session events: completed (paid or not), async payment succeeded or failed, expired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from ..fulfilment import AmountMismatch, Applied, record_session
+from ..models import Donation, DonationStatus
+from ..stripe_gateway import CheckoutSession
+from .context import LedgerContext, Quarantine, our_donation
+
+
+def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bool = False) -> Applied:
+    """The one function for a session's state, from an event, the backfill or the sweeper."""
+    session = CheckoutSession.from_stripe(session_obj)
+    donation = our_donation(ctx, session.metadata)
+    if donation.stripe_checkout_session_id not in (None, session.id):
+        # Our metadata on a session we did not record for this donation: someone copied it.
+        raise Quarantine("session_not_the_donations", donation.id)
+    if donation.stripe_checkout_session_id is None:
+        # The response creating the session was lost; the event is how we learn its id.
+        ctx.db.execute(
+            update(Donation)
+            .where(Donation.id == donation.id, Donation.stripe_checkout_session_id.is_(None))
+            .values(stripe_checkout_session_id=session.id, checkout_expires_at=session.expires_at)
+        )
+    try:
+        return record_session(ctx.db, donation.id, session, status=DonationStatus.FAILED if failed else None)
+    except AmountMismatch as exc:
+        raise Quarantine(exc.reason, donation.id) from None
+
+
+def on_session_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    failed = event["type"] == "checkout.session.async_payment_failed"
+    return apply_session(ctx, event["data"]["object"], failed=failed)

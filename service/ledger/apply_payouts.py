@@ -1,0 +1,82 @@
+"""Payouts: record each payout and link the payments whose money it carried to the bank."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from ..fulfilment import Applied
+from ..models import Payment, Payout, utcnow
+from .context import LedgerContext, Quarantine, id_of, timestamp
+from .payments import insert_ignore
+
+# A payout's status only moves forwards; paid, failed and canceled are final.
+STATUS_RANK = {"pending": 0, "in_transit": 1, "paid": 2, "failed": 2, "canceled": 2}
+
+
+def on_payout_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    payout = event["data"]["object"]
+    payout_id = payout.get("id")
+    if not isinstance(payout_id, str) or not payout_id.startswith("po_"):
+        raise Quarantine("malformed_payout")
+    changed = insert_ignore(
+        ctx.db,
+        Payout,
+        {
+            "stripe_payout_id": payout_id,
+            "amount": payout["amount"],
+            "currency": payout["currency"].lower(),
+            "status": payout.get("status") or "pending",
+            "reconciliation_status": payout.get("reconciliation_status"),
+            "arrival_date": timestamp(payout.get("arrival_date")),
+            "balance_transaction_id": id_of(payout.get("balance_transaction")),
+            "stripe_created_at": timestamp(payout.get("created")),
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+    )
+    row = ctx.db.scalar(
+        select(Payout)
+        .where(Payout.stripe_payout_id == payout_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    values: dict[str, Any] = {}
+    status = payout.get("status")
+    if status and STATUS_RANK.get(status, 0) > STATUS_RANK.get(row.status, 0):
+        values["status"] = status
+    if payout.get("reconciliation_status") == "completed" and row.reconciliation_status != "completed":
+        values["reconciliation_status"] = "completed"
+    if values:
+        ctx.db.execute(update(Payout).where(Payout.id == row.id).values(**values, updated_at=utcnow()))
+        changed = True
+    if payout.get("status") == "paid" or payout.get("reconciliation_status") == "completed":
+        changed |= link_payments(ctx, row)
+    return Applied(None, changed)
+
+
+def link_payments(ctx: LedgerContext, payout: Payout) -> bool:
+    """Ask Stripe which balance transactions the payout settled and point their payments at it."""
+    if ctx.gateway is None:
+        return False
+    # A StripeGatewayError propagates: the event is marked failed and Stripe (or replay) retries.
+    transactions = ctx.gateway.payout_balance_transactions(payout.stripe_payout_id)
+    changed = False
+    for txn in transactions:
+        if txn.get("type") not in ("charge", "payment"):
+            continue
+        source = id_of(txn.get("source"))
+        result = ctx.db.execute(
+            update(Payment)
+            .where(
+                or_(Payment.balance_transaction_id == txn["id"], Payment.stripe_charge_id == source),
+                Payment.stripe_payout_id.is_(None),
+            )
+            .values(stripe_payout_id=payout.stripe_payout_id, updated_at=utcnow())
+        )
+        changed |= bool(result.rowcount)  # type: ignore[attr-defined]
+    count = select(func.count()).where(Payment.stripe_payout_id == payout.stripe_payout_id).scalar_subquery()
+    ctx.db.execute(update(Payout).where(Payout.id == payout.id).values(payment_count=count))
+    return changed

@@ -1,0 +1,81 @@
+"""What every apply function is given, and the two ways it can decline to apply an event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Donation
+from ..settings import Settings
+from ..stripe_gateway import StripeGateway
+
+
+class Quarantine(Exception):  # noqa: N818 - reads as what happens to the event
+    """Recorded, flagged for finance, never applied (not ours, wrong mode, contradicts the ledger)."""
+
+    def __init__(self, reason: str, donation_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.donation_id = donation_id
+
+
+class Ignore(Exception):  # noqa: N818
+    """Acknowledged and recorded, but nothing in it concerns the ledger."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class LedgerContext:
+    db: Session
+    gateway: StripeGateway | None
+    settings: Settings
+
+    @property
+    def live(self) -> bool:
+        return self.settings.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+
+
+def timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return datetime.fromtimestamp(value, UTC)
+
+
+def id_of(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return value.get("id")
+    return None
+
+
+def our_donation(ctx: LedgerContext, metadata: dict[str, Any] | None) -> Donation:
+    """The donation an object's metadata names, or Quarantine if the metadata is not ours."""
+    metadata = metadata or {}
+    deployment = metadata.get("deployment")
+    if deployment != ctx.settings.deployment_id:
+        raise Quarantine(
+            f"other_deployment: {str(deployment)[:100]}" if deployment else "no_deployment_metadata"
+        )
+    donation_id = metadata.get("donation_id")
+    donation = ctx.db.get(Donation, donation_id) if isinstance(donation_id, str) else None
+    if donation is None:
+        raise Quarantine("unknown_donation")
+    return donation
+
+
+def donation_by(ctx: LedgerContext, **columns: str | None) -> Donation | None:
+    """Find a donation by one of its Stripe ids, e.g. ``stripe_payment_intent_id="pi_..."``."""
+    for name, value in columns.items():
+        if value:
+            found = ctx.db.scalar(select(Donation).where(getattr(Donation, name) == value))
+            if found is not None:
+                return found
+    return None

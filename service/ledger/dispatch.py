@@ -1,0 +1,57 @@
+"""Which apply function handles which Stripe event type, after the checks every event gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..fulfilment import Applied
+from . import apply_billing, apply_charges, apply_checkout, apply_payouts
+from .context import Ignore, LedgerContext, Quarantine
+
+Handler = Callable[[LedgerContext, dict[str, Any]], Applied]
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": apply_checkout.on_session_event,
+    "checkout.session.async_payment_succeeded": apply_checkout.on_session_event,
+    "checkout.session.async_payment_failed": apply_checkout.on_session_event,
+    "checkout.session.expired": apply_checkout.on_session_event,
+    "charge.succeeded": apply_charges.on_charge_event,
+    "charge.updated": apply_charges.on_charge_event,
+    "charge.refunded": apply_charges.on_charge_event,
+    "charge.dispute.created": apply_charges.on_dispute_event,
+    "charge.dispute.updated": apply_charges.on_dispute_event,
+    "charge.dispute.closed": apply_charges.on_dispute_event,
+    "charge.dispute.funds_withdrawn": apply_charges.on_dispute_event,
+    "charge.dispute.funds_reinstated": apply_charges.on_dispute_event,
+    "invoice.paid": apply_billing.on_invoice_paid,
+    "invoice.payment_failed": apply_billing.on_invoice_payment_failed,
+    "customer.subscription.updated": apply_billing.on_subscription_event,
+    "customer.subscription.deleted": apply_billing.on_subscription_event,
+    "payout.paid": apply_payouts.on_payout_event,
+    "payout.failed": apply_payouts.on_payout_event,
+    "payout.reconciliation_completed": apply_payouts.on_payout_event,
+}
+# The events to enable on the Stripe webhook endpoint (docs/webhooks.md lists the same).
+EVENT_TYPES: list[str] = sorted(HANDLERS)
+
+
+def handles(event_type: str) -> bool:
+    return event_type in HANDLERS
+
+
+def dispatch(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    """Apply one event; raises Ignore or Quarantine when it must not be applied."""
+    handler = HANDLERS.get(event.get("type", ""))
+    if handler is None:
+        raise Ignore("event_type_not_used")
+    if bool(event.get("livemode")) != ctx.live:
+        raise Quarantine("livemode_mismatch")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise Quarantine("malformed_event")
+    try:
+        return handler(ctx, event)
+    except (KeyError, TypeError, ValueError) as exc:
+        # A payload missing fields we rely on is not a retryable failure: keep it for finance.
+        raise Quarantine(f"malformed_object: {type(exc).__name__}") from None

@@ -1,0 +1,189 @@
+"""Payment rows: one per payment intent, merged from whichever event or lookup arrives first.
+
+Every write here is monotonic (a field fills once, a cumulative refund only grows, a closed
+dispute stays closed), so the same facts applied twice, or in another order, give one result.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from ..models import Donation, Payment, utcnow
+from ..stripe_gateway import StripeGateway, StripeGatewayError
+
+log = logging.getLogger(__name__)
+
+CLOSED_DISPUTE = ("won", "lost", "warning_closed")
+
+
+def insert_ignore(db: Session, model: type, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted."""
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # RETURNING rather than rowcount: drivers disagree on rowcount when the insert did nothing.
+    result = db.execute(insert(model).values(**values).on_conflict_do_nothing().returning(model.id))  # type: ignore[attr-defined]
+    return result.first() is not None
+
+
+def find_payment(
+    db: Session, *, payment_intent_id: str | None = None, charge_id: str | None = None
+) -> Payment | None:
+    for column, value in (
+        (Payment.stripe_payment_intent_id, payment_intent_id),
+        (Payment.stripe_charge_id, charge_id),
+    ):
+        if value:
+            found = db.scalar(
+                select(Payment).where(column == value).execution_options(populate_existing=True)
+            )
+            if found is not None:
+                return found
+    return None
+
+
+def upsert_payment(
+    db: Session,
+    donation: Donation,
+    *,
+    kind: str,
+    payment_intent_id: str,
+    amount: int,
+    currency: str,
+    charge_id: str | None = None,
+    invoice_id: str | None = None,
+    subscription_id: str | None = None,
+    paid_at: datetime | None = None,
+) -> bool:
+    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed."""
+    inserted = insert_ignore(
+        db,
+        Payment,
+        {
+            "donation_id": donation.id,
+            "kind": kind,
+            "stripe_payment_intent_id": payment_intent_id,
+            "stripe_charge_id": charge_id,
+            "stripe_invoice_id": invoice_id,
+            "stripe_subscription_id": subscription_id,
+            "amount": amount,
+            "currency": currency.lower(),
+            "paid_at": paid_at or utcnow(),
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+    )
+    if inserted:
+        return True
+    payment = find_payment(db, payment_intent_id=payment_intent_id)
+    if payment is None:  # the charge id or invoice id already belongs to another row
+        log.warning("payment_key_conflict", extra={"payment_intent": payment_intent_id})
+        return False
+    fill = {
+        column: value
+        for column, value in (
+            ("stripe_charge_id", charge_id),
+            ("stripe_invoice_id", invoice_id),
+            ("stripe_subscription_id", subscription_id),
+        )
+        if value and getattr(payment, column) is None
+    }
+    if fill:
+        db.execute(update(Payment).where(Payment.id == payment.id).values(**fill, updated_at=utcnow()))
+    return bool(fill)
+
+
+def merge_charge(
+    db: Session, gateway: StripeGateway | None, payment: Payment, charge: dict[str, Any]
+) -> bool:
+    """Fold a charge's facts into its payment: id, cumulative refunds, fee and net."""
+    changed = False
+    values: dict[str, Any] = {}
+    if payment.stripe_charge_id is None and charge.get("id"):
+        values["stripe_charge_id"] = charge["id"]
+    refunded = charge.get("amount_refunded")
+    if isinstance(refunded, int) and refunded > payment.amount_refunded:
+        # Stripe's cumulative figure; the CASE keeps a concurrent larger value (never a sum).
+        values["amount_refunded"] = case(
+            (Payment.amount_refunded < refunded, refunded), else_=Payment.amount_refunded
+        )
+    if values:
+        db.execute(update(Payment).where(Payment.id == payment.id).values(**values, updated_at=utcnow()))
+        changed = True
+    txn = charge.get("balance_transaction")
+    if isinstance(txn, str) and payment.balance_transaction_id is None and gateway is not None:
+        # The event carried only the id; the fee and net live on the transaction itself.
+        try:
+            txn = gateway.retrieve_balance_transaction(txn)
+        except StripeGatewayError as exc:
+            log.warning("balance_transaction_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
+            txn = None
+    if isinstance(txn, dict):
+        changed |= record_balance_transaction(db, payment, txn)
+    return changed
+
+
+def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any]) -> bool:
+    if payment.balance_transaction_id is not None or not txn.get("id"):
+        return False
+    result = db.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.balance_transaction_id.is_(None))
+        .values(
+            balance_transaction_id=txn["id"],
+            fee=txn.get("fee"),
+            net=txn.get("net"),
+            settlement_currency=(txn.get("currency") or "").lower() or None,
+            updated_at=utcnow(),
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def fetch_missing_charge(db: Session, gateway: StripeGateway | None, payment: Payment) -> bool:
+    """Ask Stripe for the payment's charge when no event has told us its id or fee yet."""
+    if gateway is None or not payment.stripe_payment_intent_id:
+        return False
+    if payment.stripe_charge_id and payment.balance_transaction_id:
+        return False
+    try:
+        charges = gateway.charges_for_payment_intent(payment.stripe_payment_intent_id)
+    except StripeGatewayError as exc:
+        # Not fatal: charge.updated or `flask stripe sync-events` fills it in later.
+        log.warning("charge_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
+        return False
+    succeeded = [c for c in charges if c.get("status") == "succeeded"]
+    if not succeeded:
+        return False
+    return merge_charge(db, gateway, payment, succeeded[0])
+
+
+def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> bool:
+    """Record the dispute on its payment; a closed dispute is never reopened by a late event."""
+    status = dispute.get("status")
+    if not isinstance(status, str):
+        return False
+    if payment.dispute_status in CLOSED_DISPUTE and payment.dispute_id == dispute.get("id"):
+        return False
+    if payment.dispute_status == status and payment.dispute_id == dispute.get("id"):
+        return False
+    result = db.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            (Payment.dispute_status.is_(None)) | (Payment.dispute_status.not_in(CLOSED_DISPUTE)),
+        )
+        .values(
+            dispute_id=dispute.get("id"),
+            dispute_status=status,
+            dispute_amount=dispute.get("amount"),
+            updated_at=utcnow(),
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""``POST /webhooks/stripe``: verify the raw body, store it, apply it, then answer.
+
+Stripe retries anything but a 2xx for three days, so the answer says what Stripe should do:
+2xx once the outcome is committed (processed, duplicate, ignored, quarantined), 400 for a
+delivery that is not provably Stripe's (a retry cannot fix it), 5xx when the database or our
+own code failed, so that Stripe delivers again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..db import database
+from ..errors import error_response
+from ..models import WebhookOutcome
+from .receiving import MalformedEvent, receive
+from .signature import SignatureError, verify_signature
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+# Stripe's events are far below this; the app-wide 64 KiB limit is for donor forms.
+MAX_EVENT_BYTES = 1024 * 1024
+
+
+class RejectionCounter:
+    """Deliveries refused before storage, by reason (exported for monitoring; nothing is stored)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def add(self, reason: str) -> None:
+        with self._lock:
+            self.counts[reason] += 1
+
+
+def rejections(app: Flask) -> RejectionCounter:
+    return app.extensions.setdefault("webhook_rejections", RejectionCounter())
+
+
+def _reject(reason: str, code: str, message: str) -> Any:
+    rejections(current_app).add(reason)
+    # The source address and reason only: an unverified body may be anyone's data.
+    log.warning("webhook_rejected", extra={"reason": reason, "remote_addr": request.remote_addr})
+    return error_response(400, code, message)
+
+
+@bp.post("/stripe", strict_slashes=False)
+def stripe_webhook() -> Any:
+    request.max_content_length = MAX_EVENT_BYTES
+    payload = request.get_data(cache=False)
+    settings = current_app.extensions["settings"]
+    try:
+        verify_signature(payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets)
+    except SignatureError as exc:
+        return _reject(exc.reason, "invalid_signature", "The Stripe-Signature header does not verify.")
+    try:
+        outcome = receive(
+            database().sessionmaker, current_app.extensions["stripe_gateway"], settings, payload
+        )
+    except MalformedEvent as exc:
+        return _reject(str(exc), "malformed_event", "The body is not a Stripe event.")
+    except SQLAlchemyError as exc:
+        log.error("webhook_database_unavailable", extra={"exception_type": type(exc).__name__})
+        return error_response(
+            503, "database_unavailable", "The ledger is unavailable; retry later.", retry_after=60
+        )
+    if outcome.outcome == WebhookOutcome.FAILED:
+        return error_response(500, "processing_failed", "The event was stored but could not be applied.")
+    return jsonify(
+        received=True, event=outcome.event_id, outcome=outcome.outcome, duplicate=outcome.duplicate_delivery
+    )

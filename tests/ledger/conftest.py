@@ -1,0 +1,104 @@
+"""Ledger fixtures: real donations with real sandbox sessions, a live server for real deliveries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from service.donations import DonationRequest, create_donation
+from service.models import Donation, Payment, Payout, WebhookEvent
+from tests.conftest import TEST_WEBHOOK_SECRET
+
+
+@dataclass
+class Ledger:
+    """Reads the ledger through a fresh session each time, as finance would."""
+
+    app: Flask
+
+    def _session(self) -> Any:
+        return self.app.extensions["database"].sessionmaker()
+
+    def donation(self, donation_id: str) -> Donation:
+        with self._session() as db:
+            found = db.get(Donation, donation_id)
+            assert found is not None
+            return found
+
+    def payments(self, donation_id: str | None = None) -> list[Payment]:
+        with self._session() as db:
+            query = select(Payment).order_by(Payment.id)
+            if donation_id:
+                query = query.where(Payment.donation_id == donation_id)
+            return list(db.scalars(query))
+
+    def events(self, **where: Any) -> list[WebhookEvent]:
+        with self._session() as db:
+            query = select(WebhookEvent).order_by(WebhookEvent.id)
+            for name, value in where.items():
+                query = query.where(getattr(WebhookEvent, name) == value)
+            return list(db.scalars(query))
+
+    def event(self, stripe_event_id: str) -> WebhookEvent:
+        (found,) = self.events(stripe_event_id=stripe_event_id)
+        return found
+
+    def payouts(self) -> list[Payout]:
+        with self._session() as db:
+            return list(db.scalars(select(Payout).order_by(Payout.id)))
+
+
+@pytest.fixture
+def ledger(app: Flask) -> Ledger:
+    return Ledger(app)
+
+
+@pytest.fixture
+def make_donation(app: Flask) -> Callable[..., Donation]:
+    """A donation created the real way, with its Checkout Session in the sandbox."""
+
+    def make(amount: int = 2500, currency: str = "gbp", frequency: str = "one_off") -> Donation:
+        with app.app_context():
+            db = app.extensions["database"].sessionmaker()
+            try:
+                request = DonationRequest(appeal="red-cross-ukraine", amount=amount, currency=currency,
+                                          frequency=frequency, email="donor@example.org")  # fmt: skip
+                donation, _ = create_donation(
+                    db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+                )
+                return donation
+            finally:
+                db.close()
+
+    return make
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+
+
+@pytest.fixture
+def live_server(app: Flask, sandbox: Any) -> Iterator[LiveServer]:
+    """The app on a free port, with the sandbox delivering signed webhooks to it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    sandbox.control.configure_webhooks(urls=[f"{url}/webhooks/stripe"], secrets=[TEST_WEBHOOK_SECRET])
+    try:
+        yield LiveServer(url, app)
+    finally:
+        sandbox.control.configure_webhooks(urls=[], duplicate=False, out_of_order=False, delay=0)
+        sandbox.control.wait_for_webhooks(timeout=5)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
