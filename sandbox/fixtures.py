@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from functools import cache
 from pathlib import Path
@@ -16,9 +15,16 @@ def _resources() -> dict[str, Any]:
     return json.loads(_PATH.read_text(encoding="utf-8"))["resources"]
 
 
+@cache
+def _encoded(kind: str) -> str:
+    return json.dumps(_resources()[kind])
+
+
 def template(kind: str, /, **overrides: Any) -> dict[str, Any]:
     """A deep copy of Stripe's example ``kind`` object with ``overrides`` applied on top."""
-    obj = copy.deepcopy(_resources()[kind])
+    # Decoding cached JSON is several times faster than copy.deepcopy, and
+    # benchmarks create thousands of objects a second.
+    obj = json.loads(_encoded(kind))
     obj.update(overrides)
     obj["livemode"] = False
     return obj

@@ -84,8 +84,11 @@ def paginate(
 
 def expand(store: Store, obj: Obj, paths: Iterable[str]) -> Obj:
     """A copy of ``obj`` with each dotted path's ids replaced by their objects."""
+    paths = list(paths or ())
+    if not paths:
+        return obj
     result = copy.deepcopy(obj)
-    for path in paths or ():
+    for path in paths:
         if path.count(".") > 3:
             raise invalid(
                 f"You cannot expand more than 4 levels of a property. Property: {path}",
