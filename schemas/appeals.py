@@ -58,6 +58,10 @@ class AppealDefinitionSchema(StrictSchema):
         fields.Url(schemes={"http", "https"}, require_tld=False, relative=False),
         load_default=list,
     )
+    gift_aid_enabled = fields.Boolean(
+        load_default=False,
+        metadata={"description": "The charity claims Gift Aid from HMRC: offer it on gifts in pounds."},
+    )
 
     @pre_load
     def normalise_currency_codes(self, data: Any, **_: Any) -> Any:

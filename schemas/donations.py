@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, pre_load, validate
+from marshmallow import ValidationError, fields, pre_load, validate, validates
 
 from .base import StrictSchema
 
@@ -35,6 +35,40 @@ class SourceSchema(StrictSchema):
     utm_content = fields.String(validate=UTM)
 
 
+class GiftAidSchema(StrictSchema):
+    """A Gift Aid declaration: sending it means the donor accepted HMRC's wording on your page."""
+
+    title = fields.String(load_default=None, validate=validate.Length(max=4))
+    first_name = fields.String(required=True, validate=validate.Length(min=1, max=35))
+    last_name = fields.String(required=True, validate=validate.Length(min=1, max=35))
+    house = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "House name or number of the donor's home address."},
+    )
+    postcode = fields.String(
+        required=True,
+        validate=validate.Length(min=5, max=10),
+        metadata={"description": "UK postcode of the donor's home address."},
+    )
+    declaration = fields.Boolean(
+        required=True,
+        metadata={"description": "Must be true: the donor accepted the declaration."},
+    )
+
+    @validates("postcode")
+    def check_postcode(self, value: str, **_: Any) -> None:
+        from service.gift_aid import normalise_postcode
+
+        if normalise_postcode(value) is None:
+            raise ValidationError("Enter a UK postcode, like SW1A 1AA.")
+
+    @validates("declaration")
+    def check_declared(self, value: bool, **_: Any) -> None:
+        if value is not True:
+            raise ValidationError("The donor must accept the Gift Aid declaration.")
+
+
 class DonationCreateSchema(StrictSchema):
     appeal = fields.String(
         required=True,
@@ -54,6 +88,12 @@ class DonationCreateSchema(StrictSchema):
     frequency = fields.String(load_default="one_off", validate=validate.OneOf(FREQUENCIES))
     email = fields.Email(load_default=None, validate=validate.Length(max=320))
     source = fields.Nested(SourceSchema, load_default=None)
+    cover_fees = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Add the estimated card fee so the charity receives the whole gift."},
+    )
+    anonymous = fields.Boolean(load_default=False, metadata={"description": "Show no name anywhere public."})
+    gift_aid = fields.Nested(GiftAidSchema, load_default=None)
 
     @pre_load
     def lower_currency(self, data: Any, **_: Any) -> Any:
@@ -69,6 +109,8 @@ class DonationCreatedSchema(StrictSchema):
     amount = fields.Integer()
     currency = fields.String()
     frequency = fields.String()
+    fee_cover_amount = fields.Integer()
+    amount_total = fields.Integer(attribute="charge_amount")
     checkout_url = fields.String(allow_none=True)
     expires_at = fields.AwareDateTime(attribute="checkout_expires_at", allow_none=True)
 

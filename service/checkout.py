@@ -10,8 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from .currencies import format_amount
 from .models import Appeal, Donation
 from .settings import Settings
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
 def checkout_idempotency_key(donation: Donation) -> str:
@@ -26,10 +29,19 @@ def donation_metadata(donation: Donation, appeal: Appeal, settings: Settings) ->
         "deployment": settings.deployment_id,
         "frequency": donation.frequency,
     }
-    if donation.utm_source:
-        metadata["utm_source"] = donation.utm_source[:500]
-    if donation.utm_campaign:
-        metadata["utm_campaign"] = donation.utm_campaign[:500]
+    # Attribution travels with the payment so Stripe's dashboard and exports can tell which
+    # article raised it; Stripe caps metadata values at 500 characters.
+    for key in ("source_url", "referrer_host", *UTM_KEYS):
+        value = getattr(donation, key)
+        if value:
+            metadata[key] = value[:500]
+    if donation.fee_cover_amount:
+        metadata["gift_amount"] = str(donation.amount)
+        metadata["fee_cover_amount"] = str(donation.fee_cover_amount)
+    if donation.anonymous:
+        metadata["anonymous"] = "true"
+    if donation.gift_aid:
+        metadata["gift_aid"] = "true"
     return metadata
 
 
@@ -49,10 +61,12 @@ def checkout_session_params(
     monthly = donation.frequency == "monthly"
     price_data: dict[str, Any] = {
         "currency": donation.currency,
-        "unit_amount": donation.amount,
+        # One line item for gift and fee cover together: subscriptions bill a single price, and the
+        # description tells the donor how the total is made up before they pay.
+        "unit_amount": donation.charge_amount,
         "product_data": {
             "name": f"{'Monthly donation' if monthly else 'Donation'}: {appeal.title}",
-            "description": f"To {appeal.charity_name}",
+            "description": _description(donation, appeal),
         },
     }
     if monthly:
@@ -86,3 +100,11 @@ def checkout_session_params(
             intent_data["transfer_data"] = {"destination": appeal.stripe_account}
         params["payment_intent_data"] = intent_data
     return params
+
+
+def _description(donation: Donation, appeal: Appeal) -> str:
+    if not donation.fee_cover_amount:
+        return f"To {appeal.charity_name}"
+    gift = format_amount(donation.amount, donation.currency)
+    cover = format_amount(donation.fee_cover_amount, donation.currency)
+    return f"To {appeal.charity_name}: your gift of {gift} plus {cover} to cover card fees"

@@ -6,6 +6,7 @@ these tables are what turn that into something a person reads, and what Stripe w
 
 from __future__ import annotations
 
+from copy import copy
 from decimal import Decimal
 
 # Stripe's zero-decimal currencies: amounts are given in whole units (JPY 500 means ¥500).
@@ -81,13 +82,19 @@ def minimum_charge(currency: str) -> int:
 
 
 def format_amount(amount: int, currency: str, locale: str = "en_GB") -> str:
-    """Human-readable money for pages: 2500 gbp -> '£25.00'; whole amounts drop the decimals."""
+    """Human-readable money for pages: 2500 gbp -> '£25.00'; whole amounts drop the decimals.
+
+    The locale's own pattern decides where the symbol goes ('25 £' in Ukrainian, '£25' in English).
+    """
+    from babel import Locale
     from babel.numbers import format_currency
 
     value = to_major(amount, currency)
     code = currency.upper()
     if value == value.to_integral_value():
-        return format_currency(value, code, locale=locale, format="¤#,##0", currency_digits=False)
+        whole = copy(Locale.parse(locale).currency_formats["standard"])
+        whole.frac_prec = (0, 0)
+        return whole.apply(value, Locale.parse(locale), currency=code, currency_digits=False)
     return format_currency(value, code, locale=locale)
 
 

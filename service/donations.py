@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .attribution import source_columns
 from .checkout import checkout_idempotency_key, checkout_session_params
-from .currencies import format_amount
+from .currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
 from .errors import (
     CheckoutUnavailable,
     IdempotencyConflict,
@@ -28,6 +28,8 @@ from .errors import (
     RequestInProgress,
     ValidationFailed,
 )
+from .fees import fee_cover_for
+from .gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
 from .models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
 
 __all__ = ["Donation", "DonationRequest", "create_donation", "ensure_checkout_session"]
@@ -45,12 +47,18 @@ class DonationRequest:
     frequency: str = "one_off"
     email: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    cover_fees: bool = False
+    anonymous: bool = False
+    gift_aid: GiftAidDeclaration | None = None
+    locale: str | None = None
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
             {
                 "appeal": self.appeal, "amount": self.amount, "currency": self.currency,
                 "frequency": self.frequency, "email": self.email, "source": self.source,
+                "cover_fees": self.cover_fees, "anonymous": self.anonymous,
+                "gift_aid": self.gift_aid.as_dict() if self.gift_aid else None,
             },
             sort_keys=True,
         )  # fmt: skip
@@ -80,6 +88,12 @@ def check_against_appeal(
         errors["amount"] = [
             f"The maximum gift is {high} ({format_amount(high, request.currency)}) in minor units."
         ]
+    elif request.cover_fees and request.amount + fee_cover_for(request.amount, request.currency) > (
+        STRIPE_MAXIMUM_AMOUNT
+    ):
+        errors["cover_fees"] = ["This gift is too large to add the fees to."]
+    if request.gift_aid is not None and not offers_gift_aid(appeal, request.currency):
+        errors["gift_aid"] = ["Gift Aid applies only to gifts in pounds to appeals that claim it."]
     return errors
 
 
@@ -87,12 +101,19 @@ def find_appeal(db: Session, slug: str) -> Appeal | None:
     return db.scalar(select(Appeal).where(Appeal.slug == slug))
 
 
-def _source_columns(source: dict[str, Any]) -> dict[str, Any]:
-    columns: dict[str, Any] = {key: source.get(key) for key in UTM_KEYS}
-    columns["source_url"] = source.get("url")
-    referrer = source.get("referrer")
-    columns["referrer_host"] = (urlsplit(referrer).hostname or None) if referrer else None
-    return columns
+def _gift_aid_columns(declaration: GiftAidDeclaration | None, now: datetime) -> dict[str, Any]:
+    if declaration is None:
+        return {"gift_aid": False}
+    return {
+        "gift_aid": True,
+        "gift_aid_title": declaration.title,
+        "gift_aid_first_name": declaration.first_name,
+        "gift_aid_last_name": declaration.last_name,
+        "gift_aid_house": declaration.house,
+        "gift_aid_postcode": declaration.postcode,
+        "gift_aid_declared_at": now,
+        "gift_aid_wording_version": WORDING_VERSION,
+    }
 
 
 def create_donation(
@@ -131,7 +152,11 @@ def create_donation(
         email=request.email,
         status=DonationStatus.CREATED,
         created_at=now,
-        **_source_columns(request.source),
+        fee_cover_amount=fee_cover_for(request.amount, request.currency) if request.cover_fees else 0,
+        anonymous=request.anonymous,
+        locale=request.locale,
+        **source_columns(request.source),
+        **_gift_aid_columns(request.gift_aid, now),
     )
     db.add(donation)
     if idempotency_key:

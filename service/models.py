@@ -82,6 +82,8 @@ class Appeal(Base):
     allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Only a charity registered with HMRC may offer Gift Aid, and only on gifts in pounds.
+    gift_aid_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def is_open(self, at: datetime | None = None) -> bool:
         now = at or utcnow()
@@ -158,6 +160,27 @@ class Donation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     appeal: Mapped[Appeal] = relationship(lazy="joined")
+
+    # Donor options (issue 6). ``amount`` stays the gift the donor chose; the optional addition
+    # towards card fees is kept apart so finance can report both, and Stripe is asked for the sum.
+    fee_cover_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    locale: Mapped[str | None] = mapped_column(String(16))
+    # A Gift Aid declaration is the donor's statement to HMRC, so the exact words shown (by
+    # version) and when they were accepted are kept with the gift they cover.
+    gift_aid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    gift_aid_title: Mapped[str | None] = mapped_column(String(4))
+    gift_aid_first_name: Mapped[str | None] = mapped_column(String(35))
+    gift_aid_last_name: Mapped[str | None] = mapped_column(String(35))
+    gift_aid_house: Mapped[str | None] = mapped_column(String(40))
+    gift_aid_postcode: Mapped[str | None] = mapped_column(String(10))
+    gift_aid_declared_at: Mapped[datetime | None]
+    gift_aid_wording_version: Mapped[str | None] = mapped_column(String(40))
+
+    @property
+    def charge_amount(self) -> int:
+        """What Stripe is asked to collect (per payment): the gift plus any fee cover."""
+        return self.amount + (self.fee_cover_amount or 0)
 
 
 class IdempotencyRecord(Base):

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 import stripe
 
+from .metrics import observe_stripe_call
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,9 @@ class StripeGateway:
             ) from None
         except stripe.StripeError as exc:
             status = exc.http_status or 0
-            if status >= 500 or status == 0:
+            # 409: Stripe is still working on an earlier attempt with the same idempotency key
+            # (ours timed out); retrying shortly returns its result.
+            if status >= 500 or status in (0, 409):
                 outcome = "unavailable"
                 raise StripeGatewayError(
                     "unavailable", exc.code, "Our payment provider had a problem.", retry_after=5
@@ -219,6 +222,7 @@ class StripeGateway:
             ) from None
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
+            observe_stripe_call(operation, outcome, elapsed_ms / 1000)
             log.info(
                 "stripe_call",
                 extra={

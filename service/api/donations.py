@@ -14,6 +14,7 @@ from schemas.donations import DonationCreatedSchema, DonationCreateSchema, Donat
 
 from .. import db, donations
 from ..errors import ValidationFailed
+from ..gift_aid import declaration_from_fields as gift_aid_declaration
 from .common import require_json_body
 
 blp = Blueprint(
@@ -80,6 +81,9 @@ class DonationCreate(MethodView):
             frequency=payload["frequency"],
             email=payload.get("email"),
             source=payload.get("source") or {},
+            cover_fees=payload["cover_fees"],
+            anonymous=payload["anonymous"],
+            gift_aid=gift_aid_declaration(payload.get("gift_aid")),
         )
         donation, _created = donations.create_donation(
             db.session(),
