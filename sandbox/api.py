@@ -120,7 +120,10 @@ class Api:
             raise errors.StripeError(
                 fault.status, "api_error", "An unknown error occurred (response lost by the sandbox)."
             )
-        return _json(status, body, req_id, headers)
+        resp = _json(status, body, req_id, headers)
+        if request.headers.get("Stripe-Version"):
+            resp.headers["Stripe-Version"] = request.headers["Stripe-Version"]
+        return resp
 
     def _run(
         self, route: Route, typed: dict[str, Any], path_vars: dict[str, str], req_id: str,

@@ -80,6 +80,21 @@ def list_invoices(sb: Sandbox, params: Obj) -> Obj:
     return listing.paginate(sb.store.newest_first("invoice"), params, "/v1/invoices", keep)
 
 
+def list_subscriptions(sb: Sandbox, params: Obj) -> Obj:
+    status = params.get("status")
+
+    def keep(sub: Obj) -> bool:
+        if params.get("customer") and sub["customer"] != params["customer"]:
+            return False
+        # Stripe leaves canceled subscriptions out unless asked for them.
+        if status in (None, ""):
+            return sub["status"] != "canceled"
+        return status == "all" or sub["status"] == status
+
+    items = sb.store.newest_first("subscription")
+    return listing.paginate(items, params, "/v1/subscriptions", keep)
+
+
 def _type_matches(event_type: str, pattern: str) -> bool:
     # Stripe accepts one wildcard: "charge.*" or "charge.dispute.*".
     if pattern.endswith(".*"):
@@ -162,7 +177,9 @@ ROUTES = [
     *_crud("payouts", "payout", "Payout", ("status", "destination")),
     *_crud("disputes", "dispute", "Dispute", ("charge", "payment_intent")),
     *_crud("customers", "customer", "Customer", ("email",)),
-    *_crud("subscriptions", "subscription", "Subscription", ("customer", "status")),
+    Route("GET", "/v1/subscriptions", list_subscriptions, "SubscriptionListParams"),
+    Route("GET", "/v1/subscriptions/<id>", _retriever("subscription"),
+          "SubscriptionRetrieveParams"),
     Route("DELETE", "/v1/subscriptions/<id>", cancel_subscription, "SubscriptionCancelParams"),
     Route("GET", "/v1/invoices", list_invoices, "InvoiceListParams"),
     Route("GET", "/v1/invoices/<id>", _retriever("invoice"), "InvoiceRetrieveParams"),

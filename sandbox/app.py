@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox import api_checkout, api_resources, controls, hosted
+from sandbox import api_checkout, api_resources, controls, hosted, payment_links
 from sandbox.api import Api
 from sandbox.config import Options
 from sandbox.core import Sandbox
@@ -33,6 +33,8 @@ class SandboxApp:
             response = self.api.handle(request)
         elif path.startswith("/c/pay/"):
             response = hosted.handle(self.sandbox, request)
+        elif path.startswith("/c/link/") and request.method == "GET":
+            response = payment_links.open_link(self.sandbox, path[len("/c/link/") :])
         elif path.startswith("/_sandbox"):
             response = self.controls.handle(request)
         elif path == "/":

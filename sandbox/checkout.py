@@ -195,6 +195,8 @@ def create_session(store: Store, params: Obj, base_url: str) -> Obj:
                 store.add(obj)
             line_items.append(billing.item(r["price"], r["quantity"], r["name"]))
         store.add(session)
+        # Sessions the expiry sweeper must watch (sandbox.core.Sandbox.sweep).
+        store.table("open_sessions")[session["id"]] = session["expires_at"]
         store.table("checkout")[session["id"]] = {
             "line_items": line_items,
             "payment_intent_data": pi_data,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from sandbox.config import Options
 from sandbox.events import Events
 from sandbox.faults import Faults
+from sandbox.ids import now
 from sandbox.money import FALLBACK_FEE, Fee
 from sandbox.store import Store
+
+log = logging.getLogger("sandbox")
+
+# How often open Checkout Sessions past their expires_at are expired (and announced).
+SWEEP_SECONDS = 1.0
 
 
 class Sandbox:
@@ -23,6 +30,31 @@ class Sandbox:
         self.base_url = (options.public_url or f"http://{options.host}:{options.port}").rstrip("/")
         self._timers: list[threading.Timer] = []
         self._timer_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="expiry", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        while not self._stopping.wait(SWEEP_SECONDS):
+            try:
+                self.sweep()
+            except Exception:  # the sweeper must survive a bad object
+                log.exception("expiry sweep failed")
+
+    def sweep(self) -> int:
+        """Expire open sessions whose ``expires_at`` has passed; returns how many."""
+        from sandbox.payments import expire_due  # payments builds on this module
+
+        with self.store.lock:
+            due = [sid for sid, at in self.store.table("open_sessions").items() if at <= now()]
+            for sid in due:
+                session = self.store.get(sid)
+                if session is not None:
+                    expire_due(self, session)
+                self.store.table("open_sessions").pop(sid, None)
+            if due:
+                self.save()
+        return len(due)
 
     def fee(self, currency: str) -> Fee:
         return self.options.fees.get(currency.lower(), FALLBACK_FEE)
@@ -49,6 +81,7 @@ class Sandbox:
         self.store.save()
 
     def close(self) -> None:
+        self._stopping.set()
         self._cancel_timers()
         self.events.close()
         self.faults.release_all()

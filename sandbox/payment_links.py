@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from werkzeug.wrappers import Response
+
+from sandbox.checkout import create_session
 from sandbox.core import Sandbox
 from sandbox.errors import invalid, missing_param
 from sandbox.fixtures import template
@@ -53,3 +56,30 @@ def create(sb: Sandbox, params: Obj) -> Obj:
     sb.store.add(link)
     sb.events.emit("payment_link.created", link)
     return link
+
+
+def open_link(sb: Sandbox, token: str) -> Response:
+    """A visit to a payment link's URL: a new Checkout Session, then its hosted page."""
+    with sb.store.lock:
+        link = next(
+            (pl for pl in sb.store.newest_first("payment_link") if pl["url"].endswith("/" + token)),
+            None,
+        )
+        if link is None or not link["active"]:
+            return Response("This payment link is not active.", status=404, mimetype="text/plain")
+        items = sb.store.table("payment_link_items")[link["id"]]
+        recurring = any(sb.store.objects[i["price"]]["recurring"] for i in items)
+        after = link["after_completion"]
+        success_url = (after.get("redirect") or {}).get("url") or f"{sb.base_url}/"
+        params: Obj = {
+            "mode": "subscription" if recurring else "payment",
+            "success_url": success_url,
+            "line_items": [dict(i) for i in items],
+            "metadata": dict(link["metadata"]),
+        }
+        if not recurring:
+            params["payment_intent_data"] = {"metadata": dict(link["payment_intent_data"]["metadata"] or {})}
+        session = create_session(sb.store, params, sb.base_url)
+        session["payment_link"] = link["id"]
+        sb.save()
+    return Response("", status=303, headers={"Location": session["url"]})

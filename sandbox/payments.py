@@ -218,6 +218,7 @@ def _complete(sb: Sandbox, session: Obj, email: str | None, paid: bool) -> None:
         status="complete",
         url=None,
     )
+    sb.store.table("open_sessions").pop(session["id"], None)
     sb.events.emit("checkout.session.completed", session)
 
 
@@ -226,6 +227,7 @@ def expire(sb: Sandbox, session: Obj) -> Obj:
         if session["status"] != "open":
             raise invalid('Only Checkout Sessions with a status in ["open"] can be expired.', param="session")
         session.update(status="expired", url=None)
+        sb.store.table("open_sessions").pop(session["id"], None)
         pi = sb.store.get(session.get("payment_intent") or "")
         if pi and pi["status"] == "requires_payment_method":
             pi.update(status="canceled", canceled_at=now(), cancellation_reason="abandoned")

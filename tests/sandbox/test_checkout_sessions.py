@@ -84,6 +84,18 @@ def test_session_past_expires_at_expires_on_access(stripe_client, sandbox, donat
     assert requests.get(session.url, timeout=5).status_code == 410
 
 
+def test_sessions_expire_by_themselves(stripe_client, sandbox, webhook_receiver, donation):
+    session = stripe_client.v1.checkout.sessions.create(params=donation())
+    past = int(time.time()) - 1
+    with sandbox.state.store.lock:
+        sandbox.state.store.get(session.id)["expires_at"] = past
+        sandbox.state.store.table("open_sessions")[session.id] = past
+    # Nobody looks at the session: the sweeper expires it and the webhook says so.
+    assert webhook_receiver.wait_for(
+        lambda: "checkout.session.expired" in webhook_receiver.types(), timeout=5
+    )
+
+
 def test_subscription_session_creates_customer_subscription_invoice(stripe_client, sandbox, monthly):
     session = stripe_client.v1.checkout.sessions.create(params=monthly())
     assert session.mode == "subscription"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 import stripe
 
 from sandbox.control import SandboxError
@@ -245,3 +246,31 @@ def test_customer_and_prices_products(stripe_client, subscribed):
     assert stripe_client.v1.prices.retrieve(price.id).recurring.interval == "month"
     link = stripe_client.v1.payment_links.create(params={"line_items": [{"price": price.id, "quantity": 1}]})
     assert stripe_client.v1.payment_links.retrieve(link.id).url.startswith("http")
+
+
+def test_payment_link_visit_opens_a_checkout_session(stripe_client, sandbox):
+    price = stripe_client.v1.prices.create(
+        params={"product_data": {"name": "Surge appeal"}, "currency": "gbp", "unit_amount": 1000}
+    )
+    link = stripe_client.v1.payment_links.create(
+        params={
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "metadata": {"appeal_id": "surge"},
+            "payment_intent_data": {"metadata": {"appeal_id": "surge"}},
+        }
+    )
+    visit = requests.get(link.url, allow_redirects=False, timeout=5)
+    assert visit.status_code == 303 and "/c/pay/cs_test_" in visit.headers["Location"]
+    (session,) = stripe_client.v1.checkout.sessions.list(params={"payment_link": link.id}).data
+    assert (session.amount_total, session.metadata.to_dict()) == (1000, {"appeal_id": "surge"})
+    sandbox.control.complete_session(session.id)
+    pi = stripe_client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    assert pi.payment_intent.metadata.to_dict() == {"appeal_id": "surge"}
+
+
+def test_canceled_subscriptions_are_listed_only_on_request(stripe_client, subscribed):
+    assert [s.id for s in stripe_client.v1.subscriptions.list().data] == [subscribed]
+    stripe_client.v1.subscriptions.cancel(subscribed)
+    assert stripe_client.v1.subscriptions.list().data == []
+    everything = stripe_client.v1.subscriptions.list(params={"status": "all"})
+    assert [s.id for s in everything.data] == [subscribed]
