@@ -99,12 +99,7 @@ class Api:
         try:
             fault = sb.faults.take(request.method, request.path)
             if fault and fault.mode == "error":
-                raise errors.StripeError(
-                    fault.status,
-                    "api_error",
-                    "An unknown error occurred (injected by the sandbox).",
-                    headers={"Stripe-Should-Retry": "true"},
-                )
+                raise errors.injected(fault.status)
             if fault and fault.mode == "hang":
                 fault.release.wait(fault.seconds)
             sb.faults.sleep_latency()

@@ -131,3 +131,19 @@ def card_declined(charge_id: str | None, decline_code: str = "generic_decline") 
         before_execution=False,
         extra=extra,
     )
+
+
+def injected(status: int) -> StripeError:
+    """An error injected by a fault control, shaped as Stripe answers that status."""
+    if status == 429:
+        return rate_limited()
+    if status == 402:
+        return card_declined(None)
+    if 400 <= status < 500:
+        return StripeError(status, "invalid_request_error", "Invalid request (injected by the sandbox).")
+    return StripeError(
+        status,
+        "api_error",
+        "An unknown error occurred (injected by the sandbox).",
+        headers={"Stripe-Should-Retry": "true"},
+    )

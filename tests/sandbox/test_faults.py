@@ -117,3 +117,22 @@ def test_faults_are_listed_and_cleared(sandbox):
     (fault,) = sandbox.control.faults()["data"]
     assert (fault["mode"], fault["remaining"], fault["path_prefix"]) == ("error", 3, "/v1/refunds")
     assert sandbox.control.clear_faults()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class", "error_type"),
+    [
+        (400, stripe.InvalidRequestError, "invalid_request_error"),
+        (402, stripe.CardError, "card_error"),
+        (429, stripe.RateLimitError, "invalid_request_error"),
+        (503, stripe.APIError, "api_error"),
+    ],
+)
+def test_injected_errors_are_shaped_for_their_status(
+    stripe_client, sandbox, donation, status, error_class, error_type
+):
+    sandbox.control.fail_next(1, path_prefix="/v1/checkout/sessions", status=status)
+    with pytest.raises(error_class) as info:
+        stripe_client.v1.checkout.sessions.create(params=donation())
+    assert info.value.http_status == status
+    assert info.value.json_body["error"]["type"] == error_type
