@@ -32,7 +32,9 @@ def test_fee_cover_is_added_to_what_stripe_charges_and_recorded_apart(
     assert payment.net is not None and payment.net >= 2500
 
 
-def test_without_fee_cover_stripe_charges_the_gift(webhooks: str, give: Any, sandbox: Any, ledger: Any) -> None:
+def test_without_fee_cover_stripe_charges_the_gift(
+    webhooks: str, give: Any, sandbox: Any, ledger: Any
+) -> None:
     donation = give()
     assert donation.fee_cover_amount == 0
     assert session_params(sandbox)["line_items"][0]["price_data"]["unit_amount"] == "2500"
