@@ -96,10 +96,17 @@ def serve_forever(options: Options) -> None:
 
 
 def _serve_gevent(options: Options) -> None:
-    from gevent.pywsgi import WSGIServer
+    from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    class Handler(WSGIHandler):
+        # The "lose the response" fault closes the client's socket, as werkzeug exposes it.
+        def get_environ(self) -> dict[str, Any]:
+            environ = super().get_environ()
+            environ["werkzeug.socket"] = self.socket
+            return environ
 
     app = SandboxApp(options)
-    server = WSGIServer((options.host, options.port), app, log=None, backlog=1024)
+    server = WSGIServer((options.host, options.port), app, log=None, backlog=1024, handler_class=Handler)
     server.init_socket()
     if options.port == 0:
         options.port = server.server_port

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 import requests
 import stripe
 from werkzeug.test import Client
@@ -104,3 +105,15 @@ def test_request_log_has_no_credentials():
     (line,) = records
     assert line.startswith("GET /v1/charges 200 ")
     assert "sk_test" not in line and "limit" not in line
+
+
+def test_gevent_server_serves_and_loses_responses():
+    proc = start_subprocess("--server", "gevent", "--quiet")
+    try:
+        client = stripe.StripeClient("sk_test_g", base_addresses={"api": proc.base_url})
+        proc.control.lose_next_response(1, path_prefix="/v1/checkout/sessions")
+        with pytest.raises(stripe.APIConnectionError):
+            client.v1.checkout.sessions.create(params=_session_params())
+        assert len(client.v1.checkout.sessions.list().data) == 1
+    finally:
+        proc.stop()
