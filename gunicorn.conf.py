@@ -10,6 +10,7 @@ router's 30 s.
 """
 
 import os
+import tempfile
 
 _sqlite = os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite")
 
@@ -25,3 +26,25 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Prometheus metrics from every worker add up in /metrics (service/metrics.py): each worker writes
+# its values to files in this directory, which must be empty when the server starts and must be
+# set before the app is imported, hence here rather than in the app.
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(tempfile.gettempdir(), f"donation-router-metrics-{os.getpid()}"),
+)
+
+
+def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
+    import shutil
+
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    from prometheus_client import multiprocess
+
+    # Live gauges of a dead worker must not be summed any more; counters stay.
+    multiprocess.mark_process_dead(worker.pid)

@@ -51,6 +51,9 @@ def register_logging(settings: Settings) -> None:
     from .logging_setup import configure_logging
 
     configure_logging(settings.log_level)
+    from .log_redaction import install_redaction
+
+    install_redaction()
 
 
 def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGateway | None) -> None:
@@ -77,6 +80,15 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(webhooks.bp)
     if not settings.is_production:
         app.register_blueprint(site.dev_bp)
+    from .health import init_health
+    from .metrics import init_metrics
+    from .rate_limits import init_rate_limits
+    from .request_limits import init_request_limits
+
+    init_request_limits(app)
+    init_health(app, settings)
+    init_metrics(app)
+    init_rate_limits(app, settings)  # after every blueprint: it wraps the donation views
 
 
 def register_error_handlers(app: Flask) -> None:

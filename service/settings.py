@@ -48,6 +48,12 @@ class Settings:
     database_pool_size: int = 10
     log_level: str = "INFO"
     deployment_id: str = "donation-router"
+    # Reliability and abuse limits (see docs/operations.md).
+    trusted_proxy_count: int = 0
+    rate_limit_donations: str = "10/minute;60/hour"
+    rate_limit_donations_global: str = "3000/minute"
+    webhook_payload_retention_days: int = 90
+    metrics_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,6 +84,21 @@ def _split_list(raw: str) -> tuple[str, ...]:
 def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str, problems: list[str]) -> str:
+    """A Flask-Limiter limit string such as ``10/minute;60/hour``, checked at start-up."""
+    from limits import parse_many
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        parse_many(raw)
+    except ValueError:
+        problems.append(f"{name} must look like 10/minute;60/hour; got {raw!r}")
+        return default
+    return raw
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -174,6 +195,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append("REDIS_URL must be a redis://, rediss:// or unix:// URL")
 
+    proxies = number("TRUSTED_PROXY_COUNT", defaults.trusted_proxy_count, int, 0, 5)
+    per_address = _rate_limit(env, "RATE_LIMIT_DONATIONS", defaults.rate_limit_donations, problems)
+    overall = _rate_limit(env, "RATE_LIMIT_DONATIONS_GLOBAL", defaults.rate_limit_donations_global, problems)
+    retention = number(
+        "WEBHOOK_PAYLOAD_RETENTION_DAYS", defaults.webhook_payload_retention_days, int, 1, 3650
+    )
+    metrics_token = env.get("METRICS_TOKEN", "").strip() or None
+    if metrics_token is not None and len(metrics_token) < 16:
+        problems.append("METRICS_TOKEN must be at least 16 characters when set")
+
     if problems:
         raise SettingsError(problems)
 
@@ -195,4 +226,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_pool_size=pool_size,
         log_level=log_level,
         deployment_id=env.get("DEPLOYMENT_ID", defaults.deployment_id).strip() or defaults.deployment_id,
+        trusted_proxy_count=proxies,
+        rate_limit_donations=per_address,
+        rate_limit_donations_global=overall,
+        webhook_payload_retention_days=retention,
+        metrics_token=metrics_token,
     )

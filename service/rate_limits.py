@@ -1,0 +1,105 @@
+"""Rate limits on creating donations: per client address and for the whole service.
+
+Card testers and bots hammer exactly the endpoint that creates Checkout Sessions, and every
+session costs a Stripe API call from a shared budget. Flask-Limiter counts in Redis when
+``REDIS_URL`` is set, so all workers and instances share one count; if Redis goes away it falls
+back to counting in this process instead of refusing donors (the per-address limit then applies
+per worker, which is looser but never blocks a real donor), and checks Redis again with back-off.
+
+The client address is the socket peer unless ``TRUSTED_PROXY_COUNT`` says how many proxies in
+front of us append to ``X-Forwarded-For``; only those hops are believed, so a client cannot pick
+its own address by sending the header itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .errors import error_response, wants_json
+from .settings import Settings
+
+# The views that create a donation (and so a Checkout Session). Both count against one budget,
+# so using the API and the form alternately does not double it.
+DONATION_ENDPOINTS = {
+    ("POST", "donations_api.DonationCreate"),
+    ("POST", "donate.donate_submit"),
+}
+MESSAGE = "Too many donation attempts in a short time. Please wait a moment and try again."
+
+
+def _not_a_donation() -> bool:
+    # Also keeps the in-memory fallback limits, which Flask-Limiter applies to every request
+    # while Redis is down, off page views and webhooks.
+    return (request.method, request.endpoint) not in DONATION_ENDPOINTS
+
+
+def _whole_service() -> str:
+    return "all-clients"
+
+
+def make_limiter(app: Flask, settings: Settings) -> Limiter:
+    storage_uri = settings.redis_url or "memory://"
+    options: dict[str, Any] = {}
+    if settings.redis_url:
+        # A dead Redis must cost a donor milliseconds, not the worker's whole time budget.
+        options = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=storage_uri,
+        storage_options=options,
+        strategy="moving-window",
+        key_prefix=f"{settings.deployment_id}:rl",
+        in_memory_fallback_enabled=True,
+        in_memory_fallback=[settings.rate_limit_donations],
+        swallow_errors=True,
+        # Off: Flask-Limiter would overwrite the Retry-After of our own 503s (Stripe busy) with
+        # its window's reset time. The 429 handler below sets Retry-After itself.
+        headers_enabled=False,
+    )
+    limiter.request_filter(_not_a_donation)
+    return limiter
+
+
+def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
+    """Trust the configured proxies, then limit the donation views already registered on ``app``."""
+    if settings.trusted_proxy_count:
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    limiter = make_limiter(app, settings)
+    per_address = limiter.shared_limit(settings.rate_limit_donations, scope="donations")
+    overall = limiter.shared_limit(
+        settings.rate_limit_donations_global, scope="donations-global", key_func=_whole_service
+    )
+    for _method, endpoint in DONATION_ENDPOINTS:
+        view = app.view_functions.get(endpoint)
+        if view is not None:
+            app.view_functions[endpoint] = overall(per_address(view))
+    app.extensions["rate_limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, _too_many)
+    return limiter
+
+
+def _retry_after(app_limiter: Limiter | None) -> int:
+    current = app_limiter.current_limit if app_limiter else None
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
+
+
+def _too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:
+    from flask import current_app
+
+    retry_after = _retry_after(current_app.extensions.get("rate_limiter"))
+    if wants_json():
+        return error_response(429, "rate_limited", MESSAGE, retry_after=retry_after)
+    page = render_template("error.html", status=429, message=MESSAGE)
+    return page, 429, {"Retry-After": str(retry_after)}

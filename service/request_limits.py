@@ -1,0 +1,89 @@
+"""Limits on what anyone can send, checked before any view or schema runs.
+
+Body size is Flask's ``MAX_CONTENT_LENGTH`` (set in ``create_app``), which Werkzeug enforces from
+the ``Content-Length`` header. A chunked body has no such header, and there Werkzeug (3.1) reads
+up to the limit and stops, silently: a valid donation followed by padding past the limit would be
+accepted, cut short. So chunked bodies are read here, one byte past the limit, and refused with
+413 if they reach it; a server that does not de-chunk (no ``wsgi.input_terminated``) would hand
+us an empty body, so such requests are refused with 411. Werkzeug limits multipart parts
+(``MAX_FORM_PARTS``) but not url-encoded fields, hence the field count below. JSON nesting is
+limited before parsing because Python's parser raises ``RecursionError`` (a 500) on deep input.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import error_response
+
+MAX_JSON_DEPTH = 20
+MAX_FORM_FIELDS = 100
+# Pages and report windows the API's list and report endpoints accept (see schemas).
+MAX_PAGE_SIZE = 100
+MAX_REPORT_DAYS = 366
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+# The webhook route verifies Stripe's signature over the raw bytes before it parses anything,
+# so its depth is bounded by what Stripe sends, not by what an attacker can.
+EXEMPT_PREFIXES = ("/webhooks/",)
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest bracket nesting in ``body``, ignoring brackets inside strings; no recursion."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_JSON_STRING.sub(b'""', body)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _bound_chunked_body() -> None:
+    """Read a chunked body now, refusing it past the limit, and give Werkzeug a sized copy."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    stream = request.environ["wsgi.input"]
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(min(65536, limit + 1 - len(data)))
+        if not chunk:
+            break
+        data.extend(chunk)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    request.environ["wsgi.input"] = io.BytesIO(bytes(data))
+    request.environ["CONTENT_LENGTH"] = str(len(data))
+
+
+def check_request_limits() -> Any:
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        if not request.environ.get("wsgi.input_terminated"):
+            return error_response(
+                411, "length_required", "Send the request body with a Content-Length header."
+            )
+        _bound_chunked_body()
+    if request.mimetype == "application/x-www-form-urlencoded":
+        if request.get_data(cache=True).count(b"&") >= MAX_FORM_FIELDS:
+            raise RequestEntityTooLarge(f"A form may have at most {MAX_FORM_FIELDS} fields.")
+        return None
+    if request.path.startswith(EXEMPT_PREFIXES) or not request.is_json:
+        return None
+    body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    if json_depth(body) > MAX_JSON_DEPTH:
+        return error_response(
+            400, "json_too_deep", f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
+        )
+    return None
+
+
+def init_request_limits(app: Flask) -> None:
+    app.before_request(check_request_limits)
