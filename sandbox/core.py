@@ -74,7 +74,7 @@ class Sandbox:
         self.events.deliverer.wait_idle(0)
         with self.store.lock:
             self.store.clear()
-            self.store.save()
+            self.store.flush()
         self.faults.clear()
 
     def save(self) -> None:
@@ -83,6 +83,7 @@ class Sandbox:
     def close(self) -> None:
         self._stopping.set()
         self._cancel_timers()
+        self.store.flush()
         self.events.close()
         self.faults.release_all()
 

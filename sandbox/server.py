@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -84,6 +85,8 @@ def serve_forever(options: Options) -> None:
         _serve_gevent(options)
         return
     server, app = make_server(options)
+    # SIGTERM (docker stop, Popen.terminate) must still flush the state file.
+    signal.signal(signal.SIGTERM, _interrupt)
     # The first line tells a parent process (or a person) where the API is.
     print(f"Stripe sandbox listening on {app.sandbox.base_url}", flush=True)
     try:
@@ -95,7 +98,12 @@ def serve_forever(options: Options) -> None:
         app.close()
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve_gevent(options: Options) -> None:
+    import gevent
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
     class Handler(WSGIHandler):
@@ -112,6 +120,8 @@ def _serve_gevent(options: Options) -> None:
         options.port = server.server_port
         if not options.public_url:
             app.sandbox.base_url = f"http://{options.host}:{options.port}"
+    # SIGTERM stops the server cleanly so the state file is flushed.
+    gevent.signal_handler(signal.SIGTERM, server.stop)
     print(f"Stripe sandbox listening on {app.sandbox.base_url}", flush=True)
     try:
         server.serve_forever()

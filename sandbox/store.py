@@ -19,6 +19,9 @@ from sandbox.errors import not_found
 
 # Recorded API requests are capped so a benchmark run cannot exhaust memory.
 MAX_RECORDED_REQUESTS = 20_000
+# Writes to the state file are batched: rewriting the whole file on every call
+# would make each request cost O(state size).
+SAVE_DELAY = 0.2
 
 _NAMES = {
     "checkout.session": "checkout.session",
@@ -31,6 +34,8 @@ class Store:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.lock = threading.RLock()
         self.path = Path(path) if path else None
+        self._save_lock = threading.Lock()
+        self._save_timer: threading.Timer | None = None
         self.clear()
         if self.path and self.path.exists():
             self.load()
@@ -91,6 +96,20 @@ class Store:
             )
 
     def save(self) -> None:
+        """Write the state file soon (within SAVE_DELAY); ``flush`` writes it now."""
+        if not self.path:
+            return
+        with self._save_lock:
+            if self._save_timer is None:
+                self._save_timer = threading.Timer(SAVE_DELAY, self.flush)
+                self._save_timer.daemon = True
+                self._save_timer.start()
+
+    def flush(self) -> None:
+        with self._save_lock:
+            if self._save_timer is not None:
+                self._save_timer.cancel()
+                self._save_timer = None
         if not self.path:
             return
         with self.lock:

@@ -59,6 +59,7 @@ def test_in_process_state_file_is_written_atomically(tmp_path):
     try:
         client = stripe.StripeClient("sk_test_p", base_addresses={"api": running.base_url})
         client.v1.checkout.sessions.create(params=_session_params())
+        running.state.store.flush()  # writes are batched; flush instead of waiting
         assert len(json.loads(state.read_text())["objects"]) == 3  # session, product, price
         assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temp files left
         running.control.reset()
