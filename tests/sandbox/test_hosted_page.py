@@ -8,11 +8,8 @@ import re
 import pytest
 import requests
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+# The ``browser`` fixture (one headless /usr/bin/chromium per test process: Playwright's
+# sync API allows only one) comes from tests/browser_support.py, loaded by pyproject.toml.
 
 
 def _post(url: str, **form: str) -> requests.Response:
