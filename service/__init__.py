@@ -69,6 +69,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     from .http_hooks import register_request_hooks
     from .ledger import views as webhooks
     from .pages import donate, site
+    from .pages import finance as finance_pages
 
     checkout_origin = REAL_CHECKOUT_ORIGIN
     if not settings.uses_real_stripe:
@@ -77,6 +78,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     register_request_hooks(app, settings.is_production, checkout_origin)
     app.register_blueprint(donate.bp)
     app.register_blueprint(site.bp)
+    app.register_blueprint(finance_pages.bp)
     app.register_blueprint(webhooks.bp)
     if not settings.is_production:
         app.register_blueprint(site.dev_bp)

@@ -13,6 +13,7 @@ from . import appeals, migrate
 from .currencies import format_amount
 from .db import database
 from .errors import DomainError
+from .finance.cli import finance_cli
 
 db_cli = AppGroup("db", help="Database schema migrations.")
 appeals_cli = AppGroup("appeals", help="Manage appeals.")
@@ -132,3 +133,4 @@ def appeals_reopen(slug: str) -> None:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(appeals_cli)
+    app.cli.add_command(finance_cli)

@@ -295,3 +295,6 @@ class Payout(Base):
     stripe_created_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base

@@ -19,6 +19,7 @@ class Api(SmorestApi):
 
 
 def init_api(app: Flask) -> Api:
+    from . import finance
     from .appeals import blp as appeals_blp
     from .donations import blp as donations_blp
 
@@ -41,4 +42,5 @@ def init_api(app: Flask) -> Api:
     api = Api(app)
     for blp in (appeals_blp, donations_blp):
         api.register_blueprint(blp)
+    finance.register(api)
     return api

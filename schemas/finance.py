@@ -1,0 +1,218 @@
+"""Finance API: query filters in (validated, unknown ones rejected) and report shapes out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .base import StrictSchema
+
+MAX_RANGE_DAYS = 366
+CURRENCY = validate.Regexp(r"^[a-z]{3}$", error="Must be a three-letter lower-case ISO currency code.")
+SLUG = validate.Length(min=1, max=64)
+
+
+class PageArgs(StrictSchema):
+    cursor = fields.String(validate=validate.Length(max=500), metadata={"description": "From next_cursor."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("json", "csv")),
+        metadata={"description": "csv streams every matching row (accountant); or send Accept: text/csv."},
+    )
+
+
+class DateRangeArgs(StrictSchema):
+    start = fields.Date(data_key="from", metadata={"description": "First UTC day, inclusive (YYYY-MM-DD)."})
+    end = fields.Date(data_key="to", metadata={"description": "Last UTC day, inclusive (YYYY-MM-DD)."})
+
+    @validates_schema
+    def range_is_sane(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end < start:
+                raise ValidationError("Must not be before 'from'.", "to")
+            if end - start > timedelta(days=MAX_RANGE_DAYS - 1):
+                raise ValidationError(f"A range covers at most {MAX_RANGE_DAYS} days.", "to")
+
+
+class EventListArgs(PageArgs, DateRangeArgs):
+    type = fields.String(
+        validate=validate.Length(max=100), metadata={"description": "e.g. charge.refunded or charge.*"}
+    )
+    outcome = fields.String(
+        validate=validate.OneOf(("received", "processed", "duplicate", "ignored", "quarantined", "failed"))
+    )
+    donation = fields.String(validate=validate.Length(max=40))
+    needs_review = fields.Boolean()
+
+
+class DonationListArgs(PageArgs, DateRangeArgs):
+    appeal = fields.String(validate=SLUG)
+    status = fields.String(validate=validate.Length(max=32))
+    currency = fields.String(validate=CURRENCY)
+    frequency = fields.String(validate=validate.OneOf(("one_off", "monthly")))
+    source = fields.String(validate=validate.Length(max=200), metadata={"description": "utm_source"})
+
+
+class PaymentExportArgs(PageArgs, DateRangeArgs):
+    appeal = fields.String(validate=SLUG)
+    currency = fields.String(validate=CURRENCY)
+
+
+class ReconciliationArgs(DateRangeArgs):
+    appeal = fields.String(validate=SLUG)
+    group_by = fields.String(
+        load_default="appeal", validate=validate.OneOf(("day", "appeal", "currency", "source"))
+    )
+    format = fields.String(load_default=None, validate=validate.OneOf(("json", "csv")))
+
+
+class PayoutListArgs(PageArgs, DateRangeArgs):
+    currency = fields.String(validate=CURRENCY)
+
+
+class DiscrepancyArgs(StrictSchema):
+    appeal = fields.String(validate=SLUG)
+    format = fields.String(load_default=None, validate=validate.OneOf(("json", "csv")))
+
+
+# -- out ------------------------------------------------------------------------------------------
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    stripe_event_id = fields.String()
+    type = fields.String()
+    outcome = fields.String()
+    outcome_reason = fields.String(allow_none=True)
+    needs_review = fields.Boolean()
+    livemode = fields.Boolean()
+    source = fields.String(metadata={"description": "webhook, or sync when a backfill found it"})
+    delivery_count = fields.Integer()
+    event_created_at = fields.AwareDateTime(allow_none=True)
+    received_at = fields.AwareDateTime()
+    processed_at = fields.AwareDateTime(allow_none=True)
+    donation_id = fields.String(allow_none=True)
+    object_id = fields.String(allow_none=True)
+
+
+class EventDetailSchema(EventSchema):
+    payload = fields.Raw(metadata={"description": "The event as Stripe sent it (accountant and admin only)."})
+
+
+class EventPageSchema(Schema):
+    data = fields.List(fields.Nested(EventSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class MoneySchema(Schema):
+    payments = fields.Integer()
+    collected = fields.Integer()
+    fee = fields.Integer(allow_none=True)
+    net = fields.Integer(allow_none=True)
+    settlement_currency = fields.String(allow_none=True)
+    refunded = fields.Integer()
+    disputed = fields.Integer()
+    dispute_status = fields.String(allow_none=True)
+    payouts = fields.List(fields.String())
+
+
+class DonationSchema(Schema):
+    id = fields.String()
+    appeal = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    frequency = fields.String()
+    status = fields.String()
+    created_at = fields.AwareDateTime()
+    paid_at = fields.AwareDateTime(allow_none=True)
+    checkout_expires_at = fields.AwareDateTime(allow_none=True)
+    stripe_checkout_session_id = fields.String(allow_none=True)
+    stripe_payment_intent_id = fields.String(allow_none=True)
+    stripe_subscription_id = fields.String(allow_none=True)
+    stripe_customer_id = fields.String(allow_none=True)
+    source_url = fields.String(allow_none=True)
+    referrer_host = fields.String(allow_none=True)
+    utm_source = fields.String(allow_none=True)
+    utm_medium = fields.String(allow_none=True)
+    utm_campaign = fields.String(allow_none=True)
+    utm_term = fields.String(allow_none=True)
+    utm_content = fields.String(allow_none=True)
+    needs_attention = fields.Boolean()
+    attention_reason = fields.String(allow_none=True)
+    email = fields.String(allow_none=True, metadata={"description": "Accountant and admin only."})
+    money = fields.Nested(MoneySchema)
+
+
+class PaymentSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    status = fields.String()
+    amount_refunded = fields.Integer()
+    dispute_id = fields.String(allow_none=True)
+    dispute_status = fields.String(allow_none=True)
+    dispute_amount = fields.Integer(allow_none=True)
+    fee = fields.Integer(allow_none=True)
+    net = fields.Integer(allow_none=True)
+    settlement_currency = fields.String(allow_none=True)
+    balance_transaction_id = fields.String(allow_none=True)
+    stripe_payment_intent_id = fields.String(allow_none=True)
+    stripe_charge_id = fields.String(allow_none=True)
+    stripe_invoice_id = fields.String(allow_none=True)
+    stripe_payout_id = fields.String(allow_none=True)
+    paid_at = fields.AwareDateTime(allow_none=True)
+
+
+class TimelineEntrySchema(Schema):
+    at = fields.AwareDateTime(allow_none=True)
+    kind = fields.String()
+    detail = fields.String(allow_none=True)
+    event_id = fields.String(allow_none=True)
+    delivery = fields.Integer()
+    outcome = fields.String(allow_none=True)
+    received_at = fields.AwareDateTime()
+
+
+class DonationDetailSchema(DonationSchema):
+    payments = fields.List(fields.Nested(PaymentSchema))
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+
+
+class DonationPageSchema(Schema):
+    data = fields.List(fields.Nested(DonationSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReconciliationLineSchema(Schema):
+    key = fields.String(metadata={"description": "The day, appeal slug, currency or source."})
+    currency = fields.String()
+    payments = fields.Integer()
+    gross = fields.Integer()
+    refunded = fields.Integer()
+    disputed = fields.Integer()
+    fees = fields.Integer()
+    net = fields.Integer(metadata={"description": "Stripe's net of the payments: gross less fees."})
+    balance = fields.Integer(metadata={"description": "net less refunded and disputed."})
+    without_fee_data = fields.Integer()
+    fee_currency = fields.String(allow_none=True)
+
+
+class ReconciliationTotalSchema(ReconciliationLineSchema):
+    class Meta:
+        exclude = ("key",)
+
+
+class ReconciliationSchema(Schema):
+    start = fields.Date(data_key="from")
+    end = fields.Date(data_key="to")
+    group_by = fields.String()
+    groups = fields.List(fields.Nested(ReconciliationLineSchema))
+    totals = fields.List(
+        fields.Nested(ReconciliationTotalSchema),
+        metadata={"description": "One per currency, never summed across."},
+    )

@@ -1,0 +1,86 @@
+"""Finance API shapes for payouts and discrepancies."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class PayoutSchema(Schema):
+    id = fields.Integer()
+    stripe_payout_id = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    status = fields.String()
+    reconciliation_status = fields.String(allow_none=True)
+    arrival_date = fields.AwareDateTime(allow_none=True)
+    stripe_created_at = fields.AwareDateTime(allow_none=True)
+    payment_count = fields.Integer()
+    payments_net = fields.Integer(
+        metadata={"description": "Sum of the net of the ledger's payments linked to it."}
+    )
+
+
+class PayoutPageSchema(Schema):
+    data = fields.List(fields.Nested(PayoutSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PayoutPaymentSchema(Schema):
+    id = fields.Integer()
+    donation_id = fields.String()
+    appeal = fields.String()
+    stripe_charge_id = fields.String(allow_none=True)
+    balance_transaction_id = fields.String(allow_none=True)
+    amount = fields.Integer()
+    currency = fields.String()
+    fee = fields.Integer(allow_none=True)
+    net = fields.Integer(allow_none=True)
+    amount_refunded = fields.Integer()
+    dispute_status = fields.String(allow_none=True)
+    paid_at = fields.AwareDateTime(allow_none=True)
+
+
+class StatementLineSchema(Schema):
+    id = fields.String()
+    type = fields.String(metadata={"description": "charge, refund, adjustment (disputes), ..."})
+    source = fields.String(allow_none=True)
+    amount = fields.Integer()
+    fee = fields.Integer()
+    net = fields.Integer()
+    created = fields.AwareDateTime(allow_none=True)
+    donation_id = fields.String(allow_none=True)
+    matches_ledger = fields.Boolean(allow_none=True)
+
+
+class StatementSchema(Schema):
+    available = fields.Boolean(metadata={"description": "False when Stripe could not be reached."})
+    transactions = fields.List(fields.Nested(StatementLineSchema))
+    totals = fields.Dict(keys=fields.String(), values=fields.Integer())
+    unmatched_charges = fields.Integer()
+    adds_up = fields.Boolean()
+
+
+class PayoutDetailSchema(PayoutSchema):
+    payments = fields.List(fields.Nested(PayoutPaymentSchema))
+    payments_gross = fields.Integer()
+    payments_fees = fields.Integer()
+    stripe = fields.Nested(StatementSchema, allow_none=True)
+    adds_up = fields.Boolean(
+        metadata={
+            "description": "Stripe's transactions net to the payout amount and every charge matches the ledger."
+        }
+    )
+
+
+class FindingSchema(Schema):
+    kind = fields.String()
+    donation_id = fields.String(allow_none=True)
+    event_id = fields.String(allow_none=True)
+    at = fields.AwareDateTime(allow_none=True)
+    detail = fields.String()
+
+
+class DiscrepanciesSchema(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    items = fields.List(fields.Nested(FindingSchema))
+    checked_at = fields.AwareDateTime()

@@ -1,0 +1,1 @@
+"""Plain query modules behind the finance API and pages: no Flask, just a Session and filters."""

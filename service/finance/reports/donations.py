@@ -1,0 +1,178 @@
+"""Donations with their money facts (fees, net, refunds, disputes, payouts) and timelines."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from ...errors import NotFound
+from ...models import Appeal, Donation, Payment, WebhookEvent
+from ..pagination import Page, paginate
+from .scope import Scope, day_bounds
+
+D = Donation
+BASE_COLUMNS = (
+    D.id,
+    Appeal.slug.label("appeal"),
+    D.amount,
+    D.currency,
+    D.frequency,
+    D.status,
+    D.created_at,
+    D.paid_at,
+    D.checkout_expires_at,
+    D.stripe_checkout_session_id,
+    D.stripe_payment_intent_id,
+    D.stripe_subscription_id,
+    D.stripe_customer_id,
+    D.source_url,
+    D.referrer_host,
+    D.utm_source,
+    D.utm_medium,
+    D.utm_campaign,
+    D.utm_term,
+    D.utm_content,
+    D.needs_attention,
+    D.attention_reason,
+)
+PERSONAL = ("email",)
+
+
+@dataclass(frozen=True)
+class DonationFilters:
+    status: str | None = None
+    currency: str | None = None
+    frequency: str | None = None
+    source: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+def _query(scope: Scope, filters: DonationFilters) -> Select[Any]:
+    columns: list[Any] = list(BASE_COLUMNS)
+    if scope.personal_data:
+        columns.append(D.email)
+    query = select(*columns).join(Appeal, Appeal.id == D.appeal_id)
+    if scope.appeal_ids is not None:
+        query = query.where(scope.limit(D.appeal_id))
+    for column, value in (
+        (D.status, filters.status),
+        (D.currency, filters.currency),
+        (D.frequency, filters.frequency),
+        (D.utm_source, filters.source),
+    ):
+        if value:
+            query = query.where(column == value)
+    lower, upper = day_bounds(filters.start, filters.end)
+    if lower:
+        query = query.where(D.created_at >= lower)
+    if upper:
+        query = query.where(D.created_at < upper)
+    return query
+
+
+def money_for(db: Session, donation_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per donation: payments count and sums, per-currency safe because a donation has one currency."""
+    totals: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "payments": 0,
+            "collected": 0,
+            "fee": None,
+            "net": None,
+            "refunded": 0,
+            "disputed": 0,
+            "dispute_status": None,
+            "payouts": [],
+        }  # fmt: skip
+    )
+    if not donation_ids:
+        return {}
+    for p in db.scalars(select(Payment).where(Payment.donation_id.in_(donation_ids)).order_by(Payment.id)):
+        t = totals[p.donation_id]
+        t["payments"] += 1
+        t["collected"] += p.amount
+        t["refunded"] += p.amount_refunded
+        if p.fee is not None:
+            t["fee"] = (t["fee"] or 0) + p.fee
+            t["net"] = (t["net"] or 0) + (p.net or 0)
+            t["settlement_currency"] = p.settlement_currency
+        if p.dispute_id:
+            t["disputed"] += p.dispute_amount or 0
+            t["dispute_status"] = p.dispute_status
+        if p.stripe_payout_id and p.stripe_payout_id not in t["payouts"]:
+            t["payouts"].append(p.stripe_payout_id)
+    return dict(totals)
+
+
+def list_donations(
+    db: Session, scope: Scope, filters: DonationFilters, cursor: str | None, limit: int
+) -> tuple[Page, dict[str, dict[str, Any]]]:
+    page = paginate(db, _query(scope, filters), [D.created_at, D.id], [datetime, str], cursor, limit)
+    return page, money_for(db, [row.id for row in page.items])
+
+
+def get_donation(db: Session, scope: Scope, donation_id: str) -> dict[str, Any]:
+    """One donation, its payments and its timeline (every event about it, in Stripe's order)."""
+    row = db.execute(_query(scope, DonationFilters()).where(D.id == donation_id)).first()
+    if row is None:
+        # The same answer for "not there" and "not yours", so ids of other appeals don't leak.
+        raise NotFound("No such donation.")
+    item = dict(row._mapping)
+    item["money"] = money_for(db, [donation_id]).get(donation_id) or money_for_empty()
+    item["payments"] = list(
+        db.scalars(
+            select(Payment).where(Payment.donation_id == donation_id).order_by(Payment.paid_at, Payment.id)
+        )
+    )
+    item["timeline"] = timeline(db, item)
+    return item
+
+
+def money_for_empty() -> dict[str, Any]:
+    return {"payments": 0, "collected": 0, "fee": None, "net": None, "refunded": 0, "disputed": 0,
+            "dispute_status": None, "payouts": []}  # fmt: skip
+
+
+def timeline(db: Session, donation: dict[str, Any]) -> list[dict[str, Any]]:
+    """What happened, oldest first: the donation's creation, then each Stripe event about it."""
+    entries: list[dict[str, Any]] = [
+        {"at": donation["created_at"], "kind": "donation.created", "detail": "Donor started checkout",
+         "event_id": None, "outcome": None},
+    ]  # fmt: skip
+    events = db.execute(
+        select(
+            WebhookEvent.id,
+            WebhookEvent.stripe_event_id,
+            WebhookEvent.type,
+            WebhookEvent.outcome,
+            WebhookEvent.outcome_reason,
+            WebhookEvent.event_created_at,
+            WebhookEvent.received_at,
+        )
+        .where(WebhookEvent.donation_id == donation["id"])
+        .order_by(WebhookEvent.event_created_at, WebhookEvent.id)
+    )
+    for e in events:
+        entries.append(
+            {
+                "at": e.event_created_at or e.received_at,
+                "kind": e.type,
+                "detail": e.outcome_reason or e.outcome,
+                "event_id": e.stripe_event_id,
+                "delivery": e.id,
+                "outcome": e.outcome,
+                "received_at": e.received_at,
+            }
+        )
+    return entries
+
+
+def export(scope: Scope, filters: DonationFilters) -> tuple[list[str], Select[Any]]:
+    """Header and query for streaming every filtered donation, oldest first (one row per donation)."""
+    query = _query(scope, filters).order_by(D.created_at, D.id)
+    return [column.key for column in query.selected_columns], query

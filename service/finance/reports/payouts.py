@@ -1,0 +1,143 @@
+"""Bank payouts: what each carried, and whether Stripe's transactions and the ledger agree.
+
+The list reads the ledger only. One payout's detail also asks Stripe for the balance
+transactions the payout settled, because refunds, dispute withdrawals and their fees travel in
+a payout too and the ledger links only payments to payouts: Stripe's list is the statement the
+bank line is checked against, and each charge on it is matched to a ledger payment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from ...errors import NotFound
+from ...models import Appeal, Donation, Payment, Payout
+from ..pagination import Page, paginate
+from .scope import day_bounds
+
+P = Payout
+LIST_COLUMNS = (
+    P.id,
+    P.stripe_payout_id,
+    P.amount,
+    P.currency,
+    P.status,
+    P.reconciliation_status,
+    P.arrival_date,
+    P.stripe_created_at,
+    P.payment_count,
+)
+LIST_KEYS = (*(column.key for column in LIST_COLUMNS), "payments_net")
+
+
+class PayoutSource(Protocol):
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]: ...
+
+
+def _linked_net() -> Any:
+    return (
+        select(func.coalesce(func.sum(Payment.net), 0))
+        .where(Payment.stripe_payout_id == P.stripe_payout_id)
+        .scalar_subquery()
+        .label("payments_net")
+    )
+
+
+def _query(start: date | None, end: date | None, currency: str | None) -> Select[Any]:
+    query = select(*LIST_COLUMNS, _linked_net())
+    lower, upper = day_bounds(start, end)
+    if lower:
+        query = query.where(P.arrival_date >= lower)
+    if upper:
+        query = query.where(P.arrival_date < upper)
+    if currency:
+        query = query.where(P.currency == currency)
+    return query
+
+
+def list_payouts(
+    db: Session, start: date | None, end: date | None, currency: str | None, cursor: str | None, limit: int
+) -> Page:
+    return paginate(db, _query(start, end, currency), [P.id], [int], cursor, limit)
+
+
+def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) -> dict[str, Any]:
+    row = db.execute(_query(None, None, None).where(P.stripe_payout_id == stripe_payout_id)).first()
+    if row is None:
+        raise NotFound("No such payout.")
+    item = dict(row._mapping)
+    payments = db.execute(
+        select(
+            Payment.id,
+            Payment.donation_id,
+            Appeal.slug.label("appeal"),
+            Payment.stripe_charge_id,
+            Payment.balance_transaction_id,
+            Payment.amount,
+            Payment.currency,
+            Payment.fee,
+            Payment.net,
+            Payment.amount_refunded,
+            Payment.dispute_status,
+            Payment.paid_at,
+        )
+        .join(Donation, Donation.id == Payment.donation_id)
+        .join(Appeal, Appeal.id == Donation.appeal_id)
+        .where(Payment.stripe_payout_id == stripe_payout_id)
+        .order_by(Payment.paid_at, Payment.id)
+    )
+    item["payments"] = [dict(p._mapping) for p in payments]
+    item["payments_gross"] = sum(p["amount"] for p in item["payments"])
+    item["payments_fees"] = sum(p["fee"] or 0 for p in item["payments"])
+    item["stripe"] = _stripe_statement(stripe, item) if stripe is not None else None
+    statement = item["stripe"]
+    item["adds_up"] = bool(statement and statement["available"] and statement["adds_up"])
+    return item
+
+
+def _stripe_statement(stripe: PayoutSource, payout: dict[str, Any]) -> dict[str, Any]:
+    from ...stripe_gateway import StripeGatewayError
+
+    try:
+        transactions = stripe.payout_balance_transactions(payout["stripe_payout_id"])
+    except StripeGatewayError:
+        return {"available": False, "adds_up": False, "transactions": []}
+    by_txn = {p["balance_transaction_id"]: p for p in payout["payments"] if p["balance_transaction_id"]}
+    by_charge = {p["stripe_charge_id"]: p for p in payout["payments"] if p["stripe_charge_id"]}
+    lines, totals, unmatched = [], {"amount": 0, "fee": 0, "net": 0}, 0
+    for txn in transactions:
+        if txn.get("type") == "payout":
+            continue  # the payout's own transaction: the other side of the bank line
+        source = txn.get("source")
+        source_id = source.get("id") if isinstance(source, dict) else source
+        payment = by_txn.get(txn.get("id")) or (by_charge.get(source_id) if source_id else None)
+        matches = payment is not None and payment["net"] == txn.get("net")
+        if txn.get("type") in ("charge", "payment") and not matches:
+            unmatched += 1
+        for key in totals:
+            totals[key] += int(txn.get(key) or 0)
+        lines.append(
+            {
+                "id": txn.get("id"),
+                "type": txn.get("type"),
+                "source": source_id,
+                "amount": txn.get("amount"),
+                "fee": txn.get("fee"),
+                "net": txn.get("net"),
+                "created": datetime.fromtimestamp(txn["created"], tz=UTC) if txn.get("created") else None,
+                "donation_id": payment["donation_id"] if payment else None,
+                "matches_ledger": matches if txn.get("type") in ("charge", "payment") else None,
+            }
+        )
+    return {
+        "available": True,
+        "transactions": lines,
+        "totals": totals,
+        "unmatched_charges": unmatched,
+        # The payout pays out exactly the net of what it swept up, to the minor unit.
+        "adds_up": totals["net"] == payout["amount"] and unmatched == 0,
+    }

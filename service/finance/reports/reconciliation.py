@@ -1,0 +1,135 @@
+"""The reconciliation report: what each appeal raised, what Stripe kept, what is left, per currency.
+
+Every figure is summed inside one currency. A group's totals are never added across currencies,
+and there is no "grand total": adding pounds to euros would be a number nobody can reconcile.
+
+Payments are placed by the moment they were paid; a refund or dispute stays with the payment it
+reverses (a cohort view), so a week's line does not change its gross when a refund comes later,
+only its refunded column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, literal, select
+from sqlalchemy.orm import Session
+
+from ...models import Appeal, Donation, Payment
+from .scope import Scope, day_bounds, utc_day
+
+GROUPS = ("day", "appeal", "currency", "source")
+FIGURES = ("payments", "gross", "refunded", "disputed", "fees", "net", "balance", "without_fee_data")
+# Disputes whose money is (still, or for good) withdrawn from the balance.
+OPEN_OR_LOST = ("needs_response", "under_review", "warning_needs_response", "warning_under_review", "lost")
+
+
+@dataclass(frozen=True)
+class ReconciliationFilters:
+    start: date
+    end: date
+    group_by: str = "appeal"
+
+
+def group_key(db: Session, group_by: str) -> Any:
+    if group_by == "day":
+        return utc_day(db, Payment.paid_at)
+    if group_by == "appeal":
+        return Appeal.slug
+    if group_by == "source":
+        # Publishers tag links with utm_source; untagged gifts fall back to the page they came from.
+        return func.coalesce(Donation.utm_source, Donation.source_url, literal("(none)"))
+    return Payment.currency
+
+
+def _sum(expr: Any) -> Any:
+    return func.coalesce(func.sum(expr), 0)
+
+
+def report(db: Session, scope: Scope, filters: ReconciliationFilters) -> dict[str, Any]:
+    key = group_key(db, filters.group_by).label("key")
+    lower, upper = day_bounds(filters.start, filters.end)
+    disputed = case(
+        (Payment.dispute_status.in_(OPEN_OR_LOST), func.coalesce(Payment.dispute_amount, 0)), else_=0
+    )
+    query = (
+        select(
+            key,
+            Payment.currency.label("currency"),
+            func.count().label("payments"),
+            _sum(Payment.amount).label("gross"),
+            _sum(Payment.amount_refunded).label("refunded"),
+            _sum(disputed).label("disputed"),
+            _sum(Payment.fee).label("fees"),
+            _sum(Payment.net).label("net"),
+            func.count(Payment.fee).label("with_fee_data"),
+            func.min(Payment.settlement_currency).label("settlement_currency"),
+            func.count(func.distinct(Payment.settlement_currency)).label("settlement_currencies"),
+        )
+        .join(Donation, Donation.id == Payment.donation_id)
+        .join(Appeal, Appeal.id == Donation.appeal_id)
+        .where(Payment.paid_at >= lower, Payment.paid_at < upper, Payment.status == "succeeded")
+        .group_by(key, Payment.currency)
+        .order_by(key, Payment.currency)
+    )
+    if scope.appeal_ids is not None:
+        query = query.where(scope.limit(Donation.appeal_id))
+    groups = [_line(row) for row in db.execute(query)]
+    totals: dict[str, dict[str, Any]] = {}
+    for line in groups:
+        total = totals.setdefault(line["currency"], _empty(line["currency"]))
+        for field in (
+            "payments",
+            "gross",
+            "refunded",
+            "disputed",
+            "fees",
+            "net",
+            "balance",
+            "without_fee_data",
+        ):
+            total[field] += line[field]
+        total["settlement_currencies"] |= set(line.pop("_settlement"))
+    return {
+        "start": filters.start,
+        "end": filters.end,
+        "group_by": filters.group_by,
+        "groups": groups,
+        "totals": [_finish(totals[code]) for code in sorted(totals)],
+    }
+
+
+def _line(row: Any) -> dict[str, Any]:
+    gross, refunded, disputed = int(row.gross), int(row.refunded), int(row.disputed)
+    fees, net = int(row.fees), int(row.net)
+    settlement = [row.settlement_currency] if row.settlement_currency else []
+    return {
+        "key": str(row.key),
+        "currency": row.currency,
+        "payments": int(row.payments),
+        "gross": gross,
+        "refunded": refunded,
+        "disputed": disputed,
+        "fees": fees,
+        "net": net,
+        # What this group leaves in the Stripe balance: Stripe's net less money given back.
+        "balance": net - refunded - disputed,
+        "without_fee_data": int(row.payments) - int(row.with_fee_data),
+        "fee_currency": row.settlement_currency if row.settlement_currencies == 1 else None,
+        "_settlement": settlement if row.settlement_currencies == 1 else ["mixed"],
+    }
+
+
+def _empty(currency: str) -> dict[str, Any]:
+    return {"currency": currency, "payments": 0, "gross": 0, "refunded": 0, "disputed": 0, "fees": 0,
+            "net": 0, "balance": 0, "without_fee_data": 0, "settlement_currencies": set()}  # fmt: skip
+
+
+def _finish(total: dict[str, Any]) -> dict[str, Any]:
+    settlement = total.pop("settlement_currencies")
+    total["fee_currency"] = (
+        next(iter(settlement)) if len(settlement) == 1 and "mixed" not in settlement else None
+    )
+    return total

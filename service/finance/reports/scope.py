@@ -1,0 +1,57 @@
+"""Which appeals a report may cover: the token's restriction intersected with the filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ...errors import NotFound
+from ...models import Appeal
+from ..tokens import PermissionDenied, Principal
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Appeal ids a query is limited to (None: every appeal) and whether personal data shows."""
+
+    appeal_ids: tuple[int, ...] | None
+    personal_data: bool
+
+    def limit(self, column: Any) -> Any:
+        """A WHERE clause restricting ``column`` (an appeal id column) to this scope, or None."""
+        return None if self.appeal_ids is None else column.in_(self.appeal_ids)
+
+
+def resolve(db: Session, principal: Principal, appeal: str | None = None) -> Scope:
+    """The scope for ``principal`` reading ``appeal`` (a slug, or None for all it may read)."""
+    if appeal is not None:
+        if not principal.may_read_appeal(appeal):
+            raise PermissionDenied("This token may not read that appeal.")
+        appeal_id = db.scalar(select(Appeal.id).where(Appeal.slug == appeal))
+        if appeal_id is None:
+            raise NotFound("No appeal with that slug.")
+        ids: tuple[int, ...] | None = (appeal_id,)
+    elif principal.appeals is not None:
+        ids = tuple(db.scalars(select(Appeal.id).where(Appeal.slug.in_(principal.appeals))))
+    else:
+        ids = None
+    return Scope(appeal_ids=ids, personal_data=principal.sees_personal_data)
+
+
+def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """Inclusive UTC dates to a half-open datetime range [start 00:00, end+1 00:00)."""
+    lower = datetime.combine(start, time(), tzinfo=UTC) if start else None
+    upper = datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC) if end else None
+    return lower, upper
+
+
+def utc_day(db: Session, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, as text 'YYYY-MM-DD' on either backend."""
+    if db.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    # SQLite stores UTC timestamps as ISO text; date() takes the day part.
+    return func.date(column)

@@ -1,0 +1,118 @@
+"""Each report against a ledger the sandbox built: payments, refunds, a dispute, a renewal, payouts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import requests
+
+
+def stripe_balance(sandbox, **params):
+    """Stripe's own balance transactions (all pages), as finance would download them."""
+    found, after = [], None
+    while True:
+        query = {"limit": 100, **params, **({"starting_after": after} if after else {})}
+        page = requests.get(f"{sandbox.base_url}/v1/balance_transactions", params=query,
+                            auth=("sk_test_suite", ""), timeout=10).json()  # fmt: skip
+        found += page["data"]
+        if not page["has_more"]:
+            return found
+        after = page["data"][-1]["id"]
+
+
+def test_reconciliation_matches_stripe_to_the_minor_unit(finance_get, built_ledger, sandbox):
+    report = finance_get("/reconciliation?group_by=currency", role="viewer").get_json()
+    lines = {line["currency"]: line for line in report["groups"]}
+    assert set(lines) == {"gbp", "eur"}
+    gbp, eur = lines["gbp"], lines["eur"]
+    assert (gbp["payments"], gbp["gross"], gbp["refunded"], gbp["disputed"]) == (4, 6500, 400, 0)
+    assert (eur["payments"], eur["gross"], eur["refunded"], eur["disputed"]) == (1, 5000, 0, 5000)
+    charges = defaultdict(lambda: [0, 0, 0])
+    for txn in stripe_balance(sandbox, type="charge"):
+        for i, key in enumerate(("amount", "fee", "net")):
+            charges[txn["currency"]][i] += txn[key]
+    for code, line in lines.items():
+        assert [line["gross"], line["fees"], line["net"]] == charges[code]
+        assert line["without_fee_data"] == 0 and line["fee_currency"] == code
+    refunds = sum(-t["amount"] for t in stripe_balance(sandbox, type="refund"))
+    assert gbp["refunded"] == refunds
+    assert gbp["balance"] == gbp["net"] - 400
+    # One total per currency and no grand total across them.
+    assert [t["currency"] for t in report["totals"]] == ["eur", "gbp"]
+
+
+def test_reconciliation_groups_by_appeal_day_and_source(finance_get, built_ledger):
+    by_appeal = finance_get("/reconciliation?group_by=appeal").get_json()
+    assert {(g["key"], g["currency"]) for g in by_appeal["groups"]} == {
+        ("red-cross-ukraine", "gbp"), ("red-cross-ukraine", "eur")}  # fmt: skip
+    by_day = finance_get("/reconciliation?group_by=day").get_json()
+    assert all(len(g["key"]) == 10 for g in by_day["groups"])
+    assert sum(g["gross"] for g in by_day["groups"] if g["currency"] == "gbp") == 6500
+    by_source = finance_get("/reconciliation?group_by=source").get_json()
+    sources = {g["key"] for g in by_source["groups"]}
+    assert "guardian" in sources
+
+
+def test_donation_detail_has_money_and_timeline(finance_get, built_ledger):
+    refunded = finance_get(f"/donations/{built_ledger.refunded}").get_json()
+    assert refunded["status"] == "partially_refunded"
+    assert refunded["money"]["refunded"] == 400 and refunded["money"]["fee"] > 0
+    kinds = [entry["kind"] for entry in refunded["timeline"]]
+    assert kinds[0] == "donation.created"
+    assert "checkout.session.completed" in kinds and "charge.refunded" in kinds
+    monthly = finance_get(f"/donations/{built_ledger.monthly}").get_json()
+    assert monthly["money"]["payments"] == 2 and monthly["money"]["collected"] == 3000
+    disputed = finance_get(f"/donations/{built_ledger.disputed}").get_json()
+    assert disputed["money"]["dispute_status"] == "lost"
+
+
+def test_donation_list_pages_with_an_opaque_cursor(finance_get, built_ledger):
+    seen, cursor = [], ""
+    while True:
+        page = finance_get(f"/donations?limit=2{cursor}").get_json()
+        seen += [d["id"] for d in page["data"]]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert len(seen) == len(set(seen)) == 5
+    eur = finance_get("/donations?currency=eur").get_json()["data"]
+    assert [d["id"] for d in eur] == [built_ledger.disputed]
+
+
+def test_webhook_log_filters_and_shows_payload_to_accountants(finance_get, built_ledger):
+    log = finance_get("/webhook-events?type=charge.*&limit=500", role="viewer").get_json()["data"]
+    assert log and all(e["type"].startswith("charge.") for e in log)
+    refunds = finance_get(f"/webhook-events?type=charge.refunded&donation={built_ledger.refunded}").get_json()
+    (event,) = refunds["data"]
+    as_viewer = finance_get(f"/webhook-events/{event['id']}", role="viewer").get_json()
+    assert "payload" not in as_viewer
+    as_accountant = finance_get(f"/webhook-events/{event['id']}").get_json()
+    assert as_accountant["payload"]["type"] == "charge.refunded"
+
+
+def test_payouts_add_up_against_stripes_statement(finance_get, built_ledger):
+    listing = finance_get("/payouts", role="viewer").get_json()["data"]
+    assert {p["currency"] for p in listing} == {p["currency"] for p in built_ledger.payouts}
+    for payout in listing:
+        detail = finance_get(f"/payouts/{payout['stripe_payout_id']}", role="viewer").get_json()
+        assert detail["adds_up"], detail
+        assert detail["stripe"]["totals"]["net"] == detail["amount"]
+        charges = [t for t in detail["stripe"]["transactions"] if t["type"] == "charge"]
+        assert charges and all(t["matches_ledger"] for t in charges)
+    gbp = next(p for p in listing if p["currency"] == "gbp")
+    assert gbp["payment_count"] == 4
+
+
+def test_discrepancies_list_stale_pending_and_quarantined(finance_get, built_ledger, app, client):
+    from datetime import timedelta
+
+    from service.models import Donation, utcnow
+
+    clean = finance_get("/discrepancies").get_json()
+    assert sum(clean["counts"].values()) == 0, clean["items"]
+    with app.extensions["database"].sessionmaker() as db:
+        db.get(Donation, built_ledger.pending).checkout_expires_at = utcnow() - timedelta(minutes=5)
+        db.commit()
+    found = finance_get("/discrepancies").get_json()
+    assert found["counts"]["pending_past_expiry"] == 1
+    assert found["items"][0]["donation_id"] == built_ledger.pending
