@@ -103,9 +103,9 @@ class Api:
             if fault and fault.mode == "hang":
                 fault.release.wait(fault.seconds)
             sb.faults.sleep_latency()
-            status, body, headers = self._run(route, typed, path_vars, req_id, idem)
+            status, text, headers = self._run(route, typed, path_vars, req_id, idem)
             if scope:
-                self._remember(scope, request, raw, status, body, headers, req_id)
+                self._remember(scope, request, raw, status, text, headers, req_id)
         finally:
             if scope:
                 with self._in_flight_lock:
@@ -115,7 +115,7 @@ class Api:
             raise errors.StripeError(
                 fault.status, "api_error", "An unknown error occurred (response lost by the sandbox)."
             )
-        resp = _json(status, body, req_id, headers)
+        resp = _json(status, text, req_id, headers)
         if request.headers.get("Stripe-Version"):
             resp.headers["Stripe-Version"] = request.headers["Stripe-Version"]
         return resp
@@ -123,7 +123,9 @@ class Api:
     def _run(
         self, route: Route, typed: dict[str, Any], path_vars: dict[str, str], req_id: str,
         idem: str | None,
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:  # fmt: skip
+    ) -> tuple[int, str, dict[str, str]]:  # fmt: skip
+        """Run the handler; the response is serialised under the store lock, so it is a
+        snapshot: later changes neither race with it nor leak into idempotent replays."""
         sb = self.sb
         set_origin(req_id, idem)
         try:
@@ -132,11 +134,11 @@ class Api:
                 body = listing.expand(sb.store, body, typed.get("expand") or ())
                 if route.method != "GET":
                     sb.save()
-            return 200, body, {}
+                return 200, _dumps(body), {}
         except errors.StripeError as exc:
             if exc.before_execution:
                 raise
-            return exc.status, exc.body(req_id), exc.headers
+            return exc.status, _dumps(exc.body(req_id)), exc.headers
         except ParamError as exc:
             raise errors.invalid(exc.message, param=exc.param, code=exc.code) from None
 
@@ -178,7 +180,7 @@ class Api:
 
     def _remember(
         self, scope: str, request: Request, raw: dict[str, Any], status: int,
-        body: dict[str, Any], headers: dict[str, str], req_id: str,
+        body: str, headers: dict[str, str], req_id: str,
     ) -> None:  # fmt: skip
         with self.sb.store.lock:
             self.sb.store.idempotency[scope] = {
@@ -241,8 +243,12 @@ def _drop_connection(request: Request, drop: bool) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _json(status: int, body: dict[str, Any], req_id: str, headers: dict[str, str] | None = None) -> Response:
-    resp = Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
+def _dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, indent=2)  # Stripe pretty-prints its responses too
+
+
+def _json(status: int, body: str, req_id: str, headers: dict[str, str] | None = None) -> Response:
+    resp = Response(body, status=status, mimetype="application/json")
     resp.headers["Request-Id"] = req_id
     resp.headers["Stripe-Version"] = API_VERSION
     resp.headers["Cache-Control"] = "no-cache, no-store"
@@ -255,4 +261,4 @@ def _error_response(exc: errors.StripeError, req_id: str) -> Response:
     headers = dict(exc.headers)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="Stripe"'
-    return _json(exc.status, exc.body(req_id), req_id, headers)
+    return _json(exc.status, _dumps(exc.body(req_id)), req_id, headers)

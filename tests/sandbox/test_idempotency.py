@@ -95,3 +95,10 @@ def test_stripe_python_sends_a_key_on_every_post(stripe_client, sandbox, donatio
     stripe_client.v1.checkout.sessions.create(params=donation())
     (recorded,) = sandbox.control.requests(path="/v1/checkout/sessions", method="POST")
     assert recorded["idempotency_key"]  # stripe-python generates a UUID when none is given
+
+
+def test_replay_returns_the_original_response_not_current_state(stripe_client, sandbox, donation):
+    first = stripe_client.v1.checkout.sessions.create(params=donation(), options={"idempotency_key": "k9"})
+    sandbox.control.complete_session(first.id)
+    replay = stripe_client.v1.checkout.sessions.create(params=donation(), options={"idempotency_key": "k9"})
+    assert (replay.id, replay.status) == (first.id, "open")  # as first answered
