@@ -77,7 +77,9 @@ class Controls:
             return _json(exc.status, exc.body())
         except (KeyError, ValueError, TypeError) as exc:
             return _json(400, {"error": {"type": "invalid_request_error", "message": str(exc)}})
-        return _json(200, result)
+        with self.sb.store.lock:  # a consistent snapshot of live objects
+            text = json.dumps(result, indent=2)
+        return Response(text, status=200, mimetype="application/json")
 
     # -- helpers --------------------------------------------------------------
     def _obj(self, obj_id: str, kind: str) -> Obj:
