@@ -47,7 +47,10 @@ def _split(value: str | None) -> list[str]:
 def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> Options:
     """Flags win over environment variables, which win over defaults."""
     env = dict(os.environ if env is None else env)
-    ap = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="A local Stripe-compatible API server (see sandbox/README.md).",
+    )
     ap.add_argument("--host", default=env.get("SANDBOX_HOST", "127.0.0.1"))
     ap.add_argument("--port", type=int, default=int(env.get("SANDBOX_PORT", 12111)))
     ap.add_argument(
