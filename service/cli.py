@@ -14,6 +14,7 @@ from .currencies import format_amount
 from .db import database
 from .errors import DomainError
 from .finance.cli import finance_cli
+from .ledger.cli import register_ledger_cli
 
 db_cli = AppGroup("db", help="Database schema migrations.")
 appeals_cli = AppGroup("appeals", help="Manage appeals.")
@@ -134,3 +135,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(appeals_cli)
     app.cli.add_command(finance_cli)
+    register_ledger_cli(app)

@@ -169,6 +169,13 @@ class StripeGateway:
         )
         return _plain(txn)
 
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        subscription = self._call(
+            "subscriptions.retrieve",
+            lambda: self.client.v1.subscriptions.retrieve(subscription_id),
+        )
+        return _plain(subscription)
+
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction a payout settled (all pages)."""
         found: list[dict[str, Any]] = []

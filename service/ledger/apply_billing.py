@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import or_, update
 
 from ..fulfilment import AmountMismatch, Applied, advance_donation, check_amount, lock_donation
-from ..models import Donation, DonationStatus
+from ..models import Donation, DonationStatus, utcnow
+from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
 from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
 from .payments import fetch_missing_charge, find_payment, upsert_payment
@@ -75,6 +76,16 @@ def set_subscription_status(ctx: LedgerContext, donation_id: str, status: str, a
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _current_status(ctx: LedgerContext, subscription_id: str | None) -> tuple[str, datetime] | None:
+    if ctx.gateway is None or not subscription_id:
+        return None
+    try:
+        current = ctx.gateway.retrieve_subscription(subscription_id)
+    except StripeGatewayError:
+        return None  # the event's own status, by its timestamp, is the next best thing
+    return str(current.get("status")), utcnow()
+
+
 def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     invoice = event["data"]["object"]
     subscription_id, metadata = invoice_subscription(invoice)
@@ -120,10 +131,13 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
 def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     subscription = event["data"]["object"]
     donation = _subscription_donation(ctx, subscription.get("id"), dict(subscription.get("metadata") or {}))
-    status = str(subscription.get("status"))
+    status, at = str(subscription.get("status")), timestamp(event.get("created"))
     if event["type"] == "customer.subscription.deleted":
         status = status if status in ENDED else "canceled"
-    changed = set_subscription_status(ctx, donation.id, status, timestamp(event.get("created")))
+    else:
+        # Several updates share one second and arrive in any order: ask Stripe for the status now.
+        status, at = _current_status(ctx, subscription.get("id")) or (status, at)
+    changed = set_subscription_status(ctx, donation.id, status, at)
     if status in ENDED:
         changed |= advance_donation(ctx.db, donation.id, DonationStatus.CANCELLED)
     return Applied(donation.id, changed)

@@ -180,7 +180,7 @@ def _finish(
         claimed = db.execute(
             update(WebhookEvent)
             .where(WebhookEvent.stripe_event_id == stripe_event_id, WebhookEvent.outcome.in_(allowed))
-            .values(process_attempts=WebhookEvent.process_attempts)
+            .values(process_attempts=WebhookEvent.process_attempts + 1)
         )
         if not claimed.rowcount:  # type: ignore[attr-defined]
             db.rollback()

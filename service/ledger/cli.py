@@ -1,0 +1,126 @@
+"""Operator commands: ``flask stripe sync-events``, ``flask webhooks replay``, ``flask donations sweep``.
+
+Each is safe to run at any time and from cron: they go through the same idempotent functions as
+webhook deliveries.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from ..db import database
+from ..models import WebhookEvent, WebhookOutcome, utcnow
+from .receiving import REPLAYABLE, process_event
+from .sweeper import sweep
+from .sync import SyncReport, parse_span, sync_events
+
+stripe_cli = AppGroup("stripe", help="Reconcile the ledger with Stripe.")
+webhooks_cli = AppGroup("webhooks", help="Inspect and reprocess stored Stripe events.")
+donations_cli = AppGroup("donations", help="Maintenance for donations.")
+
+
+def _services() -> tuple:
+    app = current_app
+    return database().sessionmaker, app.extensions["stripe_gateway"], app.extensions["settings"]
+
+
+@stripe_cli.command("sync-events")
+@click.option(
+    "--since", "span", default="3d", show_default=True, help="How far back: 3d, 12h, 90m (max 30d)."
+)
+def sync_events_command(span: str) -> None:
+    """Apply every event from Stripe's Events API that the ledger lacks."""
+    try:
+        since = parse_span(span)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+    def progress(report: SyncReport) -> None:
+        click.echo(f"listed {report.listed} events, {report.stored} new", err=True)
+
+    sessions, gateway, settings = _services()
+    report = sync_events(sessions, gateway, settings, since, progress)
+    outcomes = (
+        ", ".join(f"{name} {count}" for name, count in sorted(report.outcomes.items())) or "nothing to apply"
+    )
+    click.echo(f"Synced {report.listed} events ({report.stored} were missing): {outcomes}.")
+    if report.outcomes.get(WebhookOutcome.FAILED):
+        sys.exit(1)
+
+
+@webhooks_cli.command("replay")
+@click.argument("event_ids", nargs=-1)
+@click.option("--failed", is_flag=True, help="Every event that failed (or was left unprocessed).")
+@click.option("--force", is_flag=True, help="Reprocess even events already processed (idempotent).")
+def replay_command(event_ids: tuple[str, ...], failed: bool, force: bool) -> None:
+    """Reprocess stored events by id (evt_...), or all failed ones."""
+    if not event_ids and not failed:
+        raise click.UsageError("give event ids or --failed")
+    sessions, gateway, settings = _services()
+    ids = list(event_ids)
+    if failed:
+        stuck_before = utcnow() - timedelta(minutes=5)
+        with sessions() as db:
+            ids += db.scalars(
+                select(WebhookEvent.stripe_event_id)
+                .where(
+                    (WebhookEvent.outcome == WebhookOutcome.FAILED)
+                    | (
+                        (WebhookEvent.outcome == WebhookOutcome.RECEIVED)
+                        & (WebhookEvent.received_at < stuck_before)
+                    )
+                )
+                .order_by(WebhookEvent.event_created_at)
+            )
+    allowed = WebhookOutcome.ALL if force else REPLAYABLE
+    failures = 0
+    for event_id in ids:
+        with sessions() as db:
+            known = db.scalar(select(WebhookEvent.outcome).where(WebhookEvent.stripe_event_id == event_id))
+        if known is None:
+            click.echo(f"{event_id}: not stored", err=True)
+            failures += 1
+            continue
+        outcome = process_event(sessions, gateway, settings, event_id, allowed=allowed)
+        note = " (left as it was; --force to reprocess)" if outcome.duplicate_delivery else ""
+        click.echo(f"{event_id}: {outcome.outcome}{note}")
+        failures += outcome.outcome == WebhookOutcome.FAILED
+    if failures:
+        sys.exit(1)
+
+
+@webhooks_cli.command("review")
+@click.option("--limit", default=50, show_default=True)
+def review_command(limit: int) -> None:
+    """List events flagged for finance (quarantined: not ours, wrong mode, amount mismatch)."""
+    sessions, _, _ = _services()
+    with sessions() as db:
+        rows = db.scalars(
+            select(WebhookEvent)
+            .where(WebhookEvent.needs_review.is_(True))
+            .order_by(WebhookEvent.received_at.desc())
+            .limit(limit)
+        )
+        for row in rows:
+            click.echo(f"{row.stripe_event_id}\t{row.type}\t{row.donation_id or '-'}\t{row.outcome_reason}")
+
+
+@donations_cli.command("sweep")
+def sweep_command() -> None:
+    """Create missing Checkout Sessions and settle sessions that lapsed without an event."""
+    sessions, gateway, settings = _services()
+    report = sweep(sessions, gateway, settings)
+    click.echo(
+        "Swept: " + (", ".join(f"{k} {v}" for k, v in sorted(report.items())) or "nothing to do") + "."
+    )
+
+
+def register_ledger_cli(app: Flask) -> None:
+    for group in (stripe_cli, webhooks_cli, donations_cli):
+        app.cli.add_command(group)

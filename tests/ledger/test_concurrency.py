@@ -1,0 +1,57 @@
+"""Fifty simultaneous deliveries change the ledger once (unique keys and compare-and-set, no locks in Python)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from service.models import DonationStatus as S
+
+from . import payloads as p
+
+N = 50
+
+
+def _together(func, count: int = N) -> list:
+    barrier = threading.Barrier(count)
+
+    def run(i: int):
+        barrier.wait()
+        return func(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_the_same_event_posted_fifty_times_at_once_applies_once(live_server, make_donation, ledger):
+    donation = make_donation()
+    evt = p.event("checkout.session.completed", p.session(donation))
+    payload = p.body(evt)
+    headers = p.headers(payload)
+    url = f"{live_server.url}/webhooks/stripe"
+    statuses = _together(lambda i: requests.post(url, data=payload, headers=headers, timeout=30).status_code)
+    assert statuses == [200] * N
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.delivery_count) == ("processed", N)
+    assert len(ledger.events()) == 1
+    assert len(ledger.payments(donation.id)) == 1
+    assert ledger.donation(donation.id).status == S.PAID
+
+
+def test_fifty_different_refund_events_for_one_charge_keep_the_largest_total(app, make_donation, ledger):
+    donation = make_donation(amount=5000)
+    p.post(app.test_client(), p.event("checkout.session.completed", p.session(donation)))
+    events = [p.event("charge.refunded", p.charge(donation, amount_refunded=100 * (i + 1))) for i in range(N)]
+
+    def deliver(i: int) -> int:
+        # A client per thread: each request runs in its own app context, as under a real server.
+        return p.post(app.test_client(), events[i]).status_code
+
+    assert _together(deliver) == [200] * N
+    stored = ledger.donation(donation.id)
+    assert (stored.status, stored.amount_refunded) == (S.REFUNDED, 5000)
+    (payment,) = ledger.payments(donation.id)
+    assert payment.amount_refunded == 5000
+    assert {e.outcome for e in ledger.events()} <= {"processed", "duplicate"}

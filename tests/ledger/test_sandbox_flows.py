@@ -1,0 +1,143 @@
+"""Real signed deliveries: the sandbox plays Stripe and POSTs its events to the running app."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.models import DonationStatus as S
+
+
+def delivered(sandbox) -> None:
+    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+
+
+@pytest.fixture
+def paid(live_server, sandbox, make_donation, ledger):
+    """A one-off card gift, paid, with every resulting event delivered."""
+    donation = make_donation(amount=2500, currency="gbp")
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    return donation
+
+
+def test_card_payment_is_paid_with_fee_net_and_charge(paid, ledger):
+    donation = ledger.donation(paid.id)
+    assert donation.status == S.PAID
+    assert donation.paid_at is not None
+    (payment,) = ledger.payments(paid.id)
+    assert payment.stripe_charge_id.startswith("ch_")
+    assert payment.balance_transaction_id.startswith("txn_")
+    assert payment.fee > 0
+    assert payment.net == payment.amount - payment.fee
+    assert payment.settlement_currency == "gbp"
+    outcomes = {e.type: e.outcome for e in ledger.events()}
+    assert outcomes["checkout.session.completed"] in ("processed", "duplicate")
+    assert outcomes["payment_intent.created"] == "ignored"
+    assert all(e.outcome != "failed" for e in ledger.events())
+
+
+def test_partial_then_full_refund_uses_cumulative_totals(paid, sandbox, ledger):
+    sandbox.control.refund(
+        paid.stripe_payment_intent_id or ledger.donation(paid.id).stripe_payment_intent_id, 1000
+    )
+    delivered(sandbox)
+    donation = ledger.donation(paid.id)
+    assert (donation.status, donation.amount_refunded) == (S.PARTIALLY_REFUNDED, 1000)
+    sandbox.control.refund(donation.stripe_payment_intent_id)
+    delivered(sandbox)
+    donation = ledger.donation(paid.id)
+    assert (donation.status, donation.amount_refunded) == (S.REFUNDED, 2500)
+    assert ledger.payments(paid.id)[0].amount_refunded == 2500
+
+
+@pytest.mark.parametrize(("outcome", "final"), [("won", S.DISPUTE_WON), ("lost", S.DISPUTE_LOST)])
+def test_dispute_opened_then_closed(paid, sandbox, ledger, outcome, final):
+    intent = ledger.donation(paid.id).stripe_payment_intent_id
+    dispute = sandbox.control.open_dispute(intent)
+    delivered(sandbox)
+    assert ledger.donation(paid.id).status == S.DISPUTED
+    sandbox.control.close_dispute(dispute["id"], outcome)
+    delivered(sandbox)
+    assert ledger.donation(paid.id).status == final
+    assert ledger.payments(paid.id)[0].dispute_status == outcome
+
+
+@pytest.mark.parametrize(("settlement", "final"), [("succeeded", S.PAID), ("failed", S.FAILED)])
+def test_bank_debit_is_processing_until_it_settles(
+    live_server, sandbox, make_donation, ledger, settlement, final
+):
+    donation = make_donation(currency="eur", amount=3000)
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "async")
+    delivered(sandbox)
+    assert ledger.donation(donation.id).status == S.PROCESSING
+    sandbox.control.settle_async_payment(donation.stripe_checkout_session_id, settlement)
+    delivered(sandbox)
+    assert ledger.donation(donation.id).status == final
+
+
+def test_abandoned_session_expires(live_server, sandbox, make_donation, ledger):
+    donation = make_donation()
+    sandbox.control.expire_session(donation.stripe_checkout_session_id)
+    delivered(sandbox)
+    assert ledger.donation(donation.id).status == S.EXPIRED
+
+
+def test_monthly_gift_renewals_failures_and_cancellation(live_server, sandbox, make_donation, ledger):
+    donation = make_donation(amount=1000, frequency="monthly")
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    stored = ledger.donation(donation.id)
+    assert stored.status == S.PAID
+    assert stored.stripe_subscription_id.startswith("sub_")
+    (first,) = ledger.payments(donation.id)
+    assert (first.kind, first.amount, first.stripe_subscription_id) == (
+        "invoice",
+        1000,
+        stored.stripe_subscription_id,
+    )
+    assert first.stripe_charge_id and first.fee is not None
+
+    sandbox.control.advance_subscription(stored.stripe_subscription_id, "paid")
+    delivered(sandbox)
+    payments = ledger.payments(donation.id)
+    assert len(payments) == 2
+    assert len({p.stripe_invoice_id for p in payments}) == 2
+
+    sandbox.control.advance_subscription(stored.stripe_subscription_id, "failed")
+    delivered(sandbox)
+    assert ledger.donation(donation.id).subscription_status == "past_due"
+    assert len(ledger.payments(donation.id)) == 2
+    failed = ledger.events(type="invoice.payment_failed")
+    assert failed and failed[0].donation_id == donation.id
+
+    sandbox.control.cancel_subscription(stored.stripe_subscription_id)
+    delivered(sandbox)
+    stored = ledger.donation(donation.id)
+    assert (stored.status, stored.subscription_status) == (S.CANCELLED, "canceled")
+
+
+def test_payout_links_the_payments_it_carried(paid, sandbox, make_donation, ledger):
+    (payout,) = sandbox.control.payout(currency="gbp")
+    delivered(sandbox)
+    (stored,) = ledger.payouts()
+    assert (stored.stripe_payout_id, stored.amount, stored.status) == (payout["id"], payout["amount"], "paid")
+    assert stored.reconciliation_status == "completed"
+    assert stored.payment_count == 1
+    assert ledger.payments(paid.id)[0].stripe_payout_id == payout["id"]
+
+
+def test_duplicated_and_reordered_deliveries_reach_the_same_ledger(
+    live_server, sandbox, make_donation, ledger
+):
+    sandbox.control.configure_webhooks(duplicate=True, out_of_order=True)
+    donation = make_donation()
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    intent = ledger.donation(donation.id).stripe_payment_intent_id
+    sandbox.control.refund(intent, 500)
+    sandbox.control.refund(intent, 700)
+    delivered(sandbox)
+    stored = ledger.donation(donation.id)
+    assert (stored.status, stored.amount_refunded) == (S.PARTIALLY_REFUNDED, 1200)
+    assert len(ledger.payments(donation.id)) == 1
+    assert {e.delivery_count for e in ledger.events()} == {2}
