@@ -84,3 +84,13 @@ class DiscrepanciesSchema(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
     items = fields.List(fields.Nested(FindingSchema))
     checked_at = fields.AwareDateTime()
+
+
+class ReplaySchema(Schema):
+    id = fields.Integer()
+    stripe_event_id = fields.String()
+    outcome = fields.String()
+    reason = fields.String(allow_none=True)
+    replayed = fields.Boolean(
+        metadata={"description": "False when the event was already applied and left alone."}
+    )

@@ -31,10 +31,11 @@ from schemas.finance_payouts import (
     DiscrepanciesSchema,
     PayoutDetailSchema,
     PayoutPageSchema,
+    ReplaySchema,
 )
 
 from .. import db
-from ..finance import auth
+from ..finance import auth, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows, wants_csv
 from ..finance.models import Role
 from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
@@ -100,6 +101,25 @@ class EventDetail(MethodView):
         item = events.get_event(db.session(), _scope(), event_id)
         auth.log_read("webhook-events.get", {"id": event_id}, 1)
         return item
+
+
+@blp.route("/webhook-events/<int:event_id>/replay")
+class EventReplay(MethodView):
+    @blp.response(200, ReplaySchema)
+    @blp.alt_response(404, schema=ErrorSchema)
+    @documented
+    def post(self, event_id: int) -> Any:
+        """Reprocess a failed, quarantined, ignored or stuck event (admin). Already-applied events are left alone."""
+        auth.require(Role.ADMIN)
+        database = db.database()
+        result = replay.replay(
+            database.sessionmaker,
+            current_app.extensions["stripe_gateway"],
+            current_app.extensions["settings"],
+            event_id,
+        )
+        auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
+        return result
 
 
 @blp.route("/donations")

@@ -17,7 +17,7 @@ from schemas.finance import DonationListArgs, EventListArgs, PayoutListArgs, Rec
 
 from .. import db
 from ..currencies import format_amount
-from ..finance import auth, chart
+from ..finance import auth, chart, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows
 from ..finance.models import Role
 from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
@@ -159,7 +159,23 @@ def event_list() -> Any:
 def event_detail(event_id: int) -> Any:
     item = events.get_event(db.session(), _scope(), event_id)
     auth.log_read("webhook-events.get", {"id": event_id}, 1)
-    return render_template("finance/event.html", event=item)
+    return render_template("finance/event.html", event=item, replayed=request.args.get("replayed"))
+
+
+@bp.post("/webhook-events/<int:event_id>/replay")
+def event_replay(event_id: int) -> Any:
+    """Admin only; the CSRF token was checked before this view ran."""
+    auth.require(Role.ADMIN)
+    result = replay.replay(
+        db.database().sessionmaker,
+        current_app.extensions["stripe_gateway"],
+        current_app.extensions["settings"],
+        event_id,
+    )
+    auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
+    return redirect(
+        url_for("finance_pages.event_detail", event_id=event_id, replayed=result["outcome"]), code=303
+    )
 
 
 @bp.get("/donations")
