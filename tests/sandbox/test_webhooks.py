@@ -113,3 +113,15 @@ def test_secret_rotation_signs_with_every_secret(stripe_client, sandbox, webhook
     assert headers["Stripe-Signature"].count("v1=") == 2
     event = stripe.Webhook.construct_event(body, headers["Stripe-Signature"], "whsec_old")
     assert event.type == "checkout.session.expired"
+
+
+def test_out_of_order_and_delay_switches(stripe_client, sandbox, webhook_receiver, donation):
+    state = sandbox.control.configure_webhooks(out_of_order=True, delay=0.1)
+    assert (state["out_of_order"], state["delay"]) == (True, 0.1)
+    session = stripe_client.v1.checkout.sessions.create(params=donation())
+    sandbox.control.complete_session(session.id)
+    assert sandbox.control.wait_for_webhooks(timeout=5)
+    stored = [e.type for e in reversed(stripe_client.v1.events.list().data)]
+    assert webhook_receiver.wait_for(lambda: len(webhook_receiver.events) == len(stored))
+    # Arrival order is up to the delivery workers; every event still arrives once.
+    assert sorted(webhook_receiver.types()) == sorted(stored)
