@@ -62,7 +62,19 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
 
     db.init_app(app, settings)
     app.extensions["stripe_gateway"] = stripe_gateway or StripeGateway.from_settings(settings)
+    register_publishing(app)
     init_api(app)
+
+
+def register_publishing(app: Flask) -> None:
+    """Languages, the progress cache and the embed script for publishers (issue 6)."""
+    from .embed import bp as embed_bp
+    from .i18n import init_i18n
+    from .progress import TTLCache
+
+    init_i18n(app)
+    app.extensions["progress_cache"] = TTLCache(app.config.get("PROGRESS_CACHE_SECONDS", 15))
+    app.register_blueprint(embed_bp)
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:

@@ -22,6 +22,7 @@ def init_api(app: Flask) -> Api:
     from . import finance
     from .appeals import blp as appeals_blp
     from .donations import blp as donations_blp
+    from .progress import blp as figures_blp
 
     app.config.setdefault("API_TITLE", "Donation Router API")
     app.config.setdefault("API_VERSION", "v1")
@@ -40,7 +41,7 @@ def init_api(app: Flask) -> Api:
         },
     )
     api = Api(app)
-    for blp in (appeals_blp, donations_blp):
+    for blp in (appeals_blp, donations_blp, figures_blp):
         api.register_blueprint(blp)
     finance.register(api)
     return api

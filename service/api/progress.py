@@ -1,0 +1,131 @@
+"""Live progress and per-source totals of an appeal: public, cached, readable cross-origin.
+
+Both answer with ``ETag`` and ``Cache-Control: public`` so browsers and CDNs absorb a viral
+article's readers; a reader whose copy is current gets 304 with no body. CORS is granted only to
+the appeal's ``allowed_origins`` (see service/cors.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from schemas.base import ErrorSchema
+from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
+
+from .. import appeals, db
+from ..attribution import publisher_summary
+from ..cors import apply_cors
+from ..i18n import money, ngettext, pick_locale
+from ..progress import Progress, TTLCache, compute_progress
+
+blp = Blueprint(
+    "appeal_figures_api",
+    __name__,
+    url_prefix="/api/v1/appeals",
+    description="Public figures of an appeal for progress bars and publishing partners",
+)
+
+PROGRESS_CACHE_CONTROL = "public, max-age=15, stale-while-revalidate=60, stale-if-error=600"
+SOURCES_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=600"
+
+
+def progress_cache() -> TTLCache:
+    return current_app.extensions["progress_cache"]
+
+
+def _progress_for(slug: str) -> tuple[Progress, list[str]]:
+    """Progress and the appeal's CORS origins, from the per-process cache (no database on a hit)."""
+
+    def compute() -> tuple[Progress, list[str]]:
+        session = db.session()
+        appeal = appeals.get_appeal(session, slug)  # NotFound is not cached: raised before storing
+        return compute_progress(session, appeal), list(appeal.allowed_origins or [])
+
+    return progress_cache().get(f"progress:{slug}", compute)
+
+
+def _display(progress: Progress, lang: str) -> dict[str, Any]:
+    currency = progress.goal_currency or (progress.totals[0].currency if progress.totals else None)
+    raised = next((t.amount for t in progress.totals if t.currency == currency), 0)
+    return {
+        "locale": lang,
+        "raised": money(raised, currency, lang) if currency else "",
+        "goal": money(progress.goal_amount, currency, lang) if progress.goal_amount and currency else None,
+        "gifts": ngettext("%(num)d gift", "%(num)d gifts", progress.gifts, locale=lang),
+    }
+
+
+def _cached_json(body: dict[str, Any], etag: str, cache_control: str, origins: list[str]) -> Response:
+    response = jsonify(body)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = cache_control
+    apply_cors(response, origins)
+    return response.make_conditional(request)
+
+
+@blp.route("/<slug>/progress")
+class AppealProgress(MethodView):
+    @blp.arguments(ProgressQuerySchema, location="query")
+    @blp.response(200, ProgressSchema)
+    @blp.alt_response(304, description="Not modified: the copy named in If-None-Match is current")
+    @blp.alt_response(404, schema=ErrorSchema)
+    def get(self, args: dict[str, Any], slug: str) -> Any:
+        """Money received per currency, gifts, goal and percentage (no personal data).
+
+        Only money the ledger has received counts (net of refunds, without fee cover). Figures may
+        be up to a minute old; send If-None-Match to get 304 when nothing changed.
+        """
+        progress, origins = _progress_for(slug)
+        body: dict[str, Any] = ProgressSchema().dump(
+            {
+                "appeal": progress.appeal,
+                "raised": [t.__dict__ for t in progress.totals],
+                "gifts": progress.gifts,
+                "goal": (
+                    {"amount": progress.goal_amount, "currency": progress.goal_currency}
+                    if progress.goal_amount
+                    else None
+                ),
+                "percentage": progress.percentage,
+                "updated_at": progress.updated_at,
+            }
+        )
+        etag = progress.etag
+        if args.get("lang"):
+            lang = pick_locale(args["lang"], None)
+            body["display"] = _display(progress, lang)
+            etag = f"{etag}-{lang}"
+        return _cached_json(body, etag, PROGRESS_CACHE_CONTROL, origins)
+
+    def options(self, slug: str) -> Any:
+        _, origins = _progress_for(slug)
+        return apply_cors(Response(status=204), origins, preflight=True)
+
+
+@blp.route("/<slug>/sources")
+class AppealSources(MethodView):
+    @blp.response(200, SourcesSchema)
+    @blp.alt_response(304, description="Not modified")
+    @blp.alt_response(404, schema=ErrorSchema)
+    def get(self, slug: str) -> Any:
+        """Which pages and campaigns raised what: gifts and totals per source, no personal data.
+
+        Source pages are shown without query strings. Computed on request and cached for five
+        minutes by clients; partners poll this, readers do not.
+        """
+        session = db.session()
+        appeal = appeals.get_appeal(session, slug)
+        sources = [s.__dict__ for s in publisher_summary(session, appeal)]
+        body = SourcesSchema().dump({"appeal": appeal.slug, "sources": sources})
+        etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        return _cached_json(body, etag, SOURCES_CACHE_CONTROL, list(appeal.allowed_origins or []))
+
+    def options(self, slug: str) -> Any:
+        appeal = appeals.get_appeal(db.session(), slug)
+        return apply_cors(Response(status=204), list(appeal.allowed_origins or []), preflight=True)

@@ -1,0 +1,127 @@
+"""Serving the widget to other sites, and the page where a publisher copies the snippet.
+
+``/embed.js`` is one static file (no build step) loaded cross-origin by a ``<script>`` tag, so it
+needs no CORS; its config is JSON read by that script, so it gets CORS for the appeal's listed
+origins only. Both are public and cacheable by browsers and CDNs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
+
+from .. import appeals, db
+from ..cors import apply_cors
+from ..currencies import exponent
+from ..errors import NotFound
+from ..fees import fee_cover_for, fee_rate
+from ..i18n import gettext, money, pick_locale
+from ..models import Appeal
+
+bp = Blueprint("embed", __name__)
+
+EMBED_JS = Path(__file__).resolve().parent.parent / "static" / "embed.js"
+# Short enough that a fix reaches every news page within minutes; ETag makes revalidation cheap.
+EMBED_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
+CONFIG_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=3600"
+
+# The widget's words; the catalogue holds their translations (extracted from this module).
+WIDGET_STRINGS = {
+    "title": lambda a, loc: gettext("Donate to %(title)s", loc, title=a.title),
+    "once": lambda a, loc: gettext("Give once", loc),
+    "monthly": lambda a, loc: gettext("Give monthly", loc),
+    "frequency": lambda a, loc: gettext("How often?", loc),
+    "amount": lambda a, loc: gettext("Amount", loc),
+    "other": lambda a, loc: gettext("Other amount", loc),
+    "other_label": lambda a, loc: gettext("Your amount", loc),
+    "cover": lambda a, loc: gettext("Add %(fee)s so the charity receives my whole gift", loc, fee="{fee}"),
+    "submit": lambda a, loc: gettext("Donate", loc),
+    "submit_monthly": lambda a, loc: gettext("Donate monthly", loc),
+    "raised": lambda a, loc: gettext("%(raised)s raised", loc, raised="{raised}"),
+    "of_goal": lambda a, loc: gettext("%(raised)s raised of %(goal)s", loc, raised="{raised}", goal="{goal}"),
+    "secure": lambda a, loc: gettext("You'll continue on %(charity)s's secure donation page.", loc, charity=a.charity_name),
+    "closed": lambda a, loc: gettext("This appeal is not accepting donations at the moment.", loc),
+}  # fmt: skip
+
+
+@bp.get("/embed.js")
+def embed_js() -> Response:
+    response = send_file(EMBED_JS, mimetype="text/javascript", conditional=True, etag=True, max_age=300)
+    response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
+    # Loaded by <script> on other sites: allow that even if a site-wide default forbids it.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
+    """Everything the widget shows, already translated and formatted for ``locale``."""
+    currencies = []
+    for code in appeal.currencies:
+        rate = fee_rate(code)
+        currencies.append(
+            {
+                "code": code,
+                "exponent": exponent(code),
+                "suggestions": [
+                    {
+                        "amount": amount,
+                        "label": money(amount, code, locale),
+                        "cover": fee_cover_for(amount, code),
+                        "cover_label": money(fee_cover_for(amount, code), code, locale),
+                    }
+                    for amount in appeal.suggested_amounts.get(code, [])
+                ],
+                "minimum": appeal.minimum_amounts[code],
+                "maximum": appeal.maximum_amounts[code],
+                "fee": {"percent": float(rate.percent), "fixed": rate.fixed},
+            }
+        )
+    return {
+        "appeal": appeal.slug,
+        "locale": locale,
+        "is_open": appeal.is_open(),
+        "default_currency": appeal.default_currency,
+        "currencies": currencies,
+        "has_goal": bool(appeal.goal_amount),
+        "text": {key: make(appeal, locale) for key, make in WIDGET_STRINGS.items()},
+    }
+
+
+@bp.route("/embed/<slug>/config.json", methods=["GET", "OPTIONS"])
+def config(slug: str) -> Response:
+    try:
+        appeal = appeals.get_appeal(db.session(), slug)
+    except NotFound:
+        abort(404)
+    origins = list(appeal.allowed_origins or [])
+    if request.method == "OPTIONS":
+        return apply_cors(Response(status=204), origins, preflight=True)
+    locale = pick_locale(request.args.get("lang"), request.accept_languages)
+    response = current_app.json.response(widget_config(appeal, locale))
+    response.headers["Cache-Control"] = CONFIG_CACHE_CONTROL
+    response.vary.add("Accept-Language")
+    response.add_etag()
+    apply_cors(response, origins)
+    return response.make_conditional(request)
+
+
+@bp.get("/embed/snippet/<slug>")
+def snippet(slug: str) -> Any:
+    try:
+        appeal = appeals.get_appeal(db.session(), slug)
+    except NotFound:
+        abort(404)
+    base = current_app.extensions["settings"].public_base_url
+    donate_link = f"{base}/donate/{appeal.slug}?utm_source=YOUR-SITE&utm_medium=embed"
+    preview_lang = pick_locale(request.args.get("lang"), None)
+    return render_template(
+        "embed_snippet.html",
+        appeal=appeal,
+        donate_link=donate_link,
+        script_url=f"{base}/embed.js",
+        preview_href=url_for("donate.donate_form", slug=appeal.slug, utm_source="snippet-preview"),
+        preview_script=url_for("embed.embed_js"),
+        preview_lang=preview_lang,
+    )
