@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ SWEEP_SECONDS = 1.0
 class Sandbox:
     def __init__(self, options: Options) -> None:
         self.options = options
+        self._started_with = dataclasses.replace(options, fees=dict(options.fees))
         self.store = Store(options.state_file)
         self.events = Events(
             self.store, options.webhook_urls, options.secrets(), options.webhook_retry_delays
@@ -69,13 +71,23 @@ class Sandbox:
         timer.start()
 
     def reset(self) -> None:
-        """Forget every object, event, idempotency key and fault."""
+        """Forget every object, event, idempotency key and fault, and put every switch
+        changed at runtime (latency, rate limit, fees, webhook switches and endpoints)
+        back to how the sandbox was started."""
         self._cancel_timers()
         self.events.deliverer.wait_idle(0)
         with self.store.lock:
             self.store.clear()
             self.store.flush()
         self.faults.clear()
+        start = self._started_with
+        self.faults.latency_ms = start.latency_ms
+        self.faults.rate_limit = start.rate_limit
+        self.options.async_settle_seconds = start.async_settle_seconds
+        self.options.available_after_days = start.available_after_days
+        self.options.fees = dict(start.fees)
+        self.events.deliverer.configure(duplicate=False, out_of_order=False, delay=0.0)
+        self.events.set_endpoints(start.webhook_urls, start.secrets())
 
     def save(self) -> None:
         self.store.save()

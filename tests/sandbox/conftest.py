@@ -117,12 +117,7 @@ def sandbox(_sandbox_server: RunningSandbox, webhook_receiver: WebhookReceiver
             ) -> Iterator[RunningSandbox]:  # fmt: skip
     """A running sandbox with empty state, default switches and a clean receiver."""
     control = _sandbox_server.control
-    control.reset()
-    control.configure(latency_ms=0, rate_limit=0, async_settle_seconds=None)
-    control.configure_webhooks(
-        duplicate=False, out_of_order=False, delay=0,
-        urls=[webhook_receiver.url], secrets=[WEBHOOK_SECRET],
-    )  # fmt: skip
+    control.reset()  # also restores the switches the server started with
     webhook_receiver.clear()
     yield _sandbox_server
     control.wait_for_webhooks(timeout=5)

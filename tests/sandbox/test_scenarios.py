@@ -226,8 +226,14 @@ def test_recorded_requests_and_reset(stripe_client, sandbox, donation):
     assert req["params"]["line_items"][0]["price_data"]["unit_amount"] == "500"  # as sent
     sandbox.control.clear_requests()
     assert sandbox.control.requests() == []
+    sandbox.control.configure(latency_ms=20, fees=["gbp=5+0"])
+    sandbox.control.configure_webhooks(duplicate=True, urls=[])
     sandbox.control.reset()
     assert stripe_client.v1.checkout.sessions.list().data == []
+    settings = sandbox.control.settings()
+    assert settings["latency_ms"] == 0 and settings["fees"]["gbp"] == {"percent": 1.5, "fixed": 20}
+    hooks = sandbox.control.webhooks()
+    assert hooks["duplicate"] is False and len(hooks["urls"]) == 1  # as started
 
 
 def test_customer_and_prices_products(stripe_client, subscribed):
