@@ -18,22 +18,31 @@ from typing import Any
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+_FORMULA_FIRST = frozenset(FORMULA_START)
+
+
 def neutralise(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text[:1] in _FORMULA_FIRST else text
 
 
 def cell(value: Any) -> str | int | Decimal:
     """One value as it should appear in the file: ISO 8601 dates, exact numbers, safe text."""
+    # Exact type checks first: this runs for every cell of a million-row export.
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value[:1] in _FORMULA_FIRST else value
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
+    if kind is int or kind is Decimal:
         return value
+    if kind is bool:
+        return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, int | Decimal):
+        return value
     return neutralise(str(value))
 
 
