@@ -92,6 +92,7 @@ def sign_in(raw_token: str) -> Principal:
     session[SESSION_STARTED] = utcnow().timestamp()
     session[CSRF_KEY] = secrets.token_urlsafe(32)
     g.finance_principal = who
+    g.finance_channel = "page"
     return who
 
 

@@ -113,3 +113,29 @@ def test_bad_filters_are_422_in_the_error_envelope(finance_get):
     assert finance_get("/webhook-events?limit=501").status_code == 422
     assert finance_get("/webhook-events?cursor=garbage").status_code == 422
     assert finance_get("/webhook-events?surprise=1").status_code == 422
+
+
+def test_openapi_documents_finance_with_a_bearer_scheme(client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["financeToken"] == {
+        "type": "http", "scheme": "bearer",
+        "description": "A finance token from `flask finance tokens create`."}  # fmt: skip
+    for path in ("/api/v1/finance/reconciliation", "/api/v1/finance/donations/{donation_id}",
+                 "/api/v1/finance/payments", "/api/v1/finance/payouts/{payout_id}"):  # fmt: skip
+        operation = spec["paths"][path]["get"]
+        assert operation["security"] == [{"financeToken": []}]
+        assert {"401", "403"} <= set(operation["responses"])
+
+
+def test_token_cli_validates_and_prints_the_secret_once(runner):
+    bad = runner.invoke(
+        args=["finance", "tokens", "create", "--name", "x", "--days", "400", "--appeal", "nope"]
+    )
+    assert bad.exit_code == 1 and "days" in bad.output and "Unknown appeal: nope" in bad.output
+    good = runner.invoke(
+        args=["finance", "tokens", "create", "--name", "Jo", "--appeal", "red-cross-ukraine"]
+    )
+    assert good.exit_code == 0
+    assert "will not be shown again" in good.stderr
+    listing = runner.invoke(args=["finance", "tokens", "list"]).output
+    assert "viewer\tred-cross-ukraine\tactive until" in listing
