@@ -34,7 +34,9 @@ Handler = Callable[..., dict[str, Any]]
 class Route:
     method: str
     rule: str  # werkzeug rule, e.g. "/v1/checkout/sessions/<id>"
-    handler: Handler  # handler(sb, params, **path_vars) -> response object
+    # handler(sb, params, **path_vars) -> response object; path variables keep Stripe's
+    # own names (``id``), even where that shadows a builtin.
+    handler: Handler
     params: str  # stripe.params class name checked by sandbox.params
 
 

@@ -34,7 +34,7 @@ def create(sb: Sandbox, params: Obj) -> Obj:
     return _with_line_items(sb, session, params)
 
 
-def retrieve(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002 - Stripe's path name
+def retrieve(sb: Sandbox, params: Obj, id: str) -> Obj:
     return _with_line_items(sb, _session(sb, id), params)
 
 
@@ -52,11 +52,11 @@ def list_(sb: Sandbox, params: Obj) -> Obj:
     return listing.paginate(sb.store.newest_first("checkout.session"), params, "/v1/checkout/sessions", keep)
 
 
-def expire(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002
+def expire(sb: Sandbox, params: Obj, id: str) -> Obj:
     return payments.expire(sb, _session(sb, id))
 
 
-def line_items(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002
+def line_items(sb: Sandbox, params: Obj, id: str) -> Obj:
     session = _session(sb, id)
     items = sb.store.table("checkout").get(session["id"], {}).get("line_items", [])
     return listing.paginate(items, params, f"/v1/checkout/sessions/{id}/line_items")

@@ -17,7 +17,7 @@ Obj = dict[str, Any]
 
 
 def _retriever(kind: str) -> Callable[..., Obj]:
-    def retrieve(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002
+    def retrieve(sb: Sandbox, params: Obj, id: str) -> Obj:
         return sb.store.require(id, kind)
 
     return retrieve
@@ -110,7 +110,7 @@ def create_refund(sb: Sandbox, params: Obj) -> Obj:
     )  # fmt: skip
 
 
-def cancel_subscription(sb: Sandbox, params: Obj, id: str) -> Obj:  # noqa: A002
+def cancel_subscription(sb: Sandbox, params: Obj, id: str) -> Obj:
     sub = sb.store.require(id, "subscription")
     return subscriptions.cancel(sb, sub, params.get("cancellation_details"))
 

@@ -112,7 +112,7 @@ class Controls:
             self.sb.store.requests.clear()
         return {"ok": True}
 
-    def complete_session(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def complete_session(self, body: Obj, id: str) -> Obj:
         sb, session = self.sb, self._obj(id, "checkout.session")
         outcome, email = body.get("outcome", "paid"), body.get("email")
         payments.expire_due(sb, session)
@@ -129,37 +129,37 @@ class Controls:
             raise invalid("outcome must be paid, async or declined", param="outcome")
         return session
 
-    def settle_async(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def settle_async(self, body: Obj, id: str) -> Obj:
         session = self._obj(id, "checkout.session")
         payments.settle_async(self.sb, session, body.get("outcome"))
         return session
 
-    def expire_session(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def expire_session(self, body: Obj, id: str) -> Obj:
         return payments.expire(self.sb, self._obj(id, "checkout.session"))
 
-    def refund(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def refund(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
         return ledger.refund(
             self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason")
         )
 
-    def open_dispute(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def open_dispute(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
         return ledger.open_dispute(
             self.sb, self._charge(id), None if amount is None else int(amount),
             body.get("reason", "fraudulent"),
         )  # fmt: skip
 
-    def close_dispute(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def close_dispute(self, body: Obj, id: str) -> Obj:
         return ledger.close_dispute(self.sb, self._obj(id, "dispute"), body.get("outcome", "won"))
 
-    def advance_subscription(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def advance_subscription(self, body: Obj, id: str) -> Obj:
         outcome = body.get("outcome", "paid")
         if outcome not in ("paid", "failed"):
             raise invalid("outcome must be paid or failed", param="outcome")
         return subscriptions.advance(self.sb, self._obj(id, "subscription"), outcome == "paid")
 
-    def cancel_subscription(self, body: Obj, id: str) -> Obj:  # noqa: A002
+    def cancel_subscription(self, body: Obj, id: str) -> Obj:
         return subscriptions.cancel(self.sb, self._obj(id, "subscription"))
 
     def settle_balance(self, body: Obj) -> Obj:
