@@ -92,7 +92,8 @@ def _retry_after(app_limiter: Limiter | None) -> int:
     current = app_limiter.current_limit if app_limiter else None
     if current is None:
         return 60
-    return max(1, math.ceil(current.reset_at - time.time()))
+    # The moving window's reset time is rounded to whole seconds; never promise more than a window.
+    return max(1, min(math.ceil(current.reset_at - time.time()), current.limit.get_expiry()))
 
 
 def _too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:

@@ -86,4 +86,9 @@ def check_request_limits() -> Any:
 
 
 def init_request_limits(app: Flask) -> None:
+    # Werkzeug answers "//" in a path with a 308 to the merged path. Stripe does not follow
+    # redirects, so a mistyped webhook URL would lose every event: 404 it instead, visibly.
+    app.url_map.merge_slashes = False
+    for rule in app.url_map.iter_rules():
+        rule.merge_slashes = False
     app.before_request(check_request_limits)

@@ -21,6 +21,9 @@ from service.migrate import upgrade
 from service.models import Base
 from service.settings import Settings
 
+# Every log line of the run goes to test-artifacts/; the run fails if a secret or email is in it.
+pytest_plugins = ["tests.log_capture"]
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEST_WEBHOOK_SECRET = "whsec_test_suite_secret"
 

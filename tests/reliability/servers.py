@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def free_port() -> int:
@@ -62,7 +63,8 @@ class GunicornServer:
     def __init__(self, settings: Settings, tmp_path: Path, env: dict[str, str]):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / f"gunicorn-{self.port}.log"
+        # Kept with the test run's logs, so the final log check reads the server's lines too.
+        self.log_path = ARTIFACTS / f"gunicorn-{self.port}.log"
         self.metrics_dir = tmp_path / f"metrics-{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PROMETHEUS_"))},

@@ -1,0 +1,104 @@
+"""Rate limits on creating donations: per client address, global, Redis-backed with a fallback."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..service.helpers import VALID, donation_count
+
+API = "/api/v1/donations"
+FORM = "/donate/red-cross-ukraine"
+
+
+def form_data(n: int) -> dict[str, str]:
+    return {"form_token": f"rate-limit-form-{n:04d}-xxxx", "currency": "gbp", "amount_choice": "2500"}
+
+
+def test_burst_from_one_address_is_limited_with_retry_after(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="3/minute").test_client()
+    statuses = [client.post(API, json=VALID).status_code for _ in range(5)]
+    assert statuses == [201, 201, 201, 429, 429]
+    refused = client.post(API, json=VALID)
+    error = refused.get_json()["error"]
+    assert error["code"] == "rate_limited"
+    assert 0 < error["retry_after"] <= 60
+    assert refused.headers["Retry-After"] == str(error["retry_after"])
+
+
+def test_form_and_api_share_one_budget_and_the_form_gets_a_friendly_page(make_app: Any) -> None:
+    app = make_app(rate_limit_donations="2/minute")
+    client = app.test_client()
+    assert client.post(API, json=VALID).status_code == 201
+    assert client.post(FORM, data=form_data(1)).status_code == 303
+    page = client.post(FORM, data=form_data(2))
+    assert page.status_code == 429
+    assert page.mimetype == "text/html"
+    assert "Please wait a moment" in page.get_data(as_text=True)
+    assert int(page.headers["Retry-After"]) > 0
+    assert donation_count(app) == 2
+
+
+def test_viewing_pages_is_not_limited(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="1/minute").test_client()
+    assert all(client.get(FORM).status_code == 200 for _ in range(5))
+    assert all(client.get("/api/v1/appeals").status_code == 200 for _ in range(5))
+
+
+def test_each_client_address_has_its_own_budget(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="1/minute").test_client()
+    a = {"REMOTE_ADDR": "198.51.100.1"}
+    b = {"REMOTE_ADDR": "198.51.100.2"}
+    assert client.post(API, json=VALID, environ_base=a).status_code == 201
+    assert client.post(API, json=VALID, environ_base=a).status_code == 429
+    assert client.post(API, json=VALID, environ_base=b).status_code == 201
+
+
+def test_global_limit_applies_across_addresses(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="100/minute", rate_limit_donations_global="2/minute").test_client()
+    statuses = [
+        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"203.0.113.{i}"}).status_code
+        for i in range(1, 4)
+    ]
+    assert statuses == [201, 201, 429]
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="1/minute").test_client()
+    # A bot rotating X-Forwarded-For must not get a fresh budget each time.
+    assert client.post(API, json=VALID, headers={"X-Forwarded-For": "192.0.2.1"}).status_code == 201
+    assert client.post(API, json=VALID, headers={"X-Forwarded-For": "192.0.2.2"}).status_code == 429
+
+
+def test_with_one_trusted_proxy_the_address_it_saw_is_used(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="1/minute", trusted_proxy_count=1).test_client()
+    # The proxy appends the peer it saw; whatever the client put before that is not believed.
+    first = {"X-Forwarded-For": "spoofed, 192.0.2.10"}
+    again = {"X-Forwarded-For": "other-spoof, 192.0.2.10"}
+    other = {"X-Forwarded-For": "spoofed, 192.0.2.11"}
+    assert client.post(API, json=VALID, headers=first).status_code == 201
+    assert client.post(API, json=VALID, headers=again).status_code == 429
+    assert client.post(API, json=VALID, headers=other).status_code == 201
+
+
+def test_limits_are_shared_through_redis_between_app_instances(make_app: Any) -> None:
+    # Two apps stand for two workers (or two dynos): the count lives in Redis, not in either.
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    settings = {
+        "redis_url": "redis://127.0.0.1:6379/15",
+        "rate_limit_donations": "2/minute",
+        "deployment_id": prefix,
+    }
+    first, second = make_app(**settings).test_client(), make_app(**settings).test_client()
+    assert first.post(API, json=VALID).status_code == 201
+    assert second.post(API, json=VALID).status_code == 201
+    assert first.post(API, json=VALID).status_code == 429
+    assert second.post(API, json=VALID).status_code == 429
+
+
+def test_redis_down_falls_back_to_in_process_limits_instead_of_refusing_donors(make_app: Any) -> None:
+    app = make_app(redis_url="redis://127.0.0.1:1/0", rate_limit_donations="2/minute")
+    client = app.test_client()
+    statuses = [client.post(API, json=VALID).status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert donation_count(app) == 2
