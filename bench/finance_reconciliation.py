@@ -63,7 +63,7 @@ FROM unnest(CAST(:appeals AS text[])) AS s;
 CREATE TEMP TABLE gen ON COMMIT DROP AS
 SELECT i,
        (SELECT array_agg(id ORDER BY id) FROM appeals)[1 + i % 4] AS appeal_id,
-       500 + (i * 7919) % 20000 AS amount,
+       500 + (CAST(i AS bigint) * 7919) % 20000 AS amount,
        CASE WHEN i % 10 < 6 THEN 'gbp' WHEN i % 10 < 9 THEN 'eur' ELSE 'usd' END AS currency,
        date_trunc('day', now()) - make_interval(days => i % 365) + make_interval(secs => i % 86000) AS paid_at,
        (CAST(:sources AS text[]))[1 + i % 5] AS utm_source
