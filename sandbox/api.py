@@ -54,9 +54,13 @@ class Api:
 
     def handle(self, request: Request) -> Response:
         req_id = request_id()
+        started = time.monotonic()
         try:
             return self._handle(request, req_id)
         except errors.StripeError as exc:
+            if exc.status != 429:  # Stripe's limiter answers at once
+                # Errors raised before the latency sleep (auth, validation) wait it out too.
+                self.sb.faults.sleep_latency(since=started)
             return _error_response(exc, req_id)
         except Exception:
             # A sandbox bug must still look like Stripe to the client: a JSON 500.

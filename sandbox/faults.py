@@ -99,6 +99,12 @@ class Faults:
             self._recent.append(now)
             return False
 
-    def sleep_latency(self) -> None:
-        if self.latency_ms > 0:
-            time.sleep(self.latency_ms / 1000)
+    def sleep_latency(self, since: float | None = None) -> None:
+        """Sleep the configured latency, less what has passed ``since`` (a monotonic time)."""
+        if self.latency_ms <= 0:
+            return
+        remaining = self.latency_ms / 1000
+        if since is not None:
+            remaining -= time.monotonic() - since
+        if remaining > 0:
+            time.sleep(remaining)

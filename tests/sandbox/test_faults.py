@@ -136,3 +136,11 @@ def test_injected_errors_are_shaped_for_their_status(
         stripe_client.v1.checkout.sessions.create(params=donation())
     assert info.value.http_status == status
     assert info.value.json_body["error"]["type"] == error_type
+
+
+def test_latency_applies_to_errors_too(stripe_client, sandbox, donation):
+    sandbox.control.configure(latency_ms=150)
+    started = time.perf_counter()
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.checkout.sessions.create(params=donation(colour="red"))
+    assert time.perf_counter() - started >= 0.15
