@@ -82,3 +82,10 @@ def test_viewer_pages_hide_email_and_exports(client, issue):
     listing = client.get("/finance/donations").get_data(as_text=True)
     donation_id = re.search(r"(don_[0-9a-f]{24})", listing).group(1)
     assert "donor@example.org" not in client.get(f"/finance/donations/{donation_id}").get_data(as_text=True)
+
+
+def test_token_limited_to_an_appeal_gets_no_payouts_page(client, issue):
+    sign_in(client, issue("accountant", appeals=["red-cross-ukraine"]))
+    dashboard = client.get("/finance/").get_data(as_text=True)
+    assert ">Payouts<" not in dashboard and ">Donations<" in dashboard
+    assert client.get("/finance/payouts").status_code == 403
