@@ -3,6 +3,7 @@ so tests, benchmarks and the demo never hand-build control URLs."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -40,6 +41,18 @@ class SandboxControl:
     # -- state ------------------------------------------------------------------
     def health(self) -> Obj:
         return self._call("GET", "/health")
+
+    def wait_until_ready(self, timeout: float = 15.0) -> None:
+        """Poll /_sandbox/health until the server answers (start-up takes a second or two)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.health()
+                return
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def reset(self) -> None:
         """Forget all objects, events, idempotency keys, recorded requests and faults."""

@@ -45,6 +45,7 @@ def test_state_survives_restart_of_a_subprocess(tmp_path):
 
     second = start_subprocess("--state", str(state), "--quiet", "--server", "threaded")
     try:
+        second.control.wait_until_ready()
         client = stripe.StripeClient("sk_test_p", base_addresses={"api": second.base_url})
         got = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
         assert (got.payment_status, got.payment_intent.status) == ("paid", "succeeded")
