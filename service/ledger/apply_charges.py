@@ -15,6 +15,7 @@ from ..fulfilment import (
     lock_donation,
 )
 from ..models import Donation, DonationStatus, Payment
+from ..stripe_gateway import StripeGatewayError
 from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
 from .payments import find_payment, merge_charge, merge_dispute, upsert_payment
 
@@ -96,12 +97,28 @@ def on_charge_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     return Applied(donation.id, changed)
 
 
+def _owner_from_stripe(
+    ctx: LedgerContext, payment_intent_id: str | None, charge_id: str | None
+) -> Donation | None:
+    """A dispute can be reported before any event about its payment: ask Stripe whose charge it is."""
+    if ctx.gateway is None or not payment_intent_id:
+        return None
+    try:
+        charges = ctx.gateway.charges_for_payment_intent(payment_intent_id)
+    except StripeGatewayError:
+        return None
+    for charge in charges:
+        if charge.get("id") == charge_id and charge.get("metadata"):
+            return our_donation(ctx, charge["metadata"])
+    return None
+
+
 def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     dispute = event["data"]["object"]
     charge_id, pi = id_of(dispute.get("charge")), id_of(dispute.get("payment_intent"))
     payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
     if payment is None:
-        found = donation_by(ctx, stripe_payment_intent_id=pi)
+        found = donation_by(ctx, stripe_payment_intent_id=pi) or _owner_from_stripe(ctx, pi, charge_id)
         if found is None:
             raise Quarantine("dispute_on_unknown_charge")
         donation = _locked(ctx, found.id)

@@ -145,11 +145,13 @@ def test_database_unavailable_answers_503_quickly_and_stores_nothing(settings, s
     assert ledger.events() == []
 
 
-def test_database_lost_after_start_up_answers_503(app, client, ledger):
+def test_database_lost_after_start_up_answers_503(settings, ledger):
     from sqlalchemy import create_engine
 
+    own = create_app({"TESTING": True}, settings=settings)
     # The app started fine; then its database went away (the engine now points at nothing).
-    app.extensions["database"].sessionmaker.configure(
+    own.extensions["database"].sessionmaker.configure(
         bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")
     )
-    assert p.post(client, unused_event()).status_code == 503
+    assert p.post(own.test_client(), unused_event()).status_code == 503
+    own.extensions["database"].engine.dispose()

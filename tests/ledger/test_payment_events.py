@@ -1,0 +1,210 @@
+"""Hand-built charge, dispute, invoice and payout events: each transition and its reverse-order twin."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.models import DonationStatus as S
+
+from . import payloads as p
+
+COMPLETED = "checkout.session.completed"
+
+
+def deliver(client, *events) -> None:
+    for evt in events:
+        response = p.post(client, evt)
+        assert response.status_code == 200, response.get_json()
+
+
+@pytest.fixture
+def donation(make_donation):
+    return make_donation(amount=2500, currency="gbp")
+
+
+def completed(donation):
+    return p.event(COMPLETED, p.session(donation))
+
+
+def refunded(donation, amount):
+    return p.event("charge.refunded", p.charge(donation, amount_refunded=amount))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_partial_then_full_refund(client, ledger, donation, reverse):
+    events = [completed(donation), refunded(donation, 1000), refunded(donation, 2500)]
+    deliver(client, *(reversed(events) if reverse else events))
+    stored = ledger.donation(donation.id)
+    assert (stored.status, stored.amount_refunded) == (S.REFUNDED, 2500)
+    (payment,) = ledger.payments(donation.id)
+    assert payment.amount_refunded == 2500
+
+
+def test_partial_refunds_are_never_added_up(client, ledger, donation):
+    deliver(client, completed(donation), refunded(donation, 1000), refunded(donation, 1000))
+    assert ledger.donation(donation.id).amount_refunded == 1000
+    assert ledger.donation(donation.id).status == S.PARTIALLY_REFUNDED
+
+
+def test_late_completed_after_refund_leaves_it_refunded(client, ledger, donation):
+    deliver(client, refunded(donation, 2500), completed(donation))
+    assert ledger.donation(donation.id).status == S.REFUNDED
+    assert len(ledger.payments(donation.id)) == 1
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+@pytest.mark.parametrize(("closed", "final"), [("won", S.DISPUTE_WON), ("lost", S.DISPUTE_LOST)])
+def test_dispute_created_then_closed(client, ledger, donation, reverse, closed, final):
+    events = [
+        p.event("charge.dispute.created", p.dispute(donation, "needs_response")),
+        p.event("charge.dispute.closed", p.dispute(donation, closed)),
+    ]
+    deliver(client, completed(donation), *(reversed(events) if reverse else events))
+    assert ledger.donation(donation.id).status == final
+    assert ledger.payments(donation.id)[0].dispute_status == closed
+
+
+def test_dispute_on_an_unknown_charge_is_quarantined(client, ledger, donation):
+    evt = p.event(
+        "charge.dispute.created", p.dispute(donation, "needs_response", charge="ch_x", payment_intent="pi_x")
+    )
+    deliver(client, evt)
+    assert ledger.event(evt["id"]).outcome_reason == "dispute_on_unknown_charge"
+
+
+def test_fee_and_net_come_from_an_expanded_balance_transaction(client, ledger, donation):
+    txn = p.balance_transaction(2500, "gbp", 58)
+    deliver(client, p.event("charge.updated", p.charge(donation, balance_transaction=txn)))
+    (payment,) = ledger.payments(donation.id)
+    assert (payment.fee, payment.net, payment.settlement_currency) == (58, 2442, "gbp")
+    assert payment.balance_transaction_id == txn["id"]
+    assert ledger.donation(donation.id).status == S.PAID
+
+
+def test_charge_without_its_balance_transaction_yet_waits_for_charge_updated(client, ledger, donation):
+    deliver(client, p.event("charge.succeeded", p.charge(donation)))
+    assert ledger.payments(donation.id)[0].fee is None
+    deliver(
+        client,
+        p.event(
+            "charge.updated", p.charge(donation, balance_transaction=p.balance_transaction(2500, "gbp", 58))
+        ),
+    )
+    assert ledger.payments(donation.id)[0].fee == 58
+
+
+def test_settlement_in_another_currency_is_kept(client, ledger, make_donation):
+    donation = make_donation(amount=3000, currency="usd")
+    txn = p.balance_transaction(2400, "gbp", 70, exchange_rate=0.8)
+    deliver(client, p.event("charge.updated", p.charge(donation, balance_transaction=txn)))
+    (payment,) = ledger.payments(donation.id)
+    assert (payment.amount, payment.currency, payment.net, payment.settlement_currency) == (
+        3000,
+        "usd",
+        2330,
+        "gbp",
+    )
+
+
+def test_charge_amount_mismatch_is_quarantined(client, ledger, donation):
+    evt = p.event("charge.succeeded", p.charge(donation, amount=99))
+    deliver(client, evt)
+    assert ledger.event(evt["id"]).outcome == "quarantined"
+    assert ledger.payments(donation.id) == []
+    assert ledger.donation(donation.id).needs_attention
+
+
+def test_declined_charge_is_ignored(client, ledger, donation):
+    evt = p.event("charge.failed", p.charge(donation, status="failed"))
+    deliver(client, evt)
+    assert ledger.event(evt["id"]).outcome == "ignored"
+    assert ledger.donation(donation.id).status == S.PENDING
+
+
+def invoice(donation, invoice_id: str, pi: str, amount: int | None = None, metadata=None):
+    from sandbox.fixtures import template
+
+    meta = p.metadata(donation) if metadata is None else metadata
+    return template(
+        "invoice", id=invoice_id, amount_paid=amount or donation.amount, amount_due=amount or donation.amount,
+        currency=donation.currency, status="paid", status_transitions={"paid_at": 1_790_000_000},
+        parent={"type": "subscription_details",
+                "subscription_details": {"subscription": "sub_" + donation.id[4:], "metadata": meta}},
+        payments={"object": "list", "data": [{"payment": {"type": "payment_intent", "payment_intent": pi},
+                                               "status": "paid"}]},
+    )  # fmt: skip
+
+
+def subscription(donation, status: str):
+    from sandbox.fixtures import template
+
+    return template("subscription", id="sub_" + donation.id[4:], status=status, metadata=p.metadata(donation))
+
+
+@pytest.fixture
+def monthly(make_donation):
+    return make_donation(amount=1000, frequency="monthly")
+
+
+def test_each_paid_invoice_is_its_own_payment(client, ledger, monthly):
+    first = p.event("invoice.paid", invoice(monthly, "in_1", "pi_1"))
+    second = p.event("invoice.paid", invoice(monthly, "in_2", "pi_2"))
+    deliver(client, first, second, first)
+    payments = ledger.payments(monthly.id)
+    assert [(x.stripe_invoice_id, x.kind, x.amount) for x in payments] == [
+        ("in_1", "invoice", 1000),
+        ("in_2", "invoice", 1000),
+    ]
+    stored = ledger.donation(monthly.id)
+    assert stored.status == S.PAID
+    assert stored.stripe_subscription_id == "sub_" + monthly.id[4:]
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_cancellation_and_a_late_invoice(client, ledger, monthly, reverse):
+    events = [p.event("invoice.paid", invoice(monthly, "in_1", "pi_1")),
+              p.event("customer.subscription.deleted", subscription(monthly, "canceled"))]  # fmt: skip
+    deliver(client, *(reversed(events) if reverse else events))
+    stored = ledger.donation(monthly.id)
+    assert (stored.status, stored.subscription_status) == (S.CANCELLED, "canceled")
+    assert len(ledger.payments(monthly.id)) == 1
+
+
+def test_failed_renewal_is_recorded_on_the_donation(client, ledger, monthly):
+    deliver(client, p.event("invoice.paid", invoice(monthly, "in_1", "pi_1")))
+    failed = p.event("invoice.payment_failed", invoice(monthly, "in_2", "pi_2"))
+    deliver(client, failed)
+    stored = ledger.donation(monthly.id)
+    assert (stored.status, stored.subscription_status) == (S.PAID, "past_due")
+    assert ledger.event(failed["id"]).donation_id == monthly.id
+    assert len(ledger.payments(monthly.id)) == 1
+
+
+def test_invoice_for_a_different_amount_is_quarantined(client, ledger, monthly):
+    evt = p.event("invoice.paid", invoice(monthly, "in_1", "pi_1", amount=5000))
+    deliver(client, evt)
+    assert ledger.event(evt["id"]).outcome_reason.startswith("amount_mismatch")
+    assert ledger.payments(monthly.id) == []
+
+
+def test_invoice_from_another_deployment_is_quarantined(client, ledger, monthly):
+    meta = {**p.metadata(monthly), "deployment": "elsewhere"}
+    evt = p.event("invoice.paid", invoice(monthly, "in_1", "pi_1", metadata=meta))
+    deliver(client, evt)
+    assert ledger.event(evt["id"]).outcome == "quarantined"
+
+
+def payout(status: str, reconciliation: str):
+    from sandbox.fixtures import template
+
+    return template("payout", id="po_handbuilt", amount=10_000, currency="gbp", status=status,
+                    reconciliation_status=reconciliation, arrival_date=1_790_000_000)  # fmt: skip
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_payout_status_only_moves_forwards(client, ledger, reverse):
+    events = [p.event("payout.paid", payout("paid", "in_progress")),
+              p.event("payout.reconciliation_completed", payout("paid", "completed"))]  # fmt: skip
+    deliver(client, *(reversed(events) if reverse else events))
+    (stored,) = ledger.payouts()
+    assert (stored.amount, stored.status, stored.reconciliation_status) == (10_000, "paid", "completed")
