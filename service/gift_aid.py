@@ -20,30 +20,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .currencies import format_amount, to_major
+from .currencies import to_major
 from .models import Appeal, Donation
 from .received import payment_received_amount
 
 UK_TIME = ZoneInfo("Europe/London")
 # Each version's words never change once donors have accepted them; new wording, new version.
+# HMRC's model declaration for a donation and future donations, which covers one-off and monthly
+# gifts alike; the amount is on the donation the declaration is stored with.
 WORDING_VERSION = "hmrc-model-2026-1"
-_WORDING: dict[str, dict[str, str]] = {
-    "en": {
-        "one_off": "I want to Gift Aid my donation of {amount} to {charity}. ",
-        "monthly": "I want to Gift Aid my donation of {amount} every month, and any donations I make "
-        "in the future, to {charity}. ",
-        "taxpayer": "I am a UK taxpayer and understand that if I pay less Income Tax and/or Capital "
-        "Gains Tax than the amount of Gift Aid claimed on all my donations in that tax year it is my "
-        "responsibility to pay any difference.",
-    },
-    "uk": {
-        "one_off": "Я хочу, щоб {charity} застосувала Gift Aid до моєї пожертви {amount}. ",
-        "monthly": "Я хочу, щоб {charity} застосувала Gift Aid до моєї щомісячної пожертви {amount} "
-        "та до всіх моїх майбутніх пожертв. ",
-        "taxpayer": "Я є платником податків у Великій Британії й розумію, що якщо я сплачу менше "
-        "прибуткового податку та/або податку на приріст капіталу, ніж сума Gift Aid, заявлена щодо "
-        "всіх моїх пожертв у цьому податковому році, я відповідаю за сплату різниці.",
-    },
+_WORDING: dict[str, str] = {
+    "en": "I want to Gift Aid my donation and any donations I make in the future to {charity}. "
+    "I am a UK taxpayer and understand that if I pay less Income Tax and/or Capital Gains Tax than "
+    "the amount of Gift Aid claimed on all my donations in that tax year it is my responsibility to "
+    "pay any difference.",
+    "uk": "Я хочу, щоб {charity} застосувала Gift Aid до моєї пожертви та всіх моїх майбутніх "
+    "пожертв. Я є платником податків у Великій Британії й розумію, що якщо я сплачу менше "
+    "прибуткового податку та/або податку на приріст капіталу, ніж сума Gift Aid, заявлена щодо "
+    "всіх моїх пожертв у цьому податковому році, я відповідаю за сплату різниці.",
 }
 SCHEDULE_COLUMNS = (
     "Title",
@@ -60,27 +54,11 @@ SCHEDULE_COLUMNS = (
 POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
-def declaration_text(
-    amount: int,
-    currency: str,
-    charity: str,
-    frequency: str,
-    locale: str = "en",
-    version: str = WORDING_VERSION,
-) -> str:
+def declaration_text(charity: str, locale: str = "en", version: str = WORDING_VERSION) -> str:
     """The declaration exactly as shown to the donor for ``version`` (English when untranslated)."""
     if version != WORDING_VERSION:
         raise KeyError(version)
-    words = _WORDING.get(locale.split("_")[0], _WORDING["en"])
-    opening = words["monthly" if frequency == "monthly" else "one_off"]
-    return (
-        opening.format(amount=format_amount(amount, currency, _babel_locale(locale)), charity=charity)
-        + (words["taxpayer"])
-    )
-
-
-def _babel_locale(locale: str) -> str:
-    return "uk_UA" if locale.startswith("uk") else "en_GB"
+    return _WORDING.get(locale.split("_")[0], _WORDING["en"]).format(charity=charity)
 
 
 def normalise_postcode(raw: str) -> str | None:
@@ -127,7 +105,11 @@ class ScheduleRow:
 
 
 def schedule_rows(
-    db: Session, start: datetime, end: datetime, appeal_slug: str | None = None
+    db: Session,
+    start: datetime | None,
+    end: datetime | None,
+    appeal_slug: str | None = None,
+    appeal_ids: tuple[int, ...] | None = None,
 ) -> Iterator[ScheduleRow]:
     """One row per payment received in [start, end) on a gift with a Gift Aid declaration.
 
@@ -143,13 +125,17 @@ def schedule_rows(
         .where(
             Donation.gift_aid.is_(True),
             Donation.currency == "gbp",
-            Payment.paid_at >= start,
-            Payment.paid_at < end,
         )
         .order_by(Payment.paid_at, Payment.id)
     )
+    if start is not None:
+        query = query.where(Payment.paid_at >= start)
+    if end is not None:
+        query = query.where(Payment.paid_at < end)
     if appeal_slug:
         query = query.join(Appeal, Appeal.id == Donation.appeal_id).where(Appeal.slug == appeal_slug)
+    if appeal_ids is not None:
+        query = query.where(Donation.appeal_id.in_(appeal_ids))
     for donation, paid_at, amount in db.execute(query):
         if not amount or amount <= 0:
             continue
@@ -191,3 +177,11 @@ def declaration_from_fields(data: dict[str, Any] | None) -> GiftAidDeclaration |
         house=data["house"].strip(),
         postcode=postcode,
     )
+
+
+def schedule_cells(
+    connection: Any, start: datetime | None, end: datetime | None, appeal_ids: tuple[int, ...] | None
+) -> Iterator[list[str]]:
+    """Rows for the finance export (its CSV writer neutralises formulas), on its own connection."""
+    with Session(bind=connection) as db:
+        yield from (row.cells() for row in schedule_rows(db, start, end, appeal_ids=appeal_ids))

@@ -33,8 +33,9 @@ from schemas.finance_payouts import (
     PayoutPageSchema,
     ReplaySchema,
 )
+from schemas.gift_aid import GiftAidExportArgs
 
-from .. import db
+from .. import db, gift_aid
 from ..finance import auth, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows, wants_csv
 from ..finance.models import Role
@@ -176,6 +177,27 @@ class PaymentExport(MethodView):
             {**args, "start": start, "end": end},
             export.header(),
             lambda connection: export.payment_rows(connection, report_scope, filters),
+        )
+
+
+@blp.route("/gift-aid")
+class GiftAidExport(MethodView):
+    @blp.arguments(GiftAidExportArgs, location="query", unknown=RAISE)
+    @blp.response(200, content_type="text/csv", description="HMRC Charities Online Gift Aid schedule")
+    @documented
+    def get(self, args: dict[str, Any]) -> Any:
+        """Gift-aided payments received in the range, in the columns of HMRC's claim schedule."""
+        auth.require(Role.ACCOUNTANT)
+        start, end = date_range(args.get("start"), args.get("end"))
+        report_scope = _scope(args.get("appeal"))
+        if not report_scope.personal_data:
+            raise PermissionDenied("The Gift Aid schedule holds donors' names and home addresses.")
+        lower, upper = scope.day_bounds(start, end)
+        return csv_response(
+            "gift_aid",
+            {**args, "start": start, "end": end},
+            gift_aid.SCHEDULE_COLUMNS,
+            lambda connection: gift_aid.schedule_cells(connection, lower, upper, report_scope.appeal_ids),
         )
 
 

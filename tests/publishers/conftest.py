@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from service.models import Donation
+from tests.browser.conftest import live_server  # noqa: F401 - the service on a real socket, for browsers
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.ledger.conftest import Ledger
 

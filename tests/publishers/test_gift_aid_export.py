@@ -63,15 +63,36 @@ def test_payments_outside_the_period_are_left_out(webhooks: str, give: Any, db_s
     assert list(schedule_rows(db_session, later, later + timedelta(days=1))) == []
 
 
-def test_declaration_wording_names_charity_amount_and_taxpayer_statement() -> None:
-    text = declaration_text(2500, "gbp", "British Red Cross", "one_off")
-    assert text.startswith("I want to Gift Aid my donation of £25 to British Red Cross.")
+def test_declaration_wording_names_the_charity_and_the_taxpayer_statement() -> None:
+    text = declaration_text("British Red Cross")
+    assert text.startswith(
+        "I want to Gift Aid my donation and any donations I make in the future to British Red Cross."
+    )
     assert "I am a UK taxpayer" in text and "responsibility to pay any difference" in text
-    monthly = declaration_text(1000, "gbp", "British Red Cross", "monthly", locale="uk")
-    assert "British Red Cross" in monthly and "платником податків" in monthly
+    ukrainian = declaration_text("British Red Cross", locale="uk")
+    assert "British Red Cross" in ukrainian and "платником податків" in ukrainian
 
 
 def test_postcodes_are_normalised_as_hmrc_asks() -> None:
     assert normalise_postcode("sw1a1aa") == "SW1A 1AA"
     assert normalise_postcode(" s19 2bd ") == "S19 2BD"
     assert normalise_postcode("75001") is None
+
+
+def test_finance_api_exports_the_schedule_as_csv_for_accountants(
+    webhooks: str, give: Any, client: Any, app: Any
+) -> None:
+    from service.finance import tokens
+
+    give(gift_aid=GIFT_AID)
+    with app.app_context(), app.extensions["database"].begin() as db:
+        accountant = tokens.create_token(db, name="t", role="accountant", days=1, appeals=None).secret
+        viewer = tokens.create_token(db, name="v", role="viewer", days=1, appeals=None).secret
+    response = client.get("/api/v1/finance/gift-aid", headers={"Authorization": f"Bearer {accountant}"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    header, row = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert tuple(header) == SCHEDULE_COLUMNS
+    assert row[:5] == ["", "Olena", "Smith Jones", "12", "SW1A 1AA"] and row[8] == "25.00"
+    refused = client.get("/api/v1/finance/gift-aid", headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403
