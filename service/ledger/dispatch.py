@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ from ..fulfilment import Applied
 from . import apply_billing, apply_charges, apply_checkout, apply_payouts
 from .context import Ignore, LedgerContext, Quarantine
 
+log = logging.getLogger(__name__)
 Handler = Callable[[LedgerContext, dict[str, Any]], Applied]
 
 HANDLERS: dict[str, Handler] = {
@@ -54,4 +56,5 @@ def dispatch(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
         return handler(ctx, event)
     except (KeyError, TypeError, ValueError) as exc:
         # A payload missing fields we rely on is not a retryable failure: keep it for finance.
+        log.warning("webhook_event_malformed", exc_info=True, extra={"stripe_event_id": event.get("id")})
         raise Quarantine(f"malformed_object: {type(exc).__name__}") from None

@@ -43,6 +43,7 @@ class Outcome:
     outcome: str
     reason: str | None = None
     duplicate_delivery: bool = False
+    event_type: str | None = None
 
 
 def parse_event(payload: bytes) -> dict[str, Any]:
@@ -211,7 +212,8 @@ def receive(
         log.info("webhook_duplicate_delivery", extra={"stripe_event_id": event["id"]})
     if not handles(event["type"]):
         # Acknowledged without a second transaction: nothing in it is for the ledger.
-        return _finish(sessions, event["id"], W.IGNORED, "event_type_not_used", RETRYABLE)
+        ignored = _finish(sessions, event["id"], W.IGNORED, "event_type_not_used", RETRYABLE)
+        return Outcome(ignored.event_id, W.IGNORED, ignored.reason, not new, event["type"])
     outcome = process_event(sessions, gateway, settings, event["id"])
     duplicate = not new or outcome.duplicate_delivery
-    return Outcome(outcome.event_id, outcome.outcome, outcome.reason, duplicate_delivery=duplicate)
+    return Outcome(outcome.event_id, outcome.outcome, outcome.reason, duplicate, event["type"])

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import database
 from ..errors import error_response
+from ..metrics import webhook_delivery
 from ..models import WebhookOutcome
 from .receiving import MalformedEvent, receive
 from .signature import SignatureError, verify_signature
@@ -46,6 +47,7 @@ def rejections(app: Flask) -> RejectionCounter:
 
 def _reject(reason: str, code: str, message: str) -> Any:
     rejections(current_app).add(reason)
+    webhook_delivery(None, reason)
     # The source address and reason only: an unverified body may be anyone's data.
     log.warning("webhook_rejected", extra={"reason": reason, "remote_addr": request.remote_addr})
     return error_response(400, code, message)
@@ -68,9 +70,11 @@ def stripe_webhook() -> Any:
         return _reject(str(exc), "malformed_event", "The body is not a Stripe event.")
     except SQLAlchemyError as exc:
         log.error("webhook_database_unavailable", extra={"exception_type": type(exc).__name__})
+        webhook_delivery(None, "database_unavailable")
         return error_response(
             503, "database_unavailable", "The ledger is unavailable; retry later.", retry_after=60
         )
+    webhook_delivery(outcome.event_type, "duplicate" if outcome.duplicate_delivery else outcome.outcome)
     if outcome.outcome == WebhookOutcome.FAILED:
         return error_response(500, "processing_failed", "The event was stored but could not be applied.")
     return jsonify(
