@@ -12,13 +12,16 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import utcnow
+from ..models import Payout, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
+from .apply_payouts import link_payments
+from .context import LedgerContext
 from .dispatch import EVENT_TYPES
 from .receiving import process_event, store_event
 
@@ -40,6 +43,7 @@ def parse_span(text: str) -> timedelta:
 class SyncReport:
     listed: int = 0
     stored: int = 0
+    payouts_relinked: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -61,7 +65,8 @@ def sync_events(
         for event in page:
             report.listed += 1
             with sessions() as db:
-                if store_event(db, event, json.dumps(event), source="sync"):
+                # stripe-python turns Stripe's "*_decimal" strings into Decimal; str() restores them.
+                if store_event(db, event, json.dumps(event, default=str), source="sync"):
                     report.stored += 1
             # Only events never processed, or that failed, are applied; the rest are left alone.
             outcome = process_event(sessions, gateway, settings, event["id"])
@@ -70,5 +75,24 @@ def sync_events(
         if progress is not None:
             progress(report)
         if not has_more or not page:
-            return report
+            break
         starting_after = page[-1]["id"]
+    report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
+    return report
+
+
+def relink_payouts(
+    sessions: sessionmaker[Session], gateway: StripeGateway, settings: Settings, since: datetime
+) -> int:
+    """Link payments to the window's payouts again.
+
+    Events come newest first, and webhooks in any order, so a payout can be applied before a
+    payment it carried was recorded; asking Stripe again settles that.
+    """
+    with sessions() as db:
+        payouts = list(db.scalars(select(Payout).where(Payout.stripe_created_at >= since)))
+        linked = 0
+        for payout in payouts:
+            linked += link_payments(LedgerContext(db, gateway, settings), payout)
+        db.commit()
+    return linked

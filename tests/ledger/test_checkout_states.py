@@ -143,3 +143,15 @@ def test_event_links_to_the_donation_it_touched(client, ledger, make_donation):
     evt = completed(donation)
     p.post(client, evt)
     assert ledger.event(evt["id"]).donation_id == donation.id
+
+
+def test_thank_you_page_and_webhook_apply_the_same_facts_once(client, sandbox, ledger, make_donation):
+    donation = make_donation()
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    page = client.get(f"/donate/red-cross-ukraine/thanks?session_id={donation.stripe_checkout_session_id}")
+    assert page.status_code == 200
+    assert ledger.donation(donation.id).status == S.PAID
+    stored_intent = ledger.donation(donation.id).stripe_payment_intent_id
+    evt = completed(donation, payment_intent=stored_intent)
+    assert p.post(client, evt).get_json()["outcome"] == "duplicate"
+    assert len(ledger.payments(donation.id)) == 1

@@ -147,3 +147,22 @@ def test_sweeper_finds_a_payment_whose_events_were_lost(app, runner, sandbox, ma
     _age(app, donation.id, checkout_expires_at=utcnow() - timedelta(minutes=30))
     runner.invoke(args=["donations", "sweep"])
     assert ledger.donation(donation.id).status == S.PAID
+
+
+def test_sync_events_rebuilds_renewals_refunds_and_payouts(runner, sandbox, make_donation, ledger):
+    monthly = make_donation(amount=1000, frequency="monthly")
+    sandbox.control.complete_session(monthly.stripe_checkout_session_id, "paid")
+    one_off = make_donation(amount=2500)
+    sandbox.control.complete_session(one_off.stripe_checkout_session_id, "paid")
+    runner.invoke(args=["stripe", "sync-events"])
+    sub_id = ledger.donation(monthly.id).stripe_subscription_id
+    sandbox.control.advance_subscription(sub_id, "paid")
+    sandbox.control.refund(ledger.donation(one_off.id).stripe_payment_intent_id, 500)
+    (payout,) = sandbox.control.payout(currency="gbp")
+    result = runner.invoke(args=["stripe", "sync-events", "--since", "1h"])
+    assert result.exit_code == 0, result.output
+    assert len(ledger.payments(monthly.id)) == 2
+    assert ledger.donation(one_off.id).status == S.PARTIALLY_REFUNDED
+    (stored_payout,) = ledger.payouts()
+    assert stored_payout.stripe_payout_id == payout["id"]
+    assert {x.stripe_payout_id for x in ledger.payments()} == {payout["id"]}
