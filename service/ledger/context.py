@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Donation
 from ..settings import Settings
-from ..stripe_gateway import StripeGateway
 
 
 class Quarantine(Exception):  # noqa: N818 - reads as what happens to the event
@@ -31,10 +30,22 @@ class Ignore(Exception):  # noqa: N818
         self.reason = reason
 
 
+class StripeReader(Protocol):
+    """What the apply functions may ask Stripe (a StripeGateway, or one that prefetched)."""
+
+    def charges_for_payment_intent(self, payment_intent_id: str) -> list[dict[str, Any]]: ...
+
+    def retrieve_balance_transaction(self, transaction_id: str) -> dict[str, Any]: ...
+
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]: ...
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]: ...
+
+
 @dataclass
 class LedgerContext:
     db: Session
-    gateway: StripeGateway | None
+    gateway: StripeReader | None
     settings: Settings
 
     @property

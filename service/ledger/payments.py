@@ -14,7 +14,8 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Donation, Payment, utcnow
-from ..stripe_gateway import StripeGateway, StripeGatewayError
+from ..stripe_gateway import StripeGatewayError
+from .context import StripeReader
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,7 @@ def upsert_payment(
     return bool(fill)
 
 
-def merge_charge(
-    db: Session, gateway: StripeGateway | None, payment: Payment, charge: dict[str, Any]
-) -> bool:
+def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, charge: dict[str, Any]) -> bool:
     """Fold a charge's facts into its payment: id, cumulative refunds, fee and net."""
     changed = False
     values: dict[str, Any] = {}
@@ -146,7 +145,7 @@ def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def fetch_missing_charge(db: Session, gateway: StripeGateway | None, payment: Payment) -> bool:
+def fetch_missing_charge(db: Session, gateway: StripeReader | None, payment: Payment) -> bool:
     """Ask Stripe for the payment's charge when no event has told us its id or fee yet."""
     if gateway is None or not payment.stripe_payment_intent_id:
         return False

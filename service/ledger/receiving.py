@@ -24,6 +24,7 @@ from ..stripe_gateway import StripeGateway
 from .context import Ignore, LedgerContext, Quarantine, timestamp
 from .dispatch import dispatch, handles
 from .payments import insert_ignore
+from .prefetch import PrefetchingGateway
 
 log = logging.getLogger(__name__)
 W = WebhookOutcome
@@ -107,6 +108,19 @@ def process_event(
 ) -> Outcome:
     """Apply a stored event unless it already has an outcome outside ``allowed``."""
     with sessions() as db:
+        stored = db.execute(
+            select(WebhookEvent.outcome, WebhookEvent.payload).where(
+                WebhookEvent.stripe_event_id == stripe_event_id
+            )
+        ).first()
+    if stored is None or stored.outcome not in allowed:
+        return Outcome(stripe_event_id, stored.outcome if stored else W.RECEIVED, duplicate_delivery=True)
+    reader = None
+    if gateway is not None:
+        # Stripe is asked now, before the claim below takes the event's (and donation's) locks.
+        reader = PrefetchingGateway(gateway)
+        reader.warm(json.loads(stored.payload))
+    with sessions() as db:
         claimed = db.execute(
             update(WebhookEvent)
             .where(WebhookEvent.stripe_event_id == stripe_event_id, WebhookEvent.outcome.in_(allowed))
@@ -121,7 +135,7 @@ def process_event(
         row = db.scalar(select(WebhookEvent).where(WebhookEvent.stripe_event_id == stripe_event_id))
         assert row is not None
         event = json.loads(row.payload)
-        ctx = LedgerContext(db, gateway, settings)
+        ctx = LedgerContext(db, reader, settings)
         try:
             applied = dispatch(ctx, event)
         except (Ignore, Quarantine) as exc:

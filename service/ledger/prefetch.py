@@ -1,0 +1,63 @@
+"""Asking Stripe before taking locks, so no database lock is held while Stripe is slow.
+
+Some events need a fact from Stripe (a payout's balance transactions, a charge's fee, a
+subscription's current status). :class:`PrefetchingGateway` makes those calls before the event's
+transaction starts and answers the apply functions from what it fetched; anything it did not
+fetch, or failed to fetch, still goes to Stripe, so the result is the same either way.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from ..stripe_gateway import StripeGateway, StripeGatewayError
+from .apply_billing import invoice_payment_intent
+from .context import id_of
+
+
+class PrefetchingGateway:
+    """The read methods the apply functions use, answered from a per-event cache when possible."""
+
+    def __init__(self, gateway: StripeGateway):
+        self.gateway = gateway
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def _get(self, method: str, key: str) -> Any:
+        if (method, key) in self._cache:
+            return self._cache[(method, key)]
+        return getattr(self.gateway, method)(key)
+
+    def _warm(self, method: str, key: str | None) -> None:
+        if not key:
+            return
+        # On failure the apply function asks again and decides what the failure means.
+        with suppress(StripeGatewayError):
+            self._cache[(method, key)] = getattr(self.gateway, method)(key)
+
+    def charges_for_payment_intent(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        return self._get("charges_for_payment_intent", payment_intent_id)
+
+    def retrieve_balance_transaction(self, transaction_id: str) -> dict[str, Any]:
+        return self._get("retrieve_balance_transaction", transaction_id)
+
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._get("retrieve_subscription", subscription_id)
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        return self._get("payout_balance_transactions", payout_id)
+
+    def warm(self, event: dict[str, Any]) -> None:
+        """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
+        obj = (event.get("data") or {}).get("object") or {}
+        kind = str(event.get("type", ""))
+        if kind.startswith("charge.dispute."):
+            self._warm("charges_for_payment_intent", id_of(obj.get("payment_intent")))
+        elif kind.startswith("charge.") and isinstance(obj.get("balance_transaction"), str):
+            self._warm("retrieve_balance_transaction", obj["balance_transaction"])
+        elif kind == "invoice.paid":
+            self._warm("charges_for_payment_intent", invoice_payment_intent(obj))
+        elif kind == "customer.subscription.updated":
+            self._warm("retrieve_subscription", id_of(obj.get("id")))
+        elif kind in ("payout.paid", "payout.reconciliation_completed"):
+            self._warm("payout_balance_transactions", id_of(obj.get("id")))

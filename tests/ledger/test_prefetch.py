@@ -1,0 +1,53 @@
+"""Stripe is asked before the event's locks are taken; a failed prefetch is simply asked again."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.ledger.prefetch import PrefetchingGateway
+from service.stripe_gateway import StripeGatewayError
+
+from . import payloads as p
+
+
+class FakeGateway:
+    def __init__(self, fail: bool = False):
+        self.calls: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict]:
+        self.calls.append(("payout_balance_transactions", payout_id))
+        if self.fail:
+            raise StripeGatewayError("unavailable", None, "down")
+        return [{"id": "txn_1", "type": "charge", "source": "ch_1"}]
+
+    def retrieve_subscription(self, subscription_id: str) -> dict:
+        self.calls.append(("retrieve_subscription", subscription_id))
+        return {"id": subscription_id, "status": "past_due"}
+
+
+def payout_event() -> dict:
+    return p.event("payout.paid", {"id": "po_1", "object": "payout", "status": "paid"})
+
+
+def test_warmed_answers_come_from_the_cache():
+    fake = FakeGateway()
+    reader = PrefetchingGateway(fake)  # type: ignore[arg-type]
+    reader.warm(payout_event())
+    assert reader.payout_balance_transactions("po_1")[0]["id"] == "txn_1"
+    assert fake.calls == [("payout_balance_transactions", "po_1")]
+
+
+def test_a_failed_prefetch_is_asked_again_and_its_error_surfaces():
+    fake = FakeGateway(fail=True)
+    reader = PrefetchingGateway(fake)  # type: ignore[arg-type]
+    reader.warm(payout_event())
+    with pytest.raises(StripeGatewayError):
+        reader.payout_balance_transactions("po_1")
+    assert len(fake.calls) == 2
+
+
+def test_events_needing_nothing_from_stripe_fetch_nothing():
+    fake = FakeGateway()
+    PrefetchingGateway(fake).warm(p.event("checkout.session.completed", {"id": "cs_1"}))  # type: ignore[arg-type]
+    assert fake.calls == []
