@@ -57,9 +57,12 @@ class DonationListArgs(PageArgs, DateRangeArgs):
     source = fields.String(validate=validate.Length(max=200), metadata={"description": "utm_source"})
 
 
-class PaymentExportArgs(PageArgs, DateRangeArgs):
+class PaymentExportArgs(DateRangeArgs):
+    """The payments export is CSV only: every matching row, streamed, so no cursor or limit."""
+
     appeal = fields.String(validate=SLUG)
     currency = fields.String(validate=CURRENCY)
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv",)))
 
 
 class ReconciliationArgs(DateRangeArgs):

@@ -40,11 +40,6 @@ def require(role: str) -> Principal:
     return who
 
 
-def require_appeal(slug: str | None) -> None:
-    if slug is not None and not principal().may_read_appeal(slug):
-        raise PermissionDenied("This token may not read that appeal.")
-
-
 def load_bearer() -> None:
     """before_request for the finance API: every call needs a valid bearer token."""
     header = request.headers.get("Authorization", "")

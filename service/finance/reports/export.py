@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from ...currencies import to_major
+from ...currencies import exponent
 from ...models import Appeal, Donation, Payment, Payout
 from .scope import Scope, day_bounds
 
@@ -128,7 +130,13 @@ def _query(scope: Scope, filters: PaymentFilters) -> Any:
     return query
 
 
+@lru_cache(maxsize=64)
+def _places(currency: str) -> int:
+    return -exponent(currency)
+
+
 def to_cells(row: Any) -> list[Any]:
+    """One export row; money as an exact Decimal in major units (2500 gbp -> 25.00) plus minor units."""
     cells: list[Any] = []
     for _name, key, currency_key in COLUMNS:
         value = row[key]
@@ -136,8 +144,11 @@ def to_cells(row: Any) -> list[Any]:
             cells.append(value)
             continue
         code = row[currency_key]
-        major = to_major(value, code) if value is not None and code else None
-        cells.extend([major, value])
+        # scaleb keeps the currency's decimal places exactly (Decimal(2500).scaleb(-2) is 25.00),
+        # which is all currencies.to_major does, minus its per-call quantize.
+        major = Decimal(value).scaleb(_places(code)) if value is not None and code else None
+        cells.append(major)
+        cells.append(value)
     return cells
 
 

@@ -65,15 +65,20 @@ def report(db: Session, scope: Scope, filters: ReconciliationFilters) -> dict[st
             _sum(Payment.fee).label("fees"),
             _sum(Payment.net).label("net"),
             func.count(Payment.fee).label("with_fee_data"),
+            # min and max rather than COUNT(DISTINCT): same answer to "one or several?", no sort.
             func.min(Payment.settlement_currency).label("settlement_currency"),
-            func.count(func.distinct(Payment.settlement_currency)).label("settlement_currencies"),
+            func.max(Payment.settlement_currency).label("settlement_max"),
         )
-        .join(Donation, Donation.id == Payment.donation_id)
-        .join(Appeal, Appeal.id == Donation.appeal_id)
         .where(Payment.paid_at >= lower, Payment.paid_at < upper, Payment.status == "succeeded")
         .group_by(key, Payment.currency)
         .order_by(key, Payment.currency)
     )
+    # Join only what the grouping or the scope needs: on a year of payments the join to
+    # donations is most of the work.
+    if filters.group_by in ("appeal", "source") or scope.appeal_ids is not None:
+        query = query.join(Donation, Donation.id == Payment.donation_id)
+    if filters.group_by == "appeal":
+        query = query.join(Appeal, Appeal.id == Donation.appeal_id)
     if scope.appeal_ids is not None:
         query = query.where(scope.limit(Donation.appeal_id))
     groups = [_line(row) for row in db.execute(query)]
@@ -105,6 +110,7 @@ def _line(row: Any) -> dict[str, Any]:
     gross, refunded, disputed = int(row.gross), int(row.refunded), int(row.disputed)
     fees, net = int(row.fees), int(row.net)
     settlement = [row.settlement_currency] if row.settlement_currency else []
+    single = row.settlement_currency is not None and row.settlement_currency == row.settlement_max
     return {
         "key": str(row.key),
         "currency": row.currency,
@@ -117,8 +123,8 @@ def _line(row: Any) -> dict[str, Any]:
         # What this group leaves in the Stripe balance: Stripe's net less money given back.
         "balance": net - refunded - disputed,
         "without_fee_data": int(row.payments) - int(row.with_fee_data),
-        "fee_currency": row.settlement_currency if row.settlement_currencies == 1 else None,
-        "_settlement": settlement if row.settlement_currencies == 1 else ["mixed"],
+        "fee_currency": row.settlement_currency if single else None,
+        "_settlement": settlement if single else ["mixed"],
     }
 
 
