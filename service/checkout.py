@@ -45,13 +45,16 @@ def donation_metadata(donation: Donation, appeal: Appeal, settings: Settings) ->
     return metadata
 
 
-def success_url(settings: Settings, appeal: Appeal) -> str:
-    # Stripe substitutes {CHECKOUT_SESSION_ID}; it must stay unescaped.
-    return f"{settings.public_base_url}/donate/{quote(appeal.slug)}/thanks?session_id={{CHECKOUT_SESSION_ID}}"
+def success_url(settings: Settings, appeal: Appeal, locale: str | None = None) -> str:
+    # Stripe substitutes {CHECKOUT_SESSION_ID}; it must stay unescaped. The donor's language comes
+    # back with them, so the thank-you page speaks it too.
+    lang = f"&lang={quote(locale)}" if locale and locale != "en" else ""
+    return f"{settings.public_base_url}/donate/{quote(appeal.slug)}/thanks?session_id={{CHECKOUT_SESSION_ID}}{lang}"
 
 
 def cancel_url(settings: Settings, appeal: Appeal, donation: Donation) -> str:
-    return f"{settings.public_base_url}/donate/{quote(appeal.slug)}/cancelled?donation={donation.id}"
+    lang = f"&lang={quote(donation.locale)}" if donation.locale and donation.locale != "en" else ""
+    return f"{settings.public_base_url}/donate/{quote(appeal.slug)}/cancelled?donation={donation.id}{lang}"
 
 
 def checkout_session_params(
@@ -76,7 +79,7 @@ def checkout_session_params(
         "line_items": [{"price_data": price_data, "quantity": 1}],
         "metadata": metadata,
         "client_reference_id": donation.id,
-        "success_url": success_url(settings, appeal),
+        "success_url": success_url(settings, appeal, donation.locale),
         "cancel_url": cancel_url(settings, appeal, donation),
         "expires_at": int((now + timedelta(minutes=settings.checkout_session_minutes)).timestamp()),
     }
