@@ -131,7 +131,11 @@ def create_product(sb: Sandbox, params: Obj) -> Obj:
 def create_price(sb: Sandbox, params: Obj) -> Obj:
     if ("product" in params) == ("product_data" in params):
         raise invalid("You must specify either `product` or `product_data`.", param="product")
-    if params.get("unit_amount") is None:
+    custom = params.get("custom_unit_amount") or {}
+    custom_enabled = str(custom.get("enabled", "")).lower() == "true"
+    if custom_enabled and params.get("recurring"):
+        raise invalid("custom_unit_amount is only for one-time prices.", param="custom_unit_amount")
+    if params.get("unit_amount") is None and not custom_enabled:
         raise invalid("You must specify `unit_amount`.", param="unit_amount")
     if "product" in params:
         product_id = sb.store.require(params["product"], "product", param="product")["id"]
@@ -139,10 +143,18 @@ def create_price(sb: Sandbox, params: Obj) -> Obj:
         prod = sb.store.add(billing.product(params["product_data"]["name"]))
         sb.events.emit("product.created", prod)
         product_id = prod["id"]
+    # A pay-what-you-want price: the sandbox's page has no amount field, so it charges the preset
+    # (kept as unit_amount, where Stripe says null).
+    amount = params.get("unit_amount") or custom.get("preset") or custom.get("minimum") or 0
     price = billing.price(
-        product_id, params["currency"].lower(), int(params["unit_amount"]),
+        product_id, params["currency"].lower(), int(amount),
         params.get("recurring"), metadata=check_metadata(params.get("metadata"), "metadata"),
     )  # fmt: skip
+    if custom_enabled:
+        price["custom_unit_amount"] = {
+            key: int(custom[key]) if custom.get(key) is not None else None
+            for key in ("maximum", "minimum", "preset")
+        }
     price["nickname"] = params.get("nickname")
     price["lookup_key"] = params.get("lookup_key")
     sb.store.add(price)

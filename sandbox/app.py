@@ -34,7 +34,8 @@ class SandboxApp:
         elif path.startswith("/c/pay/"):
             response = hosted.handle(self.sandbox, request)
         elif path.startswith("/c/link/") and request.method == "GET":
-            response = payment_links.open_link(self.sandbox, path[len("/c/link/") :])
+            reference = request.args.get("client_reference_id")
+            response = payment_links.open_link(self.sandbox, path[len("/c/link/") :], reference)
         elif path.startswith("/_sandbox"):
             response = self.controls.handle(request)
         elif path == "/":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -58,8 +59,13 @@ def create(sb: Sandbox, params: Obj) -> Obj:
     return link
 
 
-def open_link(sb: Sandbox, token: str) -> Response:
-    """A visit to a payment link's URL: a new Checkout Session, then its hosted page."""
+def open_link(sb: Sandbox, token: str, client_reference_id: str | None = None) -> Response:
+    """A visit to a payment link's URL: a new Checkout Session, then its hosted page.
+
+    As on Stripe, ``?client_reference_id=`` on the URL is copied onto the session.
+    """
+    if client_reference_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", client_reference_id):
+        return Response("client_reference_id is not valid.", status=400, mimetype="text/plain")
     with sb.store.lock:
         link = next(
             (pl for pl in sb.store.newest_first("payment_link") if pl["url"].endswith("/" + token)),
@@ -77,6 +83,8 @@ def open_link(sb: Sandbox, token: str) -> Response:
             "line_items": [dict(i) for i in items],
             "metadata": dict(link["metadata"]),
         }
+        if client_reference_id:
+            params["client_reference_id"] = client_reference_id
         if not recurring:
             params["payment_intent_data"] = {"metadata": dict(link["payment_intent_data"]["metadata"] or {})}
         session = create_session(sb.store, params, sb.base_url)

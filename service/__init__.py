@@ -114,6 +114,8 @@ def register_error_handlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from .cli import register_cli
     from .donors_cli import register_privacy_cli
+    from .surge_cli import register_surge_cli
 
     register_cli(app)
     register_privacy_cli(app)
+    register_surge_cli(app)

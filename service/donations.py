@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import surge
 from .attribution import source_columns
 from .checkout import checkout_idempotency_key, checkout_session_params
 from .currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
@@ -220,8 +221,15 @@ def ensure_checkout_session(
             return awaited
     params = checkout_session_params(donation, donation.appeal, settings, donation.created_at)
     try:
-        session = gateway.create_checkout_session(params, checkout_idempotency_key(donation))
+        session = surge.create_session_within(
+            gateway, params, checkout_idempotency_key(donation), settings.surge_wait_seconds
+        )
     except StripeGatewayError as exc:
+        # Stripe's rate limit (or our share of it) must not cost the donation: surge mode.
+        if exc.kind == "rate_limited":
+            redirected = surge.redirect_to_payment_link(db, donation)
+            if redirected is not None:
+                return redirected
         db.execute(
             update(Donation)
             .where(Donation.id == donation.id, Donation.status.in_(RETRYABLE))

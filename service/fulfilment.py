@@ -26,8 +26,12 @@ AFTER_PAYMENT = frozenset(
 # Which states each state may move to. Anything not listed is a step backwards (or sideways
 # into a contradiction) and is ignored.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.CREATED: frozenset({S.PENDING, S.CHECKOUT_ERROR, S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
-    S.CHECKOUT_ERROR: frozenset({S.PENDING, S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
+    S.CREATED: frozenset({S.PENDING, S.CHECKOUT_ERROR, S.SURGE_REDIRECTED, S.PROCESSING, S.FAILED, S.EXPIRED})
+    | AFTER_PAYMENT,
+    S.CHECKOUT_ERROR: frozenset({S.PENDING, S.SURGE_REDIRECTED, S.PROCESSING, S.FAILED, S.EXPIRED})
+    | AFTER_PAYMENT,
+    # Sent to the appeal's Payment Link (surge mode): its session's events finish it like PENDING.
+    S.SURGE_REDIRECTED: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
     S.PENDING: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
     S.PROCESSING: frozenset({S.FAILED}) | AFTER_PAYMENT,
     S.EXPIRED: frozenset(),

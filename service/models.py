@@ -110,10 +110,11 @@ class DonationStatus:
     DISPUTE_WON = "dispute_won"
     DISPUTE_LOST = "dispute_lost"
     CANCELLED = "cancelled"  # a monthly gift whose subscription ended
+    SURGE_REDIRECTED = "surge_redirected"  # sent to the appeal's Payment Link (Stripe rate limit)
 
     ALL = (
         CREATED, CHECKOUT_ERROR, PENDING, PROCESSING, PAID, FAILED, EXPIRED,
-        PARTIALLY_REFUNDED, REFUNDED, DISPUTED, DISPUTE_WON, DISPUTE_LOST, CANCELLED,
+        PARTIALLY_REFUNDED, REFUNDED, DISPUTED, DISPUTE_WON, DISPUTE_LOST, CANCELLED, SURGE_REDIRECTED,
     )  # fmt: skip
 
 
@@ -297,4 +298,5 @@ class Payout(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+from service import payment_links as _payment_links  # noqa: E402,F401 - registers surge mode's table on Base
 from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base

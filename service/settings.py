@@ -54,6 +54,13 @@ class Settings:
     rate_limit_donations_global: str = "3000/minute"
     webhook_payload_retention_days: int = 90
     metrics_token: str | None = None
+    # Surge mode (docs/scaling.md): Stripe calls per second shared by every worker and instance,
+    # kept below Stripe's default 25 per second per endpoint; 0 turns the budget off.
+    stripe_call_budget: int = 20
+    # How long a donor's request may wait for budget (or retry a 429) before the Payment Link.
+    surge_wait_seconds: float = 2.0
+    # Worker processes per instance: the in-process fallback budget is the budget divided by it.
+    web_concurrency: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -205,6 +212,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if metrics_token is not None and len(metrics_token) < 16:
         problems.append("METRICS_TOKEN must be at least 16 characters when set")
 
+    call_budget = number("STRIPE_CALL_BUDGET", defaults.stripe_call_budget, int, 0, 10000)
+    surge_wait = number("SURGE_WAIT_SECONDS", defaults.surge_wait_seconds, float, 0, 10)
+    web_concurrency = number("WEB_CONCURRENCY", defaults.web_concurrency, int, 1, 64)
+    if surge_wait + timeout >= worker_timeout:
+        problems.append(
+            "SURGE_WAIT_SECONDS plus STRIPE_TIMEOUT_SECONDS must stay below WORKER_TIMEOUT_SECONDS"
+        )
+
     if problems:
         raise SettingsError(problems)
 
@@ -231,4 +246,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_donations_global=overall,
         webhook_payload_retention_days=retention,
         metrics_token=metrics_token,
+        stripe_call_budget=call_budget,
+        surge_wait_seconds=surge_wait,
+        web_concurrency=web_concurrency,
     )

@@ -19,10 +19,13 @@ import stripe
 
 from .metrics import observe_stripe_call
 from .settings import Settings
+from .stripe_budget import CallBudget, budget_from_settings
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2026-10-28.endive"
+# An operator's command may wait its turn in the call budget far longer than a donor would.
+OPERATOR_BUDGET_WAIT = 30.0
 
 
 class StripeGatewayError(Exception):
@@ -90,8 +93,13 @@ def _id_of(value: Any) -> str | None:
 
 
 class StripeGateway:
-    def __init__(self, client: stripe.StripeClient):
+    def __init__(
+        self, client: stripe.StripeClient, budget: CallBudget | None = None, budget_wait: float = 2.0
+    ):
         self.client = client
+        # Every call takes one unit of the shared per-second budget first (service/stripe_budget.py).
+        self.budget = budget
+        self.budget_wait = budget_wait
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StripeGateway:
@@ -110,17 +118,51 @@ class StripeGateway:
             max_network_retries=settings.stripe_max_retries,
             http_client=http_client,
         )
-        return cls(client)
+        return cls(client, budget_from_settings(settings), settings.surge_wait_seconds)
 
-    def create_checkout_session(self, params: dict[str, Any], idempotency_key: str) -> CheckoutSession:
+    def create_checkout_session(
+        self, params: dict[str, Any], idempotency_key: str, *, budget_wait: float | None = None
+    ) -> CheckoutSession:
         session = self._call(
             "checkout.sessions.create",
             lambda: self.client.v1.checkout.sessions.create(
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
             ),
+            budget_wait=budget_wait,
         )
         return CheckoutSession.from_stripe(session)
+
+    def create_payment_link(
+        self, product: dict[str, Any], price: dict[str, Any], link: dict[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        """A product, its price and a Payment Link selling it (surge mode's fallback); returns the link."""
+        created_product = self._call(
+            "products.create",
+            lambda: self.client.v1.products.create(
+                params=product,  # type: ignore[arg-type]
+                options={"idempotency_key": f"{idempotency_key}-product"},
+            ),
+            budget_wait=OPERATOR_BUDGET_WAIT,
+        )
+        created_price = self._call(
+            "prices.create",
+            lambda: self.client.v1.prices.create(
+                params={**price, "product": created_product.id},  # type: ignore[arg-type]
+                options={"idempotency_key": f"{idempotency_key}-price"},
+            ),
+            budget_wait=OPERATOR_BUDGET_WAIT,
+        )
+        params = {**link, "line_items": [{"price": created_price.id, "quantity": 1}]}
+        created_link = self._call(
+            "payment_links.create",
+            lambda: self.client.v1.payment_links.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"{idempotency_key}-link"},
+            ),
+            budget_wait=OPERATOR_BUDGET_WAIT,
+        )
+        return _plain(created_link)
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
         session = self._call(
@@ -193,7 +235,15 @@ class StripeGateway:
                 return found
             starting_after = page.data[-1].id
 
-    def _call(self, operation: str, func: Any) -> Any:
+    def _call(self, operation: str, func: Any, *, budget_wait: float | None = None) -> Any:
+        if self.budget is not None:
+            wait = self.budget_wait if budget_wait is None else budget_wait
+            if not self.budget.acquire(wait):
+                observe_stripe_call(operation, "budget_spent", 0.0)
+                log.info("stripe_call_budget_spent", extra={"operation": operation})
+                raise StripeGatewayError(
+                    "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
+                )
         started = time.perf_counter()
         outcome = "ok"
         try:

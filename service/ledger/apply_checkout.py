@@ -9,13 +9,18 @@ from sqlalchemy import update
 from ..fulfilment import AmountMismatch, Applied, record_session
 from ..models import Donation, DonationStatus
 from ..stripe_gateway import CheckoutSession
+from ..surge import NotAttributable, attributed_donation
 from .context import LedgerContext, Quarantine, our_donation
 
 
 def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bool = False) -> Applied:
     """The one function for a session's state, from an event, the backfill or the sweeper."""
     session = CheckoutSession.from_stripe(session_obj)
-    donation = our_donation(ctx, session.metadata)
+    try:
+        # A Payment Link session (surge mode) names its donation only by client_reference_id.
+        donation = attributed_donation(ctx.db, session_obj) or our_donation(ctx, session.metadata)
+    except NotAttributable as exc:
+        raise Quarantine(exc.reason, exc.donation_id) from None
     if donation.stripe_checkout_session_id not in (None, session.id):
         # Our metadata on a session we did not record for this donation: someone copied it.
         raise Quarantine("session_not_the_donations", donation.id)

@@ -16,13 +16,11 @@ from marshmallow import ValidationError
 from schemas.donate_form import DonateFormSchema
 
 from .. import db, donations
-from ..currencies import AmountFormatError, parse_major_amount, to_major
+from ..currencies import AmountFormatError, format_amount, parse_major_amount, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
-from ..i18n import gettext, money
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .donor_options import link_options, localise_errors, options_context, request_options
 
 bp = Blueprint("donate", __name__, url_prefix="/donate")
 
@@ -71,7 +69,6 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
         value = args.get(key if key != "source_url" else "source") or args.get(key)
         if value:
             values[key] = value[:2048]
-    values.update(link_options(args))
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -89,7 +86,7 @@ def _render_form(
     if currency not in appeal.currencies:
         currency = values["currency"] = appeal.default_currency
     suggestions = [
-        {"value": str(amount), "label": money(amount, currency)}
+        {"value": str(amount), "label": format_amount(amount, currency)}
         for amount in appeal.suggested_amounts.get(currency, [])
     ]
     other_currencies = [
@@ -109,15 +106,14 @@ def _render_form(
             "donate.html",
             appeal=appeal,
             values=values,
-            errors=localise_errors(errors or {}, appeal, currency),
+            errors=errors or {},
             suggestions=suggestions,
             other_currencies=other_currencies,
-            minimum=money(appeal.minimum_amounts[currency], currency),
-            maximum=money(appeal.maximum_amounts[currency], currency),
+            minimum=format_amount(appeal.minimum_amounts[currency], currency),
+            maximum=format_amount(appeal.maximum_amounts[currency], currency),
             form_token=values.get("form_token") or secrets.token_urlsafe(24),
             source_fields=[k for k in SOURCE_FIELDS if values.get(k)],
             is_open=appeal.is_open(),
-            **options_context(appeal, values),
         ),
         status,
     )
@@ -151,7 +147,6 @@ def donate_submit(slug: str) -> Any:
         frequency=data["frequency"],
         email=data.get("email"),
         source=source,
-        **request_options(data, appeal),
     )
     try:
         donation, _ = donations.create_donation(
@@ -167,7 +162,10 @@ def donate_submit(slug: str) -> Any:
     except (CheckoutUnavailable, RequestInProgress) as exc:
         values["form_token"] = data["form_token"]  # resubmitting continues the same donation
         return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
-    if not donation.checkout_url or donation.status != DonationStatus.PENDING:
+    if not donation.checkout_url or donation.status not in (
+        DonationStatus.PENDING,
+        DonationStatus.SURGE_REDIRECTED,
+    ):
         # Already completed or closed (e.g. a resubmitted old form): start a fresh gift.
         return _render_form(
             appeal,
@@ -218,9 +216,7 @@ def thanks(slug: str) -> Any:
         return render_template(
             "error.html",
             status=404,
-            message=gettext(
-                "We couldn't find that donation. If you completed a payment, you'll receive a receipt by email."
-            ),
+            message="We couldn't find that donation. If you completed a payment, you'll receive a receipt by email.",
         ), 404
     confirmed = True
     try:
@@ -232,8 +228,7 @@ def thanks(slug: str) -> Any:
         "thanks.html",
         appeal=appeal,
         donation=donation,
-        amount=money(donation.amount, donation.currency),
-        fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
+        amount=format_amount(donation.amount, donation.currency),
         confirmed=confirmed,
     )
 
@@ -250,8 +245,6 @@ def cancelled(slug: str) -> Any:
                 "amount": str(donation.amount),
                 "currency": donation.currency,
                 "frequency": donation.frequency,
-                **({"cover_fees": "1"} if donation.fee_cover_amount else {}),
-                **({"lang": donation.locale} if donation.locale and donation.locale != "en" else {}),
             }
     retry_url = url_for("donate.donate_form", slug=appeal.slug) + (
         "?" + urlencode(retry_args) if retry_args else ""

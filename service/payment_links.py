@@ -1,0 +1,77 @@
+"""Pre-created Stripe Payment Links, one per appeal and currency: surge mode's fallback (the table).
+
+A Payment Link is made before the night (``flask surge payment-links create``), so sending a
+donor to it costs no Stripe API call at all. Its price lets the donor choose the amount
+(``custom_unit_amount``), preset to the appeal's middle suggested amount. The donation row is
+still written first; the donor's link carries its id as ``client_reference_id`` and the webhook
+ledger attributes the payment through it (service/surge.py). This module imports only the models,
+since service/models.py imports it to register the table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .models import Appeal, Base, utcnow
+from .settings import Settings
+
+
+class PaymentLink(Base):
+    __tablename__ = "payment_links"
+    __table_args__ = (UniqueConstraint("appeal_id", "currency", name="uq_payment_links_appeal_currency"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    stripe_payment_link_id: Mapped[str] = mapped_column(String(255), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def find_link(db: Session, appeal_id: int, currency: str) -> PaymentLink | None:
+    return db.scalar(
+        select(PaymentLink).where(PaymentLink.appeal_id == appeal_id, PaymentLink.currency == currency)
+    )
+
+
+def find_by_stripe_id(db: Session, stripe_payment_link_id: str) -> PaymentLink | None:
+    return db.scalar(select(PaymentLink).where(PaymentLink.stripe_payment_link_id == stripe_payment_link_id))
+
+
+def donor_url(link: PaymentLink, donation_id: str) -> str:
+    """The link for one donor: Payment Links copy ``client_reference_id`` onto the session."""
+    separator = "&" if "?" in link.url else "?"
+    return f"{link.url}{separator}{urlencode({'client_reference_id': donation_id})}"
+
+
+def link_params(appeal: Appeal, currency: str, settings: Settings) -> tuple[dict, dict, dict]:
+    """Product, price and link parameters (each checked against stripe-python's typed params)."""
+    suggested = sorted(appeal.suggested_amounts.get(currency) or [appeal.minimum_amounts[currency]])
+    product = {
+        "name": f"Donation: {appeal.title}",
+        "description": f"To {appeal.charity_name}",
+        "metadata": {"appeal": appeal.slug, "deployment": settings.deployment_id},
+    }
+    price = {
+        "currency": currency,
+        "custom_unit_amount": {
+            "enabled": True,
+            "minimum": appeal.minimum_amounts[currency],
+            "maximum": appeal.maximum_amounts[currency],
+            "preset": suggested[len(suggested) // 2],
+        },
+    }
+    thanks = (
+        f"{settings.public_base_url}/donate/{quote(appeal.slug)}/thanks?session_id={{CHECKOUT_SESSION_ID}}"
+    )
+    link: dict = {
+        # The session inherits this metadata; the donation itself is named by client_reference_id.
+        "metadata": {"appeal": appeal.slug, "deployment": settings.deployment_id, "surge": "payment_link"},
+        "after_completion": {"type": "redirect", "redirect": {"url": thanks}},
+        "submit_type": "donate",
+    }
+    return product, price, link

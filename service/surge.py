@@ -1,0 +1,156 @@
+"""Surge mode: when Stripe's rate limit (or our own call budget) says no, no donor is turned away.
+
+Creating a Checkout Session first waits for the shared call budget and retries Stripe's 429s,
+within ``SURGE_WAIT_SECONDS``. If that time runs out, a one-off donation is sent to its appeal's
+pre-created Payment Link instead (no Stripe call at all), carrying the donation id as
+``client_reference_id``; the row moves to ``surge_redirected``. The webhook ledger then
+attributes the link's ``checkout.session.completed`` to that donation (:func:`attributed_donation`).
+
+Monthly gifts are not redirected: a Payment Link's price is one-off, and quietly turning a
+monthly gift into a single one would not be what the donor chose.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from .appeals import list_appeals
+from .models import Donation, DonationStatus, utcnow
+from .payment_links import PaymentLink, donor_url, find_by_stripe_id, find_link, link_params
+from .settings import Settings
+from .stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
+
+log = logging.getLogger(__name__)
+
+# Statuses a donation may be redirected from: no Checkout Session exists for it yet.
+REDIRECTABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
+
+
+def create_session_within(
+    gateway: StripeGateway, params: dict[str, Any], idempotency_key: str, seconds: float
+) -> CheckoutSession:
+    """Create the session, waiting for budget and retrying Stripe's 429s until ``seconds`` pass.
+
+    The idempotency key makes each retry safe: Stripe returns the first session if an earlier
+    attempt did reach it.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return gateway.create_checkout_session(params, idempotency_key, budget_wait=max(0.0, remaining))
+        except StripeGatewayError as exc:
+            if exc.kind != "rate_limited" or exc.code == "call_budget_spent":
+                raise  # the budget already waited as long as we may
+            # Stripe's 429: back off with jitter so retries from many donors spread out.
+            pause = 0.2 + random.random() * 0.3  # noqa: S311 - jitter, not security
+            if time.monotonic() + pause >= deadline:
+                raise
+            time.sleep(pause)
+
+
+def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None:
+    """Point the donation at its appeal's Payment Link; None if there is none to offer."""
+    if donation.frequency != "one_off":
+        return None
+    link = find_link(db, donation.appeal_id, donation.currency)
+    if link is None:
+        log.warning(
+            "surge_no_payment_link", extra={"donation_id": donation.id, "currency": donation.currency}
+        )
+        return None
+    moved = db.execute(
+        update(Donation)
+        .where(Donation.id == donation.id, Donation.status.in_(REDIRECTABLE))
+        .values(
+            status=DonationStatus.SURGE_REDIRECTED,
+            checkout_url=donor_url(link, donation.id),
+            checkout_attempts=Donation.checkout_attempts + 1,
+            updated_at=utcnow(),
+        )
+    )
+    db.commit()
+    refreshed = db.get(Donation, donation.id, populate_existing=True)
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        return refreshed  # a concurrent request already gave it a session or a link
+    log.info(
+        "surge_redirected", extra={"donation_id": donation.id, "payment_link": link.stripe_payment_link_id}
+    )
+    return refreshed
+
+
+class NotAttributable(Exception):  # noqa: N818 - the ledger turns it into a quarantine
+    def __init__(self, reason: str, donation_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.donation_id = donation_id
+
+
+def attributed_donation(db: Session, session: dict[str, Any]) -> Donation | None:
+    """The donation a Payment Link session paid for, or None if the session is not from a link.
+
+    Raises NotAttributable when the link is ours but the session cannot be tied to a donation of
+    that link's appeal and currency (a copied URL, an edited ``client_reference_id``).
+    """
+    link_id = session.get("payment_link")
+    if not isinstance(link_id, str) or not link_id:
+        return None
+    link = find_by_stripe_id(db, link_id)
+    if link is None:
+        raise NotAttributable("unknown_payment_link")
+    reference = session.get("client_reference_id")
+    donation = db.get(Donation, reference) if isinstance(reference, str) else None
+    if donation is None:
+        raise NotAttributable("payment_link_without_donation")
+    currency = str(session.get("currency") or "").lower()
+    if (
+        donation.appeal_id != link.appeal_id
+        or donation.currency != link.currency
+        or currency != link.currency
+    ):
+        raise NotAttributable("payment_link_other_appeal", donation.id)
+    amount = session.get("amount_total")
+    if (
+        donation.status == DonationStatus.SURGE_REDIRECTED
+        and isinstance(amount, int)
+        and amount != donation.amount
+    ):
+        # The donor chose the amount again on the link's page; the ledger records what was paid.
+        db.execute(
+            update(Donation).where(Donation.id == donation.id).values(amount=amount, fee_cover_amount=0)
+        )
+        db.refresh(donation)
+    return donation
+
+
+def create_payment_links(
+    db: Session, gateway: StripeGateway, settings: Settings, slug: str | None = None
+) -> list[tuple[PaymentLink, bool]]:
+    """Make the missing links for one appeal (or every open one); returns each link and whether it is new."""
+    appeals = [a for a in list_appeals(db) if (a.slug == slug if slug else a.is_open())]
+    results: list[tuple[PaymentLink, bool]] = []
+    for appeal in appeals:
+        for currency in appeal.currencies:
+            existing = find_link(db, appeal.id, currency)
+            if existing is not None:
+                results.append((existing, False))
+                continue
+            product, price, params = link_params(appeal, currency, settings)
+            key = f"{settings.deployment_id}-surge-link-{appeal.slug}-{currency}"
+            created = gateway.create_payment_link(product, price, params, key)
+            link = PaymentLink(
+                appeal_id=appeal.id,
+                currency=currency,
+                stripe_payment_link_id=created["id"],
+                url=created["url"],
+            )
+            db.add(link)
+            db.flush()
+            results.append((link, True))
+    return results

@@ -1,0 +1,174 @@
+"""Surge mode: a spent budget or Stripe's 429 waits, retries, or sends the donor to a Payment Link."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from service.models import Donation, DonationStatus
+from service.payment_links import PaymentLink
+from service.stripe_budget import LocalBudget
+from tests.surge.conftest import SpentBudget
+
+API = "/api/v1/donations"
+GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
+
+
+def _sessions_created(sandbox: Any) -> int:
+    return len(sandbox.control.requests(path="/v1/checkout/sessions", method="POST"))
+
+
+def _form(client: Any) -> dict[str, str]:
+    html = client.get("/donate/red-cross-ukraine").get_data(as_text=True)
+    token = re.search(r'name="form_token" value="([^"]+)"', html)
+    assert token
+    return {"form_token": token.group(1), "currency": "gbp", "frequency": "one_off", "amount_choice": "2500"}
+
+
+def test_cli_creates_one_payment_link_per_appeal_currency_once(runner: Any, db_session: Any) -> None:
+    first = runner.invoke(args=["surge", "payment-links", "create"])
+    again = runner.invoke(args=["surge", "payment-links", "create"])
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    links = db_session.scalars(select(PaymentLink)).all()
+    assert sorted(link.currency for link in links) == ["eur", "gbp", "usd"]
+    assert first.output.count("created") == 3 and again.output.count("exists") == 3
+    listed = runner.invoke(args=["surge", "payment-links", "list"])
+    assert listed.output.count("red-cross-ukraine") == 3
+
+
+def test_spent_budget_sends_api_donor_to_payment_link_without_calling_stripe(
+    client: Any, sandbox: Any, payment_links: str, spent: SpentBudget, db_session: Any
+) -> None:
+    response = client.post(API, json=GIFT)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["status"] == DonationStatus.SURGE_REDIRECTED
+    link = db_session.scalar(select(PaymentLink).where(PaymentLink.currency == "gbp"))
+    assert body["checkout_url"] == f"{link.url}?client_reference_id={body['id']}"
+    assert _sessions_created(sandbox) == 0 and spent.asked >= 1
+
+
+def test_spent_budget_never_shows_a_form_donor_an_error_page(
+    client: Any, payment_links: str, spent: SpentBudget
+) -> None:
+    response = client.post("/donate/red-cross-ukraine", data=_form(client))
+    assert response.status_code == 303
+    assert "/c/link/" in response.headers["Location"]
+    assert "client_reference_id=don_" in response.headers["Location"]
+
+
+def test_repeated_request_for_a_redirected_donation_returns_the_same_link(
+    client: Any, payment_links: str, spent: SpentBudget
+) -> None:
+    first = client.post(API, json=GIFT, headers={"Idempotency-Key": "surge-repeat-1"})
+    again = client.post(API, json=GIFT, headers={"Idempotency-Key": "surge-repeat-1"})
+    assert first.get_json()["checkout_url"] == again.get_json()["checkout_url"]
+
+
+def test_donor_waits_for_the_next_second_of_budget_instead_of_failing(
+    app: Any, client: Any, sandbox: Any, payment_links: str
+) -> None:
+    # Late in a second, so the next one starts within the 0.8 s the donor may wait.
+    time.sleep((1.6 - time.time() % 1.0) % 1.0)
+    budget = LocalBudget(1)
+    budget.acquire(0)  # this second's call is used up
+    app.extensions["stripe_gateway"].budget = budget
+    response = client.post(API, json=GIFT)
+    assert response.status_code == 201
+    assert response.get_json()["status"] == DonationStatus.PENDING
+    assert _sessions_created(sandbox) == 1
+
+
+def test_a_stripe_429_is_retried_within_the_wait(client: Any, sandbox: Any, payment_links: str) -> None:
+    sandbox.control.fail_next(1, path_prefix="/v1/checkout/sessions", status=429)
+    response = client.post(API, json=GIFT)
+    assert response.status_code == 201
+    assert response.get_json()["status"] == DonationStatus.PENDING
+
+
+def test_stripe_429s_past_the_wait_send_the_donor_to_the_payment_link(
+    client: Any, sandbox: Any, payment_links: str
+) -> None:
+    sandbox.control.fail_next(100, path_prefix="/v1/checkout/sessions", status=429)
+    started = time.monotonic()
+    response = client.post("/donate/red-cross-ukraine", data=_form(client))
+    assert response.status_code == 303 and "/c/link/" in response.headers["Location"]
+    assert time.monotonic() - started < 2.0  # within SURGE_WAIT_SECONDS (0.8) plus one back-off
+
+
+def test_sandbox_rate_limit_switch_never_reaches_the_donor(
+    client: Any, sandbox: Any, payment_links: str
+) -> None:
+    sandbox.control.configure(rate_limit=2)
+    statuses = {client.post(API, json=GIFT).get_json()["status"] for _ in range(8)}
+    assert statuses <= {DonationStatus.PENDING, DonationStatus.SURGE_REDIRECTED}
+
+
+def test_without_a_payment_link_a_spent_budget_keeps_the_retryable_answer(
+    client: Any, spent: SpentBudget
+) -> None:
+    response = client.post(API, json=GIFT)
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "payment_provider_unavailable"
+
+
+def test_monthly_gifts_are_not_turned_into_one_off_links(
+    client: Any, payment_links: str, spent: SpentBudget
+) -> None:
+    response = client.post(API, json={**GIFT, "frequency": "monthly"})
+    assert response.status_code == 503
+
+
+def test_redis_down_still_takes_donations_on_the_in_process_budget(
+    settings: Any, sandbox: Any, database_url: str
+) -> None:
+    from service import create_app
+
+    app = create_app(
+        {"TESTING": True},
+        settings=settings.with_overrides(stripe_call_budget=20, redis_url="redis://127.0.0.1:1/0"),
+    )
+    try:
+        response = app.test_client().post(API, json=GIFT)
+        assert response.status_code == 201
+        assert response.get_json()["status"] == DonationStatus.PENDING
+    finally:
+        app.extensions["database"].engine.dispose()
+
+
+def test_redis_budget_limits_stripe_calls_across_requests(
+    settings: Any, sandbox: Any, database_url: str, runner: Any
+) -> None:
+    from service import create_app
+
+    app = create_app(
+        {"TESTING": True},
+        settings=settings.with_overrides(
+            stripe_call_budget=2, redis_url="redis://127.0.0.1:6379/0", surge_wait_seconds=0
+        ),
+    )
+    try:
+        assert app.test_cli_runner().invoke(args=["surge", "payment-links", "create"]).exit_code == 0
+        sandbox.control.clear_requests()
+        time.sleep(1.02 - time.time() % 1.0)
+        first_second = int(time.time())
+        statuses = [app.test_client().post(API, json=GIFT).get_json()["status"] for _ in range(8)]
+        # A busy machine may cross into the next second or two; each second allows two calls.
+        seconds = int(time.time()) - first_second + 1
+        pending = statuses.count(DonationStatus.PENDING)
+        assert pending <= 2 * seconds
+        assert statuses.count(DonationStatus.SURGE_REDIRECTED) == 8 - pending
+        assert _sessions_created(sandbox) == pending
+    finally:
+        app.extensions["database"].engine.dispose()
+
+
+def test_donation_rows_exist_before_the_redirect(
+    client: Any, payment_links: str, spent: SpentBudget, db_session: Any
+) -> None:
+    donation_id = client.post(API, json=GIFT).get_json()["id"]
+    donation = db_session.get(Donation, donation_id)
+    assert donation.status == DonationStatus.SURGE_REDIRECTED and donation.checkout_attempts == 1
