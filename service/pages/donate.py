@@ -16,11 +16,13 @@ from marshmallow import ValidationError
 from schemas.donate_form import DonateFormSchema
 
 from .. import db, donations
-from ..currencies import AmountFormatError, format_amount, parse_major_amount, to_major
+from ..currencies import AmountFormatError, parse_major_amount, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
+from ..i18n import gettext, money
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
+from .donor_options import link_options, localise_errors, options_context, request_options
 
 bp = Blueprint("donate", __name__, url_prefix="/donate")
 
@@ -69,6 +71,7 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
         value = args.get(key if key != "source_url" else "source") or args.get(key)
         if value:
             values[key] = value[:2048]
+    values.update(link_options(args))
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -86,7 +89,7 @@ def _render_form(
     if currency not in appeal.currencies:
         currency = values["currency"] = appeal.default_currency
     suggestions = [
-        {"value": str(amount), "label": format_amount(amount, currency)}
+        {"value": str(amount), "label": money(amount, currency)}
         for amount in appeal.suggested_amounts.get(currency, [])
     ]
     other_currencies = [
@@ -106,14 +109,15 @@ def _render_form(
             "donate.html",
             appeal=appeal,
             values=values,
-            errors=errors or {},
+            errors=localise_errors(errors or {}, appeal, currency),
             suggestions=suggestions,
             other_currencies=other_currencies,
-            minimum=format_amount(appeal.minimum_amounts[currency], currency),
-            maximum=format_amount(appeal.maximum_amounts[currency], currency),
+            minimum=money(appeal.minimum_amounts[currency], currency),
+            maximum=money(appeal.maximum_amounts[currency], currency),
             form_token=values.get("form_token") or secrets.token_urlsafe(24),
             source_fields=[k for k in SOURCE_FIELDS if values.get(k)],
             is_open=appeal.is_open(),
+            **options_context(appeal, values),
         ),
         status,
     )
@@ -147,6 +151,7 @@ def donate_submit(slug: str) -> Any:
         frequency=data["frequency"],
         email=data.get("email"),
         source=source,
+        **request_options(data, appeal),
     )
     try:
         donation, _ = donations.create_donation(
@@ -216,7 +221,9 @@ def thanks(slug: str) -> Any:
         return render_template(
             "error.html",
             status=404,
-            message="We couldn't find that donation. If you completed a payment, you'll receive a receipt by email.",
+            message=gettext(
+                "We couldn't find that donation. If you completed a payment, you'll receive a receipt by email."
+            ),
         ), 404
     confirmed = True
     try:
@@ -228,7 +235,8 @@ def thanks(slug: str) -> Any:
         "thanks.html",
         appeal=appeal,
         donation=donation,
-        amount=format_amount(donation.amount, donation.currency),
+        amount=money(donation.amount, donation.currency),
+        fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
     )
 
@@ -245,6 +253,8 @@ def cancelled(slug: str) -> Any:
                 "amount": str(donation.amount),
                 "currency": donation.currency,
                 "frequency": donation.frequency,
+                **({"cover_fees": "1"} if donation.fee_cover_amount else {}),
+                **({"lang": donation.locale} if donation.locale and donation.locale != "en" else {}),
             }
     retry_url = url_for("donate.donate_form", slug=appeal.slug) + (
         "?" + urlencode(retry_args) if retry_args else ""
