@@ -102,6 +102,10 @@ class AmountFormatError(ValueError):
     """A typed amount that is not a valid sum of money in its currency."""
 
 
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def parse_major_amount(text: str, currency: str) -> int:
     """A donor's typed amount ('25', '25.50', '£1,000') to integer minor units, exactly.
 
@@ -112,9 +116,10 @@ def parse_major_amount(text: str, currency: str) -> int:
     if not cleaned:
         raise AmountFormatError("Enter an amount.")
     whole, dot, fraction = cleaned.partition(".")
-    if not whole.isdigit() and not (whole == "" and fraction):
+    # ASCII digits only: str.isdigit() also accepts "²" and "①", which int() then refuses.
+    if not _ascii_digits(whole) and not (whole == "" and fraction):
         raise AmountFormatError("Enter the amount as a number, like 25 or 25.50.")
-    if dot and not fraction.isdigit():
+    if dot and not _ascii_digits(fraction):
         raise AmountFormatError("Enter the amount as a number, like 25 or 25.50.")
     places = exponent(currency)
     if len(fraction) > places:

@@ -11,7 +11,9 @@ hit fails the run, naming the file, line and kind (never the value itself).
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -69,17 +71,23 @@ def pytest_configure(config: pytest.Config) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     worker = _worker(config)
     if worker is None:
-        # Only the main process clears old files; xdist workers start after this hook.
-        for old in ARTIFACTS.glob("*.log"):
-            old.unlink()
-    handler = logging.FileHandler(ARTIFACTS / f"test-run-{worker or 'main'}.log", encoding="utf-8")
+        # One id per run, inherited by xdist workers, so two runs in one checkout keep apart.
+        os.environ[RUN_ID] = f"{os.getpid()}-{int(time.time())}"
+        for old in ARTIFACTS.glob("gunicorn-*.log"):
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink(missing_ok=True)
+    run = os.environ.get(RUN_ID, "solo")
+    handler = logging.FileHandler(ARTIFACTS / f"test-run-{run}-{worker or 'main'}.log", encoding="utf-8")
     handler.setFormatter(CaptureFormatter())
     handler.set_name("test-run-capture")
     logging.getLogger().addHandler(handler)
     config.stash[_HANDLER] = handler
+    config.stash[_STARTED] = time.time()
 
 
 _HANDLER = pytest.StashKey[logging.Handler]()
+_STARTED = pytest.StashKey[float]()
+RUN_ID = "DONATION_ROUTER_TEST_RUN"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -90,14 +98,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         handler.close()
     if _worker(config) is not None:
         return
-    parts = sorted(ARTIFACTS.glob("test-run-*.log"))
+    parts = sorted(ARTIFACTS.glob(f"test-run-{os.environ.get(RUN_ID, 'solo')}-*.log"))
     with MERGED.open("w", encoding="utf-8") as merged:
         for part in parts:
             merged.write(part.read_text(encoding="utf-8"))
     for part in parts:
         part.unlink()
     problems = []
-    for path in sorted(ARTIFACTS.glob("*.log")):
+    started = config.stash.get(_STARTED, 0.0)
+    servers = [p for p in ARTIFACTS.glob("gunicorn-*.log") if p.stat().st_mtime >= started]
+    for path in [MERGED, *sorted(servers)]:
         for number, kind in find_leaks(path.read_text(encoding="utf-8", errors="replace")):
             problems.append(f"{path.relative_to(ARTIFACTS.parent)}:{number}: {kind}")
     reporter = config.pluginmanager.get_plugin("terminalreporter")

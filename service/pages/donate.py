@@ -58,7 +58,7 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
         "email": "",
     }
     amount = args.get("amount", "")
-    if amount.isdigit() and len(amount) <= 9:
+    if amount.isascii() and amount.isdigit() and len(amount) <= 9:
         if int(amount) in appeal.suggested_amounts.get(currency, []):
             values["amount_choice"] = amount
         else:
@@ -189,7 +189,11 @@ def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, lis
     currency = values.get("currency", "").lower()
     choice, custom = values.get("amount_choice", ""), values.get("custom_amount", "")
     try:
-        amount = int(choice) if choice.isdigit() else parse_major_amount(custom, currency or "gbp")
+        amount = (
+            int(choice)
+            if choice.isascii() and choice.isdigit()
+            else parse_major_amount(custom, currency or "gbp")
+        )
     except AmountFormatError:
         amount = None
     if amount is None:
