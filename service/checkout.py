@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .currencies import format_amount
+from .i18n import gettext, money
 from .models import Appeal, Donation
 from .settings import Settings
 
@@ -68,7 +68,11 @@ def checkout_session_params(
         # description tells the donor how the total is made up before they pay.
         "unit_amount": donation.charge_amount,
         "product_data": {
-            "name": f"{'Monthly donation' if monthly else 'Donation'}: {appeal.title}",
+            "name": (
+                gettext("Monthly donation: %(title)s", donation.locale or "en", title=appeal.title)
+                if monthly
+                else gettext("Donation: %(title)s", donation.locale or "en", title=appeal.title)
+            ),
             "description": _description(donation, appeal),
         },
     }
@@ -106,8 +110,15 @@ def checkout_session_params(
 
 
 def _description(donation: Donation, appeal: Appeal) -> str:
+    """Shown on Checkout under the name, in the donor's language: how the total is made up."""
+    # Never the request's language: a retry must send Stripe exactly the same parameters.
+    locale = donation.locale or "en"
     if not donation.fee_cover_amount:
-        return f"To {appeal.charity_name}"
-    gift = format_amount(donation.amount, donation.currency)
-    cover = format_amount(donation.fee_cover_amount, donation.currency)
-    return f"To {appeal.charity_name}: your gift of {gift} plus {cover} to cover card fees"
+        return gettext("To %(charity)s", locale, charity=appeal.charity_name)
+    return gettext(
+        "To %(charity)s: your gift of %(gift)s plus %(cover)s to cover card fees",
+        locale,
+        charity=appeal.charity_name,
+        gift=money(donation.amount, donation.currency, locale),
+        cover=money(donation.fee_cover_amount, donation.currency, locale),
+    )

@@ -15,7 +15,7 @@ from typing import Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 
 from .currencies import format_amount
 
@@ -68,6 +68,8 @@ def babel_locale(locale: str | None = None) -> str:
 
 
 def translations(locale: str | None = None) -> NullTranslations:
+    if not has_app_context():
+        return NullTranslations()
     catalogues = current_app.extensions.get("translations", {})
     return catalogues.get(locale or current_locale()) or NullTranslations()
 

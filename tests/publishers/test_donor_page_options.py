@@ -120,3 +120,12 @@ def test_thank_you_page_mentions_the_fee_cover(client: Any, app: Any, sandbox: A
         as_text=True
     )
     assert "You also added £0.59 to cover the card fees" in html
+
+
+def test_checkout_names_the_gift_in_the_donors_language(client: Any, app: Any, sandbox: Any) -> None:
+    donation_behind(submit(client, "?lang=uk", cover_fees="1"), app, sandbox)
+    product = session_creates(sandbox)[-1]["params"]["line_items"][0]["price_data"]["product_data"]
+    assert product["name"] == "Пожертва: Red Cross Emergency Appeal (Ukraine)"
+    assert product["description"] == (
+        "Для British Red Cross: ваша пожертва 25\xa0GBP і 0,59\xa0GBP на покриття комісії за картку"
+    )
