@@ -102,3 +102,17 @@ def app_appeal_gift_aid(app: Any, enabled: bool) -> None:
 
     with app.app_context(), app.extensions["database"].begin() as db:
         db.execute(update(Appeal).values(gift_aid_enabled=enabled))
+
+
+def test_monthly_renewals_charge_the_cover_every_month_and_count_the_gift_only(
+    webhooks: str, give: Any, sandbox: Any, ledger: Any, client: Any, fresh_figures: Any
+) -> None:
+    donation = give(frequency="monthly", cover_fees=True)
+    sandbox.control.advance_subscription(donation.stripe_subscription_id)
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    cover = fee_cover_for(2500, "gbp")
+    assert [p.amount for p in ledger.payments(donation.id)] == [2500 + cover, 2500 + cover]
+    assert not ledger.donation(donation.id).needs_attention
+    fresh_figures()
+    progress = client.get("/api/v1/appeals/red-cross-ukraine/progress").get_json()
+    assert progress["raised"] == [{"currency": "gbp", "amount": 5000, "gifts": 1}]

@@ -108,3 +108,37 @@ def test_unknown_appeal_is_404_in_the_error_envelope(client: Any) -> None:
     response = client.get("/api/v1/appeals/no-such-appeal/progress")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_expired_figures_are_recomputed_once_however_many_readers_wait() -> None:
+    import threading
+    import time
+
+    from service.progress import TTLCache
+
+    now = [0.0]
+    cache = TTLCache(ttl=15, clock=lambda: now[0])
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        time.sleep(0.05)  # a slow aggregate: everyone else arrives meanwhile
+        return len(calls)
+
+    threads = [threading.Thread(target=cache.get, args=("k", compute)) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1]
+    now[0] = 14.9
+    assert cache.get("k", compute) == 1
+    now[0] = 15.1
+    assert cache.get("k", compute) == 2
+
+
+def test_figures_endpoints_are_in_the_openapi_document(client: Any) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    assert "/api/v1/appeals/{slug}/progress" in paths
+    assert "/api/v1/appeals/{slug}/sources" in paths
+    assert "304" in paths["/api/v1/appeals/{slug}/progress"]["get"]["responses"]
