@@ -2,13 +2,18 @@
 
 Stripe allows about 25 requests per second per endpoint by default; going over costs 429s, and
 on a telethon night 429s cost donations. Every call through the gateway first takes one unit of
-this budget. The window is one wall-clock second: a Redis counter per second (``INCR`` then
-``EXPIRE``), so all processes agree on the window without talking to each other.
+this budget.
 
-If Redis is unreachable the budget is counted in this process instead, at the budget divided by
-the number of worker processes, so a single instance stays under the limit while Redis is down.
-Redis is tried again after a short back-off rather than on every call, so a dead Redis costs a
-donor nothing after the first timeout.
+The budget is a GCRA (generic cell rate algorithm, a leaky bucket kept as one timestamp): calls
+are spaced ``1 / rate`` apart with a small burst allowance, so *any* one-second span holds at most
+``rate + burst`` calls. A fixed per-second counter would allow twice the rate across a window
+boundary, and Stripe's limiter does not share our boundaries. In Redis the check is one Lua
+script using Redis's own clock, so all instances agree without trusting each other's clocks.
+
+If Redis is unreachable the budget is kept in this process instead, at the rate divided by the
+number of worker processes, so one instance stays under the limit while Redis is down. Redis is
+tried again after a short back-off rather than on every call, so a dead Redis costs a donor
+nothing after the first timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +29,21 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 5.0
+# The burst allowance, as a share of one second's budget: small, so calls stay evenly spaced.
+BURST_SHARE = 0.1
+
+# Returns 0 when the call may go now, else how many microseconds until it may.
+GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local allowance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > allowance then return tat - now - allowance end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.floor((tat + interval - now) / 1000) + 1000)
+return 0
+"""
 
 
 class CallBudget(Protocol):
@@ -32,70 +52,74 @@ class CallBudget(Protocol):
         ...
 
 
-class LocalBudget:
-    """Fixed one-second windows counted in this process (thread- and greenlet-safe)."""
+def _burst(per_second: float) -> int:
+    return max(1, int(per_second * BURST_SHARE))
 
-    def __init__(self, per_second: int, clock: Callable[[], float] = time.time):
-        self.per_second = max(1, per_second)
+
+class LocalBudget:
+    """The same GCRA kept in this process (thread- and greenlet-safe)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic):
+        self.per_second = max(1.0, per_second)
+        self.interval = 1.0 / self.per_second
+        self.allowance = self.interval * (_burst(self.per_second) - 1)
         self.clock = clock
         self._lock = threading.Lock()
-        self._window = -1
-        self._used = 0
+        self._tat = 0.0
 
-    def try_take(self) -> bool:
+    def try_take(self) -> float:
+        """0 if the call may go now, else the seconds until it may."""
         with self._lock:
-            window = int(self.clock())
-            if window != self._window:
-                self._window, self._used = window, 0
-            if self._used >= self.per_second:
-                return False
-            self._used += 1
-            return True
+            now = self.clock()
+            tat = max(self._tat, now)
+            if tat - now > self.allowance:
+                return tat - now - self.allowance
+            self._tat = tat + self.interval
+            return 0.0
 
     def acquire(self, max_wait: float) -> bool:
-        return _wait_for(self.try_take, max_wait, self.clock)
+        return _wait_for(self.try_take, max_wait)
 
 
 class RedisBudget:
-    """One counter per second in Redis; falls back to a LocalBudget while Redis is down."""
+    """The GCRA in Redis, shared by every process; falls back to a LocalBudget while Redis is down."""
 
-    def __init__(self, redis_client: object, per_second: int, fallback: LocalBudget, prefix: str):
+    def __init__(self, redis_client: object, per_second: float, fallback: LocalBudget, key: str):
         self.redis = redis_client
         self.per_second = per_second
+        self.interval_us = int(1_000_000 / per_second)
+        self.allowance_us = self.interval_us * (_burst(per_second) - 1)
         self.fallback = fallback
-        self.prefix = prefix
+        self.key = key
+        self._script = redis_client.register_script(GCRA_SCRIPT)  # type: ignore[attr-defined]
         self._redis_down_until = 0.0
 
-    def try_take(self) -> bool:
+    def try_take(self) -> float:
         if time.monotonic() < self._redis_down_until:
             return self.fallback.try_take()
         from redis.exceptions import RedisError
 
-        key = f"{self.prefix}:{int(time.time())}"
         try:
-            pipe = self.redis.pipeline()  # type: ignore[attr-defined]
-            pipe.incr(key)
-            pipe.expire(key, 2)
-            used, _ = pipe.execute()
+            wait_us = int(self._script(keys=[self.key], args=[self.interval_us, self.allowance_us]))
         except RedisError as exc:
             self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             log.warning("stripe_budget_redis_down", extra={"error": type(exc).__name__})
             return self.fallback.try_take()
-        return int(used) <= self.per_second
+        return wait_us / 1_000_000
 
     def acquire(self, max_wait: float) -> bool:
-        return _wait_for(self.try_take, max_wait, time.time)
+        return _wait_for(self.try_take, max_wait)
 
 
-def _wait_for(take: Callable[[], bool], max_wait: float, clock: Callable[[], float]) -> bool:
-    """Try now, then at the start of each following second until ``max_wait`` runs out."""
+def _wait_for(take: Callable[[], float], max_wait: float) -> bool:
+    """Take now, or sleep until the budget says the next call may go, within ``max_wait``."""
     deadline = time.monotonic() + max_wait
     while True:
-        if take():
+        wait = take()
+        if wait <= 0:
             return True
-        now = clock()
-        # Sleep to just past the next window, spread a little so waiters do not stampede it.
-        pause = (1.0 - (now % 1.0)) + 0.001 + (hash(threading.get_ident()) % 50) / 1000
+        # Others are waiting for the same moment: a little jitter keeps them from colliding.
+        pause = wait + (threading.get_ident() % 7) / 1000
         if time.monotonic() + pause > deadline:
             return False
         time.sleep(pause)
@@ -105,7 +129,7 @@ def budget_from_settings(settings: Settings) -> CallBudget | None:
     """The shared budget, or None when ``STRIPE_CALL_BUDGET`` is 0 (no limit)."""
     if settings.stripe_call_budget <= 0:
         return None
-    local = LocalBudget(max(1, settings.stripe_call_budget // settings.web_concurrency))
+    local = LocalBudget(max(1.0, settings.stripe_call_budget / settings.web_concurrency))
     if not settings.redis_url:
         return local
     import redis

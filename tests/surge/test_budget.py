@@ -15,34 +15,47 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Clock:
-    def __init__(self, now: float = 1000.2):
+    def __init__(self, now: float = 1000.0):
         self.now = now
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_local_budget_allows_the_budget_per_second_then_refuses_until_the_next_second() -> None:
+def test_local_budget_spaces_calls_evenly_after_a_small_burst() -> None:
     clock = Clock()
-    budget = LocalBudget(3, clock=clock)
-    assert [budget.try_take() for _ in range(4)] == [True, True, True, False]
-    clock.now += 1
-    assert budget.try_take()
+    budget = LocalBudget(20, clock=clock)  # 50 ms apart, a burst of 2
+    assert [budget.try_take() == 0 for _ in range(3)] == [True, True, False]
+    assert budget.try_take() == pytest.approx(0.05)
+    clock.now += 0.05
+    assert budget.try_take() == 0
 
 
-def test_acquire_waits_for_the_next_second_when_allowed_to() -> None:
-    budget = LocalBudget(1)
+def test_no_one_second_span_holds_more_than_the_budget_and_its_burst() -> None:
+    clock = Clock()
+    budget = LocalBudget(20, clock=clock)
+    taken = []
+    for step in range(400):  # callers trying every 10 ms for 4 s
+        clock.now = 1000.0 + step / 100
+        if budget.try_take() == 0:
+            taken.append(clock.now)
+    busiest = max(sum(1 for t in taken if start <= t < start + 1) for start in taken)
+    assert busiest <= 22
+
+
+def test_acquire_waits_for_its_turn_when_allowed_to() -> None:
+    budget = LocalBudget(2)  # 500 ms apart
     assert budget.acquire(0)
     started = time.monotonic()
-    assert budget.acquire(1.5)
-    assert time.monotonic() - started < 1.2
+    assert budget.acquire(1.0)
+    assert 0.4 < time.monotonic() - started < 0.8
 
 
 def test_acquire_gives_up_without_waiting_past_its_limit() -> None:
     budget = LocalBudget(1)
     budget.acquire(0)
     started = time.monotonic()
-    assert not budget.acquire(0)
+    assert not budget.acquire(0.2)
     assert time.monotonic() - started < 0.05
 
 
@@ -57,23 +70,24 @@ def redis_client() -> redis.Redis:
 
 
 def test_two_processes_share_one_budget_in_redis(redis_client: redis.Redis) -> None:
-    prefix = f"test-budget-{uuid.uuid4().hex}"
-    # Two budgets on one Redis stand for two workers (or two instances).
-    first = RedisBudget(redis_client, 4, LocalBudget(4), prefix)
-    second = RedisBudget(redis.Redis.from_url(REDIS_URL), 4, LocalBudget(4), prefix)
-    # Start at the beginning of a second so the test does not straddle two windows.
-    time.sleep(1.02 - time.time() % 1.0)
-    taken = [first.try_take(), second.try_take(), first.try_take(), second.try_take()]
-    assert taken == [True] * 4
-    assert not first.try_take()
-    assert not second.try_take()
+    key = f"test-budget-{uuid.uuid4().hex}"
+    # Two budgets on one Redis stand for two workers (or two instances): 4 a second, 250 ms apart.
+    first = RedisBudget(redis_client, 4, LocalBudget(4), key)
+    second = RedisBudget(redis.Redis.from_url(REDIS_URL), 4, LocalBudget(4), key)
+    assert first.try_take() == 0
+    assert 0.2 < second.try_take() <= 0.25
+    assert first.acquire(0.5)  # its turn comes 250 ms later
+    assert second.try_take() > 0.2
 
 
 def test_budget_falls_back_to_counting_in_process_when_redis_is_down() -> None:
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.1, socket_timeout=0.1)
     budget = RedisBudget(dead, 100, LocalBudget(2), "unused")
-    time.sleep(1.02 - time.time() % 1.0)
-    assert [budget.try_take() for _ in range(3)] == [True, True, False]
+    assert budget.try_take() == 0
+    assert budget.try_take() > 0  # the local rate (2 a second) now applies
+    started = time.monotonic()
+    budget.try_take()
+    assert time.monotonic() - started < 0.05  # Redis is not asked again for a while
 
 
 def test_settings_choose_redis_local_or_no_budget() -> None:
