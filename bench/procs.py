@@ -1,0 +1,136 @@
+"""Processes for a benchmark run: gunicorn, wrk, and the CPU time they used (from /proc)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU of the given processes (fields 14 and 15 of /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@dataclass
+class Gunicorn:
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *children(self.proc.pid)]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_gunicorn(app: str, env: dict[str, str], port: int, log_file: Path | None = None) -> Gunicorn:
+    out = open(log_file, "wb") if log_file else subprocess.DEVNULL  # noqa: SIM115 - kept open for the child
+    full_env = {**os.environ, **env, "PORT": str(port)}
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py", app],
+        cwd=ROOT,
+        env=full_env,
+        stdout=out,
+        stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90  # a busy 2-core machine boots slowly
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/livez", timeout=1)  # noqa: S310 - loopback
+            time.sleep(0.5)  # let the second worker finish booting too
+            return Gunicorn(proc, url)
+        except OSError as exc:
+            if getattr(exc, "code", None) == 404:  # the baseline app has no /livez: it is up
+                time.sleep(0.5)
+                return Gunicorn(proc, url)
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"gunicorn {app} did not start")
+
+
+def run_wrk(
+    url: str,
+    script: str,
+    *,
+    connections: int,
+    seconds: int,
+    max_requests: int = 0,
+    threads: int = 2,
+    extra_env: dict[str, str] | None = None,
+    measure: list[int] | None = None,
+) -> dict:
+    """One bounded wrk run; returns its JSON line plus throughput, CPU per request and load."""
+    env = {
+        **os.environ,
+        "BENCH_LUA_DIR": str(LUA_DIR),
+        "BENCH_MAX_REQUESTS": str(max_requests // threads if max_requests else 0),
+        "BENCH_THREADS": str(threads),
+        **(extra_env or {}),
+    }
+    pids = measure or []
+    load_before = load_average()
+    cpu_before = cpu_seconds(pids)
+    started = time.monotonic()
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+         "-s", str(LUA_DIR / script), url],
+        env=env, capture_output=True, text=True, check=False, timeout=seconds + 60,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    cpu = cpu_seconds(pids) - cpu_before
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
+    result = json.loads(line[len("BENCH_JSON ") :])
+    seconds_run = result["duration_us"] / 1e6
+    errors = result["http_errors"] + sum(result[k] for k in ("connect", "read", "write", "timeout"))
+    result.update(
+        connections=connections,
+        wall_s=round(wall, 1),
+        rps=round(result["requests"] / seconds_run, 1),
+        errors=errors,
+        service_cpu_s=round(cpu, 2),
+        cpu_ms_per_request=round(cpu * 1000 / max(1, result["requests"]), 3),
+        load_before=load_before,
+        load_after=load_average(),
+    )
+    return result

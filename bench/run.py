@@ -1,0 +1,197 @@
+"""The benchmark driver: every scenario, on SQLite and PostgreSQL, with the baselines in the same run.
+
+    .venv/bin/python -m bench.run                       # everything (about 10 minutes)
+    .venv/bin/python -m bench.run --db postgresql --only api,form --seconds 60   # the 60 s sustain
+    .venv/bin/python -m bench.run --only surge          # surge mode at 4x the call budget
+    .venv/bin/python -m bench.run --only finance        # bench/finance_reconciliation.py, 1M payments
+
+Loopback only. The Stripe sandbox answers every call after 300 ms. Each wrk run is bounded by
+``--seconds`` and ``--max-requests``. Service CPU is read from /proc for the gunicorn master and
+workers before and after each run; the sandbox's CPU is reported apart (it shares the 2 cores).
+Results go to bench/results/latest.json; bench/README.md quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from sandbox.server import start_subprocess
+from service.appeals import SEED_FILE, load_file
+from service.migrate import upgrade
+
+from . import webhook_events
+from .procs import ROOT, cpu_seconds, load_average, run_wrk, start_gunicorn
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+SQLITE_DIR = Path(tempfile.gettempdir()) / "donation-router-bench"
+SECRET = "whsec_bench_only_secret"  # noqa: S105 - a loopback benchmark's signing secret
+PORT = 5099
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+SCENARIOS = ("baseline", "api", "form", "webhook", "progress", "surge", "finance")
+
+
+def prepare_database(backend: str) -> str:
+    """An empty, migrated database holding the seeded appeal (never the test database)."""
+    if backend == "sqlite":
+        SQLITE_DIR.mkdir(exist_ok=True)
+        path = SQLITE_DIR / "bench.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        url = POSTGRES_URL
+        admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'bench'")):
+                conn.execute(text("CREATE DATABASE bench"))
+        admin.dispose()
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade(url)
+    engine = create_engine(url)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as db, db.begin():
+        load_file(db, SEED_FILE)
+    engine.dispose()
+    return url
+
+
+def service_env(database_url: str, sandbox_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "STRIPE_API_BASE": sandbox_url,
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        # One loopback address sends everything: the per-address limit would refuse the benchmark.
+        "RATE_LIMIT_DONATIONS": "10000000/minute",
+        "RATE_LIMIT_DONATIONS_GLOBAL": "10000000/minute",
+        "STRIPE_CALL_BUDGET": "0",
+        "DATABASE_POOL_SIZE": "20",
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+class Recorder:
+    def __init__(self, sandbox_pid: int):
+        self.rows: list[dict[str, Any]] = []
+        self.sandbox_pid = sandbox_pid
+
+    def wrk(self, name: str, backend: str, url: str, script: str, pids: list[int], **kwargs: Any) -> dict:
+        sandbox_before = cpu_seconds([self.sandbox_pid])
+        result = run_wrk(url, script, measure=pids, **kwargs)
+        sandbox_cpu = cpu_seconds([self.sandbox_pid]) - sandbox_before
+        result.update(scenario=name, db=backend, sandbox_cpu_ms_per_request=round(
+            sandbox_cpu * 1000 / max(1, result["requests"]), 3))  # fmt: skip
+        self.rows.append(result)
+        print(
+            f"{backend:10} {name:28} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f}  "
+            f"p95 {result['p95_ms']:7.1f}  p99 {result['p99_ms']:7.1f} ms  errors {result['errors']:5}  "
+            f"cpu {result['cpu_ms_per_request']:.2f} ms/req  load {result['load_before']}",
+            flush=True,
+        )
+        return result
+
+
+def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox: Any, rec: Recorder) -> None:
+    url = prepare_database(backend)
+    seconds, cap = args.seconds, args.max_requests
+    if "baseline" in only:
+        base = start_gunicorn("bench.baseline_app:app", service_env(url, sandbox.base_url), PORT)
+        try:
+            rec.wrk("baseline hello", backend, base.url, "hello.lua", base.pids,
+                    connections=64, seconds=seconds, max_requests=cap)  # fmt: skip
+            rec.wrk("baseline create-session", backend, base.url, "session.lua", base.pids,
+                    connections=args.connections, seconds=seconds, max_requests=cap)  # fmt: skip
+        finally:
+            base.stop()
+    svc = start_gunicorn("wsgi:app", service_env(url, sandbox.base_url), PORT)
+    try:
+        if "api" in only or "form" in only:
+            run_wrk(svc.url, "donation_api.lua", connections=args.connections, seconds=3)  # warm the pools
+        if "api" in only:
+            rec.wrk("donation via API", backend, svc.url, "donation_api.lua", svc.pids,
+                    connections=args.connections, seconds=seconds, max_requests=cap)  # fmt: skip
+        if "form" in only:
+            rec.wrk("donation via form", backend, svc.url, "donate_form.lua", svc.pids,
+                    connections=args.connections, seconds=seconds, max_requests=cap)  # fmt: skip
+        if "progress" in only:
+            rec.wrk("progress (cached)", backend, svc.url, "progress.lua", svc.pids,
+                    connections=64, seconds=seconds, max_requests=cap)  # fmt: skip
+        if "webhook" in only:
+            count = min(cap, args.webhook_events)
+            ids = webhook_events.create_pending_donations(url, count, prefix=f"w{int(time.time())}")
+            events_file = SQLITE_DIR / f"events-{backend}.txt"
+            SQLITE_DIR.mkdir(exist_ok=True)
+            webhook_events.write_events(events_file, ids, SECRET, "donation-router")
+            rec.wrk("webhook completed", backend, svc.url, "webhook.lua", svc.pids,
+                    connections=32, seconds=seconds, max_requests=count,
+                    extra_env={"BENCH_EVENTS_FILE": str(events_file)})  # fmt: skip
+    finally:
+        svc.stop()
+
+
+def run_finance(rec: Recorder) -> None:
+    started, load = time.monotonic(), load_average()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.finance_reconciliation", "--payments", "1000000"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800,
+    )  # fmt: skip
+    rec.rows.append({"scenario": "finance 1M payments", "db": "postgresql", "load_before": load,
+                     "wall_s": round(time.monotonic() - started, 1), "output": out.stdout[-3000:],
+                     "stderr": out.stderr[-1000:]})  # fmt: skip
+    print(out.stdout[-3000:], out.stderr[-1000:], flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--webhook-events", type=int, default=40_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    os.chdir(ROOT)
+    sandbox = start_subprocess("--latency-ms", "300", "--quiet")
+    rec = Recorder(sandbox.process.pid)
+    try:
+        for backend in args.db.split(","):
+            if only & {"baseline", "api", "form", "webhook", "progress"}:
+                run_backend(backend, only, args, sandbox, rec)
+    finally:
+        sandbox.stop()
+    if "surge" in only:
+        from .surge import run_surge
+
+        rec.rows.append(run_surge(prepare_database("postgresql"), args.seconds))
+    if "finance" in only:
+        run_finance(rec)
+    args.out.parent.mkdir(exist_ok=True)
+    previous = json.loads(args.out.read_text()) if args.out.exists() else []
+    args.out.write_text(json.dumps(previous + [{"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                                 "rows": rec.rows}], indent=1) + "\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

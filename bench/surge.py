@@ -1,0 +1,138 @@
+"""Surge mode under load: donations at several times the Stripe call budget, then attribution.
+
+The sandbox enforces Stripe's own limit (``--rate-limit 25``); the service's shared budget is 20
+calls per second in Redis across both workers. wrk offers far more donations than that. Then:
+
+* donor-facing errors: every answer must be 201 (a Checkout Session or the Payment Link);
+* Stripe calls per second, by the second each reached the sandbox (from its request log), must
+  never exceed the budget, and the sandbox must have answered no 429;
+* a sample of redirected and of normal donations is paid in the sandbox, which delivers the
+  signed webhooks; each payment must land on its own donation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from sandbox.control import SandboxControl
+from service.models import Donation, DonationStatus, WebhookEvent, WebhookOutcome
+
+from .procs import ROOT, run_wrk, start_gunicorn
+
+BUDGET = 20
+SAMPLE = 25
+
+
+def _calls_per_second(sandbox_log: Path) -> tuple[Counter[str], Counter[str]]:
+    """Stripe API calls by the wall-clock second they reached the sandbox, and their statuses.
+
+    The sandbox logs ``date time METHOD PATH STATUS 301.2ms`` when it answers; arrival is that
+    time minus the milliseconds, which is the moment Stripe's own limiter would count.
+    """
+    per_second: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    for line in sandbox_log.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) != 6 or not parts[3].startswith("/v1/"):
+            continue
+        answered = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y-%m-%d %H:%M:%S,%f")
+        arrived = answered - timedelta(milliseconds=float(parts[5].rstrip("ms")))
+        per_second[arrived.strftime("%H:%M:%S")] += 1
+        statuses[parts[4]] += 1
+    return per_second, statuses
+
+
+def _start_sandbox(log_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The sandbox with its request log kept (start_subprocess discards it)."""
+    port = 12155
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", str(port), *args],
+        cwd=ROOT, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    SandboxControl(url).wait_until_ready(timeout=60)
+    return proc, url
+
+
+def _pay_sample(database_url: str, sandbox: Any) -> dict[str, Any]:
+    engine = create_engine(database_url)
+    paid: dict[str, str] = {}
+    with Session(engine) as db:
+        for status in (DonationStatus.SURGE_REDIRECTED, DonationStatus.PENDING):
+            rows = db.scalars(select(Donation).where(Donation.status == status).limit(SAMPLE)).all()
+            for donation in rows:
+                if status == DonationStatus.PENDING:
+                    session_id = donation.stripe_checkout_session_id
+                else:
+                    visit = requests.get(donation.checkout_url, allow_redirects=False, timeout=10)
+                    session_id = visit.headers["Location"].rsplit("/", 1)[-1]
+                sandbox.complete_session(session_id, outcome="paid")
+                paid[donation.id] = session_id
+    sandbox.wait_for_webhooks(timeout=120)
+    with Session(engine) as db:
+        wrong = []
+        for donation_id, session_id in paid.items():
+            donation = db.get(Donation, donation_id)
+            if donation.status != DonationStatus.PAID or donation.stripe_checkout_session_id != session_id:
+                wrong.append((donation_id, donation.status))
+        quarantined = db.scalars(
+            select(WebhookEvent.outcome_reason).where(WebhookEvent.outcome == WebhookOutcome.QUARANTINED)
+        ).all()
+    engine.dispose()
+    return {"paid_sample": len(paid), "misattributed": wrong, "quarantined_events": list(quarantined)}
+
+
+def run_surge(database_url: str, seconds: int) -> dict[str, Any]:
+    from .run import PORT, SECRET, SQLITE_DIR, service_env
+
+    SQLITE_DIR.mkdir(exist_ok=True)
+    service_url = f"http://127.0.0.1:{PORT}"
+    sandbox_log = SQLITE_DIR / "surge-sandbox.log"
+    sandbox_proc, sandbox_url = _start_sandbox(
+        sandbox_log, "--latency-ms", "300", "--rate-limit", "25",
+        "--webhook-url", f"{service_url}/webhooks/stripe", "--webhook-secret", SECRET,
+    )  # fmt: skip
+    sandbox = SandboxControl(sandbox_url)
+    env = service_env(
+        database_url, sandbox_url, REDIS_URL="redis://127.0.0.1:6379/0", STRIPE_CALL_BUDGET=str(BUDGET),
+        SURGE_WAIT_SECONDS="2", DEPLOYMENT_ID=f"bench-surge-{os.getpid()}",
+    )  # fmt: skip
+    log_path = SQLITE_DIR / "surge-service.log"
+    try:
+        subprocess.run(
+            [str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "surge", "payment-links", "create"],
+            cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True,
+        )  # fmt: skip
+        svc = start_gunicorn("wsgi:app", env, PORT, log_file=log_path)
+        try:
+            result = run_wrk(svc.url, "donation_api.lua", connections=256, seconds=seconds, measure=svc.pids)
+            per_second, outcomes = _calls_per_second(sandbox_log)
+            engine = create_engine(database_url)
+            with Session(engine) as db:
+                statuses = Counter(db.scalars(select(Donation.status)).all())
+            engine.dispose()
+            attribution = _pay_sample(database_url, sandbox)
+        finally:
+            svc.stop()
+    finally:
+        sandbox_proc.terminate()
+        sandbox_proc.wait(timeout=10)
+    busiest = max(per_second.values()) if per_second else 0
+    result.update(
+        scenario="surge at 4x+ budget", db="postgresql", budget_per_second=BUDGET,
+        offered_over_budget=round(result["rps"] / BUDGET, 1), max_stripe_calls_in_a_second=busiest,
+        sandbox_statuses=dict(outcomes), stripe_calls_per_second=dict(sorted(per_second.items())), donation_statuses=dict(statuses), **attribution,
+    )  # fmt: skip
+    print(json.dumps(result, indent=1, default=str), flush=True)
+    return result
