@@ -96,3 +96,24 @@ def test_publisher_summary_lists_pages_and_totals_without_personal_data(
         client.get("/api/v1/appeals/red-cross-ukraine/sources", headers={"If-None-Match": etag}).status_code
         == 304
     )
+
+
+def test_finance_payments_export_shows_source_and_fee_cover_apart(
+    webhooks: str, give: Any, client: Any, app: Any
+) -> None:
+    import csv
+    import io
+
+    from service.finance import tokens
+
+    donation = give(source=SOURCE, cover_fees=True, anonymous=True)
+    with app.app_context(), app.extensions["database"].begin() as db:
+        secret = tokens.create_token(db, name="t", role="accountant", days=1, appeals=None).secret
+    response = client.get("/api/v1/finance/payments", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 200
+    [row] = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert row["amount_minor"] == str(2500 + donation.fee_cover_amount)
+    assert row["fee_cover_minor"] == str(donation.fee_cover_amount)
+    assert (row["anonymous"], row["gift_aid"]) == ("true", "false")
+    assert row["source_url"] == "https://news.example/world/2026/ukraine-winter"
+    assert row["utm_source"] == "news-example"

@@ -65,6 +65,10 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("utm_campaign", "utm_campaign", None),
     ("utm_term", "utm_term", None),
     ("utm_content", "utm_content", None),
+    # Donor options (issue 6): the fee cover is part of ``amount``, shown apart for the books.
+    ("fee_cover", "fee_cover_amount", "currency"),
+    ("anonymous", "anonymous", None),
+    ("gift_aid", "gift_aid", None),
     ("donor_email", "email", None),
 )
 
@@ -115,6 +119,9 @@ def _query(scope: Scope, filters: PaymentFilters) -> Any:
             Donation.utm_campaign,
             Donation.utm_term,
             Donation.utm_content,
+            Donation.fee_cover_amount,
+            Donation.anonymous,
+            Donation.gift_aid,
             Donation.email,
         )  # fmt: skip
         .join(Donation, Donation.id == Payment.donation_id)
