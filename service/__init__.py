@@ -38,6 +38,9 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["settings"] = settings
+    from .request_limits import bound_url_integers
+
+    bound_url_integers(app)  # before any route: <int:> parts must fit a database integer
 
     register_logging(settings)
     register_extensions(app, settings, stripe_gateway)

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from .errors import error_response
 
@@ -83,6 +84,24 @@ def check_request_limits() -> Any:
             400, "json_too_deep", f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
         )
     return None
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` URL parts that fit the database's 32-bit ``INTEGER`` ids; larger ones are a 404.
+
+    Without the bound, ``/webhook-events/4294967297`` reached the database, where PostgreSQL
+    refused it as out of range and SQLite (past 2**63) raised OverflowError: a 500 for a
+    request that names nothing.
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - Werkzeug's name
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def bound_url_integers(app: Flask) -> None:
+    """Must run before any route is registered: converters are bound when a rule is added."""
+    app.url_map.converters["int"] = BoundedIntConverter
 
 
 def init_request_limits(app: Flask) -> None:

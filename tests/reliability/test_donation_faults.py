@@ -69,9 +69,21 @@ def test_stripe_500s_past_the_retries_is_a_503_and_the_retry_finishes_the_same_d
     assert len(sessions_in_sandbox(sandbox)) == 1
 
 
-def test_stripe_429_is_a_503_with_retry_after_and_no_session(make_app: Any, sandbox: Any) -> None:
-    app = make_app(stripe_max_retries=0)
+def test_a_stripe_429_is_retried_within_the_surge_wait_and_makes_one_session(
+    make_app: Any, sandbox: Any
+) -> None:
+    app = make_app(stripe_max_retries=0, surge_wait_seconds=2.0)
     sandbox.control.fail_next(1, path_prefix=SESSIONS, status=429)
+    response = app.test_client().post("/api/v1/donations", json=VALID)
+    assert response.status_code == 201
+    assert sessions_in_sandbox(sandbox) == {only_donation(app).stripe_checkout_session_id}
+
+
+def test_stripe_429_past_the_wait_without_a_payment_link_is_a_503_with_retry_after(
+    make_app: Any, sandbox: Any
+) -> None:
+    app = make_app(stripe_max_retries=0, surge_wait_seconds=0.0)
+    sandbox.control.fail_next(20, path_prefix=SESSIONS, status=429)
     response = app.test_client().post("/api/v1/donations", json=VALID)
     assert response.status_code == 503
     body = response.get_json()["error"]
