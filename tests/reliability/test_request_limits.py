@@ -132,3 +132,31 @@ def test_arrays_nested_deeper_than_pythons_recursion_limit_are_a_400_not_a_500(c
 )
 def test_json_depth_ignores_brackets_inside_strings(body: bytes, depth: int) -> None:
     assert json_depth(body) == depth
+
+
+def finance_headers(app: Any) -> dict[str, str]:
+    from service.finance import tokens
+    from service.finance.models import Role
+
+    with app.app_context():
+        db = app.extensions["database"].sessionmaker()
+        try:
+            issued = tokens.create_token(db, name="limits", role=Role.VIEWER, days=1)
+            db.commit()
+        finally:
+            db.close()
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "100000"},
+        {"limit": "0"},
+        {"from": "2020-01-01", "to": "2026-01-01"},
+    ],
+)
+def test_report_page_sizes_and_date_ranges_are_bounded(client: Any, app: Any, query: dict[str, str]) -> None:
+    response = client.get("/api/v1/finance/donations", query_string=query, headers=finance_headers(app))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "validation_failed"
