@@ -80,7 +80,10 @@
   // Campaign tags on the publisher's link (utm_*) travel on, plus the page itself.
   function carried(link) {
     var out = [], q = link && link.search ? link.search.slice(1).split('&') : [];
-    for (var i = 0; i < q.length; i++) if (/^utm_[a-z]+=/.test(q[i])) out.push(q[i].split('='));
+    for (var i = 0; i < q.length; i++) {
+      var eq = q[i].indexOf('=');
+      if (/^utm_[a-z]+=/.test(q[i])) out.push([q[i].slice(0, eq), q[i].slice(eq + 1)]);
+    }
     out.push(['source', location.protocol + '//' + location.host + location.pathname]);
     if (d.referrer) out.push(['referrer', d.referrer.split(/[?#]/)[0]]);
     return out;
