@@ -69,7 +69,7 @@ def apply_all(facts: list[str], start: str = S.CREATED) -> str:
     return status
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(deliveries())
 def test_any_delivery_order_ends_in_the_state_of_the_latest_fact(case: tuple[list[str], list[str]]) -> None:
     history, delivered = case

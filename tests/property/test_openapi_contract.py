@@ -2,7 +2,7 @@
 a server error and with what the document promises (status codes, content types, bodies).
 
 Finance operations run with an admin token, so generated requests reach the reports themselves
-rather than stopping at the 401. Bounded so the suite stays fast: 20 examples per operation.
+rather than stopping at the 401. Bounded so the suite stays fast: 12 examples per operation and mode.
 (schemathesis's own pytest fixture loader does not work with pytest 9, so the operations are
 listed from the app's document at collection time and each one is a test.)
 """
@@ -62,7 +62,7 @@ def test_every_operation_keeps_its_contract(
 
     @given(case=cases)
     @settings(
-        max_examples=20,
+        max_examples=12,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
