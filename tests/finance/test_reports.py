@@ -116,3 +116,38 @@ def test_discrepancies_list_stale_pending_and_quarantined(finance_get, built_led
     found = finance_get("/discrepancies").get_json()
     assert found["counts"]["pending_past_expiry"] == 1
     assert found["items"][0]["donation_id"] == built_ledger.pending
+
+
+def test_discrepancies_find_missing_fees_and_amount_mismatches(finance_get, built_ledger, app):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from service.models import Payment, utcnow
+
+    with app.extensions["database"].sessionmaker() as db:
+        (no_fee,) = db.scalars(select(Payment).where(Payment.donation_id == built_ledger.paid))
+        no_fee.fee = no_fee.net = None
+        no_fee.paid_at = utcnow() - timedelta(hours=2)
+        (wrong,) = db.scalars(select(Payment).where(Payment.donation_id == built_ledger.refunded))
+        wrong.amount += 1
+        db.commit()
+    found = finance_get("/discrepancies", role="viewer").get_json()
+    assert found["counts"]["paid_without_fee"] == 1
+    assert found["counts"]["amount_mismatch"] == 1
+    kinds = {(i["kind"], i["donation_id"]) for i in found["items"]}
+    assert {("paid_without_fee", built_ledger.paid), ("amount_mismatch", built_ledger.refunded)} <= kinds
+    totals = finance_get("/reconciliation?group_by=currency").get_json()
+    gbp = next(g for g in totals["groups"] if g["currency"] == "gbp")
+    assert gbp["without_fee_data"] == 1
+
+
+def test_payment_stripe_reported_but_ledger_lacks_is_a_discrepancy(finance_get, client):
+    from tests.ledger import payloads as p
+
+    evt = p.event("payment_intent.succeeded", {"id": "pi_unknown_to_the_ledger", "object": "payment_intent",
+                                               "amount": 1000, "currency": "gbp", "metadata": {}})  # fmt: skip
+    assert p.post(client, evt).status_code == 200
+    found = finance_get("/discrepancies").get_json()
+    missing = [i for i in found["items"] if i["kind"] == "payment_missing_from_ledger"]
+    assert [i["event_id"] for i in missing] == [evt["id"]]
