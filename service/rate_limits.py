@@ -23,6 +23,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import metrics
 from .errors import error_response, wants_json
 from .settings import Settings
 
@@ -100,6 +101,7 @@ def _too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, s
     from flask import current_app
 
     retry_after = _retry_after(current_app.extensions.get("rate_limiter"))
+    metrics.rate_limited()
     if wants_json():
         return error_response(429, "rate_limited", MESSAGE, retry_after=retry_after)
     page = render_template("error.html", status=429, message=MESSAGE)

@@ -24,6 +24,7 @@ def test_burst_from_one_address_is_limited_with_retry_after(make_app: Any) -> No
     assert error["code"] == "rate_limited"
     assert 0 < error["retry_after"] <= 60
     assert refused.headers["Retry-After"] == str(error["retry_after"])
+    assert "donation_router_rate_limited_total" in client.get("/metrics").get_data(as_text=True)
 
 
 def test_form_and_api_share_one_budget_and_the_form_gets_a_friendly_page(make_app: Any) -> None:
@@ -102,3 +103,20 @@ def test_redis_down_falls_back_to_in_process_limits_instead_of_refusing_donors(m
     statuses = [client.post(API, json=VALID).status_code for _ in range(3)]
     assert statuses == [201, 201, 429]
     assert donation_count(app) == 2
+
+
+def test_limit_settings_are_validated_at_start_up() -> None:
+    from service.settings import SettingsError, load_settings
+
+    loaded = load_settings({"RATE_LIMIT_DONATIONS": "5/minute;20/hour", "TRUSTED_PROXY_COUNT": "1"})
+    assert loaded.rate_limit_donations == "5/minute;20/hour" and loaded.trusted_proxy_count == 1
+    try:
+        load_settings({"RATE_LIMIT_DONATIONS": "lots", "RATE_LIMIT_DONATIONS_GLOBAL": "1/fortnight",
+                       "TRUSTED_PROXY_COUNT": "9", "WEBHOOK_PAYLOAD_RETENTION_DAYS": "0"})  # fmt: skip
+    except SettingsError as exc:
+        problems = "\n".join(exc.problems)
+    else:
+        raise AssertionError("bad limits were accepted")
+    for name in ("RATE_LIMIT_DONATIONS ", "RATE_LIMIT_DONATIONS_GLOBAL", "TRUSTED_PROXY_COUNT",
+                 "WEBHOOK_PAYLOAD_RETENTION_DAYS"):  # fmt: skip
+        assert name in problems
