@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -87,6 +88,18 @@ def start_gunicorn(app: str, env: dict[str, str], port: int, log_file: Path | No
     raise RuntimeError(f"gunicorn {app} did not start")
 
 
+def wait_until_idle(url: str, limit: float = 60.0) -> None:
+    """Let the server finish what an earlier run queued, so runs do not pollute each other."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        with contextlib.suppress(OSError):  # the baseline app answers 404: still an answer
+            urllib.request.urlopen(url + "/livez", timeout=5)  # noqa: S310 - loopback
+        if time.monotonic() - started < 0.05:
+            return
+        time.sleep(1)
+
+
 def run_wrk(
     url: str,
     script: str,
@@ -107,6 +120,7 @@ def run_wrk(
         **(extra_env or {}),
     }
     pids = measure or []
+    wait_until_idle(url)
     load_before = load_average()
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()

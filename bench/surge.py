@@ -1,7 +1,9 @@
 """Surge mode under load: donations at several times the Stripe call budget, then attribution.
 
-The sandbox enforces Stripe's own limit (``--rate-limit 25``); the service's shared budget is 20
-calls per second in Redis across both workers. wrk offers far more donations than that. Then:
+The sandbox enforces a Stripe-like limit and the service's shared budget is 80 % of it, in Redis
+across both workers: by default 8 and 10 a second (Stripe's are 20 and 25; the ratio is what
+matters, and a 2-core machine running the sandbox too cannot offer 4 x 20 donations a second
+while other work shares it). wrk offers several times the budget. Then:
 
 * donor-facing errors: every answer must be 201 (a Checkout Session or the Payment Link);
 * Stripe calls per second, by the second each reached the sandbox (from its request log), must
@@ -13,9 +15,11 @@ calls per second in Redis across both workers. wrk offers far more donations tha
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,9 +32,8 @@ from sqlalchemy.orm import Session
 from sandbox.control import SandboxControl
 from service.models import Donation, DonationStatus, WebhookEvent, WebhookOutcome
 
-from .procs import ROOT, run_wrk, start_gunicorn
+from .procs import ROOT, run_wrk, start_gunicorn, wait_until_idle
 
-BUDGET = 20
 SAMPLE = 25
 
 
@@ -93,19 +96,19 @@ def _pay_sample(database_url: str, sandbox: Any) -> dict[str, Any]:
     return {"paid_sample": len(paid), "misattributed": wrong, "quarantined_events": list(quarantined)}
 
 
-def run_surge(database_url: str, seconds: int) -> dict[str, Any]:
+def run_surge(database_url: str, seconds: int, budget: int = 8) -> dict[str, Any]:
     from .run import PORT, SECRET, SQLITE_DIR, service_env
 
     SQLITE_DIR.mkdir(exist_ok=True)
     service_url = f"http://127.0.0.1:{PORT}"
     sandbox_log = SQLITE_DIR / "surge-sandbox.log"
     sandbox_proc, sandbox_url = _start_sandbox(
-        sandbox_log, "--latency-ms", "300", "--rate-limit", "25",
+        sandbox_log, "--latency-ms", "300", "--rate-limit", str(math.ceil(budget * 1.25)),
         "--webhook-url", f"{service_url}/webhooks/stripe", "--webhook-secret", SECRET,
     )  # fmt: skip
     sandbox = SandboxControl(sandbox_url)
     env = service_env(
-        database_url, sandbox_url, REDIS_URL="redis://127.0.0.1:6379/0", STRIPE_CALL_BUDGET=str(BUDGET),
+        database_url, sandbox_url, REDIS_URL="redis://127.0.0.1:6379/0", STRIPE_CALL_BUDGET=str(budget),
         SURGE_WAIT_SECONDS="2", DEPLOYMENT_ID=f"bench-surge-{os.getpid()}",
     )  # fmt: skip
     log_path = SQLITE_DIR / "surge-service.log"
@@ -117,6 +120,8 @@ def run_surge(database_url: str, seconds: int) -> dict[str, Any]:
         svc = start_gunicorn("wsgi:app", env, PORT, log_file=log_path)
         try:
             result = run_wrk(svc.url, "donation_api.lua", connections=256, seconds=seconds, measure=svc.pids)
+            wait_until_idle(svc.url)
+            time.sleep(3)  # donors still waiting for budget when wrk stopped finish first
             per_second, outcomes = _calls_per_second(sandbox_log)
             engine = create_engine(database_url)
             with Session(engine) as db:
@@ -130,8 +135,8 @@ def run_surge(database_url: str, seconds: int) -> dict[str, Any]:
         sandbox_proc.wait(timeout=10)
     busiest = max(per_second.values()) if per_second else 0
     result.update(
-        scenario="surge at 4x+ budget", db="postgresql", budget_per_second=BUDGET,
-        offered_over_budget=round(result["rps"] / BUDGET, 1), max_stripe_calls_in_a_second=busiest,
+        scenario="surge above the budget", db="postgresql", budget_per_second=budget,
+        offered_over_budget=round(result["rps"] / budget, 1), max_stripe_calls_in_a_second=busiest,
         sandbox_statuses=dict(outcomes), stripe_calls_per_second=dict(sorted(per_second.items())), donation_statuses=dict(statuses), **attribution,
     )  # fmt: skip
     print(json.dumps(result, indent=1, default=str), flush=True)
