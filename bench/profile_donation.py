@@ -1,0 +1,105 @@
+"""CPU time per donation inside one process, without gunicorn or the network noise of a load test.
+
+    .venv/bin/python -m bench.profile_donation --db postgresql --donations 400
+    .venv/bin/py-spy record --gil -r 500 -f raw -o /tmp/donation.txt -- \\
+        .venv/bin/python -m bench.profile_donation --db postgresql --donations 400
+    .venv/bin/python -m bench.profile_donation --summarise /tmp/donation.txt
+
+Creates donations through the Flask test client against the sandbox (no latency) and reports
+the process's user and system CPU per donation and per cached progress read. Under
+``py-spy --gil`` only samples holding the GIL count, which approximates Python CPU time;
+``--summarise`` prints the share of those samples spent under the functions that matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+from collections import Counter
+
+from sandbox.server import start_subprocess
+from service import create_app
+from service.settings import Settings
+
+from .run import prepare_database
+
+BODY = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
+WATCH = (
+    "create_donation (service/donations.py", "ensure_checkout_session (service/donations.py",
+    "record_checkout_session (service/donations.py", "find_appeal (service/donations.py",
+    "_call (service/stripe_gateway.py", "_refresh_from (stripe/_stripe_object.py",
+    "_execute_internal (sqlalchemy/orm/session.py", "commit (sqlalchemy/orm/session.py",
+    "flush (sqlalchemy/orm/session.py", "do_ping (sqlalchemy/dialects/postgresql/_psycopg_common.py",
+    "wrapper (webargs/core.py", "emit (logging/__init__.py", "process_response (flask/app.py",
+)  # fmt: skip
+
+
+def _cpu_ms(before: resource.struct_rusage, n: int) -> tuple[float, float]:
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (after.ru_utime - before.ru_utime) * 1000 / n, (after.ru_stime - before.ru_stime) * 1000 / n
+
+
+def measure(backend: str, donations: int) -> None:
+    url = prepare_database(backend)
+    sandbox = start_subprocess("--quiet")
+    settings = Settings(
+        environment="development", database_url=url, stripe_api_base=sandbox.base_url,
+        rate_limit_donations="10000000/minute", rate_limit_donations_global="10000000/minute",
+        stripe_call_budget=0, database_pool_size=5,
+    )  # fmt: skip
+    try:
+        app = create_app(settings=settings)
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
+        for handler in logging.getLogger().handlers:  # the JSON logs are still formatted, not printed
+            if hasattr(handler, "stream"):
+                handler.stream = devnull  # type: ignore[attr-defined]
+        client = app.test_client()
+        for _ in range(20):
+            client.post("/api/v1/donations", json=BODY)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(donations):
+            assert client.post("/api/v1/donations", json=BODY).status_code == 201
+        user, system = _cpu_ms(before, donations)
+        print(f"{backend}: donation CPU {user + system:.2f} ms (user {user:.2f}, system {system:.2f})")
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(donations):
+            assert client.get("/api/v1/appeals/red-cross-ukraine/progress").status_code == 200
+        user, system = _cpu_ms(before, donations)
+        print(f"{backend}: cached progress CPU {user + system:.2f} ms")
+    finally:
+        sandbox.stop()
+
+
+def summarise(path: str) -> None:
+    shares: Counter[str] = Counter()
+    total = 0
+    with open(path) as lines:
+        for line in lines:
+            stack, _, count = line.rstrip().rpartition(" ")
+            if "create_donation" not in stack:
+                continue
+            total += int(count)
+            for name in {w for w in WATCH if w in stack}:
+                shares[name] += int(count)
+    for name in WATCH:
+        print(f"{shares[name] * 100 / max(1, total):5.1f} %  {name.split(' (')[0]} ({name.split(' (')[1]})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", default="postgresql", choices=("sqlite", "postgresql"))
+    parser.add_argument("--donations", type=int, default=400)
+    parser.add_argument("--summarise", metavar="PY_SPY_RAW_FILE")
+    args = parser.parse_args()
+    if args.summarise:
+        summarise(args.summarise)
+    else:
+        measure(args.db, args.donations)
+
+
+if __name__ == "__main__":
+    main()
