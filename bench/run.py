@@ -119,7 +119,7 @@ def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox:
         base = start_gunicorn("bench.baseline_app:app", service_env(url, sandbox.base_url), PORT)
         try:
             rec.wrk("baseline hello", backend, base.url, "hello.lua", base.pids,
-                    connections=64, seconds=seconds, max_requests=cap)  # fmt: skip
+                    connections=48, seconds=seconds, max_requests=cap)  # fmt: skip
             rec.wrk("baseline create-session", backend, base.url, "session.lua", base.pids,
                     connections=connections, seconds=seconds, max_requests=cap)  # fmt: skip
         finally:
@@ -136,7 +136,7 @@ def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox:
                     connections=connections, seconds=seconds, max_requests=cap)  # fmt: skip
         if "progress" in only:
             rec.wrk("progress (cached)", backend, svc.url, "progress.lua", svc.pids,
-                    connections=64, seconds=seconds, max_requests=cap)  # fmt: skip
+                    connections=48, seconds=seconds, max_requests=cap)  # fmt: skip
         if "webhook" in only:
             count = min(cap, args.webhook_events)
             ids = webhook_events.create_pending_donations(url, count, prefix=f"w{int(time.time())}")
