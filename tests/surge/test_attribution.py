@@ -23,13 +23,15 @@ def _pay_through_link(sandbox: Any, checkout_url: str) -> str:
     return session_id
 
 
-def _deliver_all_events(client: Any, sandbox: Any) -> None:
+def _deliver_all_events(client: Any, sandbox: Any, *, strip_session_metadata: bool = False) -> None:
     """Deliver every event the payment produced, oldest first, signed as Stripe signs them."""
     listed = requests.get(
         f"{sandbox.base_url}/v1/events", params={"limit": 100}, auth=("sk_test_suite", ""), timeout=5
     )
     events = listed.json()["data"]
     for event in reversed(events):
+        if strip_session_metadata and event["type"].startswith("checkout.session."):
+            event["data"]["object"]["metadata"] = {}
         assert post(client, event).status_code == 200
 
 
@@ -90,3 +92,13 @@ def test_link_payment_naming_a_donation_of_another_currency_is_not_applied(
     assert completed.outcome == WebhookOutcome.QUARANTINED
     assert completed.outcome_reason == "payment_link_other_appeal"
     assert db_session.get(Donation, gbp["id"]).status == DonationStatus.SURGE_REDIRECTED
+
+
+def test_link_session_without_any_metadata_is_attributed_by_its_reference(
+    client: Any, sandbox: Any, payment_links: str, spent: SpentBudget, db_session: Any
+) -> None:
+    created = client.post("/api/v1/donations", json=GIFT).get_json()
+    session_id = _pay_through_link(sandbox, created["checkout_url"])
+    _deliver_all_events(client, sandbox, strip_session_metadata=True)
+    donation = db_session.get(Donation, created["id"])
+    assert donation.status == DonationStatus.PAID and donation.stripe_checkout_session_id == session_id
