@@ -25,10 +25,12 @@ def test_accountant_signs_in_reads_dashboard_and_a_donations_timeline(
     page.goto(f"{live_server.url}/finance/donations/{built_ledger.refunded}")
     page.wait_for_url("**/finance/sign-in?next=**")
     # Keyboard only: the token field has focus on arrival and Enter submits.
+    page.wait_for_function("document.activeElement && document.activeElement.tagName === 'INPUT'")
     page.keyboard.type(issue("accountant"))
     page.keyboard.press("Enter")
 
-    page.wait_for_url(f"**/finance/donations/{built_ledger.refunded}")
+    # A predicate, not a glob: the sign-in URL itself carries the donation path in ?next=.
+    page.wait_for_url(lambda url: url.split("?")[0].endswith(f"/finance/donations/{built_ledger.refunded}"))
     assert page.get_by_role("heading", level=1).inner_text().startswith("Donation")
     timeline = page.get_by_role("list", name="Timeline")
     assert "checkout.session.completed" in timeline.inner_text()
