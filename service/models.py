@@ -160,7 +160,8 @@ class Donation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    appeal: Mapped[Appeal] = relationship(lazy="joined")
+    # Inner join: appeal_id is NOT NULL, and PostgreSQL refuses FOR UPDATE on an outer join.
+    appeal: Mapped[Appeal] = relationship(lazy="joined", innerjoin=True)
 
     # Donor options (issue 6). ``amount`` stays the gift the donor chose; the optional addition
     # towards card fees is kept apart so finance can report both, and Stripe is asked for the sum.
