@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,13 +119,20 @@ class LiveServer:
 @pytest.fixture
 def live_server(app: Flask, sandbox: Any) -> Iterator[LiveServer]:
     """The app on a free port, with the sandbox delivering signed webhooks to it."""
+    with serving_webhooks(app, sandbox) as url:
+        yield LiveServer(url, app)
+
+
+@contextmanager
+def serving_webhooks(app: Flask, sandbox: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port and point the sandbox's webhooks at it; yields the URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
     sandbox.control.configure_webhooks(urls=[f"{url}/webhooks/stripe"], secrets=[TEST_WEBHOOK_SECRET])
     try:
-        yield LiveServer(url, app)
+        yield url
     finally:
         sandbox.control.configure_webhooks(urls=[], duplicate=False, out_of_order=False, delay=0)
         sandbox.control.wait_for_webhooks(timeout=5)

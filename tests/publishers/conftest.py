@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from service.models import Donation
 from tests.browser.conftest import live_server  # noqa: F401 - the service on a real socket, for browsers
-from tests.conftest import TEST_WEBHOOK_SECRET
-from tests.ledger.conftest import Ledger
+from tests.ledger.conftest import Ledger, serving_webhooks
 
 GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp"}
 GIFT_AID = {
@@ -33,19 +30,8 @@ def ledger(app: Flask) -> Ledger:
 @pytest.fixture
 def webhooks(app: Flask, sandbox: Any) -> Iterator[str]:
     """The app on a free port with the sandbox delivering its signed events there (the real ledger)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="publishers-app", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    sandbox.control.configure_webhooks(urls=[f"{url}/webhooks/stripe"], secrets=[TEST_WEBHOOK_SECRET])
-    try:
+    with serving_webhooks(app, sandbox) as url:
         yield url
-    finally:
-        sandbox.control.configure_webhooks(urls=[], duplicate=False, out_of_order=False, delay=0)
-        sandbox.control.wait_for_webhooks(timeout=5)
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
