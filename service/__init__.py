@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from .appeal_cache import AppealCache
 from .settings import INSTANCE_DIR, Settings, load_settings
 from .stripe_gateway import StripeGateway
 
@@ -65,6 +66,7 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
 
     db.init_app(app, settings)
     app.extensions["stripe_gateway"] = stripe_gateway or StripeGateway.from_settings(settings)
+    app.extensions["appeal_cache"] = AppealCache(settings.appeal_cache_seconds)
     register_publishing(app)
     init_api(app)
 

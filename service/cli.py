@@ -41,6 +41,11 @@ def db_current() -> None:
     migrate.current(current_app.extensions["settings"].database_url)
 
 
+def _forget_cached_appeals() -> None:
+    # This process sees the change at once; other workers within APPEAL_CACHE_SECONDS.
+    current_app.extensions["appeal_cache"].clear()
+
+
 def _fail(exc: DomainError) -> None:
     click.echo(f"Error: {exc.message}", err=True)
     for field, messages in exc.fields.items():
@@ -60,6 +65,7 @@ def appeals_load(path: Path) -> None:
     except DomainError as exc:
         _fail(exc)
         return
+    _forget_cached_appeals()
     for line in lines:
         click.echo(line)
 
@@ -70,6 +76,7 @@ def appeals_seed() -> None:
     with database().begin() as session:
         for appeal, created in appeals.load_file(session, appeals.SEED_FILE):
             click.echo(f"{'created' if created else 'updated'} {appeal.slug}")
+    _forget_cached_appeals()
 
 
 @appeals_cli.command("list")
@@ -116,6 +123,7 @@ def appeals_close(slug: str) -> None:
             appeals.close_appeal(session, slug)
     except DomainError as exc:
         _fail(exc)
+    _forget_cached_appeals()
     click.echo(f"closed {slug}")
 
 
@@ -128,6 +136,7 @@ def appeals_reopen(slug: str) -> None:
             appeals.reopen_appeal(session, slug)
     except DomainError as exc:
         _fail(exc)
+    _forget_cached_appeals()
     click.echo(f"reopened {slug}")
 
 

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import surge
+from .appeal_cache import AppealCache
 from .attribution import source_columns
 from .checkout import checkout_idempotency_key, checkout_session_params
 from .currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
@@ -125,6 +127,7 @@ def create_donation(
     *,
     idempotency_key: str | None = None,
     scope: str = "api",
+    appeals: AppealCache | None = None,
 ) -> tuple[Donation, bool]:
     """Create (or, for a repeated idempotency key, find) a donation with a Checkout Session.
 
@@ -132,7 +135,7 @@ def create_donation(
     IdempotencyConflict, RequestInProgress or CheckoutUnavailable; nothing is written for bad input.
     """
     now = utcnow()
-    appeal = find_appeal(db, request.appeal)
+    appeal = appeals.find(db, request.appeal) if appeals is not None else find_appeal(db, request.appeal)
     errors = check_against_appeal(appeal, request, now)
     if errors:
         raise ValidationFailed(fields=errors)
@@ -144,33 +147,38 @@ def create_donation(
         if existing is not None:
             return ensure_checkout_session(db, gateway, settings, existing), False
 
-    donation = Donation(
-        id=new_donation_id(),
-        appeal=appeal,
-        amount=request.amount,
-        currency=request.currency,
-        frequency=request.frequency,
-        email=request.email,
-        status=DonationStatus.CREATED,
-        created_at=now,
-        fee_cover_amount=fee_cover_for(request.amount, request.currency) if request.cover_fees else 0,
-        anonymous=request.anonymous,
-        locale=request.locale,
+    values = {
+        "id": new_donation_id(),
+        "appeal_id": appeal.id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "frequency": request.frequency,
+        "email": request.email,
+        "status": DonationStatus.CREATED,
+        "created_at": now,
+        "updated_at": now,
+        "checkout_attempts": 0,
+        "amount_refunded": 0,
+        "needs_attention": False,
+        "fee_cover_amount": fee_cover_for(request.amount, request.currency) if request.cover_fees else 0,
+        "anonymous": request.anonymous,
+        "locale": request.locale,
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
-    )
-    db.add(donation)
-    if idempotency_key:
-        db.flush()  # the record's foreign key needs the donation row first
-        db.add(
-            IdempotencyRecord(
-                scope=scope,
-                key=idempotency_key,
-                request_fingerprint=fingerprint,
-                donation_id=donation.id,
-            )
-        )
+    }
     try:
+        # Core INSERTs rather than a unit-of-work flush: this is the hottest write in the service.
+        db.execute(insert(Donation.__table__).values(values))
+        if idempotency_key:
+            db.execute(
+                insert(IdempotencyRecord.__table__).values(
+                    scope=scope,
+                    key=idempotency_key,
+                    request_fingerprint=fingerprint,
+                    donation_id=values["id"],
+                    created_at=now,
+                )
+            )
         db.commit()
     except IntegrityError:
         # Another request with the same key won the race; answer with its donation.
@@ -181,6 +189,10 @@ def create_donation(
         if existing is None:
             raise
         return ensure_checkout_session(db, gateway, settings, existing), False
+    # The committed row as an object outside the session: every later change to it is a Core
+    # UPDATE whose RETURNING values are copied back (record_checkout_session), never a flush.
+    donation = Donation(**values)
+    donation.appeal = appeal
     return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0), True
 
 
@@ -243,7 +255,7 @@ def ensure_checkout_session(
         )
         db.commit()
         raise CheckoutUnavailable(donation.id, exc.kind, exc.retry_after) from None
-    return record_checkout_session(db, donation.id, session)
+    return record_checkout_session(db, donation, session)
 
 
 def _wait_for_session(db: Session, donation_id: str, timeout: float, settings: Settings) -> Donation | None:
@@ -267,27 +279,46 @@ def _wait_for_session(db: Session, donation_id: str, timeout: float, settings: S
     raise RequestInProgress()
 
 
-def record_checkout_session(db: Session, donation_id: str, session: CheckoutSession) -> Donation:
-    db.execute(
-        update(Donation)
-        .where(Donation.id == donation_id, Donation.stripe_checkout_session_id.is_(None))
+RECORDED_COLUMNS = (
+    "stripe_checkout_session_id", "checkout_url", "checkout_expires_at", "stripe_payment_intent_id",
+    "stripe_subscription_id", "status", "last_error_code", "last_error_message", "updated_at",
+)  # fmt: skip
+
+
+def record_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
+    """Store the session on the donation and mark it pending: one UPDATE ... RETURNING, one commit.
+
+    ``donation`` gets the stored values back without being flushed, whether it is in the session
+    or not.
+    """
+    table = Donation.__table__
+    retryable = table.c.status.in_(RETRYABLE)
+    unrecorded = table.c.stripe_checkout_session_id.is_(None)
+    row = db.execute(
+        update(table)
+        .where(table.c.id == donation.id)
         .values(
-            stripe_checkout_session_id=session.id,
-            checkout_url=session.url,
-            checkout_expires_at=session.expires_at,
-            stripe_payment_intent_id=session.payment_intent_id,
-            stripe_subscription_id=session.subscription_id,
+            # A webhook may have learned the session id first (after a lost response), and may
+            # have moved the donation on: only what is still missing or waiting changes.
+            stripe_checkout_session_id=func.coalesce(table.c.stripe_checkout_session_id, session.id),
+            checkout_url=case((unrecorded, session.url), else_=table.c.checkout_url),
+            checkout_expires_at=case((unrecorded, session.expires_at), else_=table.c.checkout_expires_at),
+            stripe_payment_intent_id=case(
+                (unrecorded, session.payment_intent_id), else_=table.c.stripe_payment_intent_id
+            ),
+            stripe_subscription_id=case(
+                (unrecorded, session.subscription_id), else_=table.c.stripe_subscription_id
+            ),
+            status=case((retryable, DonationStatus.PENDING), else_=table.c.status),
+            last_error_code=case((retryable, None), else_=table.c.last_error_code),
+            last_error_message=case((retryable, None), else_=table.c.last_error_message),
             updated_at=utcnow(),
         )
-    )
-    db.execute(
-        update(Donation)
-        .where(Donation.id == donation_id, Donation.status.in_(RETRYABLE))
-        .values(status=DonationStatus.PENDING, last_error_code=None, last_error_message=None)
-    )
+        .returning(*(table.c[name] for name in RECORDED_COLUMNS))
+    ).one()
     db.commit()
-    donation = db.get(Donation, donation_id, populate_existing=True)
-    assert donation is not None
+    for name in RECORDED_COLUMNS:
+        set_committed_value(donation, name, getattr(row, name))
     return donation
 
 

@@ -46,6 +46,8 @@ class Settings:
     checkout_session_minutes: int = 60
     worker_timeout_seconds: int = 25
     database_pool_size: int = 10
+    # How long a worker reuses an appeal it read for donations (service/appeal_cache.py).
+    appeal_cache_seconds: float = 5.0
     log_level: str = "INFO"
     deployment_id: str = "donation-router"
     # Reliability and abuse limits (see docs/operations.md).
@@ -194,6 +196,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     session_minutes = number("CHECKOUT_SESSION_MINUTES", defaults.checkout_session_minutes, int, 30, 1440)
     pool_size = number("DATABASE_POOL_SIZE", defaults.database_pool_size, int, 1, 200)
+    appeal_cache = number("APPEAL_CACHE_SECONDS", defaults.appeal_cache_seconds, float, 0, 300)
     log_level = env.get("LOG_LEVEL", defaults.log_level).strip().upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
@@ -239,6 +242,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         checkout_session_minutes=session_minutes,
         worker_timeout_seconds=worker_timeout,
         database_pool_size=pool_size,
+        appeal_cache_seconds=appeal_cache,
         log_level=log_level,
         deployment_id=env.get("DEPLOYMENT_ID", defaults.deployment_id).strip() or defaults.deployment_id,
         trusted_proxy_count=proxies,

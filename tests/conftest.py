@@ -45,11 +45,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _postgres_url_for_worker(worker: str) -> str:
-    """One database per xdist worker, so parallel workers never share tables."""
+    """One database per xdist worker and run, so neither parallel workers nor two suites running
+    at once on one machine share tables (the run's id comes from xdist; the database is dropped
+    when the worker finishes, see ``database_url``)."""
     if worker == "master":
         return POSTGRES_URL
     url = make_url(POSTGRES_URL)
-    name = f"{url.database}_{worker}"
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:8]
+    name = f"{url.database}_{worker}_{run}" if run else f"{url.database}_{worker}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
@@ -75,8 +78,20 @@ def _reset_postgres(url: str) -> None:
         engine.dispose()
 
 
+def _drop_postgres(url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def database_url(database_backend: str, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+def database_url(
+    database_backend: str, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[str]:
     """A migrated, empty database for the whole session (migrations are part of what is tested)."""
     if database_backend == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "test.sqlite3"
@@ -85,7 +100,9 @@ def database_url(database_backend: str, tmp_path_factory: pytest.TempPathFactory
         url = _postgres_url_for_worker(worker_id)
         _reset_postgres(url)
     upgrade(url)
-    return url
+    yield url
+    if url != POSTGRES_URL and database_backend == "postgresql":
+        _drop_postgres(url)
 
 
 @pytest.fixture(scope="session")

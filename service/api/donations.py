@@ -91,6 +91,7 @@ class DonationCreate(MethodView):
             current_app.extensions["settings"],
             donation_request,
             idempotency_key=key,
+            appeals=current_app.extensions["appeal_cache"],
         )
         return donation
 

@@ -161,6 +161,7 @@ def donate_submit(slug: str) -> Any:
             donation_request,
             idempotency_key=data["form_token"],
             scope="form",
+            appeals=current_app.extensions["appeal_cache"],
         )
     except ValidationFailed as exc:
         return _render_form(appeal, values, exc.fields, 422)
