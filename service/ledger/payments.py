@@ -20,6 +20,10 @@ from .context import StripeReader
 log = logging.getLogger(__name__)
 
 CLOSED_DISPUTE = ("won", "lost", "warning_closed")
+# How far a dispute has got: an inquiry (warning_*) may escalate to a formal dispute, evidence
+# puts it under review, and then it closes. A late event about an earlier step never undoes a later one.
+DISPUTE_PROGRESS = {"warning_needs_response": 0, "warning_under_review": 1, "needs_response": 2,
+                    "under_review": 3, "warning_closed": 4, "won": 4, "lost": 4}  # fmt: skip
 
 
 def insert_ignore(db: Session, model: type, values: dict[str, Any]) -> bool:
@@ -164,14 +168,18 @@ def fetch_missing_charge(db: Session, gateway: StripeReader | None, payment: Pay
 
 
 def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> bool:
-    """Record the dispute on its payment; a closed dispute is never reopened by a late event."""
+    """Record the dispute on its payment; a late event never moves it back (a closed one stays closed)."""
     status = dispute.get("status")
     if not isinstance(status, str):
         return False
     if payment.dispute_status in CLOSED_DISPUTE and payment.dispute_id == dispute.get("id"):
         return False
-    if payment.dispute_status == status and payment.dispute_id == dispute.get("id"):
-        return False
+    if payment.dispute_id == dispute.get("id") and payment.dispute_status is not None:
+        current, reported = DISPUTE_PROGRESS.get(payment.dispute_status), DISPUTE_PROGRESS.get(status)
+        if payment.dispute_status == status or (
+            current is not None and reported is not None and reported <= current
+        ):
+            return False
     result = db.execute(
         update(Payment)
         .where(

@@ -64,6 +64,26 @@ def test_dispute_created_then_closed(client, ledger, donation, reverse, closed, 
     assert ledger.payments(donation.id)[0].dispute_status == closed
 
 
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [("needs_response", "under_review"), ("warning_needs_response", "needs_response"),
+     ("warning_under_review", "under_review")],
+)  # fmt: skip
+def test_a_late_event_about_an_earlier_dispute_step_does_not_undo_a_later_one(
+    client, ledger, donation, earlier, later
+):
+    # Found by tests/property/test_ledger_event_sequences.py: charge.dispute.created arriving
+    # after charge.dispute.updated put the dispute back to needs_response.
+    deliver(
+        client,
+        completed(donation),
+        p.event("charge.dispute.updated", p.dispute(donation, later)),
+        p.event("charge.dispute.created", p.dispute(donation, earlier)),
+    )
+    assert ledger.payments(donation.id)[0].dispute_status == later
+    assert ledger.donation(donation.id).status == S.DISPUTED
+
+
 def test_dispute_on_an_unknown_charge_is_quarantined(client, ledger, donation):
     evt = p.event(
         "charge.dispute.created", p.dispute(donation, "needs_response", charge="ch_x", payment_intent="pi_x")
