@@ -11,11 +11,23 @@ from .base import StrictSchema
 
 MAX_RANGE_DAYS = 366
 CURRENCY = validate.Regexp(r"^[a-z]{3}$", error="Must be a three-letter lower-case ISO currency code.")
-SLUG = validate.Length(min=1, max=64)
+# PostgreSQL refuses a NUL character in text, so a filter holding one is bad input (422), not a 500.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
+# An appeal's slug as appeals are loaded with it (schemas/appeals.py): anything else names no appeal.
+SLUG = [
+    validate.Length(min=1, max=64),
+    validate.Regexp(
+        r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Must be an appeal slug (lower-case letters, digits, -)."
+    ),
+]
+
+
+def text(max_length: int) -> list[validate.Validator]:
+    return [validate.Length(max=max_length), NO_NUL]
 
 
 class PageArgs(StrictSchema):
-    cursor = fields.String(validate=validate.Length(max=500), metadata={"description": "From next_cursor."})
+    cursor = fields.String(validate=text(500), metadata={"description": "From next_cursor."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     format = fields.String(
         load_default=None,
@@ -39,22 +51,20 @@ class DateRangeArgs(StrictSchema):
 
 
 class EventListArgs(PageArgs, DateRangeArgs):
-    type = fields.String(
-        validate=validate.Length(max=100), metadata={"description": "e.g. charge.refunded or charge.*"}
-    )
+    type = fields.String(validate=text(100), metadata={"description": "e.g. charge.refunded or charge.*"})
     outcome = fields.String(
         validate=validate.OneOf(("received", "processed", "duplicate", "ignored", "quarantined", "failed"))
     )
-    donation = fields.String(validate=validate.Length(max=40))
+    donation = fields.String(validate=text(40))
     needs_review = fields.Boolean()
 
 
 class DonationListArgs(PageArgs, DateRangeArgs):
     appeal = fields.String(validate=SLUG)
-    status = fields.String(validate=validate.Length(max=32))
+    status = fields.String(validate=text(32))
     currency = fields.String(validate=CURRENCY)
     frequency = fields.String(validate=validate.OneOf(("one_off", "monthly")))
-    source = fields.String(validate=validate.Length(max=200), metadata={"description": "utm_source"})
+    source = fields.String(validate=text(200), metadata={"description": "utm_source"})
 
 
 class PaymentExportArgs(DateRangeArgs):
