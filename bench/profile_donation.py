@@ -25,6 +25,8 @@ from service.settings import Settings
 
 from .run import prepare_database
 
+ROUNDS = 4
+PROGRESS = "/api/v1/appeals/red-cross-ukraine/progress"
 BODY = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
 WATCH = (
     "create_donation (service/donations.py", "ensure_checkout_session (service/donations.py",
@@ -58,16 +60,22 @@ def measure(backend: str, donations: int) -> None:
         client = app.test_client()
         for _ in range(20):
             client.post("/api/v1/donations", json=BODY)
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        for _ in range(donations):
-            assert client.post("/api/v1/donations", json=BODY).status_code == 201
-        user, system = _cpu_ms(before, donations)
-        print(f"{backend}: donation CPU {user + system:.2f} ms (user {user:.2f}, system {system:.2f})")
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        for _ in range(donations):
-            assert client.get("/api/v1/appeals/red-cross-ukraine/progress").status_code == 200
-        user, system = _cpu_ms(before, donations)
-        print(f"{backend}: cached progress CPU {user + system:.2f} ms")
+        # Several rounds, best reported: on a shared machine other processes only ever add time.
+        for label, send in (
+            ("donation", lambda: client.post("/api/v1/donations", json=BODY).status_code == 201),
+            ("cached progress", lambda: client.get(PROGRESS).status_code == 200),
+        ):
+            rounds = []
+            for _ in range(ROUNDS):
+                before = resource.getrusage(resource.RUSAGE_SELF)
+                for _ in range(donations // ROUNDS):
+                    assert send()
+                rounds.append(_cpu_ms(before, donations // ROUNDS))
+            user, system = min(rounds, key=sum)
+            spread = ", ".join(f"{sum(r):.2f}" for r in rounds)
+            print(
+                f"{backend}: {label} CPU {user + system:.2f} ms (user {user:.2f}, system {system:.2f}; rounds {spread})"
+            )
     finally:
         sandbox.stop()
 

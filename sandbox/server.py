@@ -3,9 +3,11 @@ or in the foreground (``python -m sandbox``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +24,18 @@ from sandbox.control import SandboxControl
 from sandbox.core import Sandbox
 
 
+def _no_delay(sock: Any) -> None:
+    # Answers go out in more than one write; with Nagle on, a kept-alive client's delayed ACK
+    # holds the second write back for 40 ms (seen as every sandbox call taking 46 ms).
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _Handler(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        _no_delay(self.connection)
+
     # The app logs one line per request itself; werkzeug's own line would repeat it
     # and include the query string.
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -107,6 +120,10 @@ def _serve_gevent(options: Options) -> None:
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
     class Handler(WSGIHandler):
+        def __init__(self, sock: Any, address: Any, server: Any, *args: Any, **kwargs: Any) -> None:
+            _no_delay(sock)
+            super().__init__(sock, address, server, *args, **kwargs)
+
         # The "lose the response" fault closes the client's socket, as werkzeug exposes it.
         def get_environ(self) -> dict[str, Any]:
             environ = super().get_environ()

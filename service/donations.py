@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -119,6 +119,10 @@ def _gift_aid_columns(declaration: GiftAidDeclaration | None, now: datetime) -> 
     }
 
 
+INSERT_DONATION = insert(Donation.__table__)
+INSERT_IDEMPOTENCY_RECORD = insert(IdempotencyRecord.__table__)
+
+
 def create_donation(
     db: Session,
     gateway: StripeGateway,
@@ -168,16 +172,17 @@ def create_donation(
     }
     try:
         # Core INSERTs rather than a unit-of-work flush: this is the hottest write in the service.
-        db.execute(insert(Donation.__table__).values(values))
+        db.execute(INSERT_DONATION, values)
         if idempotency_key:
             db.execute(
-                insert(IdempotencyRecord.__table__).values(
-                    scope=scope,
-                    key=idempotency_key,
-                    request_fingerprint=fingerprint,
-                    donation_id=values["id"],
-                    created_at=now,
-                )
+                INSERT_IDEMPOTENCY_RECORD,
+                {
+                    "scope": scope,
+                    "key": idempotency_key,
+                    "request_fingerprint": fingerprint,
+                    "donation_id": values["id"],
+                    "created_at": now,
+                },
             )
         db.commit()
     except IntegrityError:
@@ -285,36 +290,58 @@ RECORDED_COLUMNS = (
 )  # fmt: skip
 
 
+def _record_session_statement() -> Any:
+    # Built once with named parameters: SQLAlchemy then reuses the compiled statement without
+    # walking a fresh expression tree per donation.
+    table = Donation.__table__
+    retryable = table.c.status.in_(RETRYABLE)
+    unrecorded = table.c.stripe_checkout_session_id.is_(None)
+
+    def unless_recorded(column: str) -> Any:
+        return case((unrecorded, bindparam(f"new_{column}")), else_=table.c[column])
+
+    return (
+        update(table)
+        .where(table.c.id == bindparam("donation_id"))
+        .values(
+            # A webhook may have learned the session id first (after a lost response), and may
+            # have moved the donation on: only what is still missing or waiting changes.
+            stripe_checkout_session_id=func.coalesce(
+                table.c.stripe_checkout_session_id, bindparam("new_stripe_checkout_session_id")
+            ),
+            checkout_url=unless_recorded("checkout_url"),
+            checkout_expires_at=unless_recorded("checkout_expires_at"),
+            stripe_payment_intent_id=unless_recorded("stripe_payment_intent_id"),
+            stripe_subscription_id=unless_recorded("stripe_subscription_id"),
+            status=case((retryable, DonationStatus.PENDING), else_=table.c.status),
+            last_error_code=case((retryable, None), else_=table.c.last_error_code),
+            last_error_message=case((retryable, None), else_=table.c.last_error_message),
+            updated_at=bindparam("new_updated_at"),
+        )
+        .returning(*(table.c[name] for name in RECORDED_COLUMNS))
+    )
+
+
+RECORD_SESSION = _record_session_statement()
+
+
 def record_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
     """Store the session on the donation and mark it pending: one UPDATE ... RETURNING, one commit.
 
     ``donation`` gets the stored values back without being flushed, whether it is in the session
     or not.
     """
-    table = Donation.__table__
-    retryable = table.c.status.in_(RETRYABLE)
-    unrecorded = table.c.stripe_checkout_session_id.is_(None)
     row = db.execute(
-        update(table)
-        .where(table.c.id == donation.id)
-        .values(
-            # A webhook may have learned the session id first (after a lost response), and may
-            # have moved the donation on: only what is still missing or waiting changes.
-            stripe_checkout_session_id=func.coalesce(table.c.stripe_checkout_session_id, session.id),
-            checkout_url=case((unrecorded, session.url), else_=table.c.checkout_url),
-            checkout_expires_at=case((unrecorded, session.expires_at), else_=table.c.checkout_expires_at),
-            stripe_payment_intent_id=case(
-                (unrecorded, session.payment_intent_id), else_=table.c.stripe_payment_intent_id
-            ),
-            stripe_subscription_id=case(
-                (unrecorded, session.subscription_id), else_=table.c.stripe_subscription_id
-            ),
-            status=case((retryable, DonationStatus.PENDING), else_=table.c.status),
-            last_error_code=case((retryable, None), else_=table.c.last_error_code),
-            last_error_message=case((retryable, None), else_=table.c.last_error_message),
-            updated_at=utcnow(),
-        )
-        .returning(*(table.c[name] for name in RECORDED_COLUMNS))
+        RECORD_SESSION,
+        {
+            "donation_id": donation.id,
+            "new_stripe_checkout_session_id": session.id,
+            "new_checkout_url": session.url,
+            "new_checkout_expires_at": session.expires_at,
+            "new_stripe_payment_intent_id": session.payment_intent_id,
+            "new_stripe_subscription_id": session.subscription_id,
+            "new_updated_at": utcnow(),
+        },
     ).one()
     db.commit()
     for name in RECORDED_COLUMNS:

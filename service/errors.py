@@ -10,6 +10,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -172,7 +174,24 @@ def handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
     return render_template("error.html", status=500, message=_friendly(500)), 500
 
 
+def handle_database_unavailable(exc: DBAPIError | PoolTimeout) -> Response | tuple[str, int]:
+    """A lost or refused database connection, or no free one in the pool, is an outage to retry,
+    not a bug: 503 with Retry-After."""
+    if isinstance(exc, DBAPIError) and not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        return handle_unexpected(exc)
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    log.error("database_unavailable", extra={"exception_type": type(cause).__name__})
+    if wants_json():
+        return error_response(
+            503, "database_unavailable", "The service is briefly unavailable; retry shortly.", retry_after=5
+        )
+    body = render_template("error.html", status=503, message=_friendly(503))
+    return body, 503, {"Retry-After": "5"}  # type: ignore[return-value]
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DBAPIError, handle_database_unavailable)
+    app.register_error_handler(PoolTimeout, handle_database_unavailable)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)
