@@ -26,13 +26,16 @@ def text(max_length: int) -> list[validate.Validator]:
     return [validate.Length(max=max_length), NO_NUL]
 
 
+FORMAT_HELP = "csv: every matching row as CSV, oldest first (accountant); or send Accept: text/csv."
+
+
 class PageArgs(StrictSchema):
     cursor = fields.String(validate=text(500), metadata={"description": "From next_cursor."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     format = fields.String(
         load_default=None,
         validate=validate.OneOf(("json", "csv")),
-        metadata={"description": "csv streams every matching row (accountant); or send Accept: text/csv."},
+        metadata={"description": FORMAT_HELP},
     )
 
 
@@ -72,7 +75,9 @@ class PaymentExportArgs(DateRangeArgs):
 
     appeal = fields.String(validate=SLUG)
     currency = fields.String(validate=CURRENCY)
-    format = fields.String(load_default="csv", validate=validate.OneOf(("csv",)))
+    format = fields.String(
+        load_default="csv", validate=validate.OneOf(("csv",)), metadata={"description": "Always CSV."}
+    )
 
 
 class ReconciliationArgs(DateRangeArgs):
@@ -80,7 +85,9 @@ class ReconciliationArgs(DateRangeArgs):
     group_by = fields.String(
         load_default="appeal", validate=validate.OneOf(("day", "appeal", "currency", "source"))
     )
-    format = fields.String(load_default=None, validate=validate.OneOf(("json", "csv")))
+    format = fields.String(
+        load_default=None, validate=validate.OneOf(("json", "csv")), metadata={"description": FORMAT_HELP}
+    )
 
 
 class PayoutListArgs(PageArgs, DateRangeArgs):
@@ -89,7 +96,9 @@ class PayoutListArgs(PageArgs, DateRangeArgs):
 
 class DiscrepancyArgs(StrictSchema):
     appeal = fields.String(validate=SLUG)
-    format = fields.String(load_default=None, validate=validate.OneOf(("json", "csv")))
+    format = fields.String(
+        load_default=None, validate=validate.OneOf(("json", "csv")), metadata={"description": FORMAT_HELP}
+    )
 
 
 # -- out ------------------------------------------------------------------------------------------

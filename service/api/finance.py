@@ -57,6 +57,22 @@ ERRORS = (
 )
 
 
+# What a list or report answers with ?format=csv or Accept: text/csv (columns: docs/finance.md).
+CSV_BODY = {
+    "type": "string",
+    "description": "CSV (RFC 4180) with a header row, every matching row, oldest first.",
+}
+
+
+def csv_answer(
+    description: str = "JSON; or, with ?format=csv or Accept: text/csv, every matching row as CSV",
+) -> Any:
+    """Document the text/csv variant of an operation's 200 answer next to (or instead of) its JSON."""
+    return blp.alt_response(
+        200, schema=CSV_BODY, content_type="text/csv", description=description, success=True
+    )
+
+
 def documented(func: Any) -> Any:
     func = blp.doc(security=SECURITY)(func)
     for status, description in ERRORS:
@@ -78,6 +94,7 @@ def _unrestricted() -> None:
 class EventList(MethodView):
     @blp.arguments(EventListArgs, location="query", unknown=RAISE)
     @blp.response(200, EventPageSchema)
+    @csv_answer()
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """The webhook delivery log, newest first (CSV: every matching row, oldest first)."""
@@ -127,6 +144,7 @@ class EventReplay(MethodView):
 class DonationList(MethodView):
     @blp.arguments(DonationListArgs, location="query", unknown=RAISE)
     @blp.response(200, DonationPageSchema)
+    @csv_answer()
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Donations with fees, net, refunds, disputes and payouts; newest first."""
@@ -165,6 +183,7 @@ class DonationDetail(MethodView):
 class PaymentExport(MethodView):
     @blp.arguments(PaymentExportArgs, location="query", unknown=RAISE)
     @blp.response(200, content_type="text/csv", description="One row per payment (see docs/finance.md)")
+    @csv_answer("One row per payment (see docs/finance.md)")
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """The accountant's export: one CSV row per payment paid in the range (default: 30 days)."""
@@ -184,6 +203,7 @@ class PaymentExport(MethodView):
 class GiftAidExport(MethodView):
     @blp.arguments(GiftAidExportArgs, location="query", unknown=RAISE)
     @blp.response(200, content_type="text/csv", description="HMRC Charities Online Gift Aid schedule")
+    @csv_answer("HMRC Charities Online Gift Aid schedule")
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Gift-aided payments received in the range, in the columns of HMRC's claim schedule."""
@@ -205,6 +225,7 @@ class GiftAidExport(MethodView):
 class Reconciliation(MethodView):
     @blp.arguments(ReconciliationArgs, location="query", unknown=RAISE)
     @blp.response(200, ReconciliationSchema)
+    @csv_answer()
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Counts, gross, refunded, disputed, fees and net per group and currency, with per-currency totals."""
@@ -226,6 +247,7 @@ class Reconciliation(MethodView):
 class PayoutList(MethodView):
     @blp.arguments(PayoutListArgs, location="query", unknown=RAISE)
     @blp.response(200, PayoutPageSchema)
+    @csv_answer()
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Bank payouts, newest first, with the net of the ledger's payments in each."""
@@ -265,6 +287,7 @@ class PayoutDetail(MethodView):
 class Discrepancies(MethodView):
     @blp.arguments(DiscrepancyArgs, location="query", unknown=RAISE)
     @blp.response(200, DiscrepanciesSchema)
+    @csv_answer()
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Everything that does not add up: stale pending gifts, missing fees, mismatches, bad deliveries."""

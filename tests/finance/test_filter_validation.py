@@ -26,7 +26,8 @@ FILTERS = [
 def test_a_nul_character_in_a_filter_is_refused_with_422(finance_get, path, name):
     response = finance_get(path, role="admin", query_string={name: "red\x00cross"})
     assert response.status_code == 422, response.get_data(as_text=True)
-    assert name in response.get_json()["error"]["fields"]
+    error = response.get_json()["error"]
+    assert (error["code"], name in error["fields"]) == ("validation_failed", True)
 
 
 @pytest.mark.parametrize("slug", ["Red-Cross", "red cross", "-red", "red--cross", "x" * 65])
