@@ -10,6 +10,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
+from tests.ledger import payloads as p
 
 from ..service.helpers import VALID
 
@@ -92,6 +93,22 @@ def test_webhook_deliveries_are_counted_with_bounded_labels(client: Any) -> None
         assert value(after, name, **labels) == value(before, name, **labels) + 1
 
 
+def test_real_webhook_deliveries_are_counted_by_type_and_outcome(client: Any) -> None:
+    name = "donation_router_webhook_deliveries_total"
+    before = client.get("/metrics").get_data(as_text=True)
+    unused = p.event("customer.created", {"id": "cus_metrics", "object": "customer"})
+    assert p.post(client, unused).status_code == 200
+    assert p.post(client, unused).status_code == 200  # Stripe's retry of the same event
+    assert p.post(client, unused, secrets=("whsec_not_ours",)).status_code == 400
+    after = client.get("/metrics").get_data(as_text=True)
+    for labels in (
+        dict(type="customer.created", outcome="ignored"),
+        dict(type="customer.created", outcome="duplicate"),
+        dict(type="other", outcome="no_matching_signature"),  # rejected before the body is read
+    ):
+        assert value(after, name, **labels) == value(before, name, **labels) + 1, labels
+
+
 def test_metrics_can_require_a_token(make_app: Any) -> None:
     client = make_app(metrics_token="scrape-token-0123456789").test_client()
     assert client.get("/metrics").status_code == 401
@@ -105,14 +122,29 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn: Any, database_backend:
     server = gunicorn(WEB_CONCURRENCY="2", GUNICORN_WORKER_CLASS="sync")
     server.wait_for_workers(2)
     session = requests.Session()
+    # New connections each time, so both sync workers answer some of these.
     for _ in range(20):
-        # New connections, so both sync workers answer some of them.
         assert requests.get(f"{server.base_url}/livez", timeout=5).status_code == 200
-    totals = []
+    forged = p.body(p.event("customer.created", {"id": "cus_forged", "object": "customer"}))
     for _ in range(6):
-        response = session.get(f"{server.base_url}/metrics", timeout=5)
-        totals.append(value(response.text, "donation_router_http_requests_total", method="GET",
-                            endpoint="health.livez", status="200"))  # fmt: skip
-    # Whichever worker answered the scrape, it reports all 20 (plus the start-up probes).
-    assert min(totals) >= 20 and len(set(totals)) == 1, totals
+        response = requests.post(f"{server.base_url}/webhooks/stripe", data=forged, timeout=5,
+                                 headers=p.headers(forged, secrets=("whsec_not_ours",)))  # fmt: skip
+        assert response.status_code == 400
+    for _ in range(4):
+        assert requests.post(f"{server.base_url}/api/v1/donations", json=VALID, timeout=10).status_code == 201
+    scrapes = []
+    for _ in range(6):
+        text = session.get(f"{server.base_url}/metrics", timeout=5).text
+        scrapes.append((
+            value(text, "donation_router_http_requests_total", method="GET", endpoint="health.livez", status="200"),
+            value(text, "donation_router_webhook_deliveries_total", type="other", outcome="no_matching_signature"),
+            value(text, "donation_router_stripe_request_duration_seconds_count",
+                  operation="checkout.sessions.create", outcome="ok"),
+            value(text, "donation_router_donations", status="pending"),
+        ))  # fmt: skip
+    # Whichever worker answered the scrape, it reports every worker's counts: all 20 probes
+    # (plus the start-up ones), the 6 signature rejections, the 4 Stripe calls and donations.
+    assert len(set(scrapes)) == 1, scrapes
+    livez, rejected, stripe_calls, pending = scrapes[0]
+    assert livez >= 20 and (rejected, stripe_calls, pending) == (6, 4, 4), scrapes[0]
     assert len(list(server.metrics_dir.glob("*.db"))) >= 2  # both workers wrote values
