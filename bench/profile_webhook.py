@@ -8,7 +8,8 @@
 Creates pending donations in a fresh ``bench`` database (the same rows and signed
 ``checkout.session.completed`` events as ``bench/run.py``'s webhook scenario), posts each event
 once through the Flask test client, then the same events again (duplicate deliveries), and
-reports the process's user and system CPU per event for each pass. Under ``py-spy --gil`` only
+reports the process's user and system CPU per event for each pass, and per ``GET /livez`` (the
+floor: the test client, Flask and the request hooks with no work in the view). Under ``py-spy --gil`` only
 samples holding the GIL count, which approximates Python CPU time; ``--summarise`` prints the
 share of those samples spent under the functions that matter.
 """
@@ -123,6 +124,11 @@ def measure(backend: str, events: int) -> None:
     _post_all(client, signed, "processed")
     user, system = _cpu_ms(before, events)
     print(f"{backend}: duplicate delivery CPU {user + system:.2f} ms/event")
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(events):
+        assert client.get("/livez").status_code == 200
+    user, system = _cpu_ms(before, events)
+    print(f"{backend}: GET /livez through the same client and hooks (the floor) {user + system:.2f} ms")
     # The effects, so a faster path that applies nothing cannot look like a win.
     with app.extensions["database"].sessionmaker() as db:
         paid = db.scalar(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from .models import Donation, DonationStatus, utcnow
@@ -132,43 +133,105 @@ def check_amount(donation: Donation, amount: int | None, currency: str | None) -
         raise AmountMismatch(donation.id, f"{expected} {donation.currency}", f"{amount} {currency.lower()}")
 
 
+class LockedDonation(NamedTuple):
+    """The columns applying a session needs, read with the donation's row lock held."""
+
+    id: str
+    status: str
+    amount: int
+    fee_cover_amount: int | None
+    currency: str
+    paid_at: datetime | None
+    stripe_checkout_session_id: str | None
+    stripe_payment_intent_id: str | None
+    stripe_subscription_id: str | None
+    stripe_customer_id: str | None
+
+    @property
+    def charge_amount(self) -> int:
+        return self.amount + (self.fee_cover_amount or 0)
+
+
+_donations = Donation.__table__
+# Built once: a webhook applies a session hundreds of times a second, and building and caching an
+# ORM statement per call cost more CPU than PostgreSQL's work on it.
+_LOCK_FOR_SESSION = (
+    select(*(_donations.c[name] for name in LockedDonation._fields))
+    .where(_donations.c.id == bindparam("donation_id"))
+    .with_for_update()
+)
+# The SET columns are the keys of the parameters given; the status in WHERE is a compare-and-set.
+_UPDATE_IF_STATUS = _donations.update().where(
+    _donations.c.id == bindparam("b_id"), _donations.c.status == bindparam("b_status")
+)
+_FILL_ONCE = ("stripe_payment_intent_id", "stripe_subscription_id", "stripe_customer_id")
+
+
+def lock_donation_for_session(db: Session, donation_id: str) -> LockedDonation | None:
+    """Read what :func:`record_session` needs, holding the row lock (PostgreSQL) until commit."""
+    row = db.connection().execute(_LOCK_FOR_SESSION, {"donation_id": donation_id}).first()
+    return LockedDonation(*row) if row is not None else None
+
+
 def record_session(
-    db: Session, donation_id: str, session: CheckoutSession, *, status: str | None = None
+    db: Session,
+    donation_id: str,
+    session: CheckoutSession,
+    *,
+    status: str | None = None,
+    locked: LockedDonation | None = None,
 ) -> Applied:
     """Apply the session's facts inside the caller's transaction; AmountMismatch changes nothing.
 
     ``status`` overrides what the session's fields say, for facts only the event type carries
     (``checkout.session.async_payment_failed`` leaves the session looking merely unpaid).
+    ``locked`` is the donation as :func:`lock_donation_for_session` read it in this transaction,
+    if the caller already has it.
     """
     from .ledger.payments import upsert_payment
 
-    donation = lock_donation(db, donation_id)
+    donation = locked or lock_donation_for_session(db, donation_id)
     if donation is None:
         return Applied(None, False)
     new_status = status or status_from_session(session)
     if new_status in AFTER_PAYMENT or new_status == S.PROCESSING:
-        check_amount(donation, session.amount_total, session.currency)
+        check_amount(donation, session.amount_total, session.currency)  # type: ignore[arg-type]
     changes: dict[str, object] = {}
-    if session.payment_intent_id and not donation.stripe_payment_intent_id:
-        changes["stripe_payment_intent_id"] = session.payment_intent_id
-    if session.subscription_id and not donation.stripe_subscription_id:
-        changes["stripe_subscription_id"] = session.subscription_id
-    if session.customer_id and not donation.stripe_customer_id:
-        changes["stripe_customer_id"] = session.customer_id
+    for column, value in zip(
+        _FILL_ONCE, (session.payment_intent_id, session.subscription_id, session.customer_id), strict=True
+    ):
+        if value and not getattr(donation, column):
+            changes[column] = value
+    filled = bool(changes)
+    moving = new_status is not None and can_move(donation.status, new_status)
+    if moving:
+        changes["status"] = new_status
+        changes["updated_at"] = utcnow()
+        if new_status in AFTER_PAYMENT and donation.paid_at is None:
+            changes["paid_at"] = changes["updated_at"]
+    moved = False
     if changes:
-        db.execute(update(Donation).where(Donation.id == donation.id).values(**changes))
-    changed = bool(changes)
+        # One UPDATE for the ids and the move. It only misses if the status changed since the read
+        # (no row lock: SQLite, or a caller that read without one); then the slower route re-reads.
+        params = {"b_id": donation.id, "b_status": donation.status, **changes}
+        if db.connection().execute(_UPDATE_IF_STATUS, params).rowcount:  # type: ignore[attr-defined]
+            moved = moving
+        else:
+            ids = {column: changes[column] for column in _FILL_ONCE if column in changes}
+            if ids:
+                db.execute(update(Donation).where(Donation.id == donation.id).values(**ids))
+            if new_status is not None:
+                moved = advance_donation(db, donation.id, new_status)
+    changed = filled or moved
     if new_status == S.PAID and session.mode == "payment" and session.payment_intent_id:
         changed |= upsert_payment(
             db,
-            donation,
+            donation,  # type: ignore[arg-type]
             kind="one_off",
             payment_intent_id=session.payment_intent_id,
-            amount=session.amount_total or expected_amount(donation),
+            amount=session.amount_total or expected_amount(donation),  # type: ignore[arg-type]
             currency=session.currency or donation.currency,
         )
-    if new_status is not None:
-        changed |= advance_donation(db, donation.id, new_status)
     return Applied(donation.id, changed)
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import update
 
-from ..fulfilment import AmountMismatch, Applied, record_session
+from ..fulfilment import AmountMismatch, Applied, lock_donation_for_session, record_session
 from ..models import Donation, DonationStatus
 from ..stripe_gateway import CheckoutSession
 from ..surge import NotAttributable, attributed_donation
-from .context import LedgerContext, Quarantine, our_donation
+from .context import LedgerContext, Quarantine, our_donation_id
 
 
 def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bool = False) -> Applied:
@@ -18,9 +18,14 @@ def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bo
     session = CheckoutSession.from_stripe(session_obj)
     try:
         # A Payment Link session (surge mode) names its donation only by client_reference_id.
-        donation = attributed_donation(ctx.db, session_obj) or our_donation(ctx, session.metadata)
+        linked = attributed_donation(ctx.db, session_obj)
     except NotAttributable as exc:
         raise Quarantine(exc.reason, exc.donation_id) from None
+    donation_id = linked.id if linked is not None else our_donation_id(ctx, session.metadata)
+    # Locked from here to the commit, so one donation's facts apply one at a time.
+    donation = lock_donation_for_session(ctx.db, donation_id)
+    if donation is None:
+        raise Quarantine("unknown_donation")
     if donation.stripe_checkout_session_id not in (None, session.id):
         # Our metadata on a session we did not record for this donation: someone copied it.
         raise Quarantine("session_not_the_donations", donation.id)
@@ -31,8 +36,9 @@ def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bo
             .where(Donation.id == donation.id, Donation.stripe_checkout_session_id.is_(None))
             .values(stripe_checkout_session_id=session.id, checkout_expires_at=session.expires_at)
         )
+    status = DonationStatus.FAILED if failed else None
     try:
-        return record_session(ctx.db, donation.id, session, status=DonationStatus.FAILED if failed else None)
+        return record_session(ctx.db, donation.id, session, status=status, locked=donation)
     except AmountMismatch as exc:
         raise Quarantine(exc.reason, donation.id) from None
 

@@ -67,8 +67,11 @@ def id_of(value: Any) -> str | None:
     return None
 
 
-def our_donation(ctx: LedgerContext, metadata: dict[str, Any] | None) -> Donation:
-    """The donation an object's metadata names, or Quarantine if the metadata is not ours."""
+def our_donation_id(ctx: LedgerContext, metadata: dict[str, Any] | None) -> str:
+    """The donation id an object's metadata names, or Quarantine if the metadata is not ours.
+
+    It does not look the donation up: callers that lock it anyway find out then whether it exists.
+    """
     metadata = metadata or {}
     deployment = metadata.get("deployment")
     if deployment != ctx.settings.deployment_id:
@@ -76,7 +79,14 @@ def our_donation(ctx: LedgerContext, metadata: dict[str, Any] | None) -> Donatio
             f"other_deployment: {str(deployment)[:100]}" if deployment else "no_deployment_metadata"
         )
     donation_id = metadata.get("donation_id")
-    donation = ctx.db.get(Donation, donation_id) if isinstance(donation_id, str) else None
+    if not isinstance(donation_id, str):
+        raise Quarantine("unknown_donation")
+    return donation_id
+
+
+def our_donation(ctx: LedgerContext, metadata: dict[str, Any] | None) -> Donation:
+    """The donation an object's metadata names, or Quarantine if the metadata is not ours."""
+    donation = ctx.db.get(Donation, our_donation_id(ctx, metadata))
     if donation is None:
         raise Quarantine("unknown_donation")
     return donation

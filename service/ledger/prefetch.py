@@ -28,9 +28,7 @@ class PrefetchingGateway:
             return self._cache[(method, key)]
         return getattr(self.gateway, method)(key)
 
-    def _warm(self, method: str, key: str | None) -> None:
-        if not key:
-            return
+    def _warm(self, method: str, key: str) -> None:
         # On failure the apply function asks again and decides what the failure means.
         with suppress(StripeGatewayError):
             self._cache[(method, key)] = getattr(self.gateway, method)(key)
@@ -49,15 +47,25 @@ class PrefetchingGateway:
 
     def warm(self, event: dict[str, Any]) -> None:
         """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
-        obj = (event.get("data") or {}).get("object") or {}
-        kind = str(event.get("type", ""))
-        if kind.startswith("charge.dispute."):
-            self._warm("charges_for_payment_intent", id_of(obj.get("payment_intent")))
-        elif kind.startswith("charge.") and isinstance(obj.get("balance_transaction"), str):
-            self._warm("retrieve_balance_transaction", obj["balance_transaction"])
-        elif kind == "invoice.paid":
-            self._warm("charges_for_payment_intent", invoice_payment_intent(obj))
-        elif kind == "customer.subscription.updated":
-            self._warm("retrieve_subscription", id_of(obj.get("id")))
-        elif kind in ("payout.paid", "payout.reconciliation_completed"):
-            self._warm("payout_balance_transactions", id_of(obj.get("id")))
+        call = prefetch_call(event)
+        if call is not None:
+            self._warm(*call)
+
+
+def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
+    """The Stripe read applying ``event`` is likely to need, or None (most events need none)."""
+    obj = (event.get("data") or {}).get("object") or {}
+    kind = str(event.get("type", ""))
+    if kind.startswith("charge.dispute."):
+        method, key = "charges_for_payment_intent", id_of(obj.get("payment_intent"))
+    elif kind.startswith("charge.") and isinstance(obj.get("balance_transaction"), str):
+        method, key = "retrieve_balance_transaction", obj["balance_transaction"]
+    elif kind == "invoice.paid":
+        method, key = "charges_for_payment_intent", invoice_payment_intent(obj)
+    elif kind == "customer.subscription.updated":
+        method, key = "retrieve_subscription", id_of(obj.get("id"))
+    elif kind in ("payout.paid", "payout.reconciliation_completed"):
+        method, key = "payout_balance_transactions", id_of(obj.get("id"))
+    else:
+        return None
+    return (method, key) if key else None

@@ -1,0 +1,173 @@
+"""What is stored, and when, as a delivery is stored and applied (docs/webhooks.md, "What the endpoint answers").
+
+A first delivery that needs nothing from Stripe is stored, applied and recorded in one
+transaction; these tests pin that nothing half-done survives a failure in it, and that an event
+that does need Stripe is committed before Stripe is asked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
+
+from service import create_app
+from service.ledger import apply_checkout, payments
+from service.ledger.receiving import receive
+from service.models import DonationStatus as S
+from service.models import WebhookEvent
+
+from . import payloads as p
+
+
+def completed(donation: Any) -> dict:
+    return p.event("checkout.session.completed", p.session(donation))
+
+
+def test_first_delivery_is_stored_applied_and_linked_with_one_attempt(client, ledger, make_donation):
+    donation = make_donation()
+    evt = completed(donation)
+    response = p.post(client, evt)
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "received": True,
+        "event": evt["id"],
+        "outcome": "processed",
+        "duplicate": False,
+    }
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.delivery_count, stored.process_attempts, stored.donation_id) == (
+        "processed", 1, 1, donation.id,
+    )  # fmt: skip
+    assert stored.processed_at is not None
+    assert json.loads(stored.payload) == evt
+    assert ledger.donation(donation.id).status == S.PAID
+
+
+def test_redelivery_of_an_applied_event_only_counts_it(client, ledger, make_donation):
+    donation = make_donation()
+    evt = completed(donation)
+    p.post(client, evt)
+    first = ledger.event(evt["id"])
+    response = p.post(client, evt)
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "processed"
+    assert response.get_json()["duplicate"] is True
+    again = ledger.event(evt["id"])
+    assert again.delivery_count == 2
+    assert again.last_received_at >= first.last_received_at
+    assert (again.received_at, again.processed_at, again.process_attempts, again.outcome) == (
+        first.received_at, first.processed_at, 1, "processed",
+    )  # fmt: skip
+    assert len(ledger.payments(donation.id)) == 1
+
+
+def test_failure_after_a_partial_apply_keeps_the_event_as_failed_and_none_of_the_work(
+    client, ledger, make_donation, monkeypatch
+):
+    donation = make_donation()
+    evt = completed(donation)
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        # By now the donation's UPDATE to paid has run in the same transaction.
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(payments, "upsert_payment", broken)
+    response = p.post(client, evt)
+    assert response.status_code == 500
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.outcome_reason, stored.delivery_count) == (
+        "failed",
+        "error: RuntimeError",
+        1,
+    )
+    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).stripe_payment_intent_id is None
+
+    monkeypatch.undo()
+    retried = p.post(client, evt)
+    assert retried.get_json()["outcome"] == "processed"
+    assert ledger.event(evt["id"]).delivery_count == 2
+    assert ledger.donation(donation.id).status == S.PAID
+    assert len(ledger.payments(donation.id)) == 1
+
+
+def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it(
+    settings, ledger, make_donation, monkeypatch
+):
+    donation = make_donation()
+    evt = completed(donation)
+    own = create_app({"TESTING": True}, settings=settings)
+    database = own.extensions["database"]
+    dead = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/x"
+        if database.engine.dialect.name == "postgresql"
+        else "sqlite:////nonexistent-directory/ledger.sqlite3"
+    )
+    real_record_session = apply_checkout.record_session
+
+    def database_goes_away(db: Any, *args: Any, **kwargs: Any) -> Any:
+        # Mid-transaction: the event row is inserted but not committed; then the server is gone.
+        database.sessionmaker.configure(bind=dead)
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        raise OperationalError("SELECT ...", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(apply_checkout, "record_session", database_goes_away)
+    response = p.post(own.test_client(), evt)
+    assert response.status_code == 503
+    assert ledger.events() == []
+    assert ledger.donation(donation.id).status == S.PENDING
+
+    # The database is back; Stripe delivers again.
+    monkeypatch.setattr(apply_checkout, "record_session", real_record_session)
+    database.sessionmaker.configure(bind=database.engine)
+    response = p.post(own.test_client(), evt)
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "processed"
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.delivery_count, stored.process_attempts) == ("processed", 1, 1)
+    assert ledger.donation(donation.id).status == S.PAID
+    assert len(ledger.payments(donation.id)) == 1
+    database.engine.dispose()
+    dead.dispose()
+
+
+class StoredFirstGateway:
+    """Answers a payout's balance transactions, checking first that the event is already committed."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.calls: list[str] = []
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict]:
+        self.calls.append(payout_id)
+        with self.app.extensions["database"].sessionmaker() as db:
+            # Another connection sees the row, and (PostgreSQL) could lock it at once: nothing
+            # of this delivery holds a lock while Stripe is asked.
+            outcome = db.scalar(
+                select(WebhookEvent.outcome)
+                .where(WebhookEvent.object_id == payout_id)
+                .with_for_update(nowait=True)
+            )
+            db.rollback()
+        assert outcome == "received"
+        return []
+
+
+@pytest.mark.parametrize("deliveries", [1, 3])
+def test_event_that_needs_stripe_is_committed_before_stripe_is_asked_and_asked_once(app, ledger, deliveries):
+    evt = p.event("payout.paid", p.template("payout", id="po_stored_first", amount=10_000, currency="gbp",
+                                            status="paid", arrival_date=1_790_000_000))  # fmt: skip
+    gateway = StoredFirstGateway(app)
+    sessions, settings = app.extensions["database"].sessionmaker, app.extensions["settings"]
+    outcomes = [receive(sessions, gateway, settings, p.body(evt)) for _ in range(deliveries)]  # type: ignore[arg-type]
+    assert outcomes[0].outcome == "processed"
+    assert all(o.duplicate_delivery for o in outcomes[1:])
+    assert gateway.calls == ["po_stored_first"]
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.delivery_count, stored.process_attempts) == ("processed", deliveries, 1)
