@@ -92,7 +92,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     if not settings.uses_real_stripe:
         parts = urlsplit(settings.stripe_api_base)
         checkout_origin = f"{parts.scheme}://{parts.netloc}"
-    register_request_hooks(app, settings.is_production, checkout_origin)
+    register_request_hooks(app, settings.is_production, checkout_origin, settings.access_log_public_reads)
     app.register_blueprint(donate.bp)
     app.register_blueprint(site.bp)
     app.register_blueprint(finance_pages.bp)

@@ -11,9 +11,23 @@ from flask import Flask, Response, g, request
 
 log = logging.getLogger("service.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Public, cached reads that a viral article multiplies (and probes polled every few seconds):
+# when they succeed they are counted in /metrics rather than logged one line each.
+PUBLIC_READS = frozenset(
+    {
+        "appeal_figures_api.AppealProgress",
+        "embed.embed_js",
+        "embed.config",
+        "health.livez",
+        "health.readyz",
+        "metrics",
+    }
+)
 
 
-def register_request_hooks(app: Flask, production: bool, checkout_origin: str) -> None:
+def register_request_hooks(
+    app: Flask, production: bool, checkout_origin: str, log_public_reads: bool = False
+) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
@@ -37,6 +51,8 @@ def register_request_hooks(app: Flask, production: bool, checkout_origin: str) -
             response.headers.setdefault("X-Frame-Options", "DENY")
         if production:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if not log_public_reads and response.status_code < 400 and request.endpoint in PUBLIC_READS:
+            return response
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         log.info(
             "request",

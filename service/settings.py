@@ -56,6 +56,9 @@ class Settings:
     rate_limit_donations_global: str = "3000/minute"
     webhook_payload_retention_days: int = 90
     metrics_token: str | None = None
+    # Successful reads of the public, cached figures are counted in /metrics; logging each of
+    # thousands a second costs CPU and log storage, so they are not logged unless asked.
+    access_log_public_reads: bool = False
     # Surge mode (docs/scaling.md): Stripe calls per second shared by every worker and instance,
     # kept below Stripe's default 25 per second per endpoint; 0 turns the budget off.
     stripe_call_budget: int = 20
@@ -212,6 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "WEBHOOK_PAYLOAD_RETENTION_DAYS", defaults.webhook_payload_retention_days, int, 1, 3650
     )
     metrics_token = env.get("METRICS_TOKEN", "").strip() or None
+    log_public_reads = env.get("ACCESS_LOG_PUBLIC_READS", "").strip().lower() in ("1", "true", "yes")
     if metrics_token is not None and len(metrics_token) < 16:
         problems.append("METRICS_TOKEN must be at least 16 characters when set")
 
@@ -250,6 +254,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_donations_global=overall,
         webhook_payload_retention_days=retention,
         metrics_token=metrics_token,
+        access_log_public_reads=log_public_reads,
         stripe_call_budget=call_budget,
         surge_wait_seconds=surge_wait,
         web_concurrency=web_concurrency,

@@ -39,7 +39,7 @@ def idempotency_key_header() -> str | None:
 
 @blp.route("")
 class DonationCreate(MethodView):
-    @blp.arguments(DonationCreateSchema)
+    @blp.arguments(DonationCreateSchema())  # an instance: not rebuilt per request
     @blp.response(201, DonationCreatedSchema)
     @blp.alt_response(
         422,
