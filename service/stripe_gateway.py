@@ -360,7 +360,10 @@ class StripeGateway:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             observe_stripe_call(operation, outcome, elapsed_ms / 1000)
-            log.info(
+            # Every call is in the Stripe latency histogram (/metrics); a line per successful
+            # call would be most of a busy night's log volume, so those are DEBUG.
+            log.log(
+                logging.INFO if outcome != "ok" else logging.DEBUG,
                 "stripe_call",
                 extra={
                     "operation": operation,
