@@ -112,7 +112,7 @@ def _decode(payload: bytes) -> str:
 def _parse(text: str) -> dict[str, Any]:
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise MalformedEvent("not_json") from None
     if not isinstance(event, dict):
         raise MalformedEvent("not_an_event")

@@ -111,8 +111,15 @@ def test_header_with_one_signature_per_secret_verifies(client):
 
 @pytest.mark.parametrize(
     "payload",
-    [b"\xff\xfe not utf-8", b"not json at all", b"[1, 2, 3]", b'{"type": "x"}', b'{"id": "evt_1"}'],
-    ids=["not-utf8", "not-json", "not-object", "no-id", "no-type"],
+    [
+        b"\xff\xfe not utf-8",
+        b"not json at all",
+        b"[1, 2, 3]",
+        b'{"type": "x"}',
+        b'{"id": "evt_1"}',
+        b'{"id": "evt_1", "type": "x", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["not-utf8", "not-json", "not-object", "no-id", "no-type", "nested-past-the-parser"],
 )
 def test_signed_body_that_is_not_an_event_is_400_never_500(client, ledger, payload):
     response = client.post("/webhooks/stripe", data=payload, headers=p.headers(payload))
