@@ -37,8 +37,12 @@ SOURCE_FIELDS = (
 )
 
 
+FORM_SCHEMA = DonateFormSchema()  # stateless: built once, not per submission
+
+
 def _appeal_or_404(slug: str) -> Appeal:
-    appeal = donations.find_appeal(db.session(), slug)
+    # The same short per-worker cache as the donation itself (service/appeal_cache.py).
+    appeal = current_app.extensions["appeal_cache"].find(db.session(), slug)
     if appeal is None:
         abort(404)
     return appeal
@@ -135,7 +139,7 @@ def donate_submit(slug: str) -> Any:
     values = {key: value for key, value in request.form.items() if isinstance(value, str)}
     values.setdefault("currency", appeal.default_currency)
     try:
-        data = DonateFormSchema().load_form(request.form)
+        data = FORM_SCHEMA.load_form(request.form)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"amount": exc.messages}
         errors = _flatten(messages)
