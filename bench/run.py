@@ -81,7 +81,7 @@ def service_env(database_url: str, sandbox_url: str, **extra: str) -> dict[str, 
         "RATE_LIMIT_DONATIONS": "10000000/minute",
         "RATE_LIMIT_DONATIONS_GLOBAL": "10000000/minute",
         "STRIPE_CALL_BUDGET": "0",
-        "DATABASE_POOL_SIZE": "25",  # about worker_connections (gunicorn.conf.py) / 2
+        "DATABASE_POOL_SIZE": "25",  # a quarter of worker_connections (gunicorn.conf.py): transactions are short
         "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "INFO",
         **extra,
