@@ -40,7 +40,9 @@ def test_successful_progress_reads_are_not_logged_but_failures_are(
     assert line.status == 404
 
 
-def test_public_reads_are_logged_when_asked(app: Any, settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_public_reads_are_logged_when_asked(
+    app: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     own = create_app({"TESTING": True}, settings=dataclasses.replace(settings, access_log_public_reads=True))
     try:
         caplog.set_level("INFO")
