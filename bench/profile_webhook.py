@@ -43,9 +43,10 @@ DEPLOYMENT = "donation-router"
 ROOT = "stripe_webhook (service/ledger/views.py"
 WATCH = (
     ROOT, "verify_signature (service/ledger/signature.py", "parse_event (service/ledger/receiving.py",
-    "receive (service/ledger/receiving.py", "store_event (service/ledger/receiving.py",
-    "process_event (service/ledger/receiving.py", "apply_session (service/ledger/apply_checkout.py",
-    "record_session (service/fulfilment.py", "upsert_payment (service/ledger/payments.py",
+    "receive (service/ledger/receiving.py", "_store_and_apply (service/ledger/receiving.py",
+    "store_event (service/ledger/receiving.py", "process_event (service/ledger/receiving.py",
+    "apply_session (service/ledger/apply_checkout.py", "record_session (service/fulfilment.py",
+    "lock_donation_for_session (service/fulfilment.py", "upsert_payment (service/ledger/payments.py",
     "_record (service/ledger/receiving.py", "_execute_internal (sqlalchemy/orm/session.py",
     "commit (sqlalchemy/orm/session.py", "_connection_for_bind (sqlalchemy/orm/session.py",
     "close (sqlalchemy/orm/session.py", "do_ping (sqlalchemy/dialects/postgresql/_psycopg_common.py",
@@ -152,12 +153,13 @@ def summarise(path: str) -> None:
     with open(path) as lines:
         for line in lines:
             stack, _, count = line.rstrip().rpartition(" ")
-            if "full_dispatch_request (flask/app.py" not in stack:
+            # Only the webhook posts: the floor's GET /livez runs outside _post_all.
+            if "_post_all (bench/profile_webhook.py" not in stack or "full_dispatch_request" not in stack:
                 continue
             total += int(count)
             for name in {w for w in WATCH if w in stack}:
                 shares[name] += int(count)
-    print(f"{total} samples under full_dispatch_request")
+    print(f"{total} samples of webhook requests (under full_dispatch_request)")
     for name in WATCH:
         print(f"{shares[name] * 100 / max(1, total):5.1f} %  {name.split(' (')[0]} ({name.split(' (')[1]})")
 
