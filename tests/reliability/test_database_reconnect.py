@@ -68,14 +68,21 @@ def test_a_recently_used_connection_that_died_costs_one_503_and_nothing_else(
     assert donation_count(app) == 2
 
 
-def test_a_donor_page_gets_the_friendly_503_page(
-    client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+def test_a_donor_submitting_the_form_gets_the_friendly_503_page(
+    app: Any, client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service.db, "PING_AFTER_IDLE_SECONDS", 3600.0)
     assert client.get("/donate/red-cross-ukraine").status_code == 200
     kill_other_connections(settings.database_url)
-    page = client.get("/donate/red-cross-ukraine")
+    form = {
+        "form_token": "reconnect-test-0001",
+        "currency": "gbp",
+        "frequency": "one_off",
+        "amount_choice": "2500",
+    }
+    page = client.post("/donate/red-cross-ukraine", data=form)
     assert page.status_code == 503
     assert page.headers["Retry-After"] == "5"
     assert "text/html" in page.content_type
     assert "not been charged" in page.get_data(as_text=True)
+    assert donation_count(app) == 0
