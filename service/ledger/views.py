@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..db import database
 from ..errors import error_response
@@ -45,18 +46,21 @@ def rejections(app: Flask) -> RejectionCounter:
     return app.extensions.setdefault("webhook_rejections", RejectionCounter())
 
 
-def _reject(reason: str, code: str, message: str) -> Any:
+def _reject(reason: str, code: str, message: str, status: int = 400) -> Any:
     rejections(current_app).add(reason)
     webhook_delivery(None, reason)
     # The source address and reason only: an unverified body may be anyone's data.
     log.warning("webhook_rejected", extra={"reason": reason, "remote_addr": request.remote_addr})
-    return error_response(400, code, message)
+    return error_response(status, code, message)
 
 
 @bp.post("/stripe", strict_slashes=False)
 def stripe_webhook() -> Any:
     request.max_content_length = MAX_EVENT_BYTES
-    payload = request.get_data(cache=False)
+    try:
+        payload = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _reject("too_large", "payload_too_large", "The body is larger than any Stripe event.", 413)
     settings = current_app.extensions["settings"]
     try:
         verify_signature(payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets)

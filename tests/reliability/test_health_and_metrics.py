@@ -148,3 +148,19 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn: Any, database_backend:
     livez, rejected, stripe_calls, pending = scrapes[0]
     assert livez >= 20 and (rejected, stripe_calls, pending) == (6, 4, 4), scrapes[0]
     assert len(list(server.metrics_dir.glob("*.db"))) >= 2  # both workers wrote values
+
+
+def test_an_oversized_webhook_is_a_413_counted_as_a_rejected_delivery(client: Any) -> None:
+    name = "donation_router_webhook_deliveries_total"
+    before = client.get("/metrics").get_data(as_text=True)
+    body = b'{"id": "evt_big", "padding": "' + b"x" * (1024 * 1024 + 1) + b'"}'
+    response = client.post(
+        "/webhooks/stripe",
+        data=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=0"},
+    )
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+    after = client.get("/metrics").get_data(as_text=True)
+    labels = dict(type="other", outcome="too_large")
+    assert value(after, name, **labels) == value(before, name, **labels) + 1
