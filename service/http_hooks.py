@@ -61,6 +61,7 @@ def register_request_hooks(
                 "path": request.path,
                 "status": response.status_code,
                 "elapsed_ms": round(elapsed_ms, 1),
+                **g.get("access_log_fields", {}),
             },
         )
         return response

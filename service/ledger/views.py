@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -79,6 +79,12 @@ def stripe_webhook() -> Any:
             503, "database_unavailable", "The ledger is unavailable; retry later.", retry_after=60
         )
     webhook_delivery(outcome.event_type, "duplicate" if outcome.duplicate_delivery else outcome.outcome)
+    # One log line per delivery: the access line (service/http_hooks.py) carries these.
+    g.access_log_fields = {
+        "stripe_event_id": outcome.event_id,
+        "outcome": outcome.outcome,
+        "duplicate": outcome.duplicate_delivery,
+    }
     if outcome.outcome == WebhookOutcome.FAILED:
         return error_response(500, "processing_failed", "The event was stored but could not be applied.")
     return jsonify(

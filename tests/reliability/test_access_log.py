@@ -57,3 +57,22 @@ def test_the_setting_is_read_from_the_environment() -> None:
     base = {"APP_ENV": "development", "DATABASE_URL": "sqlite://"}
     assert load_settings(base).access_log_public_reads is False
     assert load_settings({**base, "ACCESS_LOG_PUBLIC_READS": "true"}).access_log_public_reads is True
+
+
+def test_a_webhook_delivery_is_one_access_line_naming_the_event_and_its_outcome(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.ledger import payloads as p
+
+    caplog.set_level("INFO")
+    event = p.event("customer.created", {"id": "cus_access_log", "object": "customer"})
+    assert p.post(client, event).status_code == 200
+    assert p.post(client, event).status_code == 200  # Stripe's retry
+    first, second = access_lines(caplog)
+    assert (first.path, first.status, first.stripe_event_id) == ("/webhooks/stripe", 200, event["id"])
+    assert (first.outcome, first.duplicate) == ("ignored", False)
+    assert (second.outcome, second.duplicate) == ("ignored", True)
+    ledger_lines = [
+        r for r in caplog.records if r.name.startswith("service.ledger") and r.levelname == "INFO"
+    ]
+    assert [r.getMessage() for r in ledger_lines if r.getMessage() == "webhook_event_applied"] == []
