@@ -13,17 +13,15 @@ the process's user and system CPU per donation and per cached progress read. Und
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import logging
 import os
 import resource
-from collections import Counter
 
 from sandbox.server import start_subprocess
 from service import create_app
 from service.settings import Settings
 
+from . import profiling
 from .run import prepare_database
 
 ROUNDS = 4
@@ -49,11 +47,6 @@ WATCH = (
 )  # fmt: skip
 
 
-def _cpu_ms(before: resource.struct_rusage, n: int) -> tuple[float, float]:
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return (after.ru_utime - before.ru_utime) * 1000 / n, (after.ru_stime - before.ru_stime) * 1000 / n
-
-
 def measure(backend: str, donations: int) -> None:
     url = prepare_database(backend)
     sandbox = start_subprocess("--quiet")
@@ -64,10 +57,7 @@ def measure(backend: str, donations: int) -> None:
     )  # fmt: skip
     try:
         app = create_app(settings=settings)
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
-        for handler in logging.getLogger().handlers:  # the JSON logs are still formatted, not printed
-            if hasattr(handler, "stream"):
-                handler.stream = devnull  # type: ignore[attr-defined]
+        profiling.quiet_logs()
         client = app.test_client()
         for _ in range(20):
             client.post("/api/v1/donations", json=BODY)
@@ -82,7 +72,7 @@ def measure(backend: str, donations: int) -> None:
                 before = resource.getrusage(resource.RUSAGE_SELF)
                 for _ in range(donations // ROUNDS):
                     assert send()
-                rounds.append(_cpu_ms(before, donations // ROUNDS))
+                rounds.append(profiling.cpu_ms(before, donations // ROUNDS))
             user, system = min(rounds, key=sum)
             spread = ", ".join(f"{sum(r):.2f}" for r in rounds)
             print(
@@ -93,33 +83,8 @@ def measure(backend: str, donations: int) -> None:
 
 
 def summarise(path: str) -> None:
-    shares: Counter[str] = Counter()
-    total = 0
-    with open(path) as lines:
-        for line in lines:
-            stack, _, count = line.rstrip().rpartition(" ")
-            if "create_donation" not in stack:
-                continue
-            total += int(count)
-            for name in {w for w in WATCH if w in stack}:
-                shares[name] += int(count)
-    for name in WATCH:
-        print(f"{shares[name] * 100 / max(1, total):5.1f} %  {name.split(' (')[0]} ({name.split(' (')[1]})")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", default="postgresql", choices=("sqlite", "postgresql"))
-    parser.add_argument("--donations", type=int, default=400)
-    parser.add_argument("--summarise", metavar="PY_SPY_RAW_FILE")
-    args = parser.parse_args()
-    if args.summarise:
-        summarise(args.summarise)
-    else:
-        measure(args.db, args.donations)
+    profiling.summarise(path, WATCH, lambda stack: "create_donation" in stack)
 
 
 if __name__ == "__main__":
-    main()
+    profiling.main(__doc__ or "", "donations", 400, measure, summarise)
