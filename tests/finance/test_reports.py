@@ -151,3 +151,31 @@ def test_payment_stripe_reported_but_ledger_lacks_is_a_discrepancy(finance_get, 
     found = finance_get("/discrepancies").get_json()
     missing = [i for i in found["items"] if i["kind"] == "payment_missing_from_ledger"]
     assert [i["event_id"] for i in missing] == [evt["id"]]
+
+
+def test_an_inquiry_withdraws_nothing_an_open_dispute_does(finance_get, built_ledger, db_session):
+    """Stripe takes no funds for an inquiry (warning_*); the report and the appeal totals agree."""
+    from sqlalchemy import update
+
+    from service.models import Payment
+
+    def gbp_line():
+        report = finance_get("/reconciliation?group_by=currency").get_json()
+        return next(line for line in report["groups"] if line["currency"] == "gbp")
+
+    before = gbp_line()
+    paid = built_ledger.paid
+    for status, withdrawn in (
+        ("warning_needs_response", 0),
+        ("warning_under_review", 0),
+        ("needs_response", 1000),
+    ):
+        db_session.execute(
+            update(Payment)
+            .where(Payment.donation_id == paid)
+            .values(dispute_status=status, dispute_amount=1000)
+        )
+        db_session.commit()
+        line = gbp_line()
+        assert line["disputed"] == before["disputed"] + withdrawn, status
+        assert line["balance"] == before["balance"] - withdrawn, status

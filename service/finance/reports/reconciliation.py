@@ -18,12 +18,15 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from ...models import Appeal, Donation, Payment
+from ...received import FUNDS_WITHDRAWN
 from .scope import Scope, day_bounds, utc_day
 
 GROUPS = ("day", "appeal", "currency", "source")
 FIGURES = ("payments", "gross", "refunded", "disputed", "fees", "net", "balance", "without_fee_data")
-# Disputes whose money is (still, or for good) withdrawn from the balance.
-OPEN_OR_LOST = ("needs_response", "under_review", "warning_needs_response", "warning_under_review", "lost")
+# Disputes whose money is (still, or for good) withdrawn from the balance: the same definition as
+# the appeal totals (service/received.py). Inquiries (warning_*) withdraw nothing at Stripe, so
+# counting them would put the report's balance below what Stripe actually holds.
+OPEN_OR_LOST = FUNDS_WITHDRAWN
 
 
 @dataclass(frozen=True)
