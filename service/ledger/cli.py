@@ -1,4 +1,5 @@
-"""Operator commands: ``flask stripe sync-events``, ``flask webhooks replay``, ``flask donations sweep``.
+"""Operator commands: ``flask stripe sync-events``, ``flask webhooks replay``, ``flask donations sweep``,
+``flask donations attention`` and ``clear-attention``.
 
 Each is safe to run at any time and from cron: they go through the same idempotent functions as
 webhook deliveries.
@@ -12,10 +13,11 @@ from datetime import timedelta
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..db import database
-from ..models import WebhookEvent, WebhookOutcome, utcnow
+from ..finance import audit
+from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
 from .receiving import REPLAYABLE, process_event
 from .sweeper import sweep
 from .sync import SyncReport, parse_span, sync_events
@@ -119,6 +121,61 @@ def sweep_command() -> None:
     click.echo(
         "Swept: " + (", ".join(f"{k} {v}" for k, v in sorted(report.items())) or "nothing to do") + "."
     )
+
+
+@donations_cli.command("attention")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+def attention_command(limit: int) -> None:
+    """List donations flagged for finance's attention (amount mismatches and the like)."""
+    sessions, _, _ = _services()
+    with sessions() as db:
+        rows = db.execute(
+            select(
+                Donation.id, Donation.status, Donation.amount, Donation.currency, Donation.attention_reason
+            )
+            .where(Donation.needs_attention.is_(True))
+            .order_by(Donation.updated_at.desc())
+            .limit(limit)
+        ).all()
+    for row in rows:
+        click.echo(f"{row.id}\t{row.status}\t{row.amount} {row.currency}\t{row.attention_reason}")
+    if not rows:
+        click.echo("No donation needs attention.")
+
+
+@donations_cli.command("clear-attention")
+@click.argument("donation_id")
+@click.option("--note", required=True, help="What was checked or done (kept in the finance audit log).")
+def clear_attention_command(donation_id: str, note: str) -> None:
+    """Clear a donation's attention flag once finance has dealt with it; the reason and the note
+    are kept in the finance audit log."""
+    note = note.strip()
+    if not note or len(note) > 500:
+        click.echo("Error: --note must be 1 to 500 characters.", err=True)
+        sys.exit(1)
+    sessions, _, _ = _services()
+    with sessions.begin() as db:
+        reason = db.scalar(
+            select(Donation.attention_reason).where(
+                Donation.id == donation_id, Donation.needs_attention.is_(True)
+            )
+        )
+        if reason is None:
+            click.echo(f"Error: {donation_id} is not flagged for attention.", err=True)
+            sys.exit(1)
+        db.execute(
+            update(Donation)
+            .where(Donation.id == donation_id)
+            .values(needs_attention=False, attention_reason=None, updated_at=utcnow())
+        )
+    audit.record(
+        sessions,
+        None,
+        "donation.clear_attention",
+        {"donation": donation_id, "reason": reason, "note": note},
+        channel="cli",
+    )
+    click.echo(f"Cleared {donation_id} (was: {reason}).")
 
 
 def register_ledger_cli(app: Flask) -> None:
