@@ -142,7 +142,7 @@ def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox:
             SQLITE_DIR.mkdir(exist_ok=True)
             webhook_events.write_events(events_file, ids, SECRET, "donation-router")
             rec.wrk("webhook completed", backend, svc.url, "webhook.lua", svc.pids,
-                    connections=32, seconds=seconds, max_requests=count,
+                    connections=args.webhook_connections, seconds=seconds, max_requests=count,
                     extra_env={"BENCH_EVENTS_FILE": str(events_file)})  # fmt: skip
     finally:
         svc.stop()
@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--webhook-events", type=int, default=40_000)
+    parser.add_argument("--webhook-connections", type=int, default=32)
     parser.add_argument("--surge-budget", type=int, default=8, help="Stripe calls a second (sandbox: 1.25x)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
