@@ -40,6 +40,15 @@ def require(role: str) -> Principal:
     return who
 
 
+def require_all_appeals() -> Principal:
+    """The current principal if it may read every appeal; payouts and their statements mix
+    appeals' money, so a token limited to some appeals must not read them."""
+    who = principal()
+    if who.appeals is not None:
+        raise PermissionDenied("Payouts mix appeals; they need a token not limited to some appeals.")
+    return who
+
+
 def load_bearer() -> None:
     """before_request for the finance API: every call needs a valid bearer token."""
     header = request.headers.get("Authorization", "")

@@ -21,7 +21,7 @@ from ..finance import auth, chart, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows
 from ..finance.models import Role
 from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
-from ..finance.tokens import AuthenticationRequired, PermissionDenied
+from ..finance.tokens import AuthenticationRequired
 
 bp = Blueprint("finance_pages", __name__, url_prefix="/finance")
 OPEN_ENDPOINTS = ("finance_pages.sign_in", "finance_pages.sign_in_submit")
@@ -201,14 +201,9 @@ def donation_detail(donation_id: str) -> Any:
     return render_template("finance/donation.html", d=item, personal=auth.principal().sees_personal_data)
 
 
-def _unrestricted() -> None:
-    if auth.principal().appeals is not None:
-        raise PermissionDenied("Payouts mix appeals; they need a token not limited to some appeals.")
-
-
 @bp.get("/payouts")
 def payout_list() -> Any:
-    _unrestricted()
+    auth.require_all_appeals()
     args, errors = _args(PayoutListArgs())
     page = payouts.list_payouts(
         db.session(),
@@ -225,7 +220,7 @@ def payout_list() -> Any:
 
 @bp.get("/payouts/<payout_id>")
 def payout_detail(payout_id: str) -> Any:
-    _unrestricted()
+    auth.require_all_appeals()
     item = payouts.get_payout(db.session(), payout_id, current_app.extensions["stripe_gateway"])
     auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
     return render_template("finance/payout.html", p=item)
