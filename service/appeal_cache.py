@@ -15,14 +15,11 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from .appeals import find_appeal
 from .models import Appeal
-
-
-def query_appeal(db: Session, slug: str) -> Appeal | None:
-    return db.scalar(select(Appeal).where(Appeal.slug == slug))
 
 
 def _detached_copy(appeal: Appeal) -> Appeal:
@@ -40,11 +37,11 @@ class AppealCache:
     def find(self, db: Session, slug: str) -> Appeal | None:
         """The appeal with ``slug`` as an instance of ``db``, or None if there is none."""
         if self.seconds <= 0:
-            return query_appeal(db, slug)
+            return find_appeal(db, slug)
         entry = self._entries.get(slug)
         if entry is not None and entry[0] > time.monotonic():
             return db.merge(entry[1], load=False)
-        appeal = query_appeal(db, slug)
+        appeal = find_appeal(db, slug)
         if appeal is None:
             return None
         with self._lock:

@@ -74,8 +74,12 @@ def list_appeals(db: Session) -> list[Appeal]:
     return list(db.scalars(select(Appeal).order_by(Appeal.created_at, Appeal.id)))
 
 
+def find_appeal(db: Session, slug: str) -> Appeal | None:
+    return db.scalar(select(Appeal).where(Appeal.slug == slug))
+
+
 def get_appeal(db: Session, slug: str) -> Appeal:
-    appeal = db.scalar(select(Appeal).where(Appeal.slug == slug))
+    appeal = find_appeal(db, slug)
     if appeal is None:
         raise NotFound("No appeal with that name.")
     return appeal

@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import surge
 from .appeal_cache import AppealCache
+from .appeals import find_appeal
 from .attribution import source_columns
 from .checkout import checkout_idempotency_key, checkout_session_params
 from .currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
@@ -98,10 +99,6 @@ def check_against_appeal(
     if request.gift_aid is not None and not offers_gift_aid(appeal, request.currency):
         errors["gift_aid"] = ["Gift Aid applies only to gifts in pounds to appeals that claim it."]
     return errors
-
-
-def find_appeal(db: Session, slug: str) -> Appeal | None:
-    return db.scalar(select(Appeal).where(Appeal.slug == slug))
 
 
 def _gift_aid_columns(declaration: GiftAidDeclaration | None, now: datetime) -> dict[str, Any]:
