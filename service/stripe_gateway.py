@@ -151,10 +151,6 @@ class PooledHTTPClient(stripe.HTTPClient):
     def _send(
         self, method: str, url: str, headers: Mapping[str, str] | None, body: Any, *, preload: bool
     ) -> urllib3.BaseHTTPResponse:
-        if isinstance(body, str):
-            # As bytes, http.client sends the body in the same packet as the headers; as text it
-            # is a second small write that Nagle and delayed ACKs can hold back for 40 ms.
-            body = body.encode("utf-8")
         try:
             return self._pool_for(url).request(
                 method, url, body=body, headers=headers, preload_content=preload, redirect=False
