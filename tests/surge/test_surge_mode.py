@@ -121,20 +121,21 @@ def test_monthly_gifts_are_not_turned_into_one_off_links(
 
 
 def test_redis_down_still_takes_donations_on_the_in_process_budget(
-    settings: Any, sandbox: Any, database_url: str
+    app: Any, settings: Any, sandbox: Any
 ) -> None:
+    # ``app`` is asked for its set-up (empty tables, the seeded appeal); this test builds its own.
     from service import create_app
 
-    app = create_app(
+    own = create_app(
         {"TESTING": True},
         settings=settings.with_overrides(stripe_call_budget=20, redis_url="redis://127.0.0.1:1/0"),
     )
     try:
-        response = app.test_client().post(API, json=GIFT)
+        response = own.test_client().post(API, json=GIFT)
         assert response.status_code == 201
         assert response.get_json()["status"] == DonationStatus.PENDING
     finally:
-        app.extensions["database"].engine.dispose()
+        own.extensions["database"].engine.dispose()
 
 
 def test_redis_budget_limits_stripe_calls_across_requests(
