@@ -108,8 +108,8 @@ def _display(progress: Progress, lang: str) -> dict[str, Any]:
     }
 
 
-def _cached_json(body: dict[str, Any], etag: str, cache_control: str, origins: list[str]) -> Response:
-    response = jsonify(body)
+def _cacheable(response: Response, etag: str, cache_control: str, origins: list[str]) -> Response:
+    """ETag, Cache-Control and CORS on a public answer; 304 when the client's copy is current."""
     response.set_etag(etag)
     response.headers["Cache-Control"] = cache_control
     apply_cors(response, origins)
@@ -131,11 +131,9 @@ class AppealProgress(MethodView):
         cached = _progress_for(slug)
         lang = pick_locale(args["lang"], None) if args.get("lang") else None
         body, etag = cached.rendered(lang)
-        response = Response(body, mimetype="application/json")
-        response.set_etag(etag)
-        response.headers["Cache-Control"] = PROGRESS_CACHE_CONTROL
-        apply_cors(response, cached.origins)
-        return response.make_conditional(request)
+        return _cacheable(
+            Response(body, mimetype="application/json"), etag, PROGRESS_CACHE_CONTROL, cached.origins
+        )
 
     def options(self, slug: str) -> Any:
         return apply_cors(Response(status=204), _progress_for(slug).origins, preflight=True)
@@ -157,7 +155,7 @@ class AppealSources(MethodView):
         sources = [s.__dict__ for s in publisher_summary(session, appeal)]
         body = SourcesSchema().dump({"appeal": appeal.slug, "sources": sources})
         etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-        return _cached_json(body, etag, SOURCES_CACHE_CONTROL, list(appeal.allowed_origins or []))
+        return _cacheable(jsonify(body), etag, SOURCES_CACHE_CONTROL, list(appeal.allowed_origins or []))
 
     def options(self, slug: str) -> Any:
         appeal = appeals.get_appeal(db.session(), slug)
