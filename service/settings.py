@@ -125,6 +125,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         environment = "development"
     production = environment == "production"
 
+    def flag(name: str) -> bool:
+        return env.get(name, "").strip().lower() in ("1", "true", "yes")
+
     def number(name: str, default: float, kind: type, low: float, high: float) -> Any:
         raw = env.get(name)
         if raw is None or raw.strip() == "":
@@ -150,7 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     public_base = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
 
     if production:
-        allow_test = env.get("ALLOW_TEST_KEYS", "").strip().lower() in ("1", "true", "yes")
+        allow_test = flag("ALLOW_TEST_KEYS")
         if not stripe_key:
             problems.append("STRIPE_SECRET_KEY is required in production")
         elif not stripe_key.startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
@@ -215,7 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "WEBHOOK_PAYLOAD_RETENTION_DAYS", defaults.webhook_payload_retention_days, int, 1, 3650
     )
     metrics_token = env.get("METRICS_TOKEN", "").strip() or None
-    log_public_reads = env.get("ACCESS_LOG_PUBLIC_READS", "").strip().lower() in ("1", "true", "yes")
+    log_public_reads = flag("ACCESS_LOG_PUBLIC_READS")
     if metrics_token is not None and len(metrics_token) < 16:
         problems.append("METRICS_TOKEN must be at least 16 characters when set")
 
