@@ -10,16 +10,17 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
 
 from .. import db, donations
-from ..currencies import to_major
+from ..currencies import exponent, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
-from ..i18n import current_locale, gettext, money, ngettext
+from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
@@ -67,7 +68,12 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
             values["amount_choice"] = amount
         else:
             values["amount_choice"] = "custom"
-            values["custom_amount"] = str(to_major(int(amount), currency))
+            # Written the way the page's language writes it ('37,00' in Ukrainian), so it reads back.
+            values["custom_amount"] = format_decimal(
+                to_major(int(amount), currency),
+                format="0.00" if exponent(currency) else "0",
+                locale=babel_locale(),
+            )
     elif appeal.suggested_amounts.get(currency):
         suggestions = appeal.suggested_amounts[currency]
         values["amount_choice"] = str(suggestions[min(1, len(suggestions) - 1)])

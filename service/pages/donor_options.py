@@ -52,7 +52,6 @@ DONOR_MESSAGES = (
     N_("This form has expired. Please choose your gift again."),
     N_("That donation has already been completed or has expired. You can make a new one below."),
     N_("Enter an amount."),
-    N_("Enter the amount as a number, like 25 or 25.50."),
     N_("That amount is too large."),
     N_("This appeal is not accepting donations."),
 )

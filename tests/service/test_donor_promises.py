@@ -152,3 +152,12 @@ def test_favicon_is_served(client: Any) -> None:
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
     assert b"<svg" in icon.data
     assert 'rel="icon"' in client.get(FORM).get_data(as_text=True)
+
+
+def test_a_linked_custom_amount_is_written_the_pages_way_and_reads_back(
+    client: Any, app: Any, sandbox: Any
+) -> None:
+    html = client.get(f"{FORM}?amount=3750&lang=uk").get_data(as_text=True)
+    assert 'value="37,50"' in html
+    response = post(client, "?lang=uk", amount_choice="custom", custom_amount="37,50")
+    assert charged(response, app, sandbox) == 3750
