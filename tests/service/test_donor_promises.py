@@ -7,7 +7,12 @@ points in Chromium at phone width.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from .helpers import VALID, donation_count, load_donation, session_creates
 from .test_donor_pages import FORM, fresh_form, thanks_url
@@ -161,3 +166,15 @@ def test_a_linked_custom_amount_is_written_the_pages_way_and_reads_back(
     assert 'value="37,50"' in html
     response = post(client, "?lang=uk", amount_choice="custom", custom_amount="37,50")
     assert charged(response, app, sandbox) == 3750
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_donate_js_parses_as_es5_for_old_browsers() -> None:
+    root = Path(__file__).resolve().parents[2]
+    acorn = root / "tests" / "browser" / "node_modules" / "acorn"
+    if not acorn.exists():
+        pytest.fail("tests/browser/node_modules is missing: run scripts/bootstrap dev", pytrace=False)
+    source = root / "service" / "static" / "donate.js"
+    script = f"require({str(acorn)!r}).parse(require('fs').readFileSync({str(source)!r}, 'utf8'), {{ecmaVersion: 5}})"
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
