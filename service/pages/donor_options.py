@@ -54,6 +54,8 @@ DONOR_MESSAGES = (
     N_("Enter an amount."),
     N_("That amount is too large."),
     N_("This appeal is not accepting donations."),
+    N_("This gift is too large to add the fees to."),
+    N_("Gift Aid applies only to gifts in pounds to appeals that claim it."),
 )
 
 
@@ -144,6 +146,9 @@ def localise_errors(
     localised: dict[str, list[str]] = {}
     for field, messages in errors.items():
         localised[field] = [gettext(message) for message in messages]
+    if any(message.startswith("This appeal accepts") for message in errors.get("currency", [])):
+        accepted = ", ".join(code.upper() for code in appeal.currencies)
+        localised["currency"] = [gettext("This appeal accepts %(currencies)s.", currencies=accepted)]
     code = (currency or "").lower()
     if code in appeal.minimum_amounts and "amount" in errors:
         # The domain's limit messages quote minor units for API clients; donors get money.

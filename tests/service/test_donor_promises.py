@@ -178,3 +178,11 @@ def test_donate_js_parses_as_es5_for_old_browsers() -> None:
     script = f"require({str(acorn)!r}).parse(require('fs').readFileSync({str(source)!r}, 'utf8'), {{ecmaVersion: 5}})"
     result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_appeals_own_rules_reach_the_donor_in_their_language(client: Any) -> None:
+    data = {"currency": "jpy", "amount_choice": "custom", "custom_amount": "500"}
+    uk = post(client, "?lang=uk", **data).get_data(as_text=True)
+    assert "Цей збір приймає GBP, EUR, USD." in uk
+    en = post(client, **data).get_data(as_text=True)
+    assert "This appeal accepts GBP, EUR, USD." in en
