@@ -190,7 +190,9 @@ def handle_http_exception(exc: HTTPException) -> Response | tuple[str, int]:
         for name, value in headers.items():
             response.headers[name] = value
         return response
-    return error_page(status, _friendly(status))
+    # A 404 on /donate/<slug> is mostly an appeal that does not exist: the cache alone says if
+    # it does, so a bot walking made-up slugs costs no second query.
+    return error_page(status, _friendly(status), look_up_appeal=status != 404)
 
 
 def _friendly(status: int) -> str:

@@ -162,6 +162,7 @@ def test_ukrainian_decimal_comma_and_english_question(
     assert phone.locator("#fee-estimate").inner_text() == server
     phone.locator("#custom_amount").fill("10,50")
     assert phone.locator("#fee-estimate").inner_text().startswith("Приблизно")
+    assert violations(phone) == []
     phone.get_by_role("button", name="Перейти до оплати").click()
     phone.wait_for_url(f"{sandbox.base_url}/c/pay/**")
     assert "10.50" in phone.content() or "10,50" in phone.content()
