@@ -1,0 +1,395 @@
+"""Conformance: every object the sandbox sends has live Stripe's shape.
+
+The sandbox's sent hook (``Sandbox.watch_sent``) records every JSON body it sends, API
+answers and webhook payloads alike, while the scenarios below drive it through every
+endpoint and control; ``sandbox.conformance.Checker`` then checks every object in every
+body against Stripe's ``fixtures3.json`` (keys) and stripe-python 16.1's resource classes
+(value types), with includable and expandable fields present or expanded only when the
+request asked for them. The test also fails when an API route was never called, or when
+the sandbox sends an object type that has no fixture (unless ``NO_FIXTURE`` says why).
+
+How to add a scenario (a new object type, endpoint or live behaviour):
+
+1. Write a function taking a ``World`` and decorate it with ``@scenario``; it drives the
+   sandbox as the service or a test would, through ``w.client`` (the real StripeClient),
+   ``w.control`` (SandboxControl) or ``w.get``/``w.visit`` for raw HTTP. Ask for
+   includable/expandable fields where the service does (``params={"expand": [...]}``) so
+   both shapes are checked. Nothing needs asserting: every body it causes is checked.
+2. A new endpoint is covered once some scenario calls it; the route check names any that
+   no scenario reaches.
+3. An object type with no fixture in fixtures3.json goes in ``NO_FIXTURE`` with the reason.
+   Nothing else may be tolerated: fix the sandbox's builder instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+import stripe
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+
+from sandbox import api_checkout, api_resources
+from sandbox.conformance import Checker, Problem
+from sandbox.control import SandboxControl
+from sandbox.server import RunningSandbox
+from tests.sandbox.conftest import monthly_params, session_params
+
+# Object types the sandbox may send although fixtures3.json has none: type -> reason.
+NO_FIXTURE: dict[str, str] = {}
+
+# (type, key) -> reason. The ONLY allowance: invoice.payments is includable (Stripe leaves it
+# out unless expand[]=payments), but the service still reads it from invoice events.
+# h12b-ledger ("invoices without payments", the Invoice Payments API) removes it from the
+# sandbox's invoices; the lead deletes this entry when merging that change.
+ALLOWANCES: dict[tuple[str, str], str] = {
+    ("invoice", "payments"): "h12b-ledger removes invoice.payments from the sandbox (delete at merge)",
+}
+
+
+@dataclass
+class World:
+    client: stripe.StripeClient
+    control: SandboxControl
+    base_url: str
+
+    def get(self, path: str, **params: Any) -> Any:
+        """A raw API GET (for query shapes stripe-python would not send)."""
+        resp = requests.get(self.base_url + path, params=params, auth=("sk_test_sandbox", ""), timeout=10)
+        return resp.json()
+
+    def visit(self, url: str) -> requests.Response:
+        return requests.get(url, allow_redirects=False, timeout=10)
+
+    def paid_session(self, **overrides: Any) -> Any:
+        session = self.client.v1.checkout.sessions.create(params=session_params(**overrides))
+        self.control.complete_session(session.id, email="donor@example.org")
+        return self.client.v1.checkout.sessions.retrieve(session.id)
+
+    def monthly_session(self) -> Any:
+        session = self.client.v1.checkout.sessions.create(params=monthly_params())
+        self.control.complete_session(session.id, email="monthly@example.org")
+        return self.client.v1.checkout.sessions.retrieve(session.id)
+
+
+SCENARIOS: dict[str, Callable[[World], None]] = {}
+
+
+def scenario(fn: Callable[[World], None]) -> Callable[[World], None]:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+# -- the scenarios ------------------------------------------------------------------------
+
+
+@scenario
+def one_off_card_payment(w: World) -> None:
+    created = w.client.v1.checkout.sessions.create(params={**session_params(), "expand": ["line_items"]})
+    w.control.complete_session(created.id, email="donor@example.org")
+    s = w.client.v1.checkout.sessions.retrieve(created.id)
+    w.client.v1.checkout.sessions.retrieve(
+        s.id,
+        params={"expand": ["line_items", "payment_intent.latest_charge.balance_transaction"]},
+    )
+    w.client.v1.checkout.sessions.list(params={"payment_intent": s.payment_intent})
+    w.client.v1.checkout.sessions.list(params={"expand": ["data.payment_intent"]})
+    w.client.v1.checkout.sessions.line_items.list(s.id)
+    pi = w.client.v1.payment_intents.retrieve(s.payment_intent)
+    w.client.v1.payment_intents.list()
+    w.client.v1.payment_intents.retrieve(pi.id, params={"expand": ["latest_charge"]})
+    w.client.v1.charges.retrieve(pi.latest_charge)
+    w.client.v1.charges.retrieve(pi.latest_charge, params={"expand": ["refunds", "balance_transaction"]})
+    w.client.v1.charges.list(params={"payment_intent": pi.id})
+    charge = w.client.v1.charges.retrieve(pi.latest_charge)
+    w.client.v1.balance_transactions.retrieve(charge.balance_transaction)
+    w.client.v1.balance_transactions.list(params={"expand": ["data.source"]})
+
+
+@scenario
+def declined_then_paid(w: World) -> None:
+    s = w.client.v1.checkout.sessions.create(params=session_params())
+    w.control.complete_session(s.id, "declined")
+    w.client.v1.checkout.sessions.retrieve(s.id, params={"expand": ["payment_intent"]})
+    w.control.complete_session(s.id)
+
+
+@scenario
+def bank_debit_settles(w: World) -> None:
+    for outcome in ("succeeded", "failed"):
+        s = w.client.v1.checkout.sessions.create(params=session_params())
+        w.control.complete_session(s.id, "async", email="bank@example.org")
+        w.control.settle_async_payment(s.id, outcome)
+
+
+@scenario
+def sessions_expire(w: World) -> None:
+    a = w.client.v1.checkout.sessions.create(params=session_params())
+    w.client.v1.checkout.sessions.expire(a.id)
+    b = w.client.v1.checkout.sessions.create(params=session_params())
+    w.control.expire_session(b.id)
+    w.client.v1.checkout.sessions.list(params={"status": "expired"})
+
+
+@scenario
+def refunds(w: World) -> None:
+    s = w.paid_session()
+    charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+    part = w.client.v1.refunds.create(
+        params={"charge": charge, "amount": 100, "reason": "requested_by_customer"}
+    )
+    w.control.refund(charge)
+    w.client.v1.refunds.retrieve(part.id)
+    w.client.v1.refunds.list(params={"charge": charge})
+    w.client.v1.refunds.retrieve(part.id, params={"expand": ["balance_transaction", "charge"]})
+    w.client.v1.charges.retrieve(charge, params={"expand": ["refunds"]})
+
+
+@scenario
+def disputes(w: World) -> None:
+    for outcome in ("won", "lost"):
+        s = w.paid_session()
+        charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+        dispute = w.control.open_dispute(charge, amount=300)
+        w.client.v1.disputes.retrieve(dispute["id"])
+        w.client.v1.disputes.retrieve(dispute["id"], params={"expand": ["balance_transactions", "charge"]})
+        w.control.close_dispute(dispute["id"], outcome)
+    w.client.v1.disputes.list()
+
+
+@scenario
+def payouts(w: World) -> None:
+    w.paid_session()
+    w.control.settle_balance()
+    w.client.v1.balance.retrieve()
+    (payout, *_) = w.control.payout()
+    w.client.v1.payouts.retrieve(payout["id"])
+    w.client.v1.payouts.retrieve(payout["id"], params={"expand": ["balance_transaction"]})
+    w.client.v1.payouts.list()
+    w.client.v1.balance_transactions.list(params={"payout": payout["id"]})
+    w.client.v1.balance.retrieve()
+
+
+@scenario
+def monthly_gift(w: World) -> None:
+    s = w.monthly_session()
+    sub = w.client.v1.subscriptions.retrieve(s.subscription)
+    w.client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice", "customer"]})
+    w.client.v1.subscriptions.list()
+    w.client.v1.customers.retrieve(sub.customer)
+    w.client.v1.customers.list(params={"email": "monthly@example.org"})
+    w.client.v1.invoices.retrieve(s.invoice)
+    w.client.v1.invoices.retrieve(s.invoice, params={"expand": ["payments"]})
+    w.client.v1.invoices.list(params={"subscription": sub.id})
+    w.control.advance_subscription(sub.id, "paid")
+    w.control.advance_subscription(sub.id, "failed")
+    w.client.v1.subscriptions.cancel(sub.id)
+    w.client.v1.subscriptions.list(params={"status": "all"})
+    other = w.monthly_session()
+    w.control.cancel_subscription(other.subscription)
+
+
+@scenario
+def products_prices_and_links(w: World) -> None:
+    product = w.client.v1.products.create(params={"name": "Monthly gift", "metadata": {"appeal_id": "x"}})
+    w.client.v1.products.retrieve(product.id)
+    monthly = w.client.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "gbp",
+            "unit_amount": 1000,
+            "recurring": {"interval": "month"},
+        }  # fmt: skip
+    )
+    w.client.v1.prices.retrieve(monthly.id, params={"expand": ["product"]})
+    pwyw = w.client.v1.prices.create(
+        params={
+            "product_data": {"name": "Any amount"},
+            "currency": "gbp",
+            "custom_unit_amount": {"enabled": True, "preset": 1500, "minimum": 300},
+        }  # fmt: skip
+    )
+    fixed = w.client.v1.prices.create(
+        params={"product_data": {"name": "Surge appeal"}, "currency": "gbp", "unit_amount": 1000}
+    )
+    for price in (fixed, pwyw):
+        link = w.client.v1.payment_links.create(
+            params={
+                "line_items": [{"price": price.id, "quantity": 1}],
+                "metadata": {"appeal_id": "surge"},
+                "payment_intent_data": {"metadata": {"appeal_id": "surge"}},
+            }
+        )
+        w.client.v1.payment_links.retrieve(link.id)
+        w.visit(link.url)
+        (session,) = w.client.v1.checkout.sessions.list(params={"payment_link": link.id}).data
+        w.control.complete_session(session.id)
+
+
+@scenario
+def events_api(w: World) -> None:
+    w.paid_session()
+    events = w.client.v1.events.list(params={"limit": 100})
+    w.client.v1.events.retrieve(events.data[0].id)
+    w.client.v1.events.list(params={"type": "charge.*"})
+    w.client.v1.events.list(params={"types": ["checkout.session.completed"], "delivery_success": False})
+
+
+@scenario
+def idempotent_replay(w: World) -> None:
+    opts = {"idempotency_key": "conformance-replay"}
+    w.client.v1.checkout.sessions.create(params=session_params(), options=opts)
+    w.client.v1.checkout.sessions.create(params=session_params(), options=opts)
+
+
+# -- the test ------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    scenario: str = ""
+    bodies: list[tuple[str, str, Any, list[str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, source: str, body: Any, expand: list[str]) -> None:
+        with self.lock:
+            self.bodies.append((self.scenario, source, body, expand))
+
+
+ROUTES = api_checkout.ROUTES + api_resources.ROUTES
+
+
+def _called_routes(sources: list[str]) -> set[int]:
+    adapter = Map(
+        [Rule(r.rule, endpoint=i, methods=[r.method]) for i, r in enumerate(ROUTES)], strict_slashes=False
+    ).bind("sandbox")
+    called = set()
+    for source in sources:
+        method, _, path = source.partition(" ")
+        if not path.startswith("/v1/"):
+            continue
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        called.add(endpoint)
+    return called
+
+
+def test_every_object_the_sandbox_sends_has_stripes_shape(sandbox: RunningSandbox) -> None:
+    world = World(
+        stripe.StripeClient("sk_test_sandbox", base_addresses={"api": sandbox.base_url}),
+        sandbox.control,
+        sandbox.base_url,
+    )
+    recorder = Recorder()
+    sandbox.state.watch_sent(recorder)
+    started = time.monotonic()
+    try:
+        for name, drive in SCENARIOS.items():
+            recorder.scenario = name
+            drive(world)
+    finally:
+        sandbox.state.watch_sent(None)
+    elapsed = time.monotonic() - started
+
+    checker = Checker(no_fixture=dict(NO_FIXTURE), allowances=dict(ALLOWANCES))
+    first: dict[tuple[str, str, str], str] = {}
+    for name, source, body, expand in recorder.bodies:
+        for problem in checker.check_body(body, expand):
+            first.setdefault((problem.type, problem.key, problem.message), f"{problem} [{name}: {source}]")
+    assert not first, f"{len(first)} conformance problems:\n" + "\n".join(sorted(first.values()))
+
+    routes = ROUTES
+    missed = set(range(len(routes))) - _called_routes([s for _, s, _, _ in recorder.bodies])
+    assert not missed, "no scenario calls: " + ", ".join(
+        f"{routes[i].method} {routes[i].rule}" for i in sorted(missed)
+    )
+    sources = {s.split(" ")[0] for _, s, _, _ in recorder.bodies}
+    assert "webhook" in sources and "GET" in sources and "POST" in sources
+    # Every object type the sandbox builds was seen, so none escapes the check.
+    expected_types = {
+        "checkout.session", "payment_intent", "charge", "balance_transaction", "refund",
+        "dispute", "payout", "balance", "customer", "subscription", "subscription_item",
+        "invoice", "line_item", "item", "product", "price", "payment_link", "event", "list",
+    }  # fmt: skip
+    assert expected_types <= set(checker.types_seen), expected_types - set(checker.types_seen)
+    assert elapsed < 60, f"the scenarios took {elapsed:.1f}s"
+
+
+# -- the checker catches what it must ------------------------------------------------------
+
+
+def _problems(body: Any, expand: tuple[str, ...] = (), **kwargs: Any) -> list[Problem]:
+    return Checker(**kwargs).check_body(body, expand)
+
+
+def _fixture(kind: str) -> dict[str, Any]:
+    from sandbox.fixtures import template
+
+    return template(kind)
+
+
+def test_checker_accepts_stripes_own_refund() -> None:
+    assert _problems(_fixture("refund")) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda o: o.update(invented=1), "refund.invented at <root>: unexpected key"),
+        (lambda o: o.pop("reason"), "refund.reason at <root>: missing key"),
+        (lambda o: o.update(amount="100"), 'refund.amount at amount: "100" is not an integer'),
+        (lambda o: o.update(amount=True), "refund.amount at amount: true is not an integer"),
+        (lambda o: o.update(reason=5), "refund.reason at reason: 5 is none of"),
+        (lambda o: o.update(metadata={"a": 1}), "refund.metadata at metadata.a: 1 is not a string"),
+        (lambda o: o.update(created=None), "refund.created at created: is null"),
+        (lambda o: o.update(charge={"id": "ch_1", "object": "charge"}),
+         "refund.charge at charge: is an object but the request did not expand it"),
+        (lambda o: o.update(destination_details={"type": "card", "made_up": {}}),
+         "Refund.DestinationDetails.made_up at destination_details: unexpected key"),
+    ],
+)  # fmt: skip
+def test_checker_names_the_type_key_and_path(change: Callable[[dict], Any], expected: str) -> None:
+    refund = _fixture("refund")
+    change(refund)
+    problems = [str(p) for p in _problems(refund)]
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+    # Inside a list (or any body), the path says where the object sits.
+    listed = _problems({"object": "list", "data": [refund], "has_more": False, "url": "/v1/refunds"})
+    assert [p.path.split(".")[0] for p in listed] == ["data[0]"]
+
+
+def test_checker_wants_expanded_fields_expanded_and_includable_fields_only_on_request() -> None:
+    refund = _fixture("refund")
+    assert any("is an id but the request expanded it" in str(p) for p in _problems(refund, ("charge",)))
+    charge = _fixture("charge")  # Stripe's fixture still shows refunds, includable since 2022-11-15
+    charge.update(transfer_data=None, source=None)  # the fixture's are a partial account and source
+    assert [p.key for p in _problems(charge)] == ["refunds"]
+    assert _problems(charge, ("refunds",)) == []
+    del charge["refunds"]
+    assert [p.key for p in _problems(charge, ("refunds",))] == ["refunds"]
+
+
+def test_checker_refuses_types_without_fixture_unless_listed() -> None:
+    body = {"object": "made_up.thing", "id": "x"}
+    assert [p.message for p in _problems(body)] == [
+        "no fixture in fixtures3.json (or no stripe-python class)"
+    ]
+    assert _problems(body, no_fixture={"made_up.thing": "a test"}) == []
+
+
+def test_checker_checks_event_objects_and_leaves_previous_attributes_free() -> None:
+    event = _fixture("event")
+    refund = _fixture("refund")
+    refund["invented"] = True
+    event["data"] = {"object": refund, "previous_attributes": {"anything": [1, "x"]}}
+    assert [str(p) for p in _problems(event)] == [
+        "refund.invented at data.object: unexpected key (not a field of this object in fixtures3.json)"
+    ]
