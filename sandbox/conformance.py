@@ -27,6 +27,7 @@ import ast
 import importlib
 import inspect
 import json
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -85,6 +86,48 @@ FREE_FORM = {("event.data", "previous_attributes")}
 @cache
 def fixtures() -> dict[str, Any]:
     return json.loads(FIXTURES_PATH.read_text(encoding="utf-8"))["resources"]
+
+
+@cache
+def fixture_example_ids() -> frozenset[str]:
+    """Ids in Stripe's example objects (``ch_3MmlLrLkdIwHu7ix0snN0B15``...): an object the
+    sandbox builds from a fixture must override every one of them with its own."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and _EXAMPLE_ID.match(value):
+            found.add(value)
+
+    walk(fixtures())
+    return frozenset(found)
+
+
+_EXAMPLE_ID = re.compile(r"^[a-z]{2,8}_[A-Za-z0-9]{14,}$")
+
+
+def example_ids_in(body: Any) -> list[str]:
+    """Paths in ``body`` that still carry an id from Stripe's fixtures."""
+    examples = fixture_example_ids()
+    out: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}".lstrip("."))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(value, str) and value in examples:
+            out.append(f"{path}: {value}")
+
+    walk(body, "")
+    return out
 
 
 @dataclass

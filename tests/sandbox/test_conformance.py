@@ -36,7 +36,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
 from sandbox import api_checkout, api_resources
-from sandbox.conformance import Checker, Problem
+from sandbox.conformance import Checker, Problem, example_ids_in, fixture_example_ids
 from sandbox.control import SandboxControl
 from sandbox.server import RunningSandbox
 from tests.sandbox.conftest import monthly_params, session_params
@@ -110,6 +110,39 @@ def one_off_card_payment(w: World) -> None:
     charge = w.client.v1.charges.retrieve(pi.latest_charge)
     w.client.v1.balance_transactions.retrieve(charge.balance_transaction)
     w.client.v1.balance_transactions.list(params={"expand": ["data.source"]})
+
+
+@scenario
+def session_variants(w: World) -> None:
+    """Every Checkout Session option the service sends: Connect routing and PaymentIntent
+    fields, an embedded page, a saved price, an existing customer, submit_type."""
+    w.paid_session(
+        submit_type="donate",
+        customer_email="donor@example.org",
+        payment_intent_data={
+            "description": "Gift to the Gaza appeal",
+            "metadata": {"appeal_id": "gaza-2026"},
+            "on_behalf_of": "acct_1Charity000000000",
+            "transfer_data": {"destination": "acct_1Charity000000000"},
+            "transfer_group": "appeal-gaza",
+            "receipt_email": "donor@example.org",
+            "statement_descriptor_suffix": "GAZA",
+        },
+    )
+    embedded = session_params(ui_mode="embedded_page", return_url="https://donate.example/r")
+    del embedded["success_url"], embedded["cancel_url"]
+    w.client.v1.checkout.sessions.create(params=embedded)
+    price = w.client.v1.prices.create(
+        params={"product_data": {"name": "Saved price"}, "currency": "eur", "unit_amount": 2500}
+    )
+    s = w.client.v1.checkout.sessions.create(
+        params={**session_params(), "line_items": [{"price": price.id, "quantity": 2}]}
+    )
+    w.control.complete_session(s.id)
+    monthly = w.monthly_session()
+    again = w.client.v1.checkout.sessions.create(params={**monthly_params(), "customer": monthly.customer})
+    w.control.complete_session(again.id)
+    w.client.v1.checkout.sessions.list(params={"customer": monthly.customer, "expand": ["data.customer"]})
 
 
 @scenario
@@ -305,6 +338,9 @@ def test_every_object_the_sandbox_sends_has_stripes_shape(sandbox: RunningSandbo
         for problem in checker.check_body(body, expand):
             first.setdefault((problem.type, problem.key, problem.message), f"{problem} [{name}: {source}]")
     assert not first, f"{len(first)} conformance problems:\n" + "\n".join(sorted(first.values()))
+    leaked = [f"{where} [{name}: {source}]" for name, source, body, _ in recorder.bodies
+              for where in example_ids_in(body)]  # fmt: skip
+    assert not leaked, "ids copied from Stripe's example objects:\n" + "\n".join(leaked[:20])
 
     routes = ROUTES
     missed = set(range(len(routes))) - _called_routes([s for _, s, _, _ in recorder.bodies])
@@ -393,3 +429,10 @@ def test_checker_checks_event_objects_and_leaves_previous_attributes_free() -> N
     assert [str(p) for p in _problems(event)] == [
         "refund.invented at data.object: unexpected key (not a field of this object in fixtures3.json)"
     ]
+
+
+def test_fixture_example_ids_are_recognised() -> None:
+    charge = _fixture("charge")
+    assert charge["id"] in fixture_example_ids()
+    assert example_ids_in({"data": [{"id": charge["id"]}]}) == [f"data[0].id: {charge['id']}"]
+    assert example_ids_in({"id": "ch_sandboxmadethis123456"}) == []
