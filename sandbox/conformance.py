@@ -79,9 +79,6 @@ INCLUDABLE: dict[str, dict[str, str]] = {
 
 LIST_KEYS = frozenset({"object", "data", "has_more", "url"})
 
-# Keys whose value is free-form whatever the annotation says.
-FREE_FORM = {("event.data", "previous_attributes")}
-
 
 @cache
 def fixtures() -> dict[str, Any]:
@@ -316,7 +313,7 @@ class Checker:
             self._object(value, loc)
             return None
         hints = class_hints(cls)
-        label = _owner_label(cls)
+        label = cls.__qualname__  # e.g. Charge.Outcome
         for key, item in value.items():
             if key not in hints:
                 self._problem(label, key, loc, f"unexpected key (not a field of {cls.__qualname__})")
@@ -403,10 +400,6 @@ def _name(tp: Any) -> str:
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _owner_label(cls: type) -> str:
-    return cls.__qualname__
 
 
 # -- stripe-python classes and their annotations ------------------------------------------

@@ -24,7 +24,6 @@ How to add a scenario (a new object type, endpoint or live behaviour):
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -272,6 +271,7 @@ def events_api(w: World) -> None:
     w.client.v1.events.retrieve(events.data[0].id)
     w.client.v1.events.list(params={"type": "charge.*"})
     w.client.v1.events.list(params={"types": ["checkout.session.completed"], "delivery_success": False})
+    w.get("/v1/events", **{"created[gte]": events.data[-1].created, "limit": 3})
 
 
 @scenario
@@ -323,14 +323,12 @@ def test_every_object_the_sandbox_sends_has_stripes_shape(sandbox: RunningSandbo
     )
     recorder = Recorder()
     sandbox.state.watch_sent(recorder)
-    started = time.monotonic()
     try:
         for name, drive in SCENARIOS.items():
             recorder.scenario = name
             drive(world)
     finally:
         sandbox.state.watch_sent(None)
-    elapsed = time.monotonic() - started
 
     checker = Checker(no_fixture=dict(NO_FIXTURE), allowances=dict(ALLOWANCES))
     first: dict[tuple[str, str, str], str] = {}
@@ -356,7 +354,6 @@ def test_every_object_the_sandbox_sends_has_stripes_shape(sandbox: RunningSandbo
         "invoice", "line_item", "item", "product", "price", "payment_link", "event", "list",
     }  # fmt: skip
     assert expected_types <= set(checker.types_seen), expected_types - set(checker.types_seen)
-    assert elapsed < 60, f"the scenarios took {elapsed:.1f}s"
 
 
 # -- the checker catches what it must ------------------------------------------------------
