@@ -13,6 +13,8 @@ response body or an event:
   nested ``StripeObject`` classes (whose keys must all be declared), ``ListObject[...]``
   and ``ExpandableField[...]``, which must be an id string unless the request expanded that
   path and the object itself when it did;
+* an error body is ``{"error": {...}}`` with stripe-python's ``ErrorObject`` fields only
+  (``type`` and ``message`` always);
 * ``list`` objects have exactly ``object``, ``data``, ``has_more`` and ``url``;
 * an event's ``data.object`` is checked as its own type; ``data.previous_attributes`` is
   free-form (Stripe sends only the changed keys).
@@ -37,6 +39,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from stripe._error_object import ErrorObject
 from stripe._list_object import ListObject
 from stripe._object_classes import OBJECT_CLASSES
 from stripe._stripe_object import StripeObject, UntypedStripeObject
@@ -152,9 +155,21 @@ class Checker:
     def check_body(self, body: Any, expand: Iterable[str] = (), where: str = "") -> list[Problem]:
         """Check a whole response body or event payload; ``expand`` is the request's."""
         before = len(self.problems)
-        expanded = _prefixes(expand)
-        self._value(body, Any, _Loc(where, "", expanded))
+        if isinstance(body, dict) and set(body) == {"error"}:
+            self._error(body["error"], _Loc(where + "error", "", frozenset()))
+        else:
+            self._value(body, Any, _Loc(where, "", _prefixes(expand)))
         return self.problems[before:]
+
+    def _error(self, error: Any, loc: _Loc) -> None:
+        """Stripe's error body: ``{"error": {...}}`` with stripe-python's ErrorObject fields."""
+        mismatch = self._nested(error, ErrorObject, loc)
+        if mismatch:
+            self._problem("error", "error", loc, mismatch)
+            return
+        for key in ("type", "message"):
+            if key not in error:
+                self._problem("error", key, loc, "missing key")
 
     # -- objects --------------------------------------------------------------
     def _object(self, obj: dict[str, Any], loc: _Loc) -> None:

@@ -275,6 +275,29 @@ def events_api(w: World) -> None:
 
 
 @scenario
+def stripe_errors(w: World) -> None:
+    """Error bodies: missing objects, bad parameters, idempotency misuse, injected faults."""
+    calls: list[Callable[[], Any]] = [
+        lambda: w.client.v1.charges.retrieve("ch_missing"),
+        lambda: w.client.v1.refunds.create(params={"charge": "ch_missing"}),
+        lambda: w.client.v1.checkout.sessions.create(params={**session_params(), "mode": "setup"}),
+        lambda: w.client.v1.checkout.sessions.list(params={"limit": 500}),
+    ]
+    once = stripe.StripeClient("sk_test_sandbox", base_addresses={"api": w.base_url}, max_network_retries=0)
+    for status in (402, 429, 500):
+        calls.append(lambda status=status: (w.control.fail_next(1, "/v1/charges", status=status),
+                                            once.v1.charges.list()))  # fmt: skip
+    for call in calls:
+        with pytest.raises(stripe.StripeError):
+            call()
+    s = w.paid_session()
+    charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+    w.client.v1.refunds.create(params={"charge": charge})
+    with pytest.raises(stripe.InvalidRequestError):
+        w.client.v1.refunds.create(params={"charge": charge})
+
+
+@scenario
 def idempotent_replay(w: World) -> None:
     opts = {"idempotency_key": "conformance-replay"}
     w.client.v1.checkout.sessions.create(params=session_params(), options=opts)
@@ -408,6 +431,19 @@ def test_checker_wants_expanded_fields_expanded_and_includable_fields_only_on_re
     assert _problems(charge, ("refunds",)) == []
     del charge["refunds"]
     assert [p.key for p in _problems(charge, ("refunds",))] == ["refunds"]
+
+
+def test_checker_checks_error_bodies() -> None:
+    good = {
+        "error": {"type": "invalid_request_error", "message": "No such charge", "code": "resource_missing"}
+    }
+    assert _problems(good) == []
+    bad = {"error": {"type": "invalid_request_error", "detail": "x", "code": 7}}
+    assert sorted(str(p) for p in _problems(bad)) == [
+        "ErrorObject.code at error.code: 7 is none of str",
+        "ErrorObject.detail at error: unexpected key (not a field of ErrorObject)",
+        "error.message at error: missing key",
+    ]
 
 
 def test_checker_refuses_types_without_fixture_unless_listed() -> None:
