@@ -469,3 +469,13 @@ def test_fixture_example_ids_are_recognised() -> None:
     assert charge["id"] in fixture_example_ids()
     assert example_ids_in({"data": [{"id": charge["id"]}]}) == [f"data[0].id: {charge['id']}"]
     assert example_ids_in({"id": "ch_sandboxmadethis123456"}) == []
+
+
+def test_checker_swaps_the_type_named_key_of_a_payment_method() -> None:
+    pm = _fixture("payment_method")
+    pm.update(type="sepa_debit", sepa_debit=None)
+    assert [str(p) for p in _problems(pm)] == [
+        "payment_method.card at <root>: unexpected key (only the sub-hash named by `type` is sent)"
+    ]
+    del pm["card"]
+    assert _problems(pm) == []
