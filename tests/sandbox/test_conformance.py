@@ -24,6 +24,7 @@ How to add a scenario (a new object type, endpoint or live behaviour):
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,10 @@ class World:
         """A raw API GET (for query shapes stripe-python would not send)."""
         resp = requests.get(self.base_url + path, params=params, auth=("sk_test_sandbox", ""), timeout=10)
         return resp.json()
+
+    def post_form(self, url: str, form: dict[str, str]) -> requests.Response:
+        """Submit a hosted page's form as the donor's browser would."""
+        return requests.post(url, data=form, allow_redirects=False, timeout=10)
 
     def visit(self, url: str) -> requests.Response:
         return requests.get(url, allow_redirects=False, timeout=10)
@@ -150,6 +155,23 @@ def declined_then_paid(w: World) -> None:
     w.control.complete_session(s.id, "declined")
     w.client.v1.checkout.sessions.retrieve(s.id, params={"expand": ["payment_intent"]})
     w.control.complete_session(s.id)
+
+
+@scenario
+def donor_on_the_hosted_page(w: World) -> None:
+    """The donor's own clicks: declined cards, then a good one; a bank debit settled by the
+    sandbox's timer (the path the demo and browser tests take)."""
+    s = w.client.v1.checkout.sessions.create(params=session_params())
+    for number in ("4000 0000 0000 0002", "4000 0000 0000 9995", "4242 4242 4242 4242"):
+        w.post_form(s.url, {"method": "card", "card_number": number, "email": "donor@example.org"})
+    w.control.configure(async_settle_seconds=0.05)
+    debit = w.client.v1.checkout.sessions.create(params=session_params())
+    w.post_form(debit.url, {"method": "bank_debit_succeeds", "email": "bank@example.org"})
+    w.control.configure(async_settle_seconds=None)
+    deadline = time.monotonic() + 5
+    while w.client.v1.checkout.sessions.retrieve(debit.id).payment_status != "paid":
+        assert time.monotonic() < deadline, "the bank debit never settled"
+        time.sleep(0.02)
 
 
 @scenario
@@ -287,12 +309,13 @@ def stripe_errors(w: World) -> None:
     for status in (402, 429, 500):
         calls.append(lambda status=status: (w.control.fail_next(1, "/v1/charges", status=status),
                                             once.v1.charges.list()))  # fmt: skip
+    calls.append(lambda: (w.control.lose_next_response(1, "/v1/refunds", drop=False),
+                          once.v1.refunds.create(params={"charge": charge})))  # fmt: skip
+    s = w.paid_session()
+    charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
     for call in calls:
         with pytest.raises(stripe.StripeError):
             call()
-    s = w.paid_session()
-    charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
-    w.client.v1.refunds.create(params={"charge": charge})
     with pytest.raises(stripe.InvalidRequestError):
         w.client.v1.refunds.create(params={"charge": charge})
 
