@@ -155,6 +155,7 @@ class Checker:
     allowances: dict[tuple[str, str], str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     types_seen: dict[str, int] = field(default_factory=dict)
+    allowances_used: set[tuple[str, str]] = field(default_factory=set)
 
     def check_body(self, body: Any, expand: Iterable[str] = (), where: str = "") -> list[Problem]:
         """Check a whole response body or event payload; ``expand`` is the request's."""
@@ -231,6 +232,7 @@ class Checker:
     def _keys(self, kind: str, present: set[str], expected: set[str], loc: _Loc) -> None:
         for key in sorted(present - expected):
             if (kind, key) in self.allowances:
+                self.allowances_used.add((kind, key))
                 continue
             reason = "not a field of this object in fixtures3.json"
             if key in INCLUDABLE.get(kind, {}):

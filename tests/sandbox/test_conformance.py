@@ -382,6 +382,8 @@ def test_every_object_the_sandbox_sends_has_stripes_shape(sandbox: RunningSandbo
         for problem in checker.check_body(body, expand):
             first.setdefault((problem.type, problem.key, problem.message), f"{problem} [{name}: {source}]")
     assert not first, f"{len(first)} conformance problems:\n" + "\n".join(sorted(first.values()))
+    unused = set(ALLOWANCES) - checker.allowances_used
+    assert not unused, f"allowances no longer needed, delete them from ALLOWANCES: {sorted(unused)}"
     leaked = [f"{where} [{name}: {source}]" for name, source, body, _ in recorder.bodies
               for where in example_ids_in(body)]  # fmt: skip
     assert not leaked, "ids copied from Stripe's example objects:\n" + "\n".join(leaked[:20])
