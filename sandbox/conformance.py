@@ -7,7 +7,8 @@ response body or an event:
   minus keys stripe-python 16.1 (API 2026-10-28.endive) no longer declares for that class
   (a fixture older than the API version, e.g. ``invoice.subscription``, removed in
   2025-03-31), minus *includable* fields (``INCLUDABLE``), which must be present only when
-  the request expanded them;
+  the request expanded them; fields Stripe sends only in some cases (``CONDITIONAL``, e.g. a
+  failed refund's ``failure_reason``) may be present;
 * every value matches the stripe-python resource class annotation: ``str``, ``int``,
   ``bool``, ``float``, ``Literal[...]`` enumerations, ``Optional``, ``List``, ``Dict``,
   nested ``StripeObject`` classes (whose keys must all be declared), ``ListObject[...]``
@@ -77,6 +78,27 @@ INCLUDABLE: dict[str, dict[str, str]] = {
         "subscriptions": "docs.stripe.com/api/customers/object",
         "tax": "docs.stripe.com/api/customers/object",
         "tax_ids": "docs.stripe.com/api/customers/object",
+    },
+}
+
+# Fields Stripe sends only in some cases (optional in Stripe's API spec, so absent from the
+# fixtures): they may be present, with the annotated type, and may be absent.
+CONDITIONAL: dict[str, dict[str, str]] = {
+    "charge": {
+        # stripe/_charge.py: "only applicable if the charge was created using the `destination`
+        # parameter" (destination charges, Connect).
+        "transfer": "destination charges only",
+    },
+    "refund": {
+        # docs.stripe.com/api/refunds/object: "If the refund failed, ..." (absent otherwise,
+        # as in the object's example).
+        "failure_balance_transaction": "failed refunds only",
+        "failure_reason": "failed refunds only",
+        # "(Available on non-card refunds only)"; next_action/instructions_email for refunds
+        # that need the customer's bank details.
+        "description": "non-card refunds only",
+        "instructions_email": "refunds awaiting the customer's bank details",
+        "next_action": "refunds awaiting the customer's bank details",
     },
 }
 
@@ -203,7 +225,8 @@ class Checker:
                 expected.add(name)
             else:
                 expected.discard(name)
-        self._keys(kind, set(obj), expected, loc)
+        conditional = set(CONDITIONAL.get(kind, {}))
+        self._keys(kind, set(obj) - conditional, expected - conditional, loc)
         for key, value in obj.items():
             if key not in hints:
                 continue  # reported by _keys
@@ -282,6 +305,8 @@ class Checker:
                 if not expanded:
                     return "is an object but the request did not expand it (expandable: an id string)"
                 return self._mismatch(value, target, loc, owner, key)
+            if len(arms) == 1:  # Optional[X]
+                return self._mismatch(value, arms[0], loc, owner, key)
             reasons = []
             for arm in arms:  # the first arm that fits wins
                 if _shallow_fits(value, arm):

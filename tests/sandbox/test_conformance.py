@@ -465,7 +465,7 @@ def test_checker_checks_error_bodies() -> None:
     assert _problems(good) == []
     bad = {"error": {"type": "invalid_request_error", "detail": "x", "code": 7}}
     assert sorted(str(p) for p in _problems(bad)) == [
-        "ErrorObject.code at error.code: 7 is none of str",
+        "ErrorObject.code at error.code: 7 is not a string",
         "ErrorObject.detail at error: unexpected key (not a field of ErrorObject)",
         "error.message at error: missing key",
     ]
@@ -504,3 +504,15 @@ def test_checker_swaps_the_type_named_key_of_a_payment_method() -> None:
     ]
     del pm["card"]
     assert _problems(pm) == []
+
+
+def test_checker_lets_conditional_fields_appear_with_their_type() -> None:
+    refund = _fixture("refund")
+    refund.update(
+        status="failed", failure_reason="expired_or_canceled_card", failure_balance_transaction="txn_1"
+    )
+    assert _problems(refund) == []
+    refund["failure_reason"] = 3
+    assert [str(p) for p in _problems(refund)] == [
+        "refund.failure_reason at failure_reason: 3 is not a string"
+    ]
