@@ -297,14 +297,17 @@ class Checker:
             if value is None:
                 return None if type(None) in args else "is null"
             arms = [a for a in args if a is not type(None)]
-            target = _expandable_target(arms)
-            if target is not None:
+            targets = _expandable_targets(arms)
+            if targets:
                 expanded = loc.xpath in loc.expanded
                 if isinstance(value, str):
                     return "is an id but the request expanded it" if expanded else None
                 if not expanded:
                     return "is an object but the request did not expand it (expandable: an id string)"
-                return self._mismatch(value, target, loc, owner, key)
+                # ExpandableField[Union[Charge, Refund, ...]]: the class its `object` names.
+                kind = value.get("object") if isinstance(value, dict) else None
+                match = [t for t in targets if kind == t.OBJECT_NAME] or targets[:1]
+                return self._mismatch(value, match[0], loc, owner, key)
             if len(arms) == 1:  # Optional[X]
                 return self._mismatch(value, arms[0], loc, owner, key)
             reasons = []
@@ -333,6 +336,10 @@ class Checker:
             if not (isinstance(value, dict) and value.get("object") == "list"):
                 return f"{_short(value)} is not a list object"
             self._object(value, loc)
+            wanted = getattr(args[0], "OBJECT_NAME", None) if args else None
+            for item in value.get("data") or []:
+                if wanted and isinstance(item, dict) and item.get("object") != wanted:
+                    return f"holds a {item.get('object')!r}, not {wanted!r} objects"
             return None
         if tp is UntypedStripeObject or origin is UntypedStripeObject:  # metadata, free-form hashes
             if not isinstance(value, dict):
@@ -360,6 +367,9 @@ class Checker:
         if not isinstance(value, dict):
             return f"{_short(value)} is not an object ({cls.__qualname__})"
         if isinstance(value.get("object"), str):
+            wanted = getattr(cls, "OBJECT_NAME", None)
+            if wanted and value["object"] != wanted:
+                return f"is a {value['object']!r} object, annotated {cls.__qualname__} ({wanted!r})"
             self._object(value, loc)
             return None
         hints = class_hints(cls)
@@ -408,14 +418,17 @@ def _is_decimal_string(value: Any) -> bool:
     return True
 
 
-def _expandable_target(arms: list[Any]) -> Any:
-    """``ExpandableField[X]`` is ``Union[str, X]`` with X a Stripe resource class."""
-    if len(arms) != 2 or str not in arms:
-        return None
-    other = arms[0] if arms[1] is str else arms[1]
-    if inspect.isclass(other) and issubclass(other, StripeObject) and getattr(other, "OBJECT_NAME", None):
-        return other
-    return None
+def _expandable_targets(arms: list[Any]) -> list[Any]:
+    """``ExpandableField[X]`` is ``Union[str, X]`` with X one or more Stripe resource
+    classes (typing flattens ``Union[str, Union[Charge, Refund]]``); [] for other unions."""
+    if str not in arms or len(arms) < 2:
+        return []
+    others = [a for a in arms if a is not str]
+    if all(
+        inspect.isclass(a) and issubclass(a, StripeObject) and getattr(a, "OBJECT_NAME", None) for a in others
+    ):
+        return others
+    return []
 
 
 def _shallow_fits(value: Any, tp: Any) -> bool:

@@ -516,3 +516,18 @@ def test_checker_lets_conditional_fields_appear_with_their_type() -> None:
     assert [str(p) for p in _problems(refund)] == [
         "refund.failure_reason at failure_reason: 3 is not a string"
     ]
+
+
+def test_checker_wants_each_object_of_its_annotated_type() -> None:
+    refund = _fixture("refund")
+    charge = _fixture("charge")
+    charge.update(
+        transfer_data=None, source=None, refunds={**charge["refunds"], "data": [_fixture("payout")]}
+    )
+    assert [str(p).split(": ", 1)[1] for p in _problems(charge, ("refunds",)) if p.key == "refunds"] == [
+        "holds a 'payout', not 'refund' objects"
+    ]
+    refund["charge"] = _fixture("payout")
+    assert [str(p) for p in _problems(refund, ("charge",)) if p.key == "charge"] == [
+        "refund.charge at charge: is a 'payout' object, annotated Charge ('charge')"
+    ]
