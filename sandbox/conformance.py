@@ -18,7 +18,7 @@ response body or an event:
   (``type`` and ``message`` always);
 * ``list`` objects have exactly ``object``, ``data``, ``has_more`` and ``url``;
 * an event's ``data.object`` is checked as its own type; ``data.previous_attributes`` is
-  free-form (Stripe sends only the changed keys).
+  free-form (Stripe sends only the changed keys), but names only keys ``data.object`` has.
 
 A problem is reported as ``type.key at path: what is wrong``.
 ``sandbox/README.md`` ("Conformance") says how the suite drives it.
@@ -251,6 +251,10 @@ class Checker:
         prev = data.get("previous_attributes")
         if prev is not None and not isinstance(prev, dict):
             self._problem("event", "data.previous_attributes", loc, "is not an object")
+        elif prev:
+            # Free-form values, but only keys the object has (the attributes that changed).
+            for key in sorted(set(prev) - set(inner)):
+                self._problem("event", f"data.previous_attributes.{key}", loc, "not a key of data.object")
 
     def _keys(self, kind: str, present: set[str], expected: set[str], loc: _Loc) -> None:
         for key in sorted(present - expected):
