@@ -73,9 +73,9 @@ EVERY_OPERATION = {
     "431": "A header is longer than 8190 bytes, or there are more than 100 (headers_too_large)",
 }
 WITH_A_BODY = {
-    "400": "The body is not valid JSON (malformed_json)",
+    "400": "The body is not valid JSON (malformed_json) or nests deeper than 20 levels (json_too_deep)",
     "411": "A chunked body the server could not bound; send Content-Length (length_required)",
-    "413": "The body is larger than 64 KiB or nests deeper than 20 levels (payload_too_large)",
+    "413": "The body is larger than 64 KiB (payload_too_large)",
     "415": "The body is not declared as JSON (unsupported_media_type)",
 }
 RATE_LIMITED = {

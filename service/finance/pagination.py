@@ -31,6 +31,7 @@ class Page:
 # turn, joined by "~"; a timestamp as microseconds since 1970 UTC, an id as it is.
 CURSOR_PARTS: dict[type, str] = {int: "[0-9]{1,18}", datetime: "[0-9]{1,16}", str: "[A-Za-z0-9_]{1,64}"}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LARGEST_ID = 2**31 - 1
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -65,7 +66,9 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
         if kind is datetime:
             values.append(EPOCH + int(part) * ONE_MICROSECOND)
         elif kind is int:
-            values.append(int(part))
+            # The ids are PostgreSQL integer columns: a number they cannot hold is past every row,
+            # and comparing with it is an error there, so it becomes the largest they can hold.
+            values.append(min(int(part), LARGEST_ID))
         else:
             values.append(part)
     return values
