@@ -40,6 +40,9 @@ KNOWN_SCHEMA_DOMAIN_IMPORTS = {
     ("schemas.donate_form", "service.currencies"),
     ("schemas.donate_form", "service.gift_aid"),
     ("schemas.donations", "service.gift_aid"),
+    # The cursor's regular expression, shared with the code that writes cursors (came with the
+    # publishers' OpenAPI work, #13).
+    ("schemas.finance", "service.finance.pagination"),
 }
 
 
