@@ -66,6 +66,13 @@ class Settings:
     surge_wait_seconds: float = 2.0
     # Worker processes per instance: the in-process fallback budget is the budget divided by it.
     web_concurrency: int = 2
+    # Email (service/mailer.py): an smtp:// or smtps:// URL, and the From address. Without
+    # MAIL_URL, development and test keep sent mail in the local mailbox (/dev/mail).
+    mail_url: str | None = None
+    mail_from: str = "Donation Router <donations@localhost>"
+    # Background jobs (service/jobs.py) run in-process unless a worker takes them from Redis:
+    # load_settings sets this False whenever REDIS_URL is set.
+    jobs_in_process: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -111,6 +118,38 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str, problems: list[
         problems.append(f"{name} must look like 10/minute;60/hour; got {raw!r}")
         return default
     return raw
+
+
+def _mail(
+    env: Mapping[str, str], production: bool, default_from: str, problems: list[str]
+) -> tuple[str | None, str]:
+    """MAIL_URL and MAIL_FROM: receipts need a real server in production (never the password in a message)."""
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    from .mailer import parse_mail_url
+
+    mail_url = env.get("MAIL_URL", "").strip() or None
+    if mail_url:
+        try:
+            parse_mail_url(mail_url)
+        except ValueError:
+            problems.append("MAIL_URL must look like smtp://user:password@host:587?starttls=true")
+            mail_url = None
+    elif production:
+        problems.append("MAIL_URL is required in production (receipts are sent by email)")
+    mail_from = env.get("MAIL_FROM", "").strip() or default_from
+    name, address = parseaddr(mail_from)
+    try:
+        Address(name, addr_spec=address)
+        valid = "@" in address
+    except (ValueError, IndexError):
+        valid = False
+    if not valid:
+        problems.append("MAIL_FROM must be an address, e.g. Red Cross <donations@example.org>")
+    elif production and not env.get("MAIL_FROM", "").strip():
+        problems.append("MAIL_FROM is required in production (the charity's sending address)")
+    return mail_url, mail_from
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +269,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SURGE_WAIT_SECONDS plus STRIPE_TIMEOUT_SECONDS must stay below WORKER_TIMEOUT_SECONDS"
         )
 
+    mail_url, mail_from = _mail(env, production, defaults.mail_from, problems)
+
     if problems:
         raise SettingsError(problems)
 
@@ -261,4 +302,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_call_budget=call_budget,
         surge_wait_seconds=surge_wait,
         web_concurrency=web_concurrency,
+        mail_url=mail_url,
+        mail_from=mail_from,
+        jobs_in_process=redis_url is None,
     )

@@ -64,6 +64,8 @@ class CheckoutSession:
     client_reference_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
     livemode: bool = False
+    # The address the donor gave on Checkout (customer_details.email): where their receipt goes.
+    customer_email: str | None = None
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
@@ -83,6 +85,7 @@ class CheckoutSession:
             client_reference_id=data.get("client_reference_id"),
             metadata=dict(data.get("metadata") or {}),
             livemode=bool(data.get("livemode")),
+            customer_email=(data.get("customer_details") or {}).get("email"),
         )
 
 

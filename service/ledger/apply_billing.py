@@ -7,7 +7,14 @@ from typing import Any
 
 from sqlalchemy import or_, update
 
-from ..fulfilment import AmountMismatch, Applied, advance_donation, check_amount, lock_donation
+from ..fulfilment import (
+    AmountMismatch,
+    Applied,
+    advance_donation,
+    check_amount,
+    lock_donation,
+    remember_email,
+)
 from ..models import Donation, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
@@ -99,6 +106,8 @@ def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     payment_intent = invoice_payment_intent(invoice)
     if not payment_intent:
         raise Quarantine("invoice_without_payment", donation.id)
+    if invoice.get("customer_email"):
+        remember_email(ctx.db, donation.id, str(invoice["customer_email"]))
     paid_at = timestamp((invoice.get("status_transitions") or {}).get("paid_at")) or timestamp(
         event.get("created")
     )

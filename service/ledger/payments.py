@@ -45,6 +45,12 @@ def insert_ignore(db: Session, model: type, values: dict[str, Any]) -> bool:
     return db.connection().execute(statement, values).first() is not None
 
 
+def insert_ignore_returning_id(db: Session, model: type, values: dict[str, Any]) -> Any:
+    """As :func:`insert_ignore`, giving the new row's id (None if nothing was inserted)."""
+    statement = _insert_ignoring_conflicts(db.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
+    return db.connection().execute(statement, values).scalar()
+
+
 def find_payment(
     db: Session, *, payment_intent_id: str | None = None, charge_id: str | None = None
 ) -> Payment | None:
@@ -74,8 +80,12 @@ def upsert_payment(
     subscription_id: str | None = None,
     paid_at: datetime | None = None,
 ) -> bool:
-    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed."""
-    inserted = insert_ignore(
+    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed.
+
+    A new payment queues its receipt in the same transaction (service/outbox.py), keyed by the
+    payment intent, so however many events report the payment the donor gets one receipt.
+    """
+    inserted_id = insert_ignore_returning_id(
         db,
         Payment,
         {
@@ -92,7 +102,10 @@ def upsert_payment(
             "updated_at": utcnow(),
         },
     )
-    if inserted:
+    if inserted_id is not None:
+        from ..outbox import queue
+
+        queue(db, f"receipt:{payment_intent_id}", "receipt", donation_id=donation.id, payment_id=inserted_id)
         return True
     payment = find_payment(db, payment_intent_id=payment_intent_id)
     if payment is None:  # the charge id or invoice id already belongs to another row

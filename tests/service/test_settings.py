@@ -20,6 +20,8 @@ GOOD_PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_live_one,whsec_live_two",
     "SECRET_KEY": "x" * 40,
     "PUBLIC_BASE_URL": "https://donate.example.org",
+    "MAIL_URL": "smtp://mailer:pa%40ss@smtp.example.org:587?starttls=true",
+    "MAIL_FROM": "Red Cross <giving@example.org>",
 }
 
 
@@ -49,9 +51,11 @@ def test_production_reports_every_missing_secret_at_once() -> None:
         "SECRET_KEY",
         "PUBLIC_BASE_URL",
         "DATABASE_URL",
+        "MAIL_URL",
+        "MAIL_FROM",
     ):
         assert name in text
-    assert len(caught.value.problems) == 5
+    assert len(caught.value.problems) == 7
 
 
 @pytest.mark.parametrize(
@@ -120,3 +124,18 @@ def test_stripe_time_limits_must_fit_inside_the_worker_timeout() -> None:
 )
 def test_database_urls_are_normalised_to_psycopg3(given: str, expected: str) -> None:
     assert normalise_database_url(given) == expected
+
+
+def test_mail_url_is_parsed_and_its_password_never_shown() -> None:
+    from service.mailer import parse_mail_url
+
+    settings = load_settings(GOOD_PRODUCTION)
+    server = parse_mail_url(settings.mail_url or "")
+    assert (server.host, server.port, server.username, server.password, server.starttls) == (
+        "smtp.example.org", 587, "mailer", "pa@ss", True,
+    )  # fmt: skip
+    assert "pa@ss" not in repr(server)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**GOOD_PRODUCTION, "MAIL_URL": "http://mailer:hunter2@x", "MAIL_FROM": "nobody"})
+    assert "hunter2" not in str(caught.value)
+    assert [p.split()[0] for p in caught.value.problems] == ["MAIL_URL", "MAIL_FROM"]

@@ -1,0 +1,73 @@
+"""``flask mail ...``: what operators need to see and do about outgoing email."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from . import outbox
+from .db import database
+from .outbox import MessageStatus, OutboxMessage
+
+mail_cli = AppGroup("mail", help="Outgoing email: the outbox, failures, retries.")
+
+
+@mail_cli.command("status")
+def status_command() -> None:
+    """How many messages are in each state."""
+    with database().sessionmaker() as db:
+        found = outbox.counts(db)
+    for status in MessageStatus.ALL:
+        click.echo(f"{status}\t{found.get(status, 0)}")
+
+
+@mail_cli.command("failed")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+def failed_command(limit: int) -> None:
+    """List messages that failed for good (refused address, or retries exhausted)."""
+    with database().sessionmaker() as db:
+        rows = db.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == MessageStatus.FAILED)
+            .order_by(OutboxMessage.created_at.desc())
+            .limit(limit)
+        ).all()
+    for row in rows:
+        click.echo(f"{row.id}\t{row.kind}\t{row.donation_id or '-'}\t{row.attempts}\t{row.last_error}")
+    if not rows:
+        click.echo("No failed messages.")
+
+
+@mail_cli.command("retry")
+@click.argument("message_ids", nargs=-1, required=True)
+def retry_command(message_ids: tuple[str, ...]) -> None:
+    """Send failed messages again once the cause is fixed (each still goes out at most once)."""
+    missing = 0
+    for message_id in message_ids:
+        with database().sessionmaker() as db:
+            if outbox.retry_failed(db, message_id):
+                click.echo(f"{message_id}: queued again")
+            else:
+                click.echo(f"{message_id}: not a failed message", err=True)
+                missing += 1
+    if missing:
+        sys.exit(1)
+
+
+@mail_cli.command("send-due")
+def send_due_command() -> None:
+    """Send every message that is due now, in this process (the worker does this every minute)."""
+    from .jobs import deliver_due
+
+    deliver_due.call_local()
+    with database().sessionmaker() as db:
+        found = outbox.counts(db)
+    click.echo(", ".join(f"{s} {found.get(s, 0)}" for s in MessageStatus.ALL))
+
+
+def register_mail_cli(app: Flask) -> None:
+    app.cli.add_command(mail_cli)
