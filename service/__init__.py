@@ -88,7 +88,7 @@ def register_publishing(app: Flask) -> None:
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .http_hooks import register_request_hooks
     from .ledger import views as webhooks
-    from .pages import donate, site
+    from .pages import donate, manage, site
     from .pages import finance as finance_pages
 
     checkout_origin = REAL_CHECKOUT_ORIGIN
@@ -97,6 +97,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         checkout_origin = f"{parts.scheme}://{parts.netloc}"
     register_request_hooks(app, settings.is_production, checkout_origin, settings.access_log_public_reads)
     app.register_blueprint(donate.bp)
+    app.register_blueprint(manage.bp)
     app.register_blueprint(site.bp)
     app.register_blueprint(finance_pages.bp)
     app.register_blueprint(webhooks.bp)

@@ -31,6 +31,18 @@ SUBJECTS = {
         "en": "Your receipt: {amount} to {appeal}",
         "uk": "Ваша квитанція: {amount} для «{appeal}»",
     },
+    "gift_changed": {
+        "en": "Your monthly gift to {appeal} is now {amount}",
+        "uk": "Ваш щомісячний внесок для «{appeal}» тепер {amount}",
+    },
+    "gift_cancelled": {
+        "en": "Your monthly gift to {appeal} has stopped",
+        "uk": "Ваш щомісячний внесок для «{appeal}» припинено",
+    },
+    "payment_failed": {
+        "en": "Your monthly gift to {appeal} could not be taken: please update your card",
+        "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: оновіть картку",
+    },
     "renewal_receipt": {
         "en": "Your monthly gift of {amount} to {appeal}: receipt",
         "uk": "Ваш щомісячний внесок {amount} для «{appeal}»: квитанція",
@@ -94,7 +106,26 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         **(row.context or {}),
     }
     kind = row.kind
-    if kind == "receipt":
+    from .manage import LINK_DAYS, link_expires, manage_url
+
+    link = manage_url(settings, donation)
+    if link:
+        variables.update(manage_url=link, manage_expires=_date(link_expires(), locale), link_days=LINK_DAYS)
+    context = row.context or {}
+    if kind == "gift_changed":
+        variables.update(
+            amount=money(context["new_amount"], donation.currency, locale),
+            previous_amount=money(context["previous_amount"], donation.currency, locale),
+        )
+    elif kind == "gift_cancelled":
+        variables.update(amount=money(donation.charge_amount, donation.currency, locale))
+    elif kind == "payment_failed":
+        if not link:
+            raise NothingToSend("gift_ended")  # the retries ended it; the cancellation email says so
+        variables.update(
+            amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale)
+        )
+    elif kind == "receipt":
         payment = db.get(Payment, row.payment_id) if row.payment_id else None
         if payment is None:
             raise NothingToSend("no_payment")

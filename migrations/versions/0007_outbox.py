@@ -1,4 +1,5 @@
-"""Email outbox: messages queued in the ledger's transaction, delivered by the job worker
+"""Email outbox (messages queued in the ledger's transaction, delivered by the job worker) and
+why monthly gifts were cancelled
 
 Revision ID: 0007
 Revises: 0006
@@ -40,9 +41,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_messages_status_due", "outbox_messages", ["status", "next_attempt_at"])
     op.create_index("ix_outbox_messages_donation_id", "outbox_messages", ["donation_id"])
+    with op.batch_alter_table("donations") as batch:
+        batch.add_column(sa.Column("cancellation_feedback", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("cancellation_comment", sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("donations") as batch:
+        batch.drop_column("cancellation_comment")
+        batch.drop_column("cancellation_feedback")
     op.drop_index("ix_outbox_messages_donation_id", table_name="outbox_messages")
     op.drop_index("ix_outbox_messages_status_due", table_name="outbox_messages")
     op.drop_table("outbox_messages")

@@ -15,7 +15,9 @@ from ..fulfilment import (
     lock_donation,
     remember_email,
 )
+from ..manage import follow_amount_change
 from ..models import Donation, DonationStatus, utcnow
+from ..outbox import queue
 from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
 from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
@@ -134,6 +136,15 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
     # Stripe retries the invoice and reports the subscription past_due; the stored event is
     # the donation's record of the failed attempt.
     changed = set_subscription_status(ctx, donation.id, "past_due", timestamp(event.get("created")))
+    # One "update your card" email per failed attempt (Stripe retries a few times, each its own
+    # event); a redelivery of the same attempt finds the message already queued.
+    attempt = invoice.get("attempt_count") or 1
+    changed |= queue(
+        ctx.db, f"payment_failed:{invoice.get('id')}:{attempt}", "payment_failed",
+        donation_id=donation.id,
+        context={"amount": invoice.get("amount_due"), "currency": invoice.get("currency"),
+                 "next_attempt": invoice.get("next_payment_attempt")},
+    )  # fmt: skip
     return Applied(donation.id, changed)
 
 
@@ -149,4 +160,27 @@ def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     changed = set_subscription_status(ctx, donation.id, status, at)
     if status in ENDED:
         changed |= advance_donation(ctx.db, donation.id, DonationStatus.CANCELLED)
+        changed |= _record_cancellation(ctx, donation, subscription)
+    elif status == "active":
+        changed |= follow_amount_change(ctx.db, donation, subscription)
     return Applied(donation.id, changed)
+
+
+def _record_cancellation(ctx: LedgerContext, donation: Donation, subscription: dict[str, Any]) -> bool:
+    """Keep why the gift stopped and queue the donor's confirmation (once per subscription)."""
+    details = subscription.get("cancellation_details") or {}
+    feedback, comment = details.get("feedback"), details.get("comment")
+    if (
+        (feedback or comment)
+        and donation.cancellation_feedback is None
+        and donation.cancellation_comment is None
+    ):
+        ctx.db.execute(
+            update(Donation)
+            .where(Donation.id == donation.id)
+            .values(cancellation_feedback=str(feedback)[:32] if feedback else None,
+                    cancellation_comment=str(comment)[:500] if comment else None)
+        )  # fmt: skip
+    return queue(
+        ctx.db, f"gift_cancelled:{subscription.get('id')}", "gift_cancelled", donation_id=donation.id
+    )

@@ -1,0 +1,146 @@
+"""Monthly donors' own page, reached by the signed link in their receipts (service/manage.py).
+
+GET shows the gift; each change is a POST form (works without JavaScript). Updating the card
+or stopping the gift opens Stripe's Customer Portal at that flow and comes back here; changing
+the amount updates the subscription through the gateway. A forged, tampered, expired or
+no-longer-valid link gets a plain page and changes nothing; a replayed amount form (the amount it
+was made for is no longer the gift's) changes nothing either.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from .. import db
+from ..currencies import AmountFormatError, parse_major_amount, to_major
+from ..i18n import gettext, money
+from ..manage import LinkRefused, follow_amount_change, managed_gift
+from ..models import Donation
+from ..stripe_gateway import StripeGatewayError
+
+bp = Blueprint("manage", __name__, url_prefix="/manage")
+log = logging.getLogger(__name__)
+
+REFUSED_STATUS = {"invalid": 404, "expired": 410, "ended": 410}
+
+
+def _refused(reason: str) -> Any:
+    log.info("manage_link_refused", extra={"reason": reason})
+    return render_template("manage_refused.html", reason=reason), REFUSED_STATUS.get(reason, 404)
+
+
+def _gift(token: str) -> Donation:
+    return managed_gift(db.session(), current_app.extensions["settings"], token)
+
+
+def _page(donation: Donation, token: str, **extra: Any) -> Any:
+    return render_template(
+        "manage.html",
+        donation=donation,
+        appeal=donation.appeal,
+        token=token,
+        amount=money(donation.charge_amount, donation.currency),
+        amount_value=str(to_major(donation.charge_amount, donation.currency)),
+        **extra,
+    )
+
+
+@bp.get("/<token>")
+def manage(token: str) -> Any:
+    try:
+        donation = _gift(token)
+    except LinkRefused as exc:
+        return _refused(exc.reason)
+    return _page(donation, token, done=request.args.get("done"))
+
+
+def _portal(token: str, flow: dict[str, Any]) -> Any:
+    try:
+        donation = _gift(token)
+    except LinkRefused as exc:
+        return _refused(exc.reason)
+    settings = current_app.extensions["settings"]
+    back = f"{settings.public_base_url}{url_for('manage.manage', token=token)}?done={flow['type']}"
+    try:
+        url = current_app.extensions["stripe_gateway"].create_portal_session(
+            donation.stripe_customer_id,
+            back,
+            flow,
+            locale=donation.locale if donation.locale == "uk" else "auto",
+        )
+    except StripeGatewayError:
+        return _page(
+            donation,
+            token,
+            error=gettext("We couldn't reach our payment provider. Please try again in a minute."),
+        ), 503
+    return redirect(url, 303)
+
+
+@bp.post("/<token>/card")
+def update_card(token: str) -> Any:
+    return _portal(token, {"type": "payment_method_update"})
+
+
+@bp.post("/<token>/stop")
+def stop(token: str) -> Any:
+    try:
+        donation = _gift(token)
+    except LinkRefused as exc:
+        return _refused(exc.reason)
+    return _portal(
+        token,
+        {
+            "type": "subscription_cancel",
+            "subscription_cancel": {"subscription": donation.stripe_subscription_id},
+        },
+    )
+
+
+@bp.post("/<token>/amount")
+def change_amount(token: str) -> Any:
+    session = db.session()
+    try:
+        donation = _gift(token)
+    except LinkRefused as exc:
+        return _refused(exc.reason)
+    if request.form.get("from") != str(donation.charge_amount):
+        # A form made for an amount the gift no longer has: replayed or stale. Nothing changes.
+        return _page(
+            donation,
+            token,
+            error=gettext("Your gift has changed since this page was opened. Here it is as it stands now."),
+        ), 409
+    try:
+        amount = parse_major_amount(request.form.get("amount", ""), donation.currency)
+    except AmountFormatError as exc:
+        return _page(donation, token, error=gettext(str(exc))), 422
+    appeal = donation.appeal
+    low, high = appeal.minimum_amounts[donation.currency], appeal.maximum_amounts[donation.currency]
+    if not low <= amount <= high:
+        message = gettext(
+            "Choose an amount between %(low)s and %(high)s.",
+            low=money(low, donation.currency),
+            high=money(high, donation.currency),
+        )
+        return _page(donation, token, error=message), 422
+    if amount == donation.charge_amount:
+        return redirect(url_for("manage.manage", token=token), 303)
+    gateway = current_app.extensions["stripe_gateway"]
+    key = f"{donation.id}-amount-{donation.charge_amount}-{amount}"
+    try:
+        subscription = gateway.change_subscription_amount(donation.stripe_subscription_id, amount, key)
+    except StripeGatewayError:
+        return _page(
+            donation,
+            token,
+            error=gettext("We couldn't reach our payment provider. Please try again in a minute."),
+        ), 503
+    # The ledger follows now rather than waiting for customer.subscription.updated; the event,
+    # when it comes, finds the same price and changes nothing more.
+    follow_amount_change(session, donation, subscription)
+    session.commit()
+    return redirect(url_for("manage.manage", token=token, done="amount"), 303)
