@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from .. import db
 from ..currencies import AmountFormatError, parse_major_amount, to_major
 from ..i18n import gettext, money
-from ..manage import LinkRefused, follow_amount_change, managed_gift
+from ..manage import LinkRefused, follow_amount_change, managed_gift, read_token
 from ..models import Donation
 from ..stripe_gateway import StripeGatewayError
 
@@ -50,6 +50,14 @@ def _page(donation: Donation, token: str, **extra: Any) -> Any:
 
 @bp.get("/<token>")
 def manage(token: str) -> Any:
+    if request.args.get("done") == "subscription_cancel":
+        # Stripe's portal sends the donor back here only once the subscription is cancelled; the
+        # ledger learns it from the webhook, which may not have arrived yet.
+        try:
+            read_token(current_app.extensions["settings"], token)
+        except LinkRefused as exc:
+            return _refused(exc.reason)
+        return render_template("manage_refused.html", reason="stopped")
     try:
         donation = _gift(token)
     except LinkRefused as exc:
