@@ -43,6 +43,10 @@ SUBJECTS = {
         "en": "Your monthly gift to {appeal} could not be taken: please update your card",
         "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: оновіть картку",
     },
+    "manage_links": {
+        "en": "Your link to manage your monthly giving",
+        "uk": "Ваше посилання для керування щомісячними внесками",
+    },
     "renewal_receipt": {
         "en": "Your monthly gift of {amount} to {appeal}: receipt",
         "uk": "Ваш щомісячний внесок {amount} для «{appeal}»: квитанція",
@@ -125,6 +129,17 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         variables.update(
             amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale)
         )
+    elif kind == "manage_links":
+        gifts = []
+        for donation_id in context.get("donation_ids", []):
+            gift = db.get(Donation, donation_id)
+            url = manage_url(settings, gift) if gift is not None and gift.email == donation.email else None
+            if url:
+                gifts.append({"appeal": gift.appeal.title, "charity": gift.appeal.charity_name, "url": url,  # type: ignore[union-attr]
+                              "amount": money(gift.charge_amount, gift.currency, locale)})  # type: ignore[union-attr]  # fmt: skip
+        if not gifts:
+            raise NothingToSend("no_running_gifts")
+        variables.update(gifts=gifts, manage_expires=_date(link_expires(), locale))
     elif kind == "receipt":
         payment = db.get(Payment, row.payment_id) if row.payment_id else None
         if payment is None:

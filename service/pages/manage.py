@@ -48,6 +48,33 @@ def _page(donation: Donation, token: str, **extra: Any) -> Any:
     )
 
 
+@bp.get("")
+def ask_for_link() -> Any:
+    return render_template("manage_request.html")
+
+
+@bp.post("")
+def send_links() -> Any:
+    from flask_limiter.util import get_remote_address
+
+    from ..link_requests import LinkRequestLimiter, request_links, valid_email
+
+    email = valid_email(request.form.get("email", ""))
+    if email is None:
+        return render_template(
+            "manage_request.html", error=gettext("Enter your email address, like name@example.com.")
+        ), 422
+    limiter = current_app.extensions.setdefault(
+        "link_request_limiter", LinkRequestLimiter(current_app.extensions["settings"])
+    )
+    if limiter.allow(get_remote_address() or "unknown", email.lower()):
+        request_links(db.session(), email)
+    else:
+        log.info("manage_link_request_limited")
+    # The same answer whether or not the address is known, or the request was limited.
+    return render_template("manage_request.html", sent=True)
+
+
 @bp.get("/<token>")
 def manage(token: str) -> Any:
     if request.args.get("done") == "subscription_cancel":

@@ -222,3 +222,27 @@ def test_failed_renewal_asks_for_a_new_card_once_per_attempt(monthly, mail_app, 
     page = mail_app.test_client().get(path)
     assert "didn't go through" in page.get_data(as_text=True)
     assert donation_row(mail_app, donation.id).subscription_status == "past_due"
+
+
+def test_email_me_my_link_sends_fresh_links_and_answers_alike_for_unknown_addresses(monthly, mail_app, smtp):
+    donation, _ = monthly
+    client = mail_app.test_client()
+    form = client.get("/manage")
+    assert "Email me my link" in form.get_data(as_text=True)
+    known = client.post("/manage", data={"email": " Monthly@Example.org "})
+    unknown = client.post("/manage", data={"email": "stranger@example.org"})
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
+    (links,) = messages(mail_app, "manage_links")
+    assert links.status == "sent"
+    (mail,) = [m for m in smtp.mailbox.to("monthly@example.org") if m["Subject"].startswith("Your link")]
+    assert mail_app.test_client().get(link_in(mail)).status_code == 200
+    assert smtp.mailbox.to("stranger@example.org") == []
+    assert client.post("/manage", data={"email": "not an address"}).status_code == 422
+
+
+def test_email_me_my_link_is_rate_limited_per_address(monthly, mail_app, smtp):
+    client = mail_app.test_client()
+    for _ in range(5):
+        assert client.post("/manage", data={"email": "monthly@example.org"}).status_code == 200
+    assert len(messages(mail_app, "manage_links")) == 3  # three a day per address; the answer never says

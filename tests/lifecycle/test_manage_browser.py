@@ -24,7 +24,9 @@ def site(app: Any, sandbox: Any) -> Iterator[tuple[str, Any]]:
     """The service on a real socket, PUBLIC_BASE_URL pointing at it, the sandbox's webhooks flowing to it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    live = create_app({"TESTING": True}, settings=app.extensions["settings"].with_overrides(public_base_url=url))
+    live = create_app(
+        {"TESTING": True}, settings=app.extensions["settings"].with_overrides(public_base_url=url)
+    )
     server = make_server("127.0.0.1", port, live, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -55,7 +57,9 @@ def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phon
         db = live.extensions["database"].sessionmaker()
         request = DonationRequest(appeal="red-cross-ukraine", amount=1000, currency="gbp", frequency="monthly",
                                   email="phone@example.org")  # fmt: skip
-        donation, _ = create_donation(db, live.extensions["stripe_gateway"], live.extensions["settings"], request)
+        donation, _ = create_donation(
+            db, live.extensions["stripe_gateway"], live.extensions["settings"], request
+        )
         sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
         assert sandbox.control.wait_for_webhooks(timeout=20)
         donation = db.get(Donation, donation.id, populate_existing=True)
