@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -46,6 +46,10 @@ SUBJECTS = {
     "manage_links": {
         "en": "Your link to manage your monthly giving",
         "uk": "Ваше посилання для керування щомісячними внесками",
+    },
+    "annual_statement": {
+        "en": "Your giving to {charity} in {label}",
+        "uk": "Ваші пожертви для {charity} за {label}",
     },
     "renewal_receipt": {
         "en": "Your monthly gift of {amount} to {appeal}: receipt",
@@ -140,6 +144,34 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         if not gifts:
             raise NothingToSend("no_running_gifts")
         variables.update(gifts=gifts, manage_expires=_date(link_expires(), locale))
+    elif kind == "annual_statement":
+        from datetime import date
+
+        from .statements import TaxYear, statement_lines
+
+        year = TaxYear(date.fromisoformat(context["start"]), date.fromisoformat(context["end"]))
+        lines = statement_lines(db, donation.email, *year.bounds())
+        if not lines:
+            raise NothingToSend("nothing_given_in_year")
+        totals: dict[str, int] = {}
+        for line in lines:
+            totals[line.currency] = totals.get(line.currency, 0) + line.amount
+        variables.update(
+            label=context["label"],
+            period_start=_date(year.bounds()[0], locale),
+            period_end=_date(year.bounds()[1] - timedelta(days=1), locale),
+            lines=[
+                {
+                    "date": _date(line.paid_at, locale),
+                    "appeal": line.appeal,
+                    "amount": money(line.amount, line.currency, locale),
+                    "gift_aid": line.gift_aid,
+                }
+                for line in lines
+            ],  # fmt: skip
+            totals=[money(amount, currency, locale) for currency, amount in sorted(totals.items())],
+            gift_aid=any(line.gift_aid for line in lines),
+        )
     elif kind == "receipt":
         payment = db.get(Payment, row.payment_id) if row.payment_id else None
         if payment is None:
@@ -155,7 +187,10 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
             gift_aid=bool(donation.gift_aid and donation.gift_aid_declared_at),
         )
     subject = SUBJECTS[kind][locale].format(
-        amount=variables.get("amount", ""), appeal=donation.appeal.title, charity=variables["charity"]
+        amount=variables.get("amount", ""),
+        appeal=donation.appeal.title,
+        charity=variables["charity"],
+        label=variables.get("label", ""),
     )
     message = EmailMessage()
     message["Subject"] = subject

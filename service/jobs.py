@@ -149,6 +149,12 @@ def retention() -> None:
     _cli("retention", "run")
 
 
+@huey.periodic_task(crontab(minute="10", hour="6"))
+def annual_statements() -> None:
+    # Daily, but only the first weeks after a tax year ends queue anything (service/statements.py).
+    _cli("mail", "statements")
+
+
 def init_jobs(app: Flask, settings: Settings) -> None:
     from .outbox import install_commit_hook
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from flask import Flask
@@ -67,6 +68,25 @@ def send_due_command() -> None:
     with database().sessionmaker() as db:
         found = outbox.counts(db)
     click.echo(", ".join(f"{s} {found.get(s, 0)}" for s in MessageStatus.ALL))
+
+
+@mail_cli.command("statements")
+@click.option(
+    "--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Act as if today were this date."
+)
+@click.option("--force", is_flag=True, help="Queue even after the first weeks of the new tax year.")
+def statements_command(today: Any, force: bool) -> None:
+    """Queue annual statements for the tax year that ended last (each donor gets one)."""
+    from flask import current_app
+
+    from .models import utcnow
+    from .statements import last_completed, queue_statements
+
+    kind = current_app.extensions["settings"].tax_year
+    day = today.date() if today else utcnow().date()
+    with database().sessionmaker() as db:
+        count = queue_statements(db, kind, day, force=force)
+    click.echo(f"Queued {count} statement(s) for the tax year {last_completed(kind, day).label}.")
 
 
 def register_mail_cli(app: Flask) -> None:

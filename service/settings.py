@@ -70,6 +70,8 @@ class Settings:
     # MAIL_URL, development and test keep sent mail in the local mailbox (/dev/mail).
     mail_url: str | None = None
     mail_from: str = "Donation Router <donations@localhost>"
+    # Annual statements cover a tax year: "uk" (6 April to 5 April) or "calendar".
+    tax_year: str = "uk"
     # Background jobs (service/jobs.py) run in-process unless a worker takes them from Redis:
     # load_settings sets this False whenever REDIS_URL is set.
     jobs_in_process: bool = True
@@ -270,6 +272,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
 
     mail_url, mail_from = _mail(env, production, defaults.mail_from, problems)
+    tax_year = env.get("TAX_YEAR", defaults.tax_year).strip().lower() or defaults.tax_year
+    if tax_year not in ("uk", "calendar"):
+        problems.append("TAX_YEAR must be uk (6 April to 5 April) or calendar")
+        tax_year = defaults.tax_year
 
     if problems:
         raise SettingsError(problems)
@@ -304,5 +310,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         web_concurrency=web_concurrency,
         mail_url=mail_url,
         mail_from=mail_from,
+        tax_year=tax_year,
         jobs_in_process=redis_url is None,
     )
