@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from . import outbox
@@ -89,5 +89,37 @@ def statements_command(today: Any, force: bool) -> None:
     click.echo(f"Queued {count} statement(s) for the tax year {last_completed(kind, day).label}.")
 
 
+@click.command("monthly")
+@with_appcontext
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+def monthly_command(limit: int) -> None:
+    """Monthly gifts at risk (a payment failed: Stripe is retrying) and stopped ones, with the reason given."""
+    from .models import Donation
+
+    with database().sessionmaker() as db:
+        rows = db.execute(
+            select(
+                Donation.id, Donation.subscription_status, Donation.amount, Donation.fee_cover_amount,
+                Donation.currency, Donation.subscription_status_at, Donation.cancellation_feedback,
+                Donation.cancellation_comment,
+            )
+            .where(Donation.frequency == "monthly", Donation.subscription_status.in_(("past_due", "unpaid", "canceled", "incomplete_expired")))
+            .order_by(Donation.subscription_status_at.desc())
+            .limit(limit)
+        ).all()  # fmt: skip
+    for row in rows:
+        state = "at_risk" if row.subscription_status in ("past_due", "unpaid") else "stopped"
+        since = row.subscription_status_at.date().isoformat() if row.subscription_status_at else "-"
+        reason = row.cancellation_feedback or "-"
+        click.echo(
+            f"{row.id}\t{state}\t{row.subscription_status}\t{row.amount + (row.fee_cover_amount or 0)} {row.currency}\t{since}\t{reason}"
+        )
+    if not rows:
+        click.echo("No monthly gift is at risk or stopped.")
+
+
 def register_mail_cli(app: Flask) -> None:
     app.cli.add_command(mail_cli)
+    donations = app.cli.commands.get("donations")
+    if donations is not None:  # `flask donations monthly`, beside `attention` (service/ledger/cli.py)
+        donations.add_command(monthly_command)  # type: ignore[attr-defined]

@@ -246,3 +246,25 @@ def test_email_me_my_link_is_rate_limited_per_address(monthly, mail_app, smtp):
     for _ in range(5):
         assert client.post("/manage", data={"email": "monthly@example.org"}).status_code == 200
     assert len(messages(mail_app, "manage_links")) == 3  # three a day per address; the answer never says
+
+
+def test_finance_sees_monthly_gifts_at_risk_and_stopped_with_reasons(monthly, mail_app, sandbox):
+    donation, _ = monthly
+    runner = mail_app.test_cli_runner()
+    assert "No monthly gift" in runner.invoke(args=["donations", "monthly"]).output
+    sandbox.control.advance_subscription(donation.stripe_subscription_id, "failed")
+    delivered(sandbox)
+    line = runner.invoke(args=["donations", "monthly"]).output
+    assert f"{donation.id}\tat_risk\tpast_due\t1000 gbp" in line
+    token = manage_token(mail_app.extensions["settings"], donation)
+    portal = mail_app.test_client().post(f"/manage/{token}/stop").headers["Location"]
+    requests.post(
+        portal,
+        data={"action": "cancel", "feedback": "unused", "comment": "moving abroad"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    delivered(sandbox)
+    line = runner.invoke(args=["donations", "monthly"]).output
+    assert f"{donation.id}\tstopped\tcanceled\t1000 gbp" in line and line.rstrip().endswith("unused")
+    assert donation_row(mail_app, donation.id).cancellation_comment == "moving abroad"
