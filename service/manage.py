@@ -50,7 +50,8 @@ def manage_url(settings: Settings, donation: Donation) -> str | None:
     """The link for a monthly gift that is still running, or None."""
     if not can_manage(donation):
         return None
-    return f"{settings.public_base_url}/manage/{manage_token(settings, donation)}"
+    lang = "?lang=uk" if (donation.locale or "").startswith("uk") else ""
+    return f"{settings.public_base_url}/manage/{manage_token(settings, donation)}{lang}"
 
 
 def link_expires(now: datetime | None = None) -> datetime:

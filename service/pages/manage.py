@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from .. import db
 from ..currencies import AmountFormatError, parse_major_amount, to_major
-from ..i18n import gettext, money
+from ..i18n import current_locale, gettext, money
 from ..manage import LinkRefused, follow_amount_change, managed_gift, read_token
 from ..models import Donation
 from ..stripe_gateway import StripeGatewayError
@@ -98,7 +98,7 @@ def _portal(token: str, flow: dict[str, Any]) -> Any:
     except LinkRefused as exc:
         return _refused(exc.reason)
     settings = current_app.extensions["settings"]
-    back = f"{settings.public_base_url}{url_for('manage.manage', token=token)}?done={flow['type']}"
+    back = f"{settings.public_base_url}{url_for('manage.manage', token=token, done=flow['type'], lang=current_locale())}"
     try:
         url = current_app.extensions["stripe_gateway"].create_portal_session(
             donation.stripe_customer_id,
@@ -163,7 +163,7 @@ def change_amount(token: str) -> Any:
         )
         return _page(donation, token, error=message), 422
     if amount == donation.charge_amount:
-        return redirect(url_for("manage.manage", token=token), 303)
+        return redirect(url_for("manage.manage", token=token, lang=current_locale()), 303)
     gateway = current_app.extensions["stripe_gateway"]
     key = f"{donation.id}-amount-{donation.charge_amount}-{amount}"
     try:
@@ -178,4 +178,4 @@ def change_amount(token: str) -> Any:
     # when it comes, finds the same price and changes nothing more.
     follow_amount_change(session, donation, subscription)
     session.commit()
-    return redirect(url_for("manage.manage", token=token, done="amount"), 303)
+    return redirect(url_for("manage.manage", token=token, done="amount", lang=current_locale()), 303)

@@ -189,7 +189,7 @@ def test_card_update_through_the_portal_sends_stripes_events(monthly, mail_app, 
     done = requests.post(answer.headers["Location"], data={"action": "update", "card_number": "4242 4242 4242 4242"},
                          allow_redirects=False, timeout=10)  # fmt: skip
     assert done.status_code == 303
-    assert done.headers["Location"].endswith("done=payment_method_update")
+    assert done.headers["Location"].endswith("done=payment_method_update&lang=en")
     delivered(sandbox)
     with mail_app.extensions["database"].sessionmaker() as db:
         from service.models import WebhookEvent
@@ -268,3 +268,12 @@ def test_finance_sees_monthly_gifts_at_risk_and_stopped_with_reasons(monthly, ma
     line = runner.invoke(args=["donations", "monthly"]).output
     assert f"{donation.id}\tstopped\tcanceled\t1000 gbp" in line and line.rstrip().endswith("unused")
     assert donation_row(mail_app, donation.id).cancellation_comment == "moving abroad"
+
+
+def test_the_manage_page_speaks_the_donors_language(monthly, mail_app):
+    donation, _ = monthly
+    token = manage_token(mail_app.extensions["settings"], donation)
+    page = mail_app.test_client().get(f"/manage/{token}?lang=uk")
+    body = page.get_data(as_text=True)
+    assert "Ваш щомісячний внесок" in body and "Змінити суму" in body
+    assert f"/manage/{token}/amount?lang=uk" in body

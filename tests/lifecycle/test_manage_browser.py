@@ -80,7 +80,7 @@ def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phon
     phone.wait_for_url(f"{sandbox.base_url}/p/session/**")
     phone.screenshot(path=str(SHOTS / "portal-card-375.png"), full_page=True)
     phone.get_by_role("button", name="Update").click()
-    phone.wait_for_url(f"{url}/manage/{token}?done=payment_method_update")
+    phone.wait_for_url(f"{url}/manage/{token}?done=payment_method_update&lang=en")
     assert "Your next payment will use them" in phone.get_by_role("status").inner_text()
 
     phone.get_by_role("button", name="Stop my monthly gift").click()
@@ -88,7 +88,7 @@ def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phon
     phone.get_by_label("I no longer want to give").check()
     phone.screenshot(path=str(SHOTS / "portal-cancel-375.png"), full_page=True)
     phone.get_by_role("button", name="Cancel subscription").click()
-    phone.wait_for_url(f"{url}/manage/{token}?done=subscription_cancel")
+    phone.wait_for_url(f"{url}/manage/{token}?done=subscription_cancel&lang=en")
     assert phone.get_by_role("heading", level=1).inner_text() == "Your monthly gift has stopped"
     phone.screenshot(path=str(SHOTS / "manage-stopped-375.png"), full_page=True)
 
