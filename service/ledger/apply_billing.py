@@ -139,6 +139,9 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
     # One "update your card" email per failed attempt (Stripe retries a few times, each its own
     # event); a redelivery of the same attempt finds the message already queued.
     attempt = invoice.get("attempt_count") or 1
+    if not invoice.get("next_payment_attempt"):
+        # Stripe will not try again: the subscription's end (and its email) follows instead.
+        return Applied(donation.id, changed)
     changed |= queue(
         ctx.db, f"payment_failed:{invoice.get('id')}:{attempt}", "payment_failed",
         donation_id=donation.id,

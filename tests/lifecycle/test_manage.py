@@ -277,3 +277,41 @@ def test_the_manage_page_speaks_the_donors_language(monthly, mail_app):
     body = page.get_data(as_text=True)
     assert "Ваш щомісячний внесок" in body and "Змінити суму" in body
     assert f"/manage/{token}/amount?lang=uk" in body
+
+
+def test_renewal_paid_on_retry_is_recorded_with_its_receipt(monthly, mail_app, sandbox):
+    donation, _ = monthly
+    invoice = sandbox.control.advance_subscription(donation.stripe_subscription_id, "failed")
+    delivered(sandbox)
+    assert donation_row(mail_app, donation.id).subscription_status == "past_due"
+    sandbox.control.retry_invoice(invoice["id"], "paid")
+    delivered(sandbox)
+    row = donation_row(mail_app, donation.id)
+    assert (row.status, row.subscription_status, row.needs_attention) == ("paid", "active", False)
+    with mail_app.extensions["database"].sessionmaker() as db:
+        from service.models import Payment
+
+        payments = list(
+            db.scalars(select(Payment).where(Payment.donation_id == donation.id).order_by(Payment.id))
+        )
+    assert [p.stripe_invoice_id for p in payments][-1] == invoice["id"]
+    assert len(messages(mail_app, "receipt")) == 2
+    assert len(messages(mail_app, "payment_failed")) == 1
+
+
+def test_retries_exhausted_end_the_gift_in_its_final_state(monthly, mail_app, sandbox):
+    donation, _ = monthly
+    invoice = sandbox.control.advance_subscription(donation.stripe_subscription_id, "failed")
+    delivered(sandbox)
+    for _ in range(3):  # Stripe's retries, days apart
+        sandbox.control.retry_invoice(invoice["id"], "failed")
+        delivered(sandbox)
+    row = donation_row(mail_app, donation.id)
+    assert (row.status, row.subscription_status) == ("cancelled", "canceled")
+    # One card-update email per attempt Stripe will follow with another; then the stop notice.
+    failed = sorted((m.id.rsplit(":", 1)[1], m.status) for m in messages(mail_app, "payment_failed"))
+    assert failed == [("1", "sent"), ("2", "sent"), ("3", "sent")]
+    (stopped,) = messages(mail_app, "gift_cancelled")
+    assert stopped.status == "sent"
+    line = mail_app.test_cli_runner().invoke(args=["donations", "monthly"]).output
+    assert f"{donation.id}\tstopped\tcanceled" in line
