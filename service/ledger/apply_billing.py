@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..fulfilment import (
     AmountMismatch,
@@ -27,7 +28,7 @@ ENDED = ("canceled", "incomplete_expired")
 
 
 def _subscription_donation(
-    ctx: LedgerContext, subscription_id: str | None, metadata: dict[str, Any]
+    ctx: LedgerContext, subscription_id: str | None, metadata: dict[str, Any], customer_id: str | None = None
 ) -> Donation:
     if not metadata:
         found = donation_by(ctx, stripe_subscription_id=subscription_id)
@@ -41,6 +42,13 @@ def _subscription_donation(
         ctx.db.execute(
             update(Donation).where(Donation.id == locked.id).values(stripe_subscription_id=subscription_id)
         )
+        set_committed_value(locked, "stripe_subscription_id", subscription_id)
+    if customer_id and locked.stripe_customer_id is None:
+        # An invoice may come before checkout.session.completed: the receipt's manage link needs both ids.
+        ctx.db.execute(
+            update(Donation).where(Donation.id == locked.id).values(stripe_customer_id=customer_id)
+        )
+        set_committed_value(locked, "stripe_customer_id", customer_id)
     return locked
 
 
@@ -100,7 +108,7 @@ def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     subscription_id, metadata = invoice_subscription(invoice)
     if not subscription_id:
         raise Ignore("invoice_without_subscription")
-    donation = _subscription_donation(ctx, subscription_id, metadata)
+    donation = _subscription_donation(ctx, subscription_id, metadata, id_of(invoice.get("customer")))
     try:
         check_amount(donation, invoice.get("amount_paid"), invoice.get("currency"))
     except AmountMismatch as exc:
@@ -132,7 +140,7 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
     subscription_id, metadata = invoice_subscription(invoice)
     if not subscription_id:
         raise Ignore("invoice_without_subscription")
-    donation = _subscription_donation(ctx, subscription_id, metadata)
+    donation = _subscription_donation(ctx, subscription_id, metadata, id_of(invoice.get("customer")))
     # Stripe retries the invoice and reports the subscription past_due; the stored event is
     # the donation's record of the failed attempt.
     changed = set_subscription_status(ctx, donation.id, "past_due", timestamp(event.get("created")))
@@ -153,7 +161,12 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
 
 def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     subscription = event["data"]["object"]
-    donation = _subscription_donation(ctx, subscription.get("id"), dict(subscription.get("metadata") or {}))
+    donation = _subscription_donation(
+        ctx,
+        subscription.get("id"),
+        dict(subscription.get("metadata") or {}),
+        id_of(subscription.get("customer")),
+    )
     status, at = str(subscription.get("status")), timestamp(event.get("created"))
     if event["type"] == "customer.subscription.deleted":
         status = status if status in ENDED else "canceled"
