@@ -99,9 +99,14 @@ class SandboxControl:
         """Make pending balance transactions available now."""
         return self._call("POST", "/balance/settle")
 
-    def payout(self, currency: str | None = None, settle_pending: bool = True) -> list[Obj]:
-        """Pay out the available balance (per currency); returns the payouts."""
-        body = {"currency": currency, "settle_pending": settle_pending}
+    def payout(
+        self, currency: str | None = None, settle_pending: bool = True, account: str | None = None
+    ) -> list[Obj]:
+        """Pay out the available balance (per currency); returns the payouts.
+
+        ``account`` pays out that connected account's own balance (its events carry ``account``).
+        """
+        body = {"currency": currency, "settle_pending": settle_pending, "account": account}
         return self._call("POST", "/payouts", body)["data"]
 
     # -- subscriptions ----------------------------------------------------------

@@ -294,17 +294,29 @@ class StripeGateway:
         )
         return _plain(subscription)
 
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
-        """Every balance transaction a payout settled (all pages)."""
+    def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
+        """A destination charge's transfer to the charity's connected account (Connect)."""
+        transfer = self._call("transfers.retrieve", lambda: self.client.v1.transfers.retrieve(transfer_id))
+        return _plain(transfer)
+
+    def payout_balance_transactions(self, payout_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        """Every balance transaction a payout settled (all pages).
+
+        ``account`` reads a connected account's payout: the request carries its ``Stripe-Account``
+        header (docs.stripe.com/connect/authentication), as that payout is not the platform's.
+        """
         found: list[dict[str, Any]] = []
         starting_after: str | None = None
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
         while True:
             params: dict[str, Any] = {"payout": payout_id, "limit": 100}
             if starting_after:
                 params["starting_after"] = starting_after
             page = self._call(
                 "balance_transactions.list",
-                lambda params=params: self.client.v1.balance_transactions.list(params=params),  # type: ignore[misc]
+                lambda params=params: self.client.v1.balance_transactions.list(
+                    params=params, options=options
+                ),  # type: ignore[misc,arg-type]
             )
             found.extend(_plain(txn) for txn in page.data)
             if not page.has_more or not page.data:

@@ -42,8 +42,13 @@ class PrefetchingGateway:
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._get("retrieve_subscription", subscription_id)
 
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+    def payout_balance_transactions(self, payout_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        if account:  # a connected account's payout: never prefetched (see prefetch_call)
+            return self.gateway.payout_balance_transactions(payout_id, account)
         return self._get("payout_balance_transactions", payout_id)
+
+    def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
+        return self._get("retrieve_transfer", transfer_id)
 
     def warm(self, event: dict[str, Any]) -> None:
         """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
@@ -64,7 +69,7 @@ def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
         method, key = "charges_for_payment_intent", invoice_payment_intent(obj)
     elif kind == "customer.subscription.updated":
         method, key = "retrieve_subscription", id_of(obj.get("id"))
-    elif kind in ("payout.paid", "payout.reconciliation_completed"):
+    elif kind in ("payout.paid", "payout.reconciliation_completed") and not event.get("account"):
         method, key = "payout_balance_transactions", id_of(obj.get("id"))
     else:
         return None

@@ -1,0 +1,120 @@
+"""Connect appeals: destination charges, the transfer to the charity, and the charity's own payouts.
+
+The sandbox plays live Stripe: a charge with ``transfer_data.destination`` gets a ``transfer`` to
+the connected account, the platform's ``type=transfer`` balance transaction, a ``py_`` payment on
+the connected account, and that account's payouts are seen only with its ``Stripe-Account``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from sqlalchemy import select, update
+
+from service.donations import DonationRequest, create_donation
+from service.models import Appeal, Payout, Transfer
+from service.models import DonationStatus as S
+from tests.ledger.test_sandbox_flows import delivered
+
+CHARITY = "acct_1RedCrossUK"
+
+
+def _connect_appeal(app: Any) -> None:
+    with app.extensions["database"].sessionmaker.begin() as db:
+        db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
+
+
+def _donate(app: Any, amount: int, cover_fees: bool) -> Any:
+    with app.app_context():
+        db = app.extensions["database"].sessionmaker()
+        try:
+            request = DonationRequest(
+                appeal="red-cross-ukraine", amount=amount, currency="gbp", cover_fees=cover_fees
+            )
+            donation, _ = create_donation(
+                db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+            )
+            return donation
+        finally:
+            db.close()
+
+
+def _transfers(ledger: Any) -> list[Transfer]:
+    with ledger._session() as db:
+        return list(db.scalars(select(Transfer).order_by(Transfer.id)))
+
+
+def _client(sandbox: Any) -> stripe.StripeClient:
+    return stripe.StripeClient("sk_test_connect", base_addresses={"api": sandbox.base_url})
+
+
+def test_destination_charge_keeps_the_charitys_transfer_apart_from_the_platforms_fee(
+    live_server: Any, sandbox: Any, ledger: Any
+) -> None:
+    _connect_appeal(live_server.app)
+    donation = _donate(live_server.app, 2500, cover_fees=True)
+    assert donation.fee_cover_amount > 0
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+
+    assert ledger.donation(donation.id).status == S.PAID
+    (payment,) = ledger.payments(donation.id)
+    # The platform's side: the whole charge (gift + cover), and the Stripe fee it pays.
+    assert payment.amount == 2500 + donation.fee_cover_amount
+    assert payment.fee > 0 and payment.net == payment.amount - payment.fee
+    # The charity's side: the whole gift, in its own record naming its account.
+    (transfer,) = _transfers(ledger)
+    assert (transfer.destination_account, transfer.amount, transfer.currency) == (CHARITY, 2500, "gbp")
+    assert transfer.payment_id == payment.id and transfer.donation_id == donation.id
+    assert transfer.destination_payment_id.startswith("py_")
+    # As live Stripe has it: the charge names the transfer, the platform paid it out of its balance.
+    client = _client(sandbox)
+    charge = client.v1.charges.retrieve(payment.stripe_charge_id)
+    live_transfer = client.v1.transfers.retrieve(charge.transfer)
+    platform_txn = client.v1.balance_transactions.retrieve(live_transfer.balance_transaction)
+    assert (platform_txn.type, platform_txn.amount) == ("transfer", -2500)
+    # The charity's payment exists only for requests made as the connected account.
+    on_charity = client.v1.charges.retrieve(
+        transfer.destination_payment_id, options={"stripe_account": CHARITY}
+    )
+    assert on_charity.source_transfer == transfer.stripe_transfer_id
+    try:
+        client.v1.charges.retrieve(transfer.destination_payment_id)
+    except stripe.InvalidRequestError as exc:
+        assert exc.http_status == 404
+    else:
+        raise AssertionError("the platform saw the connected account's payment")
+
+
+def test_charitys_own_payout_is_recorded_apart_and_carries_its_transfers(
+    live_server: Any, sandbox: Any, ledger: Any
+) -> None:
+    _connect_appeal(live_server.app)
+    donation = _donate(live_server.app, 4000, cover_fees=False)
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    # Without fee cover the whole payment goes to the charity and the platform's balance pays the
+    # fee: it has nothing to pay out, and its balance is the fee below zero.
+    assert sandbox.control.payout(currency="gbp") == []
+    (payment,) = ledger.payments(donation.id)
+    balance = _client(sandbox).v1.balance.retrieve()
+    assert [(b.amount, b.currency) for b in balance.available] == [(-payment.fee, "gbp")]
+    (charity_payout,) = sandbox.control.payout(currency="gbp", account=CHARITY)
+    delivered(sandbox)
+
+    assert charity_payout["amount"] == 4000
+    with ledger._session() as db:
+        (stored,) = db.scalars(select(Payout))
+    assert (stored.stripe_payout_id, stored.account, stored.payment_count) == (
+        charity_payout["id"],
+        CHARITY,
+        1,
+    )
+    (transfer,) = _transfers(ledger)
+    assert (transfer.amount, transfer.stripe_payout_id) == (4000, charity_payout["id"])
+    # The charity's payout carried no platform payment, and no event failed on it.
+    assert ledger.payments(donation.id)[0].stripe_payout_id is None
+    assert all(e.outcome != "failed" for e in ledger.events())
+    (charity_event,) = ledger.events(type="payout.paid", account=CHARITY)
+    assert charity_event.outcome in ("processed", "duplicate")
