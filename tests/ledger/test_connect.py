@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 from sqlalchemy import select, update
 
+from service.checkout import transfer_percent
 from service.donations import DonationRequest, create_donation
 from service.models import Appeal, Payout, Transfer
 from service.models import DonationStatus as S
@@ -25,12 +26,16 @@ def _connect_appeal(app: Any) -> None:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
 
 
-def _donate(app: Any, amount: int, cover_fees: bool) -> Any:
+def _donate(app: Any, amount: int, cover_fees: bool, frequency: str = "one_off") -> Any:
     with app.app_context():
         db = app.extensions["database"].sessionmaker()
         try:
             request = DonationRequest(
-                appeal="red-cross-ukraine", amount=amount, currency="gbp", cover_fees=cover_fees
+                appeal="red-cross-ukraine",
+                amount=amount,
+                currency="gbp",
+                cover_fees=cover_fees,
+                frequency=frequency,
             )
             donation, _ = create_donation(
                 db, app.extensions["stripe_gateway"], app.extensions["settings"], request
@@ -118,3 +123,40 @@ def test_charitys_own_payout_is_recorded_apart_and_carries_its_transfers(
     assert all(e.outcome != "failed" for e in ledger.events())
     (charity_event,) = ledger.events(type="payout.paid", account=CHARITY)
     assert charity_event.outcome in ("processed", "duplicate")
+
+
+def test_monthly_gift_of_a_connect_appeal_transfers_at_least_the_gift_every_month(
+    live_server: Any, sandbox: Any, ledger: Any
+) -> None:
+    _connect_appeal(live_server.app)
+    donation = _donate(live_server.app, 1000, cover_fees=True, frequency="monthly")
+    total = donation.charge_amount
+    sent = sandbox.control.requests(path="/v1/checkout/sessions", method="POST")[-1]["params"]
+    assert sent["subscription_data"]["on_behalf_of"] == CHARITY
+    percent = float(sent["subscription_data"]["transfer_data"]["amount_percent"])
+    assert percent == transfer_percent(1000, total) < 100
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    subscription_id = ledger.donation(donation.id).stripe_subscription_id
+    sandbox.control.advance_subscription(subscription_id, "paid")
+    delivered(sandbox)
+
+    payments = ledger.payments(donation.id)
+    transfers = _transfers(ledger)
+    assert len(payments) == len(transfers) == 2
+    for payment, transfer in zip(payments, transfers, strict=True):
+        assert payment.amount == total and payment.fee > 0
+        assert transfer.payment_id == payment.id and transfer.destination_account == CHARITY
+        # The charity receives the whole gift (a minor unit more at most); the cover stays to pay the fee.
+        assert 1000 <= transfer.amount <= 1001
+
+
+def test_transfer_percent_never_leaves_the_charity_below_the_gift() -> None:
+    for gift in range(100, 5000, 7):
+        for cover in (0, 1, 19, 35, 77, 230):
+            total = gift + cover
+            percent = transfer_percent(gift, total)
+            assert round(percent, 2) == percent and 0 < percent <= 100
+            # Whether Stripe rounds the percentage's amount down or to the nearest unit.
+            assert int(total * percent / 100 + 1e-9) >= gift
+            assert transfer_percent(gift, total) - 0.01 < gift * 100 / total
