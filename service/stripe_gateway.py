@@ -250,13 +250,26 @@ class StripeGateway:
     # -- reading what happened after checkout (the webhook ledger's backfill and lookups) --
 
     def list_events(
-        self, *, created_gte: int, types: list[str], starting_after: str | None = None, limit: int = 100
+        self,
+        *,
+        created_gte: int,
+        types: list[str],
+        starting_after: str | None = None,
+        limit: int = 100,
+        account: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of events, newest first, and whether more pages follow."""
+        """One page of events, newest first, and whether more pages follow.
+
+        ``account`` lists a connected account's own events (its payouts), with its ``Stripe-Account``.
+        """
         params: dict[str, Any] = {"created": {"gte": created_gte}, "types": types, "limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
-        page = self._call("events.list", lambda: self.client.v1.events.list(params=params))  # type: ignore[arg-type]
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        page = self._call(
+            "events.list",
+            lambda: self.client.v1.events.list(params=params, options=options),  # type: ignore[arg-type]
+        )
         return [_plain(event) for event in page.data], bool(page.has_more)
 
     def retrieve_checkout_session_raw(self, session_id: str) -> dict[str, Any]:

@@ -160,3 +160,27 @@ def test_transfer_percent_never_leaves_the_charity_below_the_gift() -> None:
             # Whether Stripe rounds the percentage's amount down or to the nearest unit.
             assert int(total * percent / 100 + 1e-9) >= gift
             assert transfer_percent(gift, total) - 0.01 < gift * 100 / total
+
+
+def test_sync_events_recovers_a_charitys_payout_from_its_own_account(
+    app: Any, runner: Any, sandbox: Any, ledger: Any
+) -> None:
+    # No webhook endpoint: every event, the charity account's included, must come from the backfill.
+    _connect_appeal(app)
+    donation = _donate(app, 2000, cover_fees=False)
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    (charity_payout,) = sandbox.control.payout(currency="gbp", account=CHARITY)
+    # The platform's event list does not show the charity's payout; its own account's does.
+    client = _client(sandbox)
+    assert not client.v1.events.list(params={"type": "payout.paid"}).data
+    assert client.v1.events.list(params={"type": "payout.paid"}, options={"stripe_account": CHARITY}).data
+
+    result = runner.invoke(args=["stripe", "sync-events", "--since", "1h"])
+    assert result.exit_code == 0, result.output
+    (transfer,) = _transfers(ledger)
+    assert (transfer.amount, transfer.stripe_payout_id) == (2000, charity_payout["id"])
+    with ledger._session() as db:
+        (stored,) = db.scalars(select(Payout))
+    assert (stored.account, stored.status, stored.payment_count) == (CHARITY, "paid", 1)
+    (event,) = ledger.events(type="payout.paid")
+    assert (event.account, event.source) == (CHARITY, "sync")
