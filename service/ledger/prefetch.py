@@ -55,6 +55,14 @@ class PrefetchingGateway:
         call = prefetch_call(event)
         if call is not None:
             self._warm(*call)
+        # A destination charge (Connect appeal) names its transfer to the charity: read it too,
+        # so recording it takes no Stripe call while the donation's row is locked.
+        obj = (event.get("data") or {}).get("object") or {}
+        kind = str(event.get("type", ""))
+        if kind.startswith("charge.") and not kind.startswith("charge.dispute."):
+            transfer = obj.get("transfer")
+            if isinstance(transfer, str) and transfer:
+                self._warm("retrieve_transfer", transfer)
 
 
 def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
