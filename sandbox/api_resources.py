@@ -115,6 +115,7 @@ def create_refund(sb: Sandbox, params: Obj) -> Obj:
     return ledger.refund(
         sb, ch, params.get("amount"), params.get("reason"),
         check_metadata(params.get("metadata"), "metadata"),
+        reverse_transfer=str(params.get("reverse_transfer", "")).lower() == "true",
     )  # fmt: skip
 
 

@@ -146,3 +146,65 @@ def connected_payment(payment_id: str, transfer_id: str, amount: int, ch: Obj, t
     )
     obj["payment_method_details"] = {"type": "stripe_account", "stripe_account": {}}
     return obj
+
+
+def reverse_for_refund(sb: Any, ch: Obj, refund_amount: int, refund_id: str) -> Obj | None:
+    """A refund with ``reverse_transfer``: take the charity's share of it back from its account.
+
+    Stripe reverses the transfer "proportionally to the amount being refunded" (stripe-python's
+    RefundCreateParams.reverse_transfer); the sandbox rounds half up, never past what is left.
+    Without it a destination charge's refund is the platform's alone.
+    """
+    transfer = sb.store.get(ch.get("transfer") or "")
+    if transfer is None:
+        return None
+    left = transfer["amount"] - transfer["amount_reversed"]
+    amount = min(left, (refund_amount * transfer["amount"] * 2 + ch["amount"]) // (2 * ch["amount"]))
+    if amount <= 0:
+        return None
+    account = transfer["destination"]
+    reversal_id, payment_refund_id = new_id("trr"), new_id("pyr")
+    platform_txn = objects.balance_transaction(
+        amount=amount, currency=ch["currency"], fee=0, type_="transfer_refund", source=reversal_id,
+        reporting_category="transfer_reversal", description=None, available_after_days=0,
+    )  # fmt: skip
+    sb.store.add(platform_txn)
+    account_txn = objects.balance_transaction(
+        amount=-amount, currency=ch["currency"], fee=0, type_="payment_refund", source=payment_refund_id,
+        reporting_category="refund", description=None, available_after_days=0,
+    )  # fmt: skip
+    _add_to(sb, account, account_txn)
+    payment_refund = template(
+        "refund",
+        id=payment_refund_id,
+        amount=amount,
+        balance_transaction=account_txn["id"],
+        charge=transfer["destination_payment"],
+        created=now(),
+        currency=ch["currency"],
+        destination_details=None,
+        metadata={},
+        payment_intent=None,
+        reason=None,
+        status="succeeded",
+    )
+    _add_to(sb, account, payment_refund)
+    reversal = template(
+        "transfer_reversal",
+        id=reversal_id,
+        amount=amount,
+        balance_transaction=platform_txn["id"],
+        created=now(),
+        currency=ch["currency"],
+        destination_payment_refund=payment_refund_id,
+        metadata={},
+        source_refund=refund_id,
+        transfer=transfer["id"],
+    )
+    sb.store.add(reversal)
+    previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
+    transfer["amount_reversed"] += amount
+    transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+    transfer["reversals"]["data"].insert(0, reversal)
+    sb.events.emit("transfer.reversed", transfer, previous)
+    return reversal

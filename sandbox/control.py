@@ -83,8 +83,9 @@ class SandboxControl:
 
     # -- money after payment ----------------------------------------------------
     def refund(self, charge_or_intent: str, amount: int | None = None,
-               reason: str | None = None) -> Obj:  # fmt: skip
-        body = {"amount": amount, "reason": reason}
+               reason: str | None = None, reverse_transfer: bool = False) -> Obj:  # fmt: skip
+        """Refund; ``reverse_transfer`` also takes a destination charge's share back from the charity."""
+        body = {"amount": amount, "reason": reason, "reverse_transfer": reverse_transfer}
         return self._call("POST", f"/charges/{charge_or_intent}/refund", body)
 
     def open_dispute(self, charge_or_intent: str, amount: int | None = None,

@@ -140,8 +140,9 @@ class Controls:
     def refund(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
         return ledger.refund(
-            self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason")
-        )
+            self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason"),
+            reverse_transfer=bool(body.get("reverse_transfer")),
+        )  # fmt: skip
 
     def open_dispute(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")

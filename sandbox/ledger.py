@@ -31,7 +31,7 @@ def find_charge(sb: Sandbox, charge_id: str | None, pi_id: str | None) -> Obj:
 
 def refund(
     sb: Sandbox, ch: Obj, amount: int | None = None, reason: str | None = None,
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None, reverse_transfer: bool = False,
 ) -> Obj:  # fmt: skip
     with sb.store.lock:
         if ch["status"] != "succeeded":
@@ -71,6 +71,8 @@ def refund(
         ch["amount_refunded"] += amount
         ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
         ch["refunds"]["data"].insert(0, re)
+        if reverse_transfer:
+            connect.reverse_for_refund(sb, ch, amount, re["id"])
         sb.events.emit("refund.created", re)
         sb.events.emit("charge.refunded", ch, previous)
         return re

@@ -184,3 +184,31 @@ def test_sync_events_recovers_a_charitys_payout_from_its_own_account(
     assert (stored.account, stored.status, stored.payment_count) == (CHARITY, "paid", 1)
     (event,) = ledger.events(type="payout.paid")
     assert (event.account, event.source) == (CHARITY, "sync")
+
+
+def test_refund_reversing_the_transfer_lowers_what_the_charity_received(
+    live_server: Any, sandbox: Any, ledger: Any
+) -> None:
+    _connect_appeal(live_server.app)
+    donation = _donate(live_server.app, 3000, cover_fees=False)
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    (payment,) = ledger.payments(donation.id)
+    # A refund on a destination charge is the platform's unless the transfer is reversed with it.
+    sandbox.control.refund(payment.stripe_charge_id, amount=1000)
+    delivered(sandbox)
+    assert _transfers(ledger)[0].amount_reversed == 0
+    client = _client(sandbox)
+    client.v1.refunds.create(
+        params={"charge": payment.stripe_charge_id, "amount": 500, "reverse_transfer": True}
+    )
+    delivered(sandbox)
+
+    (payment,) = ledger.payments(donation.id)
+    assert payment.amount_refunded == 1500  # the platform's side: every refund
+    (transfer,) = _transfers(ledger)
+    assert (transfer.amount, transfer.amount_reversed) == (3000, 500)  # the charity's: its share back
+    live = client.v1.transfers.retrieve(transfer.stripe_transfer_id)
+    assert live.amount_reversed == 500 and live.reversals.data[0].source_refund is not None
+    on_charity = client.v1.balance.retrieve(options={"stripe_account": CHARITY})
+    assert sum(b.amount for b in on_charity.pending) + sum(b.amount for b in on_charity.available) == 2500
