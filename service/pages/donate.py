@@ -233,7 +233,7 @@ def thanks(slug: str) -> Any:
         # A surge Payment Link's session: only Stripe knows which donation it paid until the
         # webhook arrives, so ask it now rather than tell a donor who just paid that we can't find it.
         donation = _from_payment_link(session, session_id)
-    elif donation is not None:
+    elif donation is not None and donation.appeal_id == appeal.id:
         try:
             checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
             donation = apply_checkout_session(session, donation, checkout)
