@@ -24,6 +24,7 @@ CHARITY = "acct_1RedCrossUK"
 def _connect_appeal(app: Any) -> None:
     with app.extensions["database"].sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
+    app.extensions["appeal_cache"].clear()  # the appeal changed: workers re-read it
 
 
 def _donate(app: Any, amount: int, cover_fees: bool, frequency: str = "one_off") -> Any:

@@ -102,6 +102,7 @@ def test_link_of_a_connect_appeal_routes_the_payment_to_the_charity(
 ) -> None:
     with app.extensions["database"].sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
+    app.extensions["appeal_cache"].clear()  # the appeal changed: workers re-read it
     result = runner.invoke(args=["surge", "payment-links", "create"])
     assert result.exit_code == 0, result.output
     sent = sandbox.control.requests(path="/v1/payment_links", method="POST")
