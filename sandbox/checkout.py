@@ -13,8 +13,6 @@ from sandbox.store import Store
 
 Obj = dict[str, Any]
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60
-# Clients compute expires_at from their own clock; allow a little skew.
-CLOCK_SKEW = 5
 SUPPORTED_UI_MODES = ("hosted_page", "embedded_page")
 
 
@@ -146,12 +144,15 @@ def _expires_at(params: Obj, created: int) -> int:
     if params.get("expires_at") is None:
         return created + MAX_EXPIRY
     expires_at = int(params["expires_at"])
-    if expires_at < created + MIN_EXPIRY - CLOCK_SKEW:
+    # Exactly Stripe's rule, no slack: "anywhere from 30 minutes to 24 hours after Checkout
+    # Session creation" (stripe-python's SessionCreateParams.expires_at). A client whose clock
+    # runs behind Stripe's must leave its own margin.
+    if expires_at < created + MIN_EXPIRY:
         raise invalid(
             "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
             param="expires_at",
         )
-    if expires_at > created + MAX_EXPIRY + CLOCK_SKEW:
+    if expires_at > created + MAX_EXPIRY:
         raise invalid(
             "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
             param="expires_at",
