@@ -54,11 +54,23 @@ class Fee:
         return int(amount * self.percent / 100 + 0.5) + self.fixed
 
 
+# Stripe's published standard card pricing, the fixed fee in each currency's minor units: UK
+# 1.5% + 20p, euro area 1.5% + EUR 0.25, US 2.9% + 30c, Japan 3.6%, and the EUR 0.25 fixed fee in
+# the currencies of EEA accounts outside the euro (support.stripe.com/questions/pricing-updates-
+# for-businesses-based-in-the-european-economic-area-(eea)).
 DEFAULT_FEES = {
     "gbp": Fee(1.5, 20),
     "eur": Fee(1.5, 25),
     "usd": Fee(2.9, 30),
     "jpy": Fee(3.6, 0),
+    "bgn": Fee(1.5, 50),
+    "czk": Fee(1.5, 650),
+    "dkk": Fee(1.5, 180),
+    "huf": Fee(1.5, 8500),
+    "chf": Fee(1.5, 30),
+    "pln": Fee(1.5, 100),
+    "ron": Fee(1.5, 100),
+    "sek": Fee(1.5, 180),
 }
 FALLBACK_FEE = Fee(2.9, 30)
 

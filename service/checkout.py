@@ -131,6 +131,9 @@ def checkout_session_params(
     if donation.email:
         params["customer_email"] = donation.email
     description = f"Donation to {appeal.title}"
+    # "Donate" on Checkout's button for monthly gifts too: subscription mode accepts submit_type
+    # since API 2024-11-20 (stripe-python 16.1's SessionCreateParams.submit_type).
+    params["submit_type"] = "donate"
     if monthly:
         subscription_data: dict[str, Any] = {"metadata": metadata, "description": description}
         if appeal.stripe_account:
@@ -138,7 +141,6 @@ def checkout_session_params(
             subscription_data["transfer_data"] = {"destination": appeal.stripe_account}
         params["subscription_data"] = subscription_data
     else:
-        params["submit_type"] = "donate"
         intent_data: dict[str, Any] = {"metadata": metadata, "description": description}
         if appeal.statement_descriptor_suffix:
             intent_data["statement_descriptor_suffix"] = appeal.statement_descriptor_suffix

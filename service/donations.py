@@ -161,7 +161,11 @@ def create_donation(
         "checkout_attempts": 0,
         "amount_refunded": 0,
         "needs_attention": False,
-        "fee_cover_amount": fee_cover_for(request.amount, request.currency) if request.cover_fees else 0,
+        "fee_cover_amount": (
+            fee_cover_for(request.amount, request.currency, settings.stripe_settlement_currency)
+            if request.cover_fees
+            else 0
+        ),
         "anonymous": request.anonymous,
         "locale": request.locale,
         **source_columns(request.source),

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .currencies import SUPPORTED_CURRENCIES
+from .descriptors import prefix_problems
+
 ENVIRONMENTS = ("development", "test", "production")
 STRIPE_API_DEFAULT = "https://api.stripe.com"
 SANDBOX_API_DEFAULT = "http://127.0.0.1:12111"
@@ -66,6 +69,14 @@ class Settings:
     surge_wait_seconds: float = 2.0
     # Worker processes per instance: the in-process fallback budget is the budget divided by it.
     web_concurrency: int = 2
+    # The Stripe account's default settlement currency (its bank account's). Gifts in another
+    # currency are converted by Stripe, for a fee the fee-cover estimate includes. None: every
+    # currency the appeals take settles as itself (a bank account per currency).
+    stripe_settlement_currency: str | None = None
+    # The account's statement descriptor prefix (Dashboard > Settings > Public details, "shortened
+    # descriptor"): appeal suffixes must fit beside it in 22 characters. None: the longest
+    # prefix Stripe allows (10) is assumed.
+    statement_descriptor_prefix: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -230,6 +241,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SURGE_WAIT_SECONDS plus STRIPE_TIMEOUT_SECONDS must stay below WORKER_TIMEOUT_SECONDS"
         )
 
+    settlement_currency = env.get("STRIPE_SETTLEMENT_CURRENCY", "").strip().lower() or None
+    if settlement_currency and settlement_currency not in SUPPORTED_CURRENCIES:
+        problems.append("STRIPE_SETTLEMENT_CURRENCY must be a currency code Stripe settles in, e.g. gbp")
+    descriptor_prefix = env.get("STRIPE_STATEMENT_DESCRIPTOR_PREFIX", "").strip() or None
+    if descriptor_prefix:
+        problems.extend(f"STRIPE_STATEMENT_DESCRIPTOR_PREFIX {p}" for p in prefix_problems(descriptor_prefix))
+
     if problems:
         raise SettingsError(problems)
 
@@ -261,4 +279,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_call_budget=call_budget,
         surge_wait_seconds=surge_wait,
         web_concurrency=web_concurrency,
+        stripe_settlement_currency=settlement_currency,
+        statement_descriptor_prefix=descriptor_prefix,
     )

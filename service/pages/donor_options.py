@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from babel.numbers import format_decimal
-from flask import request, url_for
+from flask import current_app, request, url_for
 
 from ..fees import fee_cover_for, fee_rate
 from ..gift_aid import GiftAidDeclaration, declaration_from_fields, declaration_text, offers_gift_aid
@@ -97,14 +97,15 @@ def _example_gift(appeal: Appeal, values: Mapping[str, Any], currency: str) -> i
 def options_context(appeal: Appeal, values: Mapping[str, Any]) -> dict[str, Any]:
     """What the template shows for the options, in the donor's language."""
     currency = values.get("currency") or appeal.default_currency
-    rate = fee_rate(currency)
+    settles_in = current_app.extensions["settings"].stripe_settlement_currency
+    rate = fee_rate(currency, settles_in)
     gift = _example_gift(appeal, values, currency)
     percent = format_decimal(rate.percent, locale=babel_locale())
     rule = f"{percent}% + {money(rate.fixed, currency)}" if rate.fixed else f"{percent}%"
     return {
         "fee_hint": gettext(
             "About %(cover)s on a %(gift)s gift (card fees are %(rule)s). You'll see the total before you pay.",
-            cover=money(fee_cover_for(gift, currency), currency),
+            cover=money(fee_cover_for(gift, currency, settles_in), currency),
             gift=money(gift, currency),
             rule=rule,
         ),
