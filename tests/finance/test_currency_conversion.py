@@ -112,3 +112,34 @@ def test_payout_gross_is_in_the_payout_currency(converted, finance_get):
     euro_line = next(p for p in detail["payments"] if p["currency"] == "eur")
     assert (euro_line["amount"], euro_line["settlement_amount"], euro_line["settlement_currency"]) == (
         3000, 2550, "gbp")  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_dashboard_shows_each_figure_in_its_own_currency_at_phone_width(
+    converted, browser, live_server, issue, repo_root
+):
+    context = browser.new_context(viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{live_server.url}/finance/")
+        page.wait_for_url("**/finance/sign-in**")
+        page.keyboard.type(issue("viewer"))
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda url: "sign-in" not in url)
+        totals = page.get_by_role("table", name="Totals per appeal and currency")
+        rows = {
+            row.inner_text().split("\t")[1].strip(): row.inner_text()
+            for row in totals.locator("tbody tr").all()
+        }
+        # The euro gifts' line: charge figures in euros, then everything settled in pounds.
+        cells = rows["EUR"].split("\t")
+        assert cells[3:6] == ["€30", "€10", "€5"]  # gross, refunded, disputed
+        assert cells[6:] == ["GBP", "£25.50", "£1.09", "£24.41", "£8", "£4.50", "£11.91"]
+        assert "Stripe balance" in totals.locator("tfoot").inner_text()
+        page.screenshot(
+            path=str(repo_root / "test-artifacts" / "finance-dashboard-converted-375.png"), full_page=True
+        )
+    finally:
+        context.close()
