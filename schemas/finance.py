@@ -132,12 +132,17 @@ class EventPageSchema(Schema):
 
 class MoneySchema(Schema):
     payments = fields.Integer()
-    collected = fields.Integer()
-    fee = fields.Integer(allow_none=True)
-    net = fields.Integer(allow_none=True)
-    settlement_currency = fields.String(allow_none=True)
-    refunded = fields.Integer()
-    disputed = fields.Integer()
+    collected = fields.Integer(metadata={"description": "In the donation's currency."})
+    fee = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    net = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    settlement_currency = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Null until Stripe's balance transaction is known, or if payments settled in two."
+        },
+    )
+    refunded = fields.Integer(metadata={"description": "In the donation's currency."})
+    disputed = fields.Integer(metadata={"description": "In the donation's currency."})
     dispute_status = fields.String(allow_none=True)
     payouts = fields.List(fields.String())
 
