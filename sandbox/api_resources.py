@@ -67,6 +67,52 @@ def list_events(sb: Sandbox, params: Obj) -> Obj:
     return listing.paginate(sb.store.newest_first("event"), params, "/v1/events", keep)
 
 
+def _invoice_payments(sb: Sandbox, invoice_id: str) -> list[Obj]:
+    return [p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == invoice_id]
+
+
+def _include_payments(sb: Sandbox, invoices: list[Obj], params: Obj, prefix: str) -> list[Obj]:
+    """``payments`` is includable: present only when ``expand`` names it (or a path under it).
+
+    Stripe's invoice object documents it as "includable": left out of webhook payloads and of
+    default responses (fixtures3.json's invoice has no ``payments``).
+    """
+    expand = params.get("expand") or []
+    field = f"{prefix}payments"
+    if not any(e == field or e.startswith(field + ".") for e in expand):
+        return invoices
+    # The bare field is consumed here; deeper paths (payments.data.payment.payment_intent) are
+    # expanded by the generic step once the list is in place.
+    params["expand"] = [e for e in expand if e != field]
+    result = []
+    for inv in invoices:
+        found = _invoice_payments(sb, inv["id"])
+        url = f"/v1/invoice_payments?invoice={inv['id']}"
+        result.append({**inv, "payments": listing.paginate(found, {"limit": 10}, url)})
+    return result
+
+
+def retrieve_invoice(sb: Sandbox, params: Obj, id: str) -> Obj:
+    return _include_payments(sb, [sb.store.require(id, "invoice")], params, "")[0]
+
+
+def list_invoice_payments(sb: Sandbox, params: Obj) -> Obj:
+    payment = params.get("payment") or {}
+
+    def keep(p: Obj) -> bool:
+        if params.get("invoice") and p["invoice"] != params["invoice"]:
+            return False
+        if params.get("status") and p["status"] != params["status"]:
+            return False
+        if payment.get("type") and p["payment"].get("type") != payment["type"]:
+            return False
+        intent = payment.get("payment_intent")
+        return not intent or p["payment"].get("payment_intent") == intent
+
+    items = sb.store.newest_first("invoice_payment")
+    return listing.paginate(items, params, "/v1/invoice_payments", keep)
+
+
 def list_invoices(sb: Sandbox, params: Obj) -> Obj:
     wanted = {k: params[k] for k in ("customer", "status", "collection_method") if params.get(k)}
 
@@ -77,7 +123,9 @@ def list_invoices(sb: Sandbox, params: Obj) -> Obj:
             return False
         return all(inv.get(k) == v for k, v in wanted.items())
 
-    return listing.paginate(sb.store.newest_first("invoice"), params, "/v1/invoices", keep)
+    page = listing.paginate(sb.store.newest_first("invoice"), params, "/v1/invoices", keep)
+    page["data"] = _include_payments(sb, page["data"], params, "data.")
+    return page
 
 
 def list_subscriptions(sb: Sandbox, params: Obj) -> Obj:
@@ -194,7 +242,10 @@ ROUTES = [
           "SubscriptionRetrieveParams"),
     Route("DELETE", "/v1/subscriptions/<id>", cancel_subscription, "SubscriptionCancelParams"),
     Route("GET", "/v1/invoices", list_invoices, "InvoiceListParams"),
-    Route("GET", "/v1/invoices/<id>", _retriever("invoice"), "InvoiceRetrieveParams"),
+    Route("GET", "/v1/invoices/<id>", retrieve_invoice, "InvoiceRetrieveParams"),
+    Route("GET", "/v1/invoice_payments", list_invoice_payments, "InvoicePaymentListParams"),
+    Route("GET", "/v1/invoice_payments/<id>", _retriever("invoice_payment"),
+          "InvoicePaymentRetrieveParams"),
     Route("GET", "/v1/events", list_events, "EventListParams"),
     Route("GET", "/v1/events/<id>", _retriever("event"), "EventRetrieveParams"),
     Route("POST", "/v1/products", create_product, "ProductCreateParams"),

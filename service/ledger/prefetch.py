@@ -12,7 +12,7 @@ from contextlib import suppress
 from typing import Any
 
 from ..stripe_gateway import StripeGateway, StripeGatewayError
-from .apply_billing import invoice_payment_intent
+from .apply_billing import invoice_payment_intent, paid_intent
 from .context import id_of
 
 
@@ -45,11 +45,20 @@ class PrefetchingGateway:
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         return self._get("payout_balance_transactions", payout_id)
 
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        return self._get("invoice_payments", invoice_id)
+
     def warm(self, event: dict[str, Any]) -> None:
         """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
         call = prefetch_call(event)
-        if call is not None:
-            self._warm(*call)
+        if call is None:
+            return
+        self._warm(*call)
+        if call[0] == "invoice_payments":
+            # Live invoice events do not name their payment: the charge lookup follows the answer.
+            intent = paid_intent(self._cache.get(call) or [])
+            if intent:
+                self._warm("charges_for_payment_intent", intent)
 
 
 def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
@@ -61,7 +70,10 @@ def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
     elif kind.startswith("charge.") and isinstance(obj.get("balance_transaction"), str):
         method, key = "retrieve_balance_transaction", obj["balance_transaction"]
     elif kind == "invoice.paid":
-        method, key = "charges_for_payment_intent", invoice_payment_intent(obj)
+        intent = invoice_payment_intent(obj)
+        method, key = (
+            ("charges_for_payment_intent", intent) if intent else ("invoice_payments", id_of(obj.get("id")))
+        )
     elif kind == "customer.subscription.updated":
         method, key = "retrieve_subscription", id_of(obj.get("id"))
     elif kind in ("payout.paid", "payout.reconciliation_completed"):

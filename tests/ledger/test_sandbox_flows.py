@@ -141,3 +141,32 @@ def test_duplicated_and_reordered_deliveries_reach_the_same_ledger(
     assert (stored.status, stored.amount_refunded) == (S.PARTIALLY_REFUNDED, 1200)
     assert len(ledger.payments(donation.id)) == 1
     assert {e.delivery_count for e in ledger.events()} == {2}
+
+
+def test_monthly_renewal_as_live_stripe_sends_it_fee_refund_and_dispute(
+    live_server, sandbox, make_donation, ledger
+):
+    """Live invoice events carry no ``payments``: the service asks the Invoice Payments API."""
+    donation = make_donation(amount=1500, frequency="monthly")
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    subscription = ledger.donation(donation.id).stripe_subscription_id
+    renewal = sandbox.control.advance_subscription(subscription, "paid")
+    delivered(sandbox)
+    paid_events = ledger.events(type="invoice.paid")
+    assert len(paid_events) == 2 and {e.outcome for e in paid_events} == {"processed"}
+    first, second = ledger.payments(donation.id)
+    assert second.stripe_invoice_id == renewal["id"]
+    for payment in (first, second):
+        assert payment.amount == 1500 and payment.stripe_charge_id.startswith("ch_")
+        assert payment.fee > 0 and payment.net == payment.amount - payment.fee
+
+    sandbox.control.refund(second.stripe_payment_intent_id, 400)
+    delivered(sandbox)
+    assert ledger.payments(donation.id)[1].amount_refunded == 400
+    assert ledger.donation(donation.id).amount_refunded == 400
+
+    sandbox.control.open_dispute(first.stripe_payment_intent_id)
+    delivered(sandbox)
+    disputed = ledger.payments(donation.id)[0]
+    assert (disputed.dispute_status, disputed.dispute_amount) == ("needs_response", 1500)
