@@ -14,6 +14,7 @@ from sandbox.core import Sandbox
 from sandbox.errors import invalid
 
 Obj = dict[str, Any]
+MAX_EVENT_TYPES = 20
 
 
 def _retriever(kind: str) -> Callable[..., Obj]:
@@ -39,6 +40,14 @@ def _lister(kind: str, url: str, filters: tuple[str, ...] = ()) -> Callable[...,
 
 def list_balance_transactions(sb: Sandbox, params: Obj) -> Obj:
     links = sb.store.table("txn_payout")
+    if params.get("payout") and params["payout"] in sb.store.table("manual_payouts"):
+        # Live Stripe's answer for a payout the account created itself (manual or instant):
+        # only automatic payouts remember their transactions
+        # (https://docs.stripe.com/api/balance_transactions/list: "For automatic Stripe payouts only").
+        raise invalid(
+            "Balance transaction history can only be filtered on automatic transfers, not manual.",
+            param="payout",
+        )
     wanted = {k: params[k] for k in ("type", "source", "currency") if params.get(k)}
 
     def keep(t: Obj) -> bool:
@@ -55,6 +64,11 @@ def list_events(sb: Sandbox, params: Obj) -> Obj:
         raise invalid("You may only specify one of these parameters: type, types.", param="types")
     wanted_type = params.get("type")
     types = set(params.get("types") or [])
+    if len(params.get("types") or []) > MAX_EVENT_TYPES:
+        # stripe-python's EventListParams: "types: An array of up to 20 strings".
+        raise invalid(
+            f"Invalid array: must contain at most {MAX_EVENT_TYPES} elements", param="types",
+        )  # fmt: skip
     success = params.get("delivery_success")
 
     def keep(e: Obj) -> bool:

@@ -99,9 +99,14 @@ class SandboxControl:
         """Make pending balance transactions available now."""
         return self._call("POST", "/balance/settle")
 
-    def payout(self, currency: str | None = None, settle_pending: bool = True) -> list[Obj]:
-        """Pay out the available balance (per currency); returns the payouts."""
-        body = {"currency": currency, "settle_pending": settle_pending}
+    def payout(self, currency: str | None = None, settle_pending: bool = True, kind: str = "automatic",
+               amount: int | None = None) -> list[Obj]:  # fmt: skip
+        """Pay out the available balance (per currency); returns the payouts.
+
+        ``kind`` ``manual`` or ``instant``: one payout of ``amount`` (default: all available in
+        ``currency``) that Stripe cannot itemise, as when the account holder creates it.
+        """
+        body = {"currency": currency, "settle_pending": settle_pending, "kind": kind, "amount": amount}
         return self._call("POST", "/payouts", body)["data"]
 
     # -- subscriptions ----------------------------------------------------------

@@ -168,7 +168,9 @@ class Controls:
     def payout(self, body: Obj) -> Obj:
         if body.get("settle_pending", True) not in (False, "false", "0"):
             ledger.settle_pending(self.sb)
-        return {"data": ledger.pay_out(self.sb, body.get("currency"))}
+        amount = body.get("amount")
+        return {"data": ledger.pay_out(self.sb, body.get("currency"), body.get("kind") or "automatic",
+                                       None if amount is None else int(amount))}  # fmt: skip
 
     def webhooks(self, body: Obj) -> Obj:
         d = self.sb.events.deliverer

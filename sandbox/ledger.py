@@ -153,8 +153,25 @@ def balance(sb: Sandbox) -> Obj:
             "pending": entries("pending"), "livemode": False}  # fmt: skip
 
 
-def pay_out(sb: Sandbox, currency: str | None = None) -> list[Obj]:
-    """Sweep the available balance of each currency into a paid payout."""
+PAYOUT_KINDS = ("automatic", "manual", "instant")
+
+
+def pay_out(
+    sb: Sandbox, currency: str | None = None, kind: str = "automatic", amount: int | None = None
+) -> list[Obj]:
+    """Sweep the available balance of each currency into a paid payout.
+
+    ``kind`` ``manual`` or ``instant`` models a payout the account holder created (Dashboard or
+    ``POST /v1/payouts``): ``automatic`` is false, its own balance transaction debits the balance,
+    and Stripe cannot say which transactions it carried, so ``GET /v1/balance_transactions?payout=``
+    refuses it ("For automatic Stripe payouts only", https://docs.stripe.com/api/balance_transactions/list;
+    "You control the timing and amount of manual payouts, so Stripe can't identify which
+    transactions are included in each payout", https://docs.stripe.com/payouts/reconciliation).
+    """
+    if kind not in PAYOUT_KINDS:
+        raise invalid("kind must be automatic, manual or instant", param="kind")
+    if kind != "automatic":
+        return [_manual_payout(sb, currency, kind, amount)]
     created: list[Obj] = []
     with sb.store.lock:
         paid_out = sb.store.table("txn_payout")
@@ -185,3 +202,33 @@ def pay_out(sb: Sandbox, currency: str | None = None) -> list[Obj]:
             sb.events.emit("payout.reconciliation_completed", po, {"reconciliation_status": "in_progress"})
             created.append(po)
     return created
+
+
+def _manual_payout(sb: Sandbox, currency: str | None, kind: str, amount: int | None) -> Obj:
+    with sb.store.lock:
+        cur = (currency or "gbp").lower()
+        available = sum(e["amount"] for e in balance(sb)["available"] if e["currency"] == cur)
+        amount = available if amount is None else int(amount)
+        if amount <= 0 or amount > available:
+            raise invalid(
+                "You have insufficient funds in your Stripe account for this transfer.",
+                param="amount", code="balance_insufficient",
+            )  # fmt: skip
+        po = objects.payout(amount, cur)
+        po.update(automatic=False, method="instant" if kind == "instant" else "standard")
+        fee = 0
+        if kind == "instant":
+            # Instant Payouts cost a percentage; the fee is its own balance transaction's fee.
+            fee = max(amount * 15 // 1000, 50)
+        po_txn = objects.balance_transaction(
+            amount=-amount, currency=cur, fee=fee, type_="payout", source=po["id"],
+            reporting_category="payout", description="STRIPE PAYOUT", available_after_days=0,
+        )  # fmt: skip
+        sb.store.add(po_txn)
+        po["balance_transaction"] = po_txn["id"]
+        sb.store.add(po)
+        sb.store.table("manual_payouts")[po["id"]] = kind
+        sb.events.emit("payout.created", po)
+        po.update(status="paid", trace_id={"status": "supported", "value": "SBX" + po["id"][3:15]})
+        sb.events.emit("payout.paid", po, {"status": "pending"})
+        return po

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, true
 
 
 def utcnow() -> datetime:
@@ -269,6 +269,9 @@ class Payment(Base):
     dispute_id: Mapped[str | None] = mapped_column(String(255))
     dispute_status: Mapped[str | None] = mapped_column(String(32))
     dispute_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # Stripe's dispute fees net of any returned when the dispute was won, from the balance
+    # transactions in ``dispute.balance_transactions`` (in settlement_currency).
+    dispute_fee: Mapped[int | None] = mapped_column(BigInteger)
     balance_transaction_id: Mapped[str | None] = mapped_column(String(255), index=True)
     fee: Mapped[int | None] = mapped_column(BigInteger)
     net: Mapped[int | None] = mapped_column(BigInteger)
@@ -291,6 +294,10 @@ class Payout(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
     reconciliation_status: Mapped[str | None] = mapped_column(String(32))
+    # False for payouts the account created itself (Dashboard or API, ``method`` standard or
+    # instant): Stripe cannot say which transactions they carried, so they are not itemised.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    method: Mapped[str | None] = mapped_column(String(16))  # standard | instant
     arrival_date: Mapped[datetime | None]
     balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
     payment_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -76,7 +76,7 @@ def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
         )
     elif kind == "customer.subscription.updated":
         method, key = "retrieve_subscription", id_of(obj.get("id"))
-    elif kind in ("payout.paid", "payout.reconciliation_completed"):
+    elif kind in ("payout.paid", "payout.reconciliation_completed") and obj.get("automatic") is not False:
         method, key = "payout_balance_transactions", id_of(obj.get("id"))
     else:
         return None

@@ -26,6 +26,8 @@ from .dispatch import EVENT_TYPES
 from .receiving import process_event, store_event
 
 MAX_WINDOW = timedelta(days=30)
+# stripe-python 16.1's EventListParams: "types: An array of up to 20 strings"; more is refused.
+MAX_TYPES_PER_CALL = 20
 _SPAN = re.compile(r"^(\d{1,4})([dhm])$")
 
 
@@ -54,13 +56,33 @@ def sync_events(
     since: timedelta,
     progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
-    """List events created in the window (newest first, page by page) and apply those not yet applied."""
+    """List events created in the window (newest first, page by page) and apply those not yet applied.
+
+    The handled types are asked for in groups of at most 20 (Stripe's limit per call); each group
+    is listed to its end before the next, which is safe because applying is order-independent.
+    """
     report = SyncReport()
     created_gte = int((utcnow() - since).timestamp())
+    for start in range(0, len(EVENT_TYPES), MAX_TYPES_PER_CALL):
+        types = EVENT_TYPES[start : start + MAX_TYPES_PER_CALL]
+        _sync_types(sessions, gateway, settings, created_gte, types, report, progress)
+    report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
+    return report
+
+
+def _sync_types(
+    sessions: sessionmaker[Session],
+    gateway: StripeGateway,
+    settings: Settings,
+    created_gte: int,
+    types: list[str],
+    report: SyncReport,
+    progress: Callable[[SyncReport], None] | None,
+) -> None:
     starting_after: str | None = None
     while True:
         page, has_more = gateway.list_events(
-            created_gte=created_gte, types=EVENT_TYPES, starting_after=starting_after
+            created_gte=created_gte, types=types, starting_after=starting_after
         )
         for event in page:
             report.listed += 1
@@ -75,10 +97,8 @@ def sync_events(
         if progress is not None:
             progress(report)
         if not has_more or not page:
-            break
+            return
         starting_after = page[-1]["id"]
-    report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
-    return report
 
 
 def relink_payouts(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import stripe
 
 from service.models import DonationStatus as S
 
@@ -170,3 +171,35 @@ def test_monthly_renewal_as_live_stripe_sends_it_fee_refund_and_dispute(
     delivered(sandbox)
     disputed = ledger.payments(donation.id)[0]
     assert (disputed.dispute_status, disputed.dispute_amount) == ("needs_response", 1500)
+
+
+@pytest.mark.parametrize("kind", ["manual", "instant"])
+def test_manual_and_instant_payouts_are_recorded_not_itemised(
+    paid, sandbox, make_donation, ledger, runner, settings, kind
+):
+    """Before: payout.paid asked Stripe to itemise the manual payout, was refused, and failed."""
+    stripe_client = stripe.StripeClient(settings.stripe_secret_key, base_addresses={"api": sandbox.base_url})
+    (automatic,) = sandbox.control.payout(currency="gbp")
+    delivered(sandbox)
+    later = make_donation(amount=4000, currency="gbp")
+    sandbox.control.complete_session(later.stripe_checkout_session_id, "paid")
+    (payout,) = sandbox.control.payout(currency="gbp", kind=kind)
+    delivered(sandbox)
+    assert (automatic["automatic"], payout["automatic"]) == (True, False)
+    assert payout["method"] == ("instant" if kind == "instant" else "standard")
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.balance_transactions.list(params={"payout": payout["id"]})
+    assert refused.value.param == "payout"
+
+    stored = {p.stripe_payout_id: p for p in ledger.payouts()}
+    manual = stored[payout["id"]]
+    assert (manual.automatic, manual.method, manual.status, manual.amount) == (
+        False, payout["method"], "paid", payout["amount"],
+    )  # fmt: skip
+    assert manual.payment_count == 0 and ledger.payments(later.id)[0].stripe_payout_id is None
+    assert stored[automatic["id"]].payment_count == 1
+    assert ledger.payments(paid.id)[0].stripe_payout_id == automatic["id"]
+    assert "failed" not in {e.outcome for e in ledger.events()}
+    result = runner.invoke(args=["stripe", "sync-events", "--since", "1h"])
+    assert result.exit_code == 0, result.output
+    assert "failed" not in {e.outcome for e in ledger.events()}
