@@ -88,12 +88,21 @@ class SandboxControl:
         return self._call("POST", f"/charges/{charge_or_intent}/refund", body)
 
     def open_dispute(self, charge_or_intent: str, amount: int | None = None,
-                     reason: str = "fraudulent") -> Obj:  # fmt: skip
-        body = {"amount": amount, "reason": reason}
+                     reason: str = "fraudulent", inquiry: bool = False) -> Obj:  # fmt: skip
+        """A chargeback, or with ``inquiry`` an early inquiry (``warning_needs_response``)."""
+        body = {"amount": amount, "reason": reason, "inquiry": inquiry}
         return self._call("POST", f"/charges/{charge_or_intent}/dispute", body)
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> Obj:
         return self._call("POST", f"/disputes/{dispute_id}/close", {"outcome": outcome})
+
+    def dispute_status(self, dispute_id: str, status: str) -> Obj:
+        """Move a dispute to any status Stripe lists (warning_*, prevented, appeal_*, won after lost)."""
+        return self._call("POST", f"/disputes/{dispute_id}/status", {"status": status})
+
+    def fail_refund(self, refund_id: str) -> Obj:
+        """The refund fails after charge.refunded: refund.failed and charge.refund.updated follow."""
+        return self._call("POST", f"/refunds/{refund_id}/fail")
 
     def settle_balance(self) -> Obj:
         """Make pending balance transactions available now."""

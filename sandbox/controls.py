@@ -34,6 +34,8 @@ class Controls:
             ("POST", "/_sandbox/charges/<id>/refund", self.refund),
             ("POST", "/_sandbox/charges/<id>/dispute", self.open_dispute),
             ("POST", "/_sandbox/disputes/<id>/close", self.close_dispute),
+            ("POST", "/_sandbox/disputes/<id>/status", self.dispute_status),
+            ("POST", "/_sandbox/refunds/<id>/fail", self.fail_refund),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
             ("POST", "/_sandbox/balance/settle", self.settle_balance),
@@ -147,11 +149,17 @@ class Controls:
         amount = body.get("amount")
         return ledger.open_dispute(
             self.sb, self._charge(id), None if amount is None else int(amount),
-            body.get("reason", "fraudulent"),
+            body.get("reason", "fraudulent"), bool(body.get("inquiry")),
         )  # fmt: skip
 
     def close_dispute(self, body: Obj, id: str) -> Obj:
         return ledger.close_dispute(self.sb, self._obj(id, "dispute"), body.get("outcome", "won"))
+
+    def dispute_status(self, body: Obj, id: str) -> Obj:
+        return ledger.set_dispute_status(self.sb, self._obj(id, "dispute"), str(body.get("status")))
+
+    def fail_refund(self, body: Obj, id: str) -> Obj:
+        return ledger.fail_refund(self.sb, self._obj(id, "refund"))
 
     def advance_subscription(self, body: Obj, id: str) -> Obj:
         outcome = body.get("outcome", "paid")

@@ -76,50 +76,126 @@ def refund(
         return re
 
 
-def open_dispute(sb: Sandbox, ch: Obj, amount: int | None, reason: str) -> Obj:
+def open_dispute(sb: Sandbox, ch: Obj, amount: int | None, reason: str, inquiry: bool = False) -> Obj:
+    """A chargeback (funds and Stripe's dispute fee withdrawn at once), or with ``inquiry`` an
+    early fraud inquiry (``warning_needs_response``) that withdraws nothing unless it escalates."""
     with sb.store.lock:
         if ch["status"] != "succeeded" or ch["disputed"]:
             raise invalid(f"Charge {ch['id']} cannot be disputed.", param="charge")
         amount = ch["amount"] - ch["amount_refunded"] if amount is None else int(amount)
         dp = objects.dispute(ch, amount, reason)
-        fee = money.DISPUTE_FEE.get(ch["currency"], 1500)
-        txn = objects.balance_transaction(
-            amount=-amount, currency=ch["currency"], fee=fee, type_="adjustment",
-            source=dp["id"], reporting_category="dispute",
-            description=f"Chargeback withdrawal for {ch['id']}", available_after_days=0,
-        )  # fmt: skip
-        sb.store.add(txn)
-        dp["balance_transactions"] = [txn]
+        if inquiry:
+            dp["status"] = "warning_needs_response"
+            dp["payment_method_details"]["card"]["case_type"] = "inquiry"
+        if not inquiry:
+            _withdraw(sb, dp, emit=False)
         sb.store.add(dp)
         ch["disputed"] = True
         sb.events.emit("charge.dispute.created", dp)
+        if not inquiry:
+            sb.events.emit("charge.dispute.funds_withdrawn", dp)
+        return dp
+
+
+# Every status stripe-python 16.1 lists for a Dispute (stripe/_dispute.py). Inquiries
+# (warning_*) withdraw nothing; a formal dispute withdraws the amount and Stripe's dispute fee;
+# a lost dispute may be appealed (appeal_*) and then won, which reinstates both.
+DISPUTE_STATUSES = (
+    "warning_needs_response", "warning_under_review", "warning_closed", "needs_response",
+    "under_review", "won", "lost", "prevented", "appeal_needs_response", "appeal_under_review",
+)  # fmt: skip
+CLOSING = ("won", "lost", "warning_closed", "prevented")
+# Where each status may go next; won, warning_closed and prevented are final.
+DISPUTE_NEXT = {
+    "warning_needs_response": {"warning_under_review", "warning_closed", "needs_response", "prevented"},
+    "warning_under_review": {"warning_closed", "needs_response", "prevented"},
+    "needs_response": {"under_review", "won", "lost"},
+    "under_review": {"won", "lost"},
+    "lost": {"appeal_needs_response", "won"},
+    "appeal_needs_response": {"appeal_under_review", "won", "lost"},
+    "appeal_under_review": {"won", "lost"},
+}
+
+
+def _withdraw(sb: Sandbox, dp: Obj, emit: bool = True) -> None:
+    fee = money.DISPUTE_FEE.get(dp["currency"], 1500)
+    txn = objects.balance_transaction(
+        amount=-dp["amount"], currency=dp["currency"], fee=fee, type_="adjustment",
+        source=dp["id"], reporting_category="dispute",
+        description=f"Chargeback withdrawal for {dp['charge']}", available_after_days=0,
+    )  # fmt: skip
+    sb.store.add(txn)
+    dp["balance_transactions"].append(txn)
+    if emit:
         sb.events.emit("charge.dispute.funds_withdrawn", dp)
+
+
+def _reinstate(sb: Sandbox, dp: Obj) -> None:
+    withdrawn = dp["balance_transactions"][0]
+    txn = objects.balance_transaction(
+        amount=dp["amount"], currency=dp["currency"], fee=-withdrawn["fee"],
+        type_="adjustment", source=dp["id"], reporting_category="dispute_reversal",
+        description=f"Chargeback reversal for {dp['charge']}", available_after_days=0,
+    )  # fmt: skip
+    sb.store.add(txn)
+    dp["balance_transactions"].append(txn)
+
+
+def set_dispute_status(sb: Sandbox, dp: Obj, status: str) -> Obj:
+    """Move a dispute to ``status`` as Stripe would, with its balance transactions and events."""
+    if status not in DISPUTE_STATUSES:
+        raise invalid(f"status must be one of {', '.join(DISPUTE_STATUSES)}", param="status")
+    with sb.store.lock:
+        if status not in DISPUTE_NEXT.get(dp["status"], set()):
+            raise invalid(f"Dispute {dp['id']} cannot go from {dp['status']} to {status}.", param="status")
+        previous = {"status": dp["status"]}
+        if status == "needs_response" and not dp["balance_transactions"]:
+            dp["status"] = status  # an inquiry escalated to a chargeback: now the money leaves
+            _withdraw(sb, dp)
+        dp["status"] = status
+        if status == "won" and len(dp["balance_transactions"]) == 1:
+            _reinstate(sb, dp)
+            sb.events.emit("charge.dispute.funds_reinstated", dp)
+        if status in CLOSING:
+            dp["is_charge_refundable"] = False
+        kind = "closed" if status in CLOSING else "updated"
+        sb.events.emit(f"charge.dispute.{kind}", dp, previous)
         return dp
 
 
 def close_dispute(sb: Sandbox, dp: Obj, outcome: str) -> Obj:
     if outcome not in ("won", "lost"):
         raise invalid("outcome must be won or lost", param="outcome")
+    if dp["status"] in ("won", "lost"):
+        raise invalid(f"Dispute {dp['id']} is already closed.", param="dispute")
+    return set_dispute_status(sb, dp, outcome)
+
+
+def fail_refund(sb: Sandbox, re: Obj) -> Obj:
+    """The card network returns a refund Stripe had reported succeeded (closed or lost card).
+
+    The money comes back to the balance in a ``refund_failure`` balance transaction and the charge
+    is no longer refunded by that amount; Stripe sends ``refund.updated``, ``refund.failed`` and
+    ``charge.refund.updated`` (https://docs.stripe.com/refunds#failed-refunds).
+    """
     with sb.store.lock:
-        if dp["status"] in ("won", "lost"):
-            raise invalid(f"Dispute {dp['id']} is already closed.", param="dispute")
-        previous = {"status": dp["status"]}
-        if outcome == "won":
-            withdrawn = dp["balance_transactions"][0]
-            txn = objects.balance_transaction(
-                amount=dp["amount"], currency=dp["currency"], fee=-withdrawn["fee"],
-                type_="adjustment", source=dp["id"], reporting_category="dispute_reversal",
-                description=f"Chargeback reversal for {dp['charge']}", available_after_days=0,
-            )  # fmt: skip
-            sb.store.add(txn)
-            dp["balance_transactions"].append(txn)
-            dp["status"] = "won"
-            sb.events.emit("charge.dispute.funds_reinstated", dp)
-        else:
-            dp["status"] = "lost"
-        dp["is_charge_refundable"] = False
-        sb.events.emit("charge.dispute.closed", dp, previous)
-        return dp
+        if re["status"] not in ("succeeded", "pending"):
+            raise invalid(f"Refund {re['id']} is {re['status']} and cannot fail.", param="refund")
+        ch = sb.store.objects[re["charge"]]
+        txn = objects.balance_transaction(
+            amount=re["amount"], currency=re["currency"], fee=0, type_="refund_failure",
+            source=re["id"], reporting_category="refund_failure", description="REFUND FAILURE",
+            available_after_days=0,
+        )  # fmt: skip
+        sb.store.add(txn)
+        previous = {"status": re["status"]}
+        re["status"] = "failed"
+        ch["amount_refunded"] -= re["amount"]
+        ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
+        sb.events.emit("refund.updated", re, previous)
+        sb.events.emit("refund.failed", re, previous)
+        sb.events.emit("charge.refund.updated", re, previous)
+        return re
 
 
 def settle_pending(sb: Sandbox) -> int:

@@ -266,6 +266,9 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Refunds that failed after Stripe reported them (card closed or lost): the money came back.
+    # Once one has failed, amount_refunded is recounted from Stripe's refunds, not the charge.
+    amount_refund_failed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     dispute_id: Mapped[str | None] = mapped_column(String(255))
     dispute_status: Mapped[str | None] = mapped_column(String(32))
     dispute_amount: Mapped[int | None] = mapped_column(BigInteger)

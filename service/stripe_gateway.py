@@ -295,6 +295,14 @@ class StripeGateway:
         )
         return [_plain(payment) for payment in page.data]
 
+    def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        """Every refund of a charge with its status (a refund can fail after it succeeded)."""
+        page = self._call(
+            "refunds.list",
+            lambda: self.client.v1.refunds.list(params={"charge": charge_id, "limit": 100}),
+        )
+        return [_plain(refund) for refund in page.data]
+
     def retrieve_balance_transaction(self, transaction_id: str) -> dict[str, Any]:
         txn = self._call(
             "balance_transactions.retrieve",

@@ -1,4 +1,4 @@
-"""Live Stripe's shapes: manual and instant payouts (not itemised), dispute fees
+"""Live Stripe's shapes: manual and instant payouts (not itemised), dispute fees, failed refunds
 
 Revision ID: 0007_live_ledger
 Revises: 0006
@@ -22,10 +22,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("method", sa.String(length=16), nullable=True))
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("dispute_fee", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column("amount_refund_failed", sa.BigInteger(), server_default="0", nullable=False)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.drop_column("amount_refund_failed")
         batch_op.drop_column("dispute_fee")
     with op.batch_alter_table("payouts", schema=None) as batch_op:
         batch_op.drop_column("method")

@@ -17,11 +17,14 @@ from ..fulfilment import (
 from ..models import Donation, DonationStatus, Payment
 from ..stripe_gateway import StripeGatewayError
 from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
-from .payments import find_payment, merge_charge, merge_dispute, upsert_payment
+from .payments import find_payment, merge_charge, merge_dispute, recount_refunds, upsert_payment
 
 S = DonationStatus
+# The donation's state for each dispute status that moves money. Inquiries (warning_*) and
+# prevented disputes withdraw nothing; an appeal (appeal_*) follows a loss, so the money is still out.
 DISPUTE_STATES = {"won": S.DISPUTE_WON, "lost": S.DISPUTE_LOST, "needs_response": S.DISPUTED,
-                  "under_review": S.DISPUTED}  # fmt: skip
+                  "under_review": S.DISPUTED, "appeal_needs_response": S.DISPUTE_LOST,
+                  "appeal_under_review": S.DISPUTE_LOST}  # fmt: skip
 
 
 def _locked(ctx: LedgerContext, donation_id: str) -> Donation:
@@ -134,4 +137,36 @@ def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     target = DISPUTE_STATES.get(str(dispute.get("status")))
     if payment.kind == "one_off" and target is not None:
         changed |= advance_donation(ctx.db, donation.id, target, at=payment.paid_at)
+    return Applied(donation.id, changed)
+
+
+def on_refund_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    """A refund that failed (or was canceled) after Stripe reported it: lower the refunded amount.
+
+    Refunds that succeed need nothing here: ``charge.refunded`` carries the cumulative figure.
+    """
+    refund = event["data"]["object"]
+    if refund.get("status") not in ("failed", "canceled"):
+        raise Ignore(f"refund_{str(refund.get('status'))[:20]}")
+    charge_id, pi = id_of(refund.get("charge")), id_of(refund.get("payment_intent"))
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    if payment is None or not charge_id:
+        raise Ignore("refund_not_matched_yet")
+    if ctx.gateway is None:
+        raise Quarantine("refund_failure_needs_stripe", payment.donation_id)
+    donation = _locked(ctx, payment.donation_id)
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    assert payment is not None
+    changed = recount_refunds(ctx.db, ctx.gateway, payment, charge_id)
+    sync_refunded_total(ctx, donation.id)
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    assert payment is not None
+    if changed and payment.kind == "one_off":
+        # The state machine never leaves "refunded" (a refund is final in every other case);
+        # a failed refund is the one way back, so the status is set from the money directly.
+        ctx.db.execute(
+            update(Donation)
+            .where(Donation.id == donation.id, Donation.status.in_((S.REFUNDED, S.PARTIALLY_REFUNDED)))
+            .values(status=refund_status(payment))
+        )
     return Applied(donation.id, changed)

@@ -15,6 +15,8 @@ from ..stripe_gateway import StripeGateway, StripeGatewayError
 from .apply_billing import invoice_payment_intent, paid_intent
 from .context import id_of
 
+REFUND_EVENTS = ("refund.failed", "refund.updated", "charge.refund.updated")
+
 
 class PrefetchingGateway:
     """The read methods the apply functions use, answered from a per-event cache when possible."""
@@ -48,6 +50,9 @@ class PrefetchingGateway:
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
         return self._get("invoice_payments", invoice_id)
 
+    def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        return self._get("refunds_for_charge", charge_id)
+
     def warm(self, event: dict[str, Any]) -> None:
         """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
         call = prefetch_call(event)
@@ -74,6 +79,8 @@ def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
         method, key = (
             ("charges_for_payment_intent", intent) if intent else ("invoice_payments", id_of(obj.get("id")))
         )
+    elif kind in REFUND_EVENTS and obj.get("status") in ("failed", "canceled"):
+        method, key = "refunds_for_charge", id_of(obj.get("charge"))
     elif kind == "customer.subscription.updated":
         method, key = "retrieve_subscription", id_of(obj.get("id"))
     elif kind in ("payout.paid", "payout.reconciliation_completed") and obj.get("automatic") is not False:

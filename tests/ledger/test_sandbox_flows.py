@@ -203,3 +203,68 @@ def test_manual_and_instant_payouts_are_recorded_not_itemised(
     result = runner.invoke(args=["stripe", "sync-events", "--since", "1h"])
     assert result.exit_code == 0, result.output
     assert "failed" not in {e.outcome for e in ledger.events()}
+
+
+def test_dispute_fee_recorded_and_an_appeal_won_after_lost(paid, sandbox, ledger):
+    intent = ledger.donation(paid.id).stripe_payment_intent_id
+    dispute = sandbox.control.open_dispute(intent)
+    delivered(sandbox)
+    fee = dispute["balance_transactions"][0]["fee"]
+    payment = ledger.payments(paid.id)[0]
+    assert (payment.dispute_status, payment.dispute_fee) == ("needs_response", fee) and fee > 0
+    sandbox.control.close_dispute(dispute["id"], "lost")
+    delivered(sandbox)
+    assert ledger.donation(paid.id).status == S.DISPUTE_LOST
+    for status in ("appeal_needs_response", "appeal_under_review"):
+        sandbox.control.dispute_status(dispute["id"], status)
+        delivered(sandbox)
+        assert ledger.payments(paid.id)[0].dispute_status == status
+        assert ledger.donation(paid.id).status == S.DISPUTE_LOST
+    sandbox.control.dispute_status(dispute["id"], "won")
+    delivered(sandbox)
+    payment = ledger.payments(paid.id)[0]
+    assert (payment.dispute_status, payment.dispute_fee) == ("won", 0)  # the fee came back
+    assert ledger.donation(paid.id).status == S.DISPUTE_WON
+    assert "failed" not in {e.outcome for e in ledger.events()}
+
+
+@pytest.mark.parametrize(
+    ("path", "final"),
+    [
+        (["warning_under_review", "warning_closed"], "warning_closed"),
+        (["prevented"], "prevented"),
+        (["warning_under_review", "needs_response", "under_review", "lost"], "lost"),
+    ],
+)
+def test_inquiries_and_prevented_disputes(paid, sandbox, ledger, path, final):
+    intent = ledger.donation(paid.id).stripe_payment_intent_id
+    dispute = sandbox.control.open_dispute(intent, inquiry=True)
+    delivered(sandbox)
+    assert ledger.payments(paid.id)[0].dispute_status == "warning_needs_response"
+    assert ledger.donation(paid.id).status == S.PAID  # an inquiry withdraws nothing
+    for status in path:
+        sandbox.control.dispute_status(dispute["id"], status)
+    delivered(sandbox)
+    payment = ledger.payments(paid.id)[0]
+    assert payment.dispute_status == final
+    if final == "lost":
+        assert ledger.donation(paid.id).status == S.DISPUTE_LOST and payment.dispute_fee > 0
+    else:
+        assert ledger.donation(paid.id).status == S.PAID and payment.dispute_fee is None
+
+
+def test_a_refund_that_fails_after_charge_refunded_lowers_the_refunded_amount(paid, sandbox, ledger):
+    intent = ledger.donation(paid.id).stripe_payment_intent_id
+    first = sandbox.control.refund(intent, 1000)
+    sandbox.control.refund(intent)
+    delivered(sandbox)
+    assert ledger.donation(paid.id).status == S.REFUNDED
+    sandbox.control.fail_refund(first["id"])
+    delivered(sandbox)
+    donation = ledger.donation(paid.id)
+    payment = ledger.payments(paid.id)[0]
+    assert (payment.amount_refunded, payment.amount_refund_failed) == (1500, 1000)
+    assert (donation.amount_refunded, donation.status) == (1500, S.PARTIALLY_REFUNDED)
+    outcomes = {e.type: e.outcome for e in ledger.events()}
+    assert outcomes["refund.failed"] in ("processed", "duplicate")
+    assert outcomes["charge.refund.updated"] in ("processed", "duplicate")
