@@ -208,8 +208,11 @@ class WebhookOutcome:
     IGNORED = "ignored"  # a type (or object) the service does not use
     QUARANTINED = "quarantined"  # not ours, wrong mode or contradicts the ledger: finance must look
     FAILED = "failed"  # processing raised; Stripe retries and operators can replay
+    # Cannot be applied yet (a charge, refund or dispute before its payment, on a charge without
+    # metadata): kept, applied when the payment arrives, by replay or by sync-events.
+    WAITING = "waiting"
 
-    ALL = (RECEIVED, PROCESSED, DUPLICATE, IGNORED, QUARANTINED, FAILED)
+    ALL = (RECEIVED, PROCESSED, DUPLICATE, IGNORED, QUARANTINED, FAILED, WAITING)
 
 
 class WebhookEvent(Base):

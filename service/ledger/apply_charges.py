@@ -16,7 +16,7 @@ from ..fulfilment import (
 )
 from ..models import Donation, DonationStatus, Payment
 from ..stripe_gateway import StripeGatewayError
-from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .context import Ignore, LedgerContext, Quarantine, Wait, donation_by, id_of, our_donation, timestamp
 from .payments import find_payment, merge_charge, merge_dispute, recount_refunds, upsert_payment
 
 S = DonationStatus
@@ -44,8 +44,9 @@ def _resolve(
     else:
         found = donation_by(ctx, stripe_payment_intent_id=payment_intent_id)
         if found is None:
-            # Charges of monthly gifts carry no metadata; their invoice.paid fetches the charge.
-            raise Ignore("charge_not_matched_yet")
+            # Charges of monthly gifts carry no metadata; their invoice.paid fetches the charge,
+            # and this event is applied again then (a refund it reports included).
+            raise Wait("charge_before_its_payment")
         donation = found
     donation = _locked(ctx, donation.id)
     # Another event may have created the payment while we waited for the lock.
@@ -80,7 +81,7 @@ def on_charge_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     changed = False
     if payment is None:
         if donation.frequency == "monthly":
-            raise Ignore("charge_not_matched_yet")
+            raise Wait("charge_before_its_payment")
         try:
             check_amount(donation, charge.get("amount"), charge.get("currency"))
         except AmountMismatch as exc:
@@ -123,7 +124,8 @@ def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     if payment is None:
         found = donation_by(ctx, stripe_payment_intent_id=pi) or _owner_from_stripe(ctx, pi, charge_id)
         if found is None:
-            raise Quarantine("dispute_on_unknown_charge")
+            # A monthly gift's charge has no metadata: wait for its invoice.paid.
+            raise Wait("dispute_before_its_payment")
         donation = _locked(ctx, found.id)
         upsert_payment(
             ctx.db, donation, kind="one_off", payment_intent_id=pi or "", amount=expected_amount(donation),
@@ -151,7 +153,7 @@ def on_refund_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     charge_id, pi = id_of(refund.get("charge")), id_of(refund.get("payment_intent"))
     payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
     if payment is None or not charge_id:
-        raise Ignore("refund_not_matched_yet")
+        raise Wait("refund_before_its_payment")
     if ctx.gateway is None:
         raise Quarantine("refund_failure_needs_stripe", payment.donation_id)
     donation = _locked(ctx, payment.donation_id)

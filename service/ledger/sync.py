@@ -23,7 +23,7 @@ from ..stripe_gateway import StripeGateway
 from .apply_payouts import link_payments
 from .context import LedgerContext
 from .dispatch import EVENT_TYPES
-from .receiving import process_event, store_event
+from .receiving import apply_waiting, process_event, store_event
 
 MAX_WINDOW = timedelta(days=30)
 # stripe-python 16.1's EventListParams: "types: An array of up to 20 strings"; more is refused.
@@ -46,6 +46,7 @@ class SyncReport:
     listed: int = 0
     stored: int = 0
     payouts_relinked: int = 0
+    waiting_applied: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -66,6 +67,8 @@ def sync_events(
     for start in range(0, len(EVENT_TYPES), MAX_TYPES_PER_CALL):
         types = EVENT_TYPES[start : start + MAX_TYPES_PER_CALL]
         _sync_types(sessions, gateway, settings, created_gte, types, report, progress)
+    # Events come newest first, so a refund may have been listed before the invoice it needs.
+    report.waiting_applied = apply_waiting(sessions, gateway, settings)
     report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
     return report
 

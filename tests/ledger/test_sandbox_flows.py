@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 import stripe
 
@@ -268,3 +271,51 @@ def test_a_refund_that_fails_after_charge_refunded_lowers_the_refunded_amount(pa
     outcomes = {e.type: e.outcome for e in ledger.events()}
     assert outcomes["refund.failed"] in ("processed", "duplicate")
     assert outcomes["charge.refund.updated"] in ("processed", "duplicate")
+
+
+def _post(app, event) -> str:
+    from tests.ledger import payloads as p
+
+    # stripe-python reads Stripe's "*_decimal" strings as Decimal; str() gives them back.
+    response = p.post(app.test_client(), json.loads(json.dumps(event, default=str)))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["outcome"]
+
+
+def test_a_renewal_refund_before_its_invoice_waits_and_is_counted_until_applied(
+    live_server, sandbox, make_donation, ledger, settings, app
+):
+    """Before: the refund was stored `ignored` and nothing ever applied it."""
+    stripe_client = stripe.StripeClient(settings.stripe_secret_key, base_addresses={"api": sandbox.base_url})
+    donation = make_donation(amount=1200, frequency="monthly")
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    sandbox.control.configure_webhooks(urls=[])  # the next events are delivered by hand, in this order
+    renewal = sandbox.control.advance_subscription(ledger.donation(donation.id).stripe_subscription_id)
+    (link,) = stripe_client.v1.invoice_payments.list(params={"invoice": renewal["id"]}).data
+    sandbox.control.refund(link.payment.payment_intent, 300)
+    listed = stripe_client.v1.events.list(params={"types": ["invoice.paid", "charge.refunded"]}).data
+    refund_event = next(e for e in listed if e.type == "charge.refunded").to_dict()
+    invoice_event = next(e for e in listed if e.data.object.id == renewal["id"]).to_dict()
+
+    assert _post(app, refund_event) == "waiting"
+    with app.app_context():
+        from service.finance.reports.discrepancies import find_all
+        from service.finance.reports.scope import Scope
+        from service.models import utcnow
+
+        db = app.extensions["database"].sessionmaker()
+        try:
+            later = find_all(
+                db, Scope(appeal_ids=None, personal_data=True), now=utcnow() + timedelta(hours=2)
+            )
+        finally:
+            db.close()
+    assert later["counts"]["event_waiting_for_payment"] == 1
+
+    assert _post(app, invoice_event) == "processed"
+    # Applied again once its payment arrived (duplicate: the invoice's charge lookup already had it).
+    assert ledger.event(refund_event["id"]).outcome in ("processed", "duplicate")
+    renewal_payment = next(x for x in ledger.payments(donation.id) if x.stripe_invoice_id == renewal["id"])
+    assert renewal_payment.amount_refunded == 300 and renewal_payment.fee > 0
+    assert ledger.donation(donation.id).amount_refunded == 300
