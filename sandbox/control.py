@@ -133,10 +133,11 @@ class SandboxControl:
     def configure_webhooks(
         self, *, duplicate: bool | None = None, out_of_order: bool | None = None,
         delay: float | None = None, urls: list[str] | None = None,
-        secrets: list[str] | None = None,
+        secrets: list[str] | None = None, api_version: str | None = None,
     ) -> Obj:  # fmt: skip
+        """``api_version``: render events created from now on at this (older) version; "" for current."""
         body = {"duplicate": duplicate, "out_of_order": out_of_order, "delay": delay,
-                "urls": urls, "secrets": secrets}  # fmt: skip
+                "urls": urls, "secrets": secrets, "api_version": api_version}  # fmt: skip
         return self._call("POST", "/webhooks", body)
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox import ledger, payments, subscriptions
+from sandbox import API_VERSION, ledger, payments, subscriptions
 from sandbox.core import Sandbox
 from sandbox.errors import StripeError, invalid
 from sandbox.faults import Fault
@@ -182,11 +182,13 @@ class Controls:
 
     def webhooks(self, body: Obj) -> Obj:
         d = self.sb.events.deliverer
-        return {"urls": list(d.urls), "duplicate": d.duplicate,
-                "out_of_order": d.out_of_order, "delay": d.delay}  # fmt: skip
+        return {"urls": list(d.urls), "duplicate": d.duplicate, "out_of_order": d.out_of_order,
+                "delay": d.delay, "api_version": self.sb.events.api_version}  # fmt: skip
 
     def configure_webhooks(self, body: Obj) -> Obj:
         switches = {k: body[k] for k in ("duplicate", "out_of_order", "delay") if k in body}
+        if "api_version" in body:
+            self.sb.events.api_version = body["api_version"] or API_VERSION
         if switches:
             self.sb.events.deliverer.configure(**switches)
         if "urls" in body or "secrets" in body:

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from sandbox import API_VERSION
 from sandbox.config import Options
 from sandbox.events import Events
 from sandbox.faults import Faults
@@ -87,6 +88,7 @@ class Sandbox:
         self.options.available_after_days = start.available_after_days
         self.options.fees = dict(start.fees)
         self.events.deliverer.configure(duplicate=False, out_of_order=False, delay=0.0)
+        self.events.api_version = API_VERSION
         self.events.set_endpoints(start.webhook_urls, start.secrets())
 
     def save(self) -> None:

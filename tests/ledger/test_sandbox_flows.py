@@ -319,3 +319,31 @@ def test_a_renewal_refund_before_its_invoice_waits_and_is_counted_until_applied(
     renewal_payment = next(x for x in ledger.payments(donation.id) if x.stripe_invoice_id == renewal["id"])
     assert renewal_payment.amount_refunded == 300 and renewal_payment.fee > 0
     assert ledger.donation(donation.id).amount_refunded == 300
+
+
+def test_events_at_an_older_api_version_beside_current_ones(live_server, sandbox, make_donation, ledger):
+    """Invoices before 2025-03-31.basil have top-level subscription and payment_intent (read as
+    such); other events at another version are applied and flagged for review."""
+    one_off = make_donation(amount=2500)
+    sandbox.control.complete_session(one_off.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    sandbox.control.configure_webhooks(api_version="2024-06-20")
+    monthly = make_donation(amount=1000, frequency="monthly")
+    sandbox.control.complete_session(monthly.stripe_checkout_session_id, "paid")
+    sandbox.control.refund(ledger.donation(one_off.id).stripe_payment_intent_id, 500)
+    delivered(sandbox)
+
+    (invoice_paid,) = ledger.events(type="invoice.paid")
+    assert invoice_paid.api_version == "2024-06-20"
+    invoice = json.loads(invoice_paid.payload)["data"]["object"]
+    assert "parent" not in invoice and invoice["payment_intent"].startswith("pi_")
+    assert (invoice_paid.outcome, invoice_paid.needs_review) == ("processed", False)
+    (first,) = ledger.payments(monthly.id)
+    assert first.fee > 0 and first.stripe_invoice_id
+
+    (refunded,) = ledger.events(type="charge.refunded")
+    assert (refunded.outcome, refunded.needs_review) == ("processed", True)
+    assert "2024-06-20" in refunded.outcome_reason
+    assert ledger.donation(one_off.id).amount_refunded == 500
+    current = ledger.events(type="checkout.session.completed")[0]
+    assert (current.api_version, current.needs_review) == ("2026-10-28.endive", False)

@@ -316,3 +316,11 @@ def test_invoice_payments_only_when_included_or_listed(stripe_client, sandbox, s
         stripe_client.v1.invoice_payments.list(params={"invoice": invoice["id"], "status": "open"}).data == []
     )
     assert stripe_client.v1.invoice_payments.retrieve(payment.id).id == payment.id
+
+
+def test_events_list_takes_at_most_20_types(stripe_client):
+    types = [f"charge.type_{n}" for n in range(21)]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.events.list(params={"types": types})
+    assert refused.value.param == "types"
+    assert stripe_client.v1.events.list(params={"types": types[:20]}).data == []
