@@ -188,8 +188,11 @@ def fail_refund(sb: Sandbox, re: Obj) -> Obj:
             available_after_days=0,
         )  # fmt: skip
         sb.store.add(txn)
-        previous = {"status": re["status"]}
-        re["status"] = "failed"
+        previous = {"status": re["status"], "failure_balance_transaction": None, "failure_reason": None}
+        # Live Stripe adds these two fields to a refund only once it has failed.
+        re.update(
+            status="failed", failure_balance_transaction=txn["id"], failure_reason="expired_or_canceled_card"
+        )
         ch["amount_refunded"] -= re["amount"]
         ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
         sb.events.emit("refund.updated", re, previous)
