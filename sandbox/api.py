@@ -56,18 +56,21 @@ class Api:
         req_id = request_id()
         started = time.monotonic()
         try:
-            return self._handle(request, req_id)
+            response = self._handle(request, req_id)
         except errors.StripeError as exc:
             if exc.status != 429:  # Stripe's limiter answers at once
                 # Errors raised before the latency sleep (auth, validation) wait it out too.
                 self.sb.faults.sleep_latency(since=started)
-            return _error_response(exc, req_id)
+            response = _error_response(exc, req_id)
         except Exception:
             # A sandbox bug must still look like Stripe to the client: a JSON 500.
             log.exception("unhandled error in %s %s", request.method, request.path)
-            return _error_response(errors.api_error(), req_id)
+            response = _error_response(errors.api_error(), req_id)
         finally:
             clear_origin()
+        if self.sb.sent_hook is not None:
+            _report_sent(self.sb.sent_hook, request, response)
+        return response
 
     # ------------------------------------------------------------------------
     def _handle(self, request: Request, req_id: str) -> Response:
@@ -199,6 +202,18 @@ class Api:
                 "request_id": req_id,
             }
             self.sb.save()
+
+
+def _report_sent(hook: Any, request: Request, response: Response) -> None:
+    """Hand the body just answered, with the request's expand[], to the sandbox's sent hook."""
+    try:
+        raw = decode_form(request.query_string if request.method in ("GET", "DELETE") else request.get_data())
+    except ParamError:
+        raw = {}
+    expand = raw.get("expand") or []
+    if isinstance(expand, dict):  # expand[0]=a&expand[1]=b
+        expand = list(expand.values())
+    hook(f"{request.method} {request.path}", json.loads(response.get_data()), list(expand))
 
 
 def _authenticate(request: Request) -> str:

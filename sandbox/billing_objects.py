@@ -116,6 +116,32 @@ def period_end(start: int, recurring: Obj) -> int:
     return start + days * count * 86_400
 
 
+def plan(price_obj: Obj) -> Obj:
+    """The legacy Plan mirror of a recurring price that Stripe still puts on each
+    subscription item (``subscription_item.plan``, same id as the price)."""
+    recurring = price_obj["recurring"]
+    return template(
+        "plan",
+        id=price_obj["id"],
+        active=price_obj["active"],
+        amount=price_obj["unit_amount"],
+        amount_decimal=str(price_obj["unit_amount"]),
+        billing_scheme="per_unit",
+        created=price_obj["created"],
+        currency=price_obj["currency"],
+        interval=recurring["interval"],
+        interval_count=recurring["interval_count"],
+        metadata=dict(price_obj.get("metadata") or {}),
+        meter=None,
+        nickname=price_obj.get("nickname"),
+        product=price_obj["product"],
+        tiers_mode=None,
+        transform_usage=None,
+        trial_period_days=None,
+        usage_type="licensed",
+    )
+
+
 def subscription(
     customer_id: str, price_obj: Obj, quantity: int, metadata: dict, description: str | None
 ) -> Obj:
@@ -133,7 +159,7 @@ def subscription(
         quantity=quantity,
         subscription=sub_id,
     )
-    sub_item.pop("plan", None)  # the legacy Plan mirror is not needed by anyone here
+    sub_item["plan"] = plan(price_obj)
     return template(
         "subscription",
         id=sub_id,

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from sandbox import API_VERSION
 from sandbox.config import Options
@@ -16,6 +17,10 @@ from sandbox.money import FALLBACK_FEE, Fee
 from sandbox.store import Store
 
 log = logging.getLogger("sandbox")
+
+# Called with every JSON body the sandbox sends: (source, body, expand), where source is
+# "GET /v1/charges/ch_..." or "webhook charge.succeeded" and expand the request's expand[].
+SentHook = Callable[[str, Any, list[str]], None]
 
 # How often open Checkout Sessions past their expires_at are expired (and announced).
 SWEEP_SECONDS = 1.0
@@ -31,6 +36,7 @@ class Sandbox:
         )
         self.faults = Faults(options.latency_ms, options.rate_limit)
         self.base_url = (options.public_url or f"http://{options.host}:{options.port}").rstrip("/")
+        self.sent_hook: SentHook | None = None
         self._timers: list[threading.Timer] = []
         self._timer_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -58,6 +64,12 @@ class Sandbox:
             if due:
                 self.save()
         return len(due)
+
+    def watch_sent(self, hook: SentHook | None) -> None:
+        """Record every JSON body sent from now on, API answers and webhook payloads alike
+        (the conformance test checks them against Stripe's shapes); None stops it."""
+        self.sent_hook = hook
+        self.events.deliverer.sent_hook = hook
 
     def fee(self, currency: str) -> Fee:
         return self.options.fees.get(currency.lower(), FALLBACK_FEE)

@@ -98,6 +98,8 @@ class Deliverer:
         self.retry_delays: tuple[float, ...] = tuple(retry_delays)
         self.timeout = timeout
         self.on_attempt = on_attempt
+        # Sees every event payload queued for delivery (Sandbox.watch_sent).
+        self.sent_hook: Callable[[str, Any, list[str]], None] | None = None
         self.duplicate = False
         self.out_of_order = False
         self.delay = 0.0
@@ -148,6 +150,8 @@ class Deliverer:
                 return
             self._start_threads()
             payload = json.dumps(event, indent=2).encode("utf-8")
+            if self.sent_hook is not None:
+                self.sent_hook(f"webhook {event.get('type')}", json.loads(payload), [])
             event_id = str(event.get("id", ""))
             if self.out_of_order:
                 self._held.append((event_id, payload))

@@ -8,6 +8,7 @@ from sandbox import money
 from sandbox import payment_objects as objects
 from sandbox.core import Sandbox
 from sandbox.errors import invalid, missing_param
+from sandbox.fixtures import template
 from sandbox.ids import now
 
 Obj = dict[str, Any]
@@ -70,7 +71,6 @@ def refund(
         previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
         ch["amount_refunded"] += amount
         ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
-        ch["refunds"]["data"].insert(0, re)
         sb.events.emit("refund.created", re)
         sb.events.emit("charge.refunded", ch, previous)
         return re
@@ -228,8 +228,14 @@ def balance(sb: Sandbox) -> Obj:
             if st == status
         ]
 
-    return {"object": "balance", "available": entries("available"),
-            "pending": entries("pending"), "livemode": False}  # fmt: skip
+    currencies = sorted({cur for _, cur in totals})
+    return template(
+        "balance",
+        available=entries("available"),
+        pending=entries("pending"),
+        # Money held for connected accounts' negative balances: none here (no Connect).
+        connect_reserved=[{"amount": 0, "currency": cur} for cur in currencies],
+    )
 
 
 PAYOUT_KINDS = ("automatic", "manual", "instant")

@@ -82,6 +82,18 @@ def paginate(
     return {"object": "list", "data": page, "has_more": has_more, "url": url}
 
 
+def charge_refunds(store: Store, ch: Obj) -> Obj:
+    """``charge.refunds``: includable since API 2022-11-15, built only when expanded."""
+    refunds = [r for r in store.newest_first("refund") if r.get("charge") == ch["id"]]
+    return paginate(refunds, {"limit": 10}, f"/v1/charges/{ch['id']}/refunds")
+
+
+# Includable fields (absent unless ``expand[]`` names them), by (object type, field).
+INCLUDABLE: dict[tuple[str, str], Callable[[Store, Obj], Obj]] = {
+    ("charge", "refunds"): charge_refunds,
+}
+
+
 def expand(store: Store, obj: Obj, paths: Iterable[str]) -> Obj:
     """A copy of ``obj`` with each dotted path's ids replaced by their objects."""
     paths = list(paths or ())
@@ -106,6 +118,9 @@ def _expand_path(store: Store, node: Any, parts: list[str], full: str) -> None:
         for item in node["data"]:
             _expand_path(store, item, rest, full)
         return
+    include = INCLUDABLE.get((node.get("object"), head)) if isinstance(node, dict) else None
+    if include is not None and head not in node:
+        node[head] = copy.deepcopy(include(store, node))
     if not isinstance(node, dict) or head not in node:
         raise invalid(f"This property cannot be expanded ({full}).", param="expand")
     value = node[head]

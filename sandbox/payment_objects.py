@@ -24,6 +24,40 @@ def payment_method_details(kind: str) -> Obj:
     return {"type": kind, kind: {"last4": "3000", "fingerprint": random_token(16)}}
 
 
+def card_payment_method(pm_id: str, *, customer: str | None = None, email: str | None = None) -> Obj:
+    """The PaymentMethod object of the test Visa 4242, as Stripe embeds it in
+    ``last_payment_error.payment_method``."""
+    card = template("payment_method")["card"]
+    card.update(country="GB", generated_from=None, wallet=None, regulated_status="unregulated")
+    card["networks"] = {"available": ["visa"], "preferred": None}
+    return template(
+        "payment_method",
+        id=pm_id,
+        allow_redisplay="unspecified",
+        billing_details={"address": {"city": None, "country": "GB", "line1": None, "line2": None,
+                                     "postal_code": None, "state": None},
+                         "email": email, "name": None, "phone": None, "tax_id": None},
+        card=card,
+        created=now(),
+        customer=customer,
+        customer_account=None,
+        metadata={},
+        type="card",
+    )  # fmt: skip
+
+
+def card_declined(ch: Obj, *, email: str | None = None) -> Obj:
+    """``last_payment_error`` for a declined card (Stripe's card_error shape)."""
+    return {
+        "charge": ch["id"], "code": "card_declined", "decline_code": "generic_decline",
+        "doc_url": "https://docs.stripe.com/error-codes/card-declined",
+        "message": "Your card was declined.", "param": None,
+        "payment_method": card_payment_method(ch["payment_method"], customer=ch.get("customer"),
+                                              email=email),
+        "type": "card_error",
+    }  # fmt: skip
+
+
 def payment_intent(
     amount: int,
     currency: str,
@@ -112,14 +146,14 @@ def charge(pi: Obj, *, kind: str = "card", status: str = "succeeded") -> Obj:
         receipt_email=pi.get("receipt_email"),
         receipt_url=f"https://pay.stripe.com/receipts/payment/{random_token(40)}",
         refunded=False,
-        refunds={"object": "list", "data": [], "has_more": False,
-                 "url": f"/v1/charges/{charge_id}/refunds"},
         shipping=None,
         source=None,
         status=status,
         transfer_data=pi.get("transfer_data"),
         transfer_group=pi.get("transfer_group"),
     )  # fmt: skip
+    # Includable since API 2022-11-15: only expand[]=refunds adds the list (sandbox.listing).
+    obj.pop("refunds", None)
     if status == "failed":
         obj["failure_code"] = "card_declined"
         obj["failure_message"] = "Your card was declined."

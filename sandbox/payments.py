@@ -102,14 +102,7 @@ def decline_card(sb: Sandbox, session: Obj) -> Obj:
         ch = sb.store.add(objects.charge(pi, status="failed"))
         pi.update(
             latest_charge=ch["id"],
-            last_payment_error={
-                "charge": ch["id"], "code": "card_declined", "decline_code": "generic_decline",
-                "doc_url": "https://docs.stripe.com/error-codes/card-declined",
-                "message": "Your card was declined.", "param": None,
-                "payment_method": {"id": ch["payment_method"], "object": "payment_method",
-                                   "type": "card"},
-                "type": "card_error",
-            },
+            last_payment_error=objects.card_declined(ch),
             status="requires_payment_method",
         )  # fmt: skip
         sb.events.emit("charge.failed", ch)

@@ -18,6 +18,7 @@ from typing import Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from sandbox.api import Api
 from sandbox.app import SandboxApp
 from sandbox.config import Options
 from sandbox.control import SandboxControl
@@ -68,6 +69,11 @@ class RunningSandbox:
     _server: _Server = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _app: SandboxApp = field(repr=False)
+
+    @property
+    def api(self) -> Api:
+        """The /v1 API: its ``routes`` and ``url_map`` (the conformance test drives each route)."""
+        return self._app.api
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -78,9 +78,7 @@ def charge_invoice(
     else:
         pi.update(
             status="requires_payment_method",
-            last_payment_error={"charge": ch["id"], "code": "card_declined",
-                                "decline_code": "generic_decline",
-                                "message": "Your card was declined.", "type": "card_error"},
+            last_payment_error=objects.card_declined(ch, email=cust.get("email")),
         )  # fmt: skip
         inv["next_payment_attempt"] = now() + RETRY_AFTER
         sb.events.emit("charge.failed", ch)
