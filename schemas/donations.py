@@ -13,19 +13,25 @@ UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conte
 UTM = validate.Length(max=200)
 
 
+# An http(s) address with something after "//", no spaces or control characters: the pattern the document publishes is
+# the whole rule, so every address it admits is accepted. service/attribution.py then keeps the
+# scheme, host and path of what it can read as a page, and ignores the rest.
+# Control characters and spaces are spelled out rather than written \s: Python's \s also matches
+# \x1c-\x1f and JSON Schema's (ECMA) does not, and both must read the pattern alike.
+PAGE_URL = validate.Regexp(
+    r"^https?://[^\x00-\x20\x7f/?#]+([/?#][^\x00-\x20\x7f]*)?$", error="Must be an http or https URL."
+)
+
+
 class SourceSchema(StrictSchema):
     """Where the donor came from: the news page and its campaign tags."""
 
-    url = fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=2048),
+    url = fields.String(
+        validate=[PAGE_URL, validate.Length(max=2048)],
         metadata={"description": "The page with the donate link (http or https only)."},
     )
-    referrer = fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=2048),
+    referrer = fields.String(
+        validate=[PAGE_URL, validate.Length(max=2048)],
         metadata={"description": "The page the donor came from, if different; only its host is kept."},
     )
     utm_source = fields.String(validate=UTM)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from service.finance.pagination import cursor_pattern
 
 from .base import StrictSchema
 
@@ -29,8 +31,16 @@ def text(max_length: int) -> list[validate.Validator]:
 FORMAT_HELP = "csv: every matching row as CSV, oldest first (accountant); or send Accept: text/csv."
 
 
+def cursor(*kinds: type) -> fields.String:
+    """A cursor field whose pattern is exactly the cursors the list can read (service/finance/pagination)."""
+    return fields.String(
+        validate=validate.Regexp(cursor_pattern(kinds), error="Not a cursor this API issued."),
+        metadata={"description": "From next_cursor."},
+    )
+
+
 class PageArgs(StrictSchema):
-    cursor = fields.String(validate=text(500), metadata={"description": "From next_cursor."})
+    cursor = cursor(int)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     format = fields.String(
         load_default=None,
@@ -65,6 +75,7 @@ class EventListArgs(PageArgs, DateRangeArgs):
 
 
 class DonationListArgs(PageArgs, DateRangeArgs):
+    cursor = cursor(datetime, str)  # newest first: created_at, then id
     appeal = fields.String(validate=SLUG)
     status = fields.String(validate=text(32))
     currency = fields.String(validate=CURRENCY)
