@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from . import extensions
 from .appeal_cache import AppealCache
 from .settings import INSTANCE_DIR, Settings, load_settings
 from .stripe_gateway import StripeGateway
@@ -38,7 +39,7 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
-    app.extensions["settings"] = settings
+    extensions.set_settings(app, settings)
     from .request_limits import bound_url_integers
 
     bound_url_integers(app)  # before any route: <int:> parts must fit a database integer
@@ -65,8 +66,8 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
     from .api import init_api
 
     db.init_app(app, settings)
-    app.extensions["stripe_gateway"] = stripe_gateway or StripeGateway.from_settings(settings)
-    app.extensions["appeal_cache"] = AppealCache(settings.appeal_cache_seconds)
+    extensions.set_stripe_gateway(app, stripe_gateway or StripeGateway.from_settings(settings))
+    extensions.set_appeal_cache(app, AppealCache(settings.appeal_cache_seconds))
     from .jobs import init_jobs
 
     init_jobs(app, settings)  # emails queued in the outbox go to the job worker once committed
@@ -81,7 +82,7 @@ def register_publishing(app: Flask) -> None:
     from .progress import TTLCache
 
     init_i18n(app)
-    app.extensions["progress_cache"] = TTLCache(app.config.get("PROGRESS_CACHE_SECONDS", 15))
+    extensions.set_progress_cache(app, TTLCache(app.config.get("PROGRESS_CACHE_SECONDS", 15)))
     app.register_blueprint(embed_bp)
 
 

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
-from . import appeals, migrate
+from . import appeals, extensions, migrate
 from .currencies import format_amount
 from .db import database
 from .errors import DomainError
@@ -24,7 +24,7 @@ appeals_cli = AppGroup("appeals", help="Manage appeals.")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    migrate.upgrade(current_app.extensions["settings"].database_url, revision)
+    migrate.upgrade(extensions.settings().database_url, revision)
     click.echo(f"Database at revision {revision}.")
 
 
@@ -32,18 +32,18 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION."""
-    migrate.downgrade(current_app.extensions["settings"].database_url, revision)
+    migrate.downgrade(extensions.settings().database_url, revision)
 
 
 @db_cli.command("current")
 def db_current() -> None:
     """Show the database's current revision."""
-    migrate.current(current_app.extensions["settings"].database_url)
+    migrate.current(extensions.settings().database_url)
 
 
 def _forget_cached_appeals() -> None:
     # This process sees the change at once; other workers within APPEAL_CACHE_SECONDS.
-    current_app.extensions["appeal_cache"].clear()
+    extensions.appeal_cache().clear()
 
 
 def _fail(exc: DomainError) -> None:
@@ -60,7 +60,7 @@ def appeals_load(path: Path) -> None:
     """Create or update appeals from a YAML or JSON file (one appeal or a list)."""
     try:
         with database().begin() as session:
-            prefix = current_app.extensions["settings"].statement_descriptor_prefix
+            prefix = extensions.settings().statement_descriptor_prefix
             results = appeals.load_file(session, path, prefix)
             lines = [f"{'created' if created else 'updated'} {appeal.slug}" for appeal, created in results]
     except DomainError as exc:
@@ -75,7 +75,7 @@ def appeals_load(path: Path) -> None:
 def appeals_seed() -> None:
     """Load the sample Red Cross Emergency Appeal (Ukraine)."""
     with database().begin() as session:
-        prefix = current_app.extensions["settings"].statement_descriptor_prefix
+        prefix = extensions.settings().statement_descriptor_prefix
         for appeal, created in appeals.load_file(session, appeals.SEED_FILE, prefix):
             click.echo(f"{'created' if created else 'updated'} {appeal.slug}")
     _forget_cached_appeals()

@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import extensions
 from .settings import Settings
 
 
@@ -105,13 +106,13 @@ def ping_idle_connections(engine: Engine) -> None:
 
 def init_app(app: Flask, settings: Settings) -> Database:
     database = Database(settings)
-    app.extensions["database"] = database
+    extensions.set_database(app, database)
     app.teardown_appcontext(_close_session)
     return database
 
 
 def database() -> Database:
-    return current_app.extensions["database"]
+    return extensions.database()
 
 
 def session() -> Session:

@@ -6,10 +6,10 @@ import re
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
-from . import privacy
+from . import extensions, privacy
 from .db import database
 
 donors_cli = AppGroup("donors", help="Donors' personal data.")
@@ -64,7 +64,7 @@ def donors_erase(email: str, dry_run: bool, include_gift_aid: bool) -> None:
 @click.option("--days", type=click.IntRange(1, 3650), default=None, help="Override the setting.")
 def retention_run(days: int | None) -> None:
     """Scrub personal data from webhook payloads older than WEBHOOK_PAYLOAD_RETENTION_DAYS."""
-    days = days or current_app.extensions["settings"].webhook_payload_retention_days
+    days = days or extensions.settings().webhook_payload_retention_days
     db = database().sessionmaker()
     try:
         count = privacy.redact_old_payloads(db, days)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+
+from . import extensions
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +143,7 @@ def _page_appeal(look_up: bool) -> Any:
     if not isinstance(slug, str) or not slug:
         return None
     try:
-        cache = current_app.extensions.get("appeal_cache")
+        cache = extensions.appeal_cache_if_any()
         if cache is None:
             return None
         cached = cache.peek(slug)

@@ -12,10 +12,11 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, jsonify
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from . import extensions
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _probe_engine(settings: Settings, app_engine: Engine) -> Engine:
 def check_database() -> str | None:
     """None when the database answers, else a short reason."""
     try:
-        with current_app.extensions["health_engine"].connect() as conn:
+        with extensions.health_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         return type(exc).__name__
@@ -49,7 +50,7 @@ def check_database() -> str | None:
 
 
 def check_redis() -> str | None:
-    settings: Settings = current_app.extensions["settings"]
+    settings: Settings = extensions.settings()
     if not settings.redis_url:
         return None
     import redis
@@ -75,7 +76,7 @@ def livez() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    settings: Settings = current_app.extensions["settings"]
+    settings: Settings = extensions.settings()
     checks: dict[str, dict[str, Any]] = {}
     for name, check, configured in (
         ("database", check_database, True),
@@ -98,5 +99,5 @@ def readyz() -> Any:
 
 
 def init_health(app: Flask, settings: Settings) -> None:
-    app.extensions["health_engine"] = _probe_engine(settings, app.extensions["database"].engine)
+    extensions.set_health_engine(app, _probe_engine(settings, extensions.database(app).engine))
     app.register_blueprint(bp)

@@ -15,8 +15,9 @@ from typing import Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask import Flask, g, has_app_context, has_request_context, request
 
+from . import extensions
 from .currencies import format_amount
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
@@ -70,7 +71,7 @@ def babel_locale(locale: str | None = None) -> str:
 def translations(locale: str | None = None) -> NullTranslations:
     if not has_app_context():
         return NullTranslations()
-    catalogues = current_app.extensions.get("translations", {})
+    catalogues = extensions.translations()
     return catalogues.get(locale or current_locale()) or NullTranslations()
 
 
@@ -90,7 +91,7 @@ def money(amount: int, currency: str, locale: str | None = None) -> str:
 
 
 def init_i18n(app: Flask) -> None:
-    app.extensions["translations"] = load_catalogues()
+    extensions.set_translations(app, load_catalogues())
     app.jinja_env.add_extension("jinja2.ext.i18n")
     # With newstyle gettext Jinja escapes and fills in %(name)s itself, so these only look up.
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from flask import Flask, current_app, has_app_context
 from huey import Huey, crontab
 from huey.storage import MemoryStorage, RedisStorage
 
+from . import extensions
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _app() -> Iterator[Flask]:
 
 def _run(work: Any) -> Any:
     with _app() as app:
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             return work(app, db)
         finally:
@@ -88,7 +89,7 @@ def deliver_email(message_id: str) -> str | None:
     from .outbox import MessageStatus, OutboxMessage
 
     def work(app: Flask, db: Any) -> str | None:
-        settings = app.extensions["settings"]
+        settings = extensions.settings(app)
         status = deliver(db, settings, message_id)
         if status == MessageStatus.PENDING and not huey.immediate:
             row = db.get(OutboxMessage, message_id, populate_existing=True)
@@ -112,7 +113,7 @@ def deliver_due() -> int:
     from .outbox import due_ids
 
     def work(app: Flask, db: Any) -> int:
-        settings = app.extensions["settings"]
+        settings = extensions.settings(app)
         ids = due_ids(db)
         db.rollback()
         for message_id in ids:

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from . import outbox
+from . import extensions, outbox
 from .db import database
 from .outbox import MessageStatus, OutboxMessage
 
@@ -77,12 +77,11 @@ def send_due_command() -> None:
 @click.option("--force", is_flag=True, help="Queue even after the first weeks of the new tax year.")
 def statements_command(today: Any, force: bool) -> None:
     """Queue annual statements for the tax year that ended last (each donor gets one)."""
-    from flask import current_app
 
     from .models import utcnow
     from .statements import last_completed, queue_statements
 
-    kind = current_app.extensions["settings"].tax_year
+    kind = extensions.settings().tax_year
     day = today.date() if today else utcnow().date()
     with database().sessionmaker() as db:
         count = queue_statements(db, kind, day, force=force)

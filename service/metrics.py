@@ -38,6 +38,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from . import extensions
 from .errors import error_response
 
 PREFIX = "donation_router"
@@ -112,7 +113,7 @@ class DonationStatusCollector(Collector):
         from .models import Donation, DonationStatus
 
         family = GaugeMetricFamily(f"{PREFIX}_donations", "Donations by status.", labels=["status"])
-        database = self.app.extensions["database"]
+        database = extensions.database(self.app)
         with database.sessionmaker() as session:
             rows = dict(
                 session.execute(select(Donation.status, func.count()).group_by(Donation.status)).all()
@@ -134,7 +135,7 @@ class OutboxCollector(Collector):
         family = GaugeMetricFamily(
             f"{PREFIX}_outbox_messages", "Outbox email messages by status.", labels=["status"]
         )
-        with self.app.extensions["database"].sessionmaker() as session:
+        with extensions.database(self.app).sessionmaker() as session:
             found = counts(session)
         for status in MessageStatus.ALL:
             family.add_metric([status], found.get(status, 0))
@@ -159,7 +160,7 @@ def render_metrics(app: Flask) -> bytes:
 
 
 def metrics_view() -> Any:
-    token = current_app.extensions["settings"].metrics_token
+    token = extensions.settings().metrics_token
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):

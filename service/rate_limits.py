@@ -23,7 +23,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import metrics
+from . import extensions, metrics
 from .errors import error_response, wants_json
 from .settings import Settings
 
@@ -101,7 +101,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
         view = app.view_functions.get(endpoint)
         if view is not None:
             app.view_functions[endpoint] = overall(per_address(view))
-    app.extensions["rate_limiter"] = limiter
+    extensions.set_rate_limiter(app, limiter)
     app.register_error_handler(RateLimitExceeded, _too_many)
     return limiter
 
@@ -115,9 +115,8 @@ def _retry_after(app_limiter: Limiter | None) -> int:
 
 
 def _too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:
-    from flask import current_app
 
-    retry_after = _retry_after(current_app.extensions.get("rate_limiter"))
+    retry_after = _retry_after(extensions.rate_limiter())
     metrics.rate_limited()
     if wants_json():
         return error_response(429, "rate_limited", MESSAGE, retry_after=retry_after)

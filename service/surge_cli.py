@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from . import extensions
 from .db import database
 from .models import Appeal
 from .payment_links import PaymentLink
@@ -24,8 +25,8 @@ surge_cli.add_command(links_cli)
 @click.option("--appeal", "slug", default=None, help="Only this appeal (default: every open appeal).")
 def links_create(slug: str | None) -> None:
     """Create the missing Payment Links in Stripe and store them (safe to run again)."""
-    gateway = current_app.extensions["stripe_gateway"]
-    settings = current_app.extensions["settings"]
+    gateway = extensions.stripe_gateway()
+    settings = extensions.settings()
     try:
         with database().begin() as session:
             results = create_payment_links(session, gateway, settings, slug)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from service import create_app
+from service import create_app, extensions
 from service.appeals import SEED_FILE, load_file
 from service.migrate import upgrade
 from service.models import Base
@@ -157,7 +157,7 @@ def app(settings: Settings, sandbox: Any) -> Iterator[Any]:
         with database().begin() as session:
             load_file(session, SEED_FILE)
     yield application
-    application.extensions["database"].engine.dispose()
+    extensions.database(application).engine.dispose()
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def runner(app: Any) -> Any:
 def db_session(app: Any) -> Iterator[Any]:
     """A session outside any request, for arranging and asserting rows."""
     with app.app_context():
-        session = app.extensions["database"].sessionmaker()
+        session = extensions.database(app).sessionmaker()
         try:
             yield session
         finally:

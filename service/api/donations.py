@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from schemas.base import ErrorSchema
 from schemas.donations import DonationCreatedSchema, DonationCreateSchema, DonationStatusSchema
 
-from .. import db, donations
+from .. import db, donations, extensions
 from ..errors import ValidationFailed
 from ..gift_aid import declaration_from_fields as gift_aid_declaration
 from .common import require_json_body
@@ -88,11 +88,11 @@ class DonationCreate(MethodView):
         )
         donation, _created = donations.create_donation(
             db.session(),
-            current_app.extensions["stripe_gateway"],
-            current_app.extensions["settings"],
+            extensions.stripe_gateway(),
+            extensions.settings(),
             donation_request,
             idempotency_key=key,
-            appeals=current_app.extensions["appeal_cache"],
+            appeals=extensions.appeal_cache(),
         )
         return donation
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -35,7 +34,7 @@ from schemas.finance_payouts import (
 )
 from schemas.gift_aid import GiftAidExportArgs
 
-from .. import db, gift_aid
+from .. import db, extensions, gift_aid
 from ..finance import auth, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows, wants_csv
 from ..finance.models import Role
@@ -126,8 +125,8 @@ class EventReplay(MethodView):
         database = db.database()
         result = replay.replay(
             database.sessionmaker,
-            current_app.extensions["stripe_gateway"],
-            current_app.extensions["settings"],
+            extensions.stripe_gateway(),
+            extensions.settings(),
             event_id,
         )
         auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
@@ -272,7 +271,7 @@ class PayoutDetail(MethodView):
         """One payout: its payments, Stripe's statement of what it carried, and whether it adds up."""
         auth.require(Role.VIEWER)
         auth.require_all_appeals()
-        item = payouts.get_payout(db.session(), payout_id, current_app.extensions["stripe_gateway"])
+        item = payouts.get_payout(db.session(), payout_id, extensions.stripe_gateway())
         auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
         return item
 

@@ -11,14 +11,14 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from schemas.base import ErrorSchema
 from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
 
-from .. import appeals, db
+from .. import appeals, db, extensions
 from ..attribution import publisher_summary
 from ..cors import apply_cors
 from ..i18n import money, ngettext, pick_locale
@@ -36,7 +36,7 @@ SOURCES_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=600"
 
 
 def progress_cache() -> TTLCache:
-    return current_app.extensions["progress_cache"]
+    return extensions.progress_cache()
 
 
 class CachedProgress:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from .. import appeals, db
+from .. import appeals, db, extensions
 from ..cors import apply_cors
 from ..currencies import exponent
 from ..errors import NotFound
@@ -78,7 +78,7 @@ def embed_js() -> Response:
 def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
     """Everything the widget shows, already translated and formatted for ``locale``."""
     currencies = []
-    settles_in = current_app.extensions["settings"].stripe_settlement_currency
+    settles_in = extensions.settings().stripe_settlement_currency
     for code in appeal.currencies:
         rate = fee_rate(code, settles_in)
         currencies.append(
@@ -137,7 +137,7 @@ def snippet(slug: str) -> Any:
         appeal = appeals.get_appeal(db.session(), slug)
     except NotFound:
         abort(404)
-    base = current_app.extensions["settings"].public_base_url
+    base = extensions.settings().public_base_url
     donate_link = f"{base}/donate/{appeal.slug}?utm_source=YOUR-SITE&utm_medium=embed"
     preview_lang = pick_locale(request.args.get("lang"), None)
     return render_template(

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select, update
 
+from .. import extensions
 from ..db import database
 from ..finance import audit
 from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
@@ -29,7 +30,7 @@ donations_cli = AppGroup("donations", help="Maintenance for donations.")
 
 def _services() -> tuple:
     app = current_app
-    return database().sessionmaker, app.extensions["stripe_gateway"], app.extensions["settings"]
+    return database().sessionmaker, extensions.stripe_gateway(app), extensions.settings(app)
 
 
 @stripe_cli.command("sync-events")

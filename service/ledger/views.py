@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import extensions
 from ..db import database
 from ..errors import error_response
 from ..metrics import webhook_delivery
@@ -43,7 +44,7 @@ class RejectionCounter:
 
 
 def rejections(app: Flask) -> RejectionCounter:
-    return app.extensions.setdefault("webhook_rejections", RejectionCounter())
+    return extensions.webhook_rejections(app, RejectionCounter)
 
 
 def _reject(reason: str, code: str, message: str, status: int = 400) -> Any:
@@ -61,15 +62,13 @@ def stripe_webhook() -> Any:
         payload = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return _reject("too_large", "payload_too_large", "The body is larger than any Stripe event.", 413)
-    settings = current_app.extensions["settings"]
+    settings = extensions.settings()
     try:
         verify_signature(payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets)
     except SignatureError as exc:
         return _reject(exc.reason, "invalid_signature", "The Stripe-Signature header does not verify.")
     try:
-        outcome = receive(
-            database().sessionmaker, current_app.extensions["stripe_gateway"], settings, payload
-        )
+        outcome = receive(database().sessionmaker, extensions.stripe_gateway(), settings, payload)
     except MalformedEvent as exc:
         return _reject(str(exc), "malformed_event", "The body is not a Stripe event.")
     except SQLAlchemyError as exc:

@@ -11,12 +11,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from babel.numbers import format_decimal
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
 
-from .. import db, donations
+from .. import db, donations, extensions
 from ..currencies import exponent, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
@@ -46,7 +46,7 @@ FORM_SCHEMA = DonateFormSchema()  # stateless: built once, not per submission
 
 def _appeal_or_404(slug: str) -> Appeal:
     # The same short per-worker cache as the donation itself (service/appeal_cache.py).
-    appeal = current_app.extensions["appeal_cache"].find(db.session(), slug)
+    appeal = extensions.appeal_cache().find(db.session(), slug)
     if appeal is None:
         abort(404)
     return appeal
@@ -176,12 +176,12 @@ def donate_submit(slug: str) -> Any:
     try:
         donation, _ = donations.create_donation(
             db.session(),
-            current_app.extensions["stripe_gateway"],
-            current_app.extensions["settings"],
+            extensions.stripe_gateway(),
+            extensions.settings(),
             donation_request,
             idempotency_key=data["form_token"],
             scope="form",
-            appeals=current_app.extensions["appeal_cache"],
+            appeals=extensions.appeal_cache(),
         )
     except ValidationFailed as exc:
         return _render_form(appeal, values, exc.fields, 422)
@@ -209,7 +209,7 @@ def donate_submit(slug: str) -> Any:
 def rate_limited_form(retry_after: int) -> tuple[str, int]:
     """The 429 answer to a posted donate form: the same form, values kept, the wait in words."""
     slug = (request.view_args or {}).get("slug", "")
-    appeal = current_app.extensions["appeal_cache"].find(db.session(), slug)
+    appeal = extensions.appeal_cache().find(db.session(), slug)
     if retry_after < 120:
         wait = ngettext("%(num)d second", "%(num)d seconds", retry_after)
     else:
@@ -262,7 +262,7 @@ def thanks(slug: str) -> Any:
         donation = _from_payment_link(session, session_id)
     elif donation is not None and donation.appeal_id == appeal.id:
         try:
-            checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
+            checkout = extensions.stripe_gateway().retrieve_checkout_session(session_id)
             donation = apply_checkout_session(session, donation, checkout)
         except StripeGatewayError:
             confirmed = False  # show what the ledger knows; the webhook will catch up
@@ -285,13 +285,13 @@ def thanks(slug: str) -> Any:
         confirmed=confirmed,
         # Issue 14: receipts go to the address the donor gave us or Checkout (service/emails.py).
         receipt_will_be_emailed=bool(donation.email),
-        manage_url=manage_url(current_app.extensions["settings"], donation),
+        manage_url=manage_url(extensions.settings(), donation),
     )
 
 
 def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation | None:
     """Apply a Payment Link session exactly as its webhook will (service/ledger), then show it."""
-    gateway = current_app.extensions["stripe_gateway"]
+    gateway = extensions.stripe_gateway()
     try:
         raw = gateway.retrieve_checkout_session_raw(session_id)
     except StripeGatewayError:
@@ -299,7 +299,7 @@ def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation |
     if not raw.get("payment_link"):
         return None
     try:
-        applied = apply_session(LedgerContext(db_session, gateway, current_app.extensions["settings"]), raw)
+        applied = apply_session(LedgerContext(db_session, gateway, extensions.settings()), raw)
     except (Ignore, Quarantine):
         db_session.rollback()  # not attributable to a donation: the webhook sets it aside for finance
         return None

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from babel.numbers import format_decimal, get_currency_symbol
-from flask import current_app, request, url_for
+from flask import request, url_for
 
+from .. import extensions
 from ..currencies import exponent
 from ..fees import fee_cover_for, fee_rate
 from ..gift_aid import GiftAidDeclaration, declaration_from_fields, declaration_text, offers_gift_aid
@@ -93,7 +94,7 @@ FEE_ESTIMATE = N_("About %(cover)s on a %(gift)s gift.")
 
 def _settles_in() -> str | None:
     """The account's settlement currency: a gift in another one pays Stripe's conversion fee too."""
-    return current_app.extensions["settings"].stripe_settlement_currency
+    return extensions.settings().stripe_settlement_currency
 
 
 def fee_estimate(gift: int, currency: str) -> str:

@@ -9,13 +9,13 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import Schema, ValidationError
 from werkzeug.wrappers import Response
 
 from schemas.finance import DonationListArgs, EventListArgs, PayoutListArgs, ReconciliationArgs
 
-from .. import db
+from .. import db, extensions
 from ..currencies import format_amount
 from ..finance import auth, chart, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows
@@ -168,8 +168,8 @@ def event_replay(event_id: int) -> Any:
     auth.require(Role.ADMIN)
     result = replay.replay(
         db.database().sessionmaker,
-        current_app.extensions["stripe_gateway"],
-        current_app.extensions["settings"],
+        extensions.stripe_gateway(),
+        extensions.settings(),
         event_id,
     )
     auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
@@ -221,7 +221,7 @@ def payout_list() -> Any:
 @bp.get("/payouts/<payout_id>")
 def payout_detail(payout_id: str) -> Any:
     auth.require_all_appeals()
-    item = payouts.get_payout(db.session(), payout_id, current_app.extensions["stripe_gateway"])
+    item = payouts.get_payout(db.session(), payout_id, extensions.stripe_gateway())
     auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
     return render_template("finance/payout.html", p=item)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 
-from .. import db
+from .. import db, extensions
 from ..emails import NothingToSend, compose
 from ..outbox import OutboxMessage
 
@@ -31,7 +31,7 @@ def message(message_id: str) -> Any:
     if row is None:
         abort(404)
     try:
-        composed = compose(session, row, current_app.extensions["settings"])
+        composed = compose(session, row, extensions.settings())
     except NothingToSend as exc:
         return render_template("dev_mailbox.html", rows=[row], note=str(exc))
     email = composed.message

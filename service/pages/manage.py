@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
-from .. import db
+from .. import db, extensions
 from ..amount_input import AmountInputError, parse_amount, typed_amount
 from ..i18n import current_locale, gettext, money
 from ..manage import LinkRefused, follow_amount_change, managed_gift, read_token
@@ -33,7 +33,7 @@ def _refused(reason: str) -> Any:
 
 
 def _gift(token: str) -> Donation:
-    return managed_gift(db.session(), current_app.extensions["settings"], token)
+    return managed_gift(db.session(), extensions.settings(), token)
 
 
 def _page(donation: Donation, token: str, **extra: Any) -> Any:
@@ -64,9 +64,7 @@ def send_links() -> Any:
         return render_template(
             "manage_request.html", error=gettext("Enter your email address, like name@example.com.")
         ), 422
-    limiter = current_app.extensions.setdefault(
-        "link_request_limiter", LinkRequestLimiter(current_app.extensions["settings"])
-    )
+    limiter = extensions.link_request_limiter(None, lambda: LinkRequestLimiter(extensions.settings()))
     if limiter.allow(get_remote_address() or "unknown", email.lower()):
         request_links(db.session(), email)
     else:
@@ -81,7 +79,7 @@ def manage(token: str) -> Any:
         # Stripe's portal sends the donor back here only once the subscription is cancelled; the
         # ledger learns it from the webhook, which may not have arrived yet.
         try:
-            read_token(current_app.extensions["settings"], token)
+            read_token(extensions.settings(), token)
         except LinkRefused as exc:
             return _refused(exc.reason)
         return render_template("manage_refused.html", reason="stopped")
@@ -97,10 +95,10 @@ def _portal(token: str, flow: dict[str, Any]) -> Any:
         donation = _gift(token)
     except LinkRefused as exc:
         return _refused(exc.reason)
-    settings = current_app.extensions["settings"]
+    settings = extensions.settings()
     back = f"{settings.public_base_url}{url_for('manage.manage', token=token, done=flow['type'], lang=current_locale())}"
     try:
-        url = current_app.extensions["stripe_gateway"].create_portal_session(
+        url = extensions.stripe_gateway().create_portal_session(
             donation.stripe_customer_id,
             back,
             flow,
@@ -165,7 +163,7 @@ def change_amount(token: str) -> Any:
         return _page(donation, token, error=message), 422
     if amount == donation.charge_amount:
         return redirect(url_for("manage.manage", token=token, lang=current_locale()), 303)
-    gateway = current_app.extensions["stripe_gateway"]
+    gateway = extensions.stripe_gateway()
     key = f"{donation.id}-amount-{donation.charge_amount}-{amount}"
     try:
         subscription = gateway.change_subscription_amount(donation.stripe_subscription_id, amount, key)

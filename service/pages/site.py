@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, send_from_directory, url_for
 
-from .. import appeals, db
+from .. import appeals, db, extensions
 
 bp = Blueprint("site", __name__)
 dev_bp = Blueprint("dev", __name__)
@@ -14,7 +14,7 @@ dev_bp = Blueprint("dev", __name__)
 
 @bp.get("/docs")
 def api_reference() -> Any:
-    spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    spec = extensions.openapi_spec()
     return render_template("api_reference.html", spec=spec)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from service import create_app
+from service import create_app, extensions
 
 
 def free_port() -> int:
@@ -38,7 +38,7 @@ def live_server(app: Any, settings: Any) -> Iterator[LiveServer]:
     yield LiveServer(url, live_app)
     server.shutdown()
     thread.join(timeout=5)
-    live_app.extensions["database"].engine.dispose()
+    extensions.database(live_app).engine.dispose()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from babel.numbers import get_currency_symbol
 from werkzeug.serving import make_server
 
-from service import create_app
+from service import create_app, extensions
 from service.amount_input import babel_locale_for
 from service.currencies import exponent
 from service.fees import FEE_RATES, fee_cover_for
@@ -227,7 +227,7 @@ def limited_server(app: Any, settings: Any) -> Iterator[LiveServer]:
     yield LiveServer(url, live_app)
     server.shutdown()
     thread.join(timeout=5)
-    live_app.extensions["database"].engine.dispose()
+    extensions.database(live_app).engine.dispose()
 
 
 def test_the_429_is_the_donors_form_with_the_wait_and_their_values(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service import extensions
 from service.finance import tokens
 from service.models import Donation
 from tests.ledger.conftest import Ledger, LiveServer, ledger, live_server, make_donation  # noqa: F401
@@ -25,7 +26,7 @@ def issue(app: Flask) -> Callable[..., str]:
 
     def make(role: str = "accountant", appeals: list[str] | None = None, days: int = 30,
              now: datetime | None = None) -> str:  # fmt: skip
-        with app.app_context(), app.extensions["database"].begin() as db:
+        with app.app_context(), extensions.database(app).begin() as db:
             return tokens.create_token(db, name=f"test {role}", role=role, days=days,
                                        appeals=appeals, now=now).secret  # fmt: skip
 
@@ -72,7 +73,7 @@ def _donate(client: Any, amount: int, currency: str = "gbp", frequency: str = "o
 
 
 def _session_of(app: Flask, donation_id: str) -> Any:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         return db.get(Donation, donation_id)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from service import extensions
 from service.models import Appeal
 from tests.finance.conftest import _donate, _session_of
 from tests.finance.test_pages import sign_in
@@ -17,9 +18,9 @@ CHARITY = "acct_1RedCrossUK"
 def test_reports_show_what_the_charity_received_apart_from_what_the_platform_paid(
     app: Any, client: Any, sandbox: Any, live_server: Any, finance_get: Any, issue: Any
 ) -> None:
-    with app.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
-    app.extensions["appeal_cache"].clear()  # the appeal changed: workers re-read it
+    extensions.appeal_cache(app).clear()  # the appeal changed: workers re-read it
     donation_id = _donate(client, 3000)
     sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id, "paid")
     delivered(sandbox)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from service import extensions
 from tests.finance.test_reports import stripe_balance
 
 
@@ -16,7 +17,7 @@ def delivered(sandbox) -> None:
 @pytest.fixture
 def stripe_client(app):
     """The service's own StripeClient (stripe-python, pointed at the sandbox)."""
-    return app.extensions["stripe_gateway"].client
+    return extensions.stripe_gateway(app).client
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import requests
 
+from service import extensions
+
 
 def stripe_balance(sandbox, **params):
     """Stripe's own balance transactions (all pages), as finance would download them."""
@@ -112,7 +114,7 @@ def test_discrepancies_list_stale_pending_and_quarantined(finance_get, built_led
 
     clean = finance_get("/discrepancies").get_json()
     assert sum(clean["counts"].values()) == 0, clean["items"]
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         db.get(Donation, built_ledger.pending).checkout_expires_at = utcnow() - timedelta(minutes=5)
         db.commit()
     found = finance_get("/discrepancies").get_json()
@@ -127,7 +129,7 @@ def test_discrepancies_find_missing_fees_and_amount_mismatches(finance_get, buil
 
     from service.models import Payment, utcnow
 
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         (no_fee,) = db.scalars(select(Payment).where(Payment.donation_id == built_ledger.paid))
         no_fee.fee = no_fee.net = None
         no_fee.paid_at = utcnow() - timedelta(hours=2)

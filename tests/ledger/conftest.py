@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from service import create_app
+from service import create_app, extensions
 from service.appeals import SEED_FILE, load_file
 from service.donations import DonationRequest, create_donation
 from service.models import Base, Donation, Payment, Payout, WebhookEvent
@@ -28,7 +28,7 @@ class Ledger:
     app: Flask
 
     def _session(self) -> Any:
-        return self.app.extensions["database"].sessionmaker()
+        return extensions.database(self.app).sessionmaker()
 
     def donation(self, donation_id: str) -> Donation:
         with self._session() as db:
@@ -64,7 +64,7 @@ def _apps() -> Iterator[dict[str, Flask]]:
     built: dict[str, Flask] = {}
     yield built
     for application in built.values():
-        application.extensions["database"].engine.dispose()
+        extensions.database(application).engine.dispose()
 
 
 @pytest.fixture
@@ -76,9 +76,9 @@ def app(settings: Settings, sandbox: Any, _apps: dict[str, Flask]) -> Flask:
     application = _apps.get(settings.database_url)
     if application is None:
         application = _apps[settings.database_url] = create_app({"TESTING": True}, settings=settings)
-    application.extensions.pop("webhook_rejections", None)
+    extensions.forget_webhook_rejections(application)
     sandbox.control.reset()
-    with application.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(application).sessionmaker.begin() as db:
         for table in reversed(Base.metadata.sorted_tables):
             db.execute(table.delete())
         load_file(db, SEED_FILE)
@@ -96,12 +96,12 @@ def make_donation(app: Flask) -> Callable[..., Donation]:
 
     def make(amount: int = 2500, currency: str = "gbp", frequency: str = "one_off") -> Donation:
         with app.app_context():
-            db = app.extensions["database"].sessionmaker()
+            db = extensions.database(app).sessionmaker()
             try:
                 request = DonationRequest(appeal="red-cross-ukraine", amount=amount, currency=currency,
                                           frequency=frequency, email="donor@example.org")  # fmt: skip
                 donation, _ = create_donation(
-                    db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+                    db, extensions.stripe_gateway(app), extensions.settings(app), request
                 )
                 return donation
             finally:

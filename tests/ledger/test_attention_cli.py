@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from service import extensions
 from service.finance.models import AuditEntry
 from service.fulfilment import flag_donation
 from service.models import Donation
@@ -11,7 +12,7 @@ from service.models import Donation
 
 def test_a_flagged_donation_is_listed_then_cleared_with_an_audited_note(app, runner, make_donation):
     flagged, other = make_donation(), make_donation()
-    with app.extensions["database"].begin() as db:
+    with extensions.database(app).begin() as db:
         flag_donation(db, flagged.id, "amount_mismatch: paid 2000, expected 2500")
 
     listed = runner.invoke(args=["donations", "attention"])
@@ -32,7 +33,7 @@ def test_a_flagged_donation_is_listed_then_cleared_with_an_audited_note(app, run
         ]
     )
     assert cleared.exit_code == 0, cleared.output
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         donation = db.get(Donation, flagged.id)
         assert (
             donation is not None and donation.needs_attention is False and donation.attention_reason is None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from service import create_app
+from service import create_app, extensions
 from service.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
 from service.donations import DonationRequest, create_donation
 from service.errors import CheckoutUnavailable
@@ -32,7 +32,7 @@ def _failed_donation(app, sandbox, make_donation) -> str:
 
 
 def _errored(app) -> str:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         return db.scalar(select(Donation.id).where(Donation.status == S.CHECKOUT_ERROR))
 
 
@@ -42,11 +42,11 @@ def no_retries_app(app, settings):
     (with retries, stripe-python's retry gets Stripe's idempotent replay)."""
     application = create_app({"TESTING": True}, settings=dataclasses.replace(settings, stripe_max_retries=0))
     yield application
-    application.extensions["database"].engine.dispose()
+    extensions.database(application).engine.dispose()
 
 
 def _age(app, donation_id: str, by: timedelta) -> None:
-    with app.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Donation).where(Donation.id == donation_id).values(created_at=utcnow() - by))
 
 
@@ -73,16 +73,16 @@ def test_a_settings_change_between_two_attempts_is_not_an_idempotency_error(no_r
     app = no_retries_app
     # First attempt: Stripe makes the session and keeps it under the key; the answer is lost.
     sandbox.control.lose_next_response(count=1, path_prefix=SESSIONS)
-    with app.app_context(), app.extensions["database"].sessionmaker() as db:
+    with app.app_context(), extensions.database(app).sessionmaker() as db:
         request = DonationRequest(
             appeal="red-cross-ukraine", amount=2500, currency="gbp", frequency="one_off"
         )
         with pytest.raises(CheckoutUnavailable):
-            create_donation(db, app.extensions["stripe_gateway"], app.extensions["settings"], request)
+            create_donation(db, extensions.stripe_gateway(app), extensions.settings(app), request)
     donation_id = _errored(app)
     first_keys = {r["idempotency_key"] for r in sandbox.control.requests(path=SESSIONS, method="POST")}
     # Then an operator lengthens the session; the sweeper retries two minutes later.
-    changed = dataclasses.replace(app.extensions["settings"], checkout_session_minutes=90)
+    changed = dataclasses.replace(extensions.settings(app), checkout_session_minutes=90)
     _age(app, donation_id, timedelta(minutes=2))
     report = _sweep(app, changed)
     assert report["session_created"] == 1, report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service import extensions
 from service.models import DonationStatus as S
 
 from . import payloads as p
@@ -128,7 +129,7 @@ def test_test_event_reaching_a_live_deployment_is_quarantined(app, settings, san
     evt = p.event(COMPLETED, p.session(donation), livemode=False)
     p.post(live.test_client(), evt)
     assert ledger.event(evt["id"]).outcome_reason == "livemode_mismatch"
-    live.extensions["database"].engine.dispose()
+    extensions.database(live).engine.dispose()
 
 
 def test_session_that_is_not_the_donations_is_quarantined(client, ledger, make_donation):

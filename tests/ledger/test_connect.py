@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 from sqlalchemy import select, update
 
+from service import extensions
 from service.checkout import transfer_percent
 from service.donations import DonationRequest, create_donation
 from service.models import Appeal, Payout, Transfer
@@ -22,14 +23,14 @@ CHARITY = "acct_1RedCrossUK"
 
 
 def _connect_appeal(app: Any) -> None:
-    with app.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
-    app.extensions["appeal_cache"].clear()  # the appeal changed: workers re-read it
+    extensions.appeal_cache(app).clear()  # the appeal changed: workers re-read it
 
 
 def _donate(app: Any, amount: int, cover_fees: bool, frequency: str = "one_off") -> Any:
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             request = DonationRequest(
                 appeal="red-cross-ukraine",
@@ -39,7 +40,7 @@ def _donate(app: Any, amount: int, cover_fees: bool, frequency: str = "one_off")
                 frequency=frequency,
             )
             donation, _ = create_donation(
-                db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+                db, extensions.stripe_gateway(app), extensions.settings(app), request
             )
             return donation
         finally:

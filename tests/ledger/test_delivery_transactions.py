@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
-from service import create_app
+from service import create_app, extensions
 from service.ledger import apply_checkout, payments
 from service.ledger.receiving import receive
 from service.models import DonationStatus as S
@@ -102,7 +102,7 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
     donation = make_donation()
     evt = completed(donation)
     own = create_app({"TESTING": True}, settings=settings)
-    database = own.extensions["database"]
+    database = extensions.database(own)
     dead = create_engine(
         "postgresql+psycopg://postgres@127.0.0.1:1/x"
         if database.engine.dialect.name == "postgresql"
@@ -146,7 +146,7 @@ class StoredFirstGateway:
 
     def payout_balance_transactions(self, payout_id: str) -> list[dict]:
         self.calls.append(payout_id)
-        with self.app.extensions["database"].sessionmaker() as db:
+        with extensions.database(self.app).sessionmaker() as db:
             # Another connection sees the row, and (PostgreSQL) could lock it at once: nothing
             # of this delivery holds a lock while Stripe is asked.
             outcome = db.scalar(
@@ -164,7 +164,7 @@ def test_event_that_needs_stripe_is_committed_before_stripe_is_asked_and_asked_o
     evt = p.event("payout.paid", p.template("payout", id="po_stored_first", amount=10_000, currency="gbp",
                                             status="paid", arrival_date=1_790_000_000))  # fmt: skip
     gateway = StoredFirstGateway(app)
-    sessions, settings = app.extensions["database"].sessionmaker, app.extensions["settings"]
+    sessions, settings = extensions.database(app).sessionmaker, extensions.settings(app)
     outcomes = [receive(sessions, gateway, settings, p.body(evt)) for _ in range(deliveries)]  # type: ignore[arg-type]
     assert outcomes[0].outcome == "processed"
     assert all(o.duplicate_delivery for o in outcomes[1:])

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from service import create_app
+from service import create_app, extensions
 from service.ledger.signature import SignatureError, verify_signature
+from service.ledger.views import rejections
 from tests.conftest import TEST_WEBHOOK_SECRET
 
 from . import payloads as p
@@ -70,7 +71,7 @@ def test_unverifiable_delivery_is_400_counted_and_not_stored(client, app, ledger
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_signature"
     assert ledger.events() == []
-    assert app.extensions["webhook_rejections"].counts[reason] == 1
+    assert rejections(app).counts[reason] == 1
 
 
 @pytest.mark.parametrize("offset", [-299, 299])
@@ -101,7 +102,7 @@ def test_either_secret_verifies_during_a_rotation(settings, sandbox, signing_sec
             "/webhooks/stripe", data=payload, headers=p.headers(payload, secrets=(signing_secret,))
         )
     finally:
-        own.extensions["database"].engine.dispose()  # its pooled connections closed, not left to GC
+        extensions.database(own).engine.dispose()  # its pooled connections closed, not left to GC
     assert response.status_code == 200
 
 
@@ -160,8 +161,8 @@ def test_database_lost_after_start_up_answers_503(settings, ledger):
 
     own = create_app({"TESTING": True}, settings=settings)
     # The app started fine; then its database went away (the engine now points at nothing).
-    own.extensions["database"].sessionmaker.configure(
+    extensions.database(own).sessionmaker.configure(
         bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")
     )
     assert p.post(own.test_client(), unused_event()).status_code == 503
-    own.extensions["database"].engine.dispose()
+    extensions.database(own).engine.dispose()

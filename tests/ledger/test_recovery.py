@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from service import extensions
 from service.errors import CheckoutUnavailable
 from service.ledger import dispatch
 from service.ledger.sweeper import sweep
@@ -102,7 +103,7 @@ def test_review_lists_quarantined_events(client, runner, make_donation):
 
 
 def _age(app, donation_id: str, **values) -> None:
-    with app.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Donation).where(Donation.id == donation_id).values(**values))
 
 
@@ -111,7 +112,7 @@ def test_sweeper_creates_the_session_a_failed_request_never_got(app, runner, san
     with pytest.raises(CheckoutUnavailable):
         make_donation()
     sandbox.control.clear_faults()
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         donation_id = db.scalar(select(Donation.id).where(Donation.status == S.CHECKOUT_ERROR))
     # Two minutes on (the row's created_at stays as it was, as it would in real life).
     ext = app.extensions
@@ -184,7 +185,7 @@ def test_sync_events_asks_for_at_most_20_types_per_call(app, settings):
             calls.append(list(types))
             return [], False
 
-    sessions = app.extensions["database"].sessionmaker
+    sessions = extensions.database(app).sessionmaker
     sync_events(sessions, Listing(), settings, timedelta(hours=1))  # type: ignore[arg-type]
     assert len(EVENT_TYPES) > 20
     assert all(len(types) <= 20 for types in calls)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import stripe
 
+from service import extensions
 from service.models import DonationStatus as S
 
 
@@ -304,7 +305,7 @@ def test_a_renewal_refund_before_its_invoice_waits_and_is_counted_until_applied(
         from service.finance.reports.scope import Scope
         from service.models import utcnow
 
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             later = find_all(
                 db, Scope(appeal_ids=None, personal_data=True), now=utcnow() + timedelta(hours=2)

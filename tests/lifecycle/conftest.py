@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from service import extensions
 from tests.ledger.conftest import _apps, app, ledger, live_server, make_donation  # noqa: F401
 from tests.lifecycle.smtp import SmtpServer
 
@@ -22,12 +23,12 @@ def mail_app(app, smtp):  # noqa: F811 - the ledger's app, sending through the s
     """An app whose mail goes to ``smtp`` (jobs in-process, as in the demo)."""
     from service import create_app
 
-    settings = app.extensions["settings"].with_overrides(
+    settings = extensions.settings(app).with_overrides(
         mail_url=smtp.url, mail_from="Red Cross <giving@redcross.test>"
     )
     built = create_app({"TESTING": True}, settings=settings)
     yield built
-    built.extensions["database"].engine.dispose()
+    extensions.database(built).engine.dispose()
     from service.jobs import init_jobs
 
-    init_jobs(app, app.extensions["settings"])
+    init_jobs(app, extensions.settings(app))

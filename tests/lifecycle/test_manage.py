@@ -11,6 +11,7 @@ import requests
 import time_machine
 from sqlalchemy import select
 
+from service import extensions
 from service.manage import LINK_DAYS, manage_token
 from service.models import Donation
 from service.outbox import OutboxMessage
@@ -22,7 +23,7 @@ def delivered(sandbox: Any) -> None:
 
 
 def messages(app: Any, kind: str | None = None) -> list[OutboxMessage]:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         query = select(OutboxMessage).order_by(OutboxMessage.created_at)
         if kind:
             query = query.where(OutboxMessage.kind == kind)
@@ -30,7 +31,7 @@ def messages(app: Any, kind: str | None = None) -> list[OutboxMessage]:
 
 
 def donation_row(app: Any, donation_id: str) -> Donation:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         found = db.get(Donation, donation_id)
         assert found is not None
         return found
@@ -43,11 +44,11 @@ def monthly(mail_app, sandbox, smtp) -> Any:
 
     with serving_webhooks(mail_app, sandbox) as url:
         with mail_app.app_context():
-            db = mail_app.extensions["database"].sessionmaker()
+            db = extensions.database(mail_app).sessionmaker()
             request = DonationRequest(appeal="red-cross-ukraine", amount=1000, currency="gbp",
                                       frequency="monthly", email="monthly@example.org")  # fmt: skip
             donation, _ = create_donation(
-                db, mail_app.extensions["stripe_gateway"], mail_app.extensions["settings"], request
+                db, extensions.stripe_gateway(mail_app), extensions.settings(mail_app), request
             )
             db.close()
         sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
@@ -75,7 +76,7 @@ def test_monthly_receipt_carries_a_working_manage_link(monthly, mail_app, smtp):
 
 def test_change_amount_updates_stripe_the_ledger_and_confirms_by_email(monthly, mail_app, sandbox, smtp):
     donation, _ = monthly
-    token = manage_token(mail_app.extensions["settings"], donation)
+    token = manage_token(extensions.settings(mail_app), donation)
     client = mail_app.test_client()
     answer = client.post(f"/manage/{token}/amount", data={"from": "1000", "amount": "£15.50"})
     assert answer.status_code == 303
@@ -103,7 +104,7 @@ def test_change_amount_updates_stripe_the_ledger_and_confirms_by_email(monthly, 
 
 def test_stop_through_the_portal_keeps_the_reason_and_confirms(monthly, mail_app, sandbox, smtp):
     donation, base = monthly
-    token = manage_token(mail_app.extensions["settings"], donation)
+    token = manage_token(extensions.settings(mail_app), donation)
     answer = mail_app.test_client().post(f"/manage/{token}/stop")
     assert answer.status_code == 303
     portal = answer.headers["Location"]
@@ -137,7 +138,7 @@ def test_bad_links_get_a_friendly_page_and_change_nothing(monthly, mail_app, san
     from itsdangerous import URLSafeTimedSerializer
 
     donation, _ = monthly
-    settings = mail_app.extensions["settings"]
+    settings = extensions.settings(mail_app)
     token = manage_token(settings, donation)
     if mangle == "forged":
         token = URLSafeTimedSerializer("not-our-secret", salt="x").dumps(
@@ -164,7 +165,7 @@ def test_bad_links_get_a_friendly_page_and_change_nothing(monthly, mail_app, san
 
 def test_expired_link_is_refused(monthly, mail_app):
     donation, _ = monthly
-    token = manage_token(mail_app.extensions["settings"], donation)
+    token = manage_token(extensions.settings(mail_app), donation)
     with time_machine.travel(time.time() + (LINK_DAYS + 1) * 86_400):
         page = mail_app.test_client().get(f"/manage/{token}")
     assert page.status_code == 410
@@ -181,7 +182,7 @@ def _keys_match_fixture(obj: dict[str, Any], kind: str) -> None:
 
 def test_card_update_through_the_portal_sends_stripes_events(monthly, mail_app, sandbox):
     donation, _ = monthly
-    token = manage_token(mail_app.extensions["settings"], donation)
+    token = manage_token(extensions.settings(mail_app), donation)
     answer = mail_app.test_client().post(f"/manage/{token}/card")
     assert answer.status_code == 303
     (created,) = sandbox.control.requests(path="/v1/billing_portal/sessions", method="POST")
@@ -191,7 +192,7 @@ def test_card_update_through_the_portal_sends_stripes_events(monthly, mail_app, 
     assert done.status_code == 303
     assert done.headers["Location"].endswith("done=payment_method_update&lang=en")
     delivered(sandbox)
-    with mail_app.extensions["database"].sessionmaker() as db:
+    with extensions.database(mail_app).sessionmaker() as db:
         from service.models import WebhookEvent
 
         events = {e.type: e for e in db.scalars(select(WebhookEvent))}
@@ -202,7 +203,7 @@ def test_card_update_through_the_portal_sends_stripes_events(monthly, mail_app, 
     assert attached["customer"] == donation.stripe_customer_id
     updated = json.loads(events["customer.subscription.updated"].payload)["data"]
     assert updated["object"]["default_payment_method"] == attached["id"]
-    portal = mail_app.extensions["stripe_gateway"].client.v1.billing_portal.sessions.create(
+    portal = extensions.stripe_gateway(mail_app).client.v1.billing_portal.sessions.create(
         params={"customer": donation.stripe_customer_id, "return_url": "http://donate.test/"}
     )
     _keys_match_fixture(portal.to_dict(), "billing_portal.session")
@@ -256,7 +257,7 @@ def test_finance_sees_monthly_gifts_at_risk_and_stopped_with_reasons(monthly, ma
     delivered(sandbox)
     line = runner.invoke(args=["donations", "monthly"]).output
     assert f"{donation.id}\tat_risk\tpast_due\t1000 gbp" in line
-    token = manage_token(mail_app.extensions["settings"], donation)
+    token = manage_token(extensions.settings(mail_app), donation)
     portal = mail_app.test_client().post(f"/manage/{token}/stop").headers["Location"]
     requests.post(
         portal,
@@ -272,7 +273,7 @@ def test_finance_sees_monthly_gifts_at_risk_and_stopped_with_reasons(monthly, ma
 
 def test_the_manage_page_speaks_the_donors_language(monthly, mail_app):
     donation, _ = monthly
-    token = manage_token(mail_app.extensions["settings"], donation)
+    token = manage_token(extensions.settings(mail_app), donation)
     page = mail_app.test_client().get(f"/manage/{token}?lang=uk")
     body = page.get_data(as_text=True)
     assert "Ваш щомісячний внесок" in body and "Змінити суму" in body
@@ -288,7 +289,7 @@ def test_renewal_paid_on_retry_is_recorded_with_its_receipt(monthly, mail_app, s
     delivered(sandbox)
     row = donation_row(mail_app, donation.id)
     assert (row.status, row.subscription_status, row.needs_attention) == ("paid", "active", False)
-    with mail_app.extensions["database"].sessionmaker() as db:
+    with extensions.database(mail_app).sessionmaker() as db:
         from service.models import Payment
 
         payments = list(

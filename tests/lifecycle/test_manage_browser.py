@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from service import create_app
+from service import create_app, extensions
 from service.manage import manage_token
 from tests.browser.conftest import free_port
 from tests.conftest import TEST_WEBHOOK_SECRET
@@ -25,7 +25,7 @@ def site(app: Any, sandbox: Any) -> Iterator[tuple[str, Any]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     live = create_app(
-        {"TESTING": True}, settings=app.extensions["settings"].with_overrides(public_base_url=url)
+        {"TESTING": True}, settings=extensions.settings(app).with_overrides(public_base_url=url)
     )
     server = make_server("127.0.0.1", port, live, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -36,7 +36,7 @@ def site(app: Any, sandbox: Any) -> Iterator[tuple[str, Any]]:
     sandbox.control.wait_for_webhooks(timeout=5)
     server.shutdown()
     thread.join(timeout=5)
-    live.extensions["database"].engine.dispose()
+    extensions.database(live).engine.dispose()
 
 
 @pytest.fixture
@@ -54,16 +54,14 @@ def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phon
 
     url, live = site
     with live.app_context():
-        db = live.extensions["database"].sessionmaker()
+        db = extensions.database(live).sessionmaker()
         request = DonationRequest(appeal="red-cross-ukraine", amount=1000, currency="gbp", frequency="monthly",
                                   email="phone@example.org")  # fmt: skip
-        donation, _ = create_donation(
-            db, live.extensions["stripe_gateway"], live.extensions["settings"], request
-        )
+        donation, _ = create_donation(db, extensions.stripe_gateway(live), extensions.settings(live), request)
         sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
         assert sandbox.control.wait_for_webhooks(timeout=20)
         donation = db.get(Donation, donation.id, populate_existing=True)
-        token = manage_token(live.extensions["settings"], donation)
+        token = manage_token(extensions.settings(live), donation)
         db.close()
     SHOTS.mkdir(parents=True, exist_ok=True)
 
@@ -93,7 +91,7 @@ def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phon
     phone.screenshot(path=str(SHOTS / "manage-stopped-375.png"), full_page=True)
 
     assert sandbox.control.wait_for_webhooks(timeout=20)
-    with live.extensions["database"].sessionmaker() as db:
+    with extensions.database(live).sessionmaker() as db:
         row = db.get(Donation, donation.id)
         assert (row.status, row.amount, row.cancellation_feedback) == ("cancelled", 1250, "unused")
     phone.goto(f"{url}/manage/{token}")

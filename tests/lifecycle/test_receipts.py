@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from service import extensions
 from service.email_delivery import deliver
 from service.outbox import MessageStatus, OutboxMessage
 
@@ -15,7 +16,7 @@ def delivered(sandbox: Any) -> None:
 
 
 def outbox_rows(app: Any) -> list[OutboxMessage]:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         return list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at)))
 
 
@@ -38,12 +39,12 @@ def _pay(sandbox: Any, app: Any, *, locale: str | None = None, email: str = "don
     from service.donations import DonationRequest, create_donation
 
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp",
                                       frequency="one_off", email=email)  # fmt: skip
             donation, _ = create_donation(
-                db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+                db, extensions.stripe_gateway(app), extensions.settings(app), request
             )
             if locale:
                 from sqlalchemy import update
@@ -77,8 +78,8 @@ def test_receipt_over_smtp_once_though_every_event_is_delivered_twice(mail_app, 
     assert str(message["Message-ID"]).strip().startswith(f"<receipt.{row.id.split(':')[1]}.")
     assert (row.status, row.transport) == (MessageStatus.SENT, "smtp")
     # Delivering the same message again (a duplicate job) sends nothing.
-    with mail_app.app_context(), mail_app.extensions["database"].sessionmaker() as db:
-        assert deliver(db, mail_app.extensions["settings"], row.id) is None
+    with mail_app.app_context(), extensions.database(mail_app).sessionmaker() as db:
+        assert deliver(db, extensions.settings(mail_app), row.id) is None
     assert len(smtp.mailbox.messages) == 1
 
 
@@ -112,7 +113,7 @@ def test_smtp_outage_delays_the_receipt_then_sends_it_once(mail_app, sandbox, sm
         deliver_due.call_local()  # not yet due: nothing is tried
     assert outbox_rows(mail_app)[0].attempts == 1
     smtp.mailbox.mode = "accept"
-    with mail_app.extensions["database"].sessionmaker() as db:  # the back-off has passed
+    with extensions.database(mail_app).sessionmaker() as db:  # the back-off has passed
         db.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
         db.commit()
     with mail_app.app_context():

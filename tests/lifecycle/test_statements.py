@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from service import extensions
 from service.jobs import deliver_due
 from service.models import Appeal, Donation, Payment
 from service.outbox import OutboxMessage
@@ -46,7 +47,7 @@ def _gift(
 
 
 def test_statement_lists_the_years_gifts_once_per_donor(mail_app, smtp):
-    sessions = mail_app.extensions["database"].sessionmaker
+    sessions = extensions.database(mail_app).sessionmaker
     with sessions() as db:
         _gift(db, "giver@example.org", 2500, datetime(2025, 5, 1, 12, tzinfo=UTC), gift_aid=True, n=1)
         _gift(db, "Giver@Example.org", 1000, datetime(2026, 3, 1, 12, tzinfo=UTC), n=2)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from service import create_app
+from service import create_app, extensions
 from service.models import utcnow
 from service.outbox import MessageStatus, OutboxMessage
 from tests.ledger.conftest import serving_webhooks
@@ -39,7 +39,7 @@ def wait_for(check: Any, timeout: float = 20.0) -> Any:
 def worker_app(app: Any, smtp: Any, database_backend: str) -> Iterator[Any]:
     if database_backend != "postgresql":
         pytest.skip("the worker test runs on PostgreSQL with Redis, as in production")
-    settings = app.extensions["settings"].with_overrides(
+    settings = extensions.settings(app).with_overrides(
         mail_url=smtp.url,
         redis_url=REDIS_URL,
         jobs_in_process=False,
@@ -51,12 +51,12 @@ def worker_app(app: Any, smtp: Any, database_backend: str) -> Iterator[Any]:
     from service.jobs import huey, init_jobs
 
     huey.storage.flush_all()
-    built.extensions["database"].engine.dispose()
-    init_jobs(app, app.extensions["settings"])  # back to in-process jobs for the other tests
+    extensions.database(built).engine.dispose()
+    init_jobs(app, extensions.settings(app))  # back to in-process jobs for the other tests
 
 
 def start_worker(app: Any, name: str) -> subprocess.Popen[bytes]:
-    settings = app.extensions["settings"]
+    settings = extensions.settings(app)
     env = {
         **os.environ,
         "APP_ENV": "test",
@@ -99,7 +99,7 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 
 def row_of(app: Any) -> OutboxMessage:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         (row,) = db.scalars(select(OutboxMessage))
         return row
 
@@ -112,11 +112,11 @@ def test_worker_killed_mid_send_delivers_the_receipt_exactly_once(worker_app, sa
     first = start_worker(worker_app, "first")
     try:
         with serving_webhooks(worker_app, sandbox), worker_app.app_context():
-            db = worker_app.extensions["database"].sessionmaker()
+            db = extensions.database(worker_app).sessionmaker()
             request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp",
                                       frequency="one_off", email="donor@example.org")  # fmt: skip
             donation, _ = create_donation(
-                db, worker_app.extensions["stripe_gateway"], worker_app.extensions["settings"], request
+                db, extensions.stripe_gateway(worker_app), extensions.settings(worker_app), request
             )
             db.close()
             sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
@@ -129,7 +129,7 @@ def test_worker_killed_mid_send_delivers_the_receipt_exactly_once(worker_app, sa
     time.sleep(0.3)
     assert smtp.mailbox.messages == []
     # The dead worker's lease runs out (two minutes; moved on here rather than waited for).
-    with worker_app.extensions["database"].sessionmaker() as db:
+    with extensions.database(worker_app).sessionmaker() as db:
         db.execute(update(OutboxMessage).values(locked_until=utcnow()))
         db.commit()
     smtp.mailbox.mode = "accept"

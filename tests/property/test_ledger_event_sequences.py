@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from sandbox.fixtures import template
+from service import extensions
 from service.donations import DonationRequest, create_donation
 from service.fulfilment import can_move
 from service.ledger.receiving import receive
@@ -209,12 +210,12 @@ def facts_in(plan: Plan) -> list[str]:
 
 def new_donation(app: Any, frequency: str = "one_off") -> Donation:
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             request = DonationRequest(appeal="red-cross-ukraine", amount=AMOUNT, currency="gbp",
                                       email="donor@example.org", frequency=frequency)  # fmt: skip
             donation, _ = create_donation(
-                db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+                db, extensions.stripe_gateway(app), extensions.settings(app), request
             )
             return donation
         finally:
@@ -234,7 +235,7 @@ class State:
 
 
 def snapshot(app: Any, donation_id: str) -> State:
-    with app.extensions["database"].sessionmaker() as db:
+    with extensions.database(app).sessionmaker() as db:
         donation = db.get(Donation, donation_id)
         assert donation is not None
         payments = db.scalars(select(Payment).where(Payment.donation_id == donation_id).order_by(Payment.id))
@@ -260,7 +261,7 @@ def deliver(
     order: list[tuple[int, int]],
 ) -> None:
     """Deliver ``order`` as the webhook route does once the signature verifies, checking each delivery."""
-    sessions, config = app.extensions["database"].sessionmaker, app.extensions["settings"]
+    sessions, config = extensions.database(app).sessionmaker, extensions.settings(app)
     delivered: set[tuple[int, int]] = set()
     for h, f in order:
         fact = histories[h][f]

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from service import create_app
+from service import create_app, extensions
 from service.finance import tokens
 from service.finance.models import Role
 from service.settings import Settings
@@ -50,7 +50,7 @@ def operation_labels() -> list[str]:
 @pytest.fixture
 def finance_token(app: Any) -> str:
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             issued = tokens.create_token(db, name="schemathesis", role=Role.ADMIN, days=1)
             db.commit()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service import extensions
 from service.models import Donation
 from tests.browser.conftest import live_server  # noqa: F401 - the service on a real socket, for browsers
 from tests.ledger.conftest import Ledger, serving_webhooks
@@ -54,4 +55,4 @@ def give(client: Any, sandbox: Any, ledger: Ledger) -> Callable[..., Donation]:
 @pytest.fixture
 def fresh_figures(app: Flask) -> Callable[[], None]:
     """Forget cached progress, as if its short time-to-live had passed."""
-    return app.extensions["progress_cache"].clear
+    return extensions.progress_cache(app).clear

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import extensions
 from service.attribution import clean_page_url, totals_by_source
 
 ARTICLE = "https://news.example/world/2026/ukraine-winter?id=5&session=secret#comments"
@@ -107,7 +108,7 @@ def test_finance_payments_export_shows_source_and_fee_cover_apart(
     from service.finance import tokens
 
     donation = give(source=SOURCE, cover_fees=True, anonymous=True)
-    with app.app_context(), app.extensions["database"].begin() as db:
+    with app.app_context(), extensions.database(app).begin() as db:
         secret = tokens.create_token(db, name="t", role="accountant", days=1, appeals=None).secret
     response = client.get("/api/v1/finance/payments", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from service import extensions
 from service.fees import fee_cover_for
 from service.models import Appeal, Donation, DonationStatus, Payment, utcnow
 from tests.browser.conftest import free_port
@@ -55,7 +56,7 @@ def news_site(tmp_path: Path, live_server: Any) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    with live_server.app.app_context(), live_server.app.extensions["database"].begin() as db:
+    with live_server.app.app_context(), extensions.database(live_server.app).begin() as db:
         db.execute(update(Appeal).values(allowed_origins=[origin]))
         paid_gift(db)
     yield origin
@@ -131,7 +132,7 @@ def test_widget_adds_exactly_one_global(news_site: str, context: Any) -> None:
 
 
 def test_unlisted_site_keeps_the_plain_link(news_site: str, live_server: Any, context: Any) -> None:
-    with live_server.app.app_context(), live_server.app.extensions["database"].begin() as db:
+    with live_server.app.app_context(), extensions.database(live_server.app).begin() as db:
         db.execute(update(Appeal).values(allowed_origins=["https://elsewhere.example"]))
     page = context.new_page()
     page.goto(f"{news_site}/article.html")
@@ -305,7 +306,7 @@ def test_widget_in_ukrainian_reads_a_decimal_comma(
 def test_unlisted_site_says_once_in_the_console_which_origin_to_allow(
     news_site: str, live_server: Any, phone: Any
 ) -> None:
-    with live_server.app.app_context(), live_server.app.extensions["database"].begin() as db:
+    with live_server.app.app_context(), extensions.database(live_server.app).begin() as db:
         db.execute(update(Appeal).values(allowed_origins=["https://elsewhere.example"]))
     page = phone.new_page()
     said: list[str] = []

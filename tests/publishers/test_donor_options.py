@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import extensions
 from service.fees import fee_cover_for
 
 from .conftest import GIFT, GIFT_AID
@@ -100,7 +101,7 @@ def app_appeal_gift_aid(app: Any, enabled: bool) -> None:
 
     from service.models import Appeal
 
-    with app.app_context(), app.extensions["database"].begin() as db:
+    with app.app_context(), extensions.database(app).begin() as db:
         db.execute(update(Appeal).values(gift_aid_enabled=enabled))
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from service import extensions
 from service.gift_aid import (
     SCHEDULE_COLUMNS,
     declaration_text,
@@ -85,7 +86,7 @@ def test_finance_api_exports_the_schedule_as_csv_for_accountants(
     from service.finance import tokens
 
     give(gift_aid=GIFT_AID)
-    with app.app_context(), app.extensions["database"].begin() as db:
+    with app.app_context(), extensions.database(app).begin() as db:
         accountant = tokens.create_token(db, name="t", role="accountant", days=1, appeals=None).secret
         viewer = tokens.create_token(db, name="v", role="viewer", days=1, appeals=None).secret
     response = client.get("/api/v1/finance/gift-aid", headers={"Authorization": f"Bearer {accountant}"})

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from service import extensions
 from service.fees import fee_cover_for
 
 PROGRESS = "/api/v1/appeals/red-cross-ukraine/progress"
@@ -84,7 +85,7 @@ def test_etag_changes_when_money_arrives(webhooks: str, give: Any, client: Any, 
 def test_cached_progress_needs_no_database_query(app: Any, client: Any) -> None:
     client.get(PROGRESS)  # fills the cache
     statements: list[str] = []
-    engine = app.extensions["database"].engine
+    engine = extensions.database(app).engine
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(engine, "before_cursor_execute", listener)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service import create_app
+from service import create_app, extensions
 from service.settings import Settings
 
 from .servers import GunicornServer, ThreadedServer
@@ -27,7 +27,7 @@ def make_app(app: Any, settings: Settings) -> Iterator[Callable[..., Any]]:
 
     yield build
     for application in made:
-        application.extensions["database"].engine.dispose()
+        extensions.database(application).engine.dispose()
 
 
 @pytest.fixture

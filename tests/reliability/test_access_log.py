@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service import create_app
+from service import create_app, extensions
 from service.settings import load_settings
 
 from ..service.helpers import VALID
@@ -50,7 +50,7 @@ def test_public_reads_are_logged_when_asked(
         [line] = access_lines(caplog)
         assert line.path == "/api/v1/appeals/red-cross-ukraine/progress"
     finally:
-        own.extensions["database"].engine.dispose()
+        extensions.database(own).engine.dispose()
 
 
 def test_the_setting_is_read_from_the_environment() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
+from service import extensions
 from service.donations import ensure_checkout_session
 from service.models import Donation, DonationStatus
 from service.stripe_gateway import StripeGateway
@@ -31,7 +32,7 @@ def sessions_in_sandbox(sandbox: Any) -> set[str]:
 
 def only_donation(app: Any) -> Donation:
     with app.app_context():
-        session = app.extensions["database"].sessionmaker()
+        session = extensions.database(app).sessionmaker()
         try:
             donations = session.scalars(select(Donation)).all()
             assert len(donations) == 1, donations
@@ -206,7 +207,7 @@ def test_worker_killed_between_the_stripe_call_and_the_commit_leaves_one_session
     assert stranded.status == DonationStatus.CREATED and stranded.stripe_checkout_session_id is None
     # What the sweeper does for a stranded row: ask again with the same derived key.
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             donation = db.get(Donation, stranded.id)
             finished = ensure_checkout_session(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from service import extensions
 from service.ledger.receiving import store_event
 from service.models import Donation, Payment, WebhookEvent, WebhookOutcome, utcnow
 from service.privacy import REDACTED_MARK
@@ -47,7 +48,7 @@ def completed_event(event_id: str, donation_id: str | None, email: str) -> dict[
 
 def store(app: Any, event: dict[str, Any], *, outcome: str, age_days: int = 0) -> None:
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             store_event(db, event, json.dumps(event))
             db.execute(

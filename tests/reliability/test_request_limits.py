@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from service import extensions
 from service.request_limits import MAX_JSON_DEPTH, json_depth
 
 from ..service.helpers import VALID, donation_count
@@ -139,7 +140,7 @@ def finance_headers(app: Any) -> dict[str, str]:
     from service.finance.models import Role
 
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         try:
             issued = tokens.create_token(db, name="limits", role=Role.VIEWER, days=1)
             db.commit()

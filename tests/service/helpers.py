@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from service import extensions
 from service.models import Donation
 
 VALID = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp"}
@@ -13,7 +14,7 @@ VALID = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp"}
 
 def donation_count(app: Any) -> int:
     with app.app_context():
-        session = app.extensions["database"].sessionmaker()
+        session = extensions.database(app).sessionmaker()
         try:
             return session.scalar(select(func.count()).select_from(Donation)) or 0
         finally:
@@ -27,7 +28,7 @@ def session_creates(sandbox: Any) -> list[dict[str, Any]]:
 
 def load_donation(app: Any, donation_id: str) -> Donation:
     with app.app_context():
-        session = app.extensions["database"].sessionmaker()
+        session = extensions.database(app).sessionmaker()
         try:
             donation = session.get(Donation, donation_id)
             assert donation is not None

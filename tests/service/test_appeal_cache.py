@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from service import create_app
+from service import create_app, extensions
 from service.models import Appeal, utcnow
 
 from .helpers import VALID, donation_count
@@ -24,12 +24,12 @@ def cached_app(app: Any, settings: Any) -> Any:
     """A second app on the same (seeded) database, with a long cache so staleness is visible."""
     own = create_app({"TESTING": True}, settings=dataclasses.replace(settings, appeal_cache_seconds=60))
     yield own
-    own.extensions["database"].engine.dispose()
+    extensions.database(own).engine.dispose()
 
 
 def close_elsewhere(app: Any, slug: str) -> None:
     """Close the appeal as another process would: straight in the database."""
-    with app.extensions["database"].begin() as db:
+    with extensions.database(app).begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == slug).values(closed_at=utcnow()))
 
 
@@ -39,7 +39,7 @@ def test_a_change_made_elsewhere_is_seen_once_the_cache_entry_is_gone(cached_app
     close_elsewhere(cached_app, "red-cross-ukraine")
     # Within APPEAL_CACHE_SECONDS this worker still has the open appeal: the documented staleness.
     assert client.post("/api/v1/donations", json=VALID).status_code == 201
-    cached_app.extensions["appeal_cache"].clear()  # what the entry's expiry does
+    extensions.appeal_cache(cached_app).clear()  # what the entry's expiry does
     refused = client.post("/api/v1/donations", json=VALID)
     assert refused.status_code == 422
     assert "appeal" in refused.get_json()["error"]["fields"]
@@ -67,7 +67,7 @@ def test_an_unknown_appeal_is_not_cached(cached_app: Any, tmp_path: Any) -> None
         "default_currency: gbp\nsuggested_amounts: {gbp: [1000]}\nminimum_amounts: {gbp: 200}\n"
         "maximum_amounts: {gbp: 1000000}\n"
     )
-    with cached_app.extensions["database"].begin() as db:
+    with extensions.database(cached_app).begin() as db:
         from service.appeals import load_file
 
         load_file(db, definition)

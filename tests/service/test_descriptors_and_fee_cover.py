@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import stripe
 
+from service import extensions
 from service.appeals import upsert_appeals, validate_definitions
 from service.descriptors import suffix_problems
 from service.errors import ValidationFailed
@@ -37,7 +38,7 @@ def _session_params(suffix: str) -> dict[str, Any]:
 )  # fmt: skip
 def test_suffix_rules_agree_with_stripe(app: Any, suffix: str, valid: bool) -> None:
     """The service's check beside the account's prefix, and Stripe's answer for the same suffix."""
-    client = app.extensions["stripe_gateway"].client
+    client = extensions.stripe_gateway(app).client
     problems = suffix_problems(suffix, "DONROUTER")  # the sandbox account's prefix
     if valid:
         assert problems == []
@@ -71,14 +72,14 @@ def test_fixed_fee_is_at_the_currency_scale() -> None:
 
 
 def _pay_with_cover(app: Any, client: Any, sandbox: Any, amount: int, currency: str) -> tuple[Any, Any]:
-    with app.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(app).sessionmaker.begin() as db:
         upsert_appeals(db, validate_definitions([APPEAL]))
     body = {"appeal": "forints", "amount": amount, "currency": currency, "cover_fees": True}
     response = client.post("/api/v1/donations", json=body)
     assert response.status_code == 201, response.get_json()
     donation = load_donation(app, response.get_json()["id"])
     sandbox.control.complete_session(donation.stripe_checkout_session_id)
-    stripe_client = app.extensions["stripe_gateway"].client
+    stripe_client = extensions.stripe_gateway(app).client
     session = stripe_client.v1.checkout.sessions.retrieve(
         donation.stripe_checkout_session_id,
         params={"expand": ["payment_intent.latest_charge.balance_transaction"]},
@@ -99,7 +100,7 @@ def test_covering_fees_on_a_converted_gift_includes_the_conversion_fee(
 ) -> None:
     # The account settles in pounds: a EUR 10.00 gift is converted, for 2% more in fees.
     sandbox.control.configure(settlement_currency="gbp", exchange_rates={"eur": 0.85})
-    app.extensions["settings"] = settings = _with_settlement(app.extensions["settings"], "gbp")
+    settings = extensions.set_settings(app, _with_settlement(extensions.settings(app), "gbp"))
     assert settings.stripe_settlement_currency == "gbp"
     donation, txn = _pay_with_cover(app, client, sandbox, 1000, "eur")
     assert donation.fee_cover_amount == fee_cover_for(1000, "eur", "gbp") > fee_cover_for(1000, "eur")

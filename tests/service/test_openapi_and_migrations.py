@@ -9,6 +9,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
+from service import extensions
 from service.migrate import alembic_config, downgrade, upgrade
 
 
@@ -80,7 +81,7 @@ def test_any_cursor_the_document_admits_is_accepted(client: Any, app: Any) -> No
     from service.finance.models import Role
 
     with app.app_context():
-        db = app.extensions["database"].sessionmaker()
+        db = extensions.database(app).sessionmaker()
         secret = tokens.create_token(db, name="cursor", role=Role.ADMIN, days=1).secret
         db.commit()
         db.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from service import extensions
+
 from .helpers import VALID, donation_count, load_donation, session_creates
 
 SESSIONS = "/v1/checkout/sessions"
@@ -21,7 +23,7 @@ def only_donation_id(app: Any) -> str:
     from service.models import Donation
 
     with app.app_context():
-        session = app.extensions["database"].sessionmaker()
+        session = extensions.database(app).sessionmaker()
         try:
             return session.scalars(select(Donation.id)).one()
         finally:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from service import extensions
 from service.settings import Settings
 
 
@@ -37,5 +38,5 @@ def payment_links(runner: Any) -> str:
 @pytest.fixture
 def spent(app: Any) -> SpentBudget:
     budget = SpentBudget()
-    app.extensions["stripe_gateway"].budget = budget
+    extensions.stripe_gateway(app).budget = budget
     return budget

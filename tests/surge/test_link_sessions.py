@@ -8,6 +8,7 @@ import requests
 import stripe
 from sqlalchemy import select, update
 
+from service import extensions
 from service.models import Appeal, Donation, DonationStatus, Payment, Transfer, WebhookEvent, WebhookOutcome
 from tests.surge.conftest import SpentBudget
 from tests.surge.test_attribution import GIFT, _deliver_all_events
@@ -24,7 +25,7 @@ def _visit(checkout_url: str) -> str:
 
 def _surge_over(app: Any) -> None:
     """The night's rush has passed: webhooks and pages may call Stripe again."""
-    app.extensions["stripe_gateway"].budget = None
+    extensions.stripe_gateway(app).budget = None
 
 
 def _quarantined(db_session: Any) -> list[WebhookEvent]:
@@ -100,9 +101,9 @@ def test_thank_you_page_shows_a_link_donation_before_its_webhook(
 def test_link_of_a_connect_appeal_routes_the_payment_to_the_charity(
     app: Any, client: Any, sandbox: Any, runner: Any, db_session: Any
 ) -> None:
-    with app.extensions["database"].sessionmaker.begin() as db:
+    with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
-    app.extensions["appeal_cache"].clear()  # the appeal changed: workers re-read it
+    extensions.appeal_cache(app).clear()  # the appeal changed: workers re-read it
     result = runner.invoke(args=["surge", "payment-links", "create"])
     assert result.exit_code == 0, result.output
     sent = sandbox.control.requests(path="/v1/payment_links", method="POST")
@@ -110,7 +111,7 @@ def test_link_of_a_connect_appeal_routes_the_payment_to_the_charity(
     assert all(r["params"]["transfer_data"] == {"destination": CHARITY} for r in sent)
     assert all(r["params"]["payment_intent_data"]["metadata"]["appeal"] == "red-cross-ukraine" for r in sent)
 
-    app.extensions["stripe_gateway"].budget = SpentBudget()
+    extensions.stripe_gateway(app).budget = SpentBudget()
     created = client.post("/api/v1/donations", json=GIFT).get_json()
     assert created["status"] == DonationStatus.SURGE_REDIRECTED
     _surge_over(app)

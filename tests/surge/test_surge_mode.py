@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from service import extensions
 from service.models import Donation, DonationStatus
 from service.payment_links import PaymentLink
 from service.stripe_budget import LocalBudget
@@ -77,7 +78,7 @@ def test_donor_waits_for_the_next_second_of_budget_instead_of_failing(
 ) -> None:
     budget = LocalBudget(2)  # one call every 500 ms
     budget.acquire(0)  # the budget's next call is 500 ms away, within the 0.8 s a donor may wait
-    app.extensions["stripe_gateway"].budget = budget
+    extensions.stripe_gateway(app).budget = budget
     response = client.post(API, json=GIFT)
     assert response.status_code == 201
     assert response.get_json()["status"] == DonationStatus.PENDING
@@ -166,7 +167,7 @@ def test_redis_down_still_takes_donations_on_the_in_process_budget(
         assert response.status_code == 201
         assert response.get_json()["status"] == DonationStatus.PENDING
     finally:
-        own.extensions["database"].engine.dispose()
+        extensions.database(own).engine.dispose()
 
 
 def test_redis_budget_limits_stripe_calls_across_requests(
@@ -190,7 +191,7 @@ def test_redis_budget_limits_stripe_calls_across_requests(
         assert statuses.count(DonationStatus.SURGE_REDIRECTED) == 8 - pending
         assert _sessions_created(sandbox) == pending
     finally:
-        app.extensions["database"].engine.dispose()
+        extensions.database(app).engine.dispose()
 
 
 def test_donation_rows_exist_before_the_redirect(
