@@ -1,7 +1,8 @@
 """Donation Router: the Flask application.
 
 ``create_app`` is the only constructor. It reads like a table of contents: settings, logging,
-extensions (database, Stripe gateway, API), blueprints, error handlers, commands.
+what the app carries (service/extensions.py), the hooks around every request, every blueprint,
+the rate limits, error handlers and every ``flask`` command group, each in one place.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+from flask_smorest import Api
 
 from . import extensions
 from .appeal_cache import AppealCache
@@ -45,8 +47,10 @@ def create_app(
     bound_url_integers(app)  # before any route: <int:> parts must fit a database integer
 
     register_logging(settings)
-    register_extensions(app, settings, stripe_gateway)
-    register_blueprints(app, settings)
+    api = register_extensions(app, settings, stripe_gateway)
+    register_request_handling(app, settings)
+    register_blueprints(app, settings, api)
+    register_rate_limits(app, settings)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -61,42 +65,56 @@ def register_logging(settings: Settings) -> None:
     install_redaction()
 
 
-def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGateway | None) -> None:
+def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGateway | None) -> Api:
+    """What the app carries (service/extensions.py), and the OpenAPI document."""
     from . import db
     from .api import init_api
+    from .i18n import init_i18n
+    from .jobs import init_jobs
+    from .progress import TTLCache
 
     db.init_app(app, settings)
     extensions.set_stripe_gateway(app, stripe_gateway or StripeGateway.from_settings(settings))
     extensions.set_appeal_cache(app, AppealCache(settings.appeal_cache_seconds))
-    from .jobs import init_jobs
-
     init_jobs(app, settings)  # emails queued in the outbox go to the job worker once committed
-    register_publishing(app)
-    init_api(app)
-
-
-def register_publishing(app: Flask) -> None:
-    """Languages, the progress cache and the embed script for publishers (issue 6)."""
-    from .embed import bp as embed_bp
-    from .i18n import init_i18n
-    from .progress import TTLCache
-
-    init_i18n(app)
+    init_i18n(app)  # languages for donors and publishers (issue 6)
     extensions.set_progress_cache(app, TTLCache(app.config.get("PROGRESS_CACHE_SECONDS", 15)))
-    app.register_blueprint(embed_bp)
+    return init_api(app)
 
 
-def register_blueprints(app: Flask, settings: Settings) -> None:
+def register_request_handling(app: Flask, settings: Settings) -> None:
+    """Hooks around every request: headers and the access log, size limits, health, metrics."""
+    from .health import init_health
     from .http_hooks import register_request_hooks
-    from .ledger import views as webhooks
-    from .pages import donate, manage, site
-    from .pages import finance as finance_pages
+    from .metrics import init_metrics
+    from .request_limits import init_request_limits
 
     checkout_origin = REAL_CHECKOUT_ORIGIN
     if not settings.uses_real_stripe:
         parts = urlsplit(settings.stripe_api_base)
         checkout_origin = f"{parts.scheme}://{parts.netloc}"
     register_request_hooks(app, settings.is_production, checkout_origin, settings.access_log_public_reads)
+    init_request_limits(app)
+    init_health(app, settings)
+    init_metrics(app)
+
+
+def register_blueprints(app: Flask, settings: Settings, api: Api) -> None:
+    """Every blueprint of the service, pages and API alike."""
+    from . import embed, health
+    from .api import appeals as appeals_api
+    from .api import document_api
+    from .api import donations as donations_api
+    from .api import finance as finance_api
+    from .api import progress as progress_api
+    from .ledger import views as webhooks
+    from .pages import donate, manage, site
+    from .pages import finance as finance_pages
+
+    for blueprint in (appeals_api.blp, donations_api.blp, progress_api.blp, finance_api.blp):
+        api.register_blueprint(blueprint)
+    document_api(api)  # after every API blueprint
+    app.register_blueprint(embed.bp)  # the embed script and widget for publishers
     app.register_blueprint(donate.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(site.bp)
@@ -107,14 +125,12 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
 
         app.register_blueprint(site.dev_bp)
         app.register_blueprint(mailbox.bp)
-    from .health import init_health
-    from .metrics import init_metrics
-    from .rate_limits import init_rate_limits
-    from .request_limits import init_request_limits
+    app.register_blueprint(health.bp)
 
-    init_request_limits(app)
-    init_health(app, settings)
-    init_metrics(app)
+
+def register_rate_limits(app: Flask, settings: Settings) -> None:
+    from .rate_limits import init_rate_limits
+
     init_rate_limits(app, settings)  # after every blueprint: it wraps the donation views
 
 
@@ -125,12 +141,25 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from .cli import register_cli
-    from .donors_cli import register_privacy_cli
-    from .mail_cli import register_mail_cli
-    from .surge_cli import register_surge_cli
+    """Every `flask` command group."""
+    from .cli import appeals_cli, db_cli
+    from .donors_cli import donors_cli, retention_cli
+    from .finance.cli import finance_cli
+    from .ledger.cli import donations_cli, stripe_cli, webhooks_cli
+    from .mail_cli import mail_cli, monthly_command
+    from .surge_cli import surge_cli
 
-    register_cli(app)
-    register_privacy_cli(app)
-    register_surge_cli(app)
-    register_mail_cli(app)
+    donations_cli.add_command(monthly_command)  # `flask donations monthly`, beside `attention`
+    for group in (
+        db_cli,
+        appeals_cli,
+        finance_cli,
+        stripe_cli,
+        webhooks_cli,
+        donations_cli,
+        donors_cli,
+        retention_cli,
+        surge_cli,
+        mail_cli,
+    ):
+        app.cli.add_command(group)

@@ -6,15 +6,12 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 
 from . import appeals, extensions, migrate
 from .currencies import format_amount
 from .db import database
 from .errors import DomainError
-from .finance.cli import finance_cli
-from .ledger.cli import register_ledger_cli
 
 db_cli = AppGroup("db", help="Database schema migrations.")
 appeals_cli = AppGroup("appeals", help="Manage appeals.")
@@ -140,10 +137,3 @@ def appeals_reopen(slug: str) -> None:
         _fail(exc)
     _forget_cached_appeals()
     click.echo(f"reopened {slug}")
-
-
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(db_cli)
-    app.cli.add_command(appeals_cli)
-    app.cli.add_command(finance_cli)
-    register_ledger_cli(app)

@@ -6,7 +6,6 @@ import re
 import sys
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 
 from . import extensions, privacy
@@ -71,8 +70,3 @@ def retention_run(days: int | None) -> None:
     finally:
         db.close()
     click.echo(f"scrubbed {count} webhook payload(s) older than {days} days")
-
-
-def register_privacy_cli(app: Flask) -> None:
-    app.cli.add_command(donors_cli)
-    app.cli.add_command(retention_cli)

@@ -100,4 +100,3 @@ def readyz() -> Any:
 
 def init_health(app: Flask, settings: Settings) -> None:
     extensions.set_health_engine(app, _probe_engine(settings, extensions.database(app).engine))
-    app.register_blueprint(bp)

@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import click
-from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
@@ -115,10 +114,3 @@ def monthly_command(limit: int) -> None:
         )
     if not rows:
         click.echo("No monthly gift is at risk or stopped.")
-
-
-def register_mail_cli(app: Flask) -> None:
-    app.cli.add_command(mail_cli)
-    donations = app.cli.commands.get("donations")
-    if donations is not None:  # `flask donations monthly`, beside `attention` (service/ledger/cli.py)
-        donations.add_command(monthly_command)  # type: ignore[attr-defined]

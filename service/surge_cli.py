@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -55,7 +54,3 @@ def links_list() -> None:
         ).all()
         for slug, link in rows:
             click.echo(f"{slug}\t{link.currency}\t{link.stripe_payment_link_id}\t{link.url}")
-
-
-def register_surge_cli(app: Flask) -> None:
-    app.cli.add_command(surge_cli)

@@ -293,8 +293,8 @@ class Discrepancies(MethodView):
         return result
 
 
-def register(api: Any) -> None:
-    """Add the finance endpoints and their bearer-token scheme to the one OpenAPI document."""
+def document_finance_token(api: Any) -> None:
+    """The finance endpoints' bearer-token scheme, in the one OpenAPI document."""
     api.spec.components.security_scheme(
         "financeToken",
         {
@@ -303,4 +303,3 @@ def register(api: Any) -> None:
             "description": "A finance token from `flask finance tokens create`.",
         },
     )
-    api.register_blueprint(blp)

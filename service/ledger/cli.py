@@ -11,7 +11,7 @@ import sys
 from datetime import timedelta
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select, update
 
@@ -179,8 +179,3 @@ def clear_attention_command(donation_id: str, note: str) -> None:
         channel="cli",
     )
     click.echo(f"Cleared {donation_id} (was: {reason}).")
-
-
-def register_ledger_cli(app: Flask) -> None:
-    for group in (stripe_cli, webhooks_cli, donations_cli):
-        app.cli.add_command(group)
