@@ -129,9 +129,11 @@ def register_blueprints(app: Flask, settings: Settings, api: Api) -> None:
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:
+    """The donation limits, on the views declared with rate_limits.donation_limits."""
+    from .pages.donate import rate_limited_form
     from .rate_limits import init_rate_limits
 
-    init_rate_limits(app, settings)  # after every blueprint: it wraps the donation views
+    init_rate_limits(app, settings, rate_limited_form)  # after every blueprint: it wraps the views
 
 
 def register_error_handlers(app: Flask) -> None:

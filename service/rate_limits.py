@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Response, request
 from flask_limiter import Limiter
@@ -27,12 +28,6 @@ from . import extensions, metrics
 from .errors import error_response, wants_json
 from .settings import Settings
 
-# The views that create a donation (and so a Checkout Session). Both count against one budget,
-# so using the API and the form alternately does not double it.
-DONATION_ENDPOINTS = {
-    ("POST", "donations_api.DonationCreate"),
-    ("POST", "donate.donate_submit"),
-}
 MESSAGE = "Too many donation attempts in a short time. Please wait a moment and try again."
 # Answers given before any Stripe call: a donor's typo or a client's bad request refused by
 # validation is not an attempt on Stripe's budget, so it does not use up the donor's limit
@@ -46,17 +41,33 @@ def counts_against_limit(response: Response) -> bool:
     return response.status_code not in NOT_COUNTED
 
 
-def _not_a_donation() -> bool:
-    # Also keeps the in-memory fallback limits, which Flask-Limiter applies to every request
-    # while Redis is down, off page views and webhooks.
-    return (request.method, request.endpoint) not in DONATION_ENDPOINTS
+View = TypeVar("View", bound=Callable[..., Any])
+DECLARED = "donation_limits"
+
+
+def donation_limits(view: View) -> View:
+    """Declare on a view that creates a donation (and so a Checkout Session) that the donation
+    limits apply to its POSTs: per client address and for the whole service.
+
+    Every view so declared counts against one budget, so using the API and the form alternately
+    does not double it. The limits and their storage come from each app's settings, so
+    ``init_rate_limits`` puts Flask-Limiter's ``shared_limit`` decorators on the declared views
+    of the app being built.
+    """
+    setattr(view, DECLARED, True)
+    return view
+
+
+def _declared(view: Any) -> bool:
+    # A MethodView is declared on its class; Flask's view function keeps the class as view_class.
+    return bool(getattr(view, DECLARED, False) or getattr(getattr(view, "view_class", None), DECLARED, False))
 
 
 def _whole_service() -> str:
     return "all-clients"
 
 
-def make_limiter(app: Flask, settings: Settings) -> Limiter:
+def make_limiter(app: Flask, settings: Settings, donation_endpoints: frozenset[str]) -> Limiter:
     storage_uri = settings.redis_url or "memory://"
     options: dict[str, Any] = {}
     if settings.redis_url:
@@ -76,16 +87,26 @@ def make_limiter(app: Flask, settings: Settings) -> Limiter:
         # its window's reset time. The 429 handler below sets Retry-After itself.
         headers_enabled=False,
     )
-    limiter.request_filter(_not_a_donation)
+
+    def not_a_donation() -> bool:
+        # Also keeps the in-memory fallback limits, which Flask-Limiter applies to every request
+        # while Redis is down, off page views and webhooks.
+        return request.method != "POST" or request.endpoint not in donation_endpoints
+
+    limiter.request_filter(not_a_donation)
     return limiter
 
 
-def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
-    """Trust the configured proxies, then limit the donation views already registered on ``app``."""
+def init_rate_limits(
+    app: Flask, settings: Settings, rate_limited_form: Callable[[int], tuple[str, int]]
+) -> Limiter:
+    """Trust the configured proxies, then limit the views registered on ``app`` that are declared
+    with :func:`donation_limits`; a donor's form refused with a 429 is ``rate_limited_form``'s page."""
     if settings.trusted_proxy_count:
         count = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
-    limiter = make_limiter(app, settings)
+    declared = frozenset(endpoint for endpoint, view in app.view_functions.items() if _declared(view))
+    limiter = make_limiter(app, settings, declared)
     # With deduct_when Flask-Limiter tests the limit before the view and counts the attempt
     # after it, from the answer (flask_limiter/_extension.py, __check_conditional_deductions).
     per_address = limiter.shared_limit(
@@ -97,12 +118,14 @@ def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
         key_func=_whole_service,
         deduct_when=counts_against_limit,
     )
-    for _method, endpoint in DONATION_ENDPOINTS:
-        view = app.view_functions.get(endpoint)
-        if view is not None:
-            app.view_functions[endpoint] = overall(per_address(view))
+    for endpoint in declared:
+        app.view_functions[endpoint] = overall(per_address(app.view_functions[endpoint]))
     extensions.set_rate_limiter(app, limiter)
-    app.register_error_handler(RateLimitExceeded, _too_many)
+
+    def too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:
+        return _too_many(rate_limited_form)
+
+    app.register_error_handler(RateLimitExceeded, too_many)
     return limiter
 
 
@@ -114,14 +137,14 @@ def _retry_after(app_limiter: Limiter | None) -> int:
     return max(1, min(math.ceil(current.reset_at - time.time()), current.limit.get_expiry()))
 
 
-def _too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:
+def _too_many(
+    rate_limited_form: Callable[[int], tuple[str, int]],
+) -> Response | tuple[str, int, dict[str, str]]:
 
     retry_after = _retry_after(extensions.rate_limiter())
     metrics.rate_limited()
     if wants_json():
         return error_response(429, "rate_limited", MESSAGE, retry_after=retry_after)
-    from .pages.donate import rate_limited_form
-
     # The donor gets their own form back, in the appeal's colours, with every value kept and the
     # wait stated; resubmitting it after the wait continues the same donation (same form token).
     page, status = rate_limited_form(retry_after)

@@ -15,6 +15,7 @@ from schemas.donations import DonationCreatedSchema, DonationCreateSchema, Donat
 from .. import db, donations, extensions
 from ..errors import ValidationFailed
 from ..gift_aid import declaration_from_fields as gift_aid_declaration
+from ..rate_limits import donation_limits
 from .common import require_json_body
 
 blp = Blueprint(
@@ -38,6 +39,7 @@ def idempotency_key_header() -> str | None:
 
 
 @blp.route("")
+@donation_limits
 class DonationCreate(MethodView):
     @blp.arguments(DonationCreateSchema())  # an instance: not rebuilt per request
     @blp.response(201, DonationCreatedSchema)

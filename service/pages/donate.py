@@ -25,6 +25,7 @@ from ..ledger.apply_checkout import apply_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..models import Appeal, DonationStatus, utcnow
+from ..rate_limits import donation_limits
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
@@ -150,6 +151,7 @@ def donate_form(slug: str) -> Any:
 
 
 @bp.post("/<slug>")
+@donation_limits
 def donate_submit(slug: str) -> Any:
     appeal = _appeal_or_404(slug)
     values = {key: value for key, value in request.form.items() if isinstance(value, str)}
