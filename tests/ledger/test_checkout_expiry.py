@@ -51,8 +51,11 @@ def _age(app, donation_id: str, by: timedelta) -> None:
 
 
 def _sweep(app, settings=None):
-    ext = app.extensions
-    return sweep(ext["database"].sessionmaker, ext["stripe_gateway"], settings or ext["settings"])
+    return sweep(
+        extensions.database(app).sessionmaker,
+        extensions.stripe_gateway(app),
+        settings or extensions.settings(app),
+    )
 
 
 @pytest.mark.parametrize("age", [timedelta(minutes=50), timedelta(hours=3), timedelta(hours=30)])

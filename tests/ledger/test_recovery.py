@@ -115,8 +115,7 @@ def test_sweeper_creates_the_session_a_failed_request_never_got(app, runner, san
     with extensions.database(app).sessionmaker() as db:
         donation_id = db.scalar(select(Donation.id).where(Donation.status == S.CHECKOUT_ERROR))
     # Two minutes on (the row's created_at stays as it was, as it would in real life).
-    ext = app.extensions
-    report = sweep(ext["database"].sessionmaker, ext["stripe_gateway"], ext["settings"],
+    report = sweep(extensions.database(app).sessionmaker, extensions.stripe_gateway(app), extensions.settings(app),
                    now=utcnow() + timedelta(minutes=2))  # fmt: skip
     assert report["session_created"] == 1, report
     stored = ledger.donation(donation_id)
