@@ -18,6 +18,12 @@ Obj = dict[str, Any]
 BANK_DEBIT = {"gbp": "bacs_debit", "eur": "sepa_debit", "usd": "us_bank_account"}
 
 
+def bank_debit_type(session: Obj) -> str | None:
+    """The bank debit this session offers (its currency's scheme), or None if it offers none."""
+    kind = BANK_DEBIT.get(session["currency"])
+    return kind if kind in (session.get("payment_method_types") or ()) else None
+
+
 def attach_balance_transaction(sb: Sandbox, ch: Obj) -> Obj:
     """Create the charge's balance transaction and announce it with charge.updated.
 
@@ -128,7 +134,9 @@ def pay_with_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcome: s
         raise invalid("outcome must be succeeded or failed", param="outcome")
     with sb.store.lock:
         require_open(session)
-        kind = BANK_DEBIT.get(session["currency"], "sepa_debit")
+        kind = bank_debit_type(session)
+        if kind is None:
+            raise invalid("This Checkout Session does not offer a bank debit.", param="payment_method_types")
         pi = ensure_payment_intent(sb, session)
         ch = sb.store.add(objects.charge(pi, kind=kind, status="pending"))
         pi.update(

@@ -11,6 +11,7 @@ from service.currencies import (
     SUPPORTED_CURRENCIES,
     minimum_charge,
 )
+from service.payment_methods import SCHEMES as DEBIT_CURRENCIES
 
 from .base import StrictSchema
 
@@ -62,6 +63,13 @@ class AppealDefinitionSchema(StrictSchema):
         load_default=False,
         metadata={"description": "The charity claims Gift Aid from HMRC: offer it on gifts in pounds."},
     )
+    bank_debits = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Let Checkout offer Bacs Direct Debit (pounds, monthly) and SEPA Direct Debit "
+            "(euros, monthly or one-off), once they are turned on in the Stripe Dashboard."
+        },
+    )
 
     @pre_load
     def normalise_currency_codes(self, data: Any, **_: Any) -> Any:
@@ -109,6 +117,10 @@ class AppealDefinitionSchema(StrictSchema):
             errors["goal_currency"] = ["Give goal_amount and goal_currency together."]
         elif data.get("goal_currency") and data["goal_currency"] not in currencies:
             errors["goal_currency"] = ["Must be one of the appeal's currencies."]
+        if data.get("bank_debits") and known and not currencies & set(DEBIT_CURRENCIES):
+            errors["bank_debits"] = [
+                "Bank debits need gbp (Bacs) or eur (SEPA) among the appeal's currencies."
+            ]
         opens, closes = data.get("opens_at"), data.get("closes_at")
         if opens and closes and closes <= opens:
             errors["closes_at"] = ["Must be after opens_at."]

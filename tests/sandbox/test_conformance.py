@@ -157,6 +157,17 @@ def session_variants(w: World) -> None:
 
 
 @scenario
+def dynamic_payment_methods(w: World) -> None:
+    """The service filters bank debits with excluded_payment_method_types, never lists types."""
+    w.client.v1.checkout.sessions.create(params=session_params(excluded_payment_method_types=["bacs_debit"]))
+    euros = session_params()
+    euros["line_items"][0]["price_data"]["currency"] = "eur"
+    sepa = w.client.v1.checkout.sessions.create(params=euros)
+    w.control.complete_session(sepa.id, "async", email="iban@example.org")
+    w.control.settle_async_payment(sepa.id, "succeeded")
+
+
+@scenario
 def declined_then_paid(w: World) -> None:
     s = w.client.v1.checkout.sessions.create(params=session_params())
     w.control.complete_session(s.id, "declined")
