@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
@@ -22,6 +23,7 @@ from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..models import Appeal, DonationStatus, utcnow
+from ..pending_debits import pending_debit
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
@@ -263,11 +265,13 @@ def thanks(slug: str) -> Any:
             ),
         ), 404
     confirmed = True
+    gateway = current_app.extensions["stripe_gateway"]
     try:
-        checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
+        checkout = gateway.retrieve_checkout_session(session_id)
         donation = apply_checkout_session(session, donation, checkout)
     except StripeGatewayError:
         confirmed = False  # show what the ledger knows; the webhook will catch up
+    debit = pending_debit(gateway, donation) if confirmed else None
     return render_template(
         "thanks.html",
         appeal=appeal,
@@ -275,6 +279,8 @@ def thanks(slug: str) -> Any:
         amount=money(donation.amount, donation.currency),
         fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
+        debit=debit,
+        debit_date=format_date(debit.expected_by, format="full", locale=babel_locale()) if debit else None,
         # No email is sent yet: the receipt line appears only once one really will be.
         receipt_will_be_emailed=False,
     )

@@ -102,3 +102,26 @@ def test_checkout_never_lists_payment_method_types(client: Any, app: Any, sandbo
         session_id = load_donation(app, response.get_json()["id"]).stripe_checkout_session_id
         offered.append(sandbox.state.store.objects[session_id]["payment_method_types"])
     assert offered == [["card"], ["card", "bacs_debit"], ["card", "sepa_debit"]]
+
+
+def test_thank_you_page_says_when_the_debit_will_be_taken(client: Any, app: Any, sandbox: Any) -> None:
+    response = client.post("/api/v1/donations", json={**VALID, "currency": "eur"})
+    donation = load_donation(app, response.get_json()["id"])
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "async")
+    html = client.get(
+        f"/donate/red-cross-ukraine/thanks?session_id={donation.stripe_checkout_session_id}"
+    ).get_data(as_text=True)
+    [charge] = [o for o in sandbox.state.store.objects.values() if o.get("object") == "charge"]
+    expected = expected_debit_date("sepa_debit", datetime.fromtimestamp(charge["created"], UTC))
+    assert expected is not None
+    when = f"{expected:%A}, {expected.day} {expected:%B %Y}"  # en_GB's full date
+    assert (
+        f"Your debit by SEPA Direct Debit from the account ending 3000 will be taken and confirmed by about "
+        f"{when}." in html
+    )
+    # Once the bank confirms it, the page thanks the donor for money received, and no date remains.
+    sandbox.control.settle_async_payment(donation.stripe_checkout_session_id, "succeeded")
+    settled = client.get(
+        f"/donate/red-cross-ukraine/thanks?session_id={donation.stripe_checkout_session_id}"
+    ).get_data(as_text=True)
+    assert "has been received" in settled and "will be taken" not in settled
