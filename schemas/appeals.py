@@ -7,11 +7,11 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from service.currencies import (
+    BANK_DEBIT_CURRENCIES,
     STRIPE_MAXIMUM_AMOUNT,
     SUPPORTED_CURRENCIES,
     minimum_charge,
 )
-from service.payment_methods import SCHEMES as DEBIT_CURRENCIES
 
 from .base import StrictSchema
 
@@ -117,7 +117,7 @@ class AppealDefinitionSchema(StrictSchema):
             errors["goal_currency"] = ["Give goal_amount and goal_currency together."]
         elif data.get("goal_currency") and data["goal_currency"] not in currencies:
             errors["goal_currency"] = ["Must be one of the appeal's currencies."]
-        if data.get("bank_debits") and known and not currencies & set(DEBIT_CURRENCIES):
+        if data.get("bank_debits") and known and not currencies & set(BANK_DEBIT_CURRENCIES):
             errors["bank_debits"] = [
                 "Bank debits need gbp (Bacs) or eur (SEPA) among the appeal's currencies."
             ]

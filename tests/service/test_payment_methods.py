@@ -10,7 +10,9 @@ import pytest
 from marshmallow import ValidationError
 
 from schemas.appeals import AppealDefinitionSchema
+from service.currencies import BANK_DEBIT_CURRENCIES
 from service.payment_methods import (
+    SCHEMES,
     add_business_days,
     debit_refusal,
     excluded_payment_method_types,
@@ -62,6 +64,10 @@ def test_expected_debit_date_counts_business_days() -> None:
     assert expected_debit_date("bacs_debit", friday) == date(2026, 12, 15)  # 7 business days
     assert expected_debit_date("sepa_debit", friday) == date(2026, 12, 16)  # 8
     assert expected_debit_date("card", friday) is None
+
+
+def test_the_appeal_schema_knows_the_same_debit_currencies_as_the_schemes() -> None:
+    assert frozenset(SCHEMES) == BANK_DEBIT_CURRENCIES
 
 
 def test_appeal_option_is_validated_at_load_naming_the_field() -> None:
