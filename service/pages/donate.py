@@ -19,6 +19,7 @@ from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amou
 
 from .. import db, donations
 from ..currencies import exponent, to_major
+from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
@@ -54,7 +55,7 @@ def _appeal_or_404(slug: str) -> Appeal:
 def _initial_values(appeal: Appeal) -> dict[str, Any]:
     """Prefill from a publisher's link: ?amount=2500&currency=gbp&frequency=monthly&utm_source=..."""
     args = request.args
-    currency = (args.get("currency") or appeal.default_currency).lower()
+    currency = (args.get("currency") or _donors_currency(appeal)).lower()
     if currency not in appeal.currencies:
         currency = appeal.default_currency
     values: dict[str, Any] = {
@@ -92,6 +93,17 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     if "source_url" not in values and request.referrer:
         values["source_url"] = request.referrer[:2048]
     return values
+
+
+def _donors_currency(appeal: Appeal) -> str:
+    """The appeal's currency the visitor's country (trusted header only) or languages point to."""
+    header = current_app.extensions["settings"].country_header
+    return preferred_currency(
+        appeal.currencies,
+        appeal.default_currency,
+        languages=[tag for tag, _ in request.accept_languages],
+        country=request.headers.get(header) if header else None,
+    )
 
 
 def _render_form(
