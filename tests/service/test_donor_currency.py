@@ -80,3 +80,24 @@ def test_country_header_setting_must_be_a_header_name() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({"COUNTRY_HEADER": "CF IPCountry:"})
     assert "COUNTRY_HEADER" in str(caught.value)
+
+
+def test_widget_config_suggests_the_readers_currency_and_lists_every_one(client: Any, settings: Any) -> None:
+    config = client.get("/embed/red-cross-ukraine/config.json", headers={"Accept-Language": "nl-NL"})
+    body = config.get_json()
+    assert body["preferred_currency"] == "eur" and body["default_currency"] == "gbp"
+    assert [c["code"] for c in body["currencies"]] == ["gbp", "eur", "usd"]
+    assert "Accept-Language" in config.headers["Vary"]
+    trusting = create_app(
+        {"TESTING": True}, settings=dataclasses.replace(settings, country_header="CF-IPCountry")
+    )
+    try:
+        answer = trusting.test_client().get(
+            "/embed/red-cross-ukraine/config.json", headers={"CF-IPCountry": "US"}
+        )
+        assert answer.get_json()["preferred_currency"] == "usd"
+        assert (
+            "CF-IPCountry" in answer.headers["Vary"]
+        )  # a CDN must not serve one country's answer to another
+    finally:
+        trusting.extensions["database"].engine.dispose()
