@@ -2,8 +2,9 @@
 
 A Bacs or SEPA debit completes Checkout unpaid; the charge stays ``pending`` until the bank
 confirms it days later (checkout.session.async_payment_succeeded or ..._failed). The thank-you page
-names the scheme, the account's last four digits and when the money should be confirmed, from the
-pending charge's ``payment_method_details`` and ``created``; never a promise the service cannot keep.
+names the scheme, the account's last four digits and the day the debit will be taken, from the
+pending charge's ``payment_method_details`` (Stripe's ``expected_debit_date``), or else when it
+should be confirmed, estimated from ``created``; never a promise the service cannot keep.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class PendingDebit:
     payment_method_type: str
     scheme_name: str
     last4: str | None
-    expected_by: date
+    expected_by: date  # when the bank should have confirmed it (our estimate from the scheme)
+    debit_on: date | None = None  # when Stripe asks the bank for the money, as Stripe reports it
 
 
 def pending_debit_from_charge(charge: dict[str, Any]) -> PendingDebit | None:
@@ -31,9 +33,20 @@ def pending_debit_from_charge(charge: dict[str, Any]) -> PendingDebit | None:
     scheme = BY_TYPE.get(kind)
     if scheme is None or charge.get("status") != "pending":
         return None
+    method = details.get(kind) or {}
     expected = expected_debit_date(kind, datetime.fromtimestamp(int(charge["created"]), UTC))
     assert expected is not None  # a known scheme always has a date
-    return PendingDebit(kind, scheme.name, (details.get(kind) or {}).get("last4"), expected)
+    # Stripe's own date (Charge.payment_method_details.bacs_debit/sepa_debit.expected_debit_date),
+    # after the advance notice it sends the donor; absent on older API versions.
+    debit_on = _date(method.get("expected_debit_date"))
+    return PendingDebit(kind, scheme.name, method.get("last4"), max(expected, debit_on or expected), debit_on)
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def pending_debit(gateway: Any, donation: Donation) -> PendingDebit | None:

@@ -301,7 +301,9 @@ def thanks(slug: str) -> Any:
         fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
         debit=debit,
-        debit_date=format_date(debit.expected_by, format="full", locale=babel_locale()) if debit else None,
+        debit_date=format_date(debit.debit_on or debit.expected_by, format="full", locale=babel_locale())
+        if debit
+        else None,
         # Issue 14: receipts go to the address the donor gave us or Checkout (service/emails.py).
         receipt_will_be_emailed=bool(donation.email),
         manage_url=manage_url(current_app.extensions["settings"], donation),

@@ -118,13 +118,36 @@ def test_thank_you_page_says_when_the_debit_will_be_taken(client: Any, app: Any,
         f"/donate/red-cross-ukraine/thanks?session_id={donation.stripe_checkout_session_id}"
     ).get_data(as_text=True)
     [charge] = [o for o in sandbox.state.store.objects.values() if o.get("object") == "charge"]
-    expected = expected_debit_date("sepa_debit", datetime.fromtimestamp(charge["created"], UTC))
-    assert expected is not None
-    when = f"{expected:%A}, {expected.day} {expected:%B %Y}"  # en_GB's full date
-    assert (
-        f"Your debit by SEPA Direct Debit from the account ending 3000 will be taken and confirmed by about "
-        f"{when}." in html
+    # Stripe's own collection date, from the pending charge (after the advance notice).
+    taken = date.fromisoformat(charge["payment_method_details"]["sepa_debit"]["expected_debit_date"])
+    when = f"{taken:%A}, {taken.day} {taken:%B %Y}"  # en_GB's full date
+    assert f"Your debit by SEPA Direct Debit from the account ending 3000 will be taken on {when}." in html
+    assert "Your bank statement will show it." in html
+
+
+def test_without_stripes_date_the_page_estimates_when_the_debit_is_confirmed() -> None:
+    """An older API version's charge has no expected_debit_date: the scheme's days, said as "about"."""
+    from service.pending_debits import pending_debit_from_charge
+
+    created = int(datetime(2026, 12, 4, 15, tzinfo=UTC).timestamp())
+    charge = {"status": "pending", "created": created,
+              "payment_method_details": {"type": "bacs_debit", "bacs_debit": {"last4": "2345"}}}  # fmt: skip
+    debit = pending_debit_from_charge(charge)
+    assert debit is not None and debit.debit_on is None
+    assert (debit.scheme_name, debit.last4, debit.expected_by) == (
+        "Bacs Direct Debit",
+        "2345",
+        date(2026, 12, 15),
     )
+    assert pending_debit_from_charge({**charge, "status": "succeeded"}) is None
+    card = {**charge, "payment_method_details": {"type": "card", "card": {}}}
+    assert pending_debit_from_charge(card) is None
+
+
+def test_settled_debit_page_thanks_for_money_received(client: Any, app: Any, sandbox: Any) -> None:
+    response = client.post("/api/v1/donations", json={**VALID, "currency": "eur"})
+    donation = load_donation(app, response.get_json()["id"])
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "async")
     # Once the bank confirms it, the page thanks the donor for money received, and no date remains.
     sandbox.control.settle_async_payment(donation.stripe_checkout_session_id, "succeeded")
     settled = client.get(
