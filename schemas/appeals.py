@@ -29,6 +29,36 @@ def _lower_codes(value: Any) -> Any:
     return value
 
 
+class SuccessorSchema(StrictSchema):
+    """Where a closed appeal's donors are offered to give instead (see docs/publishers.md)."""
+
+    appeal = fields.String(
+        load_default=None,
+        validate=[validate.Length(max=64), SLUG],
+        metadata={"description": "Slug of the appeal to offer instead."},
+    )
+    general_fund = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Offer the charity's general fund (its appeal marked general_fund)."},
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "Shown to donors: why this appeal closed and what the successor does."},
+    )
+    when_funded = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Also offer the successor (and stop taking gifts) once the goal is reached."
+        },
+    )
+
+    @validates_schema
+    def check_one_target(self, data: dict[str, Any], **_: Any) -> None:
+        if bool(data.get("appeal")) == bool(data.get("general_fund")):
+            raise ValidationError("Name either an appeal or general_fund: true.", "appeal")
+
+
 class AppealDefinitionSchema(StrictSchema):
     slug = fields.String(required=True, validate=[validate.Length(max=64), SLUG])
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -62,6 +92,12 @@ class AppealDefinitionSchema(StrictSchema):
         load_default=False,
         metadata={"description": "The charity claims Gift Aid from HMRC: offer it on gifts in pounds."},
     )
+
+    general_fund = fields.Boolean(
+        load_default=False,
+        metadata={"description": "This appeal is the charity's general (unrestricted) fund."},
+    )
+    successor = fields.Nested(SuccessorSchema, load_default=None)
 
     @pre_load
     def normalise_currency_codes(self, data: Any, **_: Any) -> Any:
@@ -112,11 +148,23 @@ class AppealDefinitionSchema(StrictSchema):
         opens, closes = data.get("opens_at"), data.get("closes_at")
         if opens and closes and closes <= opens:
             errors["closes_at"] = ["Must be after opens_at."]
+        successor = data.get("successor") or {}
+        if successor.get("appeal") and successor["appeal"] == data.get("slug"):
+            errors["successor.appeal"] = ["An appeal cannot be its own successor."]
+        if successor.get("general_fund") and data.get("general_fund"):
+            errors["successor.general_fund"] = ["The general fund cannot be its own successor."]
+        if successor.get("when_funded") and not data.get("goal_amount"):
+            errors["successor.when_funded"] = ["Needs goal_amount: without a goal it is never funded."]
         if errors:
             raise ValidationError(errors)
 
     @post_load
     def fill_defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        successor = data.pop("successor", None) or {}
+        data["successor_slug"] = successor.get("appeal")
+        data["successor_general_fund"] = bool(successor.get("general_fund"))
+        data["successor_reason"] = successor.get("reason")
+        data["successor_when_funded"] = bool(successor.get("when_funded"))
         currencies = data["currencies"]
         data["default_currency"] = data.get("default_currency") or currencies[0]
         data["minimum_amounts"] = {
@@ -127,6 +175,19 @@ class AppealDefinitionSchema(StrictSchema):
         }
         data["suggested_amounts"] = {code: data["suggested_amounts"].get(code, []) for code in currencies}
         return data
+
+
+class SuccessorOfferSchema(StrictSchema):
+    reason = fields.String(
+        metadata={"description": "closed, ended or funded: why the appeal takes no gifts."}
+    )
+    message = fields.String(allow_none=True, metadata={"description": "The charity's words for donors."})
+    appeal = fields.String(allow_none=True, metadata={"description": "Slug of the appeal offered instead."})
+    title = fields.String(allow_none=True)
+    donate_url = fields.String(
+        allow_none=True,
+        metadata={"description": "The successor's donate page, which asks the donor to confirm."},
+    )
 
 
 class AppealPublicSchema(StrictSchema):
@@ -145,9 +206,40 @@ class AppealPublicSchema(StrictSchema):
     closes_at = fields.AwareDateTime(allow_none=True)
     is_open = fields.Method("get_is_open")
     donate_url = fields.Method("get_donate_url")
+    successor = fields.Method(
+        "get_successor",
+        metadata={
+            "description": "Present (else null) when the appeal takes no gifts: why, and what it offers "
+            "instead. Send the donor to donate_url, or create the donation with redirected_from."
+        },
+    )
 
     def get_is_open(self, appeal: Any) -> bool:
         return bool(appeal.is_open())
+
+    def get_successor(self, appeal: Any) -> dict[str, Any] | None:
+        from flask import url_for
+
+        from service import db
+        from service.successors import Unavailable, offer_for
+
+        offer = offer_for(db.session(), appeal)
+        if offer is None or offer.reason == Unavailable.NOT_YET_OPEN:
+            return None
+        target = offer.successor
+        return SuccessorOfferSchema().dump(
+            {
+                "reason": offer.reason,
+                "message": offer.message,
+                "appeal": target.slug if target else None,
+                "title": target.title if target else None,
+                "donate_url": url_for(
+                    "donate.donate_form", slug=target.slug, _external=True, **{"from": appeal.slug}
+                )
+                if target
+                else None,
+            }
+        )
 
     def get_donate_url(self, appeal: Any) -> str:
         from flask import url_for

@@ -63,6 +63,8 @@ class DonateFormSchema(Schema):
     utm_campaign = fields.String(load_default=None, validate=UTM)
     utm_term = fields.String(load_default=None, validate=UTM)
     utm_content = fields.String(load_default=None, validate=UTM)
+    # The closed appeal whose link brought the donor here, once the donor chose its successor.
+    redirected_from = fields.String(load_default=None, validate=validate.Length(max=64))
     # Donor options. A ticked checkbox posts "1"; an unticked one posts nothing.
     cover_fees = fields.Boolean(load_default=False)
     anonymous = fields.Boolean(load_default=False)

@@ -94,6 +94,14 @@ class DonationCreateSchema(StrictSchema):
     )
     anonymous = fields.Boolean(load_default=False, metadata={"description": "Show no name anywhere public."})
     gift_aid = fields.Nested(GiftAidSchema, load_default=None)
+    redirected_from = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The closed appeal the donor's link named, when the donor agreed to give to "
+            "the successor it offers (see the appeal's successor). The gift records both."
+        },
+    )
 
     @pre_load
     def lower_currency(self, data: Any, **_: Any) -> Any:

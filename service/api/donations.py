@@ -84,6 +84,7 @@ class DonationCreate(MethodView):
             cover_fees=payload["cover_fees"],
             anonymous=payload["anonymous"],
             gift_aid=gift_aid_declaration(payload.get("gift_aid")),
+            redirected_from=payload.get("redirected_from"),
         )
         donation, _created = donations.create_donation(
             db.session(),

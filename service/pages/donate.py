@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 
 from schemas.donate_form import DonateFormSchema
 
-from .. import db, donations
+from .. import db, donations, successors
 from ..currencies import AmountFormatError, parse_major_amount, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
@@ -76,6 +76,8 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
         if value:
             values[key] = value[:2048]
     values.update(link_options(args))
+    if args.get("from"):
+        values["redirected_from"] = args["from"][:64]
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -108,6 +110,13 @@ def _render_form(
         for code in appeal.currencies
         if code != currency
     ]  # fmt: skip
+    offer = successors.offer_for(db.session(), appeal) if _may_be_unavailable(appeal) else None
+    redirected_from = None
+    if offer is None and values.get("redirected_from"):
+        try:
+            redirected_from = successors.check_redirect(db.session(), values["redirected_from"], appeal)
+        except ValidationFailed:
+            values.pop("redirected_from")  # a stale link: an ordinary gift to this appeal
     return (
         render_template(
             "donate.html",
@@ -120,11 +129,35 @@ def _render_form(
             maximum=money(appeal.maximum_amounts[currency], currency),
             form_token=values.get("form_token") or secrets.token_urlsafe(24),
             source_fields=[k for k in SOURCE_FIELDS if values.get(k)],
-            is_open=appeal.is_open(),
+            is_open=offer is None,
+            offer=offer,
+            offer_url=_successor_url(offer, values) if offer is not None else None,
+            redirected_from=redirected_from,
             **options_context(appeal, values),
         ),
         status,
     )
+
+
+def _may_be_unavailable(appeal: Appeal) -> bool:
+    # Only an appeal past its dates, or one that stops at its goal, costs a successor lookup.
+    return not appeal.is_open() or appeal.successor_when_funded
+
+
+def _successor_url(offer: successors.SuccessorOffer, values: dict[str, Any]) -> str | None:
+    """The successor's donate page, carrying the article and campaign the donor came from."""
+    target = offer.successor
+    if target is None:
+        return None
+    args: dict[str, Any] = {"from": offer.requested.slug, "frequency": values.get("frequency", "one_off")}
+    if values.get("currency") in target.currencies:
+        args["currency"] = values["currency"]
+    for key in SOURCE_FIELDS:
+        if values.get(key):
+            args["source" if key == "source_url" else key] = values[key]
+    if request.args.get("lang"):
+        args["lang"] = request.args["lang"]
+    return url_for("donate.donate_form", slug=target.slug, **args)
 
 
 @bp.get("/<slug>")
@@ -155,6 +188,7 @@ def donate_submit(slug: str) -> Any:
         frequency=data["frequency"],
         email=data.get("email"),
         source=source,
+        redirected_from=data.get("redirected_from"),
         **request_options(data, appeal),
     )
     try:

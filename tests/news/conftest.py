@@ -1,0 +1,42 @@
+"""News-native fundraising fixtures: appeals defined in the test, closed or matched as needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service.appeals import upsert_appeals, validate_definitions
+from tests.finance.conftest import finance_get, issue  # noqa: F401 - finance tokens
+from tests.publishers.conftest import fresh_figures, give, ledger, webhooks  # noqa: F401 - shared fixtures
+
+BASE_APPEAL: dict[str, Any] = {
+    "title": "Appeal",
+    "charity_name": "British Red Cross",
+    "currencies": ["gbp", "eur"],
+    "suggested_amounts": {"gbp": [1000, 2500]},
+}
+
+
+def appeal(slug: str, **fields: Any) -> dict[str, Any]:
+    return {
+        **BASE_APPEAL,
+        "slug": slug,
+        "title": fields.pop("title", slug.replace("-", " ").title()),
+        **fields,
+    }
+
+
+@pytest.fixture
+def load_appeals(app: Flask) -> Callable[..., None]:
+    """Load appeal definitions the way ``flask appeals load`` does, and forget cached appeals."""
+
+    def load(*definitions: dict[str, Any]) -> None:
+        with app.app_context(), app.extensions["database"].begin() as session:
+            upsert_appeals(session, validate_definitions(list(definitions)))
+        app.extensions["appeal_cache"].clear()
+        app.extensions["progress_cache"].clear()
+
+    return load
