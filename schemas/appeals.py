@@ -13,6 +13,7 @@ from service.currencies import (
 )
 
 from .base import StrictSchema
+from .match_funding import MatchRuleSchema
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and hyphens.")
 CURRENCY = validate.OneOf(sorted(SUPPORTED_CURRENCIES), error="Unsupported currency {input}.")
@@ -98,6 +99,11 @@ class AppealDefinitionSchema(StrictSchema):
         metadata={"description": "This appeal is the charity's general (unrestricted) fund."},
     )
     successor = fields.Nested(SuccessorSchema, load_default=None)
+    match_funding = fields.List(
+        fields.Nested(MatchRuleSchema),
+        load_default=list,
+        metadata={"description": "Funders matching gifts to this appeal (service/matching)."},
+    )
 
     @pre_load
     def normalise_currency_codes(self, data: Any, **_: Any) -> Any:
@@ -155,6 +161,15 @@ class AppealDefinitionSchema(StrictSchema):
             errors["successor.general_fund"] = ["The general fund cannot be its own successor."]
         if successor.get("when_funded") and not data.get("goal_amount"):
             errors["successor.when_funded"] = ["Needs goal_amount: without a goal it is never funded."]
+        funders = [rule.get("funder") for rule in data.get("match_funding", [])]
+        for index, rule in enumerate(data.get("match_funding", [])):
+            for code in rule.get("caps", {}):
+                if known and code.lower() not in currencies:
+                    errors.setdefault(f"match_funding.{index}.caps", []).append(
+                        f"{code} is not one of the appeal's currencies."
+                    )
+            if funders.count(rule.get("funder")) > 1:
+                errors[f"match_funding.{index}.funder"] = ["Each funder may have one rule per appeal."]
         if errors:
             raise ValidationError(errors)
 

@@ -68,11 +68,14 @@ def upsert_appeals(db: Session, definitions: list[dict[str, Any]]) -> list[tuple
     Successors are checked against this batch and the appeals already stored before anything is
     written (a missing successor or a loop raises ValidationFailed naming the field).
     """
+    from .matching.rules import store_rules
     from .successors import check_successors
 
     check_successors(db, definitions)
-    results = []
+    results, match_rules = [], []
     for definition in definitions:
+        definition = dict(definition)
+        match_rules.append(definition.pop("match_funding", []))
         appeal = db.scalar(select(Appeal).where(Appeal.slug == definition["slug"]))
         created = appeal is None
         if appeal is None:
@@ -82,6 +85,8 @@ def upsert_appeals(db: Session, definitions: list[dict[str, Any]]) -> list[tuple
             setattr(appeal, key, value)
         results.append((appeal, created))
     db.flush()
+    for index, ((appeal, _), rules) in enumerate(zip(results, match_rules, strict=True)):
+        store_rules(db, appeal, rules, label=f"[{index}] {appeal.slug}.")
     return results
 
 

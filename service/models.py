@@ -313,3 +313,4 @@ class Payout(Base):
 
 from service import payment_links as _payment_links  # noqa: E402,F401 - registers surge mode's table on Base
 from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base
+from service.matching import models as _matching_models  # noqa: E402,F401 - registers match funding's tables

@@ -15,6 +15,7 @@ from sqlalchemy import Table, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..matching.ledger import settle_donation
 from ..models import Donation, Payment, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .context import StripeReader
@@ -93,6 +94,8 @@ def upsert_payment(
         },
     )
     if inserted:
+        # A payment recorded paid: match funding decides it now, in this transaction.
+        settle_donation(db, donation.id)
         return True
     payment = find_payment(db, payment_intent_id=payment_intent_id)
     if payment is None:  # the charge id or invoice id already belongs to another row
@@ -127,6 +130,8 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
     if values:
         db.execute(update(Payment).where(Payment.id == payment.id).values(**values, updated_at=utcnow()))
         changed = True
+        if "amount_refunded" in values:
+            settle_donation(db, payment.donation_id)  # a refund lowers (or removes) the match
     txn = charge.get("balance_transaction")
     if isinstance(txn, str) and payment.balance_transaction_id is None and gateway is not None:
         # The event carried only the id; the fee and net live on the transaction itself.
@@ -201,4 +206,6 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
             updated_at=utcnow(),
         )
     )
+    if result.rowcount:  # type: ignore[attr-defined]
+        settle_donation(db, payment.donation_id)  # a lost dispute un-matches the gift
     return bool(result.rowcount)  # type: ignore[attr-defined]
