@@ -18,6 +18,7 @@ from ..currencies import exponent
 from ..errors import NotFound
 from ..fees import fee_cover_for, fee_rate
 from ..i18n import gettext, money, pick_locale
+from ..matching.display import describe, live_offers
 from ..models import Appeal
 
 bp = Blueprint("embed", __name__)
@@ -104,6 +105,12 @@ def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
         "appeal": appeal.slug,
         "locale": locale,
         "is_open": offer is None,
+        # Match funding live now, described for the widget's default currency.
+        "match": [
+            shown
+            for live in (live_offers(db.session(), appeal.id) if offer is None else [])
+            if (shown := describe(live, appeal.default_currency, locale))
+        ],
         "successor": successor_config(appeal, offer),
         "default_currency": appeal.default_currency,
         "currencies": currencies,

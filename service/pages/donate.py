@@ -20,6 +20,7 @@ from ..currencies import AmountFormatError, parse_major_amount, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
 from ..i18n import gettext, money
+from ..matching.display import describe, live_offers
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import link_options, localise_errors, options_context, request_options
@@ -133,6 +134,13 @@ def _render_form(
             offer=offer,
             offer_url=_successor_url(offer, values) if offer is not None else None,
             redirected_from=redirected_from,
+            match_offers=[
+                shown
+                for offer in live_offers(db.session(), appeal.id)
+                if (shown := describe(offer, currency))
+            ]
+            if offer is None
+            else [],
             **options_context(appeal, values),
         ),
         status,

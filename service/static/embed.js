@@ -28,6 +28,7 @@
     '.b{display:block;box-sizing:border-box;text-align:center;text-decoration:none}' +
     ':focus-visible{outline:3px solid #1d70b8;outline-offset:2px}' +
     '.s{font-size:.8rem;color:#4a4a4a;margin:.5rem 0 0}' +
+    '.m{margin:0 0 .8rem;padding:.4rem .6rem;background:#f3f2f1;border-left:4px solid #1d70b8;font-size:.9rem}' +
     '[hidden]{display:none}';
 
   function get(url, done) {
@@ -136,7 +137,14 @@
       }
       var said = progress.display.goal ? fill(fill(t.of_goal, 'raised', progress.display.raised), 'goal', progress.display.goal)
         : fill(t.raised, 'raised', progress.display.raised);
+      if (progress.display.matched) said += ' · ' + progress.display.matched;
       box.appendChild(el('p', { 'class': 'p' }, said + ' · ' + progress.display.gifts));
+    }
+    for (i = 0; cfg.match && i < cfg.match.length; i++) {
+      var m = el('p', { 'class': 'm' });
+      m.appendChild(el('strong', {}, cfg.match[i].headline));
+      m.appendChild(d.createTextNode(' ' + cfg.match[i].remaining));
+      box.appendChild(m);
     }
     var form = el('form', { method: 'get', action: base + '/donate/' + encodeURIComponent(cfg.appeal), target: '_top', rel: 'noopener' });
     var freq = el('fieldset');
