@@ -123,3 +123,20 @@ def test_loading_refuses_bad_match_rules_naming_the_field(
     result = runner.invoke(args=["appeals", "load", str(path)])
     assert result.exit_code == 1
     assert field in result.output and words in result.output, result.output
+
+
+def test_only_the_first_payment_of_a_monthly_gift_is_matched(
+    webhooks: str, give: Any, sandbox: Any, matched_appeal: str, db_session: Any
+) -> None:
+    donation = give(appeal=matched_appeal, amount=1000, frequency="monthly", gift_aid=GIFT_AID)
+    sandbox.control.advance_subscription(donation.stripe_subscription_id)
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    db_session.expire_all()
+    rows = db_session.scalars(
+        select(MatchAllocation)
+        .where(MatchAllocation.donation_id == donation.id)
+        .order_by(MatchAllocation.paid_at)
+    ).all()
+    assert [(r.payment_kind, r.matched, r.reason) for r in rows] == [
+        ("first_monthly", 1000, None), ("monthly", 0, "payment_not_matched"),
+    ]  # fmt: skip
