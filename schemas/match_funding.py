@@ -69,3 +69,79 @@ class MatchRuleSchema(StrictSchema):
         data["ratio_funder"], data["ratio_donor"] = int(match.group(1)), int(match.group(2))
         data["caps"] = {code.lower(): amount for code, amount in data["caps"].items()}
         return data
+
+
+class FunderReportArgs(StrictSchema):
+    """Filters of the funder's report (finance API)."""
+
+    appeal = fields.String(validate=validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$"))
+    funder = fields.String(validate=validate.Length(min=1, max=200))
+    start = fields.Date(data_key="from", metadata={"description": "First UTC day paid, inclusive."})
+    end = fields.Date(data_key="to", metadata={"description": "Last UTC day paid, inclusive."})
+    period = fields.String(load_default="month", validate=validate.OneOf(("month", "week", "day")))
+    view = fields.String(
+        load_default="gifts",
+        validate=validate.OneOf(("gifts", "totals")),
+        metadata={"description": "What the CSV holds: one row per eligible gift, or totals per period."},
+    )
+    format = fields.String(load_default=None, validate=validate.OneOf(("json", "csv")))
+
+    @validates_schema
+    def range_is_sane(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("Must not be before 'from'.", "to")
+
+
+class CapUseSchema(StrictSchema):
+    currency = fields.String()
+    cap = fields.Integer()
+    used = fields.Integer(metadata={"description": "Matched by gifts held now (refunds give it back)."})
+    remaining = fields.Integer()
+
+
+class FunderRuleSchema(StrictSchema):
+    appeal = fields.String()
+    funder = fields.String()
+    ratio = fields.String()
+    starts_at = fields.AwareDateTime(allow_none=True)
+    ends_at = fields.AwareDateTime(allow_none=True)
+    eligibility = fields.Dict()
+    caps = fields.List(fields.Nested(CapUseSchema))
+
+
+class FunderTotalSchema(StrictSchema):
+    appeal = fields.String()
+    funder = fields.String()
+    period = fields.String(metadata={"description": "2026-03, 2026-W10 or 2026-03-10."})
+    currency = fields.String()
+    gifts = fields.Integer()
+    gift_amount = fields.Integer()
+    matched = fields.Integer()
+
+
+class EligibleGiftSchema(StrictSchema):
+    donation_id = fields.String()
+    appeal = fields.String()
+    funder = fields.String()
+    paid_at = fields.AwareDateTime(allow_none=True)
+    payment_kind = fields.String(metadata={"description": "one_off or first_monthly."})
+    donor_type = fields.String()
+    currency = fields.String()
+    gift_amount = fields.Integer(metadata={"description": "The gift without fee cover, net of refunds."})
+    matched = fields.Integer()
+    status = fields.String(metadata={"description": "matched or partly_matched (cap reached)."})
+    reason = fields.String(allow_none=True)
+    residence_evidence = fields.String(
+        allow_none=True, metadata={"description": "gift_aid_declaration or postcode."}
+    )
+    postcode_district = fields.String(
+        allow_none=True, metadata={"description": "Outward code only, e.g. SW1A."}
+    )
+    gift_aid_declared_at = fields.AwareDateTime(allow_none=True)
+
+
+class FunderReportSchema(StrictSchema):
+    period = fields.String()
+    funders = fields.List(fields.Nested(FunderRuleSchema))
+    totals = fields.List(fields.Nested(FunderTotalSchema))
+    gifts = fields.List(fields.Nested(EligibleGiftSchema))

@@ -40,3 +40,30 @@ def load_appeals(app: Flask) -> Callable[..., None]:
         app.extensions["progress_cache"].clear()
 
     return load
+
+
+GIFT_AID = {
+    "first_name": "Olena",
+    "last_name": "Smith",
+    "house": "12",
+    "postcode": "sw1a 1aa",
+    "declaration": True,
+}
+RULE = {
+    "funder": "UK Aid Match",
+    "ratio": "1:1",
+    "caps": {"gbp": 5000},
+    "starts_at": "2026-01-01T00:00:00Z",
+    "ends_at": "2099-01-01T00:00:00Z",
+    "eligibility": {
+        "uk_residence": ["gift_aid_declaration", "postcode"],
+        "payments": ["one_off", "first_monthly"],
+    },
+}
+
+
+@pytest.fixture
+def matched_appeal(load_appeals: Any) -> str:
+    """An appeal matched 1:1 up to £50 for UK residents (Gift Aid or postcode), one-off and first monthly."""
+    load_appeals(appeal("matched", gift_aid_enabled=True, currencies=["gbp", "eur"], match_funding=[RULE]))
+    return "matched"

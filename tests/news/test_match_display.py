@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import appeal
-from .test_match_funding import GIFT_AID, RULE
+from .conftest import GIFT_AID, RULE, appeal
 
 PROGRESS = "/api/v1/appeals/matched/progress"
 

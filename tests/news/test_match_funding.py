@@ -14,32 +14,7 @@ from service.matching.models import MatchAllocation, MatchCap
 from service.models import WebhookEvent
 from tests.ledger import payloads as p
 
-from .conftest import appeal
-
-GIFT_AID = {
-    "first_name": "Olena",
-    "last_name": "Smith",
-    "house": "12",
-    "postcode": "sw1a 1aa",
-    "declaration": True,
-}
-RULE = {
-    "funder": "UK Aid Match",
-    "ratio": "1:1",
-    "caps": {"gbp": 5000},
-    "starts_at": "2026-01-01T00:00:00Z",
-    "ends_at": "2099-01-01T00:00:00Z",
-    "eligibility": {
-        "uk_residence": ["gift_aid_declaration", "postcode"],
-        "payments": ["one_off", "first_monthly"],
-    },
-}
-
-
-@pytest.fixture
-def matched_appeal(load_appeals: Any) -> str:
-    load_appeals(appeal("matched", gift_aid_enabled=True, currencies=["gbp", "eur"], match_funding=[RULE]))
-    return "matched"
+from .conftest import GIFT_AID, RULE, appeal
 
 
 def _allocation(db_session: Any, donation_id: str) -> MatchAllocation:
