@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from service.appeals import upsert_appeals, validate_definitions
+from tests.browser.conftest import live_server  # noqa: F401 - the service on a real socket, for browsers
 from tests.finance.conftest import finance_get, issue  # noqa: F401 - finance tokens
 from tests.publishers.conftest import fresh_figures, give, ledger, webhooks  # noqa: F401 - shared fixtures
 
