@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import ValidationFailed
@@ -191,42 +191,6 @@ def check_successors(db: Session, definitions: list[dict[str, Any]]) -> None:
             current = target(current)
     if errors:
         raise ValidationFailed("Appeal definitions are not valid.", fields=errors)
-
-
-def redirected_gifts(db: Session) -> list[dict[str, Any]]:
-    """Gifts given to a successor, per appeal their link named and appeal they went to (finance)."""
-    from sqlalchemy.orm import aliased
-
-    from .models import Donation, Payment
-    from .received import payment_received_amount
-
-    requested = aliased(Appeal)
-    received = payment_received_amount(include_fee_cover=False)
-    rows = db.execute(
-        select(
-            requested.slug,
-            Appeal.slug,
-            Payment.currency,
-            func.count(func.distinct(Donation.id)),
-            func.coalesce(func.sum(received), 0),
-        )
-        .join(requested, requested.id == Donation.requested_appeal_id)
-        .join(Appeal, Appeal.id == Donation.appeal_id)
-        .join(Payment, Payment.donation_id == Donation.id)
-        .where(Donation.requested_appeal_id != Donation.appeal_id)
-        .group_by(requested.slug, Appeal.slug, Payment.currency)
-        .order_by(requested.slug, Appeal.slug, Payment.currency)
-    ).all()
-    return [
-        {
-            "requested_appeal": r[0],
-            "appeal": r[1],
-            "currency": r[2],
-            "gifts": int(r[3]),
-            "received": int(r[4]),
-        }
-        for r in rows
-    ]
 
 
 def unavailable_errors(db: Session, appeal: Appeal, at: datetime | None = None) -> dict[str, list[str]]:
