@@ -33,6 +33,46 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Above the app's own limits (service/request_limits.py: a 4096-byte address, 8190-byte headers,
+# 100 headers), so the app refuses first, in the JSON envelope on the API or as a donor's page;
+# 8190 is the longest request line gunicorn allows.
+limit_request_line = 8190
+limit_request_field_size = 16380
+limit_request_fields = 200
+
+
+def _install_json_errors():
+    """gunicorn's own refusals (past the limits above, or a malformed request) in the API's error
+    envelope rather than its bare HTML page. gunicorn answers before any path is read, so it cannot
+    tell an API request from a donor's; what gets this far is a program's, not a browser's. Kept here
+    rather than in service/ so the arbiter imports nothing of the app before forking (gevent patches
+    the workers after the fork). Replaces gunicorn.util.write_error, which every worker's
+    handle_error calls; installed in the arbiter, so every forked worker inherits it."""
+    import json
+
+    from gunicorn import util
+
+    codes = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
+             431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}  # fmt: skip
+    messages = {
+        414: "The address is too long.",
+        431: "The request headers are too large.",
+        500: "Something went wrong on our side. Nothing was charged; please try again.",
+    }
+
+    def write_error(sock, status_int, reason, mesg):
+        said = messages.get(status_int) or mesg or reason
+        body = json.dumps({"error": {"code": codes.get(status_int, "http_error"), "message": said}}).encode()
+        head = (
+            f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        util.write_nonblock(sock, head.encode("latin-1") + body)
+
+    util.write_error = write_error
+
+
+_install_json_errors()
 
 # Prometheus metrics from every worker add up in /metrics (service/metrics.py): each worker writes
 # its values to files in this directory, which must be empty when the server starts and must be

@@ -221,8 +221,10 @@ class AppealPublicSchema(StrictSchema):
     closes_at = fields.AwareDateTime(allow_none=True)
     is_open = fields.Method("get_is_open")
     donate_url = fields.Method("get_donate_url")
-    successor = fields.Method(
-        "get_successor",
+    successor = fields.Nested(
+        SuccessorOfferSchema,
+        attribute="successor_offer",
+        allow_none=True,
         metadata={
             "description": "Present (else null) when the appeal takes no gifts: why, and what it offers "
             "instead. Send the donor to donate_url, or create the donation with redirected_from."
@@ -231,30 +233,6 @@ class AppealPublicSchema(StrictSchema):
 
     def get_is_open(self, appeal: Any) -> bool:
         return bool(appeal.is_open())
-
-    def get_successor(self, appeal: Any) -> dict[str, Any] | None:
-        from flask import url_for
-
-        from service import db
-        from service.successors import Unavailable, offer_for
-
-        offer = offer_for(db.session(), appeal)
-        if offer is None or offer.reason == Unavailable.NOT_YET_OPEN:
-            return None
-        target = offer.successor
-        return SuccessorOfferSchema().dump(
-            {
-                "reason": offer.reason,
-                "message": offer.message,
-                "appeal": target.slug if target else None,
-                "title": target.title if target else None,
-                "donate_url": url_for(
-                    "donate.donate_form", slug=target.slug, _external=True, **{"from": appeal.slug}
-                )
-                if target
-                else None,
-            }
-        )
 
     def get_donate_url(self, appeal: Any) -> str:
         from flask import url_for

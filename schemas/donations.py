@@ -6,26 +6,32 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates
 
-from .base import StrictSchema
+from .base import StrictSchema, text
 
 FREQUENCIES = ("one_off", "monthly")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-UTM = validate.Length(max=200)
+UTM = text(200)
+
+
+# An http(s) address with something after "//", no spaces or control characters: the pattern the document publishes is
+# the whole rule, so every address it admits is accepted. service/attribution.py then keeps the
+# scheme, host and path of what it can read as a page, and ignores the rest.
+# Control characters and spaces are spelled out rather than written \s: Python's \s also matches
+# \x1c-\x1f and JSON Schema's (ECMA) does not, and both must read the pattern alike.
+PAGE_URL = validate.Regexp(
+    r"^https?://[^\x00-\x20\x7f/?#]+([/?#][^\x00-\x20\x7f]*)?$", error="Must be an http or https URL."
+)
 
 
 class SourceSchema(StrictSchema):
     """Where the donor came from: the news page and its campaign tags."""
 
-    url = fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=2048),
+    url = fields.String(
+        validate=[PAGE_URL, validate.Length(max=2048)],
         metadata={"description": "The page with the donate link (http or https only)."},
     )
-    referrer = fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=2048),
+    referrer = fields.String(
+        validate=[PAGE_URL, validate.Length(max=2048)],
         metadata={"description": "The page the donor came from, if different; only its host is kept."},
     )
     utm_source = fields.String(validate=UTM)
@@ -38,17 +44,17 @@ class SourceSchema(StrictSchema):
 class GiftAidSchema(StrictSchema):
     """A Gift Aid declaration: sending it means the donor accepted HMRC's wording on your page."""
 
-    title = fields.String(load_default=None, validate=validate.Length(max=4))
-    first_name = fields.String(required=True, validate=validate.Length(min=1, max=35))
-    last_name = fields.String(required=True, validate=validate.Length(min=1, max=35))
+    title = fields.String(load_default=None, validate=text(4))
+    first_name = fields.String(required=True, validate=text(35, min_length=1))
+    last_name = fields.String(required=True, validate=text(35, min_length=1))
     house = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=40),
+        validate=text(40, min_length=1),
         metadata={"description": "House name or number of the donor's home address."},
     )
     postcode = fields.String(
         required=True,
-        validate=validate.Length(min=5, max=10),
+        validate=text(10, min_length=5),
         metadata={"description": "UK postcode of the donor's home address."},
     )
     declaration = fields.Boolean(

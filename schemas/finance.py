@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .base import StrictSchema
+from service.finance.pagination import cursor_pattern
+
+from .base import StrictSchema, text
 
 MAX_RANGE_DAYS = 366
 CURRENCY = validate.Regexp(r"^[a-z]{3}$", error="Must be a three-letter lower-case ISO currency code.")
-# PostgreSQL refuses a NUL character in text, so a filter holding one is bad input (422), not a 500.
-NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
 # An appeal's slug as appeals are loaded with it (schemas/appeals.py): anything else names no appeal.
 SLUG = [
     validate.Length(min=1, max=64),
@@ -22,15 +22,19 @@ SLUG = [
 ]
 
 
-def text(max_length: int) -> list[validate.Validator]:
-    return [validate.Length(max=max_length), NO_NUL]
-
-
 FORMAT_HELP = "csv: every matching row as CSV, oldest first (accountant); or send Accept: text/csv."
 
 
+def cursor(*kinds: type) -> fields.String:
+    """A cursor field whose pattern is exactly the cursors the list can read (service/finance/pagination)."""
+    return fields.String(
+        validate=validate.Regexp(cursor_pattern(kinds), error="Not a cursor this API issued."),
+        metadata={"description": "From next_cursor."},
+    )
+
+
 class PageArgs(StrictSchema):
-    cursor = fields.String(validate=text(500), metadata={"description": "From next_cursor."})
+    cursor = cursor(int)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     format = fields.String(
         load_default=None,
@@ -63,6 +67,7 @@ class EventListArgs(PageArgs, DateRangeArgs):
 
 
 class DonationListArgs(PageArgs, DateRangeArgs):
+    cursor = cursor(datetime, str)  # newest first: created_at, then id
     appeal = fields.String(validate=SLUG)
     status = fields.String(validate=text(32))
     currency = fields.String(validate=CURRENCY)

@@ -7,8 +7,6 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from service.currencies import SUPPORTED_CURRENCIES
-
 from .base import StrictSchema
 
 RATIO = re.compile(r"^([1-9][0-9]{0,2}):([1-9][0-9]{0,2})$")
@@ -41,7 +39,8 @@ class MatchRuleSchema(StrictSchema):
         metadata={"description": "Funder:donor, e.g. 1:1 (a pound for a pound) or 2:1."},
     )
     caps = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(sorted(SUPPORTED_CURRENCIES))),
+        # Judged against the appeal's own currencies by AppealDefinitionSchema.
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z]{3}$", error="Must be a currency code.")),
         values=fields.Integer(strict=True, validate=validate.Range(min=1)),
         required=True,
         validate=validate.Length(min=1),

@@ -42,6 +42,8 @@ def allowed_origin(allowed: Iterable[str]) -> str | None:
 
 def apply_cors(response: Response, allowed: Iterable[str], preflight: bool = False) -> Response:
     response.vary.add("Origin")
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)  # no body, so no type (Werkzeug adds text/html)
     origin = allowed_origin(allowed)
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -17,11 +17,17 @@ import re
 from typing import Any
 
 from flask import Flask, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.routing import IntegerConverter
 
 from .errors import error_response
 
+# The request target (path and query) and the headers. gunicorn.conf.py lets a little more through
+# (its limit_request_line and limit_request_field_size are above these) so that the refusal comes
+# from here, in the JSON envelope on the API and as a page for donors, not as gunicorn's bare HTML.
+MAX_TARGET_BYTES = 4096
+MAX_HEADER_BYTES = 8190  # one header's name and value, as gunicorn's default counts it
+MAX_HEADER_COUNT = 100
 MAX_JSON_DEPTH = 20
 MAX_FORM_FIELDS = 100
 # Pages and report windows the API's list and report endpoints accept (see schemas).
@@ -63,7 +69,25 @@ def _bound_chunked_body() -> None:
     request.environ["CONTENT_LENGTH"] = str(len(data))
 
 
+def _check_target_and_headers() -> None:
+    environ = request.environ
+    # RAW_URI (gunicorn) / REQUEST_URI (Werkzeug) are the target as sent; else rebuild it.
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target is None:
+        query = environ.get("QUERY_STRING", "")
+        target = environ.get("PATH_INFO", "") + ("?" + query if query else "")
+    if len(target.encode("latin-1", "replace")) > MAX_TARGET_BYTES:
+        raise RequestURITooLarge(f"The address is longer than {MAX_TARGET_BYTES} bytes.")
+    headers = request.headers
+    if len(headers) > MAX_HEADER_COUNT:
+        raise RequestHeaderFieldsTooLarge(f"Send at most {MAX_HEADER_COUNT} headers.")
+    for name, value in headers.items():
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            raise RequestHeaderFieldsTooLarge(f"The {name} header is longer than {MAX_HEADER_BYTES} bytes.")
+
+
 def check_request_limits() -> Any:
+    _check_target_and_headers()
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return None
     if "chunked" in request.headers.get("Transfer-Encoding", "").lower():

@@ -207,3 +207,24 @@ def unavailable_errors(db: Session, appeal: Appeal, at: datetime | None = None) 
             f" {offer.successor.slug!r} with redirected_from {appeal.slug!r}."
         )
     return {"appeal": [message]}
+
+
+def public_offer(db: Session, appeal: Appeal) -> dict[str, Any] | None:
+    """The API's ``successor`` of an appeal: None while it takes gifts (or before it opens)."""
+    from flask import url_for
+
+    offer = offer_for(db, appeal)
+    if offer is None or offer.reason == Unavailable.NOT_YET_OPEN:
+        return None
+    target = offer.successor
+    return {
+        "reason": offer.reason,
+        "message": offer.message,
+        "appeal": target.slug if target else None,
+        "title": target.title if target else None,
+        "donate_url": (
+            url_for("donate.donate_form", slug=target.slug, _external=True, **{"from": appeal.slug})
+            if target
+            else None
+        ),
+    }

@@ -62,7 +62,8 @@ class DonationCreate(MethodView):
                 "in": "header",
                 "name": "Idempotency-Key",
                 "required": False,
-                "schema": {"type": "string", "maxLength": 255},
+                # Exactly IDEMPOTENCY_KEY: printable ASCII, no spaces.
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
                 "description": "Repeat the key with the same body to get the first answer again.",
             }
         ]

@@ -134,6 +134,17 @@ def _cacheable(response: Response, etag: str, cache_control: str, origins: list[
     return response.make_conditional(request)
 
 
+PREFLIGHT = (
+    "No body. Access-Control-Allow-Origin (and -Methods, -Max-Age) only when the request's Origin "
+    "is one of the appeal's allowed sites"
+)
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Origin": {"description": "The request's Origin, if the appeal lists it", "schema": {"type": "string"}},
+    "Access-Control-Allow-Methods": {"description": "GET, for a listed Origin", "schema": {"type": "string"}},
+    "Access-Control-Max-Age": {"description": "Seconds a browser may reuse this answer", "schema": {"type": "integer"}},
+}  # fmt: skip
+
+
 @blp.route("/<slug>/progress")
 class AppealProgress(MethodView):
     @blp.arguments(ProgressQuerySchema(), location="query")  # an instance: not rebuilt per request
@@ -153,7 +164,10 @@ class AppealProgress(MethodView):
             Response(body, mimetype="application/json"), etag, PROGRESS_CACHE_CONTROL, cached.origins
         )
 
+    @blp.alt_response(204, success=True, description=PREFLIGHT, headers=PREFLIGHT_HEADERS)
+    @blp.alt_response(404, schema=ErrorSchema)
     def options(self, slug: str) -> Any:
+        """CORS preflight: which of the appeal's listed sites may read this (no body)."""
         return apply_cors(Response(status=204), _progress_for(slug).origins, preflight=True)
 
 
@@ -175,6 +189,9 @@ class AppealSources(MethodView):
         etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
         return _cacheable(jsonify(body), etag, SOURCES_CACHE_CONTROL, list(appeal.allowed_origins or []))
 
+    @blp.alt_response(204, success=True, description=PREFLIGHT, headers=PREFLIGHT_HEADERS)
+    @blp.alt_response(404, schema=ErrorSchema)
     def options(self, slug: str) -> Any:
+        """CORS preflight: which of the appeal's listed sites may read this (no body)."""
         appeal = appeals.get_appeal(db.session(), slug)
         return apply_cors(Response(status=204), list(appeal.allowed_origins or []), preflight=True)

@@ -51,6 +51,26 @@ WIDGET_STRINGS = {
     "instead_hint": lambda a, loc: gettext("Your gift would go to that appeal, not to this one; you will see it before you pay.", loc),
 }  # fmt: skip
 
+# Why the widget will not take a typed amount: the donate page's own wording (service/amount_input.py
+# and the appeal's limits), so a donor reads the same sentence on both. {name} marks what the
+# widget fills in, formatted for the donor's language.
+AMOUNT_ERROR_STRINGS = {
+    "empty": lambda loc: gettext("Enter an amount.", loc),
+    "not_a_number": lambda loc: gettext("Enter the amount as a number, like %(example)s.", loc, example="{example}"),
+    "ambiguous": lambda loc: gettext(
+        "Did you mean %(amount)s? Please type it as %(typed)s.", loc, amount="{amount}", typed="{typed}"
+    ),
+    "which_one": lambda loc: gettext(
+        "Did you mean %(first)s or %(second)s? Please type it as %(first_typed)s or %(second_typed)s.", loc,
+        first="{first}", second="{second}", first_typed="{first_typed}", second_typed="{second_typed}",
+    ),
+    "too_many_places": lambda loc: gettext("Use at most %(places)s decimal places.", loc, places="{places}"),
+    "whole_units": lambda loc: gettext("Amounts in %(currency)s are whole numbers.", loc, currency="{currency}"),
+    "too_large": lambda loc: gettext("That amount is too large.", loc),
+    "minimum": lambda loc: gettext("The minimum gift is %(amount)s.", loc, amount="{amount}"),
+    "maximum": lambda loc: gettext("The maximum gift is %(amount)s.", loc, amount="{amount}"),
+}  # fmt: skip
+
 
 @bp.get("/embed.js")
 def embed_js() -> Response:
@@ -115,7 +135,10 @@ def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
         "default_currency": appeal.default_currency,
         "currencies": currencies,
         "has_goal": bool(appeal.goal_amount),
-        "text": {key: make(appeal, locale) for key, make in WIDGET_STRINGS.items()},
+        "text": {
+            **{key: make(appeal, locale) for key, make in WIDGET_STRINGS.items()},
+            "amount_errors": {key: make(locale) for key, make in AMOUNT_ERROR_STRINGS.items()},
+        },
     }
 
 

@@ -4,7 +4,8 @@
 payment recorded paid, a refund, a dispute: service/ledger/payments.py). It recomputes what each
 of the donation's payments should be matched from the payment rows as they are now, so the same
 facts applied twice, or in another order, give the same allocations; a refund or a lost dispute
-lowers the match and gives the difference back to the cap.
+lowers the match and gives the difference back to the cap (for later gifts: a payment takes
+from the cap only when it is first decided).
 
 The cap is shared by every gift to the appeal, so it is only ever changed by conditional
 updates: ``used`` moves from the value just read to a value no greater than ``cap``, or the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..gift_aid import normalise_postcode
@@ -116,14 +118,21 @@ def _allocation(db: Session, rule_id: int, payment_id: int) -> MatchAllocation |
     )
 
 
+def _insert_allocation(db: Session, values: dict[str, object]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on (rule, payment); True if this call made the row."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(MatchAllocation.__table__).on_conflict_do_nothing().returning(MatchAllocation.__table__.c.id)
+    )
+    return db.connection().execute(statement, values).first() is not None
+
+
 def _settle_one(db: Session, rule: MatchRule, cap: MatchCap | None, donation: Donation, payment: Payment,
                 decision: Decision) -> bool:  # fmt: skip
-    from ..ledger.payments import insert_ignore
-
     now = utcnow()
-    inserted = insert_ignore(
+    inserted = _insert_allocation(
         db,
-        MatchAllocation,
         {
             "rule_id": rule.id, "payment_id": payment.id, "donation_id": donation.id,
             "currency": payment.currency, "gift_amount": decision.gift_amount, "matched": 0,
@@ -136,7 +145,10 @@ def _settle_one(db: Session, rule: MatchRule, cap: MatchCap | None, donation: Do
         assert allocation is not None
         current = allocation.matched
         new = current
-        if cap is not None and decision.wanted > current:
+        if cap is not None and decision.wanted > current and inserted:
+            # Only a payment's first decision takes from the cap. Room a refund frees later goes
+            # to later gifts, never back to an earlier one the cap cut short: which earlier gift
+            # would get it would depend on the order events happen to be re-applied.
             new = current + reserve(db, cap.id, decision.wanted - current)
         elif cap is not None and decision.wanted < current:
             new = decision.wanted

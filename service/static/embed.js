@@ -29,6 +29,7 @@
     ':focus-visible{outline:3px solid #1d70b8;outline-offset:2px}' +
     '.s{font-size:.8rem;color:#4a4a4a;margin:.5rem 0 0}' +
     '.m{margin:0 0 .8rem;padding:.4rem .6rem;background:#f3f2f1;border-left:4px solid #1d70b8;font-size:.9rem}' +
+    '.e{flex-basis:100%;margin:.2rem 0 0;color:#b00020;font-weight:600}' +
     '[hidden]{display:none}';
 
   function get(url, done) {
@@ -38,9 +39,9 @@
     x.onload = function () {
       var data = null;
       try { if (x.status === 200) data = JSON.parse(x.responseText); } catch (e) { data = null; }
-      done(data);
+      done(data, x.status);
     };
-    x.onerror = x.ontimeout = function () { done(null); };
+    x.onerror = x.ontimeout = function () { done(null, 0); };
     x.send();
   }
 
@@ -57,12 +58,122 @@
 
   function fill(s, key, value) { return s.split('{' + key + '}').join(value); }
 
-  // The donor's typed amount in minor units, or null (the donate page then asks again).
-  function minor(text, exp) {
-    var m = /^\s*(\d{1,9})(?:[.,](\d{1,2}))?\s*$/.exec(text || '');
-    if (!m || (m[2] && m[2].length > exp)) return null;
-    var frac = (m[2] || '') + '00';
-    return parseInt(m[1], 10) * Math.pow(10, exp) + (exp ? parseInt(frac.slice(0, exp), 10) : 0);
+  // A typed amount read exactly as the server reads it (service/amount_input.py; the same table
+  // of cases tests both): the language's decimal and group marks come from Intl, a currency sign
+  // and spaces are ignored, a mark that could mean two things is a question, never a guess.
+  // Answers {amount: minor units} or {error: code, readings: [minor units], vars: {...}}.
+  var SPACES = /[\s\u00a0\u2007\u2009\u202f]+/g, SIGNS = ['\u00a3', '$', '\u20ac', '\u00a5', '\u20b4'];
+  var LONGEST_WHOLE_PART = 12;
+
+  function marksFor(locale) {
+    var marks = { decimal: '.', group: ',' };
+    try {
+      // 10000.5, not 1000.5: Ukrainian groups only from five digits.
+      var parts = new Intl.NumberFormat(locale).formatToParts(10000.5);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === 'decimal') marks.decimal = parts[i].value;
+        if (parts[i].type === 'group') marks.group = parts[i].value;
+      }
+    } catch (e) { /* no Intl: English marks */ }
+    if (marks.group !== ',' && marks.group !== '.') marks.group = ' '; // every kind of space
+    return marks;
+  }
+
+  function currencySigns(code, locale) {
+    var signs = SIGNS.concat([code.toUpperCase(), code.toLowerCase()]);
+    try {
+      var parts = new Intl.NumberFormat(locale, { style: 'currency', currency: code.toUpperCase() }).formatToParts(1);
+      for (var i = 0; i < parts.length; i++) if (parts[i].type === 'currency') signs.push(parts[i].value);
+    } catch (e) { /* the fixed signs are enough */ }
+    return signs.sort(function (a, b) { return b.length - a.length; });
+  }
+
+  function Refusal(code, vars, readings) { this.code = code; this.vars = vars || {}; this.readings = readings || []; }
+
+  function parseAmount(text, code, places, locale) {
+    var marks = marksFor(locale), scale = Math.pow(10, places);
+    function nan() {
+      var example = places ? '25 / 25' + marks.decimal + '50' : '25';
+      return new Refusal('not_a_number', { example: example });
+    }
+    function toMinor(whole) {
+      if (!/^[0-9]+$/.test(whole)) throw nan();
+      if (whole.replace(/^0+/, '').length > LONGEST_WHOLE_PART) throw new Refusal('too_large');
+      return parseInt(whole, 10) * scale;
+    }
+    function grouped(number) { // whole units written in groups of three: '1 000'
+      var groups = number.split(' ');
+      if (groups.length > 1) {
+        if (groups[0].length < 1 || groups[0].length > 3) throw nan();
+        for (var g = 1; g < groups.length; g++) if (groups[g].length !== 3) throw nan();
+      }
+      return toMinor(groups.join(''));
+    }
+    function splitValue(whole, fraction, groupMark) {
+      var units = whole ? grouped(whole.split(groupMark || ' ').join(' ')) : 0;
+      if (fraction && !/^[0-9]+$/.test(fraction)) throw nan();
+      if (fraction.slice(places).replace(/0/g, '')) {
+        throw places ? new Refusal('too_many_places', { places: String(places) })
+          : new Refusal('whole_units', { currency: code.toUpperCase() });
+      }
+      return units + (places ? parseInt((fraction.slice(0, places) + '000000').slice(0, places), 10) : 0);
+    }
+    function question(readings) {
+      var unique = [];
+      for (var r = 0; r < readings.length; r++) if (unique.indexOf(readings[r]) < 0) unique.push(readings[r]);
+      return new Refusal('ambiguous', {}, unique.slice(0, 2));
+    }
+    try {
+      var number = String(text || '').replace(SPACES, ' ').trim(), signs = currencySigns(code, locale), changed = true;
+      while (changed && number) {
+        changed = false;
+        for (var i = 0; i < signs.length; i++) {
+          if (number.indexOf(signs[i]) === 0) { number = number.slice(signs[i].length).trim(); changed = true; }
+          if (number && number.slice(-signs[i].length) === signs[i]) {
+            number = number.slice(0, -signs[i].length).trim(); changed = true;
+          }
+        }
+      }
+      if (!number) throw new Refusal('empty');
+      if (!/^(?:[0-9][0-9 ,.]*|[,.][0-9]+)$/.test(number) || /[,.] |[ ,.][,.]/.test(number)) throw nan();
+      var found = number.replace(/[^,.]/g, '');
+      if (!found) return { amount: grouped(number) };
+      var lastMark = found.charAt(found.length - 1), at = number.lastIndexOf(lastMark);
+      var whole = number.slice(0, at), fraction = number.slice(at + 1), value;
+      if (found.indexOf(',') >= 0 && found.indexOf('.') >= 0) {
+        // '1,000.50': the last mark is the decimal one, the other groups thousands.
+        if (found.slice(0, -1).indexOf(lastMark) >= 0) throw nan();
+        value = splitValue(whole, fraction, found.charAt(0));
+        if (lastMark === marks.decimal) return { amount: value };
+        throw question([value]);
+      }
+      var mark = found.charAt(0);
+      if (found.length > 1) { // '1,000,000': a repeated mark can only group thousands
+        value = grouped(number.split(mark).join(' '));
+        if (mark !== marks.decimal && mark === marks.group) return { amount: value };
+        throw question([value]);
+      }
+      if (fraction.length === 3 && whole && fraction.indexOf(' ') < 0) {
+        var asThousands = grouped(number.replace(mark, ' '));
+        if (mark === marks.group) return { amount: asThousands };
+        var asDecimal = fraction.slice(places).replace(/0/g, '') ? null : splitValue(whole, fraction, null);
+        throw question(asDecimal === null ? [asThousands] : [asDecimal, asThousands]);
+      }
+      value = splitValue(whole, fraction, null);
+      // The point is a decimal mark in both languages; English '10,50' is asked, never £1,050.
+      if (mark === marks.decimal || mark === '.') return { amount: value };
+      throw question([value]);
+    } catch (refusal) {
+      if (!(refusal instanceof Refusal)) throw refusal;
+      return { error: refusal.code, vars: refusal.vars, readings: refusal.readings };
+    }
+  }
+
+  // How a donor should type ``amount`` in ``locale``: '10.50', '10,50', '25'.
+  function typedAs(amount, places, locale) {
+    var scale = Math.pow(10, places), whole = Math.floor(amount / scale), part = amount % scale;
+    if (!places || !part) return String(whole);
+    return whole + marksFor(locale).decimal + String(scale + part).slice(1);
   }
 
   function coverFor(gift, fee) {
@@ -166,9 +277,14 @@
     var ol = el('label'), other = el('input', { type: 'radio', name: 'amount', value: '' });
     if (!cur.suggestions.length) other.checked = true;
     ol.appendChild(other); ol.appendChild(d.createTextNode(t.other)); amounts.appendChild(ol);
-    var typed = el('input', { type: 'text', inputmode: 'decimal', autocomplete: 'transaction-amount', 'aria-label': t.other_label });
+    var typed = el('input', { type: 'text', inputmode: 'decimal', autocomplete: 'transaction-amount',
+      'aria-label': t.other_label, 'aria-describedby': 'dr-problem' });
     typed.hidden = !other.checked;
     amounts.appendChild(typed);
+    // Said before the donor leaves the page: the donate page would refuse the same amount.
+    var problem = el('p', { 'class': 'e', id: 'dr-problem', 'aria-live': 'polite' });
+    problem.hidden = true;
+    amounts.appendChild(problem);
     form.appendChild(amounts);
     var cl = el('label', { 'class': 'c' }), cover = el('input', { type: 'checkbox', name: 'cover_fees', value: '1' });
     var coverText = el('span');
@@ -185,14 +301,38 @@
     box.appendChild(el('p', { 'class': 's' }, t.secure));
     root.appendChild(box);
 
+    function money(amount) { return fmt(amount, cur.code, cur.exponent, cfg.locale); }
+    // {amount} or {error, vars, readings}: the suggestion picked, or what the donor typed.
     function chosen() {
       if (!other.checked) for (var j = 0; j < cur.suggestions.length; j++) {
-        if (form.amount[j].checked) return cur.suggestions[j].amount;
+        if (form.amount[j].checked) return { amount: cur.suggestions[j].amount };
       }
-      return minor(typed.value, cur.exponent);
+      var read = parseAmount(typed.value, cur.code, cur.exponent, cfg.locale);
+      if (read.error) return read;
+      if (read.amount < cur.minimum) return { error: 'minimum', vars: { amount: money(cur.minimum) } };
+      if (read.amount > cur.maximum) return { error: 'maximum', vars: { amount: money(cur.maximum) } };
+      return read;
+    }
+    function message(read) {
+      var vars = read.vars || {}, r = read.readings || [], k;
+      if (read.error === 'ambiguous' && r.length === 1) {
+        vars = { amount: money(r[0]), typed: typedAs(r[0], cur.exponent, cfg.locale) };
+      } else if (read.error === 'ambiguous') {
+        vars = { first: money(r[0]), second: money(r[1]), first_typed: typedAs(r[0], cur.exponent, cfg.locale),
+          second_typed: typedAs(r[1], cur.exponent, cfg.locale) };
+      }
+      var said = t.amount_errors[read.error === 'ambiguous' && r.length > 1 ? 'which_one' : read.error];
+      for (k in vars) if (vars.hasOwnProperty(k)) said = fill(said, k, vars[k]);
+      return said;
+    }
+    function show(text) {
+      problem.textContent = text || '';
+      problem.hidden = !text;
+      if (text) typed.setAttribute('aria-invalid', 'true'); else typed.removeAttribute('aria-invalid');
     }
     function update() {
-      var gift = chosen();
+      var read = chosen(), gift = read.amount;
+      if (!read.error || !other.checked) show('');
       typed.hidden = !other.checked;
       var fee = gift ? fmt(coverFor(gift, cur.fee), cur.code, cur.exponent, cfg.locale) : '';
       coverText.textContent = fill(t.cover, 'fee', fee).replace(/\s+/g, ' ');
@@ -200,19 +340,51 @@
     }
     form.addEventListener('change', update);
     typed.addEventListener('input', update);
-    form.addEventListener('submit', function () {
+    form.addEventListener('submit', function (event) {
+      var read = chosen();
+      if (read.error) {
+        event.preventDefault();
+        show(message(read));
+        typed.focus();
+        return;
+      }
       // A typed amount goes as minor units, like the plain link's ?amount=.
-      if (other.checked) other.value = chosen() ? String(chosen()) : '';
+      if (other.checked) other.value = String(read.amount);
     });
     update();
     link.parentNode.insertBefore(host, link);
     link.style.display = 'none';
   }
 
+  var warned = false;
+  // Said once a page, in the publisher's console: why readers see the plain link, and the fix.
+  function warn(text) {
+    if (warned || !w.console || !w.console.warn) return;
+    warned = true;
+    w.console.warn('Donation Router: ' + text);
+  }
+
+  function whyPlain(url) {
+    var origin = location.protocol + '//' + location.host, guide = base + '/embed/snippet/' + encodeURIComponent(slug);
+    var refused = 'this page\'s origin ' + origin + ' is not allowed to show the widget for the appeal "' + slug +
+      '", so readers here see the plain donate link only. To show the widget, ask the charity to add ' + origin +
+      ' to the appeal\'s allowed sites (see ' + guide + ').';
+    // The browser hides a refused cross-origin answer (it looks like a network error); a request
+    // that needs no permission tells the two apart: it arrives when only the permission is missing.
+    if (!w.fetch) return warn(refused + ' (Or ' + base + ' could not be reached.)');
+    w.fetch(url, { mode: 'no-cors', credentials: 'omit' }).then(function () { warn(refused); }, function () {
+      warn(base + ' could not be reached, so readers here see the plain donate link for now.');
+    });
+  }
+
   function upgrade(link) {
     var q = base + '/embed/' + encodeURIComponent(slug) + '/config.json?lang=' + encodeURIComponent(lang);
-    get(q, function (cfg) {
-      if (!cfg || !cfg.currencies) return;
+    get(q, function (cfg, status) {
+      if (!cfg || !cfg.currencies) {
+        if (status === 404) warn('there is no appeal "' + slug + '" at ' + base + '; readers see the plain donate link.');
+        else if (!status) whyPlain(q);
+        return;
+      }
       get(base + '/api/v1/appeals/' + encodeURIComponent(slug) + '/progress?lang=' + encodeURIComponent(cfg.locale),
         function (progress) {
           try { render(link, cfg, progress); } catch (e) { link.style.display = ''; }
@@ -231,6 +403,7 @@
     }
   }
 
-  w.DonationRouter = { version: '1', start: start };
+  // parseAmount is public so a publisher (and the tests) can see how a typed amount is read.
+  w.DonationRouter = { version: '1', start: start, parseAmount: parseAmount };
   if (d.readyState === 'loading') d.addEventListener('DOMContentLoaded', start); else start();
 })(window, document);

@@ -15,22 +15,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EMBED_JS = ROOT / "service" / "static" / "embed.js"
 # The budget docs/publishers.md states: what a reader's phone downloads for the widget.
-BUDGET_BYTES = 12 * 1024
-BUDGET_GZIP_BYTES = 5 * 1024
+# Raised from 12 KB / 5 KB when the widget learnt the server's typed-amount rule (issue 13).
+BUDGET_BYTES = 21 * 1024
+BUDGET_GZIP_BYTES = 7 * 1024
 CONFIG = "/embed/red-cross-ukraine/config.json"
 
 
 def test_embed_js_is_served_as_cacheable_javascript_loadable_from_other_sites(client: Any) -> None:
-    response = client.get("/embed.js")
-    assert response.status_code == 200
-    assert response.mimetype == "text/javascript"
-    assert (
-        "public" in response.headers["Cache-Control"] and "max-age=300" in response.headers["Cache-Control"]
-    )
-    assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
-    assert "Access-Control-Allow-Origin" not in response.headers  # a <script> needs no CORS
-    etag = response.headers["ETag"]
-    assert client.get("/embed.js", headers={"If-None-Match": etag}).status_code == 304
+    # Each response is closed: send_file's open file goes with it.
+    with client.get("/embed.js") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        cache_control = response.headers["Cache-Control"]
+        assert "public" in cache_control and "max-age=300" in cache_control
+        assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+        assert "Access-Control-Allow-Origin" not in response.headers  # a <script> needs no CORS
+        etag = response.headers["ETag"]
+    with client.get("/embed.js", headers={"If-None-Match": etag}) as again:
+        assert again.status_code == 304
 
 
 def test_embed_js_stays_within_the_size_budget_the_docs_state() -> None:
@@ -38,7 +40,7 @@ def test_embed_js_stays_within_the_size_budget_the_docs_state() -> None:
     assert len(source) <= BUDGET_BYTES
     assert len(gzip.compress(source, 9)) <= BUDGET_GZIP_BYTES
     docs = (ROOT / "docs" / "publishers.md").read_text()
-    assert "12 KB" in docs and "5 KB gzipped" in docs
+    assert "21 KB" in docs and "7 KB gzipped" in docs
 
 
 def test_embed_js_defines_one_global_and_navigates_the_top_window() -> None:

@@ -160,3 +160,64 @@ def test_report_page_sizes_and_date_ranges_are_bounded(client: Any, app: Any, qu
     response = client.get("/api/v1/finance/donations", query_string=query, headers=finance_headers(app))
     assert response.status_code == 422
     assert response.get_json()["error"]["code"] == "validation_failed"
+
+
+def raw_request(port: int, head: bytes) -> tuple[int, str, bytes]:
+    """Send a request as raw bytes (no client library refuses it first); status, type, body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    header, _, body = data.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    content_type = next((v for k, v in fields.items() if k.lower() == "content-type"), "")
+    return int(lines[0].split()[1]), content_type, body
+
+
+def test_a_long_address_is_414_in_the_json_envelope_on_the_api_and_a_page_for_donors(client: Any) -> None:
+    long_query = "x=" + "a" * 5000
+    response = client.get(f"/api/v1/appeals?{long_query}")
+    assert response.status_code == 414
+    assert response.get_json()["error"]["code"] == "uri_too_long"
+    page = client.get(f"/donate/red-cross-ukraine?{long_query}")
+    assert page.status_code == 414 and page.mimetype == "text/html"
+    assert client.get("/api/v1/appeals?" + "x=" + "a" * 4000).status_code == 200  # under the limit
+
+
+def test_a_header_too_large_is_431_in_the_json_envelope(client: Any) -> None:
+    response = client.get("/api/v1/appeals", headers={"X-Padding": "a" * 9000})
+    assert response.status_code == 431
+    assert response.get_json()["error"]["code"] == "headers_too_large"
+    many = {f"X-Extra-{i}": "1" for i in range(120)}
+    assert client.get("/api/v1/appeals", headers=many).get_json()["error"]["code"] == "headers_too_large"
+
+
+OVERSIZED = [
+    # Refused by the app (gunicorn's limits are above the app's): the full envelope.
+    (b"GET /api/v1/appeals?x=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "uri_too_long"),
+    (
+        b"GET /api/v1/appeals HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n",
+        431,
+        "headers_too_large",
+    ),
+    # Past gunicorn's own limits: gunicorn refuses before any path is read, still as JSON.
+    (b"GET /api/v1/appeals?x=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "uri_too_long"),
+    (
+        b"GET /api/v1/appeals HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * 17000 + b"\r\n\r\n",
+        431,
+        "headers_too_large",
+    ),
+]
+
+
+def test_under_gunicorn_414_and_431_reach_clients_in_the_json_envelope(gunicorn: Any) -> None:
+    server = gunicorn()  # one server for all four: each start costs seconds
+    answers = []
+    for head, _, _ in OVERSIZED:
+        status, content_type, body = raw_request(server.port, head)
+        answers.append((status, content_type.split(";")[0], json.loads(body)["error"]["code"]))
+    assert answers == [(status, "application/json", code) for _, status, code in OVERSIZED]
