@@ -83,8 +83,9 @@ class SandboxControl:
 
     # -- money after payment ----------------------------------------------------
     def refund(self, charge_or_intent: str, amount: int | None = None,
-               reason: str | None = None) -> Obj:  # fmt: skip
-        body = {"amount": amount, "reason": reason}
+               reason: str | None = None, reverse_transfer: bool = False) -> Obj:  # fmt: skip
+        """Refund; ``reverse_transfer`` also takes a destination charge's share back from the charity."""
+        body = {"amount": amount, "reason": reason, "reverse_transfer": reverse_transfer}
         return self._call("POST", f"/charges/{charge_or_intent}/refund", body)
 
     def open_dispute(self, charge_or_intent: str, amount: int | None = None,
@@ -99,9 +100,14 @@ class SandboxControl:
         """Make pending balance transactions available now."""
         return self._call("POST", "/balance/settle")
 
-    def payout(self, currency: str | None = None, settle_pending: bool = True) -> list[Obj]:
-        """Pay out the available balance (per currency); returns the payouts."""
-        body = {"currency": currency, "settle_pending": settle_pending}
+    def payout(
+        self, currency: str | None = None, settle_pending: bool = True, account: str | None = None
+    ) -> list[Obj]:
+        """Pay out the available balance (per currency); returns the payouts.
+
+        ``account`` pays out that connected account's own balance (its events carry ``account``).
+        """
+        body = {"currency": currency, "settle_pending": settle_pending, "account": account}
         return self._call("POST", "/payouts", body)["data"]
 
     # -- subscriptions ----------------------------------------------------------
@@ -111,6 +117,10 @@ class SandboxControl:
 
     def cancel_subscription(self, subscription_id: str) -> Obj:
         return self._call("POST", f"/subscriptions/{subscription_id}/cancel")
+
+    def retry_invoice(self, invoice_id: str, outcome: str = "paid") -> Obj:
+        """Stripe's next automatic attempt at a failed invoice: ``paid`` or ``failed`` (the 4th failure cancels)."""
+        return self._call("POST", f"/invoices/{invoice_id}/retry", {"outcome": outcome})
 
     # -- webhooks ---------------------------------------------------------------
     def webhooks(self) -> Obj:
@@ -170,12 +180,18 @@ class SandboxControl:
     def configure(
         self, *, latency_ms: float | None = None, rate_limit: int | None = None,
         async_settle_seconds: float | None = None, available_after_days: int | None = None,
-        fees: list[str] | None = None,
+        fees: list[str] | None = None, settlement_currency: str | None = None,
+        exchange_rates: dict[str, float] | None = None,
     ) -> Obj:  # fmt: skip
-        """Change load switches at runtime; ``fees`` like ``["gbp=1.5+20"]``."""
+        """Change switches at runtime; ``fees`` like ``["gbp=1.5+20"]``; ``settlement_currency``
+        (e.g. ``"gbp"``) converts charges in other currencies at ``exchange_rates``
+        (``{"eur": 0.85}``: pounds per euro; later calls change the rate for later refunds)."""
         body = {"latency_ms": latency_ms, "rate_limit": rate_limit,
                 "async_settle_seconds": async_settle_seconds,
-                "available_after_days": available_after_days, "fees": fees}  # fmt: skip
+                "available_after_days": available_after_days, "fees": fees,
+                "exchange_rates": exchange_rates}  # fmt: skip
+        if settlement_currency is not None:
+            body["settlement_currency"] = settlement_currency
         return self._call("POST", "/settings", body)
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ class Controls:
             ("POST", "/_sandbox/disputes/<id>/close", self.close_dispute),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
+            ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
             ("POST", "/_sandbox/balance/settle", self.settle_balance),
             ("POST", "/_sandbox/payouts", self.payout),
             ("GET", "/_sandbox/webhooks", self.webhooks),
@@ -140,8 +141,9 @@ class Controls:
     def refund(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
         return ledger.refund(
-            self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason")
-        )
+            self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason"),
+            reverse_transfer=bool(body.get("reverse_transfer")),
+        )  # fmt: skip
 
     def open_dispute(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
@@ -162,13 +164,19 @@ class Controls:
     def cancel_subscription(self, body: Obj, id: str) -> Obj:
         return subscriptions.cancel(self.sb, self._obj(id, "subscription"))
 
+    def retry_invoice(self, body: Obj, id: str) -> Obj:
+        outcome = body.get("outcome", "paid")
+        if outcome not in ("paid", "failed"):
+            raise invalid("outcome must be paid or failed", param="outcome")
+        return subscriptions.retry_invoice(self.sb, self._obj(id, "invoice"), outcome == "paid")
+
     def settle_balance(self, body: Obj) -> Obj:
         return {"settled": ledger.settle_pending(self.sb), "balance": ledger.balance(self.sb)}
 
     def payout(self, body: Obj) -> Obj:
         if body.get("settle_pending", True) not in (False, "false", "0"):
             ledger.settle_pending(self.sb)
-        return {"data": ledger.pay_out(self.sb, body.get("currency"))}
+        return {"data": ledger.pay_out(self.sb, body.get("currency"), body.get("account"))}
 
     def webhooks(self, body: Obj) -> Obj:
         d = self.sb.events.deliverer
@@ -229,6 +237,8 @@ class Controls:
             "async_settle_seconds": o.async_settle_seconds,
             "available_after_days": o.available_after_days,
             "fees": {c: {"percent": f.percent, "fixed": f.fixed} for c, f in o.fees.items()},
+            "settlement_currency": o.settlement_currency,
+            "exchange_rates": dict(o.exchange_rates),
         }
 
     def update_settings(self, body: Obj) -> Obj:
@@ -242,6 +252,11 @@ class Controls:
             o.async_settle_seconds = None if value is None else float(value)
         if "available_after_days" in body:
             o.available_after_days = int(body["available_after_days"])
+        if "settlement_currency" in body:
+            value = body["settlement_currency"]
+            o.settlement_currency = str(value).lower() if value else None
+        for currency, rate in (body.get("exchange_rates") or {}).items():
+            o.exchange_rates[str(currency).lower()] = float(rate)
         for spec in body.get("fees", []):
             currency, fee = parse_fee(spec)
             o.fees[currency] = fee

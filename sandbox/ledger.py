@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import money
+from sandbox import connect, money
 from sandbox import payment_objects as objects
 from sandbox.core import Sandbox
 from sandbox.errors import invalid, missing_param
@@ -12,6 +12,12 @@ from sandbox.fixtures import template
 from sandbox.ids import now
 
 Obj = dict[str, Any]
+
+
+def _settled(amount: int, source: str, target: str, rate: float | None) -> int:
+    """``amount`` of a charge's currency as it moves the balance: converted at today's rate
+    when the account settles in another currency (https://docs.stripe.com/currencies/disputes-refunds)."""
+    return amount if rate is None else money.convert(amount, source, target, rate)
 
 
 def find_charge(sb: Sandbox, charge_id: str | None, pi_id: str | None) -> Obj:
@@ -32,7 +38,7 @@ def find_charge(sb: Sandbox, charge_id: str | None, pi_id: str | None) -> Obj:
 
 def refund(
     sb: Sandbox, ch: Obj, amount: int | None = None, reason: str | None = None,
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None, reverse_transfer: bool = False,
 ) -> Obj:  # fmt: skip
     with sb.store.lock:
         if ch["status"] != "succeeded":
@@ -60,10 +66,11 @@ def refund(
                 param="amount",
             )
         re = objects.refund(ch, amount, reason=reason, metadata=metadata or {})
+        currency, rate = sb.settlement(ch["currency"])
         txn = objects.balance_transaction(
-            amount=-amount, currency=ch["currency"], fee=0, type_="refund", source=re["id"],
-            reporting_category="refund", description="REFUND FOR CHARGE",
-            available_after_days=0,
+            amount=-_settled(amount, ch["currency"], currency, rate), currency=currency, fee=0,
+            type_="refund", source=re["id"], reporting_category="refund",
+            description="REFUND FOR CHARGE", available_after_days=0, exchange_rate=rate,
         )  # fmt: skip
         sb.store.add(txn)
         re["balance_transaction"] = txn["id"]
@@ -71,6 +78,8 @@ def refund(
         previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
         ch["amount_refunded"] += amount
         ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
+        if reverse_transfer:
+            connect.reverse_for_refund(sb, ch, amount, re["id"])
         sb.events.emit("refund.created", re)
         sb.events.emit("charge.refunded", ch, previous)
         return re
@@ -82,11 +91,13 @@ def open_dispute(sb: Sandbox, ch: Obj, amount: int | None, reason: str) -> Obj:
             raise invalid(f"Charge {ch['id']} cannot be disputed.", param="charge")
         amount = ch["amount"] - ch["amount_refunded"] if amount is None else int(amount)
         dp = objects.dispute(ch, amount, reason)
-        fee = money.DISPUTE_FEE.get(ch["currency"], 1500)
+        currency, rate = sb.settlement(ch["currency"])
+        fee = money.DISPUTE_FEE.get(currency, 1500)
         txn = objects.balance_transaction(
-            amount=-amount, currency=ch["currency"], fee=fee, type_="adjustment",
-            source=dp["id"], reporting_category="dispute",
+            amount=-_settled(amount, ch["currency"], currency, rate), currency=currency, fee=fee,
+            type_="adjustment", source=dp["id"], reporting_category="dispute",
             description=f"Chargeback withdrawal for {ch['id']}", available_after_days=0,
+            exchange_rate=rate,
         )  # fmt: skip
         sb.store.add(txn)
         dp["balance_transactions"] = [txn]
@@ -106,10 +117,14 @@ def close_dispute(sb: Sandbox, dp: Obj, outcome: str) -> Obj:
         previous = {"status": dp["status"]}
         if outcome == "won":
             withdrawn = dp["balance_transactions"][0]
+            # Reinstated at the rate of the day it is won, like the withdrawal was at its own.
+            currency, rate = sb.settlement(dp["currency"])
             txn = objects.balance_transaction(
-                amount=dp["amount"], currency=dp["currency"], fee=-withdrawn["fee"],
-                type_="adjustment", source=dp["id"], reporting_category="dispute_reversal",
+                amount=_settled(dp["amount"], dp["currency"], currency, rate), currency=currency,
+                fee=-withdrawn["fee"], type_="adjustment", source=dp["id"],
+                reporting_category="dispute_reversal",
                 description=f"Chargeback reversal for {dp['charge']}", available_after_days=0,
+                exchange_rate=rate,
             )  # fmt: skip
             sb.store.add(txn)
             dp["balance_transactions"].append(txn)
@@ -137,7 +152,7 @@ def balance(sb: Sandbox) -> Obj:
     totals: dict[tuple[str, str], int] = {}
     paid_out = sb.store.table("txn_payout")
     for txn in sb.store.newest_first("balance_transaction"):
-        if txn["id"] in paid_out:
+        if txn["id"] in paid_out or not connect.visible(sb.store, txn):
             continue
         key = (txn["status"], txn["currency"])
         totals[key] = totals.get(key, 0) + txn["net"]
@@ -159,13 +174,20 @@ def balance(sb: Sandbox) -> Obj:
     )
 
 
-def pay_out(sb: Sandbox, currency: str | None = None) -> list[Obj]:
-    """Sweep the available balance of each currency into a paid payout."""
+def pay_out(sb: Sandbox, currency: str | None = None, account: str | None = None) -> list[Obj]:
+    """Sweep the available balance of each currency into a paid payout.
+
+    ``account`` pays out a connected account's own balance (its payments from transfers) instead
+    of the platform's; that payout, its balance transaction and its events belong to the account.
+    """
     created: list[Obj] = []
     with sb.store.lock:
         paid_out = sb.store.table("txn_payout")
+        owners = sb.store.table(connect.OWNERS)
         groups: dict[str, list[Obj]] = {}
         for txn in reversed(sb.store.newest_first("balance_transaction")):
+            if owners.get(txn["id"]) != account:
+                continue
             wanted = currency is None or txn["currency"] == currency
             if wanted and txn["status"] == "available" and txn["id"] not in paid_out:
                 groups.setdefault(txn["currency"], []).append(txn)
@@ -182,12 +204,19 @@ def pay_out(sb: Sandbox, currency: str | None = None) -> list[Obj]:
             sb.store.add(po_txn)
             po["balance_transaction"] = po_txn["id"]
             sb.store.add(po)
+            if account:
+                owners[po["id"]] = owners[po_txn["id"]] = account
             for t in [*txns, po_txn]:
                 paid_out[t["id"]] = po["id"]
-            sb.events.emit("payout.created", po)
+            sb.events.emit("payout.created", po, account=account)
             po.update(status="paid", trace_id={"status": "supported", "value": "SBX" + po["id"][3:15]})
-            sb.events.emit("payout.paid", po, {"status": "pending"})
+            sb.events.emit("payout.paid", po, {"status": "pending"}, account=account)
             po["reconciliation_status"] = "completed"
-            sb.events.emit("payout.reconciliation_completed", po, {"reconciliation_status": "in_progress"})
+            sb.events.emit(
+                "payout.reconciliation_completed",
+                po,
+                {"reconciliation_status": "in_progress"},
+                account=account,
+            )
             created.append(po)
     return created

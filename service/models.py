@@ -191,6 +191,11 @@ class Donation(Base):
     # gifts made before this was recorded.
     requested_appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
 
+    # Why a monthly gift stopped, as the donor told Stripe's portal (cancellation_details): finance
+    # sees them with the cancellations (service/manage.py, docs/donors.md).
+    cancellation_feedback: Mapped[str | None] = mapped_column(String(32))
+    cancellation_comment: Mapped[str | None] = mapped_column(String(500))
+
     @property
     def charge_amount(self) -> int:
         """What Stripe is asked to collect (per payment): the gift plus any fee cover."""
@@ -285,14 +290,53 @@ class Payment(Base):
     fee: Mapped[int | None] = mapped_column(BigInteger)
     net: Mapped[int | None] = mapped_column(BigInteger)
     settlement_currency: Mapped[str | None] = mapped_column(String(3))
+    # The payment in the account's settlement currency, from Stripe's balance transactions (fee and
+    # net above are too). When Stripe converted the charge these differ from amount, refunds and
+    # dispute_amount, which stay in ``currency``; refunds and dispute withdrawals are converted at
+    # the rate of their own day, so they are stored as Stripe booked them, never recomputed.
+    settlement_amount: Mapped[int | None] = mapped_column(BigInteger)
+    settlement_refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Dispute withdrawals less reinstatements (the dispute fee excluded), in settlement_currency.
+    settlement_disputed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     stripe_payout_id: Mapped[str | None] = mapped_column(String(255), index=True)
     paid_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Transfer(Base):
+    """What a charity with its own Stripe account received for one payment (Connect).
+
+    A destination charge is the platform's: its fee, refunds and disputes stay on the payment row
+    and in the platform's balance. What reaches the charity is the transfer to its connected
+    account, kept here apart (never netted into the payment), with the charity's own payout that
+    carried it to the charity's bank once that payout is known.
+    """
+
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    donation_id: Mapped[str] = mapped_column(ForeignKey("donations.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    stripe_transfer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    destination_account: Mapped[str] = mapped_column(String(255), index=True)
+    # The payment (py_...) the transfer created on the charity's account: its payout lists it.
+    destination_payment_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
+    stripe_payout_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    transferred_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Payout(Base):
-    """A Stripe payout to the bank; payments point at it through ``stripe_payout_id``."""
+    """A Stripe payout to the bank; payments point at it through ``stripe_payout_id``.
+
+    ``account`` is None for the platform's own payouts, or the charity's connected account whose
+    payout it is (a Connect webhook's ``account``); transfers point at those.
+    """
 
     __tablename__ = "payouts"
     __table_args__ = (Index("ix_payouts_arrival", "arrival_date"),)
@@ -306,11 +350,13 @@ class Payout(Base):
     arrival_date: Mapped[datetime | None]
     balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
     payment_count: Mapped[int] = mapped_column(Integer, default=0)
+    account: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_created_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+from service import outbox as _outbox  # noqa: E402,F401 - registers the email outbox's table on Base
 from service import payment_links as _payment_links  # noqa: E402,F401 - registers surge mode's table on Base
 from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base
 from service.matching import models as _matching_models  # noqa: E402,F401 - registers match funding's tables

@@ -64,6 +64,8 @@ class CheckoutSession:
     client_reference_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
     livemode: bool = False
+    # The address the donor gave on Checkout (customer_details.email): where their receipt goes.
+    customer_email: str | None = None
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
@@ -83,6 +85,7 @@ class CheckoutSession:
             client_reference_id=data.get("client_reference_id"),
             metadata=dict(data.get("metadata") or {}),
             livemode=bool(data.get("livemode")),
+            customer_email=(data.get("customer_details") or {}).get("email"),
         )
 
 
@@ -250,13 +253,26 @@ class StripeGateway:
     # -- reading what happened after checkout (the webhook ledger's backfill and lookups) --
 
     def list_events(
-        self, *, created_gte: int, types: list[str], starting_after: str | None = None, limit: int = 100
+        self,
+        *,
+        created_gte: int,
+        types: list[str],
+        starting_after: str | None = None,
+        limit: int = 100,
+        account: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of events, newest first, and whether more pages follow."""
+        """One page of events, newest first, and whether more pages follow.
+
+        ``account`` lists a connected account's own events (its payouts), with its ``Stripe-Account``.
+        """
         params: dict[str, Any] = {"created": {"gte": created_gte}, "types": types, "limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
-        page = self._call("events.list", lambda: self.client.v1.events.list(params=params))  # type: ignore[arg-type]
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        page = self._call(
+            "events.list",
+            lambda: self.client.v1.events.list(params=params, options=options),  # type: ignore[arg-type]
+        )
         return [_plain(event) for event in page.data], bool(page.has_more)
 
     def retrieve_checkout_session_raw(self, session_id: str) -> dict[str, Any]:
@@ -287,6 +303,17 @@ class StripeGateway:
         )
         return _plain(txn)
 
+    def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        """The charge's refunds with their balance transactions expanded (what each took from the
+        balance, in the settlement currency). A charge is refunded a handful of times at most."""
+        page = self._call(
+            "refunds.list",
+            lambda: self.client.v1.refunds.list(
+                params={"charge": charge_id, "expand": ["data.balance_transaction"], "limit": 100}
+            ),
+        )
+        return [_plain(refund) for refund in page.data]
+
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         subscription = self._call(
             "subscriptions.retrieve",
@@ -294,17 +321,87 @@ class StripeGateway:
         )
         return _plain(subscription)
 
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
-        """Every balance transaction a payout settled (all pages)."""
+    # -- monthly donors managing their gift (service/manage.py) --
+
+    def create_portal_session(
+        self, customer_id: str, return_url: str, flow: dict[str, Any], locale: str | None = None
+    ) -> str:
+        """A Customer Portal session opened straight at one flow; returns its short-lived URL.
+
+        ``flow`` is ``flow_data`` (payment_method_update, or subscription_cancel for one
+        subscription), with ``after_completion`` redirecting to ``return_url``:
+        https://docs.stripe.com/customer-management/portal-deep-links
+        """
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "return_url": return_url,
+            "flow_data": {
+                **flow,
+                "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+            },
+        }
+        if locale:
+            params["locale"] = locale
+        session = self._call(
+            "billing_portal.sessions.create",
+            lambda: self.client.v1.billing_portal.sessions.create(params=params),  # type: ignore[arg-type]
+        )
+        return str(session.url)
+
+    def change_subscription_amount(
+        self, subscription_id: str, amount: int, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Charge ``amount`` per period from the next invoice on, without proration (a gift, not a plan).
+
+        The subscription's one item gets a new inline price for the same product and interval:
+        https://docs.stripe.com/billing/subscriptions/change-price
+        """
+        current = self.retrieve_subscription(subscription_id)
+        item = current["items"]["data"][0]
+        price = item["price"]
+        recurring = {"interval": price["recurring"]["interval"]}
+        if price["recurring"].get("interval_count"):
+            recurring["interval_count"] = price["recurring"]["interval_count"]
+        product = price["product"] if isinstance(price["product"], str) else price["product"]["id"]
+        params = {
+            "items": [{"id": item["id"], "price_data": {
+                "currency": price["currency"], "product": product, "recurring": recurring, "unit_amount": amount,
+            }}],
+            "proration_behavior": "none",
+        }  # fmt: skip
+        updated = self._call(
+            "subscriptions.update",
+            lambda: self.client.v1.subscriptions.update(
+                subscription_id,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            ),
+        )
+        return _plain(updated)
+
+    def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
+        """A destination charge's transfer to the charity's connected account (Connect)."""
+        transfer = self._call("transfers.retrieve", lambda: self.client.v1.transfers.retrieve(transfer_id))
+        return _plain(transfer)
+
+    def payout_balance_transactions(self, payout_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        """Every balance transaction a payout settled (all pages).
+
+        ``account`` reads a connected account's payout: the request carries its ``Stripe-Account``
+        header (docs.stripe.com/connect/authentication), as that payout is not the platform's.
+        """
         found: list[dict[str, Any]] = []
         starting_after: str | None = None
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
         while True:
             params: dict[str, Any] = {"payout": payout_id, "limit": 100}
             if starting_after:
                 params["starting_after"] = starting_after
             page = self._call(
                 "balance_transactions.list",
-                lambda params=params: self.client.v1.balance_transactions.list(params=params),  # type: ignore[misc]
+                lambda params=params: self.client.v1.balance_transactions.list(
+                    params=params, options=options
+                ),  # type: ignore[misc,arg-type]
             )
             found.extend(_plain(txn) for txn in page.data)
             if not page.has_more or not page.data:

@@ -231,7 +231,7 @@ class Reconciliation(MethodView):
         result = reconciliation.report(db.session(), _scope(args.get("appeal")), filters)
         audit_filters = {**args, "start": start, "end": end}
         if wants_csv(args):
-            columns = ["key", "currency", *reconciliation.FIGURES, "fee_currency"]
+            columns = ["key", "currency", *reconciliation.FIGURES]
             return csv_response(
                 "reconciliation", audit_filters, columns, dict_rows(result["groups"], columns)
             )

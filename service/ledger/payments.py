@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the ledger's writers import them from here
 from ..matching.ledger import settle_donation
-from ..models import Donation, Payment, utcnow
+from ..models import Donation, Payment, Transfer, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .context import StripeReader
+from .context import StripeReader, id_of, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +26,6 @@ CLOSED_DISPUTE = ("won", "lost", "warning_closed")
 # puts it under review, and then it closes. A late event about an earlier step never undoes a later one.
 DISPUTE_PROGRESS = {"warning_needs_response": 0, "warning_under_review": 1, "needs_response": 2,
                     "under_review": 3, "warning_closed": 4, "won": 4, "lost": 4}  # fmt: skip
-
-
-@cache
-def _insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # RETURNING rather than rowcount: drivers disagree on rowcount when the insert did nothing.
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
-
-
-def insert_ignore(db: Session, model: type, values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted.
-
-    A Core statement built once per table (the columns are the keys of ``values``): building an
-    ORM insert per call cost a webhook more CPU than PostgreSQL spent on it.
-    """
-    statement = _insert_ignoring_conflicts(db.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
-    return db.connection().execute(statement, values).first() is not None
 
 
 def find_payment(
@@ -75,8 +57,12 @@ def upsert_payment(
     subscription_id: str | None = None,
     paid_at: datetime | None = None,
 ) -> bool:
-    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed."""
-    inserted = insert_ignore(
+    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed.
+
+    A new payment queues its receipt in the same transaction (service/outbox.py), keyed by the
+    payment intent, so however many events report the payment the donor gets one receipt.
+    """
+    inserted_id = insert_ignore_returning_id(
         db,
         Payment,
         {
@@ -93,7 +79,10 @@ def upsert_payment(
             "updated_at": utcnow(),
         },
     )
-    if inserted:
+    if inserted_id is not None:
+        from ..outbox import queue
+
+        queue(db, f"receipt:{payment_intent_id}", "receipt", donation_id=donation.id, payment_id=inserted_id)
         # A payment recorded paid: match funding decides it now, in this transaction.
         settle_donation(db, donation.id)
         return True
@@ -127,6 +116,7 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
         values["amount_refunded"] = case(
             (Payment.amount_refunded < refunded, refunded), else_=Payment.amount_refunded
         )
+    refunds_moved = "amount_refunded" in values
     if values:
         db.execute(update(Payment).where(Payment.id == payment.id).values(**values, updated_at=utcnow()))
         changed = True
@@ -140,9 +130,67 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
         except StripeGatewayError as exc:
             log.warning("balance_transaction_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
             txn = None
+    recorded = False
     if isinstance(txn, dict):
-        changed |= record_balance_transaction(db, payment, txn)
+        recorded = record_balance_transaction(db, payment, txn)
+        changed |= recorded
+    changed |= record_transfer(db, gateway, payment, charge)
+    if refunds_moved or (recorded and isinstance(refunded, int) and refunded > 0):
+        changed |= sync_settlement_refunds(db, gateway, payment.id, charge.get("id"))
     return changed
+
+
+def record_transfer(
+    db: Session, gateway: StripeReader | None, payment: Payment, charge: dict[str, Any]
+) -> bool:
+    """A destination charge's transfer to the charity, in its own row (Connect).
+
+    The charge names it in ``transfer`` (an id unless expanded); the amount, the charity's account
+    and the payment it made there come from the transfer itself. Later facts (a reversal) update it.
+    """
+    transfer = charge.get("transfer")
+    transfer_id = id_of(transfer)
+    if not transfer_id:
+        return False
+    existing = db.scalar(select(Transfer).where(Transfer.stripe_transfer_id == transfer_id))
+    if not isinstance(transfer, dict):
+        if existing is not None and charge.get("amount_refunded", 0) == 0 and not charge.get("disputed"):
+            return False  # nothing about the charge could have reversed it
+        if gateway is None:
+            return False
+        try:
+            transfer = gateway.retrieve_transfer(transfer_id)
+        except StripeGatewayError as exc:
+            # Not fatal: the next event about the charge, or sync-events, asks again.
+            log.warning("transfer_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
+            return False
+    reversed_amount = int(transfer.get("amount_reversed") or 0)
+    if existing is not None:
+        if reversed_amount <= existing.amount_reversed:
+            return False
+        db.execute(
+            update(Transfer)
+            .where(Transfer.id == existing.id)
+            .values(amount_reversed=reversed_amount, updated_at=utcnow())
+        )
+        return True
+    return insert_ignore(
+        db,
+        Transfer,
+        {
+            "donation_id": payment.donation_id,
+            "payment_id": payment.id,
+            "stripe_transfer_id": transfer_id,
+            "destination_account": str(id_of(transfer.get("destination")) or ""),
+            "destination_payment_id": id_of(transfer.get("destination_payment")),
+            "amount": int(transfer["amount"]),
+            "currency": str(transfer["currency"]).lower(),
+            "amount_reversed": reversed_amount,
+            "transferred_at": timestamp(transfer.get("created")),
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+    )
 
 
 def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any]) -> bool:
@@ -153,6 +201,9 @@ def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any
         .where(Payment.id == payment.id, Payment.balance_transaction_id.is_(None))
         .values(
             balance_transaction_id=txn["id"],
+            # All three in settlement_currency: converted by Stripe when the charge's currency is
+            # not one the account settles in (txn.exchange_rate is then set).
+            settlement_amount=txn.get("amount"),
             fee=txn.get("fee"),
             net=txn.get("net"),
             settlement_currency=(txn.get("currency") or "").lower() or None,
@@ -160,6 +211,58 @@ def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def sync_settlement_refunds(
+    db: Session, gateway: StripeReader | None, payment_id: int, charge_id: str | None
+) -> bool:
+    """What the payment's refunds took from the balance, in its settlement currency.
+
+    Unconverted, that is the refunded amount itself. Converted, Stripe converts each refund at
+    the rate of its own day (https://docs.stripe.com/currencies/disputes-refunds), so only the
+    refunds' balance transactions know it: they are asked for, and a failure leaves the old
+    figure for the next refund event or `flask stripe sync-events` to correct.
+    """
+    payment = db.scalar(
+        select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
+    )
+    if payment is None or payment.settlement_currency is None:
+        return False
+    if payment.settlement_currency == payment.currency:
+        total = payment.amount_refunded
+    else:
+        charge_id = charge_id or payment.stripe_charge_id
+        if gateway is None or not charge_id:
+            return False
+        try:
+            refunds = gateway.refunds_for_charge(charge_id)
+        except StripeGatewayError as exc:
+            log.warning("refund_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
+            return False
+        total = 0
+        for refund in refunds:
+            txn = refund.get("balance_transaction")
+            if (
+                refund.get("status") in ("succeeded", "pending")
+                and isinstance(txn, dict)
+                and str(txn.get("currency", "")).lower() == payment.settlement_currency
+            ):
+                total -= int(txn.get("amount") or 0)
+    if total == payment.settlement_refunded:
+        return False
+    db.execute(
+        update(Payment).where(Payment.id == payment.id).values(settlement_refunded=total, updated_at=utcnow())
+    )
+    return True
+
+
+def dispute_settlement(dispute: dict[str, Any]) -> int | None:
+    """Withdrawn less reinstated, in the settlement currency, from the dispute's own balance
+    transactions (converted by Stripe at each one's day); None when the event does not list them."""
+    transactions = dispute.get("balance_transactions")
+    if not isinstance(transactions, list) or not all(isinstance(t, dict) for t in transactions):
+        return None
+    return -sum(int(t.get("amount") or 0) for t in transactions)
 
 
 def fetch_missing_charge(db: Session, gateway: StripeReader | None, payment: Payment) -> bool:
@@ -185,14 +288,29 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
     status = dispute.get("status")
     if not isinstance(status, str):
         return False
+    withdrawn = dispute_settlement(dispute)
+    settled = False
+    if withdrawn is not None and payment.dispute_id in (None, dispute.get("id")):
+        # More balance transactions is later news: a reinstatement follows the withdrawal, so a
+        # late withdrawal-only snapshot never undoes a dispute already won back.
+        count = len(dispute["balance_transactions"])
+        if payment.settlement_disputed != withdrawn and (
+            count >= 2 or (count == 1 and payment.dispute_status != "won")
+        ):
+            db.execute(
+                update(Payment)
+                .where(Payment.id == payment.id)
+                .values(settlement_disputed=withdrawn, updated_at=utcnow())
+            )
+            settled = True
     if payment.dispute_status in CLOSED_DISPUTE and payment.dispute_id == dispute.get("id"):
-        return False
+        return settled
     if payment.dispute_id == dispute.get("id") and payment.dispute_status is not None:
         current, reported = DISPUTE_PROGRESS.get(payment.dispute_status), DISPUTE_PROGRESS.get(status)
         if payment.dispute_status == status or (
             current is not None and reported is not None and reported <= current
         ):
-            return False
+            return settled
     result = db.execute(
         update(Payment)
         .where(
@@ -206,6 +324,6 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
             updated_at=utcnow(),
         )
     )
-    if result.rowcount:  # type: ignore[attr-defined]
+    if settled or result.rowcount:  # type: ignore[attr-defined]
         settle_donation(db, payment.donation_id)  # a lost dispute un-matches the gift
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return settled or bool(result.rowcount)  # type: ignore[attr-defined]

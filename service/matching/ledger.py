@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..db import insert_ignore
 from ..gift_aid import normalise_postcode
 from ..models import Donation, Payment, utcnow
 from .models import MatchAllocation, MatchCap, MatchRule, MatchStatus
@@ -118,21 +118,12 @@ def _allocation(db: Session, rule_id: int, payment_id: int) -> MatchAllocation |
     )
 
 
-def _insert_allocation(db: Session, values: dict[str, object]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING on (rule, payment); True if this call made the row."""
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(MatchAllocation.__table__).on_conflict_do_nothing().returning(MatchAllocation.__table__.c.id)
-    )
-    return db.connection().execute(statement, values).first() is not None
-
-
 def _settle_one(db: Session, rule: MatchRule, cap: MatchCap | None, donation: Donation, payment: Payment,
                 decision: Decision) -> bool:  # fmt: skip
     now = utcnow()
-    inserted = _insert_allocation(
+    inserted = insert_ignore(
         db,
+        MatchAllocation,
         {
             "rule_id": rule.id, "payment_id": payment.id, "donation_id": donation.id,
             "currency": payment.currency, "gift_amount": decision.gift_amount, "matched": 0,

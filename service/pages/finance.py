@@ -254,6 +254,6 @@ def export_csv(kind: str) -> Any:
         result = reconciliation.report(
             db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, args["group_by"])
         )
-        columns = ["key", "currency", *reconciliation.FIGURES, "fee_currency"]
+        columns = ["key", "currency", *reconciliation.FIGURES]
         return csv_response("reconciliation", audit_filters, columns, dict_rows(result["groups"], columns))
     abort(404)

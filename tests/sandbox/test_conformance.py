@@ -225,6 +225,24 @@ def disputes(w: World) -> None:
 
 
 @scenario
+def converted_into_the_settlement_currency(w: World) -> None:
+    """An account settling in dollars takes pounds: balance transactions with exchange_rate."""
+    w.control.configure(settlement_currency="usd", exchange_rates={"gbp": 1.25})
+    try:
+        s = w.paid_session()
+        charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+        w.client.v1.charges.retrieve(charge, params={"expand": ["balance_transaction"]})
+        w.control.configure(exchange_rates={"gbp": 1.3})
+        refund = w.client.v1.refunds.create(params={"charge": charge, "amount": 100})
+        w.client.v1.refunds.retrieve(refund.id, params={"expand": ["balance_transaction"]})
+        dispute = w.control.open_dispute(charge, amount=200)
+        w.control.close_dispute(dispute["id"], "won")
+        w.client.v1.disputes.retrieve(dispute["id"])
+    finally:
+        w.control.configure(settlement_currency="")
+
+
+@scenario
 def payouts(w: World) -> None:
     w.paid_session()
     w.control.settle_balance()
@@ -254,6 +272,40 @@ def monthly_gift(w: World) -> None:
     w.client.v1.subscriptions.list(params={"status": "all"})
     other = w.monthly_session()
     w.control.cancel_subscription(other.subscription)
+
+
+@scenario
+def monthly_donor_manages_the_gift(w: World) -> None:
+    """Issue 14: a new amount, the Customer Portal's card-update and cancel flows, Stripe's retries."""
+    s = w.monthly_session()
+    sub = w.client.v1.subscriptions.retrieve(s.subscription)
+    item = sub["items"].data[0]
+    price = item.price
+    w.client.v1.subscriptions.update(sub.id, params={
+        "items": [{"id": item.id, "price_data": {"currency": price.currency, "product": price.product,
+                                                 "recurring": {"interval": "month"}, "unit_amount": 1550}}],
+        "proration_behavior": "none",
+    })  # fmt: skip
+    back = {"type": "redirect", "redirect": {"return_url": "https://donate.example/manage"}}
+    card = w.client.v1.billing_portal.sessions.create(params={
+        "customer": sub.customer, "return_url": "https://donate.example/manage",
+        "flow_data": {"type": "payment_method_update", "after_completion": back},
+    })  # fmt: skip
+    w.visit(card.url)
+    w.post_form(card.url, {"action": "update", "card_number": "4242424242424242"})
+    invoice = w.control.advance_subscription(sub.id, "failed")
+    w.control.retry_invoice(invoice["id"], "paid")
+    failing = w.control.advance_subscription(sub.id, "failed")
+    for _ in range(3):
+        w.control.retry_invoice(failing["id"], "failed")
+    other = w.monthly_session()
+    stop = w.client.v1.billing_portal.sessions.create(params={
+        "customer": w.client.v1.subscriptions.retrieve(other.subscription).customer,
+        "return_url": "https://donate.example/manage",
+        "flow_data": {"type": "subscription_cancel", "subscription_cancel": {"subscription": other.subscription},
+                      "after_completion": back},
+    })  # fmt: skip
+    w.post_form(stop.url, {"action": "cancel", "feedback": "unused"})
 
 
 @scenario
@@ -291,6 +343,58 @@ def products_prices_and_links(w: World) -> None:
         w.visit(link.url)
         (session,) = w.client.v1.checkout.sessions.list(params={"payment_link": link.id}).data
         w.control.complete_session(session.id)
+
+
+@scenario
+def connect_destination_charges(w: World) -> None:
+    """A Connect appeal (h12c): destination charges from a session, a subscription and a Payment
+    Link, the transfer and its reversal, and the charity's own account (Stripe-Account)."""
+    charity = "acct_1ConformCharity"
+    on_charity = {"stripe_account": charity}
+    s = w.paid_session(
+        payment_intent_data={
+            "on_behalf_of": charity,
+            "transfer_data": {"destination": charity, "amount": 450},
+            "metadata": {"appeal_id": "gaza-2026"},
+        }
+    )
+    charge_id = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+    charge = w.client.v1.charges.retrieve(charge_id, params={"expand": ["transfer"]})
+    transfer = w.client.v1.transfers.retrieve(charge.transfer.id)
+    w.client.v1.transfers.list(params={"destination": charity})
+    w.client.v1.refunds.create(params={"charge": charge_id, "amount": 100, "reverse_transfer": True})
+    w.client.v1.transfers.retrieve(transfer.id, params={"expand": ["balance_transaction"]})
+    w.client.v1.charges.retrieve(transfer.destination_payment, options=on_charity)
+    monthly = w.client.v1.checkout.sessions.create(
+        params=monthly_params(
+            subscription_data={
+                "metadata": {"appeal_id": "gaza-2026"},
+                "on_behalf_of": charity,
+                "transfer_data": {"destination": charity, "amount_percent": 96.5},
+            }
+        )
+    )
+    w.control.complete_session(monthly.id, email="monthly@example.org")
+    price = w.client.v1.prices.create(
+        params={"product_data": {"name": "Surge appeal"}, "currency": "gbp", "unit_amount": 1000}
+    )
+    link = w.client.v1.payment_links.create(
+        params={
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "on_behalf_of": charity,
+            "transfer_data": {"destination": charity},
+            "payment_intent_data": {"metadata": {"appeal_id": "surge"}, "description": "Surge gift"},
+        }
+    )
+    w.visit(link.url)
+    (session,) = w.client.v1.checkout.sessions.list(params={"payment_link": link.id}).data
+    w.control.complete_session(session.id)
+    (payout,) = w.control.payout(currency="gbp", account=charity)
+    w.client.v1.balance.retrieve(options=on_charity)
+    w.client.v1.payouts.retrieve(payout["id"], options=on_charity)
+    w.client.v1.payouts.list(options=on_charity)
+    w.client.v1.balance_transactions.list(params={"payout": payout["id"]}, options=on_charity)
+    w.client.v1.events.list(params={"type": "payout.paid"}, options=on_charity)
 
 
 @scenario
