@@ -57,6 +57,8 @@ class DonationRequest:
     locale: str | None = None
     # The closed appeal the donor's link named, when the donor agreed to give to its successor.
     redirected_from: str | None = None
+    # A UK postcode given as a match funder's evidence of residence (normalised), if asked.
+    postcode: str | None = None
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -66,6 +68,7 @@ class DonationRequest:
                 "cover_fees": self.cover_fees, "anonymous": self.anonymous,
                 "gift_aid": self.gift_aid.as_dict() if self.gift_aid else None,
                 "redirected_from": self.redirected_from,
+                "postcode": self.postcode,
             },
             sort_keys=True,
         )  # fmt: skip
@@ -179,6 +182,7 @@ def create_donation(
         "anonymous": request.anonymous,
         "locale": request.locale,
         "requested_appeal_id": requested.id,
+        "match_postcode": request.postcode,
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
     }

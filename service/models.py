@@ -190,6 +190,9 @@ class Donation(Base):
     # closed and the donor agreed to give to its successor (service/successors.py); NULL on
     # gifts made before this was recorded.
     requested_appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
+    # A UK postcode the donor gave as evidence of residence for a match funder (service/matching),
+    # asked only while a live rule accepts it; erased with the donor's email.
+    match_postcode: Mapped[str | None] = mapped_column(String(10))
 
     # Why a monthly gift stopped, as the donor told Stripe's portal (cancellation_details): finance
     # sees them with the cancellations (service/manage.py, docs/donors.md).

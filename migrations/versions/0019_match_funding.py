@@ -1,4 +1,4 @@
-"""Match funding: rules per funder and appeal, caps per currency, an allocation per rule and payment
+"""Match funding: rules per funder and appeal, caps per currency, an allocation per rule and payment, a donor's postcode
 
 Revision ID: 0019
 Revises: 0018
@@ -75,9 +75,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_match_allocations_rule_paid", "match_allocations", ["rule_id", "paid_at"])
     op.create_index("ix_match_allocations_donation_id", "match_allocations", ["donation_id"])
+    with op.batch_alter_table("donations") as batch:
+        batch.add_column(sa.Column("match_postcode", sa.String(length=10), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("donations") as batch:
+        batch.drop_column("match_postcode")
     op.drop_table("match_allocations")
     op.drop_table("match_caps")
     op.drop_table("match_rules")

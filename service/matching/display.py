@@ -54,6 +54,11 @@ def matched_totals(db: Session, appeal_id: int) -> dict[str, int]:
     return {currency: int(total) for currency, total in rows if total}
 
 
+def asks_postcode(offers: list[MatchOffer], currency: str) -> bool:
+    """Whether a live rule for ``currency`` takes a postcode as evidence (so the form asks for one)."""
+    return any("postcode" in offer.uk_residence and currency in offer.remaining for offer in offers)
+
+
 def describe(offer: MatchOffer, currency: str, locale: str | None = None) -> dict[str, str] | None:
     """The donor's words for ``offer`` in ``currency``; None if it matches nothing in that currency."""
     left = offer.remaining.get(currency)
@@ -75,7 +80,13 @@ def describe(offer: MatchOffer, currency: str, locale: str | None = None) -> dic
             "%(amount)s of match funding left", locale, amount=money(left, currency, locale)
         ),
     }
-    if offer.uk_residence:
+    if "postcode" in offer.uk_residence:
+        described["eligibility"] = gettext(
+            "Only gifts from UK residents are matched: your UK postcode or a Gift Aid declaration shows "
+            "that you live in the UK.",
+            locale,
+        )
+    elif offer.uk_residence:
         described["eligibility"] = gettext(
             "Only gifts from UK residents are matched: a Gift Aid declaration shows that you live in the UK.",
             locale,

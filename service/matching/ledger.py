@@ -58,13 +58,14 @@ def gift_counted(payment: Payment, donation: Donation) -> int:
 def decide(rule: MatchRule, has_cap: bool, donation: Donation, payment: Payment, kind: str) -> Decision:
     """What ``rule`` says about ``payment`` of ``donation`` (the cap is applied after)."""
     gift = gift_counted(payment, donation)
-    postcode = normalise_postcode(donation.gift_aid_postcode or "") if donation.gift_aid_postcode else None
-    evidence = None
-    if "gift_aid_declaration" in rule.uk_residence and donation.gift_aid and postcode:
-        evidence = "gift_aid_declaration"
-    elif "postcode" in rule.uk_residence and postcode:
-        evidence = "postcode"
-    district = postcode.split(" ")[0] if postcode and rule.uk_residence else None
+    declared = normalise_postcode(donation.gift_aid_postcode or "") if donation.gift_aid else None
+    given = normalise_postcode(donation.match_postcode or "") if donation.match_postcode else None
+    postcode, evidence = None, None
+    if "gift_aid_declaration" in rule.uk_residence and declared:
+        postcode, evidence = declared, "gift_aid_declaration"
+    elif "postcode" in rule.uk_residence and (given or declared):
+        postcode, evidence = given or declared, "postcode"
+    district = postcode.split(" ")[0] if postcode else None
     reason = None
     if not has_cap:
         reason = "currency_not_matched"

@@ -20,11 +20,12 @@ from .. import db, donations, successors
 from ..currencies import exponent, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
+from ..gift_aid import normalise_postcode
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..ledger.apply_checkout import apply_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
-from ..matching.display import describe, live_offers
+from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
@@ -128,6 +129,7 @@ def _render_form(
         if code != currency
     ]  # fmt: skip
     offer = successors.offer_for(db.session(), appeal) if _may_be_unavailable(appeal) else None
+    matching = live_offers(db.session(), appeal.id) if offer is None else []
     redirected_from = None
     if offer is None and values.get("redirected_from"):
         try:
@@ -150,13 +152,8 @@ def _render_form(
             offer=offer,
             offer_url=_successor_url(offer, values) if offer is not None else None,
             redirected_from=redirected_from,
-            match_offers=[
-                shown
-                for offer in live_offers(db.session(), appeal.id)
-                if (shown := describe(offer, currency))
-            ]
-            if offer is None
-            else [],
+            match_offers=[shown for live in matching if (shown := describe(live, currency))],
+            ask_postcode=asks_postcode(matching, currency),
             **options_context(appeal, values),
         ),
         status,
@@ -213,6 +210,7 @@ def donate_submit(slug: str) -> Any:
         email=data.get("email"),
         source=source,
         redirected_from=data.get("redirected_from"),
+        postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
         **request_options(data, appeal),
     )
     try:

@@ -73,5 +73,5 @@ def test_the_widget_config_carries_the_match_in_the_readers_language(
     config = client.get("/embed/matched/config.json?lang=en").get_json()
     assert config["match"] == [
         {"headline": "Matched 1:1 by UK Aid Match until 31 December 2098", "remaining": "£50 of match funding left",
-         "eligibility": "Only gifts from UK residents are matched: a Gift Aid declaration shows that you live in the UK."},
+         "eligibility": "Only gifts from UK residents are matched: your UK postcode or a Gift Aid declaration shows that you live in the UK."},
     ]  # fmt: skip

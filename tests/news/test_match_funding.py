@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import yaml
 from sqlalchemy import select
 
 from service.matching.models import MatchAllocation, MatchCap
-from service.models import WebhookEvent
+from service.models import Donation, WebhookEvent
 from tests.ledger import payloads as p
 
 from .conftest import GIFT_AID, RULE, appeal
@@ -115,3 +116,49 @@ def test_only_the_first_payment_of_a_monthly_gift_is_matched(
     assert [(r.payment_kind, r.matched, r.reason) for r in rows] == [
         ("first_monthly", 1000, None), ("monthly", 0, "payment_not_matched"),
     ]  # fmt: skip
+
+
+def test_a_uk_postcode_alone_is_evidence_and_the_ledger_keeps_only_its_district(
+    webhooks: str, give: Any, client: Any, matched_appeal: str, db_session: Any
+) -> None:
+    donation = give(appeal=matched_appeal, amount=2000, postcode="m1 1ae")
+    assert donation.match_postcode == "M1 1AE"
+    row = _allocation(db_session, donation.id)
+    assert (row.matched, row.residence_evidence, row.postcode_district) == (2000, "postcode", "M1")
+    refused = client.post("/api/v1/donations", json={"appeal": matched_appeal, "amount": 2000, "currency": "gbp",
+                                                      "postcode": "12345"})  # fmt: skip
+    assert refused.status_code == 422 and "postcode" in refused.get_json()["error"]["fields"]
+
+
+def test_the_donate_page_asks_for_a_postcode_only_while_a_rule_takes_one(
+    client: Any, load_appeals: Any, matched_appeal: str, db_session: Any
+) -> None:
+    html = client.get(f"/donate/{matched_appeal}").get_data(as_text=True)
+    assert 'name="match_postcode"' in html
+    token = re.search(r'name="form_token" value="([^"]+)"', html).group(1)
+    form = {"form_token": token, "currency": "gbp", "amount_choice": "1000", "frequency": "one_off"}
+    bad = client.post(f"/donate/{matched_appeal}", data={**form, "match_postcode": "not a postcode"})
+    assert bad.status_code == 422 and "Enter a UK postcode" in bad.get_data(as_text=True)
+    good = client.post(f"/donate/{matched_appeal}", data={**form, "match_postcode": "sw1a1aa"})
+    assert good.status_code == 303
+    assert db_session.scalars(select(Donation)).one().match_postcode == "SW1A 1AA"
+
+    load_appeals(
+        appeal(
+            "gift-aid-only",
+            match_funding=[{**RULE, "eligibility": {"uk_residence": ["gift_aid_declaration"]}}],
+        )
+    )
+    assert 'name="match_postcode"' not in client.get("/donate/gift-aid-only").get_data(as_text=True)
+    assert 'name="match_postcode"' not in client.get("/donate/red-cross-ukraine").get_data(as_text=True)
+
+
+def test_erasing_a_donor_removes_the_postcode_given_for_the_funder_and_keeps_the_district(
+    webhooks: str, give: Any, runner: Any, matched_appeal: str, db_session: Any
+) -> None:
+    donation = give(appeal=matched_appeal, amount=2000, postcode="M1 1AE", email="donor@example.org")
+    result = runner.invoke(args=["donors", "erase", "donor@example.org"])
+    assert result.exit_code == 0, result.output
+    db_session.expire_all()
+    assert db_session.get(Donation, donation.id).match_postcode is None
+    assert _allocation(db_session, donation.id).postcode_district == "M1"
