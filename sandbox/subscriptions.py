@@ -82,8 +82,7 @@ def charge_invoice(
     previous_sub = {"latest_invoice": sub.get("latest_invoice")}
     sub["latest_invoice"] = inv["id"]
     inv.update(attempted=True, attempt_count=1)
-    payment = billing.invoice_payment(inv, pi["id"], paid=succeed)
-    inv["payments"]["data"] = [payment]
+    sb.store.add(billing.invoice_payment(inv, pi["id"], paid=succeed))
     if succeed:
         pi.update(status="succeeded", amount_received=pi["amount"])
         sb.events.emit("charge.succeeded", ch)
@@ -145,7 +144,9 @@ def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
             )
         sub_id = ((inv.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         sub = sb.store.require(sub_id or "", "subscription")
-        pi = sb.store.objects[inv["payments"]["data"][0]["payment"]["payment_intent"]]
+        # The invoice does not carry its payments (an includable field): its InvoicePayment does.
+        payment = next(p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == inv["id"])
+        pi = sb.store.objects[payment["payment"]["payment_intent"]]
         ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
         pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
         inv["attempt_count"] = (inv.get("attempt_count") or 1) + 1
@@ -154,7 +155,6 @@ def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
             sb.events.emit("charge.succeeded", ch)
             sb.events.emit("payment_intent.succeeded", pi)
             attach_balance_transaction(sb, ch)
-            payment = inv["payments"]["data"][0]
             payment.update(status="paid", amount_paid=inv["amount_due"])
             payment["status_transitions"]["paid_at"] = now()
             inv.update(

@@ -60,7 +60,9 @@ class DateRangeArgs(StrictSchema):
 class EventListArgs(PageArgs, DateRangeArgs):
     type = fields.String(validate=text(100), metadata={"description": "e.g. charge.refunded or charge.*"})
     outcome = fields.String(
-        validate=validate.OneOf(("received", "processed", "duplicate", "ignored", "quarantined", "failed"))
+        validate=validate.OneOf(
+            ("received", "processed", "duplicate", "ignored", "quarantined", "failed", "waiting")
+        )
     )
     donation = fields.String(validate=text(40))
     needs_review = fields.Boolean()

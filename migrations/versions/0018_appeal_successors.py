@@ -1,7 +1,7 @@
 """Links that outlive their appeal: an appeal's successor, and the appeal a donor's link named
 
 Revision ID: 0018
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 17:10:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
