@@ -41,6 +41,29 @@ class ProgressDisplaySchema(Schema):
     gifts = fields.String()
 
 
+class MatchedTotalSchema(Schema):
+    currency = fields.String()
+    amount = fields.Integer(metadata={"description": "Match funding earned, in minor units."})
+
+
+class RemainingSchema(Schema):
+    currency = fields.String()
+    amount = fields.Integer(metadata={"description": "Match funding still available, in minor units."})
+
+
+class MatchOfferSchema(Schema):
+    funder = fields.String()
+    ratio = fields.String(metadata={"description": "Funder:donor, e.g. 1:1."})
+    ends_at = fields.AwareDateTime(allow_none=True, metadata={"description": "First moment not matched."})
+    remaining = fields.List(fields.Nested(RemainingSchema))
+
+
+class MatchDisplaySchema(Schema):
+    headline = fields.String(metadata={"description": "e.g. Matched 1:1 by UK Aid Match until 3 June 2022"})
+    remaining = fields.String()
+    eligibility = fields.String(metadata={"description": "Present when only UK residents' gifts count."})
+
+
 class ProgressSchema(Schema):
     appeal = fields.String()
     raised = fields.List(fields.Nested(CurrencyTotalSchema))
@@ -58,6 +81,14 @@ class ProgressSchema(Schema):
     )
     updated_at = fields.AwareDateTime(
         allow_none=True, metadata={"description": "When a figure last changed."}
+    )
+    matched = fields.List(
+        fields.Nested(MatchedTotalSchema),
+        metadata={"description": "Match funding earned by gifts so far, per currency; not part of raised."},
+    )
+    match = fields.List(
+        fields.Nested(MatchOfferSchema),
+        metadata={"description": "Match funding live now (inside its window, with some left)."},
     )
     display = fields.Nested(ProgressDisplaySchema, metadata={"description": "Present when lang is given."})
 

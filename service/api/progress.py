@@ -21,7 +21,8 @@ from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
 from .. import appeals, db
 from ..attribution import publisher_summary
 from ..cors import apply_cors
-from ..i18n import money, ngettext, pick_locale
+from ..i18n import gettext, money, ngettext, pick_locale
+from ..matching.display import describe
 from ..progress import Progress, TTLCache, compute_progress
 
 blp = Blueprint(
@@ -87,7 +88,17 @@ def _body(progress: Progress, lang: str | None) -> dict[str, Any]:
             ),
             "percentage": progress.percentage,
             "updated_at": progress.updated_at,
-        }
+            "matched": [{"currency": t.currency, "amount": t.amount} for t in progress.matched],
+            "match": [
+                {
+                    "funder": m.funder,
+                    "ratio": m.ratio,
+                    "ends_at": m.ends_at,
+                    "remaining": [{"currency": c, "amount": a} for c, a in sorted(m.remaining.items())],
+                }
+                for m in progress.match
+            ],
+        }  # fmt: skip
     )
     if lang:
         body["display"] = _display(progress, lang)
@@ -101,12 +112,19 @@ def _etag(progress: Progress, lang: str | None) -> str:
 def _display(progress: Progress, lang: str) -> dict[str, Any]:
     currency = progress.goal_currency or (progress.totals[0].currency if progress.totals else None)
     raised = next((t.amount for t in progress.totals if t.currency == currency), 0)
-    return {
+    matched = next((t.amount for t in progress.matched if t.currency == currency), 0)
+    display: dict[str, Any] = {
         "locale": lang,
         "raised": money(raised, currency, lang) if currency else "",
         "goal": money(progress.goal_amount, currency, lang) if progress.goal_amount and currency else None,
         "gifts": ngettext("%(num)d gift", "%(num)d gifts", progress.gifts, locale=lang),
     }
+    if currency and matched:
+        display["matched"] = gettext("%(amount)s matched", lang, amount=money(matched, currency, lang))
+    offers = [shown for offer in progress.match if currency and (shown := describe(offer, currency, lang))]
+    if offers:
+        display["match"] = offers
+    return display
 
 
 def _cacheable(response: Response, etag: str, cache_control: str, origins: list[str]) -> Response:

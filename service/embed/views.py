@@ -12,13 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from .. import appeals, db
+from .. import appeals, db, successors
 from ..cors import apply_cors
 from ..currencies import exponent
 from ..donor_currency import preferred_currency
 from ..errors import NotFound
 from ..fees import fee_cover_for, fee_rate
 from ..i18n import gettext, money, pick_locale
+from ..matching.display import describe, live_offers
 from ..models import Appeal
 
 bp = Blueprint("embed", __name__)
@@ -45,6 +46,11 @@ WIDGET_STRINGS = {
     "of_goal": lambda a, loc: gettext("%(raised)s raised of %(goal)s", loc, raised="{raised}", goal="{goal}"),
     "secure": lambda a, loc: gettext("You'll continue on %(charity)s's secure donation page.", loc, charity=a.charity_name),
     "closed": lambda a, loc: gettext("This appeal is not accepting donations at the moment.", loc),
+    "closed_title": lambda a, loc: gettext("This appeal has closed", loc),
+    "ended_title": lambda a, loc: gettext("This appeal has ended", loc),
+    "funded_title": lambda a, loc: gettext("This appeal has reached its goal", loc),
+    "instead": lambda a, loc: gettext("Give to %(title)s instead", loc, title="{successor}"),
+    "instead_hint": lambda a, loc: gettext("Your gift would go to that appeal, not to this one; you will see it before you pay.", loc),
 }  # fmt: skip
 
 # Why the widget will not take a typed amount: the donate page's own wording (service/amount_input.py
@@ -77,8 +83,25 @@ def embed_js() -> Response:
     return response
 
 
+def successor_config(appeal: Appeal, offer: successors.SuccessorOffer | None) -> dict[str, Any] | None:
+    """What the widget offers when the appeal takes no gifts: why, the charity's words, the successor."""
+    if offer is None or offer.successor is None:
+        return None
+    return {
+        "reason": offer.reason,
+        "message": offer.message,
+        "appeal": offer.successor.slug,
+        "title": offer.successor.title,
+        # The successor's donate page asks the donor to confirm before anything is paid.
+        "url": url_for(
+            "donate.donate_form", slug=offer.successor.slug, _external=True, **{"from": appeal.slug}
+        ),
+    }
+
+
 def widget_config(appeal: Appeal, locale: str, preferred: str | None = None) -> dict[str, Any]:
     """Everything the widget shows, already translated and formatted for ``locale``."""
+    offer = successors.offer_for(db.session(), appeal)
     currencies = []
     settles_in = current_app.extensions["settings"].stripe_settlement_currency
     for code in appeal.currencies:
@@ -104,7 +127,14 @@ def widget_config(appeal: Appeal, locale: str, preferred: str | None = None) -> 
     return {
         "appeal": appeal.slug,
         "locale": locale,
-        "is_open": appeal.is_open(),
+        "is_open": offer is None,
+        # Match funding live now, described for the widget's default currency.
+        "match": [
+            shown
+            for live in (live_offers(db.session(), appeal.id) if offer is None else [])
+            if (shown := describe(live, appeal.default_currency, locale))
+        ],
+        "successor": successor_config(appeal, offer),
         "default_currency": appeal.default_currency,
         # The reader's likely currency (service/donor_currency.py); the widget lists every one.
         "preferred_currency": preferred or appeal.default_currency,

@@ -17,15 +17,17 @@ from marshmallow import ValidationError
 
 from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
 
-from .. import db, donations
+from .. import db, donations, successors
 from ..currencies import exponent, to_major
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
+from ..gift_aid import normalise_postcode
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..ledger.apply_checkout import apply_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
+from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, DonationStatus, utcnow
 from ..pending_debits import pending_debit
 from ..stripe_gateway import StripeGatewayError
@@ -91,6 +93,8 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
         if value:
             values[key] = value[:2048]
     values.update(link_options(args))
+    if args.get("from"):
+        values["redirected_from"] = args["from"][:64]
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -138,6 +142,14 @@ def _render_form(
         for code in appeal.currencies
         if code != currency
     ]  # fmt: skip
+    offer = successors.offer_for(db.session(), appeal) if _may_be_unavailable(appeal) else None
+    matching = live_offers(db.session(), appeal.id) if offer is None else []
+    redirected_from = None
+    if offer is None and values.get("redirected_from"):
+        try:
+            redirected_from = successors.check_redirect(db.session(), values["redirected_from"], appeal)
+        except ValidationFailed:
+            values.pop("redirected_from")  # a stale link: an ordinary gift to this appeal
     return (
         render_template(
             "donate.html",
@@ -150,11 +162,37 @@ def _render_form(
             maximum=money(appeal.maximum_amounts[currency], currency),
             form_token=values.get("form_token") or secrets.token_urlsafe(24),
             source_fields=[k for k in SOURCE_FIELDS if values.get(k)],
-            is_open=appeal.is_open(),
+            is_open=offer is None,
+            offer=offer,
+            offer_url=_successor_url(offer, values) if offer is not None else None,
+            redirected_from=redirected_from,
+            match_offers=[shown for live in matching if (shown := describe(live, currency))],
+            ask_postcode=asks_postcode(matching, currency),
             **options_context(appeal, values),
         ),
         status,
     )
+
+
+def _may_be_unavailable(appeal: Appeal) -> bool:
+    # Only an appeal past its dates, or one that stops at its goal, costs a successor lookup.
+    return not appeal.is_open() or appeal.successor_when_funded
+
+
+def _successor_url(offer: successors.SuccessorOffer, values: dict[str, Any]) -> str | None:
+    """The successor's donate page, carrying the article and campaign the donor came from."""
+    target = offer.successor
+    if target is None:
+        return None
+    args: dict[str, Any] = {"from": offer.requested.slug, "frequency": values.get("frequency", "one_off")}
+    if values.get("currency") in target.currencies:
+        args["currency"] = values["currency"]
+    for key in SOURCE_FIELDS:
+        if values.get(key):
+            args["source" if key == "source_url" else key] = values[key]
+    if request.args.get("lang"):
+        args["lang"] = request.args["lang"]
+    return url_for("donate.donate_form", slug=target.slug, **args)
 
 
 @bp.get("/<slug>")
@@ -185,6 +223,8 @@ def donate_submit(slug: str) -> Any:
         frequency=data["frequency"],
         email=data.get("email"),
         source=source,
+        redirected_from=data.get("redirected_from"),
+        postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
         **request_options(data, appeal),
     )
     try:
