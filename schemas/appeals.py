@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates, validates_schema
 
 from service.currencies import (
+    BANK_DEBIT_CURRENCIES,
     STRIPE_MAXIMUM_AMOUNT,
     SUPPORTED_CURRENCIES,
     minimum_charge,
@@ -14,6 +15,7 @@ from service.currencies import (
 from service.descriptors import suffix_problems
 
 from .base import StrictSchema
+from .match_funding import MatchRuleSchema
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and hyphens.")
 CURRENCY = validate.OneOf(sorted(SUPPORTED_CURRENCIES), error="Unsupported currency {input}.")
@@ -26,6 +28,36 @@ def _lower_codes(value: Any) -> Any:
     if isinstance(value, dict):
         return {k.lower() if isinstance(k, str) else k: v for k, v in value.items()}
     return value
+
+
+class SuccessorSchema(StrictSchema):
+    """Where a closed appeal's donors are offered to give instead (see docs/publishers.md)."""
+
+    appeal = fields.String(
+        load_default=None,
+        validate=[validate.Length(max=64), SLUG],
+        metadata={"description": "Slug of the appeal to offer instead."},
+    )
+    general_fund = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Offer the charity's general fund (its appeal marked general_fund)."},
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "Shown to donors: why this appeal closed and what the successor does."},
+    )
+    when_funded = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Also offer the successor (and stop taking gifts) once the goal is reached."
+        },
+    )
+
+    @validates_schema
+    def check_one_target(self, data: dict[str, Any], **_: Any) -> None:
+        if bool(data.get("appeal")) == bool(data.get("general_fund")):
+            raise ValidationError("Name either an appeal or general_fund: true.", "appeal")
 
 
 class AppealDefinitionSchema(StrictSchema):
@@ -61,6 +93,24 @@ class AppealDefinitionSchema(StrictSchema):
     gift_aid_enabled = fields.Boolean(
         load_default=False,
         metadata={"description": "The charity claims Gift Aid from HMRC: offer it on gifts in pounds."},
+    )
+    bank_debits = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Let Checkout offer Bacs Direct Debit (pounds, monthly) and SEPA Direct Debit "
+            "(euros, monthly or one-off), once they are turned on in the Stripe Dashboard."
+        },
+    )
+
+    general_fund = fields.Boolean(
+        load_default=False,
+        metadata={"description": "This appeal is the charity's general (unrestricted) fund."},
+    )
+    successor = fields.Nested(SuccessorSchema, load_default=None)
+    match_funding = fields.List(
+        fields.Nested(MatchRuleSchema),
+        load_default=list,
+        metadata={"description": "Funders matching gifts to this appeal (service/matching)."},
     )
 
     def __init__(self, *args: Any, descriptor_prefix: str | None = None, **kwargs: Any) -> None:
@@ -120,14 +170,39 @@ class AppealDefinitionSchema(StrictSchema):
             errors["goal_currency"] = ["Give goal_amount and goal_currency together."]
         elif data.get("goal_currency") and data["goal_currency"] not in currencies:
             errors["goal_currency"] = ["Must be one of the appeal's currencies."]
+        if data.get("bank_debits") and known and not currencies & set(BANK_DEBIT_CURRENCIES):
+            errors["bank_debits"] = [
+                "Bank debits need gbp (Bacs) or eur (SEPA) among the appeal's currencies."
+            ]
         opens, closes = data.get("opens_at"), data.get("closes_at")
         if opens and closes and closes <= opens:
             errors["closes_at"] = ["Must be after opens_at."]
+        successor = data.get("successor") or {}
+        if successor.get("appeal") and successor["appeal"] == data.get("slug"):
+            errors["successor.appeal"] = ["An appeal cannot be its own successor."]
+        if successor.get("general_fund") and data.get("general_fund"):
+            errors["successor.general_fund"] = ["The general fund cannot be its own successor."]
+        if successor.get("when_funded") and not data.get("goal_amount"):
+            errors["successor.when_funded"] = ["Needs goal_amount: without a goal it is never funded."]
+        funders = [rule.get("funder") for rule in data.get("match_funding", [])]
+        for index, rule in enumerate(data.get("match_funding", [])):
+            for code in rule.get("caps", {}):
+                if known and code.lower() not in currencies:
+                    errors.setdefault(f"match_funding.{index}.caps", []).append(
+                        f"{code} is not one of the appeal's currencies."
+                    )
+            if funders.count(rule.get("funder")) > 1:
+                errors[f"match_funding.{index}.funder"] = ["Each funder may have one rule per appeal."]
         if errors:
             raise ValidationError(errors)
 
     @post_load
     def fill_defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        successor = data.pop("successor", None) or {}
+        data["successor_slug"] = successor.get("appeal")
+        data["successor_general_fund"] = bool(successor.get("general_fund"))
+        data["successor_reason"] = successor.get("reason")
+        data["successor_when_funded"] = bool(successor.get("when_funded"))
         currencies = data["currencies"]
         data["default_currency"] = data.get("default_currency") or currencies[0]
         data["minimum_amounts"] = {
@@ -138,6 +213,19 @@ class AppealDefinitionSchema(StrictSchema):
         }
         data["suggested_amounts"] = {code: data["suggested_amounts"].get(code, []) for code in currencies}
         return data
+
+
+class SuccessorOfferSchema(StrictSchema):
+    reason = fields.String(
+        metadata={"description": "closed, ended or funded: why the appeal takes no gifts."}
+    )
+    message = fields.String(allow_none=True, metadata={"description": "The charity's words for donors."})
+    appeal = fields.String(allow_none=True, metadata={"description": "Slug of the appeal offered instead."})
+    title = fields.String(allow_none=True)
+    donate_url = fields.String(
+        allow_none=True,
+        metadata={"description": "The successor's donate page, which asks the donor to confirm."},
+    )
 
 
 class AppealPublicSchema(StrictSchema):
@@ -156,6 +244,15 @@ class AppealPublicSchema(StrictSchema):
     closes_at = fields.AwareDateTime(allow_none=True)
     is_open = fields.Method("get_is_open")
     donate_url = fields.Method("get_donate_url")
+    successor = fields.Nested(
+        SuccessorOfferSchema,
+        attribute="successor_offer",
+        allow_none=True,
+        metadata={
+            "description": "Present (else null) when the appeal takes no gifts: why, and what it offers "
+            "instead. Send the donor to donate_url, or create the donation with redirected_from."
+        },
+    )
 
     def get_is_open(self, appeal: Any) -> bool:
         return bool(appeal.is_open())

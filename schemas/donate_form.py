@@ -73,6 +73,12 @@ class DonateFormSchema(Schema):
     utm_campaign = fields.String(load_default=None, validate=UTM)
     utm_term = fields.String(load_default=None, validate=UTM)
     utm_content = fields.String(load_default=None, validate=UTM)
+    # The closed appeal whose link brought the donor here, once the donor chose its successor.
+    redirected_from = fields.String(load_default=None, validate=validate.Length(max=64))
+    # A UK postcode for a match funder's evidence of residence (asked only while a rule takes it).
+    match_postcode = fields.String(
+        load_default=None, validate=validate.Length(max=10, error=N_("Enter a UK postcode, like SW1A 1AA."))
+    )
     # Donor options. A ticked checkbox posts "1"; an unticked one posts nothing.
     cover_fees = fields.Boolean(load_default=False)
     anonymous = fields.Boolean(load_default=False)
@@ -132,6 +138,11 @@ class DonateFormSchema(Schema):
             errors["gift_aid_postcode"] = [N_("Enter a UK postcode, like SW1A 1AA.")]
         if errors:
             raise ValidationError(errors)
+
+    @validates_schema
+    def check_match_postcode(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("match_postcode") and normalise_postcode(data["match_postcode"]) is None:
+            raise ValidationError(N_("Enter a UK postcode, like SW1A 1AA."), "match_postcode")
 
     @post_load
     def to_amount(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

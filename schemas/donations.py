@@ -10,7 +10,9 @@ from .base import StrictSchema, text
 
 FREQUENCIES = ("one_off", "monthly")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-UTM = text(200)
+# Campaign tags are cleaned, not refused: service/attribution.py drops control characters (NUL
+# included) from what a publisher's link carries, so a stray one never costs a donor their gift.
+UTM = validate.Length(max=200)
 
 
 # An http(s) address with something after "//", no spaces or control characters: the pattern the document publishes is
@@ -100,6 +102,29 @@ class DonationCreateSchema(StrictSchema):
     )
     anonymous = fields.Boolean(load_default=False, metadata={"description": "Show no name anywhere public."})
     gift_aid = fields.Nested(GiftAidSchema, load_default=None)
+    postcode = fields.String(
+        load_default=None,
+        validate=validate.Length(min=5, max=10),
+        metadata={
+            "description": "The donor's UK postcode, when a match funder accepts it as evidence of UK "
+            "residence (the appeal's progress lists live match funding). The funder sees its district only."
+        },
+    )
+    redirected_from = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The closed appeal the donor's link named, when the donor agreed to give to "
+            "the successor it offers (see the appeal's successor). The gift records both."
+        },
+    )
+
+    @validates("postcode")
+    def check_match_postcode(self, value: str | None, **_: Any) -> None:
+        from service.gift_aid import normalise_postcode
+
+        if value is not None and normalise_postcode(value) is None:
+            raise ValidationError("Enter a UK postcode, like SW1A 1AA.")
 
     @pre_load
     def lower_currency(self, data: Any, **_: Any) -> Any:

@@ -75,6 +75,10 @@ class DonationListArgs(PageArgs, DateRangeArgs):
     currency = fields.String(validate=CURRENCY)
     frequency = fields.String(validate=validate.OneOf(("one_off", "monthly")))
     source = fields.String(validate=text(200), metadata={"description": "utm_source"})
+    requested_appeal = fields.String(
+        validate=SLUG,
+        metadata={"description": "Only gifts redirected from this closed appeal to its successor."},
+    )
 
 
 class PaymentExportArgs(DateRangeArgs):
@@ -156,7 +160,14 @@ class MoneySchema(Schema):
 
 class DonationSchema(Schema):
     id = fields.String()
-    appeal = fields.String()
+    appeal = fields.String(metadata={"description": "The appeal the gift went to."})
+    requested_appeal = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The closed appeal the donor's link named, when the donor chose its successor "
+            "instead (docs/publishers.md); null for a gift to the appeal its link named."
+        },
+    )
     amount = fields.Integer()
     currency = fields.String()
     frequency = fields.String()

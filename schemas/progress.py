@@ -23,6 +23,12 @@ class CurrencyTotalSchema(Schema):
     gifts = fields.Integer()
 
 
+class PledgedTotalSchema(Schema):
+    currency = fields.String(metadata={"description": "Lower-case ISO code."})
+    amount = fields.Integer(metadata={"description": "Authorised bank debits not yet paid, in minor units."})
+    gifts = fields.Integer()
+
+
 class GoalSchema(Schema):
     amount = fields.Integer()
     currency = fields.String()
@@ -35,16 +41,54 @@ class ProgressDisplaySchema(Schema):
     gifts = fields.String()
 
 
+class MatchedTotalSchema(Schema):
+    currency = fields.String()
+    amount = fields.Integer(metadata={"description": "Match funding earned, in minor units."})
+
+
+class RemainingSchema(Schema):
+    currency = fields.String()
+    amount = fields.Integer(metadata={"description": "Match funding still available, in minor units."})
+
+
+class MatchOfferSchema(Schema):
+    funder = fields.String()
+    ratio = fields.String(metadata={"description": "Funder:donor, e.g. 1:1."})
+    ends_at = fields.AwareDateTime(allow_none=True, metadata={"description": "First moment not matched."})
+    remaining = fields.List(fields.Nested(RemainingSchema))
+
+
+class MatchDisplaySchema(Schema):
+    headline = fields.String(metadata={"description": "e.g. Matched 1:1 by UK Aid Match until 3 June 2022"})
+    remaining = fields.String()
+    eligibility = fields.String(metadata={"description": "Present when only UK residents' gifts count."})
+
+
 class ProgressSchema(Schema):
     appeal = fields.String()
     raised = fields.List(fields.Nested(CurrencyTotalSchema))
     gifts = fields.Integer(metadata={"description": "Gifts with money received."})
+    pledged = fields.List(
+        fields.Nested(PledgedTotalSchema),
+        metadata={
+            "description": "Bank debits (Bacs, SEPA) the donor authorised that the bank has not paid yet, "
+            "per currency; not in raised, gifts or percentage until they succeed."
+        },
+    )
     goal = fields.Nested(GoalSchema, allow_none=True)
     percentage = fields.Float(
         allow_none=True, metadata={"description": "Raised in the goal's currency as a share of the goal."}
     )
     updated_at = fields.AwareDateTime(
         allow_none=True, metadata={"description": "When a figure last changed."}
+    )
+    matched = fields.List(
+        fields.Nested(MatchedTotalSchema),
+        metadata={"description": "Match funding earned by gifts so far, per currency; not part of raised."},
+    )
+    match = fields.List(
+        fields.Nested(MatchOfferSchema),
+        metadata={"description": "Match funding live now (inside its window, with some left)."},
     )
     display = fields.Nested(ProgressDisplaySchema, metadata={"description": "Present when lang is given."})
 

@@ -47,17 +47,39 @@ def validate_definitions(raw: list[Any], descriptor_prefix: str | None = None) -
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             slug = item.get("slug") if isinstance(item, dict) else None
             prefix = f"[{index}]" + (f" {slug}" if slug else "")
-            for field, field_messages in messages.items():
+            for field, field_messages in _flat_messages(messages):
                 errors[f"{prefix}.{field}"] = field_messages
     if errors:
         raise ValidationFailed("Appeal definitions are not valid.", fields=errors)
     return loaded
 
 
+def _flat_messages(messages: dict[str, Any], parent: str = "") -> list[tuple[str, Any]]:
+    """Nested schema errors as dotted field names (``successor.appeal``), so each names its field."""
+    flat: list[tuple[str, Any]] = []
+    for field, value in messages.items():
+        name = f"{parent}.{field}" if parent else str(field)
+        if isinstance(value, dict):
+            flat.extend(_flat_messages(value, name))
+        else:
+            flat.append((name, value))
+    return flat
+
+
 def upsert_appeals(db: Session, definitions: list[dict[str, Any]]) -> list[tuple[Appeal, bool]]:
-    """Create or update appeals by slug; returns each appeal with whether it was created."""
-    results = []
+    """Create or update appeals by slug; returns each appeal with whether it was created.
+
+    Successors are checked against this batch and the appeals already stored before anything is
+    written (a missing successor or a loop raises ValidationFailed naming the field).
+    """
+    from .matching.rules import store_rules
+    from .successors import check_successors
+
+    check_successors(db, definitions)
+    results, match_rules = [], []
     for definition in definitions:
+        definition = dict(definition)
+        match_rules.append(definition.pop("match_funding", []))
         appeal = db.scalar(select(Appeal).where(Appeal.slug == definition["slug"]))
         created = appeal is None
         if appeal is None:
@@ -67,6 +89,8 @@ def upsert_appeals(db: Session, definitions: list[dict[str, Any]]) -> list[tuple
             setattr(appeal, key, value)
         results.append((appeal, created))
     db.flush()
+    for index, ((appeal, _), rules) in enumerate(zip(results, match_rules, strict=True)):
+        store_rules(db, appeal, rules, label=f"[{index}] {appeal.slug}.")
     return results
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import surge
+from . import successors, surge
 from .appeal_cache import AppealCache
 from .appeals import find_appeal
 from .attribution import source_columns
@@ -55,6 +55,10 @@ class DonationRequest:
     anonymous: bool = False
     gift_aid: GiftAidDeclaration | None = None
     locale: str | None = None
+    # The closed appeal the donor's link named, when the donor agreed to give to its successor.
+    redirected_from: str | None = None
+    # A UK postcode given as a match funder's evidence of residence (normalised), if asked.
+    postcode: str | None = None
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -63,6 +67,8 @@ class DonationRequest:
                 "frequency": self.frequency, "email": self.email, "source": self.source,
                 "cover_fees": self.cover_fees, "anonymous": self.anonymous,
                 "gift_aid": self.gift_aid.as_dict() if self.gift_aid else None,
+                "redirected_from": self.redirected_from,
+                "postcode": self.postcode,
             },
             sort_keys=True,
         )  # fmt: skip
@@ -138,9 +144,16 @@ def create_donation(
     now = utcnow()
     appeal = appeals.find(db, request.appeal) if appeals is not None else find_appeal(db, request.appeal)
     errors = check_against_appeal(appeal, request, now)
+    if appeal is not None and (errors.get("appeal") or appeal.successor_when_funded):
+        errors = {**errors, **successors.unavailable_errors(db, appeal, now)}
     if errors:
         raise ValidationFailed(fields=errors)
     assert appeal is not None
+    requested = (
+        successors.check_redirect(db, request.redirected_from, appeal, now)
+        if request.redirected_from
+        else appeal
+    )
 
     fingerprint = request.fingerprint()
     if idempotency_key:
@@ -168,6 +181,8 @@ def create_donation(
         ),
         "anonymous": request.anonymous,
         "locale": request.locale,
+        "requested_appeal_id": requested.id,
+        "match_postcode": request.postcode,
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
     }

@@ -84,6 +84,16 @@ class Appeal(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Only a charity registered with HMRC may offer Gift Aid, and only on gifts in pounds.
     gift_aid_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Checkout may offer Bacs/SEPA Direct Debit for this appeal (service/payment_methods.py).
+    bank_debits: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Links outlive appeals (service/successors.py): where a closed appeal's donors are offered to
+    # give instead, and the words that tell them why. ``general_fund`` marks the charity's
+    # unrestricted fund, which a successor may name without knowing its slug.
+    general_fund: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    successor_slug: Mapped[str | None] = mapped_column(String(64))
+    successor_general_fund: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    successor_reason: Mapped[str | None] = mapped_column(String(500))
+    successor_when_funded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def is_open(self, at: datetime | None = None) -> bool:
         now = at or utcnow()
@@ -161,7 +171,7 @@ class Donation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     # Inner join: appeal_id is NOT NULL, and PostgreSQL refuses FOR UPDATE on an outer join.
-    appeal: Mapped[Appeal] = relationship(lazy="joined", innerjoin=True)
+    appeal: Mapped[Appeal] = relationship(lazy="joined", innerjoin=True, foreign_keys=[appeal_id])
 
     # Donor options (issue 6). ``amount`` stays the gift the donor chose; the optional addition
     # towards card fees is kept apart so finance can report both, and Stripe is asked for the sum.
@@ -178,6 +188,13 @@ class Donation(Base):
     gift_aid_postcode: Mapped[str | None] = mapped_column(String(10))
     gift_aid_declared_at: Mapped[datetime | None]
     gift_aid_wording_version: Mapped[str | None] = mapped_column(String(40))
+    # The appeal the donor's link named. It differs from ``appeal_id`` only when that appeal had
+    # closed and the donor agreed to give to its successor (service/successors.py); NULL on
+    # gifts made before this was recorded.
+    requested_appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
+    # A UK postcode the donor gave as evidence of residence for a match funder (service/matching),
+    # asked only while a live rule accepts it; erased with the donor's email.
+    match_postcode: Mapped[str | None] = mapped_column(String(10))
 
     # Why a monthly gift stopped, as the donor told Stripe's portal (cancellation_details): finance
     # sees them with the cancellations (service/manage.py, docs/donors.md).
@@ -360,3 +377,4 @@ class Payout(Base):
 from service import outbox as _outbox  # noqa: E402,F401 - registers the email outbox's table on Base
 from service import payment_links as _payment_links  # noqa: E402,F401 - registers surge mode's table on Base
 from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base
+from service.matching import models as _matching_models  # noqa: E402,F401 - registers match funding's tables

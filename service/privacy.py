@@ -84,7 +84,9 @@ def erase_donor(db: Session, email: str, *, include_gift_aid: bool = False) -> E
     report.donations = ids
     report.stripe_customers = sorted({d.stripe_customer_id for d in donations if d.stripe_customer_id})
     for donation in donations:
-        values: dict[str, Any] = {"email": None, "updated_at": utcnow()}
+        # The postcode a match funder's rule asked for goes with the email; the match ledger keeps
+        # only its district as the funder's evidence.
+        values: dict[str, Any] = {"email": None, "match_postcode": None, "updated_at": utcnow()}
         has_declaration = any(getattr(donation, column, None) for column in GIFT_AID_COLUMNS)
         if has_declaration and donation.gift_aid and not include_gift_aid:
             report.gift_aid_kept.append(donation.id)

@@ -42,6 +42,12 @@ class Progress:
     goal_amount: int | None
     goal_currency: str | None
     updated_at: datetime | None
+    # Bank debits the donor has authorised but their bank has not yet paid (days, for Bacs and
+    # SEPA): shown apart so a progress bar never counts money that may still fail.
+    pledged: tuple[CurrencyTotal, ...] = ()
+    # Match funding is kept apart from what donors gave (service/matching).
+    matched: tuple[CurrencyTotal, ...] = ()
+    match: tuple[Any, ...] = ()  # live MatchOffer entries
 
     @property
     def percentage(self) -> float | None:
@@ -56,6 +62,9 @@ class Progress:
         """Changes exactly when a figure a reader can see changes (not when it is recomputed)."""
         parts = [self.appeal, str(self.goal_amount), str(self.goal_currency), str(self.updated_at)]
         parts += [f"{t.currency}:{t.amount}:{t.gifts}" for t in self.totals]
+        parts += [f"pledged:{t.currency}:{t.amount}:{t.gifts}" for t in self.pledged]
+        parts += [f"matched:{t.currency}:{t.amount}" for t in self.matched]
+        parts += [f"{m.funder}:{m.ratio}:{m.ends_at}:{sorted(m.remaining.items())}" for m in self.match]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -78,6 +87,9 @@ def compute_progress(db: Session, appeal: Appeal) -> Progress:
     ).all()
     totals = tuple(CurrencyTotal(cur, int(amount or 0), int(gifts or 0)) for cur, amount, gifts, _ in rows)
     last = max((r[3] for r in rows if r[3] is not None), default=None)
+    from .matching.display import live_offers, matched_totals
+
+    matched = matched_totals(db, appeal.id)
     return Progress(
         appeal=appeal.slug,
         totals=tuple(t for t in totals if t.amount > 0),
@@ -85,7 +97,23 @@ def compute_progress(db: Session, appeal: Appeal) -> Progress:
         goal_amount=appeal.goal_amount,
         goal_currency=appeal.goal_currency,
         updated_at=last,
+        pledged=pledged_totals(db, appeal),
+        matched=tuple(CurrencyTotal(code, amount, 0) for code, amount in sorted(matched.items())),
+        match=tuple(live_offers(db, appeal.id)),
     )
+
+
+def pledged_totals(db: Session, appeal: Appeal) -> tuple[CurrencyTotal, ...]:
+    """Gifts whose bank debit is processing, per currency (the gift only, as for ``raised``)."""
+    from .models import DonationStatus
+
+    rows = db.execute(
+        select(Donation.currency, func.sum(Donation.amount), func.count())
+        .where(Donation.appeal_id == appeal.id, Donation.status == DonationStatus.PROCESSING)
+        .group_by(Donation.currency)
+        .order_by(Donation.currency)
+    ).all()
+    return tuple(CurrencyTotal(cur, int(amount or 0), int(gifts)) for cur, amount, gifts in rows)
 
 
 class TTLCache:

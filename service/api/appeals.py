@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from schemas.appeals import AppealPublicSchema
 from schemas.base import ErrorSchema
 
-from .. import appeals, db
+from .. import appeals, db, successors
 from .common import require_json_body
 
 blp = Blueprint(
@@ -19,12 +19,18 @@ blp = Blueprint(
 blp.before_request(require_json_body)
 
 
+def _with_successor(appeal: Any) -> Any:
+    # What a closed appeal offers instead, for AppealPublicSchema's successor (docs/publishers.md).
+    appeal.successor_offer = successors.public_offer(db.session(), appeal)
+    return appeal
+
+
 @blp.route("")
 class AppealList(MethodView):
     @blp.response(200, AppealPublicSchema(many=True))
     def get(self) -> Any:
         """List appeals (public fields only)."""
-        return appeals.list_appeals(db.session())
+        return [_with_successor(appeal) for appeal in appeals.list_appeals(db.session())]
 
 
 @blp.route("/<slug>")
@@ -33,4 +39,4 @@ class AppealDetail(MethodView):
     @blp.alt_response(404, schema=ErrorSchema)
     def get(self, slug: str) -> Any:
         """One appeal by its slug."""
-        return appeals.get_appeal(db.session(), slug)
+        return _with_successor(appeals.get_appeal(db.session(), slug))

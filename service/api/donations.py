@@ -15,6 +15,7 @@ from schemas.donations import DonationCreatedSchema, DonationCreateSchema, Donat
 from .. import db, donations, extensions
 from ..errors import ValidationFailed
 from ..gift_aid import declaration_from_fields as gift_aid_declaration
+from ..gift_aid import normalise_postcode
 from ..rate_limits import donation_limits
 from .common import require_json_body
 
@@ -87,6 +88,8 @@ class DonationCreate(MethodView):
             cover_fees=payload["cover_fees"],
             anonymous=payload["anonymous"],
             gift_aid=gift_aid_declaration(payload.get("gift_aid")),
+            redirected_from=payload.get("redirected_from"),
+            postcode=normalise_postcode(payload["postcode"]) if payload.get("postcode") else None,
         )
         donation, _created = donations.create_donation(
             db.session(),

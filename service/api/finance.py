@@ -33,6 +33,7 @@ from schemas.finance_payouts import (
     ReplaySchema,
 )
 from schemas.gift_aid import GiftAidExportArgs
+from schemas.match_funding import FunderReportArgs, FunderReportSchema
 
 from .. import db, extensions, gift_aid
 from ..finance import auth, replay
@@ -40,6 +41,7 @@ from ..finance.http import csv_response, date_range, dict_rows, query_rows, want
 from ..finance.models import Role
 from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
 from ..finance.tokens import PermissionDenied
+from ..matching import report as match_report
 
 blp = Blueprint(
     "finance_api",
@@ -290,6 +292,31 @@ class Discrepancies(MethodView):
             columns = ["kind", "donation_id", "event_id", "at", "detail"]
             return csv_response("discrepancies", args, columns, dict_rows(result["items"], columns))
         auth.log_read("discrepancies", args, len(result["items"]))
+        return result
+
+
+@blp.route("/match-funding")
+class MatchFundingReport(MethodView):
+    @blp.arguments(FunderReportArgs, location="query", unknown=RAISE)
+    @blp.response(200, FunderReportSchema)
+    @csv_answer("JSON; or, as CSV, one row per eligible gift (view=gifts) or totals per period (view=totals)")
+    @documented
+    def get(self, args: dict[str, Any]) -> Any:
+        """The funder's report: eligible gifts with their evidence, totals per period, each cap's use.
+
+        No donor's name, email or address: only what the funder's rules need (docs/finance.md).
+        """
+        auth.require(Role.ACCOUNTANT)
+        filters = match_report.FunderFilters(
+            funder=args.get("funder"), start=args.get("start"), end=args.get("end"), period=args["period"]
+        )
+        result = match_report.funder_report(db.session(), _scope(args.get("appeal")), filters)
+        if wants_csv(args):
+            totals = args["view"] == "totals"
+            columns = match_report.TOTAL_COLUMNS if totals else match_report.GIFT_COLUMNS
+            rows = result["totals"] if totals else result["gifts"]
+            return csv_response(f"match_funding.{args['view']}", args, columns, dict_rows(rows, columns))
+        auth.log_read("match_funding", args, len(result["gifts"]))
         return result
 
 

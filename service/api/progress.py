@@ -21,7 +21,8 @@ from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
 from .. import appeals, db, extensions
 from ..attribution import publisher_summary
 from ..cors import apply_cors
-from ..i18n import money, ngettext, pick_locale
+from ..i18n import gettext, money, ngettext, pick_locale
+from ..matching.display import describe
 from ..progress import Progress, TTLCache, compute_progress
 
 blp = Blueprint(
@@ -78,6 +79,7 @@ def _body(progress: Progress, lang: str | None) -> dict[str, Any]:
         {
             "appeal": progress.appeal,
             "raised": [t.__dict__ for t in progress.totals],
+            "pledged": [t.__dict__ for t in progress.pledged],
             "gifts": progress.gifts,
             "goal": (
                 {"amount": progress.goal_amount, "currency": progress.goal_currency}
@@ -86,7 +88,17 @@ def _body(progress: Progress, lang: str | None) -> dict[str, Any]:
             ),
             "percentage": progress.percentage,
             "updated_at": progress.updated_at,
-        }
+            "matched": [{"currency": t.currency, "amount": t.amount} for t in progress.matched],
+            "match": [
+                {
+                    "funder": m.funder,
+                    "ratio": m.ratio,
+                    "ends_at": m.ends_at,
+                    "remaining": [{"currency": c, "amount": a} for c, a in sorted(m.remaining.items())],
+                }
+                for m in progress.match
+            ],
+        }  # fmt: skip
     )
     if lang:
         body["display"] = _display(progress, lang)
@@ -100,12 +112,19 @@ def _etag(progress: Progress, lang: str | None) -> str:
 def _display(progress: Progress, lang: str) -> dict[str, Any]:
     currency = progress.goal_currency or (progress.totals[0].currency if progress.totals else None)
     raised = next((t.amount for t in progress.totals if t.currency == currency), 0)
-    return {
+    matched = next((t.amount for t in progress.matched if t.currency == currency), 0)
+    display: dict[str, Any] = {
         "locale": lang,
         "raised": money(raised, currency, lang) if currency else "",
         "goal": money(progress.goal_amount, currency, lang) if progress.goal_amount and currency else None,
         "gifts": ngettext("%(num)d gift", "%(num)d gifts", progress.gifts, locale=lang),
     }
+    if currency and matched:
+        display["matched"] = gettext("%(amount)s matched", lang, amount=money(matched, currency, lang))
+    offers = [shown for offer in progress.match if currency and (shown := describe(offer, currency, lang))]
+    if offers:
+        display["match"] = offers
+    return display
 
 
 def _cacheable(response: Response, etag: str, cache_control: str, origins: list[str]) -> Response:
@@ -136,8 +155,9 @@ class AppealProgress(MethodView):
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """Money received per currency, gifts, goal and percentage (no personal data).
 
-        Only money the ledger has received counts (net of refunds, without fee cover). Figures may
-        be up to a minute old; send If-None-Match to get 304 when nothing changed.
+        Only money the ledger has received counts (net of refunds, without fee cover); bank debits
+        still on their way (Bacs, SEPA: days) are in ``pledged`` until the bank pays them. Figures
+        may be up to a minute old; send If-None-Match to get 304 when nothing changed.
         """
         cached = _progress_for(slug)
         lang = pick_locale(args["lang"], None) if args.get("lang") else None

@@ -12,12 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from .. import appeals, db, extensions
+from .. import appeals, db, extensions, successors
 from ..cors import apply_cors
 from ..currencies import exponent
+from ..donor_currency import preferred_currency
 from ..errors import NotFound
 from ..fees import fee_cover_for, fee_rate
 from ..i18n import gettext, money, pick_locale
+from ..matching.display import describe, live_offers
 from ..models import Appeal
 
 bp = Blueprint("embed", __name__)
@@ -34,6 +36,7 @@ WIDGET_STRINGS = {
     "monthly": lambda a, loc: gettext("Give monthly", loc),
     "frequency": lambda a, loc: gettext("How often?", loc),
     "amount": lambda a, loc: gettext("Amount", loc),
+    "currency": lambda a, loc: gettext("Currency", loc),
     "other": lambda a, loc: gettext("Other amount", loc),
     "other_label": lambda a, loc: gettext("Your amount", loc),
     "cover": lambda a, loc: gettext("Add %(fee)s so the charity receives my whole gift", loc, fee="{fee}"),
@@ -43,6 +46,11 @@ WIDGET_STRINGS = {
     "of_goal": lambda a, loc: gettext("%(raised)s raised of %(goal)s", loc, raised="{raised}", goal="{goal}"),
     "secure": lambda a, loc: gettext("You'll continue on %(charity)s's secure donation page.", loc, charity=a.charity_name),
     "closed": lambda a, loc: gettext("This appeal is not accepting donations at the moment.", loc),
+    "closed_title": lambda a, loc: gettext("This appeal has closed", loc),
+    "ended_title": lambda a, loc: gettext("This appeal has ended", loc),
+    "funded_title": lambda a, loc: gettext("This appeal has reached its goal", loc),
+    "instead": lambda a, loc: gettext("Give to %(title)s instead", loc, title="{successor}"),
+    "instead_hint": lambda a, loc: gettext("Your gift would go to that appeal, not to this one; you will see it before you pay.", loc),
 }  # fmt: skip
 
 # Why the widget will not take a typed amount: the donate page's own wording (service/amount_input.py
@@ -75,8 +83,25 @@ def embed_js() -> Response:
     return response
 
 
-def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
+def successor_config(appeal: Appeal, offer: successors.SuccessorOffer | None) -> dict[str, Any] | None:
+    """What the widget offers when the appeal takes no gifts: why, the charity's words, the successor."""
+    if offer is None or offer.successor is None:
+        return None
+    return {
+        "reason": offer.reason,
+        "message": offer.message,
+        "appeal": offer.successor.slug,
+        "title": offer.successor.title,
+        # The successor's donate page asks the donor to confirm before anything is paid.
+        "url": url_for(
+            "donate.donate_form", slug=offer.successor.slug, _external=True, **{"from": appeal.slug}
+        ),
+    }
+
+
+def widget_config(appeal: Appeal, locale: str, preferred: str | None = None) -> dict[str, Any]:
     """Everything the widget shows, already translated and formatted for ``locale``."""
+    offer = successors.offer_for(db.session(), appeal)
     currencies = []
     settles_in = extensions.settings().stripe_settlement_currency
     for code in appeal.currencies:
@@ -102,8 +127,17 @@ def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
     return {
         "appeal": appeal.slug,
         "locale": locale,
-        "is_open": appeal.is_open(),
+        "is_open": offer is None,
+        # Match funding live now, described for the widget's default currency.
+        "match": [
+            shown
+            for live in (live_offers(db.session(), appeal.id) if offer is None else [])
+            if (shown := describe(live, appeal.default_currency, locale))
+        ],
+        "successor": successor_config(appeal, offer),
         "default_currency": appeal.default_currency,
+        # The reader's likely currency (service/donor_currency.py); the widget lists every one.
+        "preferred_currency": preferred or appeal.default_currency,
         "currencies": currencies,
         "has_goal": bool(appeal.goal_amount),
         "text": {
@@ -123,9 +157,18 @@ def config(slug: str) -> Response:
     if request.method == "OPTIONS":
         return apply_cors(Response(status=204), origins, preflight=True)
     locale = pick_locale(request.args.get("lang"), request.accept_languages)
-    response = current_app.json.response(widget_config(appeal, locale))
+    header = extensions.settings().country_header
+    preferred = preferred_currency(
+        appeal.currencies,
+        appeal.default_currency,
+        languages=[tag for tag, _ in request.accept_languages],
+        country=request.headers.get(header) if header else None,
+    )
+    response = current_app.json.response(widget_config(appeal, locale, preferred))
     response.headers["Cache-Control"] = CONFIG_CACHE_CONTROL
     response.vary.add("Accept-Language")
+    if header:
+        response.vary.add(header)  # a CDN must not hand one country's answer to another
     response.add_etag()
     apply_cors(response, origins)
     return response.make_conditional(request)

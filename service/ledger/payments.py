@@ -14,6 +14,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the ledger's writers import them from here
+from ..matching.ledger import settle_donation
 from ..models import Donation, Payment, Transfer, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .context import StripeReader, id_of, timestamp
@@ -109,6 +110,8 @@ def upsert_payment(
         from ..outbox import queue
 
         queue(db, f"receipt:{payment_intent_id}", "receipt", donation_id=donation.id, payment_id=inserted_id)
+        # A payment recorded paid: match funding decides it now, in this transaction.
+        settle_donation(db, donation.id)
         return True
     payment = find_payment(db, payment_intent_id=payment_intent_id)
     if payment is None:  # the charge id or invoice id already belongs to another row
@@ -147,6 +150,8 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
     if values:
         db.execute(update(Payment).where(Payment.id == payment.id).values(**values, updated_at=utcnow()))
         changed = True
+        if "amount_refunded" in values:
+            settle_donation(db, payment.donation_id)  # a refund lowers (or removes) the match
     txn = charge.get("balance_transaction")
     if isinstance(txn, str) and payment.balance_transaction_id is None and gateway is not None:
         # The event carried only the id; the fee and net live on the transaction itself.
@@ -240,6 +245,8 @@ def recount_refunds(db: Session, gateway: StripeReader, payment: Payment, charge
         .where(Payment.id == payment.id)
         .values(amount_refunded=live, amount_refund_failed=failed, updated_at=utcnow())
     )
+    if live != payment.amount_refunded:
+        settle_donation(db, payment.donation_id)  # a refund counted again: the match follows it down
     return True
 
 
@@ -375,4 +382,6 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
         )
         .values(**values)
     )
+    if settled or result.rowcount:  # type: ignore[attr-defined]
+        settle_donation(db, payment.donation_id)  # a lost dispute un-matches the gift
     return settled or bool(result.rowcount)  # type: ignore[attr-defined]

@@ -10,21 +10,26 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
 
-from .. import db, donations, extensions
+from .. import db, donations, extensions, successors
 from ..currencies import exponent, to_major
+from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
+from ..gift_aid import normalise_postcode
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..ledger.apply_checkout import apply_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
+from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, DonationStatus, utcnow
+from ..pending_debits import pending_debit
 from ..rate_limits import donation_limits
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
@@ -56,7 +61,7 @@ def _appeal_or_404(slug: str) -> Appeal:
 def _initial_values(appeal: Appeal) -> dict[str, Any]:
     """Prefill from a publisher's link: ?amount=2500&currency=gbp&frequency=monthly&utm_source=..."""
     args = request.args
-    currency = (args.get("currency") or appeal.default_currency).lower()
+    currency = (args.get("currency") or _donors_currency(appeal)).lower()
     if currency not in appeal.currencies:
         currency = appeal.default_currency
     values: dict[str, Any] = {
@@ -89,11 +94,24 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
         if value:
             values[key] = value[:2048]
     values.update(link_options(args))
+    if args.get("from"):
+        values["redirected_from"] = args["from"][:64]
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
         values["source_url"] = request.referrer[:2048]
     return values
+
+
+def _donors_currency(appeal: Appeal) -> str:
+    """The appeal's currency the visitor's country (trusted header only) or languages point to."""
+    header = extensions.settings().country_header
+    return preferred_currency(
+        appeal.currencies,
+        appeal.default_currency,
+        languages=[tag for tag, _ in request.accept_languages],
+        country=request.headers.get(header) if header else None,
+    )
 
 
 def _render_form(
@@ -125,6 +143,14 @@ def _render_form(
         for code in appeal.currencies
         if code != currency
     ]  # fmt: skip
+    offer = successors.offer_for(db.session(), appeal) if _may_be_unavailable(appeal) else None
+    matching = live_offers(db.session(), appeal.id) if offer is None else []
+    redirected_from = None
+    if offer is None and values.get("redirected_from"):
+        try:
+            redirected_from = successors.check_redirect(db.session(), values["redirected_from"], appeal)
+        except ValidationFailed:
+            values.pop("redirected_from")  # a stale link: an ordinary gift to this appeal
     return (
         render_template(
             "donate.html",
@@ -137,11 +163,37 @@ def _render_form(
             maximum=money(appeal.maximum_amounts[currency], currency),
             form_token=values.get("form_token") or secrets.token_urlsafe(24),
             source_fields=[k for k in SOURCE_FIELDS if values.get(k)],
-            is_open=appeal.is_open(),
+            is_open=offer is None,
+            offer=offer,
+            offer_url=_successor_url(offer, values) if offer is not None else None,
+            redirected_from=redirected_from,
+            match_offers=[shown for live in matching if (shown := describe(live, currency))],
+            ask_postcode=asks_postcode(matching, currency),
             **options_context(appeal, values),
         ),
         status,
     )
+
+
+def _may_be_unavailable(appeal: Appeal) -> bool:
+    # Only an appeal past its dates, or one that stops at its goal, costs a successor lookup.
+    return not appeal.is_open() or appeal.successor_when_funded
+
+
+def _successor_url(offer: successors.SuccessorOffer, values: dict[str, Any]) -> str | None:
+    """The successor's donate page, carrying the article and campaign the donor came from."""
+    target = offer.successor
+    if target is None:
+        return None
+    args: dict[str, Any] = {"from": offer.requested.slug, "frequency": values.get("frequency", "one_off")}
+    if values.get("currency") in target.currencies:
+        args["currency"] = values["currency"]
+    for key in SOURCE_FIELDS:
+        if values.get(key):
+            args["source" if key == "source_url" else key] = values[key]
+    if request.args.get("lang"):
+        args["lang"] = request.args["lang"]
+    return url_for("donate.donate_form", slug=target.slug, **args)
 
 
 @bp.get("/<slug>")
@@ -173,6 +225,8 @@ def donate_submit(slug: str) -> Any:
         frequency=data["frequency"],
         email=data.get("email"),
         source=source,
+        redirected_from=data.get("redirected_from"),
+        postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
         **request_options(data, appeal),
     )
     try:
@@ -278,6 +332,9 @@ def thanks(slug: str) -> Any:
                 "your bank or card statement shows it."
             ),
         ), 404
+    # A bank debit still on its way: when the bank should take it, from Stripe's pending charge.
+    gateway = extensions.stripe_gateway()
+    debit = pending_debit(gateway, donation) if confirmed else None
     return render_template(
         "thanks.html",
         appeal=appeal,
@@ -285,6 +342,10 @@ def thanks(slug: str) -> Any:
         amount=money(donation.amount, donation.currency),
         fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
+        debit=debit,
+        debit_date=format_date(debit.debit_on or debit.expected_by, format="full", locale=babel_locale())
+        if debit
+        else None,
         # Issue 14: receipts go to the address the donor gave us or Checkout (service/emails.py).
         receipt_will_be_emailed=bool(donation.email),
         manage_url=manage_url(extensions.settings(), donation),

@@ -22,11 +22,14 @@
     'label{display:inline-flex;align-items:center;gap:.3rem;border:1px solid #6b6b6b;border-radius:4px;' +
     'padding:.35rem .6rem;cursor:pointer}' +
     'label.c{border:0;padding:0;margin:.2rem 0 .8rem;font-size:.9rem;align-items:flex-start}' +
+    'label.cur{border:0;padding:0;margin:0 0 .6rem}select{font:inherit;padding:.25rem .4rem}' +
     'input[type=text]{font:inherit;width:7rem;padding:.3rem;border:1px solid #6b6b6b;border-radius:4px}' +
-    'button{font:inherit;font-weight:700;color:#fff;background:#b00020;border:0;border-radius:4px;' +
+    'button,.b{font:inherit;font-weight:700;color:#fff;background:#b00020;border:0;border-radius:4px;' +
     'padding:.6rem 1.2rem;cursor:pointer;width:100%}' +
+    '.b{display:block;box-sizing:border-box;text-align:center;text-decoration:none}' +
     ':focus-visible{outline:3px solid #1d70b8;outline-offset:2px}' +
     '.s{font-size:.8rem;color:#4a4a4a;margin:.5rem 0 0}' +
+    '.m{margin:0 0 .8rem;padding:.4rem .6rem;background:#f3f2f1;border-left:4px solid #1d70b8;font-size:.9rem}' +
     '.e{flex-basis:100%;margin:.2rem 0 0;color:#b00020;font-weight:600}' +
     '[hidden]{display:none}';
 
@@ -200,15 +203,43 @@
     return out;
   }
 
-  function render(link, cfg, progress) {
-    var t = cfg.text, cur = null, i;
-    for (i = 0; i < cfg.currencies.length; i++) if (cfg.currencies[i].code === cfg.default_currency) cur = cfg.currencies[i];
-    if (!cur || !cfg.is_open) return;
+  function shadow(cfg) {
     var host = el('div', { 'data-donation-router': cfg.appeal });
     var root = host.attachShadow({ mode: 'open' });
     if (w.CSSStyleSheet && 'adoptedStyleSheets' in root) {
       var sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
     } else { root.appendChild(el('style', {}, CSS)); }
+    return [host, root];
+  }
+
+  // A closed appeal's link: say so plainly and offer its successor. The link goes to the
+  // successor's donate page, which names where the gift will go before the donor pays.
+  function renderSuccessor(link, cfg) {
+    var t = cfg.text, s = cfg.successor, made = shadow(cfg), i;
+    var box = el('section', { 'class': 'w', lang: cfg.locale, 'aria-label': t[s.reason + '_title'] || t.closed_title });
+    box.appendChild(el('p', { 'class': 't' }, t[s.reason + '_title'] || t.closed_title));
+    if (s.message) box.appendChild(el('p', { 'class': 'p' }, s.message));
+    var keep = carried(link), q = [];
+    for (i = 0; i < keep.length; i++) q.push(keep[i][0] + '=' + encodeURIComponent(decoded(keep[i][1])));
+    q.push('lang=' + encodeURIComponent(cfg.locale));
+    var go = el('a', { 'class': 'b', href: s.url + (s.url.indexOf('?') < 0 ? '?' : '&') + q.join('&'), target: '_top' },
+      fill(t.instead, 'successor', s.title));
+    box.appendChild(go);
+    box.appendChild(el('p', { 'class': 's' }, t.instead_hint));
+    made[1].appendChild(box);
+    link.parentNode.insertBefore(made[0], link);
+    link.style.display = 'none';
+  }
+
+  // code: the currency shown; first the one the service suggests for this reader (their language,
+  // or country behind a trusted CDN), then whichever they pick from the list.
+  function render(link, cfg, progress, code, old) {
+    var t = cfg.text, cur = null, i;
+    code = code || cfg.preferred_currency || cfg.default_currency;
+    for (i = 0; i < cfg.currencies.length; i++) if (cfg.currencies[i].code === code) cur = cfg.currencies[i];
+    if (!cfg.is_open && cfg.successor) return renderSuccessor(link, cfg);
+    if (!cur || !cfg.is_open) return;
+    var made = shadow(cfg), host = made[0], root = made[1];
     var box = el('section', { 'class': 'w', lang: cfg.locale, 'aria-label': t.title });
     box.appendChild(el('p', { 'class': 't' }, t.title));
     if (progress && progress.display && progress.display.raised) {
@@ -221,7 +252,14 @@
       }
       var said = progress.display.goal ? fill(fill(t.of_goal, 'raised', progress.display.raised), 'goal', progress.display.goal)
         : fill(t.raised, 'raised', progress.display.raised);
+      if (progress.display.matched) said += ' · ' + progress.display.matched;
       box.appendChild(el('p', { 'class': 'p' }, said + ' · ' + progress.display.gifts));
+    }
+    for (i = 0; cfg.match && i < cfg.match.length; i++) {
+      var m = el('p', { 'class': 'm' });
+      m.appendChild(el('strong', {}, cfg.match[i].headline));
+      m.appendChild(d.createTextNode(' ' + cfg.match[i].remaining));
+      box.appendChild(m);
     }
     var form = el('form', { method: 'get', action: base + '/donate/' + encodeURIComponent(cfg.appeal), target: '_top', rel: 'noopener' });
     var freq = el('fieldset');
@@ -233,6 +271,19 @@
       fl.appendChild(fr); fl.appendChild(d.createTextNode(kinds[i][1])); freq.appendChild(fl);
     }
     form.appendChild(freq);
+    var picker = null;
+    if (cfg.currencies.length > 1) {
+      // Every currency the appeal takes, visible and changeable; suggestions follow the choice.
+      var pl = el('label', { 'class': 'cur' }, t.currency + ' ');
+      picker = el('select', {});
+      for (i = 0; i < cfg.currencies.length; i++) {
+        var option = el('option', { value: cfg.currencies[i].code }, cfg.currencies[i].code.toUpperCase());
+        if (cfg.currencies[i].code === cur.code) option.selected = true;
+        picker.appendChild(option);
+      }
+      pl.appendChild(picker);
+      form.appendChild(pl);
+    }
     var amounts = el('fieldset');
     amounts.appendChild(el('legend', {}, t.amount));
     for (i = 0; i < cur.suggestions.length; i++) {
@@ -304,7 +355,13 @@
       coverText.textContent = fill(t.cover, 'fee', fee).replace(/\s+/g, ' ');
       button.textContent = form.frequency[1].checked ? t.submit_monthly : t.submit;
     }
-    form.addEventListener('change', update);
+    form.addEventListener('change', function (event) {
+      if (picker && event.target === picker) {
+        render(link, cfg, progress, picker.value, host);
+        return;
+      }
+      update();
+    });
     typed.addEventListener('input', update);
     form.addEventListener('submit', function (event) {
       var read = chosen();
@@ -320,6 +377,10 @@
     update();
     link.parentNode.insertBefore(host, link);
     link.style.display = 'none';
+    if (old) {
+      old.parentNode.removeChild(old);
+      picker.focus(); // the reader stays where they were, on the list they just used
+    }
   }
 
   var warned = false;

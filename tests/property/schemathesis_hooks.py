@@ -4,7 +4,8 @@ schemathesis's ``positive_data_acceptance`` expects every request the document a
 accepted. The document is exact about every field on its own (cursors, dates, languages, header
 formats all have patterns the app accepts in full), but a few rules depend on data or on two fields
 together, which OpenAPI 3.0 cannot say: the appeal must exist and be open, take that currency and
-that amount, offer Gift Aid; ``to`` must not be before ``from`` nor a range longer than 366 days.
+that amount, offer Gift Aid, offer this appeal as a closed one's successor; a postcode must be a
+real UK one; ``to`` must not be before ``from`` nor a range longer than 366 days.
 Those are refused with a documented 422 naming the field. This check is schemathesis's own, except
 that such a 422 passes when every field it names is one of those rules' fields for that operation;
 a 422 naming any other field (a cursor, a date, ``lang``) still fails.
@@ -28,6 +29,9 @@ RULES_BEYOND_THE_SCHEMA = {
         "cover_fees",
         "gift_aid",
         "Idempotency-Key",
+        # The closed appeal must offer this appeal now; a postcode must be a real UK one.
+        "redirected_from",
+        "postcode",
     },
     ("GET", "/api/v1/finance/webhook-events"): DATE_RANGE,
     ("GET", "/api/v1/finance/donations"): DATE_RANGE,
@@ -35,6 +39,7 @@ RULES_BEYOND_THE_SCHEMA = {
     ("GET", "/api/v1/finance/gift-aid"): DATE_RANGE,
     ("GET", "/api/v1/finance/reconciliation"): DATE_RANGE,
     ("GET", "/api/v1/finance/payouts"): DATE_RANGE,
+    ("GET", "/api/v1/finance/match-funding"): DATE_RANGE,
 }
 
 

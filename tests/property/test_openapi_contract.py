@@ -123,7 +123,8 @@ def test_every_finance_operation_that_answers_csv_documents_it(app: Any, finance
         assert "text/csv" in operation["responses"]["200"]["content"], path
         answered.append(path.rsplit("/", 1)[-1])
     assert sorted(answered) == [
-        "discrepancies", "donations", "gift-aid", "payments", "payouts", "reconciliation", "webhook-events"
+        "discrepancies", "donations", "gift-aid", "match-funding", "payments", "payouts", "reconciliation",
+        "webhook-events",
     ]  # fmt: skip
 
 

@@ -15,9 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EMBED_JS = ROOT / "service" / "static" / "embed.js"
 # The budget docs/publishers.md states: what a reader's phone downloads for the widget.
-# Raised from 12 KB / 5 KB when the widget learnt the server's typed-amount rule (issue 13).
-BUDGET_BYTES = 21 * 1024
-BUDGET_GZIP_BYTES = 7 * 1024
+# Raised from 12 KB / 5 KB when the widget learnt the server's typed-amount rule (issue 13), and
+# from 21 KB / 7 KB when it learnt the currency choice (#17), successors and match funding (#18).
+BUDGET_BYTES = 24 * 1024
+BUDGET_GZIP_BYTES = 8 * 1024
 CONFIG = "/embed/red-cross-ukraine/config.json"
 
 
@@ -40,7 +41,7 @@ def test_embed_js_stays_within_the_size_budget_the_docs_state() -> None:
     assert len(source) <= BUDGET_BYTES
     assert len(gzip.compress(source, 9)) <= BUDGET_GZIP_BYTES
     docs = (ROOT / "docs" / "publishers.md").read_text()
-    assert "21 KB" in docs and "7 KB gzipped" in docs
+    assert "24 KB" in docs and "8 KB gzipped" in docs
 
 
 def test_embed_js_defines_one_global_and_navigates_the_top_window() -> None:

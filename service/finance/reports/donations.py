@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ...errors import NotFound
 from ...models import Appeal, Donation, Payment, WebhookEvent
@@ -16,9 +16,12 @@ from ..pagination import Page, paginate
 from .scope import Scope, day_bounds
 
 D = Donation
+# The appeal the donor's link named, when the gift went to its successor instead (else NULL).
+Requested = aliased(Appeal, name="requested_appeal")
 BASE_COLUMNS = (
     D.id,
     Appeal.slug.label("appeal"),
+    Requested.slug.label("requested_appeal"),
     D.amount,
     D.currency,
     D.frequency,
@@ -49,6 +52,7 @@ class DonationFilters:
     currency: str | None = None
     frequency: str | None = None
     source: str | None = None
+    requested_appeal: str | None = None
     start: date | None = None
     end: date | None = None
 
@@ -57,7 +61,13 @@ def _query(scope: Scope, filters: DonationFilters) -> Select[Any]:
     columns: list[Any] = list(BASE_COLUMNS)
     if scope.personal_data:
         columns.append(D.email)
-    query = select(*columns).join(Appeal, Appeal.id == D.appeal_id)
+    query = (
+        select(*columns)
+        .join(Appeal, Appeal.id == D.appeal_id)
+        .outerjoin(
+            Requested, (Requested.id == D.requested_appeal_id) & (D.requested_appeal_id != D.appeal_id)
+        )
+    )
     if scope.appeal_ids is not None:
         query = query.where(scope.limit(D.appeal_id))
     for column, value in (
@@ -65,6 +75,7 @@ def _query(scope: Scope, filters: DonationFilters) -> Select[Any]:
         (D.currency, filters.currency),
         (D.frequency, filters.frequency),
         (D.utm_source, filters.source),
+        (Requested.slug, filters.requested_appeal),
     ):
         if value:
             query = query.where(column == value)
