@@ -18,18 +18,12 @@ PACKAGES = ("service", "schemas", "sandbox")
 
 # Modules importing each other, directly or round a loop (strongly connected components).
 KNOWN_MODULE_CYCLES = {
-    # models imports payment_links and finance.models at the bottom of the file so that their
-    # tables register on Base; both import models back for Base and Donation.
-    # The email outbox (#14) registers its table the same way.
-    frozenset({"service.models", "service.payment_links", "service.finance.models", "service.outbox"}),
     # The sandbox's state and its payment flows call into each other.
     frozenset({"sandbox.core", "sandbox.payments"}),
 }
 
 # A package reached again through a module outside it that it depends on: (importer, imported).
 KNOWN_PACKAGE_BACK_EDGES = {
-    # The bottom-of-file import above, seen from the finance package.
-    ("service.models", "service.finance.models"),
     # The ledger applies facts through fulfilment; fulfilment.record_session imports the
     # ledger's upsert_payment inside the function.
     ("service.fulfilment", "service.ledger.payments"),
