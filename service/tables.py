@@ -7,7 +7,8 @@ that queries a table imports that table's module itself.
 
 from __future__ import annotations
 
-from service import outbox, payment_links
+from service import outbox
+from service.donations import payment_links
 from service.finance import models as finance_models
 from service.models import Base
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..fulfilment import (
+from ..donations.states import (
     AmountMismatch,
     Applied,
     advance_donation,

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ..fulfilment import (
+from ..donations.states import (
     AmountMismatch,
     Applied,
     advance_donation,

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from ..fulfilment import AmountMismatch, Applied, lock_donation_for_session, record_session
+from ..donations.states import AmountMismatch, Applied, lock_donation_for_session, record_session
+from ..donations.surge import NotAttributable, attributed_donation
 from ..models import Donation, DonationStatus
 from ..stripe_gateway import CheckoutSession
-from ..surge import NotAttributable, attributed_donation
 from .context import Ignore, LedgerContext, Quarantine, our_donation_id
 from .payments import fetch_missing_charge, find_payment
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from ..fulfilment import Applied
+from ..donations.states import Applied
 from ..models import Payment, Payout, Transfer, utcnow
 from .context import LedgerContext, Quarantine, id_of, timestamp
 from .payments import insert_ignore

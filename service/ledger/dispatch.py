@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..fulfilment import Applied
+from ..donations.states import Applied
 from ..stripe_gateway import API_VERSION
 from . import apply_billing, apply_charges, apply_checkout, apply_payouts
 from .context import Ignore, LedgerContext, Quarantine

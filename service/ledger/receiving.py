@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
-from ..fulfilment import flag_donation
+from ..donations.states import flag_donation
 from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway

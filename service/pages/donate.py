@@ -18,13 +18,13 @@ from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amou
 
 from .. import db, donations
 from ..currencies import exponent, to_major
+from ..donations.states import apply_checkout_session
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
-from ..fulfilment import apply_checkout_session
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..ledger.apply_checkout import apply_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
-from ..models import Appeal, DonationStatus, utcnow
+from ..models import Appeal, Donation, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
@@ -289,7 +289,7 @@ def thanks(slug: str) -> Any:
     )
 
 
-def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation | None:
+def _from_payment_link(db_session: Any, session_id: str) -> Donation | None:
     """Apply a Payment Link session exactly as its webhook will (service/ledger), then show it."""
     gateway = current_app.extensions["stripe_gateway"]
     try:
@@ -304,7 +304,7 @@ def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation |
         db_session.rollback()  # not attributable to a donation: the webhook sets it aside for finance
         return None
     db_session.commit()
-    return db_session.get(donations.Donation, applied.donation_id, populate_existing=True)
+    return db_session.get(Donation, applied.donation_id, populate_existing=True)
 
 
 @bp.get("/<slug>/cancelled")
@@ -313,7 +313,7 @@ def cancelled(slug: str) -> Any:
     retry_args: dict[str, str] = {}
     donation_id = request.args.get("donation", "")
     if donation_id:
-        donation = db.session().get(donations.Donation, donation_id)
+        donation = db.session().get(Donation, donation_id)
         if donation is not None and donation.appeal_id == appeal.id:
             retry_args = {
                 "amount": str(donation.amount),

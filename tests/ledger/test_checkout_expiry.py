@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from service import create_app
-from service.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
 from service.donations import DonationRequest, create_donation
+from service.donations.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
 from service.errors import CheckoutUnavailable
 from service.ledger.sweeper import sweep
 from service.models import Donation, utcnow

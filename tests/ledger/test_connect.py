@@ -12,8 +12,8 @@ from typing import Any
 import stripe
 from sqlalchemy import select, update
 
-from service.checkout import transfer_percent
 from service.donations import DonationRequest, create_donation
+from service.donations.checkout import transfer_percent
 from service.models import Appeal, Payout, Transfer
 from service.models import DonationStatus as S
 from tests.ledger.test_sandbox_flows import delivered

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from service.fulfilment import AFTER_PAYMENT, TRANSITIONS, advance_donation, can_move
+from service.donations.states import AFTER_PAYMENT, TRANSITIONS, advance_donation, can_move
 from service.models import Appeal, Donation, DonationStatus, utcnow
 
 S = DonationStatus

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from sandbox.fixtures import template
 from service.donations import DonationRequest, create_donation
-from service.fulfilment import can_move
+from service.donations.states import can_move
 from service.ledger.receiving import receive
 from service.models import Donation, DonationStatus, Payment, WebhookEvent, WebhookOutcome
 from service.stripe_gateway import StripeGatewayError

@@ -14,8 +14,8 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from .models import Donation, DonationStatus, utcnow
-from .stripe_gateway import CheckoutSession
+from ..models import Donation, DonationStatus, utcnow
+from ..stripe_gateway import CheckoutSession
 
 S = DonationStatus
 # Every state that means money arrived. A fact about what happened after payment (a refund, a
@@ -189,7 +189,7 @@ def record_session(
     ``locked`` is the donation as :func:`lock_donation_for_session` read it in this transaction,
     if the caller already has it.
     """
-    from .ledger.payments import upsert_payment
+    from ..ledger.payments import upsert_payment
 
     donation = locked or lock_donation_for_session(db, donation_id)
     if donation is None:

@@ -4,7 +4,7 @@ A Payment Link is made before the night (``flask surge payment-links create``), 
 donor to it costs no Stripe API call at all. Its price lets the donor choose the amount
 (``custom_unit_amount``), preset to the appeal's middle suggested amount. The donation row is
 still written first; the donor's link carries its id as ``client_reference_id`` and the webhook
-ledger attributes the payment through it (service/surge.py). This module imports only the models,
+ledger attributes the payment through it (service/donations/surge.py). This module imports only the models,
 since service/models.py imports it to register the table.
 """
 
@@ -16,8 +16,8 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .models import Appeal, Base, utcnow
-from .settings import Settings
+from ..models import Appeal, Base, utcnow
+from ..settings import Settings
 
 
 class PaymentLink(Base):
@@ -85,7 +85,7 @@ def link_params(appeal: Appeal, currency: str, settings: Settings) -> tuple[dict
         "payment_intent_data": intent_data,
     }
     if appeal.stripe_account:
-        # Routed to the charity exactly as a donation's own Checkout Session is (service/checkout.py):
+        # Routed to the charity exactly as a donation's own Checkout Session is (service/donations/checkout.py):
         # a destination charge, the charity the settlement merchant. A link's donor chooses the
         # amount and adds no fee cover, so the whole payment is transferred.
         link["on_behalf_of"] = appeal.stripe_account

@@ -9,7 +9,7 @@ Each visit to a link opens a new Checkout Session: only the one that completes i
 and the others expire without touching it. The link's charge names no donation, so the ledger
 fetches its fee when the session completes, and the thank-you page asks Stripe for the session
 before the webhook has arrived. A link of a Connect appeal routes its payments to the charity as
-a donation's own session does (service/payment_links.py).
+a donation's own session does (service/donations/payment_links.py).
 
 Monthly gifts are not redirected: a Payment Link's price is one-off, and quietly turning a
 monthly gift into a single one would not be what the donor chose.
@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .appeals import list_appeals
-from .models import Donation, DonationStatus, utcnow
+from ..appeals import list_appeals
+from ..models import Donation, DonationStatus, utcnow
+from ..settings import Settings
+from ..stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
 from .payment_links import PaymentLink, donor_url, find_by_stripe_id, find_link, link_params
-from .settings import Settings
-from .stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .i18n import gettext, money
-from .models import Appeal, Donation
-from .settings import Settings
+from ..i18n import gettext, money
+from ..models import Appeal, Donation
+from ..settings import Settings
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
