@@ -1,8 +1,9 @@
-"""Applying what Stripe says about a Checkout Session to its donation.
+"""A donation's states, the moves allowed between them, and a Checkout Session's facts applied to it.
 
-One idempotent function, called from the thank-you page, from webhook events, from the
-``sync-events`` backfill and from the sweeper, as Stripe's fulfilment guide recommends. A late
-or repeated fact never moves a donation backwards.
+:func:`record_session` is idempotent; the ledger calls it (service/ledger/apply_checkout.py) from
+the thank-you page, webhook events, the ``sync-events`` backfill and the sweeper, as Stripe's
+fulfilment guide recommends, and records the payment itself. A late or repeated fact never moves
+a donation backwards. Nothing here imports the ledger.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ class AmountMismatch(Exception):
 
 
 @dataclass(frozen=True)
-class Applied:
-    """What applying one Stripe fact did: which donation it touched and whether anything changed."""
+class SessionRecorded:
+    """What :func:`record_session` did: the donation as locked, the status the session means, and
+    whether anything changed. ``donation`` is None if there is no such donation."""
 
-    donation_id: str | None
+    donation: LockedDonation | None
+    new_status: str | None
     changed: bool
 
 
@@ -181,19 +184,18 @@ def record_session(
     *,
     status: str | None = None,
     locked: LockedDonation | None = None,
-) -> Applied:
-    """Apply the session's facts inside the caller's transaction; AmountMismatch changes nothing.
+) -> SessionRecorded:
+    """Apply the session's facts to the donation inside the caller's transaction; AmountMismatch
+    changes nothing. The payment row is the ledger's to write (service/ledger/apply_checkout.py).
 
     ``status`` overrides what the session's fields say, for facts only the event type carries
     (``checkout.session.async_payment_failed`` leaves the session looking merely unpaid).
     ``locked`` is the donation as :func:`lock_donation_for_session` read it in this transaction,
     if the caller already has it.
     """
-    from ..ledger.payments import upsert_payment
-
     donation = locked or lock_donation_for_session(db, donation_id)
     if donation is None:
-        return Applied(None, False)
+        return SessionRecorded(None, None, False)
     new_status = status or status_from_session(session)
     if new_status in AFTER_PAYMENT or new_status == S.PROCESSING:
         check_amount(donation, session.amount_total, session.currency)  # type: ignore[arg-type]
@@ -226,32 +228,7 @@ def record_session(
     changed = filled or moved
     if session.customer_email:
         remember_email(db, donation.id, session.customer_email)
-    if new_status == S.PAID and session.mode == "payment" and session.payment_intent_id:
-        changed |= upsert_payment(
-            db,
-            donation,  # type: ignore[arg-type]
-            kind="one_off",
-            payment_intent_id=session.payment_intent_id,
-            amount=session.amount_total or expected_amount(donation),  # type: ignore[arg-type]
-            currency=session.currency or donation.currency,
-        )
-    return Applied(donation.id, changed)
-
-
-def apply_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
-    """Bring the donation up to date with the session Stripe reports; commits.
-
-    An amount that contradicts the donation is flagged for finance instead of applied.
-    """
-    try:
-        record_session(db, donation.id, session)
-    except AmountMismatch as exc:
-        db.rollback()
-        flag_donation(db, exc.donation_id, exc.reason)
-    db.commit()
-    refreshed = db.get(Donation, donation.id, populate_existing=True)
-    assert refreshed is not None
-    return refreshed
+    return SessionRecorded(donation, new_status, changed)
 
 
 def remember_email(db: Session, donation_id: str, email: str) -> None:

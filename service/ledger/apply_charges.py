@@ -8,7 +8,6 @@ from sqlalchemy import func, select, update
 
 from ..donations.states import (
     AmountMismatch,
-    Applied,
     advance_donation,
     check_amount,
     expected_amount,
@@ -17,6 +16,7 @@ from ..donations.states import (
 from ..models import Donation, DonationStatus, Payment
 from ..stripe_gateway import StripeGatewayError
 from .context import (
+    Applied,
     Ignore,
     LedgerContext,
     Quarantine,

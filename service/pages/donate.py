@@ -18,10 +18,9 @@ from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amou
 
 from .. import db, donations
 from ..currencies import exponent, to_major
-from ..donations.states import apply_checkout_session
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
-from ..ledger.apply_checkout import apply_session
+from ..ledger.apply_checkout import apply_session, confirm_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..models import Appeal, Donation, DonationStatus, utcnow
@@ -263,7 +262,7 @@ def thanks(slug: str) -> Any:
     elif donation is not None and donation.appeal_id == appeal.id:
         try:
             checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
-            donation = apply_checkout_session(session, donation, checkout)
+            donation = confirm_session(session, donation, checkout)
         except StripeGatewayError:
             confirmed = False  # show what the ledger knows; the webhook will catch up
     if donation is None or donation.appeal_id != appeal.id:
