@@ -34,7 +34,7 @@ from ..fees import fee_cover_for
 from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
 from ..models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
 from . import surge
-from .checkout import checkout_idempotency_key, checkout_session_params
+from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
 
 __all__ = ["Donation", "DonationRequest", "create_donation", "ensure_checkout_session"]
 from ..settings import Settings
@@ -244,7 +244,7 @@ def ensure_checkout_session(
         donation, donation.appeal, settings, now or utcnow(), donation.created_at
     )
     try:
-        session = surge.create_session_within(
+        session = create_session_within(
             gateway, params, checkout_idempotency_key(donation, params), settings.surge_wait_seconds
         )
     except StripeGatewayError as exc:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from service.donations.checkout import create_session_within
 from service.donations.payment_links import PaymentLink
-from service.donations.surge import create_session_within
 from service.models import Donation, DonationStatus
 from service.stripe_budget import LocalBudget
 from service.stripe_gateway import StripeGatewayError
