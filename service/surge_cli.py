@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from .db import database
-from .donations.payment_links import PaymentLink
+from .donations.models import PaymentLink
 from .donations.surge import create_payment_links
 from .models import Appeal
 from .stripe_gateway import StripeGatewayError

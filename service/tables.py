@@ -8,8 +8,8 @@ that queries a table imports that table's module itself.
 from __future__ import annotations
 
 from service import outbox
-from service.donations import payment_links
+from service.donations import models as donations_models
 from service.finance import models as finance_models
 from service.models import Base
 
-__all__ = ["Base", "finance_models", "outbox", "payment_links"]
+__all__ = ["Base", "donations_models", "finance_models", "outbox"]

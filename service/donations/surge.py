@@ -28,7 +28,8 @@ from ..appeals import list_appeals
 from ..models import Donation, DonationStatus, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
-from .payment_links import PaymentLink, donor_url, find_by_stripe_id, find_link, link_params
+from .models import PaymentLink
+from .payment_links import donor_url, find_by_stripe_id, find_link, link_params
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from service.donations.checkout import create_session_within
-from service.donations.payment_links import PaymentLink
+from service.donations.models import PaymentLink
 from service.models import Donation, DonationStatus
 from service.stripe_budget import LocalBudget
 from service.stripe_gateway import StripeGatewayError
