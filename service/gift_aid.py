@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from .currencies import to_major
 from .models import Appeal, Donation
-from .received import payment_received_amount
+from .money_received import payment_received_amount
 
 UK_TIME = ZoneInfo("Europe/London")
 # Each version's words never change once donors have accepted them; new wording, new version.

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import Appeal, Donation
-from .received import payment_received_amount
+from .money_received import payment_received_amount
 
 
 @dataclass(frozen=True)
