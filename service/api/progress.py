@@ -22,7 +22,8 @@ from .. import appeals, db
 from ..attribution import publisher_summary
 from ..cors import apply_cors
 from ..i18n import money, ngettext, pick_locale
-from ..progress import Progress, TTLCache, compute_progress
+from ..progress import Progress, compute_progress
+from ..ttl_cache import TTLCache
 
 blp = Blueprint(
     "appeal_figures_api",
