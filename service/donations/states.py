@@ -18,37 +18,81 @@ from sqlalchemy.orm import Session, lazyload
 from ..models import Donation, DonationStatus, utcnow
 from ..stripe_gateway import CheckoutSession
 
-S = DonationStatus
 # Every state that means money arrived. A fact about what happened after payment (a refund, a
 # dispute, a cancelled subscription) may arrive before the "paid" event itself, so each
 # before-payment state may jump straight to any of these.
 AFTER_PAYMENT = frozenset(
-    {S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST, S.CANCELLED}
+    {
+        DonationStatus.PAID,
+        DonationStatus.PARTIALLY_REFUNDED,
+        DonationStatus.REFUNDED,
+        DonationStatus.DISPUTED,
+        DonationStatus.DISPUTE_WON,
+        DonationStatus.DISPUTE_LOST,
+        DonationStatus.CANCELLED,
+    }
 )
 # Which states each state may move to. Anything not listed is a step backwards (or sideways
 # into a contradiction) and is ignored.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.CREATED: frozenset({S.PENDING, S.CHECKOUT_ERROR, S.SURGE_REDIRECTED, S.PROCESSING, S.FAILED, S.EXPIRED})
+    DonationStatus.CREATED: frozenset(
+        {
+            DonationStatus.PENDING,
+            DonationStatus.CHECKOUT_ERROR,
+            DonationStatus.SURGE_REDIRECTED,
+            DonationStatus.PROCESSING,
+            DonationStatus.FAILED,
+            DonationStatus.EXPIRED,
+        }
+    )
     | AFTER_PAYMENT,
-    S.CHECKOUT_ERROR: frozenset({S.PENDING, S.SURGE_REDIRECTED, S.PROCESSING, S.FAILED, S.EXPIRED})
+    DonationStatus.CHECKOUT_ERROR: frozenset(
+        {
+            DonationStatus.PENDING,
+            DonationStatus.SURGE_REDIRECTED,
+            DonationStatus.PROCESSING,
+            DonationStatus.FAILED,
+            DonationStatus.EXPIRED,
+        }
+    )
     | AFTER_PAYMENT,
     # Sent to the appeal's Payment Link (surge mode): its session's events finish it like PENDING.
-    S.SURGE_REDIRECTED: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
-    S.PENDING: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
-    S.PROCESSING: frozenset({S.FAILED}) | AFTER_PAYMENT,
-    S.EXPIRED: frozenset(),
-    S.FAILED: frozenset(),
+    DonationStatus.SURGE_REDIRECTED: frozenset(
+        {DonationStatus.PROCESSING, DonationStatus.FAILED, DonationStatus.EXPIRED}
+    )
+    | AFTER_PAYMENT,
+    DonationStatus.PENDING: frozenset(
+        {DonationStatus.PROCESSING, DonationStatus.FAILED, DonationStatus.EXPIRED}
+    )
+    | AFTER_PAYMENT,
+    DonationStatus.PROCESSING: frozenset({DonationStatus.FAILED}) | AFTER_PAYMENT,
+    DonationStatus.EXPIRED: frozenset(),
+    DonationStatus.FAILED: frozenset(),
     # A dispute may be reported closed before it is reported opened, hence PAID -> DISPUTE_*.
-    S.PAID: frozenset(
-        {S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST, S.CANCELLED}
+    DonationStatus.PAID: frozenset(
+        {
+            DonationStatus.PARTIALLY_REFUNDED,
+            DonationStatus.REFUNDED,
+            DonationStatus.DISPUTED,
+            DonationStatus.DISPUTE_WON,
+            DonationStatus.DISPUTE_LOST,
+            DonationStatus.CANCELLED,
+        }
     ),
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST}),
-    S.REFUNDED: frozenset(),
-    S.DISPUTED: frozenset({S.DISPUTE_WON, S.DISPUTE_LOST}),
-    S.DISPUTE_WON: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    DonationStatus.PARTIALLY_REFUNDED: frozenset(
+        {
+            DonationStatus.REFUNDED,
+            DonationStatus.DISPUTED,
+            DonationStatus.DISPUTE_WON,
+            DonationStatus.DISPUTE_LOST,
+        }
+    ),
+    DonationStatus.REFUNDED: frozenset(),
+    DonationStatus.DISPUTED: frozenset({DonationStatus.DISPUTE_WON, DonationStatus.DISPUTE_LOST}),
+    DonationStatus.DISPUTE_WON: frozenset({DonationStatus.PARTIALLY_REFUNDED, DonationStatus.REFUNDED}),
     # A lost dispute can be appealed and won (Stripe's appeal_* statuses, then won).
-    S.DISPUTE_LOST: frozenset({S.DISPUTE_WON}),
-    S.CANCELLED: frozenset(),
+    DonationStatus.DISPUTE_LOST: frozenset({DonationStatus.DISPUTE_WON}),
+    DonationStatus.CANCELLED: frozenset(),
 }
 
 
@@ -78,10 +122,10 @@ def can_move(current: str, new: str) -> bool:
 def status_from_session(session: CheckoutSession) -> str | None:
     if session.status == "complete":
         if session.payment_status in ("paid", "no_payment_required"):
-            return S.PAID
-        return S.PROCESSING
+            return DonationStatus.PAID
+        return DonationStatus.PROCESSING
     if session.status == "expired":
-        return S.EXPIRED
+        return DonationStatus.EXPIRED
     return None
 
 
@@ -197,7 +241,7 @@ def record_session(
     if donation is None:
         return SessionRecorded(None, None, False)
     new_status = status or status_from_session(session)
-    if new_status in AFTER_PAYMENT or new_status == S.PROCESSING:
+    if new_status in AFTER_PAYMENT or new_status == DonationStatus.PROCESSING:
         check_amount(donation, session.amount_total, session.currency)  # type: ignore[arg-type]
     changes: dict[str, object] = {}
     for column, value in zip(
