@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, pre_load, validate, validates
 
 from .base import StrictSchema, text
+from .postcode import normalise_postcode
 
 FREQUENCIES = ("one_off", "monthly")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -64,8 +65,6 @@ class GiftAidSchema(StrictSchema):
 
     @validates("postcode")
     def check_postcode(self, value: str, **_: Any) -> None:
-        from service.gift_aid import normalise_postcode
-
         if normalise_postcode(value) is None:
             raise ValidationError("Enter a UK postcode, like SW1A 1AA.")
 

@@ -26,8 +26,6 @@ KNOWN_PACKAGE_BACK_EDGES: set[tuple[str, str]] = set()
 KNOWN_SCHEMA_DOMAIN_IMPORTS = {
     ("schemas.appeals", "service.currencies"),
     ("schemas.donate_form", "service.currencies"),
-    ("schemas.donate_form", "service.gift_aid"),
-    ("schemas.donations", "service.gift_aid"),
     # The donor form reads a typed amount by the page's language (#13's amount rule).
     ("schemas.donate_form", "service.amount_input"),
     ("schemas.donate_form", "service.i18n"),
