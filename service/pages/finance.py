@@ -20,7 +20,16 @@ from ..currencies import format_amount
 from ..finance import auth, chart, replay
 from ..finance.http import csv_response, date_range, dict_rows, query_rows
 from ..finance.models import Role
-from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
+from ..finance.reports import (
+    discrepancies,
+    donations,
+    events,
+    export,
+    payouts,
+    pending_debits,
+    reconciliation,
+    scope,
+)
 from ..finance.tokens import AuthenticationRequired
 
 bp = Blueprint("finance_pages", __name__, url_prefix="/finance")
@@ -127,6 +136,7 @@ def dashboard() -> Any:
         for code, values in sorted(series.items())
     ]
     found = discrepancies.find_all(db.session(), report_scope, limit=50)
+    debits = pending_debits.report(db.session(), report_scope)
     auth.log_read(
         "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
     )
@@ -139,6 +149,7 @@ def dashboard() -> Any:
         appeal=args.get("appeal") or "",
         errors=errors,
         discrepancy_count=sum(found["counts"].values()),
+        pending_debits=debits,
         query=urlencode(
             {"from": start, "to": end, **({"appeal": args["appeal"]} if args.get("appeal") else {})}
         ),
