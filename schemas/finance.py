@@ -7,9 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from service.finance.pagination import cursor_pattern
-
 from .base import StrictSchema, text
+from .cursor import cursor_pattern
 
 MAX_RANGE_DAYS = 366
 CURRENCY = validate.Regexp(r"^[a-z]{3}$", error="Must be a three-letter lower-case ISO currency code.")

@@ -78,7 +78,7 @@ def register_publishing(app: Flask) -> None:
     """Languages, the progress cache and the embed script for publishers (issue 6)."""
     from .embed import bp as embed_bp
     from .i18n import init_i18n
-    from .progress import TTLCache
+    from .ttl_cache import TTLCache
 
     init_i18n(app)
     app.extensions["progress_cache"] = TTLCache(app.config.get("PROGRESS_CACHE_SECONDS", 15))

@@ -27,12 +27,8 @@ from schemas.finance import (
     ReconciliationArgs,
     ReconciliationSchema,
 )
-from schemas.finance_payouts import (
-    DiscrepanciesSchema,
-    PayoutDetailSchema,
-    PayoutPageSchema,
-    ReplaySchema,
-)
+from schemas.finance_discrepancies import DiscrepanciesSchema, ReplaySchema
+from schemas.finance_payouts import PayoutDetailSchema, PayoutPageSchema
 from schemas.gift_aid import GiftAidExportArgs
 from schemas.match_funding import FunderReportArgs, FunderReportSchema
 

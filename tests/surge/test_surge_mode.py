@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from service.donations.checkout import create_session_within
+from service.donations.models import PaymentLink
 from service.models import Donation, DonationStatus
-from service.payment_links import PaymentLink
 from service.stripe_budget import LocalBudget
 from service.stripe_gateway import StripeGatewayError
-from service.surge import create_session_within
 from tests.surge.conftest import SpentBudget
 from tests.surge.test_budget import Clock
 
