@@ -1,26 +1,23 @@
 """Finance pages: sign in with a finance token, then the dashboard, webhook log, donations,
 payouts and discrepancies. Plain HTML forms (GET for filters, POST with a CSRF token for
-signing in and out); the reports are the same modules the API uses.
+signing in and out). Each view is one call to ``service.finance.use_cases`` (the same
+functions the API calls) and its template.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import Schema, ValidationError
 from werkzeug.wrappers import Response
 
 from schemas.finance import DonationListArgs, EventListArgs, PayoutListArgs, ReconciliationArgs
 
-from .. import db
 from ..currencies import format_amount
-from ..finance import auth, chart, replay
-from ..finance.http import csv_response, date_range, dict_rows, query_rows
-from ..finance.models import Role
-from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
+from ..finance import auth, use_cases
+from ..finance.http import stream
 from ..finance.tokens import AuthenticationRequired
 
 bp = Blueprint("finance_pages", __name__, url_prefix="/finance")
@@ -65,10 +62,6 @@ def _args(schema: Schema) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, exc.normalized_messages()  # type: ignore[return-value]
 
 
-def _scope(appeal: str | None = None) -> scope.Scope:
-    return scope.resolve(db.session(), auth.principal(), appeal)
-
-
 def _safe_next(target: str | None) -> str:
     # Only ever back into the finance pages: an open redirect would make the sign-in page a phishing aid.
     if target and target.startswith("/finance/") and not target.startswith("//"):
@@ -105,74 +98,48 @@ def sign_out() -> Any:
 @bp.get("/")
 def dashboard() -> Any:
     args, errors = _args(ReconciliationArgs())
-    start, end = date_range(args.get("start"), args.get("end"))
-    report_scope = _scope(args.get("appeal"))
-    by_appeal = reconciliation.report(
-        db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, "appeal")
-    )
-    by_day = reconciliation.report(
-        db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, "day")
-    )
-    days = chart.days_between(start, end)
-    series: dict[str, dict[str, int]] = defaultdict(dict)
-    for line in by_day["groups"]:
-        series[line["currency"]][line["key"]] = line["gross"]
-    charts = [
-        (
-            code,
-            chart.bar_chart(
-                f"Gross donations per day in {code.upper()}, {start} to {end}", days, values, code
-            ),
-        )
-        for code, values in sorted(series.items())
-    ]
-    found = discrepancies.find_all(db.session(), report_scope, limit=50)
-    auth.log_read(
-        "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
-    )
+    view = use_cases.dashboard(args)
+    start, end = view["start"], view["end"]
     return render_template(
         "finance/dashboard.html",
-        report=by_appeal,
-        charts=charts,
+        report=view["report"],
+        charts=view["charts"],
         start=start,
         end=end,
         appeal=args.get("appeal") or "",
         errors=errors,
-        discrepancy_count=sum(found["counts"].values()),
+        discrepancy_count=view["discrepancy_count"],
         query=urlencode(
             {"from": start, "to": end, **({"appeal": args["appeal"]} if args.get("appeal") else {})}
         ),
     )
 
 
+def _more() -> dict[str, str]:
+    """The filters to carry to the next page."""
+    return {k: v for k, v in request.args.items() if k != "cursor" and v}
+
+
 @bp.get("/webhook-events")
 def event_list() -> Any:
     args, errors = _args(EventListArgs())
-    filters = events.EventFilters(**{k: args.get(k) for k in events.EventFilters.__dataclass_fields__})
-    page = events.list_events(db.session(), _scope(), filters, args.get("cursor"), args.get("limit", 50))
-    auth.log_read("webhook-events.list", args, len(page.items))
-    more = {k: v for k, v in request.args.items() if k != "cursor" and v}
-    return render_template("finance/events.html", page=page, args=request.args, errors=errors, more=more)
+    listing = use_cases.event_list(args, as_csv=False)
+    assert isinstance(listing, use_cases.Listing)
+    return render_template(
+        "finance/events.html", page=listing.page, args=request.args, errors=errors, more=_more()
+    )
 
 
 @bp.get("/webhook-events/<int:event_id>")
 def event_detail(event_id: int) -> Any:
-    item = events.get_event(db.session(), _scope(), event_id)
-    auth.log_read("webhook-events.get", {"id": event_id}, 1)
+    item = use_cases.event_detail(event_id)
     return render_template("finance/event.html", event=item, replayed=request.args.get("replayed"))
 
 
 @bp.post("/webhook-events/<int:event_id>/replay")
 def event_replay(event_id: int) -> Any:
     """Admin only; the CSRF token was checked before this view ran."""
-    auth.require(Role.ADMIN)
-    result = replay.replay(
-        db.database().sessionmaker,
-        current_app.extensions["stripe_gateway"],
-        current_app.extensions["settings"],
-        event_id,
-    )
-    auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
+    result = use_cases.event_replay(event_id)
     return redirect(
         url_for("finance_pages.event_detail", event_id=event_id, replayed=result["outcome"]), code=303
     )
@@ -181,23 +148,21 @@ def event_replay(event_id: int) -> Any:
 @bp.get("/donations")
 def donation_list() -> Any:
     args, errors = _args(DonationListArgs())
-    filters = donations.DonationFilters(
-        **{k: args.get(k) for k in donations.DonationFilters.__dataclass_fields__}
-    )
-    page, totals = donations.list_donations(
-        db.session(), _scope(args.get("appeal")), filters, args.get("cursor"), args.get("limit", 50)
-    )
-    auth.log_read("donations.list", args, len(page.items))
-    more = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    listing = use_cases.donation_list(args, as_csv=False)
+    assert isinstance(listing, use_cases.Listing)
     return render_template(
-        "finance/donations.html", page=page, money_by_id=totals, args=request.args, errors=errors, more=more
+        "finance/donations.html",
+        page=listing.page,
+        money_by_id=listing.extra["money"],
+        args=request.args,
+        errors=errors,
+        more=_more(),
     )
 
 
 @bp.get("/donations/<donation_id>")
 def donation_detail(donation_id: str) -> Any:
-    item = donations.get_donation(db.session(), _scope(), donation_id)
-    auth.log_read("donations.get", {"id": donation_id}, 1)
+    item = use_cases.donation_detail(donation_id)
     return render_template("finance/donation.html", d=item, personal=auth.principal().sees_personal_data)
 
 
@@ -205,55 +170,31 @@ def donation_detail(donation_id: str) -> Any:
 def payout_list() -> Any:
     auth.require_all_appeals()
     args, errors = _args(PayoutListArgs())
-    page = payouts.list_payouts(
-        db.session(),
-        args.get("start"),
-        args.get("end"),
-        args.get("currency"),
-        args.get("cursor"),
-        args.get("limit", 50),
+    listing = use_cases.payout_list(args, as_csv=False)
+    assert isinstance(listing, use_cases.Listing)
+    return render_template(
+        "finance/payouts.html", page=listing.page, args=request.args, errors=errors, more=_more()
     )
-    auth.log_read("payouts.list", args, len(page.items))
-    more = {k: v for k, v in request.args.items() if k != "cursor" and v}
-    return render_template("finance/payouts.html", page=page, args=request.args, errors=errors, more=more)
 
 
 @bp.get("/payouts/<payout_id>")
 def payout_detail(payout_id: str) -> Any:
-    auth.require_all_appeals()
-    item = payouts.get_payout(db.session(), payout_id, current_app.extensions["stripe_gateway"])
-    auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
-    return render_template("finance/payout.html", p=item)
+    return render_template("finance/payout.html", p=use_cases.payout_detail(payout_id))
 
 
 @bp.get("/discrepancies")
 def discrepancy_list() -> Any:
-    found = discrepancies.find_all(db.session(), _scope())
-    auth.log_read("discrepancies", {}, len(found["items"]))
+    found = use_cases.discrepancy_list({}, as_csv=False)
     return render_template("finance/discrepancies.html", found=found)
 
 
 @bp.get("/export/<kind>.csv")
 def export_csv(kind: str) -> Any:
     """The export buttons: the same streamed CSV as the API, signed in by session."""
-    auth.require(Role.ACCOUNTANT)
     args, errors = _args(ReconciliationArgs())
     if errors:
         abort(400)
-    start, end = date_range(args.get("start"), args.get("end"))
-    report_scope = _scope(args.get("appeal"))
-    audit_filters = {"start": start, "end": end, "appeal": args.get("appeal")}
-    if kind == "payments":
-        filters = export.PaymentFilters(start=start, end=end)
-        rows = lambda connection: export.payment_rows(connection, report_scope, filters)  # noqa: E731
-        return csv_response("payments", audit_filters, export.header(), rows)
-    if kind == "donations":
-        header, query = donations.export(report_scope, donations.DonationFilters(start=start, end=end))
-        return csv_response("donations", audit_filters, header, query_rows(query))
-    if kind == "reconciliation":
-        result = reconciliation.report(
-            db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, args["group_by"])
-        )
-        columns = ["key", "currency", *reconciliation.FIGURES, "fee_currency"]
-        return csv_response("reconciliation", audit_filters, columns, dict_rows(result["groups"], columns))
-    abort(404)
+    found = use_cases.page_export(kind, args)
+    if found is None:
+        abort(404)
+    return stream(found)

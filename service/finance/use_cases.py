@@ -1,0 +1,308 @@
+"""Finance use cases: what each finance view does, once, for the JSON API and the HTML pages.
+
+Each function is one view's work with the request already parsed: who may see it (role and
+appeal checks), the scope of appeals the token reaches, the report's filters, the audit entry,
+and the choice between an on-screen answer and a CSV export. ``service.api.finance`` renders the
+answer as JSON and ``service.pages.finance`` as HTML; an export comes back as an ``Export`` that
+``service.finance.http.stream`` turns into a download (the audit entry for an export is written
+there, before its first byte, so an export cut short is still on record).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, timedelta
+from typing import Any
+
+from flask import current_app
+
+from .. import db, gift_aid
+from ..models import utcnow
+from . import auth, chart, replay
+from .models import Role
+from .pagination import Page
+from .reports import discrepancies, donations, events, export, payouts, reconciliation, scope
+from .tokens import PermissionDenied
+
+# The reconciliation report's CSV columns (one row per group and currency).
+RECONCILIATION_COLUMNS = ["key", "currency", *reconciliation.FIGURES, "fee_currency"]
+DISCREPANCY_COLUMNS = ["kind", "donation_id", "event_id", "at", "detail"]
+# A report asked for without dates covers the last 30 days, today included.
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Export:
+    """A CSV to stream: what it is (audit action and file name), the filters it was asked with,
+    the period it covers (for the file name), its header and a function giving its rows on a
+    database connection of the export's own."""
+
+    name: str
+    filters: dict[str, Any]
+    header: Sequence[str]
+    rows: Callable[[Any], Iterable[Sequence[Any]]]
+    period: tuple[date | None, date | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a list: its rows and the cursor to the next page."""
+
+    page: Page
+    extra: dict[str, Any]
+
+
+def _scope(appeal: str | None = None) -> scope.Scope:
+    return scope.resolve(db.session(), auth.principal(), appeal)
+
+
+def _filters(kind: type, args: dict[str, Any]) -> Any:
+    """A report's filter dataclass from parsed arguments (fields the arguments lack are None)."""
+    return kind(**{field.name: args.get(field.name) for field in fields(kind)})
+
+
+def _query_rows(query: Any) -> Callable[[Any], Iterable[Sequence[Any]]]:
+    return lambda connection: export.stream_query(connection, query)
+
+
+def _dict_rows(
+    items: Iterable[dict[str, Any]], columns: Sequence[str]
+) -> Callable[[Any], Iterable[list[Any]]]:
+    def rows(_connection: Any) -> Iterable[list[Any]]:
+        for item in items:
+            yield [item.get(column) for column in columns]
+
+    return rows
+
+
+def require_export() -> None:
+    """Exports need the accountant role: they leave the service as files."""
+    who = auth.principal()
+    if not who.has_role(Role.ACCOUNTANT):
+        raise PermissionDenied(
+            f"Downloading exports needs an accountant or admin token; this token is a {who.role}, "
+            "which can read the reports on screen but not download them."
+        )
+
+
+def _export(
+    name: str, filters: dict[str, Any], header: Sequence[str], rows: Any, period: Any = None
+) -> Export:
+    require_export()
+    return Export(name, filters, header, rows, period or (filters.get("start"), filters.get("end")))
+
+
+def date_range(start: date | None, end: date | None) -> tuple[date, date]:
+    """The asked-for range, filling a missing end with today and a missing start with 30 days before."""
+    end = end or utcnow().date()
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    return start, end
+
+
+# --- the webhook log -------------------------------------------------------------------------
+
+
+def event_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
+    auth.require(Role.VIEWER)
+    filters = _filters(events.EventFilters, args)
+    if as_csv:
+        header, query = events.export(_scope(), filters)
+        return _export("webhook-events", args, header, _query_rows(query))
+    page = events.list_events(db.session(), _scope(), filters, args.get("cursor"), args.get("limit", 50))
+    auth.log_read("webhook-events.list", args, len(page.items))
+    return Listing(page, {})
+
+
+def event_detail(event_id: int) -> dict[str, Any]:
+    auth.require(Role.VIEWER)
+    item = events.get_event(db.session(), _scope(), event_id)
+    auth.log_read("webhook-events.get", {"id": event_id}, 1)
+    return item
+
+
+def event_replay(event_id: int) -> dict[str, Any]:
+    auth.require(Role.ADMIN)
+    result = replay.replay(
+        db.database().sessionmaker,
+        current_app.extensions["stripe_gateway"],
+        current_app.extensions["settings"],
+        event_id,
+    )
+    auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
+    return result
+
+
+# --- donations and payments ------------------------------------------------------------------
+
+
+def donation_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
+    auth.require(Role.VIEWER)
+    filters = _filters(donations.DonationFilters, args)
+    report_scope = _scope(args.get("appeal"))
+    if as_csv:
+        header, query = donations.export(report_scope, filters)
+        return _export("donations", args, header, _query_rows(query))
+    page, money = donations.list_donations(
+        db.session(), report_scope, filters, args.get("cursor"), args.get("limit", 50)
+    )
+    auth.log_read("donations.list", args, len(page.items))
+    return Listing(page, {"money": money})
+
+
+def donation_detail(donation_id: str) -> dict[str, Any]:
+    auth.require(Role.VIEWER)
+    item = donations.get_donation(db.session(), _scope(), donation_id)
+    auth.log_read("donations.get", {"id": donation_id}, 1)
+    return item
+
+
+def payment_export(args: dict[str, Any]) -> Export:
+    """The accountant's export: one row per payment paid in the range (default: 30 days)."""
+    start, end = date_range(args.get("start"), args.get("end"))
+    filters = export.PaymentFilters(start=start, end=end, currency=args.get("currency"))
+    report_scope = _scope(args.get("appeal"))
+    return _export(
+        "payments",
+        {**args, "start": start, "end": end},
+        export.header(),
+        lambda connection: export.payment_rows(connection, report_scope, filters),
+    )
+
+
+def gift_aid_export(args: dict[str, Any]) -> Export:
+    start, end = date_range(args.get("start"), args.get("end"))
+    require_export()
+    report_scope = _scope(args.get("appeal"))
+    if not report_scope.personal_data:
+        raise PermissionDenied("The Gift Aid schedule holds donors' names and home addresses.")
+    lower, upper = scope.day_bounds(start, end)
+    return _export(
+        "gift_aid",
+        {**args, "start": start, "end": end},
+        gift_aid.SCHEDULE_COLUMNS,
+        lambda connection: gift_aid.schedule_cells(connection, lower, upper, report_scope.appeal_ids),
+    )
+
+
+# --- reconciliation and the dashboard --------------------------------------------------------
+
+
+def reconciliation_report(args: dict[str, Any], as_csv: bool) -> dict[str, Any] | Export:
+    auth.require(Role.VIEWER)
+    start, end = date_range(args.get("start"), args.get("end"))
+    filters = reconciliation.ReconciliationFilters(
+        start=start, end=end, group_by=args.get("group_by", "appeal")
+    )
+    audit_filters = {**args, "start": start, "end": end}
+    if as_csv:
+        require_export()
+    result = reconciliation.report(db.session(), _scope(args.get("appeal")), filters)
+    if as_csv:
+        return _export(
+            "reconciliation",
+            audit_filters,
+            RECONCILIATION_COLUMNS,
+            _dict_rows(result["groups"], RECONCILIATION_COLUMNS),
+        )
+    auth.log_read("reconciliation", audit_filters, len(result["groups"]))
+    return result
+
+
+def dashboard(args: dict[str, Any]) -> dict[str, Any]:
+    """Totals by appeal, a chart per currency of gross per day, and how many discrepancies."""
+    auth.require(Role.VIEWER)
+    start, end = date_range(args.get("start"), args.get("end"))
+    report_scope = _scope(args.get("appeal"))
+    by_appeal = reconciliation.report(
+        db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, "appeal")
+    )
+    by_day = reconciliation.report(
+        db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, "day")
+    )
+    days = chart.days_between(start, end)
+    series: dict[str, dict[str, int]] = defaultdict(dict)
+    for line in by_day["groups"]:
+        series[line["currency"]][line["key"]] = line["gross"]
+    charts = [
+        (
+            code,
+            chart.bar_chart(
+                f"Gross donations per day in {code.upper()}, {start} to {end}", days, values, code
+            ),
+        )
+        for code, values in sorted(series.items())
+    ]
+    found = discrepancies.find_all(db.session(), report_scope, limit=50)
+    auth.log_read(
+        "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
+    )
+    return {
+        "report": by_appeal,
+        "charts": charts,
+        "start": start,
+        "end": end,
+        "discrepancy_count": sum(found["counts"].values()),
+    }
+
+
+# --- payouts and discrepancies ---------------------------------------------------------------
+
+
+def payout_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
+    auth.require(Role.VIEWER)
+    auth.require_all_appeals()
+    page = payouts.list_payouts(
+        db.session(),
+        args.get("start"),
+        args.get("end"),
+        args.get("currency"),
+        args.get("cursor"),
+        args.get("limit", 50),
+    )
+    if as_csv:
+        columns = list(payouts.LIST_KEYS)
+        data = [dict(r._mapping) for r in page.items]
+        return _export("payouts", args, columns, _dict_rows(data, columns))
+    auth.log_read("payouts.list", args, len(page.items))
+    return Listing(page, {})
+
+
+def payout_detail(payout_id: str) -> dict[str, Any]:
+    auth.require(Role.VIEWER)
+    auth.require_all_appeals()
+    item = payouts.get_payout(db.session(), payout_id, current_app.extensions["stripe_gateway"])
+    auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
+    return item
+
+
+def discrepancy_list(args: dict[str, Any], as_csv: bool) -> dict[str, Any] | Export:
+    auth.require(Role.VIEWER)
+    if as_csv:
+        require_export()
+    result = discrepancies.find_all(db.session(), _scope(args.get("appeal")))
+    if as_csv:
+        return _export(
+            "discrepancies", args, DISCREPANCY_COLUMNS, _dict_rows(result["items"], DISCREPANCY_COLUMNS)
+        )
+    auth.log_read("discrepancies", args, len(result["items"]))
+    return result
+
+
+def page_export(kind: str, args: dict[str, Any]) -> Export | None:
+    """The pages' export buttons (signed in by session): the API's exports by name, or None."""
+    require_export()
+    start, end = date_range(args.get("start"), args.get("end"))
+    ranged = {"start": start, "end": end, "appeal": args.get("appeal")}
+    if kind == "payments":
+        return payment_export(ranged)
+    if kind == "donations":
+        result = donation_list(ranged, as_csv=True)
+        assert isinstance(result, Export)
+        return result
+    if kind == "reconciliation":
+        result_ = reconciliation_report({**ranged, "group_by": args.get("group_by", "appeal")}, as_csv=True)
+        assert isinstance(result_, Export)
+        return result_
+    return None
