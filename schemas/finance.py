@@ -66,18 +66,45 @@ class DateRangeArgs(StrictSchema):
 class EventListArgs(PageArgs, DateRangeArgs):
     type = fields.String(validate=text(100), metadata={"description": "e.g. charge.refunded or charge.*"})
     outcome = fields.String(
-        validate=validate.OneOf(("received", "processed", "duplicate", "ignored", "quarantined", "failed"))
+        validate=validate.OneOf(
+            ("received", "processed", "duplicate", "ignored", "quarantined", "failed"),
+            error="Unknown outcome '{input}'; one of: {choices}.",
+        )
     )
     donation = fields.String(validate=text(40))
     needs_review = fields.Boolean()
 
 
+# A donation's states (service.models.DonationStatus.ALL; a test keeps the two equal).
+DONATION_STATUSES = (
+    "created", "checkout_error", "pending", "processing", "paid", "failed", "expired",
+    "partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost", "cancelled",
+    "surge_redirected",
+)  # fmt: skip
+# Checkouts that ended without a payment (the session expired, or Stripe refused to create one):
+# hidden from the donations list unless asked for. Created and pending gifts are still under way.
+ABANDONED_STATUSES = ("checkout_error", "expired")
+
+
 class DonationListArgs(PageArgs, DateRangeArgs):
     cursor = cursor(datetime, str)  # newest first: created_at, then id
     appeal = fields.String(validate=SLUG)
-    status = fields.String(validate=text(32))
+    status = fields.String(
+        validate=validate.OneOf(DONATION_STATUSES, error="Unknown status '{input}'; one of: {choices}.")
+    )
     currency = fields.String(validate=CURRENCY)
-    frequency = fields.String(validate=validate.OneOf(("one_off", "monthly")))
+    frequency = fields.String(
+        validate=validate.OneOf(
+            ("one_off", "monthly"), error="Unknown frequency '{input}'; one of: {choices}."
+        )
+    )
+    include_abandoned = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Also list abandoned checkouts (expired, checkout_error). Hidden by "
+            "default; a status filter naming one of them shows it."
+        },
+    )
     source = fields.String(validate=text(200), metadata={"description": "utm_source"})
 
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
+
+from schemas.finance import ABANDONED_STATUSES, DONATION_STATUSES
 
 from .. import db, gift_aid
-from ..models import utcnow
+from ..models import Appeal, Donation, utcnow
 from . import auth, chart, replay
 from .models import Role
 from .pagination import Page
@@ -137,9 +140,32 @@ def event_replay(event_id: int) -> dict[str, Any]:
 # --- donations and payments ------------------------------------------------------------------
 
 
+def donation_filters(args: dict[str, Any]) -> donations.DonationFilters:
+    """The list's filters; abandoned checkouts left out unless asked for (by flag or by status)."""
+    hidden = () if args.get("include_abandoned") else ABANDONED_STATUSES
+    return replace(_filters(donations.DonationFilters, args), hidden=hidden)
+
+
+def filter_choices() -> dict[str, list[str]]:
+    """What the pages' dropdowns offer: the appeals this token reads and the currencies seen."""
+    report_scope = _scope()
+    appeals_query = select(Appeal.slug).order_by(Appeal.slug)
+    currencies_query = select(Donation.currency).distinct().order_by(Donation.currency)
+    if report_scope.appeal_ids is not None:
+        appeals_query = appeals_query.where(report_scope.limit(Appeal.id))
+        currencies_query = currencies_query.where(report_scope.limit(Donation.appeal_id))
+    session = db.session()
+    return {
+        "appeal": list(session.scalars(appeals_query)),
+        "status": list(DONATION_STATUSES),
+        "currency": [code for code in session.scalars(currencies_query) if code],
+        "frequency": ["one_off", "monthly"],
+    }
+
+
 def donation_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
     auth.require(Role.VIEWER)
-    filters = _filters(donations.DonationFilters, args)
+    filters = donation_filters(args)
     report_scope = _scope(args.get("appeal"))
     if as_csv:
         header, query = donations.export(report_scope, filters)

@@ -6,16 +6,20 @@ functions the API calls) and its template.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_currency
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from schemas.finance import DonationListArgs, EventListArgs, PayoutListArgs, ReconciliationArgs
 
-from ..currencies import format_amount
+from ..currencies import to_major
+from ..errors import DomainError
 from ..finance import auth, use_cases
 from ..finance.http import stream
 from ..finance.tokens import AuthenticationRequired
@@ -43,9 +47,57 @@ def _no_store(response: Response) -> Response:
 
 @bp.app_template_global("money")
 def money(amount: int | None, currency: str | None) -> str:
+    """Finance money: every decimal the currency has (£20.00 beside £0.35), the code when the
+    symbol is shared ($ is also A$, C$), a real minus sign."""
     if amount is None or not currency:
         return "–"
-    return format_amount(amount, currency) if amount >= 0 else "−" + format_amount(-amount, currency)
+    text = format_currency(to_major(abs(amount), currency), currency.upper(), locale="en_GB")
+    return text if amount >= 0 else "−" + text
+
+
+@bp.app_template_filter("utc")
+def utc(value: datetime | date | None) -> str:
+    """A timestamp in UTC to the second (``2026-11-25 09:30:00 UTC``); a date as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.isoformat()
+
+
+TITLES = {
+    400: "That request did not work",
+    403: "Not available to this token",
+    404: "Not found",
+    422: "Check the filters",
+}
+
+
+def _finance_error(status: int, message: str, fields: dict[str, Any] | None = None) -> tuple[str, int]:
+    """Errors on the finance pages keep the finance layout and menu, in plain words."""
+    title = TITLES.get(status, "Something went wrong")
+    return render_template("finance/error.html", title=title, message=message, fields=fields), status
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError) -> Any:
+    if isinstance(exc, AuthenticationRequired):
+        return redirect(url_for("finance_pages.sign_in"))
+    return _finance_error(exc.status, exc.message, exc.fields)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    if status >= 500:
+        return _finance_error(status, "Something went wrong on our side. Please try again shortly.")
+    messages = {
+        400: "That request did not work; your sign-in form may have expired. Please go back and try again.",
+        404: "There is nothing at this address. The link may be out of date.",
+    }
+    return _finance_error(status, messages.get(status, exc.description or exc.name))
 
 
 @bp.app_template_global("finance_csrf")
@@ -154,6 +206,7 @@ def donation_list() -> Any:
         "finance/donations.html",
         page=listing.page,
         money_by_id=listing.extra["money"],
+        choices=use_cases.filter_choices(),
         args=request.args,
         errors=errors,
         more=_more(),

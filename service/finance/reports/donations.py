@@ -51,6 +51,8 @@ class DonationFilters:
     source: str | None = None
     start: date | None = None
     end: date | None = None
+    # Statuses left out unless ``status`` names one of them (abandoned checkouts, by default).
+    hidden: tuple[str, ...] = ()
 
 
 def _query(scope: Scope, filters: DonationFilters) -> Select[Any]:
@@ -68,6 +70,8 @@ def _query(scope: Scope, filters: DonationFilters) -> Select[Any]:
     ):
         if value:
             query = query.where(column == value)
+    if filters.hidden and not filters.status:
+        query = query.where(D.status.not_in(filters.hidden))
     lower, upper = day_bounds(filters.start, filters.end)
     if lower:
         query = query.where(D.created_at >= lower)
