@@ -23,7 +23,7 @@ from schemas.finance import ABANDONED_STATUSES, DONATION_STATUSES
 
 from .. import db, gift_aid
 from ..models import Appeal, Donation, utcnow
-from . import auth, chart, replay
+from . import auth, chart, csv_columns, replay
 from .models import Role
 from .pagination import Page
 from .reports import discrepancies, donations, events, export, payouts, reconciliation, scope
@@ -168,8 +168,13 @@ def donation_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
     filters = donation_filters(args)
     report_scope = _scope(args.get("appeal"))
     if as_csv:
-        header, query = donations.export(report_scope, filters)
-        return _export("donations", args, header, _query_rows(query))
+        header = csv_columns.header(donations.export_columns(report_scope))
+        return _export(
+            "donations",
+            args,
+            header,
+            lambda connection: donations.export_rows(connection, report_scope, filters),
+        )
     page, money = donations.list_donations(
         db.session(), report_scope, filters, args.get("cursor"), args.get("limit", 50)
     )
