@@ -29,8 +29,47 @@ from .pagination import Page
 from .reports import discrepancies, donations, events, export, payouts, reconciliation, scope
 from .tokens import PermissionDenied
 
-# The reconciliation report's CSV columns (one row per group and currency).
-RECONCILIATION_COLUMNS = ["key", "currency", *reconciliation.FIGURES, "fee_currency"]
+# Money figures of the reports' CSVs and the row key naming each one's currency: what donors
+# gave in the charge's currency, what the Stripe balance booked in the settlement currency.
+MONEY_CURRENCY = {
+    "gross": "currency",
+    "refunded": "currency",
+    "disputed": "currency",
+    "settlement_gross": "settlement_currency",
+    "fees": "settlement_currency",
+    "net": "settlement_currency",
+    "settlement_refunded": "settlement_currency",
+    "settlement_disputed": "settlement_currency",
+    "balance": "settlement_currency",
+}
+# The payouts list: money in the payout's currency; header names that say what each holds.
+PAYOUT_NAMES = {
+    "id": "ledger_id",
+    "stripe_payout_id": "payout",
+    "stripe_created_at": "created_at",
+    "payment_count": "payments_in_payout",
+    "payments_net": "ledger_payments_net",
+    "transfers_amount": "transfers_received",
+}
+PAYOUT_MONEY = ("amount", "payments_net", "transfers_amount")
+
+
+def reconciliation_columns(group_by: str) -> list[csv_columns.Column]:
+    """The group's own name for the key (appeal, day, source), then every figure, money twice."""
+    columns = [] if group_by == "currency" else [csv_columns.Column(group_by, "key")]
+    columns.append(csv_columns.Column("currency", "currency"))
+    for figure in reconciliation.FIGURES:
+        columns.append(csv_columns.Column(figure, figure, MONEY_CURRENCY.get(figure)))
+    return columns
+
+
+def payout_columns() -> list[csv_columns.Column]:
+    return [
+        csv_columns.Column(PAYOUT_NAMES.get(key, key), key, "currency" if key in PAYOUT_MONEY else None)
+        for key in payouts.LIST_KEYS
+    ]
+
+
 DISCREPANCY_COLUMNS = ["kind", "donation_id", "event_id", "at", "detail"]
 # A report asked for without dates covers the last 30 days, today included.
 DEFAULT_DAYS = 30
@@ -231,12 +270,9 @@ def reconciliation_report(args: dict[str, Any], as_csv: bool) -> dict[str, Any] 
         require_export()
     result = reconciliation.report(db.session(), _scope(args.get("appeal")), filters)
     if as_csv:
-        return _export(
-            "reconciliation",
-            audit_filters,
-            RECONCILIATION_COLUMNS,
-            _dict_rows(result["groups"], RECONCILIATION_COLUMNS),
-        )
+        columns = reconciliation_columns(filters.group_by)
+        rows = [csv_columns.cells(columns, line) for line in result["groups"]]
+        return _export("reconciliation", audit_filters, csv_columns.header(columns), lambda _c: rows)
     auth.log_read("reconciliation", audit_filters, len(result["groups"]))
     return result
 
@@ -293,9 +329,9 @@ def payout_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
         args.get("limit", 50),
     )
     if as_csv:
-        columns = list(payouts.LIST_KEYS)
-        data = [dict(r._mapping) for r in page.items]
-        return _export("payouts", args, columns, _dict_rows(data, columns))
+        columns = payout_columns()
+        rows = [csv_columns.cells(columns, r._mapping) for r in page.items]
+        return _export("payouts", args, csv_columns.header(columns), lambda _c: rows)
     auth.log_read("payouts.list", args, len(page.items))
     return Listing(page, {})
 

@@ -108,3 +108,22 @@ def test_money_in_finance_tables_keeps_its_decimals():
 
     assert (money(2000, "gbp"), money(35, "gbp"), money(-2000, "eur"), money(500, "jpy")) == (
         "£20.00", "£0.35", "−€20.00", "JP¥500")  # fmt: skip
+
+
+def test_totals_and_payouts_csv_name_their_columns_and_give_money_twice(finance_get, built_ledger):
+    by_appeal = read(finance_get("/reconciliation?format=csv&group_by=appeal"))
+    assert {(r["appeal"], r["currency"]) for r in by_appeal} == {
+        ("red-cross-ukraine", "gbp"),
+        ("red-cross-ukraine", "eur"),
+    }
+    gbp = next(r for r in by_appeal if r["currency"] == "gbp")
+    assert Decimal(gbp["gross"]) * 100 == Decimal(gbp["gross_minor"]) and "." in gbp["gross"]
+    assert "key" not in gbp
+    by_currency = read(finance_get("/reconciliation?format=csv&group_by=currency"))
+    assert all("currency" in r and "key" not in r and "appeal" not in r for r in by_currency)
+    payouts = read(finance_get("/payouts?format=csv"))
+    assert payouts and all(r["payout"].startswith("po_") for r in payouts)
+    for row in payouts:
+        assert Decimal(row["amount"]) * 100 == Decimal(row["amount_minor"]) and row["currency"]
+        assert Decimal(row["ledger_payments_net"]) * 100 == Decimal(row["ledger_payments_net_minor"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["created_at"])
