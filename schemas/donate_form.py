@@ -14,8 +14,10 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.currencies import AmountFormatError, parse_major_amount
+from service.amount_input import AmountInputError, babel_locale_for, parse_amount
+from service.currencies import format_amount
 from service.gift_aid import normalise_postcode
+from service.i18n import LOCALES, gettext
 
 from .donations import FREQUENCIES, UTM
 
@@ -36,7 +38,11 @@ class DonateFormSchema(Schema):
         required=True, validate=validate.Regexp(r"^[a-z]{3}$", error=N_("Choose a currency."))
     )
     amount_choice = fields.String(load_default="")
-    custom_amount = fields.String(load_default="", validate=validate.Length(max=20))
+    # The suggestion the page preselected: a typed amount beside it is the donor's choice.
+    amount_preselected = fields.String(load_default="")
+    custom_amount = fields.String(load_default="", validate=validate.Length(max=40))
+    # The page's language, which decides how the typed amount reads ('10,50').
+    locale = fields.String(load_default="en", validate=validate.OneOf(LOCALES))
     frequency = fields.String(
         load_default="one_off",
         validate=validate.OneOf(FREQUENCIES, error=N_("Choose one-off or monthly.")),
@@ -83,25 +89,23 @@ class DonateFormSchema(Schema):
         load_default=None, validate=validate.Length(max=10, error=N_("Enter a UK postcode, like SW1A 1AA."))
     )
 
-    def load_form(self, form: Any) -> dict[str, Any]:
+    def load_form(self, form: Any, locale: str = "en") -> dict[str, Any]:
+        """The posted form, validated; ``locale`` is the page's language (how amounts read)."""
         # Browsers send empty strings for untouched optional inputs; treat them as absent.
         data = {key: value.strip() for key, value in form.items() if isinstance(value, str) and value.strip()}
         if "currency" in data:
             data["currency"] = data["currency"].lower()
+        data["locale"] = locale
         return self.load(data)
 
     @validates_schema
     def check_amount(self, data: dict[str, Any], **_: Any) -> None:
-        choice, custom = data.get("amount_choice", ""), data.get("custom_amount", "")
-        if choice in ("", "custom") and not custom:
-            raise ValidationError(N_("Choose an amount or enter your own."), "amount")
-        if choice not in ("", "custom") and not (choice.isascii() and choice.isdigit()):
-            raise ValidationError(N_("Choose one of the amounts shown."), "amount")
-        if choice in ("", "custom") and "currency" in data:
-            try:
-                parse_major_amount(custom, data["currency"])
-            except AmountFormatError as exc:
-                raise ValidationError(str(exc), "amount") from None
+        if "currency" not in data:
+            return  # the currency's own message says what is wrong
+        try:
+            chosen_amount(data, data["currency"], data.get("locale", "en"))
+        except AmountChoiceError as exc:
+            raise ValidationError(exc.message, "amount") from None
 
     @validates_schema
     def check_gift_aid(self, data: dict[str, Any], **_: Any) -> None:
@@ -123,10 +127,51 @@ class DonateFormSchema(Schema):
 
     @post_load
     def to_amount(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        choice = data.pop("amount_choice", "")
-        custom = data.pop("custom_amount", "")
-        if choice in ("", "custom"):
-            data["amount"] = parse_major_amount(custom, data["currency"])
-        else:
-            data["amount"] = int(choice)
+        data["amount"] = chosen_amount(data, data["currency"], data["locale"])
+        for key in ("amount_choice", "amount_preselected", "custom_amount"):
+            data.pop(key, None)
         return data
+
+
+class AmountChoiceError(ValueError):
+    """The donor's amount cannot be known from the form; ``message`` is in the donor's language."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def chosen_amount(form: Any, currency: str, locale: str) -> int:
+    """The amount the donor chose, in minor units: a suggestion, or what they typed.
+
+    A typed amount wins over the suggestion the page preselected (the donor typed it; they did
+    not pick the preselected one). A typed amount beside a suggestion the donor picked
+    themselves is a question, never a silent choice between them.
+    """
+    choice = str(form.get("amount_choice") or "").strip()
+    custom = str(form.get("custom_amount") or "").strip()
+    preselected = str(form.get("amount_preselected") or "").strip()
+    if choice not in ("", "custom") and not (choice.isascii() and choice.isdigit() and len(choice) <= 12):
+        raise AmountChoiceError(gettext(N_("Choose one of the amounts shown."), locale))
+    if not custom:
+        if choice in ("", "custom"):
+            raise AmountChoiceError(gettext(N_("Choose an amount or enter your own."), locale))
+        return int(choice)
+    try:
+        typed = parse_amount(custom, currency, locale)
+    except AmountInputError as exc:
+        raise AmountChoiceError(gettext(exc.template, locale, **exc.variables)) from None
+    if choice in ("", "custom", preselected) or int(choice) == typed:
+        return typed
+    money = babel_locale_for(locale)
+    raise AmountChoiceError(
+        gettext(
+            N_(
+                "You selected %(chosen)s and typed %(typed)s. Which would you like to give? Select "
+                "“Other amount” to give %(typed)s, or clear the box to give %(chosen)s."
+            ),
+            locale,
+            chosen=format_amount(int(choice), currency, money),
+            typed=format_amount(typed, currency, money),
+        )
+    )

@@ -48,6 +48,12 @@ class AppealCache:
             self._entries[slug] = (time.monotonic() + self.seconds, _detached_copy(appeal))
         return appeal
 
+    def peek(self, slug: str) -> Appeal | None:
+        """The cached, detached copy of the appeal, read-only, without touching the database
+        (error pages brand themselves with it while the database may be failing)."""
+        entry = self._entries.get(slug)
+        return entry[1] if entry is not None else None
+
     def clear(self) -> None:
         """Forget every appeal (after this process changed one)."""
         with self._lock:

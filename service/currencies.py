@@ -99,33 +99,5 @@ def format_amount(amount: int, currency: str, locale: str = "en_GB") -> str:
 
 
 class AmountFormatError(ValueError):
-    """A typed amount that is not a valid sum of money in its currency."""
-
-
-def _ascii_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
-
-
-def parse_major_amount(text: str, currency: str) -> int:
-    """A donor's typed amount ('25', '25.50', '£1,000') to integer minor units, exactly.
-
-    Rejects more decimal places than the currency has (no silent rounding of money).
-    """
-    cleaned = text.strip().replace(",", "").replace(" ", "").replace("\u00a0", "")
-    cleaned = cleaned.lstrip("£$€¥")
-    if not cleaned:
-        raise AmountFormatError("Enter an amount.")
-    whole, dot, fraction = cleaned.partition(".")
-    # ASCII digits only: str.isdigit() also accepts "²" and "①", which int() then refuses.
-    if not _ascii_digits(whole) and not (whole == "" and fraction):
-        raise AmountFormatError("Enter the amount as a number, like 25 or 25.50.")
-    if dot and not _ascii_digits(fraction):
-        raise AmountFormatError("Enter the amount as a number, like 25 or 25.50.")
-    places = exponent(currency)
-    if len(fraction) > places:
-        if places == 0:
-            raise AmountFormatError(f"{currency.upper()} amounts have no decimal places.")
-        raise AmountFormatError(f"Use at most {places} decimal places.")
-    if len(whole) > 12:
-        raise AmountFormatError("That amount is too large.")
-    return int(whole or "0") * 10**places + int(fraction.ljust(places, "0") or "0")
+    """A typed amount that is not a valid sum of money in its currency (service/amount_input.py
+    reads typed amounts)."""

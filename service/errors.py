@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -122,11 +122,47 @@ HTTP_CODES = {
 }
 
 
+def error_page(status: int, message: str, *, look_up_appeal: bool = True) -> tuple[str, int]:
+    """A donor's error page, in the colours and name of the appeal's charity when the address
+    names an appeal we know, neutral otherwise (never another charity's, never ours)."""
+    return render_template(
+        "error.html", status=status, message=message, appeal=_page_appeal(look_up_appeal)
+    ), status
+
+
+def _page_appeal(look_up: bool) -> Any:
+    """The appeal the failed page belongs to (/donate/<slug>/...), or None.
+
+    A page that failed must not fail again here: the cached copy is used when there is one, and
+    otherwise a fresh, short session (the request's own may hold a failed transaction); with
+    ``look_up`` False (the database is down) only the cache is asked.
+    """
+    slug = (request.view_args or {}).get("slug") if request.blueprint in ("donate", "embed") else None
+    if not isinstance(slug, str) or not slug:
+        return None
+    try:
+        cache = current_app.extensions.get("appeal_cache")
+        cached = cache.peek(slug) if cache is not None else None
+        if cached is not None or not look_up:
+            return cached
+        from .appeals import find_appeal
+        from .db import database
+
+        with database().sessionmaker() as session:
+            appeal = find_appeal(session, slug)
+            if appeal is not None:
+                session.expunge(appeal)
+            return appeal
+    except Exception:  # noqa: BLE001 - branding is a courtesy; the error page must still render
+        log.warning("error_page_appeal_lookup_failed")
+        return None
+
+
 def handle_domain_error(exc: DomainError) -> Response | tuple[str, int]:
     retry_after = getattr(exc, "retry_after", None)
     if wants_json():
         return error_response(exc.status, exc.code, exc.message, fields=exc.fields, retry_after=retry_after)
-    return render_template("error.html", status=exc.status, message=exc.message), exc.status
+    return error_page(exc.status, exc.message)
 
 
 def handle_http_exception(exc: HTTPException) -> Response | tuple[str, int]:
@@ -157,7 +193,9 @@ def handle_http_exception(exc: HTTPException) -> Response | tuple[str, int]:
         for name, value in headers.items():
             response.headers[name] = value
         return response
-    return render_template("error.html", status=status, message=_friendly(status)), status
+    # A 404 on /donate/<slug> is mostly an appeal that does not exist: the cache alone says if
+    # it does, so a bot walking made-up slugs costs no second query.
+    return error_page(status, _friendly(status), look_up_appeal=status != 404)
 
 
 def _friendly(status: int) -> str:
@@ -174,7 +212,7 @@ def handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
     log.exception("unhandled_exception", extra={"exception_type": type(exc).__name__})
     if wants_json():
         return error_response(500, "internal_error", "Something went wrong on our side.")
-    return render_template("error.html", status=500, message=_friendly(500)), 500
+    return error_page(500, _friendly(500))
 
 
 def handle_database_unavailable(exc: DBAPIError | PoolTimeout) -> Response | tuple[str, int]:
@@ -188,7 +226,7 @@ def handle_database_unavailable(exc: DBAPIError | PoolTimeout) -> Response | tup
         return error_response(
             503, "database_unavailable", "The service is briefly unavailable; retry shortly.", retry_after=5
         )
-    body = render_template("error.html", status=503, message=_friendly(503))
+    body, _status = error_page(503, _friendly(503), look_up_appeal=False)
     return body, 503, {"Retry-After": "5"}  # type: ignore[return-value]
 
 

@@ -17,7 +17,7 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -34,6 +34,16 @@ DONATION_ENDPOINTS = {
     ("POST", "donate.donate_submit"),
 }
 MESSAGE = "Too many donation attempts in a short time. Please wait a moment and try again."
+# Answers given before any Stripe call: a donor's typo or a client's bad request refused by
+# validation is not an attempt on Stripe's budget, so it does not use up the donor's limit
+# (eight mistyped amounts in a row must not lock a donor out). The 429 itself does not count
+# either, so waiting the time the page states is enough.
+NOT_COUNTED = frozenset({400, 413, 415, 422, 429})
+
+
+def counts_against_limit(response: Response) -> bool:
+    """Whether an answer from a donation view uses up one of the client's attempts."""
+    return response.status_code not in NOT_COUNTED
 
 
 def _not_a_donation() -> bool:
@@ -76,9 +86,16 @@ def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
         count = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
     limiter = make_limiter(app, settings)
-    per_address = limiter.shared_limit(settings.rate_limit_donations, scope="donations")
+    # With deduct_when Flask-Limiter tests the limit before the view and counts the attempt
+    # after it, from the answer (flask_limiter/_extension.py, __check_conditional_deductions).
+    per_address = limiter.shared_limit(
+        settings.rate_limit_donations, scope="donations", deduct_when=counts_against_limit
+    )
     overall = limiter.shared_limit(
-        settings.rate_limit_donations_global, scope="donations-global", key_func=_whole_service
+        settings.rate_limit_donations_global,
+        scope="donations-global",
+        key_func=_whole_service,
+        deduct_when=counts_against_limit,
     )
     for _method, endpoint in DONATION_ENDPOINTS:
         view = app.view_functions.get(endpoint)
@@ -104,5 +121,9 @@ def _too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, s
     metrics.rate_limited()
     if wants_json():
         return error_response(429, "rate_limited", MESSAGE, retry_after=retry_after)
-    page = render_template("error.html", status=429, message=MESSAGE)
-    return page, 429, {"Retry-After": str(retry_after)}
+    from .pages.donate import rate_limited_form
+
+    # The donor gets their own form back, in the appeal's colours, with every value kept and the
+    # wait stated; resubmitting it after the wait continues the same donation (same form token).
+    page, status = rate_limited_form(retry_after)
+    return page, status, {"Retry-After": str(retry_after)}

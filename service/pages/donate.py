@@ -10,19 +10,20 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from schemas.donate_form import DonateFormSchema
+from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
 
 from .. import db, donations
-from ..currencies import AmountFormatError, parse_major_amount, to_major
+from ..currencies import exponent, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
-from ..i18n import gettext, money
+from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .donor_options import link_options, localise_errors, options_context, request_options
+from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
 bp = Blueprint("donate", __name__, url_prefix="/donate")
 
@@ -67,10 +68,18 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
             values["amount_choice"] = amount
         else:
             values["amount_choice"] = "custom"
-            values["custom_amount"] = str(to_major(int(amount), currency))
+            # Written the way the page's language writes it ('37,00' in Ukrainian), so it reads back.
+            values["custom_amount"] = format_decimal(
+                to_major(int(amount), currency),
+                format="0.00" if exponent(currency) else "0",
+                locale=babel_locale(),
+            )
     elif appeal.suggested_amounts.get(currency):
         suggestions = appeal.suggested_amounts[currency]
         values["amount_choice"] = str(suggestions[min(1, len(suggestions) - 1)])
+    if values["amount_choice"] not in ("", "custom"):
+        # Posted back with the form: a typed amount beside the untouched preselection wins.
+        values["amount_preselected"] = values["amount_choice"]
     for key in SOURCE_FIELDS:
         value = args.get(key if key != "source_url" else "source") or args.get(key)
         if value:
@@ -93,7 +102,11 @@ def _render_form(
     if currency not in appeal.currencies:
         currency = values["currency"] = appeal.default_currency
     suggestions = [
-        {"value": str(amount), "label": money(amount, currency)}
+        {
+            "value": str(amount),
+            "label": money(amount, currency),
+            "fee_estimate": fee_estimate(amount, currency),
+        }
         for amount in appeal.suggested_amounts.get(currency, [])
     ]
     other_currencies = [
@@ -139,7 +152,7 @@ def donate_submit(slug: str) -> Any:
     values = {key: value for key, value in request.form.items() if isinstance(value, str)}
     values.setdefault("currency", appeal.default_currency)
     try:
-        data = FORM_SCHEMA.load_form(request.form)
+        data = FORM_SCHEMA.load_form(request.form, current_locale())
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"amount": exc.messages}
         errors = _flatten(messages)
@@ -190,18 +203,31 @@ def donate_submit(slug: str) -> Any:
     return redirect(donation.checkout_url, 303)
 
 
+def rate_limited_form(retry_after: int) -> tuple[str, int]:
+    """The 429 answer to a posted donate form: the same form, values kept, the wait in words."""
+    slug = (request.view_args or {}).get("slug", "")
+    appeal = current_app.extensions["appeal_cache"].find(db.session(), slug)
+    if retry_after < 120:
+        wait = ngettext("%(num)d second", "%(num)d seconds", retry_after)
+    else:
+        wait = ngettext("%(num)d minute", "%(num)d minutes", -(-retry_after // 60))
+    message = gettext(
+        "There have been too many donation attempts from your connection in a short time. "
+        "Please wait %(wait)s, then press “Continue to payment” again. Your choices are kept below.",
+        wait=wait,
+    )
+    if appeal is None:
+        return render_template("error.html", status=429, message=message), 429
+    values = {key: value for key, value in request.form.items() if isinstance(value, str)}
+    values.setdefault("currency", appeal.default_currency)
+    return _render_form(appeal, values, {"_form": [message]}, 429)
+
+
 def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, list[str]]:
     currency = values.get("currency", "").lower()
-    choice, custom = values.get("amount_choice", ""), values.get("custom_amount", "")
     try:
-        amount = (
-            int(choice)
-            if choice.isascii() and choice.isdigit()
-            else parse_major_amount(custom, currency or "gbp")
-        )
-    except AmountFormatError:
-        amount = None
-    if amount is None:
+        amount = chosen_amount(values, currency or "gbp", current_locale())
+    except AmountChoiceError:
         return {}
     probe = donations.DonationRequest(appeal=appeal.slug, amount=amount, currency=currency)
     return donations.check_against_appeal(appeal, probe, utcnow())
@@ -230,8 +256,10 @@ def thanks(slug: str) -> Any:
         return render_template(
             "error.html",
             status=404,
+            appeal=appeal,
             message=gettext(
-                "We couldn't find that donation. If you completed a payment, you'll receive a receipt by email."
+                "We couldn't find that donation; the link may be incomplete. If you completed a payment, "
+                "your bank or card statement shows it."
             ),
         ), 404
     confirmed = True
@@ -247,6 +275,8 @@ def thanks(slug: str) -> Any:
         amount=money(donation.amount, donation.currency),
         fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
+        # No email is sent yet: the receipt line appears only once one really will be.
+        receipt_will_be_emailed=False,
     )
 
 

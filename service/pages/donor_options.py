@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, get_currency_symbol
 from flask import request, url_for
 
+from ..currencies import exponent
 from ..fees import fee_cover_for, fee_rate
 from ..gift_aid import GiftAidDeclaration, declaration_from_fields, declaration_text, offers_gift_aid
 from ..i18n import LOCALES, babel_locale, current_locale, gettext, money
@@ -51,9 +52,10 @@ DONOR_MESSAGES = (
     N_("This form has expired. Please choose your gift again."),
     N_("That donation has already been completed or has expired. You can make a new one below."),
     N_("Enter an amount."),
-    N_("Enter the amount as a number, like 25 or 25.50."),
     N_("That amount is too large."),
     N_("This appeal is not accepting donations."),
+    N_("This gift is too large to add the fees to."),
+    N_("Gift Aid applies only to gifts in pounds to appeals that claim it."),
 )
 
 
@@ -86,28 +88,35 @@ def request_options(data: Mapping[str, Any], appeal: Appeal) -> dict[str, Any]:
     }
 
 
-def _example_gift(appeal: Appeal, values: Mapping[str, Any], currency: str) -> int:
-    choice = str(values.get("amount_choice") or "")
-    if choice.isascii() and choice.isdigit():
-        return int(choice)
-    suggestions = appeal.suggested_amounts.get(currency) or [appeal.minimum_amounts[currency]]
-    return suggestions[min(1, len(suggestions) - 1)]
+FEE_ESTIMATE = N_("About %(cover)s on a %(gift)s gift.")
+
+
+def fee_estimate(gift: int, currency: str) -> str:
+    """'About £0.59 on a £25 gift.' in the donor's language: what covering the fee adds."""
+    return gettext(
+        FEE_ESTIMATE, cover=money(fee_cover_for(gift, currency), currency), gift=money(gift, currency)
+    )
 
 
 def options_context(appeal: Appeal, values: Mapping[str, Any]) -> dict[str, Any]:
-    """What the template shows for the options, in the donor's language."""
+    """What the template shows for the options, in the donor's language.
+
+    Without JavaScript the fee hint states the rule, true for any amount; donate.js adds the
+    estimate for the amount chosen (each suggestion carries its own, worked out here).
+    """
     currency = values.get("currency") or appeal.default_currency
     rate = fee_rate(currency)
-    gift = _example_gift(appeal, values, currency)
     percent = format_decimal(rate.percent, locale=babel_locale())
     rule = f"{percent}% + {money(rate.fixed, currency)}" if rate.fixed else f"{percent}%"
     return {
-        "fee_hint": gettext(
-            "About %(cover)s on a %(gift)s gift (card fees are %(rule)s). You'll see the total before you pay.",
-            cover=money(fee_cover_for(gift, currency), currency),
-            gift=money(gift, currency),
-            rule=rule,
+        "fee_rule": gettext(
+            "Card fees are %(rule)s per payment. You'll see the total before you pay.", rule=rule
         ),
+        "fee_estimate_template": gettext(FEE_ESTIMATE),
+        "fee_basis_points": int(rate.percent * 100),
+        "fee_fixed": rate.fixed,
+        "fee_places": exponent(currency),
+        "currency_symbol": get_currency_symbol(currency.upper(), babel_locale()),
         "gift_aid_offered": offers_gift_aid(appeal, currency),
         "gift_aid_declaration": declaration_text(appeal.charity_name, current_locale()),
         "language_links": language_links(),
@@ -137,17 +146,20 @@ def localise_errors(
     localised: dict[str, list[str]] = {}
     for field, messages in errors.items():
         localised[field] = [gettext(message) for message in messages]
+    if any(message.startswith("This appeal accepts") for message in errors.get("currency", [])):
+        accepted = ", ".join(code.upper() for code in appeal.currencies)
+        localised["currency"] = [gettext("This appeal accepts %(currencies)s.", currencies=accepted)]
     code = (currency or "").lower()
-    if current_locale() != "en" and code in appeal.minimum_amounts and "amount" in errors:
-        # The domain's limit messages quote numbers for API clients; donors get formatted money.
+    if code in appeal.minimum_amounts and "amount" in errors:
+        # The domain's limit messages quote minor units for API clients; donors get money.
         localised["amount"] = [
-            gettext(message)
-            if not message.startswith(("The minimum gift", "The maximum gift"))
+            gettext("The minimum gift is %(minimum)s.", minimum=money(appeal.minimum_amounts[code], code))
+            if message.startswith("The minimum gift")
             else gettext(
-                "Give between %(minimum)s and %(maximum)s.",
-                minimum=money(appeal.minimum_amounts[code], code),
-                maximum=money(appeal.maximum_amounts[code], code),
+                "The maximum gift is %(maximum)s.", maximum=money(appeal.maximum_amounts[code], code)
             )
+            if message.startswith("The maximum gift")
+            else gettext(message)
             for message in errors["amount"]
         ]
     return localised

@@ -35,7 +35,7 @@ def test_invalid_amount_is_explained_on_the_page(live_server: Any, page: Any) ->
     page.get_by_role("button", name="Continue to payment").click()
     summary = page.get_by_role("alert")
     assert "There is a problem" in summary.inner_text()
-    assert "minimum gift is 200" in summary.inner_text()
+    assert "The minimum gift is £2." in summary.inner_text()
 
 
 def test_donor_who_cancels_at_checkout_can_try_again(live_server: Any, page: Any, sandbox: Any) -> None:

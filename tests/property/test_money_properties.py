@@ -6,19 +6,21 @@ import re
 from decimal import Decimal
 
 import pytest
+from babel.numbers import get_currency_symbol
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from service.amount_input import parse_amount
 from service.currencies import (
     STRIPE_MAXIMUM_AMOUNT,
     SUPPORTED_CURRENCIES,
     AmountFormatError,
     exponent,
     format_amount,
-    parse_major_amount,
     to_major,
 )
 
+BABEL = {"en": "en_GB", "uk": "uk_UA"}
 CURRENCIES = st.sampled_from(sorted(SUPPORTED_CURRENCIES | {"krw", "ugx", "vnd"}))
 AMOUNTS = st.integers(min_value=0, max_value=STRIPE_MAXIMUM_AMOUNT)
 PROFILE = settings(max_examples=300, deadline=None)
@@ -30,7 +32,7 @@ def test_minor_units_to_major_and_back_is_exact(amount: int, currency: str) -> N
     major = to_major(amount, currency)
     assert major * (10 ** exponent(currency)) == amount
     assert -major.as_tuple().exponent == exponent(currency)  # e.g. 25.00, never 25 or 25.000
-    assert parse_major_amount(str(major), currency) == amount
+    assert parse_amount(str(major), currency) == amount
 
 
 @PROFILE
@@ -41,9 +43,11 @@ def test_formatted_amounts_read_back_as_the_same_minor_units(amount: int, curren
     text = format_amount(amount, currency)
     # The number after the currency's symbol (which varies: £, US$, CHF) is exact.
     number = re.sub(r"^[^\d]+", "", text)
-    assert parse_major_amount(number, currency) == amount
+    assert parse_amount(number, currency) == amount
     if currency in ("gbp", "eur"):
-        assert parse_major_amount(text, currency) == amount  # donors may type what they see
+        assert parse_amount(text, currency) == amount  # donors may type what they see
+    # The Ukrainian page shows '1 234,56 GBP' (no-break spaces); typed back, it is the same money.
+    assert parse_amount(format_amount(amount, currency, "uk_UA"), currency, "uk") == amount
 
 
 @PROFILE
@@ -54,7 +58,7 @@ def test_more_decimal_places_than_the_currency_has_are_refused_not_rounded(
     places = exponent(currency) + 1
     text = f"{whole}.{'0' * (places - 1)}{extra}"
     with pytest.raises(AmountFormatError):
-        parse_major_amount(text, currency)
+        parse_amount(text, currency)
 
 
 @PROFILE
@@ -66,20 +70,31 @@ def test_more_decimal_places_than_the_currency_has_are_refused_not_rounded(
 @example("1_000", "gbp")
 @example("²", "gbp")  # str.isdigit() says yes, int() says no: once a 500 on the donate form
 @example("1.①", "gbp")
+@example("10,50", "gbp")
 def test_any_typed_text_is_either_an_exact_amount_or_a_clear_refusal(text: str, currency: str) -> None:
-    try:
-        amount = parse_major_amount(text, currency)
-    except AmountFormatError as exc:
-        assert str(exc)
-        return
-    assert isinstance(amount, int) and amount >= 0
-    cleaned = re.sub(r"[\s,£$€¥\u00a0]", "", text)
-    assert Decimal(cleaned) * (10 ** exponent(currency)) == amount
+    for locale in ("en", "uk"):
+        try:
+            amount = parse_amount(text, currency, locale)
+        except AmountFormatError as exc:
+            assert str(exc)
+            continue
+        assert isinstance(amount, int) and amount >= 0
+        # What was read is the typed digits, with the language's decimal mark as the only mark.
+        cleaned = text
+        for sign in (
+            currency.upper(),
+            currency.lower(),
+            get_currency_symbol(currency.upper(), BABEL[locale]),
+        ):
+            cleaned = cleaned.replace(sign, "")
+        cleaned = re.sub(r"[\s£$€¥₴]", "", cleaned)
+        cleaned = cleaned.replace(",", "") if locale == "en" else cleaned.replace(",", ".")
+        assert Decimal(cleaned) * (10 ** exponent(currency)) == amount
 
 
 @PROFILE
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["gbp", "eur", "usd"]))
 def test_thousands_separators_and_symbols_do_not_change_the_amount(pounds: int, currency: str) -> None:
-    plain = parse_major_amount(str(pounds), currency)
-    assert parse_major_amount(f"£{pounds:,}", currency) == plain
-    assert parse_major_amount(f" {pounds:,}.00 ", currency) == plain
+    plain = parse_amount(str(pounds), currency)
+    assert parse_amount(f"£{pounds:,}", currency) == plain
+    assert parse_amount(f" {pounds:,}.00 ", currency) == plain

@@ -27,10 +27,15 @@ def donation_behind(response: Any, app: Any, sandbox: Any) -> Any:
     return load_donation(app, session_creates(sandbox)[-1]["params"]["client_reference_id"])
 
 
-def test_page_shows_the_estimated_fee_before_paying(client: Any) -> None:
+def test_page_states_the_fee_rule_and_each_suggestions_estimate(client: Any) -> None:
     html = client.get(FORM + "?amount=2500").get_data(as_text=True)
     assert 'name="cover_fees" value="1"' in html
-    assert "About £0.59 on a £25 gift (card fees are 1.5% + £0.20)." in html
+    # Without JavaScript the hint states the rule, true whatever amount is chosen...
+    assert "Card fees are 1.5% + £0.20 per payment. You&#39;ll see the total before you pay." in html
+    assert "About £0.59 on a £25 gift" not in re.sub(r'data-fee-estimate="[^"]*"', "", html)
+    # ...and each suggestion carries its own estimate for donate.js to show when it is chosen.
+    assert 'value="2500" data-fee-estimate="About £0.59 on a £25 gift."' in html
+    assert 'value="10000" data-fee-estimate="About £1.73 on a £100 gift."' in html
 
 
 def test_covering_the_fee_adds_it_to_what_stripe_charges(client: Any, app: Any, sandbox: Any) -> None:
@@ -99,7 +104,7 @@ def test_errors_are_in_the_donors_language(client: Any) -> None:
     response = submit(client, "?lang=uk", amount_choice="custom", custom_amount="1")
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "Виникла проблема" in html and "Сума має бути від 2\xa0GBP до 25\xa0000\xa0GBP." in html
+    assert "Виникла проблема" in html and "Мінімальна пожертва — 2\xa0GBP." in html
 
 
 def test_language_travels_to_checkout_and_back(client: Any, app: Any, sandbox: Any) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from ..service.helpers import VALID, donation_count
+from ..service.test_donor_pages import fresh_form
 
 API = "/api/v1/donations"
 FORM = "/donate/red-cross-ukraine"
@@ -13,6 +15,10 @@ FORM = "/donate/red-cross-ukraine"
 
 def form_data(n: int) -> dict[str, str]:
     return {"form_token": f"rate-limit-form-{n:04d}-xxxx", "currency": "gbp", "amount_choice": "2500"}
+
+
+def post_form(client: Any, **fields: str) -> Any:
+    return client.post(FORM, data={**fresh_form(client), **fields})
 
 
 def test_burst_from_one_address_is_limited_with_retry_after(make_app: Any) -> None:
@@ -35,7 +41,7 @@ def test_form_and_api_share_one_budget_and_the_form_gets_a_friendly_page(make_ap
     page = client.post(FORM, data=form_data(2))
     assert page.status_code == 429
     assert page.mimetype == "text/html"
-    assert "Please wait a moment" in page.get_data(as_text=True)
+    assert "Please wait" in page.get_data(as_text=True)
     assert int(page.headers["Retry-After"]) > 0
     assert donation_count(app) == 2
 
@@ -120,3 +126,33 @@ def test_limit_settings_are_validated_at_start_up() -> None:
     for name in ("RATE_LIMIT_DONATIONS ", "RATE_LIMIT_DONATIONS_GLOBAL", "TRUSTED_PROXY_COUNT",
                  "WEBHOOK_PAYLOAD_RETENTION_DAYS"):  # fmt: skip
         assert name in problems
+
+
+def test_refused_attempts_do_not_use_up_the_donors_limit(make_app: Any) -> None:
+    app = make_app(rate_limit_donations="3/minute")
+    client = app.test_client()
+    for _ in range(8):  # a donor fighting the amount box, and a client sending bad JSON
+        assert post_form(client, amount_choice="custom", custom_amount="10,50").status_code == 422
+        assert client.post("/api/v1/donations", json={**VALID, "amount": 1}).status_code == 422
+    assert post_form(client, amount_choice="2500").status_code == 303
+    assert client.post("/api/v1/donations", json=VALID).status_code == 201
+
+
+def test_the_429_page_is_the_donors_own_form_with_the_wait_in_words(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="1/minute").test_client()
+    assert post_form(client, amount_choice="2500").status_code == 303
+    data = {
+        **fresh_form(client),
+        "amount_choice": "custom",
+        "custom_amount": "12.34",
+        "email": "d@example.org",
+    }
+    page = client.post(FORM, data=data)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 429
+    wait = int(page.headers["Retry-After"])
+    assert 0 < wait <= 60
+    assert re.search(rf"Please wait {wait} seconds?, then press “Continue to payment” again", html)
+    assert '<span class="brand">British Red Cross</span>' in html and "Donation Router" not in html
+    assert 'value="12.34"' in html and 'value="d@example.org"' in html
+    assert f'name="form_token" value="{data["form_token"]}"' in html  # resubmitting is the same gift
