@@ -276,3 +276,24 @@ class ReconciliationSchema(Schema):
         fields.Nested(ReconciliationTotalSchema),
         metadata={"description": "One per currency, never summed across."},
     )
+
+
+class PayoutDetailArgs(StrictSchema):
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("json", "csv")),
+        metadata={
+            "description": "csv: the payout statement, one line per balance transaction, "
+            "summing to the payout amount (columns: docs/finance.md)."
+        },
+    )
+
+
+class AccountingImportArgs(StrictSchema):
+    software = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("xero", "quickbooks"), error="Unknown software '{input}'; one of: {choices}."
+        ),
+        metadata={"description": "xero: a Xero bank statement; quickbooks: a QuickBooks Online bank CSV."},
+    )

@@ -299,7 +299,10 @@ class StripeGateway:
         found: list[dict[str, Any]] = []
         starting_after: str | None = None
         while True:
-            params: dict[str, Any] = {"payout": payout_id, "limit": 100}
+            # Sources expanded so each line names its charge, refund, dispute or transfer without a
+            # call per line, as Stripe's payout reconciliation guide does
+            # (docs.stripe.com/payouts/reconciliation: expand[]=data.source).
+            params: dict[str, Any] = {"payout": payout_id, "limit": 100, "expand": ["data.source"]}
             if starting_after:
                 params["starting_after"] = starting_after
             page = self._call(

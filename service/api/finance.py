@@ -15,6 +15,7 @@ from marshmallow import RAISE
 
 from schemas.base import ErrorSchema
 from schemas.finance import (
+    AccountingImportArgs,
     DiscrepancyArgs,
     DonationDetailSchema,
     DonationListArgs,
@@ -23,6 +24,7 @@ from schemas.finance import (
     EventListArgs,
     EventPageSchema,
     PaymentExportArgs,
+    PayoutDetailArgs,
     PayoutListArgs,
     ReconciliationArgs,
     ReconciliationSchema,
@@ -192,14 +194,36 @@ class PayoutList(MethodView):
         return _listing(use_cases.payout_list(args, wants_csv(args)))
 
 
+STATEMENT_UNAVAILABLE = "Stripe could not be asked which transactions the payout carried"
+
+
 @blp.route("/payouts/<payout_id>")
 class PayoutDetail(MethodView):
+    @blp.arguments(PayoutDetailArgs, location="query", unknown=RAISE)
     @blp.response(200, PayoutDetailSchema)
+    @csv_answer("JSON; or, with ?format=csv or Accept: text/csv, the payout statement as CSV")
     @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(503, schema=ErrorSchema, description=STATEMENT_UNAVAILABLE)
     @documented
-    def get(self, payout_id: str) -> Any:
+    def get(self, args: dict[str, Any], payout_id: str) -> Any:
         """One payout: its payments, Stripe's statement of what it carried, and whether it adds up."""
+        if wants_csv(args):
+            return stream(use_cases.payout_statement_export(payout_id))
         return use_cases.payout_detail(payout_id)
+
+
+@blp.route("/payouts/<payout_id>/accounting-import")
+class PayoutAccountingImport(MethodView):
+    @blp.arguments(AccountingImportArgs, location="query", unknown=RAISE)
+    @blp.response(200, content_type="text/csv", description="The payout as lines for the books")
+    @csv_answer("The payout as lines for the books (docs/finance.md, Accounting imports)")
+    @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(503, schema=ErrorSchema, description=STATEMENT_UNAVAILABLE)
+    @documented
+    def get(self, args: dict[str, Any], payout_id: str) -> Any:
+        """A payout as a Xero bank statement or a QuickBooks Online bank CSV: income by appeal, fees,
+        refunds, disputes and the payout to the bank on lines of their own (accountant)."""
+        return stream(use_cases.accounting_import(payout_id, args["software"]))
 
 
 @blp.route("/discrepancies")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
 from typing import Any
 
 from flask import Response, request
@@ -24,12 +23,14 @@ def wants_csv(args: dict[str, Any]) -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
-def csv_filename(name: str, period: tuple[date | None, date | None]) -> str:
+def csv_filename(name: str, period: tuple[Any, Any], *, stem: str | None = None) -> str:
     """``donations-2026-11-01-to-2026-11-30.csv``: the file says which days it covers, not when
     it was downloaded; a list without a range covers everything up to today."""
     start, end = period
-    stem = name.replace(".", "-").replace("_", "-")
+    stem = stem or name.replace(".", "-").replace("_", "-")
     end_day = end or utcnow().date()
+    if start == end_day:
+        return f"{stem}-{start.isoformat()}.csv"
     if start is None:
         return f"{stem}-to-{end_day.isoformat()}.csv"
     return f"{stem}-{start.isoformat()}-to-{end_day.isoformat()}.csv"
@@ -61,7 +62,7 @@ def stream(export: Export) -> Response:
         generate(),
         mimetype="text/csv",
         headers={
-            "Content-Disposition": f'attachment; filename="{csv_filename(export.name, export.period)}"',
+            "Content-Disposition": f'attachment; filename="{csv_filename(export.name, export.period, stem=export.file_stem)}"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },

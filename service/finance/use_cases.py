@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -22,11 +22,23 @@ from sqlalchemy import select
 from schemas.finance import ABANDONED_STATUSES, DONATION_STATUSES
 
 from .. import db, gift_aid
+from ..errors import DomainError
 from ..models import Appeal, Donation, utcnow
+from ..stripe_gateway import StripeGatewayError
 from . import auth, chart, csv_columns, replay
 from .models import Role
 from .pagination import Page
-from .reports import discrepancies, donations, events, export, payouts, reconciliation, scope
+from .reports import (
+    accounting,
+    discrepancies,
+    donations,
+    events,
+    export,
+    payouts,
+    reconciliation,
+    scope,
+    statement,
+)
 from .tokens import PermissionDenied
 
 # Money figures of the reports' CSVs and the row key naming each one's currency: what donors
@@ -86,6 +98,8 @@ class Export:
     header: Sequence[str]
     rows: Callable[[Any], Iterable[Sequence[Any]]]
     period: tuple[date | None, date | None] = (None, None)
+    # The file's name before its period, when it is not the audit action's (a payout's id).
+    file_stem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -373,3 +387,73 @@ def page_export(kind: str, args: dict[str, Any]) -> Export | None:
         assert isinstance(result_, Export)
         return result_
     return None
+
+
+# --- payout statements and accounting imports ------------------------------------------------
+
+
+class StatementUnavailable(DomainError):
+    status = 503
+    code = "stripe_unavailable"
+    message = (
+        "Stripe could not be asked which transactions this payout carried; nothing is guessed. "
+        "Try again in a minute."
+    )
+
+
+def payout_statement(payout_id: str) -> statement.Statement:
+    """One line per balance transaction of the payout, matched to donations and appeals."""
+    auth.require(Role.VIEWER)
+    auth.require_all_appeals()
+    session = db.session()
+    payout = payouts.get_payout(session, payout_id, None)
+    gateway = current_app.extensions["stripe_gateway"]
+    try:
+        transactions = gateway.payout_balance_transactions(payout_id)
+    except StripeGatewayError as exc:
+        raise StatementUnavailable() from exc
+    found = statement.build(session, payout, transactions)
+    auth.log_read("payouts.statement", {"id": payout_id}, len(found.lines))
+    return found
+
+
+def _payout_period(found: statement.Statement) -> tuple[date | None, date | None]:
+    day = found.payout.get("arrival_date")
+    day = day.date() if isinstance(day, datetime) else day
+    return day, day
+
+
+def payout_statement_export(payout_id: str) -> Export:
+    require_export()
+    found = payout_statement(payout_id)
+    columns = [
+        csv_columns.Column(name, name, "currency" if name in statement.MONEY else None)
+        for name in statement.COLUMNS
+    ]
+    rows = [csv_columns.cells(columns, line) for line in found.lines]
+    return Export(
+        "payouts.statement",
+        {"id": payout_id},
+        csv_columns.header(columns),
+        lambda _c: rows,
+        _payout_period(found),
+        f"payout-statement-{payout_id}",
+    )
+
+
+def accounting_import(payout_id: str, software: str) -> Export:
+    """A payout as a Xero bank statement or a QuickBooks Online bank CSV (docs/finance.md)."""
+    require_export()
+    found = payout_statement(payout_id)
+    if software == "xero":
+        header, rows = accounting.XERO_HEADER, accounting.xero_rows(found)
+    else:
+        header, rows = accounting.QUICKBOOKS_HEADER, accounting.quickbooks_rows(found)
+    return Export(
+        f"payouts.{software}",
+        {"id": payout_id, "software": software},
+        header,
+        lambda _c: rows,
+        _payout_period(found),
+        f"{software}-{payout_id}",
+    )

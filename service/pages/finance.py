@@ -22,6 +22,7 @@ from ..currencies import to_major
 from ..errors import DomainError
 from ..finance import auth, use_cases
 from ..finance.http import stream
+from ..finance.models import Role
 from ..finance.tokens import AuthenticationRequired
 
 bp = Blueprint("finance_pages", __name__, url_prefix="/finance")
@@ -233,6 +234,23 @@ def payout_list() -> Any:
 @bp.get("/payouts/<payout_id>")
 def payout_detail(payout_id: str) -> Any:
     return render_template("finance/payout.html", p=use_cases.payout_detail(payout_id))
+
+
+@bp.get("/payouts/<payout_id>/statement")
+def payout_statement(payout_id: str) -> Any:
+    found = use_cases.payout_statement(payout_id)
+    can_export = auth.principal().has_role(Role.ACCOUNTANT)
+    return render_template("finance/payout_statement.html", s=found, can_export=can_export)
+
+
+@bp.get("/payouts/<payout_id>/statement.csv")
+def payout_statement_csv(payout_id: str) -> Any:
+    return stream(use_cases.payout_statement_export(payout_id))
+
+
+@bp.get("/payouts/<payout_id>/<any(xero, quickbooks):software>.csv")
+def payout_import(payout_id: str, software: str) -> Any:
+    return stream(use_cases.accounting_import(payout_id, software))
 
 
 @bp.get("/discrepancies")
