@@ -193,10 +193,13 @@ def start_subprocess(*args: str, env: dict[str, str] | None = None, timeout: flo
             threading.Thread(target=_drain, args=(proc,), daemon=True).start()
             return SandboxProcess(base_url, SandboxControl(base_url), proc)
     proc.kill()
+    proc.wait()
+    proc.stdout.close()
     raise RuntimeError("sandbox subprocess did not start")
 
 
 def _drain(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
-    for _ in proc.stdout:
-        pass
+    with proc.stdout:  # closed at end of output (the process has exited), not left to GC
+        for _ in proc.stdout:
+            pass

@@ -3,18 +3,27 @@
 In development (the default) everything points at the local Stripe sandbox and an SQLite file
 under ``instance/`` so a newcomer needs no configuration; in production a missing or
 test-looking secret stops start-up with a message that names the variable.
+
+Each variable is read by one line of ``load_settings`` through environs (which collects every
+variable's problems instead of stopping at the first); the rules that tie variables together
+(production secrets, time limits) are plain checks over the parsed ``Settings`` below it. A new
+setting is a field on ``Settings`` and one line there.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from environs import Env, EnvValidationError
+from marshmallow.validate import OneOf, Range, ValidationError
+
 ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 STRIPE_API_DEFAULT = "https://api.stripe.com"
 SANDBOX_API_DEFAULT = "http://127.0.0.1:12111"
 DEV_STRIPE_KEY = "sk_test_sandbox"
@@ -89,7 +98,206 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def _split_list(raw: str) -> tuple[str, ...]:
+# Production has no defaults for its secrets and addresses: a missing one stays empty here and
+# is reported by ``production_problems``; Stripe's own API is the default there.
+PRODUCTION_DEFAULTS = Settings(
+    environment="production",
+    database_url="",
+    stripe_secret_key="",
+    stripe_webhook_secrets=(),
+    stripe_api_base=STRIPE_API_DEFAULT,
+    public_base_url="",
+    secret_key="",
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables; raise SettingsError listing every problem."""
+    env = _Environment(os.environ if environ is None else environ)
+    environment = env.text("APP_ENV", "development", _ONE_ENVIRONMENT, convert=str.lower)
+    production = environment == "production"
+    allow_test_keys = env.flag("ALLOW_TEST_KEYS")  # a staging deployment on Stripe's test mode
+    defaults = PRODUCTION_DEFAULTS if production else Settings()
+    settings = Settings(
+        environment=environment,
+        database_url=env.text(
+            "DATABASE_URL", defaults.database_url, _DATABASE, convert=normalise_database_url
+        ),
+        stripe_secret_key=env.text("STRIPE_SECRET_KEY", defaults.stripe_secret_key, _SECRET_KEY_PREFIX),
+        stripe_webhook_secrets=env.comma_list("STRIPE_WEBHOOK_SECRET", _WHSEC)
+        or defaults.stripe_webhook_secrets,
+        stripe_api_base=env.text("STRIPE_API_BASE", defaults.stripe_api_base, _HTTP_URL, convert=_no_slash),
+        stripe_timeout_seconds=env.number("STRIPE_TIMEOUT_SECONDS", defaults.stripe_timeout_seconds, 1, 60),
+        stripe_max_retries=env.number("STRIPE_MAX_RETRIES", defaults.stripe_max_retries, 0, 5),
+        public_base_url=env.text("PUBLIC_BASE_URL", defaults.public_base_url, _HTTP_URL, convert=_no_slash),
+        redis_url=env.text("REDIS_URL", defaults.redis_url, _REDIS_URL),
+        secret_key=env.text("SECRET_KEY", defaults.secret_key),
+        checkout_session_minutes=env.number(
+            "CHECKOUT_SESSION_MINUTES", defaults.checkout_session_minutes, 30, 1440
+        ),
+        worker_timeout_seconds=env.number("WORKER_TIMEOUT_SECONDS", defaults.worker_timeout_seconds, 5, 29),
+        database_pool_size=env.number("DATABASE_POOL_SIZE", defaults.database_pool_size, 1, 200),
+        appeal_cache_seconds=env.number("APPEAL_CACHE_SECONDS", defaults.appeal_cache_seconds, 0, 300),
+        log_level=env.text("LOG_LEVEL", defaults.log_level, _LOG_LEVEL, convert=str.upper),
+        deployment_id=env.text("DEPLOYMENT_ID", defaults.deployment_id),
+        trusted_proxy_count=env.number("TRUSTED_PROXY_COUNT", defaults.trusted_proxy_count, 0, 5),
+        rate_limit_donations=env.text("RATE_LIMIT_DONATIONS", defaults.rate_limit_donations, _limit),
+        rate_limit_donations_global=env.text(
+            "RATE_LIMIT_DONATIONS_GLOBAL", defaults.rate_limit_donations_global, _limit
+        ),
+        webhook_payload_retention_days=env.number(
+            "WEBHOOK_PAYLOAD_RETENTION_DAYS", defaults.webhook_payload_retention_days, 1, 3650
+        ),
+        metrics_token=env.text("METRICS_TOKEN", defaults.metrics_token, _METRICS_TOKEN),
+        access_log_public_reads=env.flag("ACCESS_LOG_PUBLIC_READS"),
+        stripe_call_budget=env.number("STRIPE_CALL_BUDGET", defaults.stripe_call_budget, 0, 10000),
+        surge_wait_seconds=env.number("SURGE_WAIT_SECONDS", defaults.surge_wait_seconds, 0, 10),
+        web_concurrency=env.number("WEB_CONCURRENCY", defaults.web_concurrency, 1, 64),
+    )
+    problems = env.problems()
+    problems += production_problems(settings, allow_test_keys=allow_test_keys) + time_limit_problems(settings)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def production_problems(settings: Settings, *, allow_test_keys: bool) -> list[str]:
+    """The rules a live deployment must meet: real keys and secrets, https, PostgreSQL."""
+    if not settings.is_production:
+        return []
+    problems: list[str] = []
+    key, secrets = settings.stripe_secret_key, settings.stripe_webhook_secrets
+    if not key:
+        problems.append("STRIPE_SECRET_KEY is required in production")
+    elif not key.startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
+        problems.append("STRIPE_SECRET_KEY does not look like a Stripe secret key")
+    elif key.startswith(("sk_test_", "rk_test_")) and not allow_test_keys:
+        problems.append(
+            "STRIPE_SECRET_KEY is a test-mode key; use a live key "
+            "(or set ALLOW_TEST_KEYS=true for a staging deployment)"
+        )
+    if not secrets:
+        problems.append(
+            "STRIPE_WEBHOOK_SECRET is required in production (comma-separate two during rotation)"
+        )
+    if DEV_WEBHOOK_SECRET in secrets:
+        problems.append("STRIPE_WEBHOOK_SECRET is the development default; use the endpoint's signing secret")
+    if len(settings.secret_key) < 32 or settings.secret_key == DEV_SECRET_KEY:
+        problems.append("SECRET_KEY is required in production: at least 32 random characters")
+    if not settings.public_base_url:
+        problems.append("PUBLIC_BASE_URL is required in production (e.g. https://donate.example.org)")
+    elif not settings.public_base_url.startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must use https in production")
+    if not settings.database_url:
+        problems.append("DATABASE_URL is required in production (PostgreSQL)")
+    return problems
+
+
+def time_limit_problems(settings: Settings) -> list[str]:
+    """A donor's request must finish before the worker is killed, and the worker before the PaaS
+    router gives up at 30 s, so Stripe's worst case (and the surge wait) must fit inside it."""
+    timeout, retries = settings.stripe_timeout_seconds, settings.stripe_max_retries
+    worker_timeout = settings.worker_timeout_seconds
+    problems: list[str] = []
+    # stripe-python waits at most 2 s between attempts.
+    if timeout * (retries + 1) + retries * 2 >= worker_timeout:
+        problems.append(
+            "STRIPE_TIMEOUT_SECONDS x (STRIPE_MAX_RETRIES + 1) plus back-off must stay below "
+            f"WORKER_TIMEOUT_SECONDS ({timeout} x {retries + 1} vs {worker_timeout})"
+        )
+    if settings.surge_wait_seconds + timeout >= worker_timeout:
+        problems.append(
+            "SURGE_WAIT_SECONDS plus STRIPE_TIMEOUT_SECONDS must stay below WORKER_TIMEOUT_SECONDS"
+        )
+    return problems
+
+
+# An emptied APP_ENV must not quietly become development (the sandbox, SQLite), nor an emptied
+# LOG_LEVEL quietly become INFO: for these two a blank value is refused; for every other
+# variable a blank value means its default.
+BLANK_IS_REFUSED = frozenset({"APP_ENV", "LOG_LEVEL"})
+
+
+class _Environment(Env):
+    """environs' reader, over a given mapping (tests pass one) instead of ``os.environ``.
+
+    Values are trimmed; every variable's problems are collected (``eager=False``) and returned
+    together by ``problems``. A refused value still comes back (a number as its default, a
+    string as given) so the rules over the whole ``Settings`` can run and report theirs too.
+    """
+
+    def __init__(self, source: Mapping[str, str]):
+        super().__init__(eager=False)
+        self._source = source
+        self._given: dict[str, str] = {}
+
+    def _get_value(self, env_key: str, default: Any) -> Any:
+        # environs' single read of a variable (environs 15.2 reads os.environ here).
+        raw = self._source.get(env_key)
+        if raw is None or (not raw.strip() and env_key not in BLANK_IS_REFUSED):
+            return default
+        self._given[env_key] = raw.strip()
+        return raw.strip()
+
+    def text(
+        self,
+        name: str,
+        default: str | None,
+        *checks: Callable[[str], Any],
+        convert: Callable[[str], str] | None = None,
+    ) -> Any:
+        """A string, converted (case, URL form) before its checks run."""
+        convert = convert or str
+        value = self.str(name, default, validate=[_after(convert, check) for check in checks])
+        if value is None and name in self._given:
+            value = self._given[name]  # refused, and reported
+        return None if value is None else convert(value)
+
+    def number(self, name: str, default: float, low: float, high: float) -> Any:
+        """An int or a float, as its default is, between ``low`` and ``high`` inclusive."""
+        kind = type(default)
+        value = (self.int if kind is int else self.float)(
+            name,
+            default,
+            validate=Range(low, high, error="must be between {min} and {max}; got {input!r}"),
+            error_messages={
+                "invalid": f"must be a {kind.__name__}; got {{input!r}}",
+                "special": f"must be between {low} and {high}",  # nan, inf
+            },
+        )
+        return default if value is None else value
+
+    def flag(self, name: str) -> bool:
+        """A yes/no switch: 1, true or yes (any case) is yes; anything else, or unset, is no."""
+        return self.text(name, "").lower() in ("1", "true", "yes")
+
+    def comma_list(self, name: str, *checks: Callable[[str], Any]) -> tuple[str, ...]:
+        """Comma-separated values, blanks dropped (two webhook secrets during a rotation)."""
+        return _split(self.text(name, "", *checks))
+
+    def problems(self) -> list[str]:
+        try:
+            self.seal()
+        except EnvValidationError as exc:
+            return [
+                f"{name} {message}" for name, messages in exc.error_messages.items() for message in messages
+            ]
+        return []
+
+
+def _after(convert: Callable[[str], str], check: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda value: check(convert(value))
+
+
+def _rule(test: Callable[[str], bool], message: str) -> Callable[[str], None]:
+    def check(value: str) -> None:
+        if not test(value):
+            raise ValidationError(message)
+
+    return check
+
+
+def _split(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
@@ -98,167 +306,31 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _rate_limit(env: Mapping[str, str], name: str, default: str, problems: list[str]) -> str:
-    """A Flask-Limiter limit string such as ``10/minute;60/hour``, checked at start-up."""
+def _no_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _limit(value: str) -> None:
+    """A Flask-Limiter limit string such as ``10/minute;60/hour``."""
     from limits import parse_many
 
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
     try:
-        parse_many(raw)
-    except ValueError:
-        problems.append(f"{name} must look like 10/minute;60/hour; got {raw!r}")
-        return default
-    return raw
+        parse_many(value)
+    except ValueError as exc:
+        raise ValidationError(f"must look like 10/minute;60/hour; got {value!r}") from exc
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from environment variables; raise SettingsError listing every problem."""
-    env = os.environ if environ is None else environ
-    problems: list[str] = []
-    defaults = Settings()
-
-    environment = env.get("APP_ENV", "development").strip().lower()
-    if environment not in ENVIRONMENTS:
-        problems.append(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}; got {environment!r}")
-        environment = "development"
-    production = environment == "production"
-
-    def flag(name: str) -> bool:
-        return env.get(name, "").strip().lower() in ("1", "true", "yes")
-
-    def number(name: str, default: float, kind: type, low: float, high: float) -> Any:
-        raw = env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            problems.append(f"{name} must be a {kind.__name__}; got {raw!r}")
-            return default
-        if not low <= value <= high:
-            problems.append(f"{name} must be between {low} and {high}; got {raw!r}")
-            return default
-        return value
-
-    database_url = normalise_database_url(env.get("DATABASE_URL", "").strip() or defaults.database_url)
-    if not database_url.startswith(("sqlite:", "postgresql+psycopg:")):
-        problems.append("DATABASE_URL must be a postgres://, postgresql:// or sqlite:/// URL")
-
-    stripe_key = env.get("STRIPE_SECRET_KEY", "").strip()
-    webhook_secrets = _split_list(env.get("STRIPE_WEBHOOK_SECRET", ""))
-    api_base = env.get("STRIPE_API_BASE", "").strip().rstrip("/")
-    secret_key = env.get("SECRET_KEY", "").strip()
-    public_base = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
-
-    if production:
-        allow_test = flag("ALLOW_TEST_KEYS")
-        if not stripe_key:
-            problems.append("STRIPE_SECRET_KEY is required in production")
-        elif not stripe_key.startswith(("sk_live_", "rk_live_", "sk_test_", "rk_test_")):
-            problems.append("STRIPE_SECRET_KEY does not look like a Stripe secret key")
-        elif stripe_key.startswith(("sk_test_", "rk_test_")) and not allow_test:
-            problems.append(
-                "STRIPE_SECRET_KEY is a test-mode key; use a live key "
-                "(or set ALLOW_TEST_KEYS=true for a staging deployment)"
-            )
-        if not webhook_secrets:
-            problems.append(
-                "STRIPE_WEBHOOK_SECRET is required in production (comma-separate two during rotation)"
-            )
-        if DEV_WEBHOOK_SECRET in webhook_secrets:
-            problems.append(
-                "STRIPE_WEBHOOK_SECRET is the development default; use the endpoint's signing secret"
-            )
-        if not secret_key or secret_key == DEV_SECRET_KEY or len(secret_key) < 32:
-            problems.append("SECRET_KEY is required in production: at least 32 random characters")
-        if not public_base:
-            problems.append("PUBLIC_BASE_URL is required in production (e.g. https://donate.example.org)")
-        elif not public_base.startswith("https://"):
-            problems.append("PUBLIC_BASE_URL must use https in production")
-        if not env.get("DATABASE_URL", "").strip():
-            problems.append("DATABASE_URL is required in production (PostgreSQL)")
-    for secret in webhook_secrets:
-        if not secret.startswith("whsec_"):
-            problems.append("STRIPE_WEBHOOK_SECRET values must start with whsec_")
-            break
-    if stripe_key and not stripe_key.startswith(("sk_", "rk_")):
-        problems.append("STRIPE_SECRET_KEY must start with sk_ or rk_")
-    if api_base and not _is_http_url(api_base):
-        problems.append("STRIPE_API_BASE must be an http(s) URL")
-    if public_base and not _is_http_url(public_base):
-        problems.append("PUBLIC_BASE_URL must be an http(s) URL")
-
-    timeout = number("STRIPE_TIMEOUT_SECONDS", defaults.stripe_timeout_seconds, float, 1, 60)
-    retries = number("STRIPE_MAX_RETRIES", defaults.stripe_max_retries, int, 0, 5)
-    worker_timeout = number("WORKER_TIMEOUT_SECONDS", defaults.worker_timeout_seconds, int, 5, 29)
-    # A donor's request must finish before the worker is killed, and the worker before the
-    # PaaS router gives up at 30 s, so Stripe's worst case has to fit inside the worker's limit.
-    if timeout * (retries + 1) + retries * 2 >= worker_timeout:
-        problems.append(
-            "STRIPE_TIMEOUT_SECONDS x (STRIPE_MAX_RETRIES + 1) plus back-off must stay below "
-            f"WORKER_TIMEOUT_SECONDS ({timeout} x {retries + 1} vs {worker_timeout})"
-        )
-    session_minutes = number("CHECKOUT_SESSION_MINUTES", defaults.checkout_session_minutes, int, 30, 1440)
-    pool_size = number("DATABASE_POOL_SIZE", defaults.database_pool_size, int, 1, 200)
-    appeal_cache = number("APPEAL_CACHE_SECONDS", defaults.appeal_cache_seconds, float, 0, 300)
-    log_level = env.get("LOG_LEVEL", defaults.log_level).strip().upper()
-    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        log_level = defaults.log_level
-    redis_url = env.get("REDIS_URL", "").strip() or None
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        problems.append("REDIS_URL must be a redis://, rediss:// or unix:// URL")
-
-    proxies = number("TRUSTED_PROXY_COUNT", defaults.trusted_proxy_count, int, 0, 5)
-    per_address = _rate_limit(env, "RATE_LIMIT_DONATIONS", defaults.rate_limit_donations, problems)
-    overall = _rate_limit(env, "RATE_LIMIT_DONATIONS_GLOBAL", defaults.rate_limit_donations_global, problems)
-    retention = number(
-        "WEBHOOK_PAYLOAD_RETENTION_DAYS", defaults.webhook_payload_retention_days, int, 1, 3650
-    )
-    metrics_token = env.get("METRICS_TOKEN", "").strip() or None
-    log_public_reads = flag("ACCESS_LOG_PUBLIC_READS")
-    if metrics_token is not None and len(metrics_token) < 16:
-        problems.append("METRICS_TOKEN must be at least 16 characters when set")
-
-    call_budget = number("STRIPE_CALL_BUDGET", defaults.stripe_call_budget, int, 0, 10000)
-    surge_wait = number("SURGE_WAIT_SECONDS", defaults.surge_wait_seconds, float, 0, 10)
-    web_concurrency = number("WEB_CONCURRENCY", defaults.web_concurrency, int, 1, 64)
-    if surge_wait + timeout >= worker_timeout:
-        problems.append(
-            "SURGE_WAIT_SECONDS plus STRIPE_TIMEOUT_SECONDS must stay below WORKER_TIMEOUT_SECONDS"
-        )
-
-    if problems:
-        raise SettingsError(problems)
-
-    if not api_base:
-        api_base = STRIPE_API_DEFAULT if production else SANDBOX_API_DEFAULT
-    return Settings(
-        environment=environment,
-        database_url=database_url,
-        stripe_secret_key=stripe_key or defaults.stripe_secret_key,
-        stripe_webhook_secrets=webhook_secrets or defaults.stripe_webhook_secrets,
-        stripe_api_base=api_base,
-        stripe_timeout_seconds=timeout,
-        stripe_max_retries=retries,
-        public_base_url=public_base or defaults.public_base_url,
-        redis_url=redis_url,
-        secret_key=secret_key or defaults.secret_key,
-        checkout_session_minutes=session_minutes,
-        worker_timeout_seconds=worker_timeout,
-        database_pool_size=pool_size,
-        appeal_cache_seconds=appeal_cache,
-        log_level=log_level,
-        deployment_id=env.get("DEPLOYMENT_ID", defaults.deployment_id).strip() or defaults.deployment_id,
-        trusted_proxy_count=proxies,
-        rate_limit_donations=per_address,
-        rate_limit_donations_global=overall,
-        webhook_payload_retention_days=retention,
-        metrics_token=metrics_token,
-        access_log_public_reads=log_public_reads,
-        stripe_call_budget=call_budget,
-        surge_wait_seconds=surge_wait,
-        web_concurrency=web_concurrency,
-    )
+_ONE_ENVIRONMENT = OneOf(ENVIRONMENTS, error="must be one of {choices}; got {input!r}")
+_LOG_LEVEL = OneOf(LOG_LEVELS, error="must be DEBUG, INFO, WARNING or ERROR")
+_DATABASE = _rule(
+    lambda url: url.startswith(("sqlite:", "postgresql+psycopg:")),
+    "must be a postgres://, postgresql:// or sqlite:/// URL",
+)
+_SECRET_KEY_PREFIX = _rule(lambda key: key.startswith(("sk_", "rk_")), "must start with sk_ or rk_")
+_WHSEC = _rule(lambda raw: all(v.startswith("whsec_") for v in _split(raw)), "values must start with whsec_")
+_HTTP_URL = _rule(_is_http_url, "must be an http(s) URL")
+_REDIS_URL = _rule(
+    lambda url: url.startswith(("redis://", "rediss://", "unix://")),
+    "must be a redis://, rediss:// or unix:// URL",
+)
+_METRICS_TOKEN = _rule(lambda token: len(token) >= 16, "must be at least 16 characters when set")

@@ -59,11 +59,17 @@ def _burst(per_second: float) -> int:
 class LocalBudget:
     """The same GCRA kept in this process (thread- and greenlet-safe)."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.per_second = max(1.0, per_second)
         self.interval = 1.0 / self.per_second
         self.allowance = self.interval * (_burst(self.per_second) - 1)
         self.clock = clock
+        self.sleep = sleep
         self._lock = threading.Lock()
         self._tat = 0.0
 
@@ -78,14 +84,24 @@ class LocalBudget:
             return 0.0
 
     def acquire(self, max_wait: float) -> bool:
-        return _wait_for(self.try_take, max_wait)
+        return _wait_for(self.try_take, max_wait, self.clock, self.sleep)
 
 
 class RedisBudget:
     """The GCRA in Redis, shared by every process; falls back to a LocalBudget while Redis is down."""
 
-    def __init__(self, redis_client: object, per_second: float, fallback: LocalBudget, key: str):
+    def __init__(
+        self,
+        redis_client: object,
+        per_second: float,
+        fallback: LocalBudget,
+        key: str,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.redis = redis_client
+        self.clock = clock
+        self.sleep = sleep
         self.per_second = per_second
         self.interval_us = int(1_000_000 / per_second)
         self.allowance_us = self.interval_us * (_burst(per_second) - 1)
@@ -95,34 +111,39 @@ class RedisBudget:
         self._redis_down_until = 0.0
 
     def try_take(self) -> float:
-        if time.monotonic() < self._redis_down_until:
+        if self.clock() < self._redis_down_until:
             return self.fallback.try_take()
         from redis.exceptions import RedisError
 
         try:
             wait_us = int(self._script(keys=[self.key], args=[self.interval_us, self.allowance_us]))
         except RedisError as exc:
-            self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            self._redis_down_until = self.clock() + REDIS_RETRY_SECONDS
             log.warning("stripe_budget_redis_down", extra={"error": type(exc).__name__})
             return self.fallback.try_take()
         return wait_us / 1_000_000
 
     def acquire(self, max_wait: float) -> bool:
-        return _wait_for(self.try_take, max_wait)
+        return _wait_for(self.try_take, max_wait, self.clock, self.sleep)
 
 
-def _wait_for(take: Callable[[], float], max_wait: float) -> bool:
+def _wait_for(
+    take: Callable[[], float],
+    max_wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> bool:
     """Take now, or sleep until the budget says the next call may go, within ``max_wait``."""
-    deadline = time.monotonic() + max_wait
+    deadline = clock() + max_wait
     while True:
         wait = take()
         if wait <= 0:
             return True
         # Others are waiting for the same moment: a little jitter keeps them from colliding.
         pause = wait + (threading.get_ident() % 7) / 1000
-        if time.monotonic() + pause > deadline:
+        if clock() + pause > deadline:
             return False
-        time.sleep(pause)
+        sleep(pause)
 
 
 def budget_from_settings(settings: Settings) -> CallBudget | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -33,16 +34,22 @@ REDIRECTABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
 
 
 def create_session_within(
-    gateway: StripeGateway, params: dict[str, Any], idempotency_key: str, seconds: float
+    gateway: StripeGateway,
+    params: dict[str, Any],
+    idempotency_key: str,
+    seconds: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CheckoutSession:
     """Create the session, waiting for budget and retrying Stripe's 429s until ``seconds`` pass.
 
     The idempotency key makes each retry safe: Stripe returns the first session if an earlier
     attempt did reach it.
     """
-    deadline = time.monotonic() + seconds
+    deadline = clock() + seconds
     while True:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock()
         try:
             return gateway.create_checkout_session(params, idempotency_key, budget_wait=max(0.0, remaining))
         except StripeGatewayError as exc:
@@ -50,9 +57,9 @@ def create_session_within(
                 raise  # the budget already waited as long as we may
             # Stripe's 429: back off with jitter so retries from many donors spread out.
             pause = 0.2 + random.random() * 0.3  # noqa: S311 - jitter, not security
-            if time.monotonic() + pause >= deadline:
+            if clock() + pause >= deadline:
                 raise
-            time.sleep(pause)
+            sleep(pause)
 
 
 def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None:

@@ -93,12 +93,15 @@ def test_timestamps_just_outside_the_tolerance_do_not(offset):
 @pytest.mark.parametrize("signing_secret", [TEST_WEBHOOK_SECRET, OTHER_SECRET])
 def test_either_secret_verifies_during_a_rotation(settings, sandbox, signing_secret):
     rotating = settings.with_overrides(stripe_webhook_secrets=(TEST_WEBHOOK_SECRET, OTHER_SECRET))
-    client = create_app({"TESTING": True}, settings=rotating).test_client()
+    own = create_app({"TESTING": True}, settings=rotating)
     evt = unused_event()
     payload = p.body(evt)
-    response = client.post(
-        "/webhooks/stripe", data=payload, headers=p.headers(payload, secrets=(signing_secret,))
-    )
+    try:
+        response = own.test_client().post(
+            "/webhooks/stripe", data=payload, headers=p.headers(payload, secrets=(signing_secret,))
+        )
+    finally:
+        own.extensions["database"].engine.dispose()  # its pooled connections closed, not left to GC
     assert response.status_code == 200
 
 

@@ -22,16 +22,17 @@ CONFIG = "/embed/red-cross-ukraine/config.json"
 
 
 def test_embed_js_is_served_as_cacheable_javascript_loadable_from_other_sites(client: Any) -> None:
-    response = client.get("/embed.js")
-    assert response.status_code == 200
-    assert response.mimetype == "text/javascript"
-    assert (
-        "public" in response.headers["Cache-Control"] and "max-age=300" in response.headers["Cache-Control"]
-    )
-    assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
-    assert "Access-Control-Allow-Origin" not in response.headers  # a <script> needs no CORS
-    etag = response.headers["ETag"]
-    assert client.get("/embed.js", headers={"If-None-Match": etag}).status_code == 304
+    # Each response is closed: send_file's open file goes with it.
+    with client.get("/embed.js") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        cache_control = response.headers["Cache-Control"]
+        assert "public" in cache_control and "max-age=300" in cache_control
+        assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+        assert "Access-Control-Allow-Origin" not in response.headers  # a <script> needs no CORS
+        etag = response.headers["ETag"]
+    with client.get("/embed.js", headers={"If-None-Match": etag}) as again:
+        assert again.status_code == 304
 
 
 def test_embed_js_stays_within_the_size_budget_the_docs_state() -> None:

@@ -12,9 +12,9 @@ PROGRESS = "/api/v1/appeals/red-cross-ukraine/progress"
 
 
 def test_progress_counts_only_money_received_net_of_refunds_and_fee_cover(
-    webhooks: str, give: Any, client: Any, sandbox: Any, fresh_figures: Any
+    webhooks: str, give: Any, client: Any, sandbox: Any, fresh_figures: Any, ledger: Any
 ) -> None:
-    give(cover_fees=True)  # 2500 + cover: only the gift counts
+    covered = give(cover_fees=True)  # 2500 + cover: only the gift counts
     refunded = give(amount=5000)
     give(pay=False, amount=10000)  # never paid
     give(amount=1000, currency="eur")
@@ -31,7 +31,10 @@ def test_progress_counts_only_money_received_net_of_refunds_and_fee_cover(
     assert body["goal"] == {"amount": 50000000, "currency": "gbp"}
     assert body["percentage"] == round(100 * 6500 / 50000000, 1)
     assert body["updated_at"] is not None
-    assert fee_cover_for(2500, "gbp") > 0
+    # The covered gift really was charged with its fee cover on top, which the total leaves out.
+    cover = fee_cover_for(2500, "gbp")
+    assert cover > 0 and covered.fee_cover_amount == cover
+    assert [p.amount for p in ledger.payments(covered.id)] == [2500 + cover]
 
 
 def test_a_full_refund_takes_the_gift_off_the_total(

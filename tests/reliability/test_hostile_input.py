@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -26,5 +27,12 @@ def test_odd_digits_in_the_form_are_a_422_with_a_message(
     data[field] = text
     response = client.post(FORM, data=data)
     assert response.status_code == 422
-    assert 'role="alert"' in response.get_data(as_text=True) or "amount" in response.get_data(as_text=True)
+    # The error summary names the amount, and only it, with a link to the field to correct.
+    summary = re.search(
+        r'<div class="error-summary" role="alert".*?</div>', response.get_data(as_text=True), re.S
+    )
+    assert summary, "no error summary"
+    errors = re.findall(r'<li><a href="#(field-[\w-]+)">([^<]+)</a></li>', summary.group(0))
+    assert [link for link, _ in errors] == ["field-amount"]
+    assert errors[0][1].strip()
     assert donation_count(app) == 0

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 import redis
 
 from service.settings import Settings
-from service.stripe_budget import LocalBudget, RedisBudget, budget_from_settings
+from service.stripe_budget import REDIS_RETRY_SECONDS, LocalBudget, RedisBudget, budget_from_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Clock:
+    """A monotonic clock the test moves; sleeping on it moves it and records the pause."""
+
     def __init__(self, now: float = 1000.0):
         self.now = now
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def test_local_budget_spaces_calls_evenly_after_a_small_burst() -> None:
@@ -44,19 +50,24 @@ def test_no_one_second_span_holds_more_than_the_budget_and_its_burst() -> None:
 
 
 def test_acquire_waits_for_its_turn_when_allowed_to() -> None:
-    budget = LocalBudget(2)  # 500 ms apart
+    clock = Clock()
+    budget = LocalBudget(2, clock=clock, sleep=clock.sleep)  # 500 ms apart
     assert budget.acquire(0)
-    started = time.monotonic()
+    assert clock.slept == []
     assert budget.acquire(1.0)
-    assert 0.4 < time.monotonic() - started < 0.8
+    # One pause until its turn, plus at most 6 ms of jitter that keeps waiters apart.
+    [pause] = clock.slept
+    assert 0.5 <= pause <= 0.507
 
 
 def test_acquire_gives_up_without_waiting_past_its_limit() -> None:
-    budget = LocalBudget(1)
-    budget.acquire(0)
-    started = time.monotonic()
+    clock = Clock()
+    budget = LocalBudget(1, clock=clock, sleep=clock.sleep)
+    assert budget.acquire(0)
     assert not budget.acquire(0.2)
-    assert time.monotonic() - started < 0.05
+    assert clock.slept == []  # it knew its turn was 1 s away and did not sleep at all
+    clock.now += 1.0
+    assert budget.acquire(0)
 
 
 @pytest.fixture
@@ -81,13 +92,20 @@ def test_two_processes_share_one_budget_in_redis(redis_client: redis.Redis) -> N
 
 
 def test_budget_falls_back_to_counting_in_process_when_redis_is_down() -> None:
+    clock = Clock()
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.1, socket_timeout=0.1)
-    budget = RedisBudget(dead, 100, LocalBudget(2), "unused")
+    budget = RedisBudget(dead, 100, LocalBudget(2, clock=clock), "unused", clock=clock)
+    asked = []
+    script = budget._script
+    budget._script = lambda **kwargs: asked.append(clock.now) or script(**kwargs)  # type: ignore[method-assign]
     assert budget.try_take() == 0
     assert budget.try_take() > 0  # the local rate (2 a second) now applies
-    started = time.monotonic()
+    clock.now += REDIS_RETRY_SECONDS - 0.01
     budget.try_take()
-    assert time.monotonic() - started < 0.05  # Redis is not asked again for a while
+    assert asked == [1000.0]  # Redis is not asked again for a while
+    clock.now += 0.01
+    budget.try_take()
+    assert asked == [1000.0, 1000.0 + REDIS_RETRY_SECONDS]  # then it is tried again
 
 
 def test_settings_choose_redis_local_or_no_budget() -> None:

@@ -6,12 +6,16 @@ import re
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service.models import Donation, DonationStatus
 from service.payment_links import PaymentLink
 from service.stripe_budget import LocalBudget
+from service.stripe_gateway import StripeGatewayError
+from service.surge import create_session_within
 from tests.surge.conftest import SpentBudget
+from tests.surge.test_budget import Clock
 
 API = "/api/v1/donations"
 GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
@@ -91,10 +95,37 @@ def test_stripe_429s_past_the_wait_send_the_donor_to_the_payment_link(
     client: Any, sandbox: Any, payment_links: str
 ) -> None:
     sandbox.control.fail_next(100, path_prefix="/v1/checkout/sessions", status=429)
-    started = time.monotonic()
     response = client.post("/donate/red-cross-ukraine", data=_form(client))
     assert response.status_code == 303 and "/c/link/" in response.headers["Location"]
-    assert time.monotonic() - started < 2.0  # within SURGE_WAIT_SECONDS (0.8) plus one back-off
+    # How long the donor waits first: test_429s_are_retried_only_within_the_surge_wait.
+
+
+class RateLimitedGateway:
+    """Stripe answering 429 to every attempt; each attempt takes ``call_seconds`` on the clock."""
+
+    def __init__(self, clock: Any, call_seconds: float):
+        self.clock, self.call_seconds = clock, call_seconds
+        self.attempts: list[tuple[float, float]] = []
+
+    def create_checkout_session(self, params: Any, idempotency_key: str, budget_wait: float) -> Any:
+        self.attempts.append((self.clock.now, budget_wait))
+        self.clock.now += self.call_seconds
+        raise StripeGatewayError("rate_limited", "rate_limit", "Too many requests")
+
+
+def test_429s_are_retried_only_within_the_surge_wait() -> None:
+    clock = Clock()
+    gateway = RateLimitedGateway(clock, call_seconds=0.05)
+    with pytest.raises(StripeGatewayError):
+        create_session_within(gateway, {}, "key", 0.8, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    # Retried after 0.2-0.5 s pauses, never sleeping past SURGE_WAIT_SECONDS, and each attempt
+    # told how much of the wait is left for the call budget.
+    assert len(gateway.attempts) >= 2
+    assert all(0.2 <= pause <= 0.5 for pause in clock.slept)
+    assert clock.now - 1000.0 <= 0.8 + 0.05
+    assert [wait for _, wait in gateway.attempts] == pytest.approx(
+        [1000.8 - at for at, _ in gateway.attempts]
+    )
 
 
 def test_sandbox_rate_limit_switch_never_reaches_the_donor(
