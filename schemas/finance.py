@@ -81,9 +81,6 @@ DONATION_STATUSES = (
     "partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost", "cancelled",
     "surge_redirected",
 )  # fmt: skip
-# Checkouts that ended without a payment (the session expired, or Stripe refused to create one):
-# hidden from the donations list unless asked for. Created and pending gifts are still under way.
-ABANDONED_STATUSES = ("checkout_error", "expired")
 
 
 class DonationListArgs(PageArgs, DateRangeArgs):

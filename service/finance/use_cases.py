@@ -19,11 +19,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from schemas.finance import ABANDONED_STATUSES, DONATION_STATUSES
-
 from .. import db, gift_aid
 from ..errors import DomainError
-from ..models import Appeal, Donation, utcnow
+from ..models import Appeal, Donation, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from . import auth, chart, csv_columns, replay
 from .models import Role
@@ -195,7 +193,7 @@ def event_replay(event_id: int) -> dict[str, Any]:
 
 def donation_filters(args: dict[str, Any]) -> donations.DonationFilters:
     """The list's filters; abandoned checkouts left out unless asked for (by flag or by status)."""
-    hidden = () if args.get("include_abandoned") else ABANDONED_STATUSES
+    hidden = () if args.get("include_abandoned") else donations.ABANDONED_STATUSES
     return replace(_filters(donations.DonationFilters, args), hidden=hidden)
 
 
@@ -210,7 +208,7 @@ def filter_choices() -> dict[str, list[str]]:
     session = db.session()
     return {
         "appeal": list(session.scalars(appeals_query)),
-        "status": list(DONATION_STATUSES),
+        "status": list(DonationStatus.ALL),
         "currency": [code for code in session.scalars(currencies_query) if code],
         "frequency": ["one_off", "monthly"],
     }
