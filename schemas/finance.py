@@ -294,3 +294,45 @@ class AccountingImportArgs(StrictSchema):
         ),
         metadata={"description": "xero: a Xero bank statement; quickbooks: a QuickBooks Online bank CSV."},
     )
+
+
+class MonthEndArgs(StrictSchema):
+    month = fields.String(
+        validate=validate.Regexp(r"^[0-9]{4}-(0[1-9]|1[0-2])$", error="Must be a month as YYYY-MM."),
+        metadata={"description": "The UTC calendar month, YYYY-MM (default: the current month)."},
+    )
+    format = fields.String(
+        load_default=None, validate=validate.OneOf(("json", "csv")), metadata={"description": FORMAT_HELP}
+    )
+
+
+class MonthEndLineSchema(Schema):
+    month = fields.String()
+    settlement_currency = fields.String(metadata={"description": "The currency of amount."})
+    section = fields.String(
+        metadata={
+            "description": "opening_balance, activity, payouts, closing_balance or not_from_this_service"
+        }
+    )
+    category = fields.String(
+        metadata={
+            "description": "payment (by appeal), fees, refund, dispute, dispute_fee, transfer, adjustment..."
+        }
+    )
+    appeal = fields.String(allow_none=True, metadata={"description": "For gifts: the appeal's slug."})
+    transactions = fields.Integer(metadata={"description": "How many balance transactions the line sums."})
+    amount = fields.Integer(
+        metadata={"description": "Minor units of settlement_currency; money out negative."}
+    )
+
+
+class MonthEndSchema(Schema):
+    month = fields.String()
+    start = fields.Date(metadata={"description": "First day of the month (UTC)."})
+    end = fields.Date(metadata={"description": "First day of the next month (UTC), not included."})
+    lines = fields.List(
+        fields.Nested(MonthEndLineSchema),
+        metadata={
+            "description": "Per settlement currency: opening balance, activity, payouts, closing balance."
+        },
+    )

@@ -314,6 +314,24 @@ class StripeGateway:
                 return found
             starting_after = page.data[-1].id
 
+    def balance_transactions_before(self, created_lt: int) -> list[dict[str, Any]]:
+        """Every balance transaction created before ``created_lt`` (a Unix time), sources
+        expanded: the month-end report's opening balance and the month's activity."""
+        found: list[dict[str, Any]] = []
+        starting_after: str | None = None
+        while True:
+            params: dict[str, Any] = {"created": {"lt": created_lt}, "limit": 100, "expand": ["data.source"]}
+            if starting_after:
+                params["starting_after"] = starting_after
+            page = self._call(
+                "balance_transactions.list",
+                lambda params=params: self.client.v1.balance_transactions.list(params=params),  # type: ignore[misc]
+            )
+            found.extend(_plain(txn) for txn in page.data)
+            if not page.has_more or not page.data:
+                return found
+            starting_after = page.data[-1].id
+
     def _call(self, operation: str, func: Any, *, budget_wait: float | None = None) -> Any:
         if self.budget is not None:
             wait = self.budget_wait if budget_wait is None else budget_wait

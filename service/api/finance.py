@@ -23,6 +23,8 @@ from schemas.finance import (
     EventDetailSchema,
     EventListArgs,
     EventPageSchema,
+    MonthEndArgs,
+    MonthEndSchema,
     PaymentExportArgs,
     PayoutDetailArgs,
     PayoutListArgs,
@@ -235,6 +237,24 @@ class Discrepancies(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Everything that does not add up: stale pending gifts, missing fees, mismatches, bad deliveries."""
         return _answer(use_cases.discrepancy_list(args, wants_csv(args)))
+
+
+@blp.route("/month-end")
+class MonthEnd(MethodView):
+    @blp.arguments(MonthEndArgs, location="query", unknown=RAISE)
+    @blp.response(200, MonthEndSchema)
+    @csv_answer()
+    @blp.alt_response(503, schema=ErrorSchema, description="Stripe could not be asked for the transactions")
+    @documented
+    def get(self, args: dict[str, Any]) -> Any:
+        """The month per settlement currency: opening balance, gifts by appeal, fees, refunds,
+        disputes and their fees, transfers, payouts and the closing balance (Stripe's balance
+        summary categories)."""
+        result = use_cases.month_end_report(args, wants_csv(args))
+        if isinstance(result, use_cases.Export):
+            return stream(result)
+        lines = [line for block in result.currencies.values() for line in block]
+        return {"month": result.month, "start": result.start, "end": result.end, "lines": lines}
 
 
 def register(api: Any) -> None:

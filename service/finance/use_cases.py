@@ -32,6 +32,7 @@ from .reports import (
     donations,
     events,
     export,
+    month_end,
     payouts,
     reconciliation,
     scope,
@@ -455,3 +456,47 @@ def accounting_import(payout_id: str, software: str) -> Export:
         _payout_period(found),
         f"{software}-{payout_id}",
     )
+
+
+# --- the month-end report --------------------------------------------------------------------
+
+MONTH_END_COLUMNS = [
+    csv_columns.Column(name, name, "settlement_currency" if name == "amount" else None)
+    for name in month_end.COLUMNS
+]
+
+
+def month_end_report(args: dict[str, Any], as_csv: bool) -> month_end.MonthEnd | Export:
+    """The Stripe balance per settlement currency over a month, from Stripe's transactions."""
+    auth.require(Role.VIEWER)
+    auth.require_all_appeals()
+    if as_csv:
+        require_export()
+    month = args.get("month") or utcnow().strftime("%Y-%m")
+    _start, end = month_end.month_bounds(month)
+    gateway = current_app.extensions["stripe_gateway"]
+    try:
+        transactions = gateway.balance_transactions_before(month_end.timestamp(end))
+    except StripeGatewayError as exc:
+        raise StatementUnavailable(
+            "Stripe could not be asked for the month's balance transactions; nothing is guessed. "
+            "Try again in a minute."
+        ) from exc
+    report = month_end.build(db.session(), month, transactions)
+    audit_filters = {"month": month}
+    if as_csv:
+        rows = [
+            csv_columns.cells(MONTH_END_COLUMNS, line)
+            for lines in report.currencies.values()
+            for line in lines
+        ]
+        last_day = report.end - timedelta(days=1)
+        return _export(
+            "month-end",
+            audit_filters,
+            csv_columns.header(MONTH_END_COLUMNS),
+            lambda _c: rows,
+            (report.start, last_day),
+        )
+    auth.log_read("month-end", audit_filters, sum(len(lines) for lines in report.currencies.values()))
+    return report

@@ -16,7 +16,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from schemas.finance import DonationListArgs, EventListArgs, PayoutListArgs, ReconciliationArgs
+from schemas.finance import DonationListArgs, EventListArgs, MonthEndArgs, PayoutListArgs, ReconciliationArgs
 
 from ..currencies import to_major
 from ..errors import DomainError
@@ -251,6 +251,43 @@ def payout_statement_csv(payout_id: str) -> Any:
 @bp.get("/payouts/<payout_id>/<any(xero, quickbooks):software>.csv")
 def payout_import(payout_id: str, software: str) -> Any:
     return stream(use_cases.accounting_import(payout_id, software))
+
+
+MONTH_END_LABELS = {
+    "opening_balance": "Opening balance",
+    "payment": "Gifts",
+    "fees": "Stripe fees",
+    "refund": "Refunds",
+    "refund_failure": "Failed refunds returned",
+    "dispute": "Disputes (withdrawn)",
+    "dispute_reversal": "Disputes won (returned)",
+    "dispute_fee": "Dispute fees",
+    "transfer": "Transfers to charities' Stripe accounts",
+    "transfer_reversal": "Transfers reversed",
+    "adjustment": "Other adjustments",
+    "payouts": "Payouts to the bank",
+}
+
+
+@bp.get("/month-end")
+def month_end() -> Any:
+    args, errors = _args(MonthEndArgs())
+    if errors:
+        args = {}
+    report = use_cases.month_end_report(args, as_csv=False)
+    assert isinstance(report, use_cases.month_end.MonthEnd)
+    can_export = auth.principal().has_role(Role.ACCOUNTANT)
+    return render_template(
+        "finance/month_end.html", report=report, labels=MONTH_END_LABELS, can_export=can_export, errors=errors
+    )
+
+
+@bp.get("/month-end.csv")
+def month_end_csv() -> Any:
+    args, errors = _args(MonthEndArgs())
+    if errors:
+        abort(400)
+    return stream(use_cases.month_end_report(args, as_csv=True))  # type: ignore[arg-type]
 
 
 @bp.get("/discrepancies")

@@ -182,21 +182,20 @@ class _Ledger:
         return None, None
 
 
-def build(db: Session, payout: dict[str, Any], transactions: list[dict[str, Any]]) -> Statement:
-    """The statement of ``payout`` (a row of the payouts report) from Stripe's transactions."""
+def lines_for(db: Session, transactions: list[dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:
+    """Statement lines for Stripe balance transactions (payouts' own left out), oldest first."""
     ledger = _Ledger(db, transactions)
     lines: list[dict[str, Any]] = []
-    base = {"payout": payout["stripe_payout_id"], "payout_arrival_date": payout.get("arrival_date")}
     for txn in sorted(transactions, key=lambda t: (t.get("created") or 0, t.get("id") or "")):
-        if txn.get("type") == "payout":
-            continue  # the payout's own transaction: the bank line this statement explains
+        if txn.get("type") == "payout" and not extra.get("with_payouts"):
+            continue  # the payout's own transaction: the bank line a statement explains
         donation_id, appeal = ledger.find(txn)
         created = txn.get("created")
         line = {
-            **base,
+            **{k: v for k, v in extra.items() if k != "with_payouts"},
             "balance_transaction": txn.get("id"),
             "created_at": datetime.fromtimestamp(created, tz=UTC) if created else None,
-            "category": category_of(txn),
+            "category": "payout" if txn.get("type") == "payout" else category_of(txn),
             "description": txn.get("description"),
             "source": _id(txn.get("source")),
             "donation_id": donation_id,
@@ -215,12 +214,21 @@ def build(db: Session, payout: dict[str, Any], transactions: list[dict[str, Any]
             lines.append(fee_line)
             continue
         lines.append(line)
+    return lines
+
+
+def build(db: Session, payout: dict[str, Any], transactions: list[dict[str, Any]]) -> Statement:
+    """The statement of ``payout`` (a row of the payouts report) from Stripe's transactions."""
+    lines = lines_for(
+        db, transactions, payout=payout["stripe_payout_id"], payout_arrival_date=payout.get("arrival_date")
+    )
+    total = sum(line["net"] for line in lines)
     return Statement(
         payout=payout,
         lines=lines,
         summary=summarise(lines),
-        total_net=sum(line["net"] for line in lines),
-        adds_up=sum(line["net"] for line in lines) == payout["amount"],
+        total_net=total,
+        adds_up=total == payout["amount"],
     )
 
 
