@@ -298,7 +298,11 @@ class AccountingImportArgs(StrictSchema):
 
 class MonthEndArgs(StrictSchema):
     month = fields.String(
-        validate=validate.Regexp(r"^[0-9]{4}-(0[1-9]|1[0-2])$", error="Must be a month as YYYY-MM."),
+        validate=validate.Regexp(
+            # From 1970, where Stripe's timestamps start, to 2999.
+            r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+            error="Must be a month as YYYY-MM, from 1970.",
+        ),
         metadata={"description": "The UTC calendar month, YYYY-MM (default: the current month)."},
     )
     format = fields.String(
