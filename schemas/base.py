@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import fields as ma_fields
+
+# PostgreSQL refuses a NUL character in text, so a field holding one is bad input (422), not a 500.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
+
+
+def text(max_length: int, min_length: int | None = None) -> list[validate.Validator]:
+    """The rules of a free-text field: its length, and no NUL character."""
+    return [validate.Length(min=min_length, max=max_length), NO_NUL]
 
 
 class StrictSchema(Schema):

@@ -27,6 +27,10 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "ma
     return message
 
 
+# A NUL character cannot be stored (PostgreSQL refuses it in text): bad input, said plainly.
+NO_NUL_TEXT = validate.Regexp(r"^[^\x00]*$", error=N_("Remove the unusual character from this field."))
+
+
 class DonateFormSchema(Schema):
     """Form fields arrive as strings; unknown fields from browser extensions are ignored."""
 
@@ -74,19 +78,23 @@ class DonateFormSchema(Schema):
     anonymous = fields.Boolean(load_default=False)
     gift_aid = fields.Boolean(load_default=False)
     gift_aid_title = fields.String(
-        load_default=None, validate=validate.Length(max=4, error=N_("Use at most 4 letters."))
+        load_default=None, validate=[validate.Length(max=4, error=N_("Use at most 4 letters.")), NO_NUL_TEXT]
     )
     gift_aid_first_name = fields.String(
-        load_default=None, validate=validate.Length(max=35, error=N_("Use at most 35 characters."))
+        load_default=None,
+        validate=[validate.Length(max=35, error=N_("Use at most 35 characters.")), NO_NUL_TEXT],
     )
     gift_aid_last_name = fields.String(
-        load_default=None, validate=validate.Length(max=35, error=N_("Use at most 35 characters."))
+        load_default=None,
+        validate=[validate.Length(max=35, error=N_("Use at most 35 characters.")), NO_NUL_TEXT],
     )
     gift_aid_house = fields.String(
-        load_default=None, validate=validate.Length(max=40, error=N_("Use at most 40 characters."))
+        load_default=None,
+        validate=[validate.Length(max=40, error=N_("Use at most 40 characters.")), NO_NUL_TEXT],
     )
     gift_aid_postcode = fields.String(
-        load_default=None, validate=validate.Length(max=10, error=N_("Enter a UK postcode, like SW1A 1AA."))
+        load_default=None,
+        validate=[validate.Length(max=10, error=N_("Enter a UK postcode, like SW1A 1AA.")), NO_NUL_TEXT],
     )
 
     def load_form(self, form: Any, locale: str = "en") -> dict[str, Any]:

@@ -6,11 +6,11 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates
 
-from .base import StrictSchema
+from .base import StrictSchema, text
 
 FREQUENCIES = ("one_off", "monthly")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-UTM = validate.Length(max=200)
+UTM = text(200)
 
 
 # An http(s) address with something after "//", no spaces or control characters: the pattern the document publishes is
@@ -44,17 +44,17 @@ class SourceSchema(StrictSchema):
 class GiftAidSchema(StrictSchema):
     """A Gift Aid declaration: sending it means the donor accepted HMRC's wording on your page."""
 
-    title = fields.String(load_default=None, validate=validate.Length(max=4))
-    first_name = fields.String(required=True, validate=validate.Length(min=1, max=35))
-    last_name = fields.String(required=True, validate=validate.Length(min=1, max=35))
+    title = fields.String(load_default=None, validate=text(4))
+    first_name = fields.String(required=True, validate=text(35, min_length=1))
+    last_name = fields.String(required=True, validate=text(35, min_length=1))
     house = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=40),
+        validate=text(40, min_length=1),
         metadata={"description": "House name or number of the donor's home address."},
     )
     postcode = fields.String(
         required=True,
-        validate=validate.Length(min=5, max=10),
+        validate=text(10, min_length=5),
         metadata={"description": "UK postcode of the donor's home address."},
     )
     declaration = fields.Boolean(

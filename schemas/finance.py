@@ -9,12 +9,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from service.finance.pagination import cursor_pattern
 
-from .base import StrictSchema
+from .base import StrictSchema, text
 
 MAX_RANGE_DAYS = 366
 CURRENCY = validate.Regexp(r"^[a-z]{3}$", error="Must be a three-letter lower-case ISO currency code.")
-# PostgreSQL refuses a NUL character in text, so a filter holding one is bad input (422), not a 500.
-NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
 # An appeal's slug as appeals are loaded with it (schemas/appeals.py): anything else names no appeal.
 SLUG = [
     validate.Length(min=1, max=64),
@@ -22,10 +20,6 @@ SLUG = [
         r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Must be an appeal slug (lower-case letters, digits, -)."
     ),
 ]
-
-
-def text(max_length: int) -> list[validate.Validator]:
-    return [validate.Length(max=max_length), NO_NUL]
 
 
 FORMAT_HELP = "csv: every matching row as CSV, oldest first (accountant); or send Accept: text/csv."

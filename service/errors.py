@@ -142,14 +142,17 @@ def _page_appeal(look_up: bool) -> Any:
         return None
     try:
         cache = current_app.extensions.get("appeal_cache")
-        cached = cache.peek(slug) if cache is not None else None
+        if cache is None:
+            return None
+        cached = cache.peek(slug)
         if cached is not None or not look_up:
             return cached
-        from .appeals import find_appeal
         from .db import database
 
+        # Through the cache, not appeals.find_appeal: appeals raises this module's errors, so
+        # importing it here would close an import cycle.
         with database().sessionmaker() as session:
-            appeal = find_appeal(session, slug)
+            appeal = cache.find(session, slug)
             if appeal is not None:
                 session.expunge(appeal)
             return appeal

@@ -36,3 +36,49 @@ def test_odd_digits_in_the_form_are_a_422_with_a_message(
     assert [link for link, _ in errors] == ["field-amount"]
     assert errors[0][1].strip()
     assert donation_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    "field", ["gift_aid_first_name", "gift_aid_last_name", "gift_aid_house", "gift_aid_postcode"]
+)
+def test_a_nul_character_in_the_form_is_a_422_that_names_the_field(client: Any, app: Any, field: str) -> None:
+    form = client.get(FORM).get_data(as_text=True)
+    token = re.search(r'name="form_token" value="([^"]+)"', form).group(1)
+    data = {
+        "form_token": token,
+        "currency": "gbp",
+        "amount_choice": "2500",
+        "gift_aid": "1",
+        "gift_aid_first_name": "Olena",
+        "gift_aid_last_name": "Smith",
+        "gift_aid_house": "12",
+        "gift_aid_postcode": "SW1A 1AA",
+    }
+    data[field] = data[field][:2] + "\x00" + data[field][2:]
+    response = client.post(FORM, data=data)
+    assert response.status_code == 422
+    assert "Remove the unusual character from this field." in response.get_data(as_text=True)
+    assert donation_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"source": {"utm_source": "news\x00letter"}},
+        {
+            "gift_aid": {
+                "first_name": "Ol\x00ena",
+                "last_name": "Smith",
+                "house": "12",
+                "postcode": "SW1A 1AA",
+                "declaration": True,
+            }
+        },
+    ],
+)
+def test_a_nul_character_in_an_api_body_is_a_422_not_a_500(client: Any, app: Any, body: dict) -> None:
+    payload = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", **body}
+    response = client.post("/api/v1/donations", json=payload, headers={"Idempotency-Key": "nul-body-0001"})
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["code"] == "validation_failed"
+    assert donation_count(app) == 0

@@ -90,7 +90,8 @@ def test_gift_aid_details_sit_behind_the_tick_and_are_still_checked(client: Any,
     html = client.get(FORM).get_data(as_text=True)
     details = html[html.index('<div class="gift-aid-details"') :]
     assert details.index('id="gift_aid_first_name"') < details.index("</fieldset>")
-    css = client.get("/static/donor.css").get_data(as_text=True)
+    with client.get("/static/donor.css") as response:
+        css = response.get_data(as_text=True)
     assert '.gift-aid:not(:has(input[name="gift_aid"]:checked)) .gift-aid-details { display: none; }' in css
     response = post(client, amount_choice="2500", **{**GIFT_AID, "gift_aid_postcode": ""})
     assert response.status_code == 422
@@ -153,9 +154,9 @@ def test_unknown_pages_are_neutral_and_appeal_pages_wear_the_charitys_name(clien
 
 
 def test_favicon_is_served(client: Any) -> None:
-    icon = client.get("/favicon.ico")
-    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
-    assert b"<svg" in icon.data
+    with client.get("/favicon.ico") as icon:
+        assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+        assert b"<svg" in icon.data
     assert 'rel="icon"' in client.get(FORM).get_data(as_text=True)
 
 

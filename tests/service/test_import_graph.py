@@ -43,6 +43,9 @@ KNOWN_SCHEMA_DOMAIN_IMPORTS = {
     # The cursor's regular expression, shared with the code that writes cursors (came with the
     # publishers' OpenAPI work, #13).
     ("schemas.finance", "service.finance.pagination"),
+    # The donor form reads a typed amount by the page's language (#13's amount rule).
+    ("schemas.donate_form", "service.amount_input"),
+    ("schemas.donate_form", "service.i18n"),
 }
 
 
