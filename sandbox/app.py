@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox import api_checkout, api_resources, controls, hosted, payment_links
+from sandbox import api_checkout, api_resources, controls, hosted, payment_links, portal
 from sandbox.api import Api
 from sandbox.config import Options
 from sandbox.core import Sandbox
@@ -22,7 +22,7 @@ class SandboxApp:
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
         self.sandbox = Sandbox(self.options)
-        self.api = Api(self.sandbox, api_checkout.ROUTES + api_resources.ROUTES)
+        self.api = Api(self.sandbox, api_checkout.ROUTES + api_resources.ROUTES + portal.ROUTES)
         self.controls = controls.Controls(self.sandbox)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -33,6 +33,8 @@ class SandboxApp:
             response = self.api.handle(request)
         elif path.startswith("/c/pay/"):
             response = hosted.handle(self.sandbox, request)
+        elif path.startswith(portal.PORTAL_PATH):
+            response = portal.handle(self.sandbox, request)
         elif path.startswith("/c/link/") and request.method == "GET":
             reference = request.args.get("client_reference_id")
             response = payment_links.open_link(self.sandbox, path[len("/c/link/") :], reference)

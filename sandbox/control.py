@@ -112,6 +112,10 @@ class SandboxControl:
     def cancel_subscription(self, subscription_id: str) -> Obj:
         return self._call("POST", f"/subscriptions/{subscription_id}/cancel")
 
+    def retry_invoice(self, invoice_id: str, outcome: str = "paid") -> Obj:
+        """Stripe's next automatic attempt at a failed invoice: ``paid`` or ``failed`` (the 4th failure cancels)."""
+        return self._call("POST", f"/invoices/{invoice_id}/retry", {"outcome": outcome})
+
     # -- webhooks ---------------------------------------------------------------
     def webhooks(self) -> Obj:
         return self._call("GET", "/webhooks")

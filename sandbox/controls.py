@@ -36,6 +36,7 @@ class Controls:
             ("POST", "/_sandbox/disputes/<id>/close", self.close_dispute),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
+            ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
             ("POST", "/_sandbox/balance/settle", self.settle_balance),
             ("POST", "/_sandbox/payouts", self.payout),
             ("GET", "/_sandbox/webhooks", self.webhooks),
@@ -161,6 +162,12 @@ class Controls:
 
     def cancel_subscription(self, body: Obj, id: str) -> Obj:
         return subscriptions.cancel(self.sb, self._obj(id, "subscription"))
+
+    def retry_invoice(self, body: Obj, id: str) -> Obj:
+        outcome = body.get("outcome", "paid")
+        if outcome not in ("paid", "failed"):
+            raise invalid("outcome must be paid or failed", param="outcome")
+        return subscriptions.retry_invoice(self.sb, self._obj(id, "invoice"), outcome == "paid")
 
     def settle_balance(self, body: Obj) -> Obj:
         return {"settled": ledger.settle_pending(self.sb), "balance": ledger.balance(self.sb)}

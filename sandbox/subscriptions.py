@@ -109,6 +109,66 @@ def advance(sb: Sandbox, sub: Obj, succeed: bool = True) -> Obj:
         return inv
 
 
+# Smart Retries' default: up to 4 attempts, then the subscription is canceled (Billing settings,
+# "Manage failed payments": https://docs.stripe.com/billing/revenue-recovery/smart-retries).
+MAX_ATTEMPTS = 4
+
+
+def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
+    """Stripe's next automatic attempt at a failed invoice: a new charge on the same PaymentIntent.
+
+    Paid: the invoice is paid and a past_due subscription becomes active again. Failed: one more
+    ``invoice.payment_failed`` (attempt_count grows); after the last attempt the subscription is
+    canceled (``customer.subscription.deleted``, cancellation_details.reason ``payment_failed``).
+    """
+    with sb.store.lock:
+        if inv["status"] != "open":
+            raise invalid(
+                f"Invoice {inv['id']} is {inv['status']}; only an open invoice is retried.", param="invoice"
+            )
+        sub_id = ((inv.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        sub = sb.store.require(sub_id or "", "subscription")
+        pi = sb.store.objects[inv["payments"]["data"][0]["payment"]["payment_intent"]]
+        ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
+        pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
+        inv["attempt_count"] = (inv.get("attempt_count") or 1) + 1
+        if succeed:
+            pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None)
+            sb.events.emit("charge.succeeded", ch)
+            sb.events.emit("payment_intent.succeeded", pi)
+            attach_balance_transaction(sb, ch)
+            payment = inv["payments"]["data"][0]
+            payment.update(status="paid", amount_paid=inv["amount_due"])
+            payment["status_transitions"]["paid_at"] = now()
+            inv.update(
+                amount_paid=inv["amount_due"], amount_remaining=0, status="paid", next_payment_attempt=None
+            )
+            inv["status_transitions"]["paid_at"] = now()
+            sb.events.emit("invoice.paid", inv, {"status": "open", "amount_paid": 0})
+            sb.events.emit("invoice.payment_succeeded", inv)
+            if sub["status"] != "active":
+                previous = sub["status"]
+                sub["status"] = "active"
+                sb.events.emit("customer.subscription.updated", sub, {"status": previous})
+            return inv
+        sb.events.emit("charge.failed", ch)
+        sb.events.emit("payment_intent.payment_failed", pi)
+        last = inv["attempt_count"] >= MAX_ATTEMPTS
+        inv["next_payment_attempt"] = None if last else now() + RETRY_AFTER
+        sb.events.emit("invoice.payment_failed", inv)
+        if last:
+            _end_for_non_payment(sb, sub)
+        return inv
+
+
+def _end_for_non_payment(sb: Sandbox, sub: Obj) -> None:
+    stamp = now()
+    previous = {"status": sub["status"], "canceled_at": None, "ended_at": None}
+    sub.update(status="canceled", canceled_at=stamp, ended_at=stamp,
+               cancellation_details={"comment": None, "feedback": None, "reason": "payment_failed"})  # fmt: skip
+    sb.events.emit("customer.subscription.deleted", sub, previous)
+
+
 def cancel(sb: Sandbox, sub: Obj, details: Obj | None = None) -> Obj:
     with sb.store.lock:
         if sub["status"] == "canceled":

@@ -67,6 +67,9 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
     db.init_app(app, settings)
     app.extensions["stripe_gateway"] = stripe_gateway or StripeGateway.from_settings(settings)
     app.extensions["appeal_cache"] = AppealCache(settings.appeal_cache_seconds)
+    from .jobs import init_jobs
+
+    init_jobs(app, settings)  # emails queued in the outbox go to the job worker once committed
     register_publishing(app)
     init_api(app)
 
@@ -85,7 +88,7 @@ def register_publishing(app: Flask) -> None:
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .http_hooks import register_request_hooks
     from .ledger import views as webhooks
-    from .pages import donate, site
+    from .pages import donate, manage, site
     from .pages import finance as finance_pages
 
     checkout_origin = REAL_CHECKOUT_ORIGIN
@@ -94,11 +97,15 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         checkout_origin = f"{parts.scheme}://{parts.netloc}"
     register_request_hooks(app, settings.is_production, checkout_origin, settings.access_log_public_reads)
     app.register_blueprint(donate.bp)
+    app.register_blueprint(manage.bp)
     app.register_blueprint(site.bp)
     app.register_blueprint(finance_pages.bp)
     app.register_blueprint(webhooks.bp)
     if not settings.is_production:
+        from .pages import mailbox
+
         app.register_blueprint(site.dev_bp)
+        app.register_blueprint(mailbox.bp)
     from .health import init_health
     from .metrics import init_metrics
     from .rate_limits import init_rate_limits
@@ -119,8 +126,10 @@ def register_error_handlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from .cli import register_cli
     from .donors_cli import register_privacy_cli
+    from .mail_cli import register_mail_cli
     from .surge_cli import register_surge_cli
 
     register_cli(app)
     register_privacy_cli(app)
     register_surge_cli(app)
+    register_mail_cli(app)

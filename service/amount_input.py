@@ -95,6 +95,12 @@ def babel_locale_for(locale: str) -> str:
     return BABEL_LOCALES.get(locale, locale)
 
 
+def typed_amount(amount: int, currency: str, locale: str = "en") -> str:
+    """``amount`` (minor units) as a donor would type it in ``locale``, so that ``parse_amount``
+    reads it back without a question: '10.50' in 'en', '10,50' in 'uk', '10' for whole amounts."""
+    return _Reader(babel_locale_for(locale), currency.lower()).typed(amount)
+
+
 def parse_amount(text: str, currency: str, locale: str = "en") -> int:
     """A donor's typed amount in ``currency`` to exact minor units, read the way ``locale`` writes
     numbers: '10,50' is 1050 in 'uk'; in 'en' it raises an ``ambiguous`` AmountInputError

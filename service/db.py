@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,3 +125,26 @@ def _close_session(_exc: BaseException | None) -> None:
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()
+
+
+@cache
+def _insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING rather than rowcount: drivers disagree on rowcount when the insert did nothing.
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+def insert_ignore(db: Session, model: type, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted.
+
+    A Core statement built once per table (the columns are the keys of ``values``): building an
+    ORM insert per call cost a webhook more CPU than PostgreSQL spent on it.
+    """
+    statement = _insert_ignoring_conflicts(db.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
+    return db.connection().execute(statement, values).first() is not None
+
+
+def insert_ignore_returning_id(db: Session, model: type, values: dict[str, Any]) -> Any:
+    """As :func:`insert_ignore`, giving the new row's id (None if nothing was inserted)."""
+    statement = _insert_ignoring_conflicts(db.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
+    return db.connection().execute(statement, values).scalar()

@@ -223,6 +223,8 @@ def record_session(
             if new_status is not None:
                 moved = advance_donation(db, donation.id, new_status)
     changed = filled or moved
+    if session.customer_email:
+        remember_email(db, donation.id, session.customer_email)
     if new_status == S.PAID and session.mode == "payment" and session.payment_intent_id:
         changed |= upsert_payment(
             db,
@@ -249,6 +251,16 @@ def apply_checkout_session(db: Session, donation: Donation, session: CheckoutSes
     refreshed = db.get(Donation, donation.id, populate_existing=True)
     assert refreshed is not None
     return refreshed
+
+
+def remember_email(db: Session, donation_id: str, email: str) -> None:
+    """Keep the address the donor gave Stripe if they gave us none: their receipts go there."""
+    email = email.strip()
+    if "@" not in email or len(email) > 320:
+        return
+    db.execute(
+        update(Donation).where(Donation.id == donation_id, Donation.email.is_(None)).values(email=email)
+    )
 
 
 def flag_donation(db: Session, donation_id: str, reason: str) -> None:

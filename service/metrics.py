@@ -60,6 +60,11 @@ WEBHOOK_DELIVERIES = Counter(
     "Stripe webhook deliveries received, by event type and what became of them.",
     ["type", "outcome"],
 )
+EMAILS = Counter(
+    f"{PREFIX}_emails",
+    "Email delivery attempts by kind and outcome (sent, retry, failed, skipped, render_error).",
+    ["kind", "outcome"],
+)
 RATE_LIMITED = Counter(f"{PREFIX}_rate_limited", "Donation attempts refused by a rate limit.")
 HTTP_REQUESTS = Counter(
     f"{PREFIX}_http_requests", "HTTP requests answered.", ["method", "endpoint", "status"]
@@ -89,6 +94,10 @@ def webhook_delivery(event_type: str | None, outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(_label(event_type), _label(outcome)).inc()
 
 
+def email_outcome(kind: str, outcome: str) -> None:
+    EMAILS.labels(_label(kind), _label(outcome)).inc()
+
+
 def rate_limited() -> None:
     RATE_LIMITED.inc()
 
@@ -113,6 +122,25 @@ class DonationStatusCollector(Collector):
         yield family
 
 
+class OutboxCollector(Collector):
+    """``donation_router_outbox_messages{status}``: queued email by state; ``failed`` needs an operator."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from .outbox import MessageStatus, counts
+
+        family = GaugeMetricFamily(
+            f"{PREFIX}_outbox_messages", "Outbox email messages by status.", labels=["status"]
+        )
+        with self.app.extensions["database"].sessionmaker() as session:
+            found = counts(session)
+        for status in MessageStatus.ALL:
+            family.add_metric([status], found.get(status, 0))
+        yield family
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
@@ -126,6 +154,7 @@ def render_metrics(app: Flask) -> bytes:
         process_metrics = generate_latest(REGISTRY)
     database_metrics = CollectorRegistry()
     database_metrics.register(DonationStatusCollector(app))
+    database_metrics.register(OutboxCollector(app))
     return process_metrics + generate_latest(database_metrics)
 
 

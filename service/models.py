@@ -179,6 +179,11 @@ class Donation(Base):
     gift_aid_declared_at: Mapped[datetime | None]
     gift_aid_wording_version: Mapped[str | None] = mapped_column(String(40))
 
+    # Why a monthly gift stopped, as the donor told Stripe's portal (cancellation_details): finance
+    # sees them with the cancellations (service/manage.py, docs/donors.md).
+    cancellation_feedback: Mapped[str | None] = mapped_column(String(32))
+    cancellation_comment: Mapped[str | None] = mapped_column(String(500))
+
     @property
     def charge_amount(self) -> int:
         """What Stripe is asked to collect (per payment): the gift plus any fee cover."""
@@ -299,5 +304,6 @@ class Payout(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+from service import outbox as _outbox  # noqa: E402,F401 - registers the email outbox's table on Base
 from service import payment_links as _payment_links  # noqa: E402,F401 - registers surge mode's table on Base
 from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base

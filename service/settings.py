@@ -75,6 +75,15 @@ class Settings:
     surge_wait_seconds: float = 2.0
     # Worker processes per instance: the in-process fallback budget is the budget divided by it.
     web_concurrency: int = 2
+    # Email (service/mailer.py): an smtp:// or smtps:// URL, and the From address. Without
+    # MAIL_URL, development and test keep sent mail in the local mailbox (/dev/mail).
+    mail_url: str | None = None
+    mail_from: str = "Donation Router <donations@localhost>"
+    # Annual statements cover a tax year: "uk" (6 April to 5 April) or "calendar".
+    tax_year: str = "uk"
+    # Background jobs (service/jobs.py) run in-process unless a worker takes them from Redis:
+    # load_settings sets this False whenever REDIS_URL is set.
+    jobs_in_process: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +117,7 @@ PRODUCTION_DEFAULTS = Settings(
     stripe_api_base=STRIPE_API_DEFAULT,
     public_base_url="",
     secret_key="",
+    mail_from="",
 )
 
 
@@ -118,6 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     production = environment == "production"
     allow_test_keys = env.flag("ALLOW_TEST_KEYS")  # a staging deployment on Stripe's test mode
     defaults = PRODUCTION_DEFAULTS if production else Settings()
+    redis_url = env.text("REDIS_URL", defaults.redis_url, _REDIS_URL)
     settings = Settings(
         environment=environment,
         database_url=env.text(
@@ -130,7 +141,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_timeout_seconds=env.number("STRIPE_TIMEOUT_SECONDS", defaults.stripe_timeout_seconds, 1, 60),
         stripe_max_retries=env.number("STRIPE_MAX_RETRIES", defaults.stripe_max_retries, 0, 5),
         public_base_url=env.text("PUBLIC_BASE_URL", defaults.public_base_url, _HTTP_URL, convert=_no_slash),
-        redis_url=env.text("REDIS_URL", defaults.redis_url, _REDIS_URL),
+        redis_url=redis_url,
         secret_key=env.text("SECRET_KEY", defaults.secret_key),
         checkout_session_minutes=env.number(
             "CHECKOUT_SESSION_MINUTES", defaults.checkout_session_minutes, 30, 1440
@@ -153,6 +164,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_call_budget=env.number("STRIPE_CALL_BUDGET", defaults.stripe_call_budget, 0, 10000),
         surge_wait_seconds=env.number("SURGE_WAIT_SECONDS", defaults.surge_wait_seconds, 0, 10),
         web_concurrency=env.number("WEB_CONCURRENCY", defaults.web_concurrency, 1, 64),
+        mail_url=env.text("MAIL_URL", defaults.mail_url, _MAIL_URL),
+        mail_from=env.text("MAIL_FROM", defaults.mail_from, _MAIL_FROM),
+        tax_year=env.text("TAX_YEAR", defaults.tax_year, _TAX_YEAR, convert=str.lower),
+        jobs_in_process=redis_url is None,
     )
     problems = env.problems()
     problems += production_problems(settings, allow_test_keys=allow_test_keys) + time_limit_problems(settings)
@@ -190,6 +205,10 @@ def production_problems(settings: Settings, *, allow_test_keys: bool) -> list[st
         problems.append("PUBLIC_BASE_URL must use https in production")
     if not settings.database_url:
         problems.append("DATABASE_URL is required in production (PostgreSQL)")
+    if not settings.mail_url:
+        problems.append("MAIL_URL is required in production (receipts are sent by email)")
+    if not settings.mail_from:
+        problems.append("MAIL_FROM is required in production (the charity's sending address)")
     return problems
 
 
@@ -334,3 +353,31 @@ _REDIS_URL = _rule(
     "must be a redis://, rediss:// or unix:// URL",
 )
 _METRICS_TOKEN = _rule(lambda token: len(token) >= 16, "must be at least 16 characters when set")
+
+
+def _is_mail_url(url: str) -> bool:
+    from .mailer import parse_mail_url
+
+    try:
+        parse_mail_url(url)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_address(value: str) -> bool:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    try:
+        Address(name, addr_spec=address)
+    except (ValueError, IndexError):
+        return False
+    return "@" in address
+
+
+# The message never quotes the value: a MAIL_URL holds the SMTP password.
+_MAIL_URL = _rule(_is_mail_url, "must look like smtp://user:password@host:587?starttls=true")
+_MAIL_FROM = _rule(_is_address, "must be an address, e.g. Red Cross <donations@example.org>")
+_TAX_YEAR = OneOf(("uk", "calendar"), error="must be uk (6 April to 5 April) or calendar")

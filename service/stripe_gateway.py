@@ -64,6 +64,8 @@ class CheckoutSession:
     client_reference_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
     livemode: bool = False
+    # The address the donor gave on Checkout (customer_details.email): where their receipt goes.
+    customer_email: str | None = None
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
@@ -83,6 +85,7 @@ class CheckoutSession:
             client_reference_id=data.get("client_reference_id"),
             metadata=dict(data.get("metadata") or {}),
             livemode=bool(data.get("livemode")),
+            customer_email=(data.get("customer_details") or {}).get("email"),
         )
 
 
@@ -293,6 +296,64 @@ class StripeGateway:
             lambda: self.client.v1.subscriptions.retrieve(subscription_id),
         )
         return _plain(subscription)
+
+    # -- monthly donors managing their gift (service/manage.py) --
+
+    def create_portal_session(
+        self, customer_id: str, return_url: str, flow: dict[str, Any], locale: str | None = None
+    ) -> str:
+        """A Customer Portal session opened straight at one flow; returns its short-lived URL.
+
+        ``flow`` is ``flow_data`` (payment_method_update, or subscription_cancel for one
+        subscription), with ``after_completion`` redirecting to ``return_url``:
+        https://docs.stripe.com/customer-management/portal-deep-links
+        """
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "return_url": return_url,
+            "flow_data": {
+                **flow,
+                "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+            },
+        }
+        if locale:
+            params["locale"] = locale
+        session = self._call(
+            "billing_portal.sessions.create",
+            lambda: self.client.v1.billing_portal.sessions.create(params=params),  # type: ignore[arg-type]
+        )
+        return str(session.url)
+
+    def change_subscription_amount(
+        self, subscription_id: str, amount: int, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Charge ``amount`` per period from the next invoice on, without proration (a gift, not a plan).
+
+        The subscription's one item gets a new inline price for the same product and interval:
+        https://docs.stripe.com/billing/subscriptions/change-price
+        """
+        current = self.retrieve_subscription(subscription_id)
+        item = current["items"]["data"][0]
+        price = item["price"]
+        recurring = {"interval": price["recurring"]["interval"]}
+        if price["recurring"].get("interval_count"):
+            recurring["interval_count"] = price["recurring"]["interval_count"]
+        product = price["product"] if isinstance(price["product"], str) else price["product"]["id"]
+        params = {
+            "items": [{"id": item["id"], "price_data": {
+                "currency": price["currency"], "product": product, "recurring": recurring, "unit_amount": amount,
+            }}],
+            "proration_behavior": "none",
+        }  # fmt: skip
+        updated = self._call(
+            "subscriptions.update",
+            lambda: self.client.v1.subscriptions.update(
+                subscription_id,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            ),
+        )
+        return _plain(updated)
 
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction a payout settled (all pages)."""

@@ -6,9 +6,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ..fulfilment import AmountMismatch, Applied, advance_donation, check_amount, lock_donation
+from ..fulfilment import (
+    AmountMismatch,
+    Applied,
+    advance_donation,
+    check_amount,
+    lock_donation,
+    remember_email,
+)
+from ..manage import follow_amount_change
 from ..models import Donation, DonationStatus, utcnow
+from ..outbox import queue
 from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
 from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
@@ -18,7 +28,7 @@ ENDED = ("canceled", "incomplete_expired")
 
 
 def _subscription_donation(
-    ctx: LedgerContext, subscription_id: str | None, metadata: dict[str, Any]
+    ctx: LedgerContext, subscription_id: str | None, metadata: dict[str, Any], customer_id: str | None = None
 ) -> Donation:
     if not metadata:
         found = donation_by(ctx, stripe_subscription_id=subscription_id)
@@ -32,6 +42,13 @@ def _subscription_donation(
         ctx.db.execute(
             update(Donation).where(Donation.id == locked.id).values(stripe_subscription_id=subscription_id)
         )
+        set_committed_value(locked, "stripe_subscription_id", subscription_id)
+    if customer_id and locked.stripe_customer_id is None:
+        # An invoice may come before checkout.session.completed: the receipt's manage link needs both ids.
+        ctx.db.execute(
+            update(Donation).where(Donation.id == locked.id).values(stripe_customer_id=customer_id)
+        )
+        set_committed_value(locked, "stripe_customer_id", customer_id)
     return locked
 
 
@@ -91,7 +108,7 @@ def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     subscription_id, metadata = invoice_subscription(invoice)
     if not subscription_id:
         raise Ignore("invoice_without_subscription")
-    donation = _subscription_donation(ctx, subscription_id, metadata)
+    donation = _subscription_donation(ctx, subscription_id, metadata, id_of(invoice.get("customer")))
     try:
         check_amount(donation, invoice.get("amount_paid"), invoice.get("currency"))
     except AmountMismatch as exc:
@@ -99,6 +116,8 @@ def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     payment_intent = invoice_payment_intent(invoice)
     if not payment_intent:
         raise Quarantine("invoice_without_payment", donation.id)
+    if invoice.get("customer_email"):
+        remember_email(ctx.db, donation.id, str(invoice["customer_email"]))
     paid_at = timestamp((invoice.get("status_transitions") or {}).get("paid_at")) or timestamp(
         event.get("created")
     )
@@ -121,16 +140,33 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
     subscription_id, metadata = invoice_subscription(invoice)
     if not subscription_id:
         raise Ignore("invoice_without_subscription")
-    donation = _subscription_donation(ctx, subscription_id, metadata)
+    donation = _subscription_donation(ctx, subscription_id, metadata, id_of(invoice.get("customer")))
     # Stripe retries the invoice and reports the subscription past_due; the stored event is
     # the donation's record of the failed attempt.
     changed = set_subscription_status(ctx, donation.id, "past_due", timestamp(event.get("created")))
+    # One "update your card" email per failed attempt (Stripe retries a few times, each its own
+    # event); a redelivery of the same attempt finds the message already queued.
+    attempt = invoice.get("attempt_count") or 1
+    if not invoice.get("next_payment_attempt"):
+        # Stripe will not try again: the subscription's end (and its email) follows instead.
+        return Applied(donation.id, changed)
+    changed |= queue(
+        ctx.db, f"payment_failed:{invoice.get('id')}:{attempt}", "payment_failed",
+        donation_id=donation.id,
+        context={"amount": invoice.get("amount_due"), "currency": invoice.get("currency"),
+                 "next_attempt": invoice.get("next_payment_attempt")},
+    )  # fmt: skip
     return Applied(donation.id, changed)
 
 
 def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     subscription = event["data"]["object"]
-    donation = _subscription_donation(ctx, subscription.get("id"), dict(subscription.get("metadata") or {}))
+    donation = _subscription_donation(
+        ctx,
+        subscription.get("id"),
+        dict(subscription.get("metadata") or {}),
+        id_of(subscription.get("customer")),
+    )
     status, at = str(subscription.get("status")), timestamp(event.get("created"))
     if event["type"] == "customer.subscription.deleted":
         status = status if status in ENDED else "canceled"
@@ -140,4 +176,27 @@ def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     changed = set_subscription_status(ctx, donation.id, status, at)
     if status in ENDED:
         changed |= advance_donation(ctx.db, donation.id, DonationStatus.CANCELLED)
+        changed |= _record_cancellation(ctx, donation, subscription)
+    elif status == "active":
+        changed |= follow_amount_change(ctx.db, donation, subscription)
     return Applied(donation.id, changed)
+
+
+def _record_cancellation(ctx: LedgerContext, donation: Donation, subscription: dict[str, Any]) -> bool:
+    """Keep why the gift stopped and queue the donor's confirmation (once per subscription)."""
+    details = subscription.get("cancellation_details") or {}
+    feedback, comment = details.get("feedback"), details.get("comment")
+    if (
+        (feedback or comment)
+        and donation.cancellation_feedback is None
+        and donation.cancellation_comment is None
+    ):
+        ctx.db.execute(
+            update(Donation)
+            .where(Donation.id == donation.id)
+            .values(cancellation_feedback=str(feedback)[:32] if feedback else None,
+                    cancellation_comment=str(comment)[:500] if comment else None)
+        )  # fmt: skip
+    return queue(
+        ctx.db, f"gift_cancelled:{subscription.get('id')}", "gift_cancelled", donation_id=donation.id
+    )

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the ledger's writers import them from here
 from ..models import Donation, Payment, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .context import StripeReader
@@ -26,23 +25,6 @@ CLOSED_DISPUTE = ("won", "lost", "warning_closed")
 # puts it under review, and then it closes. A late event about an earlier step never undoes a later one.
 DISPUTE_PROGRESS = {"warning_needs_response": 0, "warning_under_review": 1, "needs_response": 2,
                     "under_review": 3, "warning_closed": 4, "won": 4, "lost": 4}  # fmt: skip
-
-
-@cache
-def _insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # RETURNING rather than rowcount: drivers disagree on rowcount when the insert did nothing.
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
-
-
-def insert_ignore(db: Session, model: type, values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted.
-
-    A Core statement built once per table (the columns are the keys of ``values``): building an
-    ORM insert per call cost a webhook more CPU than PostgreSQL spent on it.
-    """
-    statement = _insert_ignoring_conflicts(db.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
-    return db.connection().execute(statement, values).first() is not None
 
 
 def find_payment(
@@ -74,8 +56,12 @@ def upsert_payment(
     subscription_id: str | None = None,
     paid_at: datetime | None = None,
 ) -> bool:
-    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed."""
-    inserted = insert_ignore(
+    """Create the payment for ``payment_intent_id`` or fill in what it lacks; True if anything changed.
+
+    A new payment queues its receipt in the same transaction (service/outbox.py), keyed by the
+    payment intent, so however many events report the payment the donor gets one receipt.
+    """
+    inserted_id = insert_ignore_returning_id(
         db,
         Payment,
         {
@@ -92,7 +78,10 @@ def upsert_payment(
             "updated_at": utcnow(),
         },
     )
-    if inserted:
+    if inserted_id is not None:
+        from ..outbox import queue
+
+        queue(db, f"receipt:{payment_intent_id}", "receipt", donation_id=donation.id, payment_id=inserted_id)
         return True
     payment = find_payment(db, payment_intent_id=payment_intent_id)
     if payment is None:  # the charge id or invoice id already belongs to another row

@@ -21,6 +21,7 @@ from ..currencies import exponent, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
+from ..manage import manage_url
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
@@ -275,8 +276,9 @@ def thanks(slug: str) -> Any:
         amount=money(donation.amount, donation.currency),
         fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
-        # No email is sent yet: the receipt line appears only once one really will be.
-        receipt_will_be_emailed=False,
+        # Issue 14: receipts go to the address the donor gave us or Checkout (service/emails.py).
+        receipt_will_be_emailed=bool(donation.email),
+        manage_url=manage_url(current_app.extensions["settings"], donation),
     )
 
 

@@ -257,6 +257,40 @@ def monthly_gift(w: World) -> None:
 
 
 @scenario
+def monthly_donor_manages_the_gift(w: World) -> None:
+    """Issue 14: a new amount, the Customer Portal's card-update and cancel flows, Stripe's retries."""
+    s = w.monthly_session()
+    sub = w.client.v1.subscriptions.retrieve(s.subscription)
+    item = sub["items"].data[0]
+    price = item.price
+    w.client.v1.subscriptions.update(sub.id, params={
+        "items": [{"id": item.id, "price_data": {"currency": price.currency, "product": price.product,
+                                                 "recurring": {"interval": "month"}, "unit_amount": 1550}}],
+        "proration_behavior": "none",
+    })  # fmt: skip
+    back = {"type": "redirect", "redirect": {"return_url": "https://donate.example/manage"}}
+    card = w.client.v1.billing_portal.sessions.create(params={
+        "customer": sub.customer, "return_url": "https://donate.example/manage",
+        "flow_data": {"type": "payment_method_update", "after_completion": back},
+    })  # fmt: skip
+    w.visit(card.url)
+    w.post_form(card.url, {"action": "update", "card_number": "4242424242424242"})
+    invoice = w.control.advance_subscription(sub.id, "failed")
+    w.control.retry_invoice(invoice["id"], "paid")
+    failing = w.control.advance_subscription(sub.id, "failed")
+    for _ in range(3):
+        w.control.retry_invoice(failing["id"], "failed")
+    other = w.monthly_session()
+    stop = w.client.v1.billing_portal.sessions.create(params={
+        "customer": w.client.v1.subscriptions.retrieve(other.subscription).customer,
+        "return_url": "https://donate.example/manage",
+        "flow_data": {"type": "subscription_cancel", "subscription_cancel": {"subscription": other.subscription},
+                      "after_completion": back},
+    })  # fmt: skip
+    w.post_form(stop.url, {"action": "cancel", "feedback": "unused"})
+
+
+@scenario
 def products_prices_and_links(w: World) -> None:
     product = w.client.v1.products.create(params={"name": "Monthly gift", "metadata": {"appeal_id": "x"}})
     w.client.v1.products.retrieve(product.id)

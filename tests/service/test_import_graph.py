@@ -20,7 +20,8 @@ PACKAGES = ("service", "schemas", "sandbox")
 KNOWN_MODULE_CYCLES = {
     # models imports payment_links and finance.models at the bottom of the file so that their
     # tables register on Base; both import models back for Base and Donation.
-    frozenset({"service.models", "service.payment_links", "service.finance.models"}),
+    # The email outbox (#14) registers its table the same way.
+    frozenset({"service.models", "service.payment_links", "service.finance.models", "service.outbox"}),
     # The sandbox's state and its payment flows call into each other.
     frozenset({"sandbox.core", "sandbox.payments"}),
 }

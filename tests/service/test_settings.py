@@ -23,6 +23,8 @@ GOOD_PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_live_one,whsec_live_two",
     "SECRET_KEY": "x" * 40,
     "PUBLIC_BASE_URL": "https://donate.example.org",
+    "MAIL_URL": "smtp://mailer:pa%40ss@smtp.example.org:587?starttls=true",
+    "MAIL_FROM": "Red Cross <giving@example.org>",
 }
 
 
@@ -52,9 +54,11 @@ def test_production_reports_every_missing_secret_at_once() -> None:
         "SECRET_KEY",
         "PUBLIC_BASE_URL",
         "DATABASE_URL",
+        "MAIL_URL",
+        "MAIL_FROM",
     ):
         assert name in text
-    assert len(caught.value.problems) == 5
+    assert len(caught.value.problems) == 7
 
 
 @pytest.mark.parametrize(
@@ -225,6 +229,9 @@ def test_every_variable_is_read_trimmed_and_typed() -> None:
         stripe_call_budget=0,
         surge_wait_seconds=10.0,
         web_concurrency=64,
+        mail_url=GOOD_PRODUCTION["MAIL_URL"],
+        mail_from=GOOD_PRODUCTION["MAIL_FROM"],
+        jobs_in_process=False,  # REDIS_URL is set: a worker takes the jobs
     )
     assert isinstance(settings.stripe_max_retries, int) and isinstance(settings.surge_wait_seconds, float)
 
@@ -395,4 +402,19 @@ def test_the_error_lists_every_problem_one_per_line() -> None:
     lines = str(caught.value).splitlines()
     assert lines[0] == "Invalid configuration:"
     assert lines[1:] == [f"  - {p}" for p in caught.value.problems]
-    assert len(lines) == 1 + 6
+    assert len(lines) == 1 + 8  # LOG_LEVEL, then the production rules (MAIL_URL and MAIL_FROM too)
+
+
+def test_mail_url_is_parsed_and_its_password_never_shown() -> None:
+    from service.mailer import parse_mail_url
+
+    settings = load_settings(GOOD_PRODUCTION)
+    server = parse_mail_url(settings.mail_url or "")
+    assert (server.host, server.port, server.username, server.password, server.starttls) == (
+        "smtp.example.org", 587, "mailer", "pa@ss", True,
+    )  # fmt: skip
+    assert "pa@ss" not in repr(server)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**GOOD_PRODUCTION, "MAIL_URL": "http://mailer:hunter2@x", "MAIL_FROM": "nobody"})
+    assert "hunter2" not in str(caught.value)
+    assert [p.split()[0] for p in caught.value.problems] == ["MAIL_URL", "MAIL_FROM"]

@@ -1,0 +1,140 @@
+"""Receipts: one per paid gift, queued with the ledger change, sent over real SMTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from service.email_delivery import deliver
+from service.outbox import MessageStatus, OutboxMessage
+
+
+def delivered(sandbox: Any) -> None:
+    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+
+
+def outbox_rows(app: Any) -> list[OutboxMessage]:
+    with app.extensions["database"].sessionmaker() as db:
+        return list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at)))
+
+
+def test_paid_gift_queues_one_receipt_kept_locally_without_mail_url(live_server, sandbox, make_donation, app):
+    sandbox.control.configure_webhooks(duplicate=True)
+    donation = make_donation(amount=2500, currency="gbp")
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    (row,) = outbox_rows(app)
+    assert row.kind == "receipt" and row.donation_id == donation.id
+    assert row.id.startswith("receipt:pi_")
+    # In-process jobs (no worker, no MAIL_URL): kept in the development mailbox at once.
+    assert (row.status, row.transport, row.attempts) == (MessageStatus.SENT, "local", 1)
+    page = app.test_client().get(f"/dev/mail/{row.id}")
+    assert page.status_code == 200
+    assert "Your receipt: £25 to Red Cross" in page.get_data(as_text=True)
+
+
+def _pay(sandbox: Any, app: Any, *, locale: str | None = None, email: str = "donor@example.org") -> Any:
+    from service.donations import DonationRequest, create_donation
+
+    with app.app_context():
+        db = app.extensions["database"].sessionmaker()
+        try:
+            request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp",
+                                      frequency="one_off", email=email)  # fmt: skip
+            donation, _ = create_donation(
+                db, app.extensions["stripe_gateway"], app.extensions["settings"], request
+            )
+            if locale:
+                from sqlalchemy import update
+
+                from service.models import Donation
+
+                db.execute(update(Donation).where(Donation.id == donation.id).values(locale=locale))
+                db.commit()
+        finally:
+            db.close()
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    return donation
+
+
+def test_receipt_over_smtp_once_though_every_event_is_delivered_twice(mail_app, sandbox, smtp):
+    from tests.ledger.conftest import serving_webhooks
+
+    with serving_webhooks(mail_app, sandbox):
+        sandbox.control.configure_webhooks(duplicate=True)
+        donation = _pay(sandbox, mail_app)
+    (message,) = smtp.mailbox.messages
+    assert message["To"] == "donor@example.org"
+    assert message["From"] == "Red Cross <giving@redcross.test>"
+    assert message["Subject"] == "Your receipt: £25 to Red Cross Emergency Appeal (Ukraine)"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "£25" in text and donation.id in text and "£25" in html
+    assert "4242" not in text + html  # never the card number
+    (row,) = outbox_rows(mail_app)
+    assert str(message["Message-ID"]).strip().startswith(f"<receipt.{row.id.split(':')[1]}.")
+    assert (row.status, row.transport) == (MessageStatus.SENT, "smtp")
+    # Delivering the same message again (a duplicate job) sends nothing.
+    with mail_app.app_context(), mail_app.extensions["database"].sessionmaker() as db:
+        assert deliver(db, mail_app.extensions["settings"], row.id) is None
+    assert len(smtp.mailbox.messages) == 1
+
+
+def test_receipt_in_ukrainian(mail_app, sandbox, smtp):
+    from tests.ledger.conftest import serving_webhooks
+
+    with serving_webhooks(mail_app, sandbox):
+        _pay(sandbox, mail_app, locale="uk")
+    (message,) = smtp.mailbox.messages
+    assert message["Subject"].startswith("Ваша квитанція: ")
+    assert message["Content-Language"] == "uk"
+    assert "Дякуємо за ваш внесок" in message.get_body(("plain",)).get_content()
+
+
+def test_smtp_outage_delays_the_receipt_then_sends_it_once(mail_app, sandbox, smtp):
+    from sqlalchemy import update
+
+    from service.jobs import deliver_due
+    from service.models import utcnow
+    from tests.ledger.conftest import serving_webhooks
+
+    smtp.mailbox.mode = "unavailable"
+    with serving_webhooks(mail_app, sandbox):
+        _pay(sandbox, mail_app)
+    (row,) = outbox_rows(mail_app)
+    assert (row.status, row.attempts) == (MessageStatus.PENDING, 1)
+    assert "421" in row.last_error
+    assert row.next_attempt_at > utcnow()
+    assert smtp.mailbox.messages == []
+    with mail_app.app_context():
+        deliver_due.call_local()  # not yet due: nothing is tried
+    assert outbox_rows(mail_app)[0].attempts == 1
+    smtp.mailbox.mode = "accept"
+    with mail_app.extensions["database"].sessionmaker() as db:  # the back-off has passed
+        db.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        db.commit()
+    with mail_app.app_context():
+        deliver_due.call_local()
+        deliver_due.call_local()
+    assert len(smtp.mailbox.messages) == 1
+    assert outbox_rows(mail_app)[0].status == MessageStatus.SENT
+
+
+def test_refused_address_fails_for_good_and_operators_see_it(mail_app, sandbox, smtp):
+    from tests.ledger.conftest import serving_webhooks
+
+    with serving_webhooks(mail_app, sandbox):
+        _pay(sandbox, mail_app, email="refused@example.org")
+    (row,) = outbox_rows(mail_app)
+    assert row.status == MessageStatus.FAILED and "550" in row.last_error
+    result = mail_app.test_cli_runner().invoke(args=["mail", "failed"])
+    assert row.id in result.output
+    metrics = mail_app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'donation_router_outbox_messages{status="failed"} 1.0' in metrics
+    smtp.mailbox.messages.clear()
+    result = mail_app.test_cli_runner().invoke(args=["mail", "retry", row.id])
+    assert "queued again" in result.output
+    assert outbox_rows(mail_app)[0].status == MessageStatus.FAILED  # still refused, tried once more
+    assert outbox_rows(mail_app)[0].attempts == 1

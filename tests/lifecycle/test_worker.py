@@ -1,0 +1,147 @@
+"""The real job worker (huey_consumer) on PostgreSQL and Redis, killed in the middle of a send."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from service import create_app
+from service.models import utcnow
+from service.outbox import MessageStatus, OutboxMessage
+from tests.ledger.conftest import serving_webhooks
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture
+def worker_app(app: Any, smtp: Any, database_backend: str) -> Iterator[Any]:
+    if database_backend != "postgresql":
+        pytest.skip("the worker test runs on PostgreSQL with Redis, as in production")
+    settings = app.extensions["settings"].with_overrides(
+        mail_url=smtp.url,
+        redis_url=REDIS_URL,
+        jobs_in_process=False,
+        # A queue of its own: parallel runs sharing this Redis never take each other's jobs.
+        deployment_id=f"test-worker-{secrets.token_hex(4)}",
+    )
+    built = create_app({"TESTING": True}, settings=settings)
+    yield built
+    from service.jobs import huey, init_jobs
+
+    huey.storage.flush_all()
+    built.extensions["database"].engine.dispose()
+    init_jobs(app, app.extensions["settings"])  # back to in-process jobs for the other tests
+
+
+def start_worker(app: Any, name: str) -> subprocess.Popen[bytes]:
+    settings = app.extensions["settings"]
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "MAIL_URL": settings.mail_url,
+        "MAIL_FROM": settings.mail_from,
+        "DEPLOYMENT_ID": settings.deployment_id,
+        "STRIPE_API_BASE": settings.stripe_api_base,
+        "STRIPE_SECRET_KEY": settings.stripe_secret_key,
+        "SECRET_KEY": settings.secret_key,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    # The worker keeps its own copy of the log's descriptor; ours is closed once it has started.
+    with (ARTIFACTS / f"huey-worker-{name}-{os.getpid()}.log").open("ab") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "huey.bin.huey_consumer",
+                "service.worker.huey",
+                "-w",
+                "1",
+                "-k",
+                "thread",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    process.wait(timeout=15)
+
+
+def row_of(app: Any) -> OutboxMessage:
+    with app.extensions["database"].sessionmaker() as db:
+        (row,) = db.scalars(select(OutboxMessage))
+        return row
+
+
+def test_worker_killed_mid_send_delivers_the_receipt_exactly_once(worker_app, sandbox, smtp):
+    from service.donations import DonationRequest, create_donation
+    from service.jobs import deliver_due
+
+    smtp.mailbox.mode = "hold"  # the server sits on the RCPT command until the worker is dead
+    first = start_worker(worker_app, "first")
+    try:
+        with serving_webhooks(worker_app, sandbox), worker_app.app_context():
+            db = worker_app.extensions["database"].sessionmaker()
+            request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp",
+                                      frequency="one_off", email="donor@example.org")  # fmt: skip
+            donation, _ = create_donation(
+                db, worker_app.extensions["stripe_gateway"], worker_app.extensions["settings"], request
+            )
+            db.close()
+            sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+            assert sandbox.control.wait_for_webhooks(timeout=20)
+        assert smtp.mailbox.held.wait(30), "the worker never reached the SMTP server"
+        assert row_of(worker_app).status == MessageStatus.SENDING
+    finally:
+        stop(first, signal.SIGKILL)
+    smtp.mailbox.release.set()
+    time.sleep(0.3)
+    assert smtp.mailbox.messages == []
+    # The dead worker's lease runs out (two minutes; moved on here rather than waited for).
+    with worker_app.extensions["database"].sessionmaker() as db:
+        db.execute(update(OutboxMessage).values(locked_until=utcnow()))
+        db.commit()
+    smtp.mailbox.mode = "accept"
+    second = start_worker(worker_app, "second")
+    try:
+        deliver_due()  # what the scheduler enqueues every minute, handed to the new worker now
+        deliver_due()  # and a second time: the message is already sent
+        wait_for(lambda: row_of(worker_app).status == MessageStatus.SENT, timeout=30)
+        time.sleep(1)
+    finally:
+        stop(second)
+    (message,) = smtp.mailbox.messages
+    assert message["To"] == "donor@example.org"
+    row = row_of(worker_app)
+    assert (row.attempts, row.transport) == (2, "smtp")
