@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox import API_VERSION, errors, listing
+from sandbox import API_VERSION, connect, errors, listing
 from sandbox.core import Sandbox
 from sandbox.events import clear_origin, set_origin
 from sandbox.ids import request_id
@@ -68,6 +68,7 @@ class Api:
             response = _error_response(errors.api_error(), req_id)
         finally:
             clear_origin()
+            connect.set_account(None)
         if self.sb.sent_hook is not None:
             _report_sent(self.sb.sent_hook, request, response)
         return response
@@ -75,6 +76,8 @@ class Api:
     # ------------------------------------------------------------------------
     def _handle(self, request: Request, req_id: str) -> Response:
         api_key = _authenticate(request)
+        # Requests for a connected account see only its objects (sandbox/connect.py).
+        connect.set_account(request.headers.get("Stripe-Account"))
         sb = self.sb
         if sb.faults.over_rate_limit():
             raise errors.rate_limited()

@@ -7,18 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox import billing_objects as billing
-from sandbox import ledger, listing, subscriptions
+from sandbox import connect, ledger, listing, subscriptions
 from sandbox.api import Route
 from sandbox.checkout import check_metadata
 from sandbox.core import Sandbox
-from sandbox.errors import invalid
+from sandbox.errors import invalid, not_found
 
 Obj = dict[str, Any]
 
 
 def _retriever(kind: str) -> Callable[..., Obj]:
     def retrieve(sb: Sandbox, params: Obj, id: str) -> Obj:
-        return sb.store.require(id, kind)
+        found = sb.store.require(id, kind)
+        if not connect.visible(sb.store, found):
+            # Another account's object does not exist for this one (Stripe answers 404 too).
+            raise not_found(kind.replace("_", " "), id, "id")
+        return found
 
     return retrieve
 
@@ -30,7 +34,7 @@ def _lister(kind: str, url: str, filters: tuple[str, ...] = ()) -> Callable[...,
         wanted = {k: params[k] for k in filters if params.get(k) is not None}
 
         def keep(o: Obj) -> bool:
-            return all(o.get(k) == v for k, v in wanted.items())
+            return connect.visible(sb.store, o) and all(o.get(k) == v for k, v in wanted.items())
 
         return listing.paginate(sb.store.newest_first(kind), params, url, keep)
 
@@ -42,6 +46,8 @@ def list_balance_transactions(sb: Sandbox, params: Obj) -> Obj:
     wanted = {k: params[k] for k in ("type", "source", "currency") if params.get(k)}
 
     def keep(t: Obj) -> bool:
+        if not connect.visible(sb.store, t):
+            return False
         if params.get("payout") and links.get(t["id"]) != params["payout"]:
             return False
         return all(t.get(k) == v for k, v in wanted.items())
@@ -58,6 +64,8 @@ def list_events(sb: Sandbox, params: Obj) -> Obj:
     success = params.get("delivery_success")
 
     def keep(e: Obj) -> bool:
+        if e.get("account") != connect.current_account():
+            return False
         if wanted_type and not _type_matches(e["type"], wanted_type):
             return False
         if types and e["type"] not in types:
@@ -107,6 +115,7 @@ def create_refund(sb: Sandbox, params: Obj) -> Obj:
     return ledger.refund(
         sb, ch, params.get("amount"), params.get("reason"),
         check_metadata(params.get("metadata"), "metadata"),
+        reverse_transfer=str(params.get("reverse_transfer", "")).lower() == "true",
     )  # fmt: skip
 
 
@@ -187,6 +196,7 @@ ROUTES = [
     Route("GET", "/v1/balance_transactions/<id>", _retriever("balance_transaction"),
           "BalanceTransactionRetrieveParams"),
     *_crud("payouts", "payout", "Payout", ("status", "destination")),
+    *_crud("transfers", "transfer", "Transfer", ("destination", "transfer_group")),
     *_crud("disputes", "dispute", "Dispute", ("charge", "payment_intent")),
     *_crud("customers", "customer", "Customer", ("email",)),
     Route("GET", "/v1/subscriptions", list_subscriptions, "SubscriptionListParams"),

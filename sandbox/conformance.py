@@ -89,6 +89,11 @@ CONDITIONAL: dict[str, dict[str, str]] = {
         # parameter" (destination charges, Connect).
         "transfer": "destination charges only",
     },
+    "event": {
+        # stripe/_event.py: "The connected account that originates the event": only events of a
+        # connected account (a Connect appeal's charity payouts) carry it.
+        "account": "events of a connected account only",
+    },
     "refund": {
         # docs.stripe.com/api/refunds/object: "If the refund failed, ..." (absent otherwise,
         # as in the object's example).

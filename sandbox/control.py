@@ -83,8 +83,9 @@ class SandboxControl:
 
     # -- money after payment ----------------------------------------------------
     def refund(self, charge_or_intent: str, amount: int | None = None,
-               reason: str | None = None) -> Obj:  # fmt: skip
-        body = {"amount": amount, "reason": reason}
+               reason: str | None = None, reverse_transfer: bool = False) -> Obj:  # fmt: skip
+        """Refund; ``reverse_transfer`` also takes a destination charge's share back from the charity."""
+        body = {"amount": amount, "reason": reason, "reverse_transfer": reverse_transfer}
         return self._call("POST", f"/charges/{charge_or_intent}/refund", body)
 
     def open_dispute(self, charge_or_intent: str, amount: int | None = None,
@@ -99,9 +100,14 @@ class SandboxControl:
         """Make pending balance transactions available now."""
         return self._call("POST", "/balance/settle")
 
-    def payout(self, currency: str | None = None, settle_pending: bool = True) -> list[Obj]:
-        """Pay out the available balance (per currency); returns the payouts."""
-        body = {"currency": currency, "settle_pending": settle_pending}
+    def payout(
+        self, currency: str | None = None, settle_pending: bool = True, account: str | None = None
+    ) -> list[Obj]:
+        """Pay out the available balance (per currency); returns the payouts.
+
+        ``account`` pays out that connected account's own balance (its events carry ``account``).
+        """
+        body = {"currency": currency, "settle_pending": settle_pending, "account": account}
         return self._call("POST", "/payouts", body)["data"]
 
     # -- subscriptions ----------------------------------------------------------

@@ -141,8 +141,9 @@ class Controls:
     def refund(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
         return ledger.refund(
-            self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason")
-        )
+            self.sb, self._charge(id), None if amount is None else int(amount), body.get("reason"),
+            reverse_transfer=bool(body.get("reverse_transfer")),
+        )  # fmt: skip
 
     def open_dispute(self, body: Obj, id: str) -> Obj:
         amount = body.get("amount")
@@ -175,7 +176,7 @@ class Controls:
     def payout(self, body: Obj) -> Obj:
         if body.get("settle_pending", True) not in (False, "false", "0"):
             ledger.settle_pending(self.sb)
-        return {"data": ledger.pay_out(self.sb, body.get("currency"))}
+        return {"data": ledger.pay_out(self.sb, body.get("currency"), body.get("account"))}
 
     def webhooks(self, body: Obj) -> Obj:
         d = self.sb.events.deliverer

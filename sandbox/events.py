@@ -52,6 +52,7 @@ class Events:
         type_: str,
         obj: dict[str, Any],
         previous: dict[str, Any] | None = None,
+        account: str | None = None,
     ) -> dict[str, Any]:
         data: dict[str, Any] = {"object": copy.deepcopy(obj)}
         if previous:
@@ -66,6 +67,9 @@ class Events:
             request=dict(current_origin()),
             type=type_,
         )
+        if account:
+            # Events about a connected account's own objects name it, as Connect webhooks do.
+            event["account"] = account
         with self.store.lock:
             self.store.add(event)
             self.store.table("deliveries")[event["id"]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import money
+from sandbox import connect, money
 from sandbox import payment_objects as objects
 from sandbox.core import Sandbox
 from sandbox.errors import invalid, missing_param
@@ -32,7 +32,7 @@ def find_charge(sb: Sandbox, charge_id: str | None, pi_id: str | None) -> Obj:
 
 def refund(
     sb: Sandbox, ch: Obj, amount: int | None = None, reason: str | None = None,
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None, reverse_transfer: bool = False,
 ) -> Obj:  # fmt: skip
     with sb.store.lock:
         if ch["status"] != "succeeded":
@@ -71,6 +71,8 @@ def refund(
         previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
         ch["amount_refunded"] += amount
         ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
+        if reverse_transfer:
+            connect.reverse_for_refund(sb, ch, amount, re["id"])
         sb.events.emit("refund.created", re)
         sb.events.emit("charge.refunded", ch, previous)
         return re
@@ -137,7 +139,7 @@ def balance(sb: Sandbox) -> Obj:
     totals: dict[tuple[str, str], int] = {}
     paid_out = sb.store.table("txn_payout")
     for txn in sb.store.newest_first("balance_transaction"):
-        if txn["id"] in paid_out:
+        if txn["id"] in paid_out or not connect.visible(sb.store, txn):
             continue
         key = (txn["status"], txn["currency"])
         totals[key] = totals.get(key, 0) + txn["net"]
@@ -159,13 +161,20 @@ def balance(sb: Sandbox) -> Obj:
     )
 
 
-def pay_out(sb: Sandbox, currency: str | None = None) -> list[Obj]:
-    """Sweep the available balance of each currency into a paid payout."""
+def pay_out(sb: Sandbox, currency: str | None = None, account: str | None = None) -> list[Obj]:
+    """Sweep the available balance of each currency into a paid payout.
+
+    ``account`` pays out a connected account's own balance (its payments from transfers) instead
+    of the platform's; that payout, its balance transaction and its events belong to the account.
+    """
     created: list[Obj] = []
     with sb.store.lock:
         paid_out = sb.store.table("txn_payout")
+        owners = sb.store.table(connect.OWNERS)
         groups: dict[str, list[Obj]] = {}
         for txn in reversed(sb.store.newest_first("balance_transaction")):
+            if owners.get(txn["id"]) != account:
+                continue
             wanted = currency is None or txn["currency"] == currency
             if wanted and txn["status"] == "available" and txn["id"] not in paid_out:
                 groups.setdefault(txn["currency"], []).append(txn)
@@ -182,12 +191,19 @@ def pay_out(sb: Sandbox, currency: str | None = None) -> list[Obj]:
             sb.store.add(po_txn)
             po["balance_transaction"] = po_txn["id"]
             sb.store.add(po)
+            if account:
+                owners[po["id"]] = owners[po_txn["id"]] = account
             for t in [*txns, po_txn]:
                 paid_out[t["id"]] = po["id"]
-            sb.events.emit("payout.created", po)
+            sb.events.emit("payout.created", po, account=account)
             po.update(status="paid", trace_id={"status": "supported", "value": "SBX" + po["id"][3:15]})
-            sb.events.emit("payout.paid", po, {"status": "pending"})
+            sb.events.emit("payout.paid", po, {"status": "pending"}, account=account)
             po["reconciliation_status"] = "completed"
-            sb.events.emit("payout.reconciliation_completed", po, {"reconciliation_status": "in_progress"})
+            sb.events.emit(
+                "payout.reconciliation_completed",
+                po,
+                {"reconciliation_status": "in_progress"},
+                account=account,
+            )
             created.append(po)
     return created

@@ -27,6 +27,10 @@ def create(sb: Sandbox, params: Obj) -> Obj:
     if len(currencies) > 1:
         raise invalid("All prices on a payment link must use the same currency.", param="line_items")
     after = params.get("after_completion") or {"type": "hosted_confirmation"}
+    pi_data = params.get("payment_intent_data") or {}
+    transfer = params.get("transfer_data") or None
+    if transfer and not transfer.get("destination"):
+        raise missing_param("transfer_data[destination]")
     link = template(
         "payment_link",
         id=new_id("plink"),
@@ -40,15 +44,20 @@ def create(sb: Sandbox, params: Obj) -> Obj:
                      "terms_of_service_acceptance": None},
         managed_payments=None,
         metadata=dict(params.get("metadata") or {}),
-        payment_intent_data={"capture_method": None, "description": None,
-                             "metadata": (params.get("payment_intent_data") or {}).get("metadata")
-                             or {}, "setup_future_usage": None, "statement_descriptor": None,
-                             "statement_descriptor_suffix": None, "transfer_group": None},
+        on_behalf_of=params.get("on_behalf_of"),
+        payment_intent_data={"capture_method": None, "description": pi_data.get("description"),
+                             "metadata": pi_data.get("metadata") or {}, "setup_future_usage": None,
+                             "statement_descriptor": pi_data.get("statement_descriptor"),
+                             "statement_descriptor_suffix": pi_data.get("statement_descriptor_suffix"),
+                             "transfer_group": pi_data.get("transfer_group")},
         payment_method_options=None,
         restrictions=None,
         shipping_address_collection=None,
         subscription_data=None,
-        transfer_data=None,
+        # The destination stays an id, as Stripe returns it unless expanded.
+        transfer_data=(
+            {"amount": transfer.get("amount"), "destination": transfer["destination"]} if transfer else None
+        ),
         url=f"{sb.base_url}/c/link/test_{random_token(14)}",
     )  # fmt: skip
     sb.store.table("payment_link_items")[link["id"]] = [
@@ -86,7 +95,23 @@ def open_link(sb: Sandbox, token: str, client_reference_id: str | None = None) -
         if client_reference_id:
             params["client_reference_id"] = client_reference_id
         if not recurring:
-            params["payment_intent_data"] = {"metadata": dict(link["payment_intent_data"]["metadata"] or {})}
+            # What the link says about the payment goes onto each session's payment intent, routing
+            # to a connected account included (a destination charge, as with a session's own params).
+            link_pi = link["payment_intent_data"]
+            pi_params: Obj = {"metadata": dict(link_pi["metadata"] or {})}
+            for key in (
+                "description",
+                "statement_descriptor",
+                "statement_descriptor_suffix",
+                "transfer_group",
+            ):
+                if link_pi.get(key):
+                    pi_params[key] = link_pi[key]
+            if link.get("on_behalf_of"):
+                pi_params["on_behalf_of"] = link["on_behalf_of"]
+            if link.get("transfer_data"):
+                pi_params["transfer_data"] = {k: v for k, v in link["transfer_data"].items() if v is not None}
+            params["payment_intent_data"] = pi_params
         session = create_session(sb.store, params, sb.base_url)
         session["payment_link"] = link["id"]
         sb.save()

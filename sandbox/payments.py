@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import connect
 from sandbox import payment_objects as objects
 from sandbox.core import Sandbox
 from sandbox.errors import invalid
@@ -37,7 +38,11 @@ def attach_balance_transaction(sb: Sandbox, ch: Obj) -> Obj:
     )
     sb.store.add(txn)
     ch["balance_transaction"] = txn["id"]
-    sb.events.emit("charge.updated", ch, {"balance_transaction": None})
+    previous: Obj = {"balance_transaction": None}
+    pi = sb.store.get(ch.get("payment_intent") or "")
+    if pi is not None and connect.transfer_for_charge(sb, ch, pi) is not None:
+        previous["transfer"] = None
+    sb.events.emit("charge.updated", ch, previous)
     return txn
 
 

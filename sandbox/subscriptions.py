@@ -33,6 +33,15 @@ def subscribe(sb: Sandbox, session: Obj, email: str | None) -> Obj:
             cust["id"], recurring["price"], recurring["quantity"],
             sub_data.get("metadata") or {}, sub_data.get("description"),
         )  # fmt: skip
+        transfer = sub_data.get("transfer_data") or None
+        if transfer:
+            # A Connect appeal's monthly gift: every invoice's charge is a destination charge.
+            percent = transfer.get("amount_percent")
+            sub["transfer_data"] = {
+                "amount_percent": float(percent) if percent is not None else None,
+                "destination": transfer["destination"],
+            }
+        sub["on_behalf_of"] = sub_data.get("on_behalf_of")
         sb.store.add(sub)
         sb.events.emit("customer.subscription.created", sub)
         item = sub["items"]["data"][0]
@@ -59,6 +68,14 @@ def charge_invoice(
             else "Subscription update",
         )
     )  # fmt: skip
+    transfer = sub.get("transfer_data")
+    if transfer:
+        # amount_percent is "the percentage of the subscription invoice total that will be
+        # transferred" (stripe-python); the sandbox rounds half up to the minor unit.
+        percent = transfer.get("amount_percent")
+        amount = None if percent is None else int(inv["amount_due"] * percent / 100 + 0.5)
+        pi.update(transfer_data={"amount": amount, "destination": transfer["destination"]},
+                  on_behalf_of=sub.get("on_behalf_of"))  # fmt: skip
     sb.events.emit("payment_intent.created", pi)
     ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
     pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])

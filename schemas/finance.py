@@ -258,6 +258,17 @@ class ReconciliationTotalSchema(ReconciliationLineSchema):
         exclude = ("key",)
 
 
+class TransferredSchema(Schema):
+    appeal = fields.String()
+    account = fields.String(metadata={"description": "The charity's connected Stripe account."})
+    currency = fields.String()
+    transfers = fields.Integer()
+    amount = fields.Integer(metadata={"description": "Transferred to the charity (the whole gifts)."})
+    reversed = fields.Integer(metadata={"description": "Transfer reversals taken back by the platform."})
+    received = fields.Integer(metadata={"description": "amount less reversed: what the charity kept."})
+    paid_out = fields.Integer(metadata={"description": "How many of the transfers a charity payout carried."})
+
+
 class ReconciliationSchema(Schema):
     start = fields.Date(data_key="from")
     end = fields.Date(data_key="to")
@@ -266,6 +277,13 @@ class ReconciliationSchema(Schema):
     totals = fields.List(
         fields.Nested(ReconciliationTotalSchema),
         metadata={"description": "One per currency, never summed across."},
+    )
+    transferred = fields.List(
+        fields.Nested(TransferredSchema),
+        metadata={
+            "description": "Connect appeals: what each charity's own account received (the groups "
+            "above are the platform's side: its charge, the fee it paid, refunds, disputes)."
+        },
     )
 
 

@@ -18,6 +18,29 @@ class PayoutSchema(Schema):
     payments_net = fields.Integer(
         metadata={"description": "Sum of the net of the ledger's payments linked to it."}
     )
+    account = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Null for the platform's own payout; the charity's connected account for its payout."
+        },
+    )
+    transfers_amount = fields.Integer(
+        metadata={
+            "description": "A charity's payout: what the transfers it carried brought (less reversals)."
+        }
+    )
+
+
+class PayoutTransferSchema(Schema):
+    stripe_transfer_id = fields.String()
+    donation_id = fields.String()
+    appeal = fields.String()
+    destination_account = fields.String()
+    destination_payment_id = fields.String(allow_none=True)
+    amount = fields.Integer()
+    amount_reversed = fields.Integer()
+    currency = fields.String()
+    transferred_at = fields.AwareDateTime(allow_none=True)
 
 
 class PayoutPageSchema(Schema):
@@ -62,6 +85,7 @@ class StatementSchema(Schema):
 
 class PayoutDetailSchema(PayoutSchema):
     payments = fields.List(fields.Nested(PayoutPaymentSchema))
+    transfers = fields.List(fields.Nested(PayoutTransferSchema))
     payments_gross = fields.Integer()
     payments_fees = fields.Integer()
     stripe = fields.Nested(StatementSchema, allow_none=True)

@@ -94,7 +94,7 @@ def checkout_session_params(
         subscription_data: dict[str, Any] = {"metadata": metadata, "description": description}
         if appeal.stripe_account:
             subscription_data["on_behalf_of"] = appeal.stripe_account
-            subscription_data["transfer_data"] = {"destination": appeal.stripe_account}
+            subscription_data["transfer_data"] = charity_transfer(donation, appeal.stripe_account)
         params["subscription_data"] = subscription_data
     else:
         params["submit_type"] = "donate"
@@ -104,9 +104,37 @@ def checkout_session_params(
         if appeal.stripe_account:
             # A destination charge settles in the charity's own Stripe account.
             intent_data["on_behalf_of"] = appeal.stripe_account
-            intent_data["transfer_data"] = {"destination": appeal.stripe_account}
+            intent_data["transfer_data"] = charity_transfer(donation, appeal.stripe_account)
         params["payment_intent_data"] = intent_data
     return params
+
+
+def charity_transfer(donation: Donation, destination: str) -> dict[str, Any]:
+    """``transfer_data`` for a destination charge: the charity receives the whole gift, never less.
+
+    On a destination charge the platform's balance pays Stripe's fee and the transfer carries
+    what the charity receives (Stripe: "Your account balance is debited for the cost of the Stripe
+    fees, refunds, and chargebacks", docs.stripe.com/connect/destination-charges). The donor's fee
+    cover therefore stays with the platform, which pays the fee from it: a one-off transfer is the
+    gift exactly (``transfer_data.amount``, "the amount that will be transferred automatically when
+    a charge succeeds"); a subscription takes only a percentage of each invoice
+    (``amount_percent``, at most two decimals), rounded up so the transfer is never below the gift.
+    Without fee cover the whole payment is transferred. docs/finance.md explains the split.
+    """
+    transfer: dict[str, Any] = {"destination": destination}
+    if not donation.fee_cover_amount:
+        return transfer
+    if donation.frequency == "monthly":
+        transfer["amount_percent"] = transfer_percent(donation.amount, donation.charge_amount)
+    else:
+        transfer["amount"] = donation.amount
+    return transfer
+
+
+def transfer_percent(gift: int, total: int) -> float:
+    """The smallest two-decimal percentage of ``total`` that is at least ``gift``."""
+    hundredths = -(-gift * 10_000 // total)  # ceiling of gift / total in 0.01 % steps
+    return min(hundredths, 10_000) / 100
 
 
 def _description(donation: Donation, appeal: Appeal) -> str:

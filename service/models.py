@@ -284,8 +284,39 @@ class Payment(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Transfer(Base):
+    """What a charity with its own Stripe account received for one payment (Connect).
+
+    A destination charge is the platform's: its fee, refunds and disputes stay on the payment row
+    and in the platform's balance. What reaches the charity is the transfer to its connected
+    account, kept here apart (never netted into the payment), with the charity's own payout that
+    carried it to the charity's bank once that payout is known.
+    """
+
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    donation_id: Mapped[str] = mapped_column(ForeignKey("donations.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    stripe_transfer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    destination_account: Mapped[str] = mapped_column(String(255), index=True)
+    # The payment (py_...) the transfer created on the charity's account: its payout lists it.
+    destination_payment_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
+    stripe_payout_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    transferred_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Payout(Base):
-    """A Stripe payout to the bank; payments point at it through ``stripe_payout_id``."""
+    """A Stripe payout to the bank; payments point at it through ``stripe_payout_id``.
+
+    ``account`` is None for the platform's own payouts, or the charity's connected account whose
+    payout it is (a Connect webhook's ``account``); transfers point at those.
+    """
 
     __tablename__ = "payouts"
     __table_args__ = (Index("ix_payouts_arrival", "arrival_date"),)
@@ -299,6 +330,7 @@ class Payout(Base):
     arrival_date: Mapped[datetime | None]
     balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
     payment_count: Mapped[int] = mapped_column(Integer, default=0)
+    account: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_created_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -68,10 +68,26 @@ def link_params(appeal: Appeal, currency: str, settings: Settings) -> tuple[dict
     thanks = (
         f"{settings.public_base_url}/donate/{quote(appeal.slug)}/thanks?session_id={{CHECKOUT_SESSION_ID}}"
     )
+    earmark = {"appeal": appeal.slug, "deployment": settings.deployment_id, "surge": "payment_link"}
+    intent_data: dict = {
+        # The earmark travels on the payment itself (its charge and the Dashboard show it), as on
+        # a Checkout Session of our own; the donation is named by client_reference_id.
+        "metadata": dict(earmark),
+        "description": f"Donation to {appeal.title}",
+    }
+    if appeal.statement_descriptor_suffix:
+        intent_data["statement_descriptor_suffix"] = appeal.statement_descriptor_suffix
     link: dict = {
-        # The session inherits this metadata; the donation itself is named by client_reference_id.
-        "metadata": {"appeal": appeal.slug, "deployment": settings.deployment_id, "surge": "payment_link"},
+        # The session inherits this metadata.
+        "metadata": earmark,
         "after_completion": {"type": "redirect", "redirect": {"url": thanks}},
         "submit_type": "donate",
+        "payment_intent_data": intent_data,
     }
+    if appeal.stripe_account:
+        # Routed to the charity exactly as a donation's own Checkout Session is (service/checkout.py):
+        # a destination charge, the charity the settlement merchant. A link's donor chooses the
+        # amount and adds no fee cover, so the whole payment is transferred.
+        link["on_behalf_of"] = appeal.stripe_account
+        link["transfer_data"] = {"destination": appeal.stripe_account}
     return product, price, link

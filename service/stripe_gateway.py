@@ -253,13 +253,26 @@ class StripeGateway:
     # -- reading what happened after checkout (the webhook ledger's backfill and lookups) --
 
     def list_events(
-        self, *, created_gte: int, types: list[str], starting_after: str | None = None, limit: int = 100
+        self,
+        *,
+        created_gte: int,
+        types: list[str],
+        starting_after: str | None = None,
+        limit: int = 100,
+        account: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of events, newest first, and whether more pages follow."""
+        """One page of events, newest first, and whether more pages follow.
+
+        ``account`` lists a connected account's own events (its payouts), with its ``Stripe-Account``.
+        """
         params: dict[str, Any] = {"created": {"gte": created_gte}, "types": types, "limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
-        page = self._call("events.list", lambda: self.client.v1.events.list(params=params))  # type: ignore[arg-type]
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        page = self._call(
+            "events.list",
+            lambda: self.client.v1.events.list(params=params, options=options),  # type: ignore[arg-type]
+        )
         return [_plain(event) for event in page.data], bool(page.has_more)
 
     def retrieve_checkout_session_raw(self, session_id: str) -> dict[str, Any]:
@@ -355,10 +368,20 @@ class StripeGateway:
         )
         return _plain(updated)
 
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
-        """Every balance transaction a payout settled (all pages)."""
+    def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
+        """A destination charge's transfer to the charity's connected account (Connect)."""
+        transfer = self._call("transfers.retrieve", lambda: self.client.v1.transfers.retrieve(transfer_id))
+        return _plain(transfer)
+
+    def payout_balance_transactions(self, payout_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        """Every balance transaction a payout settled (all pages).
+
+        ``account`` reads a connected account's payout: the request carries its ``Stripe-Account``
+        header (docs.stripe.com/connect/authentication), as that payout is not the platform's.
+        """
         found: list[dict[str, Any]] = []
         starting_after: str | None = None
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
         while True:
             # Sources expanded so each line names its charge, refund, dispute or transfer without a
             # call per line, as Stripe's payout reconciliation guide does
@@ -368,7 +391,9 @@ class StripeGateway:
                 params["starting_after"] = starting_after
             page = self._call(
                 "balance_transactions.list",
-                lambda params=params: self.client.v1.balance_transactions.list(params=params),  # type: ignore[misc]
+                lambda params=params: self.client.v1.balance_transactions.list(
+                    params=params, options=options
+                ),  # type: ignore[misc,arg-type]
             )
             found.extend(_plain(txn) for txn in page.data)
             if not page.has_more or not page.data:

@@ -5,6 +5,11 @@ within ``SURGE_WAIT_SECONDS``. If that time runs out, a one-off donation is sent
 pre-created Payment Link instead (no Stripe call at all), carrying the donation id as
 ``client_reference_id``; the row moves to ``surge_redirected``. The webhook ledger then
 attributes the link's ``checkout.session.completed`` to that donation (:func:`attributed_donation`).
+Each visit to a link opens a new Checkout Session: only the one that completes is the donation's,
+and the others expire without touching it. The link's charge names no donation, so the ledger
+fetches its fee when the session completes, and the thank-you page asks Stripe for the session
+before the webhook has arrived. A link of a Connect appeal routes its payments to the charity as
+a donation's own session does (service/payment_links.py).
 
 Monthly gifts are not redirected: a Payment Link's price is one-off, and quietly turning a
 monthly gift into a single one would not be what the donor chose.

@@ -408,7 +408,7 @@ def payout_statement(payout_id: str) -> statement.Statement:
     payout = payouts.get_payout(session, payout_id, None)
     gateway = current_app.extensions["stripe_gateway"]
     try:
-        transactions = gateway.payout_balance_transactions(payout_id)
+        transactions = gateway.payout_balance_transactions(payout_id, payout.get("account"))
     except StripeGatewayError as exc:
         raise StatementUnavailable() from exc
     found = statement.build(session, payout, transactions)

@@ -16,7 +16,16 @@ from ..fulfilment import (
 )
 from ..models import Donation, DonationStatus, Payment
 from ..stripe_gateway import StripeGatewayError
-from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .context import (
+    Ignore,
+    LedgerContext,
+    Quarantine,
+    donation_by,
+    id_of,
+    our_donation,
+    our_donation_id,
+    timestamp,
+)
 from .payments import find_payment, merge_charge, merge_dispute, upsert_payment
 
 S = DonationStatus
@@ -36,12 +45,16 @@ def _resolve(
     payment = find_payment(ctx.db, payment_intent_id=payment_intent_id, charge_id=charge.get("id"))
     if payment is not None:
         return _locked(ctx, payment.donation_id), payment
-    if charge.get("metadata"):
-        donation = our_donation(ctx, charge["metadata"])
+    metadata = charge.get("metadata") or {}
+    if metadata and "donation_id" in metadata:
+        donation = our_donation(ctx, metadata)
     else:
         found = donation_by(ctx, stripe_payment_intent_id=payment_intent_id)
         if found is None:
-            # Charges of monthly gifts carry no metadata; their invoice.paid fetches the charge.
+            # Charges of monthly gifts carry no metadata, and a surge Payment Link's carry only the
+            # link's (no donation id): their invoice.paid or checkout session fetches the charge.
+            if metadata and metadata.get("deployment") != ctx.settings.deployment_id:
+                our_donation_id(ctx, metadata)  # raises Quarantine naming the other deployment
             raise Ignore("charge_not_matched_yet")
         donation = found
     donation = _locked(ctx, donation.id)

@@ -10,7 +10,8 @@ from ..fulfilment import AmountMismatch, Applied, lock_donation_for_session, rec
 from ..models import Donation, DonationStatus
 from ..stripe_gateway import CheckoutSession
 from ..surge import NotAttributable, attributed_donation
-from .context import LedgerContext, Quarantine, our_donation_id
+from .context import Ignore, LedgerContext, Quarantine, our_donation_id
+from .payments import fetch_missing_charge, find_payment
 
 
 def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bool = False) -> Applied:
@@ -21,6 +22,11 @@ def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bo
         linked = attributed_donation(ctx.db, session_obj)
     except NotAttributable as exc:
         raise Quarantine(exc.reason, exc.donation_id) from None
+    if linked is not None and session.status != "complete":
+        # Each visit to a Payment Link opens a new Checkout Session, so a donor who went back and
+        # paid through a second visit leaves the first one to expire. That session was never the
+        # donation's: it must neither expire nor flag the gift paid through the same link.
+        raise Ignore("payment_link_session_not_completed")
     donation_id = linked.id if linked is not None else our_donation_id(ctx, session.metadata)
     # Locked from here to the commit, so one donation's facts apply one at a time.
     donation = lock_donation_for_session(ctx.db, donation_id)
@@ -38,9 +44,18 @@ def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bo
         )
     status = DonationStatus.FAILED if failed else None
     try:
-        return record_session(ctx.db, donation.id, session, status=status, locked=donation)
+        applied = record_session(ctx.db, donation.id, session, status=status, locked=donation)
     except AmountMismatch as exc:
         raise Quarantine(exc.reason, donation.id) from None
+    if linked is not None and session.payment_intent_id:
+        # A Payment Link's charge names no donation (its metadata is the link's), so charge events
+        # that came before this one were set aside: the fee is fetched now, whatever the order.
+        payment = find_payment(ctx.db, payment_intent_id=session.payment_intent_id)
+        if payment is not None and payment.balance_transaction_id is None:
+            applied = Applied(
+                applied.donation_id, fetch_missing_charge(ctx.db, ctx.gateway, payment) or applied.changed
+            )
+    return applied
 
 
 def on_session_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from ..fulfilment import Applied
-from ..models import Payment, Payout, utcnow
+from ..models import Payment, Payout, Transfer, utcnow
 from .context import LedgerContext, Quarantine, id_of, timestamp
 from .payments import insert_ignore
 
@@ -31,6 +31,8 @@ def on_payout_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
             "reconciliation_status": payout.get("reconciliation_status"),
             "arrival_date": timestamp(payout.get("arrival_date")),
             "balance_transaction_id": id_of(payout.get("balance_transaction")),
+            # A Connect webhook names the connected account whose payout this is.
+            "account": str(event["account"])[:255] if event.get("account") else None,
             "stripe_created_at": timestamp(payout.get("created")),
             "created_at": utcnow(),
             "updated_at": utcnow(),
@@ -61,6 +63,8 @@ def link_payments(ctx: LedgerContext, payout: Payout) -> bool:
     """Ask Stripe which balance transactions the payout settled and point their payments at it."""
     if ctx.gateway is None:
         return False
+    if payout.account:
+        return _link_transfers(ctx, payout)
     # A StripeGatewayError propagates: the event is marked failed and Stripe (or replay) retries.
     transactions = ctx.gateway.payout_balance_transactions(payout.stripe_payout_id)
     changed = False
@@ -78,5 +82,32 @@ def link_payments(ctx: LedgerContext, payout: Payout) -> bool:
         )
         changed |= bool(result.rowcount)  # type: ignore[attr-defined]
     count = select(func.count()).where(Payment.stripe_payout_id == payout.stripe_payout_id).scalar_subquery()
+    ctx.db.execute(update(Payout).where(Payout.id == payout.id).values(payment_count=count))
+    return changed
+
+
+def _link_transfers(ctx: LedgerContext, payout: Payout) -> bool:
+    """A charity's own payout: point the transfers whose payments it carried at it.
+
+    Its balance transactions are the connected account's, so they are listed with that account's
+    ``Stripe-Account`` header; each transfer arrived there as a payment (``type=payment``, source
+    ``py_...``, the transfer's ``destination_payment``).
+    """
+    assert ctx.gateway is not None
+    transactions = ctx.gateway.payout_balance_transactions(payout.stripe_payout_id, payout.account)
+    sources = [id_of(txn.get("source")) for txn in transactions if txn.get("type") == "payment"]
+    changed = False
+    if sources:
+        result = ctx.db.execute(
+            update(Transfer)
+            .where(
+                Transfer.destination_payment_id.in_([s for s in sources if s]),
+                Transfer.destination_account == payout.account,
+                Transfer.stripe_payout_id.is_(None),
+            )
+            .values(stripe_payout_id=payout.stripe_payout_id, updated_at=utcnow())
+        )
+        changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    count = select(func.count()).where(Transfer.stripe_payout_id == payout.stripe_payout_id).scalar_subquery()
     ctx.db.execute(update(Payout).where(Payout.id == payout.id).values(payment_count=count))
     return changed

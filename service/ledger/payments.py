@@ -14,9 +14,9 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the ledger's writers import them from here
-from ..models import Donation, Payment, utcnow
+from ..models import Donation, Payment, Transfer, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .context import StripeReader
+from .context import StripeReader, id_of, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,61 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
             txn = None
     if isinstance(txn, dict):
         changed |= record_balance_transaction(db, payment, txn)
+    changed |= record_transfer(db, gateway, payment, charge)
     return changed
+
+
+def record_transfer(
+    db: Session, gateway: StripeReader | None, payment: Payment, charge: dict[str, Any]
+) -> bool:
+    """A destination charge's transfer to the charity, in its own row (Connect).
+
+    The charge names it in ``transfer`` (an id unless expanded); the amount, the charity's account
+    and the payment it made there come from the transfer itself. Later facts (a reversal) update it.
+    """
+    transfer = charge.get("transfer")
+    transfer_id = id_of(transfer)
+    if not transfer_id:
+        return False
+    existing = db.scalar(select(Transfer).where(Transfer.stripe_transfer_id == transfer_id))
+    if not isinstance(transfer, dict):
+        if existing is not None and charge.get("amount_refunded", 0) == 0 and not charge.get("disputed"):
+            return False  # nothing about the charge could have reversed it
+        if gateway is None:
+            return False
+        try:
+            transfer = gateway.retrieve_transfer(transfer_id)
+        except StripeGatewayError as exc:
+            # Not fatal: the next event about the charge, or sync-events, asks again.
+            log.warning("transfer_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
+            return False
+    reversed_amount = int(transfer.get("amount_reversed") or 0)
+    if existing is not None:
+        if reversed_amount <= existing.amount_reversed:
+            return False
+        db.execute(
+            update(Transfer)
+            .where(Transfer.id == existing.id)
+            .values(amount_reversed=reversed_amount, updated_at=utcnow())
+        )
+        return True
+    return insert_ignore(
+        db,
+        Transfer,
+        {
+            "donation_id": payment.donation_id,
+            "payment_id": payment.id,
+            "stripe_transfer_id": transfer_id,
+            "destination_account": str(id_of(transfer.get("destination")) or ""),
+            "destination_payment_id": id_of(transfer.get("destination_payment")),
+            "amount": int(transfer["amount"]),
+            "currency": str(transfer["currency"]).lower(),
+            "amount_reversed": reversed_amount,
+            "transferred_at": timestamp(transfer.get("created")),
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+    )
 
 
 def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any]) -> bool:

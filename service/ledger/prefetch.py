@@ -42,14 +42,27 @@ class PrefetchingGateway:
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._get("retrieve_subscription", subscription_id)
 
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+    def payout_balance_transactions(self, payout_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        if account:  # a connected account's payout: never prefetched (see prefetch_call)
+            return self.gateway.payout_balance_transactions(payout_id, account)
         return self._get("payout_balance_transactions", payout_id)
+
+    def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
+        return self._get("retrieve_transfer", transfer_id)
 
     def warm(self, event: dict[str, Any]) -> None:
         """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
         call = prefetch_call(event)
         if call is not None:
             self._warm(*call)
+        # A destination charge (Connect appeal) names its transfer to the charity: read it too,
+        # so recording it takes no Stripe call while the donation's row is locked.
+        obj = (event.get("data") or {}).get("object") or {}
+        kind = str(event.get("type", ""))
+        if kind.startswith("charge.") and not kind.startswith("charge.dispute."):
+            transfer = obj.get("transfer")
+            if isinstance(transfer, str) and transfer:
+                self._warm("retrieve_transfer", transfer)
 
 
 def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
@@ -64,7 +77,7 @@ def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
         method, key = "charges_for_payment_intent", invoice_payment_intent(obj)
     elif kind == "customer.subscription.updated":
         method, key = "retrieve_subscription", id_of(obj.get("id"))
-    elif kind in ("payout.paid", "payout.reconciliation_completed"):
+    elif kind in ("payout.paid", "payout.reconciliation_completed") and not event.get("account"):
         method, key = "payout_balance_transactions", id_of(obj.get("id"))
     else:
         return None

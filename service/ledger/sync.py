@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import Payout, utcnow
+from ..models import Appeal, Payout, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
 from .apply_payouts import link_payments
@@ -57,10 +57,41 @@ def sync_events(
     """List events created in the window (newest first, page by page) and apply those not yet applied."""
     report = SyncReport()
     created_gte = int((utcnow() - since).timestamp())
+    _sync_stream(sessions, gateway, settings, report, progress, created_gte, EVENT_TYPES, None)
+    # A charity's own payouts are its account's events, not the platform's: list them per account.
+    for account in connected_accounts(sessions):
+        _sync_stream(
+            sessions, gateway, settings, report, progress, created_gte, CONNECTED_EVENT_TYPES, account
+        )
+    report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
+    return report
+
+
+# What the ledger reads from a charity's connected account (docs/webhooks.md, the Connect endpoint).
+CONNECTED_EVENT_TYPES = [t for t in EVENT_TYPES if t.startswith("payout.")]
+
+
+def connected_accounts(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as db:
+        return sorted(
+            set(db.scalars(select(Appeal.stripe_account).where(Appeal.stripe_account.is_not(None))))
+        )
+
+
+def _sync_stream(
+    sessions: sessionmaker[Session],
+    gateway: StripeGateway,
+    settings: Settings,
+    report: SyncReport,
+    progress: Callable[[SyncReport], None] | None,
+    created_gte: int,
+    types: list[str],
+    account: str | None,
+) -> None:
     starting_after: str | None = None
     while True:
         page, has_more = gateway.list_events(
-            created_gte=created_gte, types=EVENT_TYPES, starting_after=starting_after
+            created_gte=created_gte, types=types, starting_after=starting_after, account=account
         )
         for event in page:
             report.listed += 1
@@ -77,8 +108,6 @@ def sync_events(
         if not has_more or not page:
             break
         starting_after = page[-1]["id"]
-    report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
-    return report
 
 
 def relink_payouts(

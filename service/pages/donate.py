@@ -21,6 +21,8 @@ from ..currencies import exponent, to_major
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
+from ..ledger.apply_checkout import apply_session
+from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..models import Appeal, DonationStatus, utcnow
 from ..stripe_gateway import StripeGatewayError
@@ -253,6 +255,17 @@ def thanks(slug: str) -> Any:
     donation = (
         donations.find_by_checkout_session(session, session_id) if session_id.startswith("cs_") else None
     )
+    confirmed = True
+    if donation is None and session_id.startswith("cs_"):
+        # A surge Payment Link's session: only Stripe knows which donation it paid until the
+        # webhook arrives, so ask it now rather than tell a donor who just paid that we can't find it.
+        donation = _from_payment_link(session, session_id)
+    elif donation is not None and donation.appeal_id == appeal.id:
+        try:
+            checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
+            donation = apply_checkout_session(session, donation, checkout)
+        except StripeGatewayError:
+            confirmed = False  # show what the ledger knows; the webhook will catch up
     if donation is None or donation.appeal_id != appeal.id:
         return render_template(
             "error.html",
@@ -263,12 +276,6 @@ def thanks(slug: str) -> Any:
                 "your bank or card statement shows it."
             ),
         ), 404
-    confirmed = True
-    try:
-        checkout = current_app.extensions["stripe_gateway"].retrieve_checkout_session(session_id)
-        donation = apply_checkout_session(session, donation, checkout)
-    except StripeGatewayError:
-        confirmed = False  # show what the ledger knows; the webhook will catch up
     return render_template(
         "thanks.html",
         appeal=appeal,
@@ -280,6 +287,24 @@ def thanks(slug: str) -> Any:
         receipt_will_be_emailed=bool(donation.email),
         manage_url=manage_url(current_app.extensions["settings"], donation),
     )
+
+
+def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation | None:
+    """Apply a Payment Link session exactly as its webhook will (service/ledger), then show it."""
+    gateway = current_app.extensions["stripe_gateway"]
+    try:
+        raw = gateway.retrieve_checkout_session_raw(session_id)
+    except StripeGatewayError:
+        return None
+    if not raw.get("payment_link"):
+        return None
+    try:
+        applied = apply_session(LedgerContext(db_session, gateway, current_app.extensions["settings"]), raw)
+    except (Ignore, Quarantine):
+        db_session.rollback()  # not attributable to a donation: the webhook sets it aside for finance
+        return None
+    db_session.commit()
+    return db_session.get(donations.Donation, applied.donation_id, populate_existing=True)
 
 
 @bp.get("/<slug>/cancelled")

@@ -328,6 +328,58 @@ def products_prices_and_links(w: World) -> None:
 
 
 @scenario
+def connect_destination_charges(w: World) -> None:
+    """A Connect appeal (h12c): destination charges from a session, a subscription and a Payment
+    Link, the transfer and its reversal, and the charity's own account (Stripe-Account)."""
+    charity = "acct_1ConformCharity"
+    on_charity = {"stripe_account": charity}
+    s = w.paid_session(
+        payment_intent_data={
+            "on_behalf_of": charity,
+            "transfer_data": {"destination": charity, "amount": 450},
+            "metadata": {"appeal_id": "gaza-2026"},
+        }
+    )
+    charge_id = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+    charge = w.client.v1.charges.retrieve(charge_id, params={"expand": ["transfer"]})
+    transfer = w.client.v1.transfers.retrieve(charge.transfer.id)
+    w.client.v1.transfers.list(params={"destination": charity})
+    w.client.v1.refunds.create(params={"charge": charge_id, "amount": 100, "reverse_transfer": True})
+    w.client.v1.transfers.retrieve(transfer.id, params={"expand": ["balance_transaction"]})
+    w.client.v1.charges.retrieve(transfer.destination_payment, options=on_charity)
+    monthly = w.client.v1.checkout.sessions.create(
+        params=monthly_params(
+            subscription_data={
+                "metadata": {"appeal_id": "gaza-2026"},
+                "on_behalf_of": charity,
+                "transfer_data": {"destination": charity, "amount_percent": 96.5},
+            }
+        )
+    )
+    w.control.complete_session(monthly.id, email="monthly@example.org")
+    price = w.client.v1.prices.create(
+        params={"product_data": {"name": "Surge appeal"}, "currency": "gbp", "unit_amount": 1000}
+    )
+    link = w.client.v1.payment_links.create(
+        params={
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "on_behalf_of": charity,
+            "transfer_data": {"destination": charity},
+            "payment_intent_data": {"metadata": {"appeal_id": "surge"}, "description": "Surge gift"},
+        }
+    )
+    w.visit(link.url)
+    (session,) = w.client.v1.checkout.sessions.list(params={"payment_link": link.id}).data
+    w.control.complete_session(session.id)
+    (payout,) = w.control.payout(currency="gbp", account=charity)
+    w.client.v1.balance.retrieve(options=on_charity)
+    w.client.v1.payouts.retrieve(payout["id"], options=on_charity)
+    w.client.v1.payouts.list(options=on_charity)
+    w.client.v1.balance_transactions.list(params={"payout": payout["id"]}, options=on_charity)
+    w.client.v1.events.list(params={"type": "payout.paid"}, options=on_charity)
+
+
+@scenario
 def events_api(w: World) -> None:
     w.paid_session()
     events = w.client.v1.events.list(params={"limit": 100})

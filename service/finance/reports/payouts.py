@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ...errors import NotFound
-from ...models import Appeal, Donation, Payment, Payout
+from ...models import Appeal, Donation, Payment, Payout, Transfer
 from ..pagination import Page, paginate
 from .scope import day_bounds
 
@@ -30,12 +30,25 @@ LIST_COLUMNS = (
     P.arrival_date,
     P.stripe_created_at,
     P.payment_count,
+    P.account,
 )
-LIST_KEYS = (*(column.key for column in LIST_COLUMNS), "payments_net")
+LIST_KEYS = (*(column.key for column in LIST_COLUMNS), "payments_net", "transfers_amount")
 
 
 class PayoutSource(Protocol):
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]: ...
+    def payout_balance_transactions(
+        self, payout_id: str, account: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+def _linked_transfers() -> Any:
+    # A charity's own payout (``account`` set) carries transfers, never the platform's payments.
+    return (
+        select(func.coalesce(func.sum(Transfer.amount - Transfer.amount_reversed), 0))
+        .where(Transfer.stripe_payout_id == P.stripe_payout_id)
+        .scalar_subquery()
+        .label("transfers_amount")
+    )
 
 
 def _linked_net() -> Any:
@@ -48,7 +61,7 @@ def _linked_net() -> Any:
 
 
 def _query(start: date | None, end: date | None, currency: str | None) -> Select[Any]:
-    query = select(*LIST_COLUMNS, _linked_net())
+    query = select(*LIST_COLUMNS, _linked_net(), _linked_transfers())
     lower, upper = day_bounds(start, end)
     if lower:
         query = query.where(P.arrival_date >= lower)
@@ -91,6 +104,24 @@ def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) 
         .order_by(Payment.paid_at, Payment.id)
     )
     item["payments"] = [dict(p._mapping) for p in payments]
+    transfers = db.execute(
+        select(
+            Transfer.stripe_transfer_id,
+            Transfer.donation_id,
+            Appeal.slug.label("appeal"),
+            Transfer.destination_account,
+            Transfer.destination_payment_id,
+            Transfer.amount,
+            Transfer.amount_reversed,
+            Transfer.currency,
+            Transfer.transferred_at,
+        )
+        .join(Donation, Donation.id == Transfer.donation_id)
+        .join(Appeal, Appeal.id == Donation.appeal_id)
+        .where(Transfer.stripe_payout_id == stripe_payout_id)
+        .order_by(Transfer.transferred_at, Transfer.id)
+    )
+    item["transfers"] = [dict(t._mapping) for t in transfers]
     item["payments_gross"] = sum(p["amount"] for p in item["payments"])
     item["payments_fees"] = sum(p["fee"] or 0 for p in item["payments"])
     item["stripe"] = _stripe_statement(stripe, item) if stripe is not None else None
@@ -103,11 +134,17 @@ def _stripe_statement(stripe: PayoutSource, payout: dict[str, Any]) -> dict[str,
     from ...stripe_gateway import StripeGatewayError
 
     try:
-        transactions = stripe.payout_balance_transactions(payout["stripe_payout_id"])
+        transactions = stripe.payout_balance_transactions(payout["stripe_payout_id"], payout["account"])
     except StripeGatewayError:
         return {"available": False, "adds_up": False, "transactions": []}
     by_txn = {p["balance_transaction_id"]: p for p in payout["payments"] if p["balance_transaction_id"]}
     by_charge = {p["stripe_charge_id"]: p for p in payout["payments"] if p["stripe_charge_id"]}
+    # On a charity's payout each transfer arrived as a payment (py_...) of the transfer's amount.
+    by_charge.update(
+        (t["destination_payment_id"], {"net": t["amount"], "donation_id": t["donation_id"]})
+        for t in payout["transfers"]
+        if t["destination_payment_id"]
+    )
     lines, totals, unmatched = [], {"amount": 0, "fee": 0, "net": 0}, 0
     for txn in transactions:
         if txn.get("type") == "payout":

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from ...models import Appeal, Donation, Payment
+from ...models import Appeal, Donation, Payment, Transfer
 from ...received import FUNDS_WITHDRAWN
 from .scope import Scope, day_bounds, utc_day
 
@@ -106,7 +106,49 @@ def report(db: Session, scope: Scope, filters: ReconciliationFilters) -> dict[st
         "group_by": filters.group_by,
         "groups": groups,
         "totals": [_finish(totals[code]) for code in sorted(totals)],
+        "transferred": transferred(db, scope, lower, upper),
     }
+
+
+def transferred(db: Session, scope: Scope, lower: Any, upper: Any) -> list[dict[str, Any]]:
+    """What charities with their own Stripe account received, per appeal, account and currency.
+
+    The other side of a Connect appeal's payments: the groups above are the platform's (its charge,
+    the fee it paid, refunds and disputes debited from its balance); these are the transfers to the
+    charity (docs/finance.md). The payment's ``paid_at`` places a transfer, as it places the payment.
+    """
+    query = (
+        select(
+            Appeal.slug.label("appeal"),
+            Transfer.destination_account.label("account"),
+            Transfer.currency.label("currency"),
+            func.count().label("transfers"),
+            _sum(Transfer.amount).label("amount"),
+            _sum(Transfer.amount_reversed).label("reversed"),
+            func.count(Transfer.stripe_payout_id).label("paid_out"),
+        )
+        .join(Payment, Payment.id == Transfer.payment_id)
+        .join(Donation, Donation.id == Transfer.donation_id)
+        .join(Appeal, Appeal.id == Donation.appeal_id)
+        .where(Payment.paid_at >= lower, Payment.paid_at < upper)
+        .group_by(Appeal.slug, Transfer.destination_account, Transfer.currency)
+        .order_by(Appeal.slug, Transfer.destination_account, Transfer.currency)
+    )
+    if scope.appeal_ids is not None:
+        query = query.where(scope.limit(Donation.appeal_id))
+    return [
+        {
+            "appeal": row.appeal,
+            "account": row.account,
+            "currency": row.currency,
+            "transfers": int(row.transfers),
+            "amount": int(row.amount),
+            "reversed": int(row.reversed),
+            "received": int(row.amount) - int(row.reversed),
+            "paid_out": int(row.paid_out),
+        }
+        for row in db.execute(query)
+    ]
 
 
 def _line(row: Any) -> dict[str, Any]:

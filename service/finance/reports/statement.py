@@ -24,8 +24,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ... import models
-from ...models import Appeal, Donation, Payment
+from ...models import Appeal, Donation, Payment, Transfer
 
 # Stripe's balance transaction types (stripe-python 16.1 BalanceTransaction.type) to a statement
 # category; reporting_category separates a dispute from a dispute's reversal (both "adjustment").
@@ -154,16 +153,23 @@ class _Ledger:
                 self.by_dispute[dispute] = (donation_id, appeal)
             if balance_transaction:
                 self.by_transaction[balance_transaction] = (donation_id, appeal)
-        transfer = getattr(models, "Transfer", None)  # Connect appeals' transfers to the charity
-        if transfer is not None and others:
-            rows = db.execute(
-                select(transfer.stripe_transfer_id, Donation.id, Appeal.slug)
-                .join(Donation, Donation.id == transfer.donation_id)
-                .join(Appeal, Appeal.id == Donation.appeal_id)
-                .where(transfer.stripe_transfer_id.in_(others))
+        # Connect appeals: the platform's transfer out (tr_...), and on the charity's own payout
+        # the payment the transfer arrived as (py_...).
+        rows = db.execute(
+            select(Transfer.stripe_transfer_id, Transfer.destination_payment_id, Donation.id, Appeal.slug)
+            .join(Donation, Donation.id == Transfer.donation_id)
+            .join(Appeal, Appeal.id == Donation.appeal_id)
+            .where(
+                or_(
+                    Transfer.stripe_transfer_id.in_(others),
+                    Transfer.destination_payment_id.in_(charges),
+                )
             )
-            for transfer_id, donation_id, appeal in rows:
-                self.by_transfer[transfer_id] = (donation_id, appeal)
+        )
+        for transfer_id, destination_payment, donation_id, appeal in rows:
+            self.by_transfer[transfer_id] = (donation_id, appeal)
+            if destination_payment:
+                self.by_charge[destination_payment] = (donation_id, appeal)
 
     def find(self, txn: dict[str, Any]) -> tuple[str | None, str | None]:
         source = txn.get("source")

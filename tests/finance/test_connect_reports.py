@@ -1,0 +1,50 @@
+"""Finance sees both sides of a Connect appeal: the platform's charge and fee, the charity's transfer and payout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from service.models import Appeal
+from tests.finance.conftest import _donate, _session_of
+from tests.finance.test_pages import sign_in
+from tests.ledger.test_sandbox_flows import delivered
+
+CHARITY = "acct_1RedCrossUK"
+
+
+def test_reports_show_what_the_charity_received_apart_from_what_the_platform_paid(
+    app: Any, client: Any, sandbox: Any, live_server: Any, finance_get: Any, issue: Any
+) -> None:
+    with app.extensions["database"].sessionmaker.begin() as db:
+        db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
+    app.extensions["appeal_cache"].clear()  # the appeal changed: workers re-read it
+    donation_id = _donate(client, 3000)
+    sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    (charity_payout,) = sandbox.control.payout(currency="gbp", account=CHARITY)
+    delivered(sandbox)
+
+    report = finance_get("/reconciliation?group_by=appeal", role="viewer").get_json()
+    (platform,) = report["groups"]
+    assert (platform["key"], platform["gross"]) == ("red-cross-ukraine", 3000)
+    assert platform["fees"] > 0  # the platform pays Stripe's fee on a destination charge
+    assert report["transferred"] == [
+        {"appeal": "red-cross-ukraine", "account": CHARITY, "currency": "gbp", "transfers": 1,
+         "amount": 3000, "reversed": 0, "received": 3000, "paid_out": 1}
+    ]  # fmt: skip
+
+    payouts = finance_get("/payouts", role="viewer").get_json()["data"]
+    (listed,) = payouts
+    assert (listed["account"], listed["transfers_amount"], listed["payments_net"]) == (CHARITY, 3000, 0)
+    detail = finance_get(f"/payouts/{charity_payout['id']}", role="viewer").get_json()
+    assert [t["donation_id"] for t in detail["transfers"]] == [donation_id]
+    # Stripe's statement of the charity's payout, read as the charity's account, matches the ledger.
+    assert detail["stripe"]["available"] and detail["adds_up"]
+    # The dashboard and the payouts page say which side each figure is on.
+    sign_in(client, issue("viewer"))
+    dashboard = client.get("/finance/").get_data(as_text=True)
+    assert "Received by charities" in dashboard and CHARITY in dashboard
+    listing = client.get("/finance/payouts").get_data(as_text=True)
+    assert f"charity <code>{CHARITY}</code>" in listing
