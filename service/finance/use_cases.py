@@ -349,10 +349,34 @@ def payout_list(args: dict[str, Any], as_csv: bool) -> Listing | Export:
     return Listing(page, {})
 
 
+class _Remembered:
+    """The Stripe gateway for one payout's detail, keeping the transactions it answered, so the
+    refund, dispute and transfer lines can be matched to their donations without a second call."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.gateway = gateway
+        self.transactions: list[dict[str, Any]] = []
+
+    def payout_balance_transactions(self, payout_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        self.transactions = self.gateway.payout_balance_transactions(payout_id, account)
+        return self.transactions
+
+
 def payout_detail(payout_id: str) -> dict[str, Any]:
     auth.require(Role.VIEWER)
     auth.require_all_appeals()
-    item = payouts.get_payout(db.session(), payout_id, current_app.extensions["stripe_gateway"])
+    session = db.session()
+    remembered = _Remembered(current_app.extensions["stripe_gateway"])
+    item = payouts.get_payout(session, payout_id, remembered)
+    lines = (item.get("stripe") or {}).get("transactions") or []
+    if remembered.transactions and any(line.get("donation_id") is None for line in lines):
+        # Stripe's statement matches only charges to payments; a refund's, a dispute's (and its
+        # fee's) or a transfer's donation comes from the line's source, as on the statement.
+        matcher = statement.LedgerMatch(session, remembered.transactions)
+        by_id = {txn.get("id"): txn for txn in remembered.transactions}
+        for line in lines:
+            if line.get("donation_id") is None and line.get("id") in by_id:
+                line["donation_id"] = matcher.find(by_id[line["id"]])[0]
     auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
     return item
 

@@ -76,3 +76,12 @@ def test_statement_page_and_refusals(client, issue, finance_get, built_ledger):
     )
     assert client.get(f"/finance/payouts/{payout}/xero.csv").mimetype == "text/csv"
     assert client.get(f"/finance/payouts/{payout}/statement.csv").mimetype == "text/csv"
+
+
+def test_payout_detail_names_the_donation_of_every_line_refunds_included(finance_get, built_ledger):
+    payout = payouts_by_currency(finance_get)["gbp"]["payout"]
+    detail = finance_get(f"/payouts/{payout}").get_json()
+    lines = detail["stripe"]["transactions"]
+    refund = next(line for line in lines if line["type"] == "refund")
+    assert refund["donation_id"] == built_ledger.refunded
+    assert all(line["donation_id"] for line in lines)

@@ -112,7 +112,7 @@ def category_of(txn: dict[str, Any]) -> str:
     return CATEGORIES.get(kind, "adjustment")
 
 
-class _Ledger:
+class LedgerMatch:
     """Donation and appeal for a charge, dispute or transfer, looked up once per statement."""
 
     def __init__(self, db: Session, transactions: Iterable[dict[str, Any]]) -> None:
@@ -190,7 +190,7 @@ class _Ledger:
 
 def lines_for(db: Session, transactions: list[dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:
     """Statement lines for Stripe balance transactions (payouts' own left out), oldest first."""
-    ledger = _Ledger(db, transactions)
+    ledger = LedgerMatch(db, transactions)
     lines: list[dict[str, Any]] = []
     for txn in sorted(transactions, key=lambda t: (t.get("created") or 0, t.get("id") or "")):
         if txn.get("type") == "payout" and not extra.get("with_payouts"):
