@@ -296,6 +296,12 @@ def discrepancy_list() -> Any:
     return render_template("finance/discrepancies.html", found=found)
 
 
+@bp.get("/<path:unknown>")
+def not_a_finance_page(unknown: str) -> Any:
+    """An address under /finance/ that is no page: a 404 in the finance layout, with its menu."""
+    abort(404)
+
+
 @bp.get("/export/<kind>.csv")
 def export_csv(kind: str) -> Any:
     """The export buttons: the same streamed CSV as the API, signed in by session."""

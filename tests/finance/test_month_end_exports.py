@@ -101,6 +101,9 @@ def test_finance_page_errors_keep_the_finance_layout_and_name_the_bad_value(clie
     assert 'aria-label="Finance"' in unknown.get_data(as_text=True)
     missing = client.get("/finance/donations/don_000000000000000000000000")
     assert missing.status_code == 404 and 'aria-label="Finance"' in missing.get_data(as_text=True)
+    nowhere = client.get("/finance/no-such-page")
+    assert nowhere.status_code == 404 and 'aria-label="Finance"' in nowhere.get_data(as_text=True)
+    assert "There is nothing at this address." in nowhere.get_data(as_text=True)
 
 
 def test_money_in_finance_tables_keeps_its_decimals():
