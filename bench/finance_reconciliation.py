@@ -80,12 +80,14 @@ FROM gen;
 
 INSERT INTO payments (donation_id, kind, stripe_payment_intent_id, stripe_charge_id, amount, currency, status,
                       amount_refunded, dispute_id, dispute_status, dispute_amount, balance_transaction_id, fee,
-                      net, settlement_currency, stripe_payout_id, paid_at, created_at, updated_at)
+                      net, settlement_currency, settlement_amount, settlement_refunded, settlement_disputed,
+                      stripe_payout_id, paid_at, created_at, updated_at)
 SELECT 'don_' || lpad(to_hex(i), 24, '0'), 'one_off', 'pi_' || i, 'ch_' || i, amount, currency, 'succeeded',
        CASE WHEN i % 50 = 0 THEN amount / 2 ELSE 0 END,
        CASE WHEN i % 500 = 7 THEN 'dp_' || i END, CASE WHEN i % 500 = 7 THEN 'lost' END,
        CASE WHEN i % 500 = 7 THEN amount END,
-       'txn_' || i, amount * 15 / 1000 + 20, amount - (amount * 15 / 1000 + 20), currency,
+       'txn_' || i, amount * 15 / 1000 + 20, amount - (amount * 15 / 1000 + 20), currency, amount,
+       CASE WHEN i % 50 = 0 THEN amount / 2 ELSE 0 END, CASE WHEN i % 500 = 7 THEN amount ELSE 0 END,
        'po_' || to_char(paid_at, 'YYYYMMDD') || currency, paid_at, paid_at, paid_at
 FROM gen;
 

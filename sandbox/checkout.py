@@ -13,8 +13,6 @@ from sandbox.store import Store
 
 Obj = dict[str, Any]
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60
-# Clients compute expires_at from their own clock; allow a little skew.
-CLOCK_SKEW = 5
 SUPPORTED_UI_MODES = ("hosted_page", "embedded_page")
 
 
@@ -135,10 +133,39 @@ def _check_modes(params: Obj, mode: str, ui_mode: str) -> None:
         )
     if mode == "payment" and "subscription_data" in params:
         raise invalid("You can not pass `subscription_data` in `payment` mode.", param="subscription_data")
-    if mode != "payment" and params.get("submit_type"):
+    # Since API 2024-11-20 subscription mode takes submit_type too; stripe-python 16.1's
+    # SessionCreateParams.submit_type: "can only be specified on Checkout Sessions in `payment`
+    # or `subscription` mode".
+    if mode not in ("payment", "subscription") and params.get("submit_type"):
         raise invalid(
-            "`submit_type` can only be specified on Checkout Sessions in `payment` mode.",
+            "`submit_type` can only be specified on Checkout Sessions in `payment` or `subscription` mode.",
             param="submit_type",
+        )
+    suffix = (params.get("payment_intent_data") or {}).get("statement_descriptor_suffix")
+    if suffix is not None:
+        _check_descriptor_suffix(str(suffix))
+
+
+# The sandbox account's statement descriptor prefix ("shortened descriptor" in the Dashboard).
+DESCRIPTOR_PREFIX = "DONROUTER"
+
+
+def _check_descriptor_suffix(suffix: str) -> None:
+    """Stripe's rules (docs.stripe.com/get-started/account/statement-descriptors): Latin
+    characters, at least one letter, none of < > \\ ' " *, and prefix + "* " + suffix at most
+    22 characters."""
+    param = "payment_intent_data[statement_descriptor_suffix]"
+    if not any(ch.isascii() and ch.isalpha() for ch in suffix):
+        raise invalid("The statement descriptor suffix must contain at least one letter.", param=param)
+    if set("<>\\'\"*") & set(suffix) or not all(" " <= ch <= "~" for ch in suffix):
+        raise invalid(
+            "The statement descriptor suffix contains characters that are not allowed.", param=param
+        )
+    if len(DESCRIPTOR_PREFIX) + 2 + len(suffix) > 22:
+        raise invalid(
+            f"The statement descriptor suffix is too long: with your prefix {DESCRIPTOR_PREFIX!r} and "
+            "'* ' the statement descriptor must be at most 22 characters.",
+            param=param,
         )
 
 
@@ -146,12 +173,15 @@ def _expires_at(params: Obj, created: int) -> int:
     if params.get("expires_at") is None:
         return created + MAX_EXPIRY
     expires_at = int(params["expires_at"])
-    if expires_at < created + MIN_EXPIRY - CLOCK_SKEW:
+    # Exactly Stripe's rule, no slack: "anywhere from 30 minutes to 24 hours after Checkout
+    # Session creation" (stripe-python's SessionCreateParams.expires_at). A client whose clock
+    # runs behind Stripe's must leave its own margin.
+    if expires_at < created + MIN_EXPIRY:
         raise invalid(
             "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
             param="expires_at",
         )
-    if expires_at > created + MAX_EXPIRY + CLOCK_SKEW:
+    if expires_at > created + MAX_EXPIRY:
         raise invalid(
             "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
             param="expires_at",

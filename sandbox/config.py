@@ -23,6 +23,12 @@ class Options:
     latency_ms: float = 0.0
     rate_limit: int = 0  # requests per second across the API; 0 means unlimited
     fees: dict[str, Fee] = field(default_factory=lambda: dict(DEFAULT_FEES))
+    # The account's settlement currency: charges in any other currency are converted into it
+    # (balance transactions with exchange_rate). None: every currency settles as itself, as
+    # for an account with a bank account in each currency it charges.
+    settlement_currency: str | None = None
+    # Rate into the settlement currency per charge currency; others from money.USD_VALUE.
+    exchange_rates: dict[str, float] = field(default_factory=dict)
     # Seconds after which a bank debit left "processing" settles by itself; None: only by control.
     async_settle_seconds: float | None = None
     # Days before a charge's balance transaction becomes available (Stripe: 2 for most cards).
@@ -73,6 +79,10 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
         default=float(env["SANDBOX_ASYNC_SETTLE_SECONDS"])
         if env.get("SANDBOX_ASYNC_SETTLE_SECONDS") else None,
     )  # fmt: skip
+    ap.add_argument(
+        "--settlement-currency", default=env.get("SANDBOX_SETTLEMENT_CURRENCY") or None,
+        help="convert charges in other currencies into this one (e.g. gbp)",
+    )  # fmt: skip
     ap.add_argument("--public-url", default=env.get("SANDBOX_PUBLIC_URL"))
     ap.add_argument("--quiet", action="store_true", help="do not log requests")
     ap.add_argument("--server", choices=("gevent", "threaded"), default=env.get("SANDBOX_SERVER", "gevent"))
@@ -89,6 +99,7 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
         rate_limit=ns.rate_limit,
         fees=fees,
         async_settle_seconds=ns.async_settle_seconds,
+        settlement_currency=ns.settlement_currency.lower() if ns.settlement_currency else None,
         public_url=ns.public_url,
         log_requests=not ns.quiet,
         server=ns.server,

@@ -180,12 +180,18 @@ class SandboxControl:
     def configure(
         self, *, latency_ms: float | None = None, rate_limit: int | None = None,
         async_settle_seconds: float | None = None, available_after_days: int | None = None,
-        fees: list[str] | None = None,
+        fees: list[str] | None = None, settlement_currency: str | None = None,
+        exchange_rates: dict[str, float] | None = None,
     ) -> Obj:  # fmt: skip
-        """Change load switches at runtime; ``fees`` like ``["gbp=1.5+20"]``."""
+        """Change switches at runtime; ``fees`` like ``["gbp=1.5+20"]``; ``settlement_currency``
+        (e.g. ``"gbp"``) converts charges in other currencies at ``exchange_rates``
+        (``{"eur": 0.85}``: pounds per euro; later calls change the rate for later refunds)."""
         body = {"latency_ms": latency_ms, "rate_limit": rate_limit,
                 "async_settle_seconds": async_settle_seconds,
-                "available_after_days": available_after_days, "fees": fees}  # fmt: skip
+                "available_after_days": available_after_days, "fees": fees,
+                "exchange_rates": exchange_rates}  # fmt: skip
+        if settlement_currency is not None:
+            body["settlement_currency"] = settlement_currency
         return self._call("POST", "/settings", body)
 
     def close(self) -> None:

@@ -237,6 +237,8 @@ class Controls:
             "async_settle_seconds": o.async_settle_seconds,
             "available_after_days": o.available_after_days,
             "fees": {c: {"percent": f.percent, "fixed": f.fixed} for c, f in o.fees.items()},
+            "settlement_currency": o.settlement_currency,
+            "exchange_rates": dict(o.exchange_rates),
         }
 
     def update_settings(self, body: Obj) -> Obj:
@@ -250,6 +252,11 @@ class Controls:
             o.async_settle_seconds = None if value is None else float(value)
         if "available_after_days" in body:
             o.available_after_days = int(body["available_after_days"])
+        if "settlement_currency" in body:
+            value = body["settlement_currency"]
+            o.settlement_currency = str(value).lower() if value else None
+        for currency, rate in (body.get("exchange_rates") or {}).items():
+            o.exchange_rates[str(currency).lower()] = float(rate)
         for spec in body.get("fees", []):
             currency, fee = parse_fee(spec)
             o.fees[currency] = fee

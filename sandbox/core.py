@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sandbox import money
 from sandbox.config import Options
 from sandbox.events import Events
 from sandbox.faults import Faults
@@ -28,7 +29,9 @@ SWEEP_SECONDS = 1.0
 class Sandbox:
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._started_with = dataclasses.replace(options, fees=dict(options.fees))
+        self._started_with = dataclasses.replace(
+            options, fees=dict(options.fees), exchange_rates=dict(options.exchange_rates)
+        )
         self.store = Store(options.state_file)
         self.events = Events(
             self.store, options.webhook_urls, options.secrets(), options.webhook_retry_delays
@@ -73,6 +76,13 @@ class Sandbox:
     def fee(self, currency: str) -> Fee:
         return self.options.fees.get(currency.lower(), FALLBACK_FEE)
 
+    def settlement(self, currency: str) -> tuple[str, float | None]:
+        """Where money in ``currency`` lands: (settlement currency, exchange_rate or None)."""
+        target = self.options.settlement_currency
+        if not target or target == currency.lower():
+            return currency.lower(), None
+        return target, money.exchange_rate(currency.lower(), target, self.options.exchange_rates)
+
     def later(self, seconds: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` after ``seconds`` on a daemon timer (cancelled by reset/close)."""
         timer = threading.Timer(seconds, fn)
@@ -98,6 +108,8 @@ class Sandbox:
         self.options.async_settle_seconds = start.async_settle_seconds
         self.options.available_after_days = start.available_after_days
         self.options.fees = dict(start.fees)
+        self.options.settlement_currency = start.settlement_currency
+        self.options.exchange_rates = dict(start.exchange_rates)
         self.events.deliverer.configure(duplicate=False, out_of_order=False, delay=0.0)
         self.events.set_endpoints(start.webhook_urls, start.secrets())
 

@@ -14,6 +14,12 @@ from sandbox.ids import now
 Obj = dict[str, Any]
 
 
+def _settled(amount: int, source: str, target: str, rate: float | None) -> int:
+    """``amount`` of a charge's currency as it moves the balance: converted at today's rate
+    when the account settles in another currency (https://docs.stripe.com/currencies/disputes-refunds)."""
+    return amount if rate is None else money.convert(amount, source, target, rate)
+
+
 def find_charge(sb: Sandbox, charge_id: str | None, pi_id: str | None) -> Obj:
     if charge_id and pi_id:
         raise invalid("You can only pass one of charge or payment_intent.", param="charge")
@@ -60,10 +66,11 @@ def refund(
                 param="amount",
             )
         re = objects.refund(ch, amount, reason=reason, metadata=metadata or {})
+        currency, rate = sb.settlement(ch["currency"])
         txn = objects.balance_transaction(
-            amount=-amount, currency=ch["currency"], fee=0, type_="refund", source=re["id"],
-            reporting_category="refund", description="REFUND FOR CHARGE",
-            available_after_days=0,
+            amount=-_settled(amount, ch["currency"], currency, rate), currency=currency, fee=0,
+            type_="refund", source=re["id"], reporting_category="refund",
+            description="REFUND FOR CHARGE", available_after_days=0, exchange_rate=rate,
         )  # fmt: skip
         sb.store.add(txn)
         re["balance_transaction"] = txn["id"]
@@ -84,11 +91,13 @@ def open_dispute(sb: Sandbox, ch: Obj, amount: int | None, reason: str) -> Obj:
             raise invalid(f"Charge {ch['id']} cannot be disputed.", param="charge")
         amount = ch["amount"] - ch["amount_refunded"] if amount is None else int(amount)
         dp = objects.dispute(ch, amount, reason)
-        fee = money.DISPUTE_FEE.get(ch["currency"], 1500)
+        currency, rate = sb.settlement(ch["currency"])
+        fee = money.DISPUTE_FEE.get(currency, 1500)
         txn = objects.balance_transaction(
-            amount=-amount, currency=ch["currency"], fee=fee, type_="adjustment",
-            source=dp["id"], reporting_category="dispute",
+            amount=-_settled(amount, ch["currency"], currency, rate), currency=currency, fee=fee,
+            type_="adjustment", source=dp["id"], reporting_category="dispute",
             description=f"Chargeback withdrawal for {ch['id']}", available_after_days=0,
+            exchange_rate=rate,
         )  # fmt: skip
         sb.store.add(txn)
         dp["balance_transactions"] = [txn]
@@ -108,10 +117,14 @@ def close_dispute(sb: Sandbox, dp: Obj, outcome: str) -> Obj:
         previous = {"status": dp["status"]}
         if outcome == "won":
             withdrawn = dp["balance_transactions"][0]
+            # Reinstated at the rate of the day it is won, like the withdrawal was at its own.
+            currency, rate = sb.settlement(dp["currency"])
             txn = objects.balance_transaction(
-                amount=dp["amount"], currency=dp["currency"], fee=-withdrawn["fee"],
-                type_="adjustment", source=dp["id"], reporting_category="dispute_reversal",
+                amount=_settled(dp["amount"], dp["currency"], currency, rate), currency=currency,
+                fee=-withdrawn["fee"], type_="adjustment", source=dp["id"],
+                reporting_category="dispute_reversal",
                 description=f"Chargeback reversal for {dp['charge']}", available_after_days=0,
+                exchange_rate=rate,
             )  # fmt: skip
             sb.store.add(txn)
             dp["balance_transactions"].append(txn)

@@ -179,6 +179,7 @@ def balance_transaction(
     description: str | None = None,
     available_after_days: int = 2,
     status: str | None = None,
+    exchange_rate: float | None = None,
 ) -> Obj:
     created = now()
     available_on = created + available_after_days * DAY
@@ -197,7 +198,7 @@ def balance_transaction(
         created=created,
         currency=currency,
         description=description,
-        exchange_rate=None,
+        exchange_rate=exchange_rate,
         fee=fee,
         fee_details=fee_details,
         net=amount - fee,

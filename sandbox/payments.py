@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import connect
+from sandbox import connect, money
 from sandbox import payment_objects as objects
 from sandbox.core import Sandbox
 from sandbox.errors import invalid
@@ -25,16 +25,25 @@ def attach_balance_transaction(sb: Sandbox, ch: Obj) -> Obj:
     Stripe may send charge.succeeded before the balance transaction exists;
     integrations that need the fee must read it from charge.updated (or expand).
     """
-    fee = sb.fee(ch["currency"]).on(ch["amount"])
+    currency, rate = sb.settlement(ch["currency"])
+    amount = ch["amount"]
+    if rate is None:
+        fee = sb.fee(currency).on(amount)
+    else:
+        # Converted at the charge's moment; the fee is charged in the settlement currency, with
+        # Stripe's conversion fee on top (https://docs.stripe.com/currencies/conversions).
+        amount = money.convert(amount, ch["currency"], currency, rate)
+        fee = sb.fee(currency).on(amount) + int(amount * money.CONVERSION_FEE_PERCENT / 100 + 0.5)
     txn = objects.balance_transaction(
-        amount=ch["amount"],
-        currency=ch["currency"],
+        amount=amount,
+        currency=currency,
         fee=fee,
         type_="charge",
         source=ch["id"],
         reporting_category="charge",
         description=ch.get("description"),
         available_after_days=sb.options.available_after_days,
+        exchange_rate=rate,
     )
     sb.store.add(txn)
     ch["balance_transaction"] = txn["id"]

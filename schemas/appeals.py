@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates, validates_schema
 
 from service.currencies import (
     STRIPE_MAXIMUM_AMOUNT,
     SUPPORTED_CURRENCIES,
     minimum_charge,
 )
+from service.descriptors import suffix_problems
 
 from .base import StrictSchema
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and hyphens.")
 CURRENCY = validate.OneOf(sorted(SUPPORTED_CURRENCIES), error="Unsupported currency {input}.")
-# Stripe's rule for descriptor suffixes: letters, digits and spaces, no <>\'" characters.
-DESCRIPTOR = validate.Regexp(r"^[A-Za-z0-9 .\-]{1,22}$", error="Up to 22 letters, digits and spaces.")
 AMOUNT = fields.Integer(strict=True, validate=validate.Range(min=1, max=STRIPE_MAXIMUM_AMOUNT))
 
 
@@ -53,7 +52,8 @@ class AppealDefinitionSchema(StrictSchema):
         load_default=None,
         validate=validate.Regexp(r"^acct_[A-Za-z0-9]+$", error="Must be a Stripe account id (acct_...)."),
     )
-    statement_descriptor_suffix = fields.String(load_default=None, validate=DESCRIPTOR)
+    # Checked against Stripe's rules beside the account's prefix (service/descriptors.py).
+    statement_descriptor_suffix = fields.String(load_default=None)
     allowed_origins = fields.List(
         fields.Url(schemes={"http", "https"}, require_tld=False, relative=False),
         load_default=list,
@@ -62,6 +62,17 @@ class AppealDefinitionSchema(StrictSchema):
         load_default=False,
         metadata={"description": "The charity claims Gift Aid from HMRC: offer it on gifts in pounds."},
     )
+
+    def __init__(self, *args: Any, descriptor_prefix: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.descriptor_prefix = descriptor_prefix
+
+    @validates("statement_descriptor_suffix")
+    def check_descriptor_suffix(self, value: str | None, **_: Any) -> None:
+        if value is not None:
+            problems = suffix_problems(value, self.descriptor_prefix)
+            if problems:
+                raise ValidationError([f"The statement descriptor suffix {p}." for p in problems])
 
     @pre_load
     def normalise_currency_codes(self, data: Any, **_: Any) -> Any:

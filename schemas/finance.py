@@ -161,12 +161,17 @@ class EventPageSchema(Schema):
 
 class MoneySchema(Schema):
     payments = fields.Integer()
-    collected = fields.Integer()
-    fee = fields.Integer(allow_none=True)
-    net = fields.Integer(allow_none=True)
-    settlement_currency = fields.String(allow_none=True)
-    refunded = fields.Integer()
-    disputed = fields.Integer()
+    collected = fields.Integer(metadata={"description": "In the donation's currency."})
+    fee = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    net = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    settlement_currency = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Null until Stripe's balance transaction is known, or if payments settled in two."
+        },
+    )
+    refunded = fields.Integer(metadata={"description": "In the donation's currency."})
+    disputed = fields.Integer(metadata={"description": "In the donation's currency."})
     dispute_status = fields.String(allow_none=True)
     payouts = fields.List(fields.String())
 
@@ -211,6 +216,9 @@ class PaymentSchema(Schema):
     fee = fields.Integer(allow_none=True)
     net = fields.Integer(allow_none=True)
     settlement_currency = fields.String(allow_none=True)
+    settlement_amount = fields.Integer(allow_none=True)
+    settlement_refunded = fields.Integer()
+    settlement_disputed = fields.Integer()
     balance_transaction_id = fields.String(allow_none=True)
     stripe_payment_intent_id = fields.String(allow_none=True)
     stripe_charge_id = fields.String(allow_none=True)
@@ -241,21 +249,64 @@ class DonationPageSchema(Schema):
 
 class ReconciliationLineSchema(Schema):
     key = fields.String(metadata={"description": "The day, appeal slug, currency or source."})
+    currency = fields.String(
+        metadata={"description": "Currency of gross, refunded and disputed (the charges')."}
+    )
+    payments = fields.Integer()
+    gross = fields.Integer(metadata={"description": "In currency."})
+    refunded = fields.Integer(metadata={"description": "In currency."})
+    disputed = fields.Integer(metadata={"description": "In currency: open or lost disputes."})
+    settlement_currency = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Currency of settlement_gross, fees, net, settlement_refunded, "
+            "settlement_disputed and balance (the Stripe balance's); null for payments whose "
+            "balance transaction is not known yet."
+        },
+    )
+    settlement_gross = fields.Integer(
+        allow_none=True,
+        metadata={"description": "In settlement_currency: the charges as Stripe booked them."},
+    )
+    fees = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    net = fields.Integer(
+        allow_none=True, metadata={"description": "In settlement_currency: Stripe's net, gross less fees."}
+    )
+    settlement_refunded = fields.Integer(
+        allow_none=True,
+        metadata={"description": "In settlement_currency: what refunds took from the balance."},
+    )
+    settlement_disputed = fields.Integer(
+        allow_none=True,
+        metadata={"description": "In settlement_currency: dispute withdrawals less reinstatements."},
+    )
+    balance = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "In settlement_currency: net less settlement_refunded and settlement_disputed."
+        },
+    )
+    without_fee_data = fields.Integer()
+
+
+class ReconciliationTotalSchema(Schema):
     currency = fields.String()
     payments = fields.Integer()
     gross = fields.Integer()
     refunded = fields.Integer()
     disputed = fields.Integer()
-    fees = fields.Integer()
-    net = fields.Integer(metadata={"description": "Stripe's net of the payments: gross less fees."})
-    balance = fields.Integer(metadata={"description": "net less refunded and disputed."})
     without_fee_data = fields.Integer()
-    fee_currency = fields.String(allow_none=True)
 
 
-class ReconciliationTotalSchema(ReconciliationLineSchema):
-    class Meta:
-        exclude = ("key",)
+class ReconciliationSettlementTotalSchema(Schema):
+    settlement_currency = fields.String()
+    payments = fields.Integer()
+    settlement_gross = fields.Integer()
+    fees = fields.Integer()
+    net = fields.Integer()
+    settlement_refunded = fields.Integer()
+    settlement_disputed = fields.Integer()
+    balance = fields.Integer()
 
 
 class TransferredSchema(Schema):
@@ -276,7 +327,11 @@ class ReconciliationSchema(Schema):
     groups = fields.List(fields.Nested(ReconciliationLineSchema))
     totals = fields.List(
         fields.Nested(ReconciliationTotalSchema),
-        metadata={"description": "One per currency, never summed across."},
+        metadata={"description": "One per charge currency, never summed across."},
+    )
+    settlement_totals = fields.List(
+        fields.Nested(ReconciliationSettlementTotalSchema),
+        metadata={"description": "One per settlement currency: what the Stripe balance received and kept."},
     )
     transferred = fields.List(
         fields.Nested(TransferredSchema),

@@ -54,11 +54,15 @@ class PayoutPaymentSchema(Schema):
     appeal = fields.String()
     stripe_charge_id = fields.String(allow_none=True)
     balance_transaction_id = fields.String(allow_none=True)
-    amount = fields.Integer()
+    amount = fields.Integer(metadata={"description": "In currency (the charge's)."})
     currency = fields.String()
-    fee = fields.Integer(allow_none=True)
-    net = fields.Integer(allow_none=True)
-    amount_refunded = fields.Integer()
+    settlement_currency = fields.String(allow_none=True)
+    settlement_amount = fields.Integer(
+        allow_none=True, metadata={"description": "In settlement_currency: the charge as Stripe booked it."}
+    )
+    fee = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    net = fields.Integer(allow_none=True, metadata={"description": "In settlement_currency."})
+    amount_refunded = fields.Integer(metadata={"description": "In currency."})
     dispute_status = fields.String(allow_none=True)
     paid_at = fields.AwareDateTime(allow_none=True)
 
@@ -86,8 +90,10 @@ class StatementSchema(Schema):
 class PayoutDetailSchema(PayoutSchema):
     payments = fields.List(fields.Nested(PayoutPaymentSchema))
     transfers = fields.List(fields.Nested(PayoutTransferSchema))
-    payments_gross = fields.Integer()
-    payments_fees = fields.Integer()
+    payments_gross = fields.Integer(
+        metadata={"description": "In the payout's currency: the linked payments' settlement amounts."}
+    )
+    payments_fees = fields.Integer(metadata={"description": "In the payout's currency."})
     stripe = fields.Nested(StatementSchema, allow_none=True)
     adds_up = fields.Boolean(
         metadata={

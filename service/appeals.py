@@ -32,9 +32,13 @@ def read_definitions(path: Path) -> list[dict[str, Any]]:
     return raw
 
 
-def validate_definitions(raw: list[Any]) -> list[dict[str, Any]]:
-    """Validate every definition; the error names each bad field as ``[index].field``."""
-    schema = AppealDefinitionSchema()
+def validate_definitions(raw: list[Any], descriptor_prefix: str | None = None) -> list[dict[str, Any]]:
+    """Validate every definition; the error names each bad field as ``[index].field``.
+
+    ``descriptor_prefix`` is the Stripe account's statement descriptor prefix, which each
+    appeal's suffix must fit beside (None: the longest prefix Stripe allows).
+    """
+    schema = AppealDefinitionSchema(descriptor_prefix=descriptor_prefix)
     loaded, errors = [], {}
     for index, item in enumerate(raw):
         try:
@@ -66,8 +70,8 @@ def upsert_appeals(db: Session, definitions: list[dict[str, Any]]) -> list[tuple
     return results
 
 
-def load_file(db: Session, path: Path) -> list[tuple[Appeal, bool]]:
-    return upsert_appeals(db, validate_definitions(read_definitions(path)))
+def load_file(db: Session, path: Path, descriptor_prefix: str | None = None) -> list[tuple[Appeal, bool]]:
+    return upsert_appeals(db, validate_definitions(read_definitions(path), descriptor_prefix))
 
 
 def list_appeals(db: Session) -> list[Appeal]:

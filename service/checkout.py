@@ -6,6 +6,8 @@ sandbox enforces that in tests. Redirect URLs come from settings, never from the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -17,9 +19,45 @@ from .settings import Settings
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
-def checkout_idempotency_key(donation: Donation) -> str:
-    """Derived from the donation id so every retry, sweep or replay maps to one session."""
-    return f"donation-{donation.id}-checkout-session"
+# Stripe takes expires_at "30 minutes to 24 hours after Checkout Session creation" on *its*
+# clock (stripe-python's SessionCreateParams.expires_at; docs.stripe.com/payments/checkout/
+# managing-limited-inventory): keep this much more than 30 minutes from the moment of the call,
+# and this much less than 24 hours, for a clock that is a little off Stripe's.
+CLOCK_SKEW_MARGIN = timedelta(minutes=2)
+MIN_EXPIRY = timedelta(minutes=30) + CLOCK_SKEW_MARGIN
+MAX_EXPIRY = timedelta(hours=24) - CLOCK_SKEW_MARGIN
+# A retry moments after a lost response must send exactly the same parameters (so Stripe replays
+# the session it made); a retry much later needs a later expires_at. expires_at therefore moves
+# in whole steps from the donation's creation, only when the previous value is too close.
+EXPIRY_STEP = timedelta(minutes=15)
+
+
+def session_expires_at(created_at: datetime, now: datetime, minutes: int) -> datetime:
+    """created_at + minutes, moved on by whole EXPIRY_STEPs until it is MIN_EXPIRY after ``now``.
+
+    Always between MIN_EXPIRY and max(minutes, MIN_EXPIRY + EXPIRY_STEP) after ``now``, and the
+    same value for every call within one step, whenever the row was created.
+    """
+    lifetime = min(timedelta(minutes=minutes), MAX_EXPIRY)
+    expires = created_at + lifetime
+    short = now + MIN_EXPIRY - expires
+    if short > timedelta(0):
+        steps = -(-short // EXPIRY_STEP)  # ceiling division of timedeltas
+        expires += steps * EXPIRY_STEP
+    return expires
+
+
+def checkout_idempotency_key(donation: Donation, params: dict[str, Any]) -> str:
+    """The donation id plus a digest of exactly what is sent.
+
+    A retry with the same parameters (a lost response, a double submit, the sweeper moments
+    later) reuses the key, and Stripe replays the session it already made. Different parameters
+    (a later expires_at, a changed setting or appeal title) get a new key: Stripe refuses a key
+    reused with other parameters (``idempotency_error``), which would otherwise turn a
+    harmless retry into a permanent rejection.
+    """
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"donation-{donation.id}-checkout-{digest[:24]}"
 
 
 def donation_metadata(donation: Donation, appeal: Appeal, settings: Settings) -> dict[str, str]:
@@ -58,8 +96,11 @@ def cancel_url(settings: Settings, appeal: Appeal, donation: Donation) -> str:
 
 
 def checkout_session_params(
-    donation: Donation, appeal: Appeal, settings: Settings, now: datetime
+    donation: Donation, appeal: Appeal, settings: Settings, now: datetime, created_at: datetime | None = None
 ) -> dict[str, Any]:
+    """``now`` is the moment of the call; ``created_at`` (the donation row's, by default ``now``)
+    anchors expires_at so that retries in quick succession send identical parameters."""
+    created_at = created_at or now
     metadata = donation_metadata(donation, appeal, settings)
     monthly = donation.frequency == "monthly"
     price_data: dict[str, Any] = {
@@ -85,11 +126,14 @@ def checkout_session_params(
         "client_reference_id": donation.id,
         "success_url": success_url(settings, appeal, donation.locale),
         "cancel_url": cancel_url(settings, appeal, donation),
-        "expires_at": int((now + timedelta(minutes=settings.checkout_session_minutes)).timestamp()),
+        "expires_at": int(session_expires_at(created_at, now, settings.checkout_session_minutes).timestamp()),
     }
     if donation.email:
         params["customer_email"] = donation.email
     description = f"Donation to {appeal.title}"
+    # "Donate" on Checkout's button for monthly gifts too: subscription mode accepts submit_type
+    # since API 2024-11-20 (stripe-python 16.1's SessionCreateParams.submit_type).
+    params["submit_type"] = "donate"
     if monthly:
         subscription_data: dict[str, Any] = {"metadata": metadata, "description": description}
         if appeal.stripe_account:
@@ -97,7 +141,6 @@ def checkout_session_params(
             subscription_data["transfer_data"] = charity_transfer(donation, appeal.stripe_account)
         params["subscription_data"] = subscription_data
     else:
-        params["submit_type"] = "donate"
         intent_data: dict[str, Any] = {"metadata": metadata, "description": description}
         if appeal.statement_descriptor_suffix:
             intent_data["statement_descriptor_suffix"] = appeal.statement_descriptor_suffix

@@ -60,7 +60,8 @@ def appeals_load(path: Path) -> None:
     """Create or update appeals from a YAML or JSON file (one appeal or a list)."""
     try:
         with database().begin() as session:
-            results = appeals.load_file(session, path)
+            prefix = current_app.extensions["settings"].statement_descriptor_prefix
+            results = appeals.load_file(session, path, prefix)
             lines = [f"{'created' if created else 'updated'} {appeal.slug}" for appeal, created in results]
     except DomainError as exc:
         _fail(exc)
@@ -74,7 +75,8 @@ def appeals_load(path: Path) -> None:
 def appeals_seed() -> None:
     """Load the sample Red Cross Emergency Appeal (Ukraine)."""
     with database().begin() as session:
-        for appeal, created in appeals.load_file(session, appeals.SEED_FILE):
+        prefix = current_app.extensions["settings"].statement_descriptor_prefix
+        for appeal, created in appeals.load_file(session, appeals.SEED_FILE, prefix):
             click.echo(f"{'created' if created else 'updated'} {appeal.slug}")
     _forget_cached_appeals()
 

@@ -161,7 +161,11 @@ def create_donation(
         "checkout_attempts": 0,
         "amount_refunded": 0,
         "needs_attention": False,
-        "fee_cover_amount": fee_cover_for(request.amount, request.currency) if request.cover_fees else 0,
+        "fee_cover_amount": (
+            fee_cover_for(request.amount, request.currency, settings.stripe_settlement_currency)
+            if request.cover_fees
+            else 0
+        ),
         "anonymous": request.anonymous,
         "locale": request.locale,
         **source_columns(request.source),
@@ -219,12 +223,15 @@ def ensure_checkout_session(
     donation: Donation,
     *,
     in_progress_wait: float = 10.0,
+    now: datetime | None = None,
 ) -> Donation:
     """Give the donation a Checkout Session unless it has one; safe to call repeatedly.
 
-    Stripe sees the same idempotency key and the same parameters on every call for one donation
-    (``expires_at`` is derived from the row's creation time), so a retry after a lost response
-    returns the session Stripe already made instead of creating a second one.
+    A retry soon after a lost response sends the same parameters with the same idempotency key,
+    so Stripe returns the session it already made instead of creating a second one. A retry
+    much later (the sweeper) or after a settings change sends a later ``expires_at`` or other
+    parameters under a new key (service/checkout.py), so it is neither refused for an
+    ``expires_at`` too close nor for a key reused with other parameters.
     """
     if donation.stripe_checkout_session_id or donation.status not in RETRYABLE:
         return donation
@@ -233,10 +240,12 @@ def ensure_checkout_session(
         awaited = _wait_for_session(db, donation.id, in_progress_wait, settings)
         if awaited is not None:
             return awaited
-    params = checkout_session_params(donation, donation.appeal, settings, donation.created_at)
+    params = checkout_session_params(
+        donation, donation.appeal, settings, now or utcnow(), donation.created_at
+    )
     try:
         session = surge.create_session_within(
-            gateway, params, checkout_idempotency_key(donation), settings.surge_wait_seconds
+            gateway, params, checkout_idempotency_key(donation, params), settings.surge_wait_seconds
         )
     except StripeGatewayError as exc:
         # Stripe's rate limit (or our share of it) must not cost the donation: surge mode.

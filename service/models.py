@@ -278,6 +278,14 @@ class Payment(Base):
     fee: Mapped[int | None] = mapped_column(BigInteger)
     net: Mapped[int | None] = mapped_column(BigInteger)
     settlement_currency: Mapped[str | None] = mapped_column(String(3))
+    # The payment in the account's settlement currency, from Stripe's balance transactions (fee and
+    # net above are too). When Stripe converted the charge these differ from amount, refunds and
+    # dispute_amount, which stay in ``currency``; refunds and dispute withdrawals are converted at
+    # the rate of their own day, so they are stored as Stripe booked them, never recomputed.
+    settlement_amount: Mapped[int | None] = mapped_column(BigInteger)
+    settlement_refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Dispute withdrawals less reinstatements (the dispute fee excluded), in settlement_currency.
+    settlement_disputed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     stripe_payout_id: Mapped[str | None] = mapped_column(String(255), index=True)
     paid_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,6 +22,9 @@ from urllib.parse import urlsplit
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range, ValidationError
 
+from .currencies import SUPPORTED_CURRENCIES
+from .descriptors import prefix_problems
+
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 STRIPE_API_DEFAULT = "https://api.stripe.com"
@@ -84,6 +87,14 @@ class Settings:
     # Background jobs (service/jobs.py) run in-process unless a worker takes them from Redis:
     # load_settings sets this False whenever REDIS_URL is set.
     jobs_in_process: bool = True
+    # The Stripe account's default settlement currency (its bank account's). Gifts in another
+    # currency are converted by Stripe, for a fee the fee-cover estimate includes. None: every
+    # currency the appeals take settles as itself (a bank account per currency).
+    stripe_settlement_currency: str | None = None
+    # The account's statement descriptor prefix (Dashboard > Settings > Public details, "shortened
+    # descriptor"): appeal suffixes must fit beside it in 22 characters. None: the longest
+    # prefix Stripe allows (10) is assumed.
+    statement_descriptor_prefix: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -168,6 +179,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_from=env.text("MAIL_FROM", defaults.mail_from, _MAIL_FROM),
         tax_year=env.text("TAX_YEAR", defaults.tax_year, _TAX_YEAR, convert=str.lower),
         jobs_in_process=redis_url is None,
+        stripe_settlement_currency=env.text(
+            "STRIPE_SETTLEMENT_CURRENCY",
+            defaults.stripe_settlement_currency,
+            _SETTLEMENT_CURRENCY,
+            convert=str.lower,
+        ),
+        statement_descriptor_prefix=env.text(
+            "STRIPE_STATEMENT_DESCRIPTOR_PREFIX", defaults.statement_descriptor_prefix, _descriptor_prefix
+        ),
     )
     problems = env.problems()
     problems += production_problems(settings, allow_test_keys=allow_test_keys) + time_limit_problems(settings)
@@ -381,3 +401,12 @@ def _is_address(value: str) -> bool:
 _MAIL_URL = _rule(_is_mail_url, "must look like smtp://user:password@host:587?starttls=true")
 _MAIL_FROM = _rule(_is_address, "must be an address, e.g. Red Cross <donations@example.org>")
 _TAX_YEAR = OneOf(("uk", "calendar"), error="must be uk (6 April to 5 April) or calendar")
+_SETTLEMENT_CURRENCY = _rule(
+    lambda code: code in SUPPORTED_CURRENCIES, "must be a currency code Stripe settles in, e.g. gbp"
+)
+
+
+def _descriptor_prefix(prefix: str) -> None:
+    problems = prefix_problems(prefix)
+    if problems:
+        raise ValidationError(problems)

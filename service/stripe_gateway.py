@@ -303,6 +303,17 @@ class StripeGateway:
         )
         return _plain(txn)
 
+    def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        """The charge's refunds with their balance transactions expanded (what each took from the
+        balance, in the settlement currency). A charge is refunded a handful of times at most."""
+        page = self._call(
+            "refunds.list",
+            lambda: self.client.v1.refunds.list(
+                params={"charge": charge_id, "expand": ["data.balance_transaction"], "limit": 100}
+            ),
+        )
+        return [_plain(refund) for refund in page.data]
+
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         subscription = self._call(
             "subscriptions.retrieve",

@@ -78,8 +78,9 @@ def embed_js() -> Response:
 def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
     """Everything the widget shows, already translated and formatted for ``locale``."""
     currencies = []
+    settles_in = current_app.extensions["settings"].stripe_settlement_currency
     for code in appeal.currencies:
-        rate = fee_rate(code)
+        rate = fee_rate(code, settles_in)
         currencies.append(
             {
                 "code": code,
@@ -88,8 +89,8 @@ def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
                     {
                         "amount": amount,
                         "label": money(amount, code, locale),
-                        "cover": fee_cover_for(amount, code),
-                        "cover_label": money(fee_cover_for(amount, code), code, locale),
+                        "cover": fee_cover_for(amount, code, settles_in),
+                        "cover_label": money(fee_cover_for(amount, code, settles_in), code, locale),
                     }
                     for amount in appeal.suggested_amounts.get(code, [])
                 ],

@@ -113,6 +113,7 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
         values["amount_refunded"] = case(
             (Payment.amount_refunded < refunded, refunded), else_=Payment.amount_refunded
         )
+    refunds_moved = "amount_refunded" in values
     if values:
         db.execute(update(Payment).where(Payment.id == payment.id).values(**values, updated_at=utcnow()))
         changed = True
@@ -124,9 +125,13 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
         except StripeGatewayError as exc:
             log.warning("balance_transaction_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
             txn = None
+    recorded = False
     if isinstance(txn, dict):
-        changed |= record_balance_transaction(db, payment, txn)
+        recorded = record_balance_transaction(db, payment, txn)
+        changed |= recorded
     changed |= record_transfer(db, gateway, payment, charge)
+    if refunds_moved or (recorded and isinstance(refunded, int) and refunded > 0):
+        changed |= sync_settlement_refunds(db, gateway, payment.id, charge.get("id"))
     return changed
 
 
@@ -191,6 +196,9 @@ def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any
         .where(Payment.id == payment.id, Payment.balance_transaction_id.is_(None))
         .values(
             balance_transaction_id=txn["id"],
+            # All three in settlement_currency: converted by Stripe when the charge's currency is
+            # not one the account settles in (txn.exchange_rate is then set).
+            settlement_amount=txn.get("amount"),
             fee=txn.get("fee"),
             net=txn.get("net"),
             settlement_currency=(txn.get("currency") or "").lower() or None,
@@ -198,6 +206,58 @@ def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def sync_settlement_refunds(
+    db: Session, gateway: StripeReader | None, payment_id: int, charge_id: str | None
+) -> bool:
+    """What the payment's refunds took from the balance, in its settlement currency.
+
+    Unconverted, that is the refunded amount itself. Converted, Stripe converts each refund at
+    the rate of its own day (https://docs.stripe.com/currencies/disputes-refunds), so only the
+    refunds' balance transactions know it: they are asked for, and a failure leaves the old
+    figure for the next refund event or `flask stripe sync-events` to correct.
+    """
+    payment = db.scalar(
+        select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
+    )
+    if payment is None or payment.settlement_currency is None:
+        return False
+    if payment.settlement_currency == payment.currency:
+        total = payment.amount_refunded
+    else:
+        charge_id = charge_id or payment.stripe_charge_id
+        if gateway is None or not charge_id:
+            return False
+        try:
+            refunds = gateway.refunds_for_charge(charge_id)
+        except StripeGatewayError as exc:
+            log.warning("refund_fetch_failed", extra={"kind": exc.kind, "payment": payment.id})
+            return False
+        total = 0
+        for refund in refunds:
+            txn = refund.get("balance_transaction")
+            if (
+                refund.get("status") in ("succeeded", "pending")
+                and isinstance(txn, dict)
+                and str(txn.get("currency", "")).lower() == payment.settlement_currency
+            ):
+                total -= int(txn.get("amount") or 0)
+    if total == payment.settlement_refunded:
+        return False
+    db.execute(
+        update(Payment).where(Payment.id == payment.id).values(settlement_refunded=total, updated_at=utcnow())
+    )
+    return True
+
+
+def dispute_settlement(dispute: dict[str, Any]) -> int | None:
+    """Withdrawn less reinstated, in the settlement currency, from the dispute's own balance
+    transactions (converted by Stripe at each one's day); None when the event does not list them."""
+    transactions = dispute.get("balance_transactions")
+    if not isinstance(transactions, list) or not all(isinstance(t, dict) for t in transactions):
+        return None
+    return -sum(int(t.get("amount") or 0) for t in transactions)
 
 
 def fetch_missing_charge(db: Session, gateway: StripeReader | None, payment: Payment) -> bool:
@@ -223,14 +283,29 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
     status = dispute.get("status")
     if not isinstance(status, str):
         return False
+    withdrawn = dispute_settlement(dispute)
+    settled = False
+    if withdrawn is not None and payment.dispute_id in (None, dispute.get("id")):
+        # More balance transactions is later news: a reinstatement follows the withdrawal, so a
+        # late withdrawal-only snapshot never undoes a dispute already won back.
+        count = len(dispute["balance_transactions"])
+        if payment.settlement_disputed != withdrawn and (
+            count >= 2 or (count == 1 and payment.dispute_status != "won")
+        ):
+            db.execute(
+                update(Payment)
+                .where(Payment.id == payment.id)
+                .values(settlement_disputed=withdrawn, updated_at=utcnow())
+            )
+            settled = True
     if payment.dispute_status in CLOSED_DISPUTE and payment.dispute_id == dispute.get("id"):
-        return False
+        return settled
     if payment.dispute_id == dispute.get("id") and payment.dispute_status is not None:
         current, reported = DISPUTE_PROGRESS.get(payment.dispute_status), DISPUTE_PROGRESS.get(status)
         if payment.dispute_status == status or (
             current is not None and reported is not None and reported <= current
         ):
-            return False
+            return settled
     result = db.execute(
         update(Payment)
         .where(
@@ -244,4 +319,4 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
             updated_at=utcnow(),
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return settled or bool(result.rowcount)  # type: ignore[attr-defined]

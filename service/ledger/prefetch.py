@@ -50,6 +50,9 @@ class PrefetchingGateway:
     def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
         return self._get("retrieve_transfer", transfer_id)
 
+    def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        return self._get("refunds_for_charge", charge_id)
+
     def warm(self, event: dict[str, Any]) -> None:
         """Fetch what applying ``event`` is likely to need (a miss only costs a later call)."""
         call = prefetch_call(event)

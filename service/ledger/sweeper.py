@@ -83,7 +83,7 @@ def _create_session(
             return "skipped"
         window_over = donation.created_at + timedelta(minutes=settings.checkout_session_minutes) < now
         try:
-            ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0)
+            ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0, now=now)
             return "session_created"
         except CheckoutUnavailable as exc:
             if exc.kind == "rejected" and window_over:

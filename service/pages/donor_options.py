@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from babel.numbers import format_decimal, get_currency_symbol
-from flask import request, url_for
+from flask import current_app, request, url_for
 
 from ..currencies import exponent
 from ..fees import fee_cover_for, fee_rate
@@ -91,10 +91,17 @@ def request_options(data: Mapping[str, Any], appeal: Appeal) -> dict[str, Any]:
 FEE_ESTIMATE = N_("About %(cover)s on a %(gift)s gift.")
 
 
+def _settles_in() -> str | None:
+    """The account's settlement currency: a gift in another one pays Stripe's conversion fee too."""
+    return current_app.extensions["settings"].stripe_settlement_currency
+
+
 def fee_estimate(gift: int, currency: str) -> str:
     """'About £0.59 on a £25 gift.' in the donor's language: what covering the fee adds."""
     return gettext(
-        FEE_ESTIMATE, cover=money(fee_cover_for(gift, currency), currency), gift=money(gift, currency)
+        FEE_ESTIMATE,
+        cover=money(fee_cover_for(gift, currency, _settles_in()), currency),
+        gift=money(gift, currency),
     )
 
 
@@ -105,7 +112,7 @@ def options_context(appeal: Appeal, values: Mapping[str, Any]) -> dict[str, Any]
     estimate for the amount chosen (each suggestion carries its own, worked out here).
     """
     currency = values.get("currency") or appeal.default_currency
-    rate = fee_rate(currency)
+    rate = fee_rate(currency, _settles_in())
     percent = format_decimal(rate.percent, locale=babel_locale())
     rule = f"{percent}% + {money(rate.fixed, currency)}" if rate.fixed else f"{percent}%"
     return {

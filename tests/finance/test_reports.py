@@ -32,13 +32,15 @@ def test_reconciliation_matches_stripe_to_the_minor_unit(finance_get, built_ledg
         for i, key in enumerate(("amount", "fee", "net")):
             charges[txn["currency"]][i] += txn[key]
     for code, line in lines.items():
-        assert [line["gross"], line["fees"], line["net"]] == charges[code]
-        assert line["without_fee_data"] == 0 and line["fee_currency"] == code
+        assert [line["settlement_gross"], line["fees"], line["net"]] == charges[code]
+        assert line["without_fee_data"] == 0 and line["settlement_currency"] == code
     refunds = sum(-t["amount"] for t in stripe_balance(sandbox, type="refund"))
-    assert gbp["refunded"] == refunds
+    assert gbp["refunded"] == gbp["settlement_refunded"] == refunds
     assert gbp["balance"] == gbp["net"] - 400
+    assert eur["balance"] == eur["net"] - 5000
     # One total per currency and no grand total across them.
     assert [t["currency"] for t in report["totals"]] == ["eur", "gbp"]
+    assert [t["settlement_currency"] for t in report["settlement_totals"]] == ["eur", "gbp"]
 
 
 def test_reconciliation_groups_by_appeal_day_and_source(finance_get, built_ledger):
@@ -173,7 +175,8 @@ def test_an_inquiry_withdraws_nothing_an_open_dispute_does(finance_get, built_le
         db_session.execute(
             update(Payment)
             .where(Payment.donation_id == paid)
-            .values(dispute_status=status, dispute_amount=1000)
+            # As the dispute's balance transactions report it: an inquiry has none.
+            .values(dispute_status=status, dispute_amount=1000, settlement_disputed=withdrawn)
         )
         db_session.commit()
         line = gbp_line()

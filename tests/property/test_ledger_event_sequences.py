@@ -107,6 +107,9 @@ class FakeStripe:
             raise StripeGatewayError("rejected", "resource_missing", "No such subscription.")
         return self.subscriptions[subscription_id]
 
+    def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        return []  # the histories settle in the charge's currency: never asked
+
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         return []
 

@@ -225,6 +225,24 @@ def disputes(w: World) -> None:
 
 
 @scenario
+def converted_into_the_settlement_currency(w: World) -> None:
+    """An account settling in dollars takes pounds: balance transactions with exchange_rate."""
+    w.control.configure(settlement_currency="usd", exchange_rates={"gbp": 1.25})
+    try:
+        s = w.paid_session()
+        charge = w.client.v1.payment_intents.retrieve(s.payment_intent).latest_charge
+        w.client.v1.charges.retrieve(charge, params={"expand": ["balance_transaction"]})
+        w.control.configure(exchange_rates={"gbp": 1.3})
+        refund = w.client.v1.refunds.create(params={"charge": charge, "amount": 100})
+        w.client.v1.refunds.retrieve(refund.id, params={"expand": ["balance_transaction"]})
+        dispute = w.control.open_dispute(charge, amount=200)
+        w.control.close_dispute(dispute["id"], "won")
+        w.client.v1.disputes.retrieve(dispute["id"])
+    finally:
+        w.control.configure(settlement_currency="")
+
+
+@scenario
 def payouts(w: World) -> None:
     w.paid_session()
     w.control.settle_balance()

@@ -95,6 +95,20 @@ def test_options_from_flags_and_environment():
     assert flags.port == 1 and flags.webhook_urls == ["http://c", "http://d"]
     assert flags.fees["gbp"].on(1000) == 30 and flags.state_file == "x.json"
     assert parse_args(["--webhook-url", "http://c"], {}).secrets() == ["whsec_sandbox"]
+    assert parse_args([], {}).settlement_currency is None
+    assert parse_args([], {"SANDBOX_SETTLEMENT_CURRENCY": "GBP"}).settlement_currency == "gbp"
+    assert parse_args(["--settlement-currency", "eur"], {}).settlement_currency == "eur"
+
+
+def test_settlement_currency_is_a_runtime_switch_that_reset_puts_back(sandbox):
+    sandbox.control.configure(settlement_currency="gbp", exchange_rates={"eur": 0.8})
+    assert sandbox.control.settings()["settlement_currency"] == "gbp"
+    sandbox.control.configure(settlement_currency="")
+    assert sandbox.control.settings()["settlement_currency"] is None
+    sandbox.control.configure(settlement_currency="gbp")
+    sandbox.control.reset()
+    settings = sandbox.control.settings()
+    assert (settings["settlement_currency"], settings["exchange_rates"]) == (None, {})
 
 
 def test_request_log_has_no_credentials():

@@ -18,7 +18,7 @@ def test_seeded_appeal_is_listed_and_shown(runner: Any) -> None:
     assert "red-cross-ukraine\topen\tgbp,eur,usd" in listed.output
     shown = runner.invoke(args=["appeals", "show", "red-cross-ukraine"])
     assert "gbp: min £2, max £25,000; suggested £10, £25, £50, £100" in shown.output
-    assert "statement descriptor suffix: UKRAINE APPEAL" in shown.output
+    assert "statement descriptor suffix: UKRAINE" in shown.output
 
 
 def test_load_creates_then_updates_by_slug_from_yaml_and_json(

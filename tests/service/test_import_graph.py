@@ -47,6 +47,8 @@ KNOWN_SCHEMA_DOMAIN_IMPORTS = {
     # The donor form reads a typed amount by the page's language (#13's amount rule).
     ("schemas.donate_form", "service.amount_input"),
     ("schemas.donate_form", "service.i18n"),
+    # Appeal suffixes checked by Stripe's descriptor rules beside the account's prefix (#12).
+    ("schemas.appeals", "service.descriptors"),
 }
 
 

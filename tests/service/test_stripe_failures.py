@@ -33,7 +33,7 @@ def test_a_transient_500_is_retried_with_the_same_key(client: Any, sandbox: Any)
     response = create(client)
     assert response.status_code == 201
     keys = {call["idempotency_key"] for call in session_creates(sandbox)}
-    assert keys == {f"donation-{response.get_json()['id']}-checkout-session"}
+    assert len(keys) == 1 and keys.pop().startswith(f"donation-{response.get_json()['id']}-checkout-")
 
 
 def test_stripe_down_answers_503_with_retry_after_and_records_the_reason(

@@ -106,10 +106,14 @@ def money_for(db: Session, donation_ids: list[str]) -> dict[str, dict[str, Any]]
         t["payments"] += 1
         t["collected"] += p.amount
         t["refunded"] += p.amount_refunded
-        if p.fee is not None:
+        if p.fee is not None and t.get("settlement_currency", p.settlement_currency) == p.settlement_currency:
             t["fee"] = (t["fee"] or 0) + p.fee
             t["net"] = (t["net"] or 0) + (p.net or 0)
             t["settlement_currency"] = p.settlement_currency
+        elif p.fee is not None:
+            # Payments of one donation settled in two currencies (the account's settlement
+            # currency changed between renewals): no sum would mean anything; see its payments.
+            t["fee"] = t["net"] = t["settlement_currency"] = None
         if p.dispute_id:
             t["disputed"] += p.dispute_amount or 0
             t["dispute_status"] = p.dispute_status

@@ -46,8 +46,12 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("disputed", "dispute_amount", "currency"),
     ("dispute_status", "dispute_status", None),
     ("settlement_currency", "settlement_currency", None),
+    # Stripe's balance transactions, in settlement_currency (converted when it is not currency).
+    ("settlement_amount", "settlement_amount", "settlement_currency"),
     ("fee", "fee", "settlement_currency"),
     ("net", "net", "settlement_currency"),
+    ("settlement_refunded", "settlement_refunded", "settlement_currency"),
+    ("settlement_disputed", "settlement_disputed", "settlement_currency"),
     ("balance_transaction", "balance_transaction_id", None),
     ("payout", "stripe_payout_id", None),
     ("payout_arrival_date", "arrival_date", None),
@@ -100,8 +104,11 @@ def _query(scope: Scope, filters: PaymentFilters) -> Any:
             ),
             Payment.dispute_status,
             Payment.settlement_currency,
+            Payment.settlement_amount,
             Payment.fee,
             Payment.net,
+            Payment.settlement_refunded,
+            Payment.settlement_disputed,
             Payment.balance_transaction_id,
             Payment.stripe_payout_id,
             Payout.arrival_date,
@@ -151,6 +158,9 @@ def to_cells(row: Any) -> list[Any]:
             cells.append(value)
             continue
         code = row[currency_key]
+        if code is None:  # a settlement figure before Stripe's balance transaction is known
+            cells.extend((None, None))
+            continue
         # scaleb keeps the currency's decimal places exactly (Decimal(2500).scaleb(-2) is 25.00),
         # which is all currencies.to_major does, minus its per-call quantize.
         major = Decimal(value).scaleb(_places(code)) if value is not None and code else None

@@ -54,7 +54,7 @@ def _linked_transfers() -> Any:
 def _linked_net() -> Any:
     return (
         select(func.coalesce(func.sum(Payment.net), 0))
-        .where(Payment.stripe_payout_id == P.stripe_payout_id)
+        .where(Payment.stripe_payout_id == P.stripe_payout_id, Payment.settlement_currency == P.currency)
         .scalar_subquery()
         .label("payments_net")
     )
@@ -92,6 +92,8 @@ def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) 
             Payment.balance_transaction_id,
             Payment.amount,
             Payment.currency,
+            Payment.settlement_currency,
+            Payment.settlement_amount,
             Payment.fee,
             Payment.net,
             Payment.amount_refunded,
@@ -122,8 +124,11 @@ def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) 
         .order_by(Transfer.transferred_at, Transfer.id)
     )
     item["transfers"] = [dict(t._mapping) for t in transfers]
-    item["payments_gross"] = sum(p["amount"] for p in item["payments"])
-    item["payments_fees"] = sum(p["fee"] or 0 for p in item["payments"])
+    # In the payout's currency: what the balance received for each payment (Stripe's converted
+    # gross), never the charges' own amounts, which may be in EUR, USD and GBP at once.
+    settled = [p for p in item["payments"] if p["settlement_currency"] == item["currency"]]
+    item["payments_gross"] = sum(p["settlement_amount"] or 0 for p in settled)
+    item["payments_fees"] = sum(p["fee"] or 0 for p in settled)
     item["stripe"] = _stripe_statement(stripe, item) if stripe is not None else None
     statement = item["stripe"]
     item["adds_up"] = bool(statement and statement["available"] and statement["adds_up"])

@@ -22,7 +22,21 @@ from ...received import FUNDS_WITHDRAWN
 from .scope import Scope, day_bounds, utc_day
 
 GROUPS = ("day", "appeal", "currency", "source")
-FIGURES = ("payments", "gross", "refunded", "disputed", "fees", "net", "balance", "without_fee_data")
+# In the charge's `currency`: what donors gave and what they got back.
+CHARGE_FIGURES = ("payments", "gross", "refunded", "disputed")
+# In `settlement_currency`, from Stripe's balance transactions: what the Stripe balance received
+# and lost. Stripe converts a charge in a currency the account does not settle in, and converts
+# each refund and dispute withdrawal at its own day's rate, so these are never derived from the
+# charge figures.
+SETTLEMENT_FIGURES = (
+    "settlement_gross",
+    "fees",
+    "net",
+    "settlement_refunded",
+    "settlement_disputed",
+    "balance",
+)
+FIGURES = (*CHARGE_FIGURES, "settlement_currency", *SETTLEMENT_FIGURES, "without_fee_data")
 # Disputes whose money is (still, or for good) withdrawn from the balance: the same definition as
 # the appeal totals (service/received.py). Inquiries (warning_*) withdraw nothing at Stripe, so
 # counting them would put the report's balance below what Stripe actually holds.
@@ -57,24 +71,28 @@ def report(db: Session, scope: Scope, filters: ReconciliationFilters) -> dict[st
     disputed = case(
         (Payment.dispute_status.in_(OPEN_OR_LOST), func.coalesce(Payment.dispute_amount, 0)), else_=0
     )
+    # A line is one (group, charge currency, settlement currency): GBP gifts settled in GBP and
+    # EUR gifts converted into GBP are two lines, and payments whose balance transaction is not
+    # known yet a third (settlement currency empty, counted in without_fee_data).
     query = (
         select(
             key,
             Payment.currency.label("currency"),
+            Payment.settlement_currency.label("settlement_currency"),
             func.count().label("payments"),
             _sum(Payment.amount).label("gross"),
             _sum(Payment.amount_refunded).label("refunded"),
             _sum(disputed).label("disputed"),
+            _sum(Payment.settlement_amount).label("settlement_gross"),
             _sum(Payment.fee).label("fees"),
             _sum(Payment.net).label("net"),
+            _sum(Payment.settlement_refunded).label("settlement_refunded"),
+            _sum(Payment.settlement_disputed).label("settlement_disputed"),
             func.count(Payment.fee).label("with_fee_data"),
-            # min and max rather than COUNT(DISTINCT): same answer to "one or several?", no sort.
-            func.min(Payment.settlement_currency).label("settlement_currency"),
-            func.max(Payment.settlement_currency).label("settlement_max"),
         )
         .where(Payment.paid_at >= lower, Payment.paid_at < upper, Payment.status == "succeeded")
-        .group_by(key, Payment.currency)
-        .order_by(key, Payment.currency)
+        .group_by(key, Payment.currency, Payment.settlement_currency)
+        .order_by(key, Payment.currency, Payment.settlement_currency)
     )
     # Join only what the grouping or the scope needs: on a year of payments the join to
     # donations is most of the work.
@@ -86,26 +104,29 @@ def report(db: Session, scope: Scope, filters: ReconciliationFilters) -> dict[st
         query = query.where(scope.limit(Donation.appeal_id))
     groups = [_line(row) for row in db.execute(query)]
     totals: dict[str, dict[str, Any]] = {}
+    settlement_totals: dict[str, dict[str, Any]] = {}
     for line in groups:
-        total = totals.setdefault(line["currency"], _empty(line["currency"]))
-        for field in (
-            "payments",
-            "gross",
-            "refunded",
-            "disputed",
-            "fees",
-            "net",
-            "balance",
-            "without_fee_data",
-        ):
+        total = totals.setdefault(line["currency"], _empty(CHARGE_FIGURES, currency=line["currency"]))
+        for field in (*CHARGE_FIGURES, "without_fee_data"):
             total[field] += line[field]
-        total["settlement_currencies"] |= set(line.pop("_settlement"))
+        code = line["settlement_currency"]
+        if code is None:
+            continue
+        settled = settlement_totals.setdefault(
+            code, _empty(("payments", *SETTLEMENT_FIGURES), settlement_currency=code)
+        )
+        settled["payments"] += line["payments"]
+        for field in SETTLEMENT_FIGURES:
+            settled[field] += line[field]
     return {
         "start": filters.start,
         "end": filters.end,
         "group_by": filters.group_by,
         "groups": groups,
-        "totals": [_finish(totals[code]) for code in sorted(totals)],
+        # One per charge currency (gross, refunded, disputed) and one per settlement currency
+        # (what the Stripe balance got): never summed across currencies, never one from the other.
+        "totals": [totals[code] for code in sorted(totals)],
+        "settlement_totals": [settlement_totals[code] for code in sorted(settlement_totals)],
         "transferred": transferred(db, scope, lower, upper),
     }
 
@@ -152,35 +173,28 @@ def transferred(db: Session, scope: Scope, lower: Any, upper: Any) -> list[dict[
 
 
 def _line(row: Any) -> dict[str, Any]:
-    gross, refunded, disputed = int(row.gross), int(row.refunded), int(row.disputed)
-    fees, net = int(row.fees), int(row.net)
-    settlement = [row.settlement_currency] if row.settlement_currency else []
-    single = row.settlement_currency is not None and row.settlement_currency == row.settlement_max
-    return {
+    known = row.settlement_currency is not None
+    net, refunded, disputed = int(row.net), int(row.settlement_refunded), int(row.settlement_disputed)
+    line: dict[str, Any] = {
         "key": str(row.key),
         "currency": row.currency,
         "payments": int(row.payments),
-        "gross": gross,
-        "refunded": refunded,
-        "disputed": disputed,
-        "fees": fees,
-        "net": net,
-        # What this group leaves in the Stripe balance: Stripe's net less money given back.
-        "balance": net - refunded - disputed,
+        "gross": int(row.gross),
+        "refunded": int(row.refunded),
+        "disputed": int(row.disputed),
+        "settlement_currency": row.settlement_currency,
+        "settlement_gross": int(row.settlement_gross) if known else None,
+        "fees": int(row.fees) if known else None,
+        "net": net if known else None,
+        "settlement_refunded": refunded if known else None,
+        "settlement_disputed": disputed if known else None,
+        # What this group leaves in the Stripe balance, all in settlement_currency: Stripe's net
+        # less what refunds and dispute withdrawals took from the balance.
+        "balance": net - refunded - disputed if known else None,
         "without_fee_data": int(row.payments) - int(row.with_fee_data),
-        "fee_currency": row.settlement_currency if single else None,
-        "_settlement": settlement if single else ["mixed"],
     }
+    return line
 
 
-def _empty(currency: str) -> dict[str, Any]:
-    return {"currency": currency, "payments": 0, "gross": 0, "refunded": 0, "disputed": 0, "fees": 0,
-            "net": 0, "balance": 0, "without_fee_data": 0, "settlement_currencies": set()}  # fmt: skip
-
-
-def _finish(total: dict[str, Any]) -> dict[str, Any]:
-    settlement = total.pop("settlement_currencies")
-    total["fee_currency"] = (
-        next(iter(settlement)) if len(settlement) == 1 and "mixed" not in settlement else None
-    )
-    return total
+def _empty(figures: tuple[str, ...], **keys: str) -> dict[str, Any]:
+    return {**keys, **dict.fromkeys(figures, 0), **({"without_fee_data": 0} if "currency" in keys else {})}
