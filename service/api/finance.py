@@ -197,6 +197,7 @@ class PayoutList(MethodView):
 
 
 STATEMENT_UNAVAILABLE = "Stripe could not be asked which transactions the payout carried"
+NOT_ITEMISED = "A manual or instant payout: Stripe cannot say which transactions it carried (CSV only)"
 
 
 @blp.route("/payouts/<payout_id>")
@@ -206,6 +207,7 @@ class PayoutDetail(MethodView):
     @csv_answer("JSON; or, with ?format=csv or Accept: text/csv, the payout statement as CSV")
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema, description=STATEMENT_UNAVAILABLE)
+    @blp.alt_response(409, schema=ErrorSchema, description=NOT_ITEMISED)
     @documented
     def get(self, args: dict[str, Any], payout_id: str) -> Any:
         """One payout: its payments, Stripe's statement of what it carried, and whether it adds up."""
@@ -221,6 +223,7 @@ class PayoutAccountingImport(MethodView):
     @csv_answer("The payout as lines for the books (docs/finance.md, Accounting imports)")
     @blp.alt_response(404, schema=ErrorSchema)
     @blp.alt_response(503, schema=ErrorSchema, description=STATEMENT_UNAVAILABLE)
+    @blp.alt_response(409, schema=ErrorSchema, description=NOT_ITEMISED)
     @documented
     def get(self, args: dict[str, Any], payout_id: str) -> Any:
         """A payout as a Xero bank statement or a QuickBooks Online bank CSV: income by appeal, fees,

@@ -424,12 +424,25 @@ class StatementUnavailable(DomainError):
     )
 
 
+class NotItemised(DomainError):
+    status = 409
+    code = "payout_not_itemised"
+    message = (
+        "This payout was made by hand (manual or instant), so Stripe cannot say which transactions "
+        "it carried: reconcile it against the month-end report's balance instead."
+    )
+
+
 def payout_statement(payout_id: str) -> statement.Statement:
     """One line per balance transaction of the payout, matched to donations and appeals."""
     auth.require(Role.VIEWER)
     auth.require_all_appeals()
     session = db.session()
     payout = payouts.get_payout(session, payout_id, None)
+    if not payout.get("automatic", True):
+        # docs.stripe.com/payouts/reconciliation: "You control the timing and amount of manual
+        # payouts, so Stripe can't identify which transactions are included in each payout."
+        raise NotItemised()
     gateway = current_app.extensions["stripe_gateway"]
     try:
         transactions = gateway.payout_balance_transactions(payout_id, payout.get("account"))
