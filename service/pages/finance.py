@@ -72,7 +72,9 @@ TITLES = {
     400: "That request did not work",
     403: "Not available to this token",
     404: "Not found",
+    409: "No statement for this payout",
     422: "Check the filters",
+    503: "Stripe could not be reached",
 }
 
 
