@@ -88,7 +88,8 @@ def _finance_error(status: int, message: str, fields: dict[str, Any] | None = No
 def _domain_error(exc: DomainError) -> Any:
     if isinstance(exc, AuthenticationRequired):
         return redirect(url_for("finance_pages.sign_in"))
-    return _finance_error(exc.status, exc.message, exc.fields)
+    repeated = [exc.message] in list(exc.fields.values()) and len(exc.fields) == 1
+    return _finance_error(exc.status, exc.message, None if repeated else exc.fields)
 
 
 @bp.errorhandler(HTTPException)
