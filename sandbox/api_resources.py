@@ -14,6 +14,7 @@ from sandbox.core import Sandbox
 from sandbox.errors import invalid, not_found
 
 Obj = dict[str, Any]
+MAX_EVENT_TYPES = 20
 
 
 def _retriever(kind: str) -> Callable[..., Obj]:
@@ -43,6 +44,14 @@ def _lister(kind: str, url: str, filters: tuple[str, ...] = ()) -> Callable[...,
 
 def list_balance_transactions(sb: Sandbox, params: Obj) -> Obj:
     links = sb.store.table("txn_payout")
+    if params.get("payout") and params["payout"] in sb.store.table("manual_payouts"):
+        # Live Stripe's answer for a payout the account created itself (manual or instant):
+        # only automatic payouts remember their transactions
+        # (https://docs.stripe.com/api/balance_transactions/list: "For automatic Stripe payouts only").
+        raise invalid(
+            "Balance transaction history can only be filtered on automatic transfers, not manual.",
+            param="payout",
+        )
     wanted = {k: params[k] for k in ("type", "source", "currency") if params.get(k)}
 
     def keep(t: Obj) -> bool:
@@ -61,6 +70,11 @@ def list_events(sb: Sandbox, params: Obj) -> Obj:
         raise invalid("You may only specify one of these parameters: type, types.", param="types")
     wanted_type = params.get("type")
     types = set(params.get("types") or [])
+    if len(params.get("types") or []) > MAX_EVENT_TYPES:
+        # stripe-python's EventListParams: "types: An array of up to 20 strings".
+        raise invalid(
+            f"Invalid array: must contain at most {MAX_EVENT_TYPES} elements", param="types",
+        )  # fmt: skip
     success = params.get("delivery_success")
 
     def keep(e: Obj) -> bool:
@@ -75,6 +89,52 @@ def list_events(sb: Sandbox, params: Obj) -> Obj:
     return listing.paginate(sb.store.newest_first("event"), params, "/v1/events", keep)
 
 
+def _invoice_payments(sb: Sandbox, invoice_id: str) -> list[Obj]:
+    return [p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == invoice_id]
+
+
+def _include_payments(sb: Sandbox, invoices: list[Obj], params: Obj, prefix: str) -> list[Obj]:
+    """``payments`` is includable: present only when ``expand`` names it (or a path under it).
+
+    Stripe's invoice object documents it as "includable": left out of webhook payloads and of
+    default responses (fixtures3.json's invoice has no ``payments``).
+    """
+    expand = params.get("expand") or []
+    field = f"{prefix}payments"
+    if not any(e == field or e.startswith(field + ".") for e in expand):
+        return invoices
+    # The bare field is consumed here; deeper paths (payments.data.payment.payment_intent) are
+    # expanded by the generic step once the list is in place.
+    params["expand"] = [e for e in expand if e != field]
+    result = []
+    for inv in invoices:
+        found = _invoice_payments(sb, inv["id"])
+        url = f"/v1/invoice_payments?invoice={inv['id']}"
+        result.append({**inv, "payments": listing.paginate(found, {"limit": 10}, url)})
+    return result
+
+
+def retrieve_invoice(sb: Sandbox, params: Obj, id: str) -> Obj:
+    return _include_payments(sb, [sb.store.require(id, "invoice")], params, "")[0]
+
+
+def list_invoice_payments(sb: Sandbox, params: Obj) -> Obj:
+    payment = params.get("payment") or {}
+
+    def keep(p: Obj) -> bool:
+        if params.get("invoice") and p["invoice"] != params["invoice"]:
+            return False
+        if params.get("status") and p["status"] != params["status"]:
+            return False
+        if payment.get("type") and p["payment"].get("type") != payment["type"]:
+            return False
+        intent = payment.get("payment_intent")
+        return not intent or p["payment"].get("payment_intent") == intent
+
+    items = sb.store.newest_first("invoice_payment")
+    return listing.paginate(items, params, "/v1/invoice_payments", keep)
+
+
 def list_invoices(sb: Sandbox, params: Obj) -> Obj:
     wanted = {k: params[k] for k in ("customer", "status", "collection_method") if params.get(k)}
 
@@ -85,7 +145,9 @@ def list_invoices(sb: Sandbox, params: Obj) -> Obj:
             return False
         return all(inv.get(k) == v for k, v in wanted.items())
 
-    return listing.paginate(sb.store.newest_first("invoice"), params, "/v1/invoices", keep)
+    page = listing.paginate(sb.store.newest_first("invoice"), params, "/v1/invoices", keep)
+    page["data"] = _include_payments(sb, page["data"], params, "data.")
+    return page
 
 
 def list_subscriptions(sb: Sandbox, params: Obj) -> Obj:
@@ -204,7 +266,10 @@ ROUTES = [
           "SubscriptionRetrieveParams"),
     Route("DELETE", "/v1/subscriptions/<id>", cancel_subscription, "SubscriptionCancelParams"),
     Route("GET", "/v1/invoices", list_invoices, "InvoiceListParams"),
-    Route("GET", "/v1/invoices/<id>", _retriever("invoice"), "InvoiceRetrieveParams"),
+    Route("GET", "/v1/invoices/<id>", retrieve_invoice, "InvoiceRetrieveParams"),
+    Route("GET", "/v1/invoice_payments", list_invoice_payments, "InvoicePaymentListParams"),
+    Route("GET", "/v1/invoice_payments/<id>", _retriever("invoice_payment"),
+          "InvoicePaymentRetrieveParams"),
     Route("GET", "/v1/events", list_events, "EventListParams"),
     Route("GET", "/v1/events/<id>", _retriever("event"), "EventRetrieveParams"),
     Route("POST", "/v1/products", create_product, "ProductCreateParams"),

@@ -251,8 +251,6 @@ def invoice(sub: Obj, cust: Obj, billing_reason: str, period: tuple[int, int]) -
         parent={"quote_details": None, "type": "subscription_details",
                 "subscription_details": {"metadata": dict(sub.get("metadata") or {}),
                                          "subscription": sub["id"]}},
-        payments={"object": "list", "data": [], "has_more": False,
-                  "url": f"/v1/invoices/{inv_id}/payments"},
         period_start=period[0],
         period_end=period[1],
         shipping_cost=None,
@@ -273,6 +271,14 @@ def invoice(sub: Obj, cust: Obj, billing_reason: str, period: tuple[int, int]) -
 
 
 def invoice_payment(inv: Obj, pi_id: str, paid: bool) -> Obj:
+    """The link between an invoice and the PaymentIntent that paid it (object ``invoice_payment``).
+
+    Stored as its own object: live Stripe leaves the invoice's ``payments`` out of webhook payloads
+    and default responses; it is reached by ``expand[]=payments`` or ``GET /v1/invoice_payments``
+    (https://docs.stripe.com/api/invoice-payment: "Invoice Payments can be accessed in two ways:
+    by expanding the payments field on the Invoice resource, by using the Invoice Payment
+    retrieve and list endpoints").
+    """
     created = now()
     return template(
         "invoice_payment",

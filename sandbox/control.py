@@ -89,25 +89,36 @@ class SandboxControl:
         return self._call("POST", f"/charges/{charge_or_intent}/refund", body)
 
     def open_dispute(self, charge_or_intent: str, amount: int | None = None,
-                     reason: str = "fraudulent") -> Obj:  # fmt: skip
-        body = {"amount": amount, "reason": reason}
+                     reason: str = "fraudulent", inquiry: bool = False) -> Obj:  # fmt: skip
+        """A chargeback, or with ``inquiry`` an early inquiry (``warning_needs_response``)."""
+        body = {"amount": amount, "reason": reason, "inquiry": inquiry}
         return self._call("POST", f"/charges/{charge_or_intent}/dispute", body)
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> Obj:
         return self._call("POST", f"/disputes/{dispute_id}/close", {"outcome": outcome})
 
+    def dispute_status(self, dispute_id: str, status: str) -> Obj:
+        """Move a dispute to any status Stripe lists (warning_*, prevented, appeal_*, won after lost)."""
+        return self._call("POST", f"/disputes/{dispute_id}/status", {"status": status})
+
+    def fail_refund(self, refund_id: str) -> Obj:
+        """The refund fails after charge.refunded: refund.failed and charge.refund.updated follow."""
+        return self._call("POST", f"/refunds/{refund_id}/fail")
+
     def settle_balance(self) -> Obj:
         """Make pending balance transactions available now."""
         return self._call("POST", "/balance/settle")
 
-    def payout(
-        self, currency: str | None = None, settle_pending: bool = True, account: str | None = None
-    ) -> list[Obj]:
+    def payout(self, currency: str | None = None, settle_pending: bool = True, kind: str = "automatic",
+               amount: int | None = None, account: str | None = None) -> list[Obj]:  # fmt: skip
         """Pay out the available balance (per currency); returns the payouts.
 
+        ``kind`` ``manual`` or ``instant``: one payout of ``amount`` (default: all available in
+        ``currency``) that Stripe cannot itemise, as when the account holder creates it.
         ``account`` pays out that connected account's own balance (its events carry ``account``).
         """
-        body = {"currency": currency, "settle_pending": settle_pending, "account": account}
+        body = {"currency": currency, "settle_pending": settle_pending, "kind": kind, "amount": amount,
+                "account": account}  # fmt: skip
         return self._call("POST", "/payouts", body)["data"]
 
     # -- subscriptions ----------------------------------------------------------
@@ -129,10 +140,11 @@ class SandboxControl:
     def configure_webhooks(
         self, *, duplicate: bool | None = None, out_of_order: bool | None = None,
         delay: float | None = None, urls: list[str] | None = None,
-        secrets: list[str] | None = None,
+        secrets: list[str] | None = None, api_version: str | None = None,
     ) -> Obj:  # fmt: skip
+        """``api_version``: render events created from now on at this (older) version; "" for current."""
         body = {"duplicate": duplicate, "out_of_order": out_of_order, "delay": delay,
-                "urls": urls, "secrets": secrets}  # fmt: skip
+                "urls": urls, "secrets": secrets, "api_version": api_version}  # fmt: skip
         return self._call("POST", "/webhooks", body)
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:

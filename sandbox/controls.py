@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox import ledger, payments, subscriptions
+from sandbox import API_VERSION, ledger, payments, subscriptions
 from sandbox.core import Sandbox
 from sandbox.errors import StripeError, invalid
 from sandbox.faults import Fault
@@ -34,6 +34,8 @@ class Controls:
             ("POST", "/_sandbox/charges/<id>/refund", self.refund),
             ("POST", "/_sandbox/charges/<id>/dispute", self.open_dispute),
             ("POST", "/_sandbox/disputes/<id>/close", self.close_dispute),
+            ("POST", "/_sandbox/disputes/<id>/status", self.dispute_status),
+            ("POST", "/_sandbox/refunds/<id>/fail", self.fail_refund),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
             ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
@@ -149,11 +151,17 @@ class Controls:
         amount = body.get("amount")
         return ledger.open_dispute(
             self.sb, self._charge(id), None if amount is None else int(amount),
-            body.get("reason", "fraudulent"),
+            body.get("reason", "fraudulent"), bool(body.get("inquiry")),
         )  # fmt: skip
 
     def close_dispute(self, body: Obj, id: str) -> Obj:
         return ledger.close_dispute(self.sb, self._obj(id, "dispute"), body.get("outcome", "won"))
+
+    def dispute_status(self, body: Obj, id: str) -> Obj:
+        return ledger.set_dispute_status(self.sb, self._obj(id, "dispute"), str(body.get("status")))
+
+    def fail_refund(self, body: Obj, id: str) -> Obj:
+        return ledger.fail_refund(self.sb, self._obj(id, "refund"))
 
     def advance_subscription(self, body: Obj, id: str) -> Obj:
         outcome = body.get("outcome", "paid")
@@ -176,15 +184,19 @@ class Controls:
     def payout(self, body: Obj) -> Obj:
         if body.get("settle_pending", True) not in (False, "false", "0"):
             ledger.settle_pending(self.sb)
-        return {"data": ledger.pay_out(self.sb, body.get("currency"), body.get("account"))}
+        amount = body.get("amount")
+        return {"data": ledger.pay_out(self.sb, body.get("currency"), body.get("kind") or "automatic",
+                                       None if amount is None else int(amount), body.get("account"))}  # fmt: skip
 
     def webhooks(self, body: Obj) -> Obj:
         d = self.sb.events.deliverer
-        return {"urls": list(d.urls), "duplicate": d.duplicate,
-                "out_of_order": d.out_of_order, "delay": d.delay}  # fmt: skip
+        return {"urls": list(d.urls), "duplicate": d.duplicate, "out_of_order": d.out_of_order,
+                "delay": d.delay, "api_version": self.sb.events.api_version}  # fmt: skip
 
     def configure_webhooks(self, body: Obj) -> Obj:
         switches = {k: body[k] for k in ("duplicate", "out_of_order", "delay") if k in body}
+        if "api_version" in body:
+            self.sb.events.api_version = body["api_version"] or API_VERSION
         if switches:
             self.sb.events.deliverer.configure(**switches)
         if "urls" in body or "secrets" in body:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sandbox import money
+from sandbox import API_VERSION, money
 from sandbox.config import Options
 from sandbox.events import Events
 from sandbox.faults import Faults
@@ -111,6 +111,7 @@ class Sandbox:
         self.options.settlement_currency = start.settlement_currency
         self.options.exchange_rates = dict(start.exchange_rates)
         self.events.deliverer.configure(duplicate=False, out_of_order=False, delay=0.0)
+        self.events.api_version = API_VERSION
         self.events.set_endpoints(start.webhook_urls, start.secrets())
 
     def save(self) -> None:

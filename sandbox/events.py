@@ -16,6 +16,7 @@ from sandbox.store import Store
 # The API request that caused the current state change, if any: Stripe puts its
 # id and idempotency key on the event (``request``); automatic changes have none.
 _origin = threading.local()
+BASIL = "2025-03-31"
 
 
 def set_origin(request_id: str | None, idempotency_key: str | None) -> None:
@@ -40,6 +41,9 @@ class Events:
     ) -> None:
         self.store = store
         self.urls = list(urls)
+        # The version events are rendered at: an account's default version, or an endpoint
+        # created at an older version, gets older shapes (control: configure_webhooks).
+        self.api_version = API_VERSION
         self.deliverer = Deliverer(
             self.urls,
             list(secrets),
@@ -54,13 +58,13 @@ class Events:
         previous: dict[str, Any] | None = None,
         account: str | None = None,
     ) -> dict[str, Any]:
-        data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+        data: dict[str, Any] = {"object": self._render(copy.deepcopy(obj))}
         if previous:
             data["previous_attributes"] = copy.deepcopy(previous)
         event = template(
             "event",
             id=new_id("evt"),
-            api_version=API_VERSION,
+            api_version=self.api_version,
             created=now(),
             data=data,
             pending_webhooks=len(self.urls),
@@ -80,6 +84,22 @@ class Events:
         if self.urls:
             self.deliverer.deliver(copy.deepcopy(event))
         return event
+
+    def _render(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` in the shape of ``self.api_version`` where the sandbox knows it differs.
+
+        Before API 2025-03-31.basil an invoice named its subscription and PaymentIntent at the top
+        level (``subscription``, ``subscription_details``, ``payment_intent``) and had no ``parent``
+        (https://docs.stripe.com/changelog/basil/2025-03-31/add-support-for-multiple-partial-payments-on-invoices).
+        """
+        if self.api_version[:10] >= BASIL or obj.get("object") != "invoice":
+            return obj
+        details = (obj.pop("parent", None) or {}).get("subscription_details") or {}
+        obj["subscription"] = details.get("subscription")
+        obj["subscription_details"] = {"metadata": details.get("metadata") or {}}
+        paid = [p for p in self.store.newest_first("invoice_payment") if p["invoice"] == obj.get("id")]
+        obj["payment_intent"] = paid[0]["payment"].get("payment_intent") if paid else None
+        return obj
 
     def _on_attempt(self, attempt: DeliveryAttempt) -> None:
         with self.store.lock:

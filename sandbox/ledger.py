@@ -85,56 +85,136 @@ def refund(
         return re
 
 
-def open_dispute(sb: Sandbox, ch: Obj, amount: int | None, reason: str) -> Obj:
+def open_dispute(sb: Sandbox, ch: Obj, amount: int | None, reason: str, inquiry: bool = False) -> Obj:
+    """A chargeback (funds and Stripe's dispute fee withdrawn at once), or with ``inquiry`` an
+    early fraud inquiry (``warning_needs_response``) that withdraws nothing unless it escalates."""
     with sb.store.lock:
         if ch["status"] != "succeeded" or ch["disputed"]:
             raise invalid(f"Charge {ch['id']} cannot be disputed.", param="charge")
         amount = ch["amount"] - ch["amount_refunded"] if amount is None else int(amount)
         dp = objects.dispute(ch, amount, reason)
-        currency, rate = sb.settlement(ch["currency"])
-        fee = money.DISPUTE_FEE.get(currency, 1500)
-        txn = objects.balance_transaction(
-            amount=-_settled(amount, ch["currency"], currency, rate), currency=currency, fee=fee,
-            type_="adjustment", source=dp["id"], reporting_category="dispute",
-            description=f"Chargeback withdrawal for {ch['id']}", available_after_days=0,
-            exchange_rate=rate,
-        )  # fmt: skip
-        sb.store.add(txn)
-        dp["balance_transactions"] = [txn]
+        if inquiry:
+            dp["status"] = "warning_needs_response"
+            dp["payment_method_details"]["card"]["case_type"] = "inquiry"
+        if not inquiry:
+            _withdraw(sb, dp, emit=False)
         sb.store.add(dp)
         ch["disputed"] = True
         sb.events.emit("charge.dispute.created", dp)
+        if not inquiry:
+            sb.events.emit("charge.dispute.funds_withdrawn", dp)
+        return dp
+
+
+# Every status stripe-python 16.1 lists for a Dispute (stripe/_dispute.py). Inquiries
+# (warning_*) withdraw nothing; a formal dispute withdraws the amount and Stripe's dispute fee;
+# a lost dispute may be appealed (appeal_*) and then won, which reinstates both.
+DISPUTE_STATUSES = (
+    "warning_needs_response", "warning_under_review", "warning_closed", "needs_response",
+    "under_review", "won", "lost", "prevented", "appeal_needs_response", "appeal_under_review",
+)  # fmt: skip
+CLOSING = ("won", "lost", "warning_closed", "prevented")
+# Where each status may go next; won, warning_closed and prevented are final.
+DISPUTE_NEXT = {
+    "warning_needs_response": {"warning_under_review", "warning_closed", "needs_response", "prevented"},
+    "warning_under_review": {"warning_closed", "needs_response", "prevented"},
+    "needs_response": {"under_review", "won", "lost"},
+    "under_review": {"won", "lost"},
+    "lost": {"appeal_needs_response", "won"},
+    "appeal_needs_response": {"appeal_under_review", "won", "lost"},
+    "appeal_under_review": {"won", "lost"},
+}
+
+
+def _withdraw(sb: Sandbox, dp: Obj, emit: bool = True) -> None:
+    currency, rate = sb.settlement(dp["currency"])
+    fee = money.DISPUTE_FEE.get(currency, 1500)
+    txn = objects.balance_transaction(
+        amount=-_settled(dp["amount"], dp["currency"], currency, rate), currency=currency, fee=fee,
+        type_="adjustment", source=dp["id"], reporting_category="dispute",
+        description=f"Chargeback withdrawal for {dp['charge']}", available_after_days=0,
+        exchange_rate=rate,
+    )  # fmt: skip
+    sb.store.add(txn)
+    dp["balance_transactions"].append(txn)
+    if emit:
         sb.events.emit("charge.dispute.funds_withdrawn", dp)
+
+
+def _reinstate(sb: Sandbox, dp: Obj) -> None:
+    withdrawn = dp["balance_transactions"][0]
+    # Reinstated at the rate of the day it is won, like the withdrawal was at its own.
+    currency, rate = sb.settlement(dp["currency"])
+    txn = objects.balance_transaction(
+        amount=_settled(dp["amount"], dp["currency"], currency, rate), currency=currency,
+        fee=-withdrawn["fee"], type_="adjustment", source=dp["id"],
+        reporting_category="dispute_reversal",
+        description=f"Chargeback reversal for {dp['charge']}", available_after_days=0,
+        exchange_rate=rate,
+    )  # fmt: skip
+    sb.store.add(txn)
+    dp["balance_transactions"].append(txn)
+
+
+def set_dispute_status(sb: Sandbox, dp: Obj, status: str) -> Obj:
+    """Move a dispute to ``status`` as Stripe would, with its balance transactions and events."""
+    if status not in DISPUTE_STATUSES:
+        raise invalid(f"status must be one of {', '.join(DISPUTE_STATUSES)}", param="status")
+    with sb.store.lock:
+        if status not in DISPUTE_NEXT.get(dp["status"], set()):
+            raise invalid(f"Dispute {dp['id']} cannot go from {dp['status']} to {status}.", param="status")
+        previous = {"status": dp["status"]}
+        if status == "needs_response" and not dp["balance_transactions"]:
+            dp["status"] = status  # an inquiry escalated to a chargeback: now the money leaves
+            _withdraw(sb, dp)
+        dp["status"] = status
+        if status == "won" and len(dp["balance_transactions"]) == 1:
+            _reinstate(sb, dp)
+            sb.events.emit("charge.dispute.funds_reinstated", dp)
+        if status in CLOSING:
+            dp["is_charge_refundable"] = False
+        kind = "closed" if status in CLOSING else "updated"
+        sb.events.emit(f"charge.dispute.{kind}", dp, previous)
         return dp
 
 
 def close_dispute(sb: Sandbox, dp: Obj, outcome: str) -> Obj:
     if outcome not in ("won", "lost"):
         raise invalid("outcome must be won or lost", param="outcome")
+    if dp["status"] in ("won", "lost"):
+        raise invalid(f"Dispute {dp['id']} is already closed.", param="dispute")
+    return set_dispute_status(sb, dp, outcome)
+
+
+def fail_refund(sb: Sandbox, re: Obj) -> Obj:
+    """The card network returns a refund Stripe had reported succeeded (closed or lost card).
+
+    The money comes back to the balance in a ``refund_failure`` balance transaction and the charge
+    is no longer refunded by that amount; Stripe sends ``refund.updated``, ``refund.failed`` and
+    ``charge.refund.updated`` (https://docs.stripe.com/refunds#failed-refunds).
+    """
     with sb.store.lock:
-        if dp["status"] in ("won", "lost"):
-            raise invalid(f"Dispute {dp['id']} is already closed.", param="dispute")
-        previous = {"status": dp["status"]}
-        if outcome == "won":
-            withdrawn = dp["balance_transactions"][0]
-            # Reinstated at the rate of the day it is won, like the withdrawal was at its own.
-            currency, rate = sb.settlement(dp["currency"])
-            txn = objects.balance_transaction(
-                amount=_settled(dp["amount"], dp["currency"], currency, rate), currency=currency,
-                fee=-withdrawn["fee"], type_="adjustment", source=dp["id"],
-                reporting_category="dispute_reversal",
-                description=f"Chargeback reversal for {dp['charge']}", available_after_days=0,
-                exchange_rate=rate,
-            )  # fmt: skip
-            sb.store.add(txn)
-            dp["balance_transactions"].append(txn)
-            dp["status"] = "won"
-            sb.events.emit("charge.dispute.funds_reinstated", dp)
-        else:
-            dp["status"] = "lost"
-        dp["is_charge_refundable"] = False
-        sb.events.emit("charge.dispute.closed", dp, previous)
-        return dp
+        if re["status"] not in ("succeeded", "pending"):
+            raise invalid(f"Refund {re['id']} is {re['status']} and cannot fail.", param="refund")
+        ch = sb.store.objects[re["charge"]]
+        currency, rate = sb.settlement(re["currency"])
+        txn = objects.balance_transaction(
+            amount=_settled(re["amount"], re["currency"], currency, rate), currency=currency, fee=0,
+            type_="refund_failure", source=re["id"], reporting_category="refund_failure",
+            description="REFUND FAILURE", available_after_days=0, exchange_rate=rate,
+        )  # fmt: skip
+        sb.store.add(txn)
+        previous = {"status": re["status"], "failure_balance_transaction": None, "failure_reason": None}
+        # Live Stripe adds these two fields to a refund only once it has failed.
+        re.update(
+            status="failed", failure_balance_transaction=txn["id"], failure_reason="expired_or_canceled_card"
+        )
+        ch["amount_refunded"] -= re["amount"]
+        ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
+        sb.events.emit("refund.updated", re, previous)
+        sb.events.emit("refund.failed", re, previous)
+        sb.events.emit("charge.refund.updated", re, previous)
+        return re
 
 
 def settle_pending(sb: Sandbox) -> int:
@@ -174,12 +254,34 @@ def balance(sb: Sandbox) -> Obj:
     )
 
 
-def pay_out(sb: Sandbox, currency: str | None = None, account: str | None = None) -> list[Obj]:
+PAYOUT_KINDS = ("automatic", "manual", "instant")
+
+
+def pay_out(
+    sb: Sandbox,
+    currency: str | None = None,
+    kind: str = "automatic",
+    amount: int | None = None,
+    account: str | None = None,
+) -> list[Obj]:
     """Sweep the available balance of each currency into a paid payout.
 
     ``account`` pays out a connected account's own balance (its payments from transfers) instead
     of the platform's; that payout, its balance transaction and its events belong to the account.
+
+    ``kind`` ``manual`` or ``instant`` models a payout the account holder created (Dashboard or
+    ``POST /v1/payouts``): ``automatic`` is false, its own balance transaction debits the balance,
+    and Stripe cannot say which transactions it carried, so ``GET /v1/balance_transactions?payout=``
+    refuses it ("For automatic Stripe payouts only", https://docs.stripe.com/api/balance_transactions/list;
+    "You control the timing and amount of manual payouts, so Stripe can't identify which
+    transactions are included in each payout", https://docs.stripe.com/payouts/reconciliation).
     """
+    if kind not in PAYOUT_KINDS:
+        raise invalid("kind must be automatic, manual or instant", param="kind")
+    if kind != "automatic":
+        if account:
+            raise invalid("The sandbox makes manual and instant payouts on the platform only.", param="kind")
+        return [_manual_payout(sb, currency, kind, amount)]
     created: list[Obj] = []
     with sb.store.lock:
         paid_out = sb.store.table("txn_payout")
@@ -220,3 +322,33 @@ def pay_out(sb: Sandbox, currency: str | None = None, account: str | None = None
             )
             created.append(po)
     return created
+
+
+def _manual_payout(sb: Sandbox, currency: str | None, kind: str, amount: int | None) -> Obj:
+    with sb.store.lock:
+        cur = (currency or "gbp").lower()
+        available = sum(e["amount"] for e in balance(sb)["available"] if e["currency"] == cur)
+        amount = available if amount is None else int(amount)
+        if amount <= 0 or amount > available:
+            raise invalid(
+                "You have insufficient funds in your Stripe account for this transfer.",
+                param="amount", code="balance_insufficient",
+            )  # fmt: skip
+        po = objects.payout(amount, cur)
+        po.update(automatic=False, method="instant" if kind == "instant" else "standard")
+        fee = 0
+        if kind == "instant":
+            # Instant Payouts cost a percentage; the fee is its own balance transaction's fee.
+            fee = max(amount * 15 // 1000, 50)
+        po_txn = objects.balance_transaction(
+            amount=-amount, currency=cur, fee=fee, type_="payout", source=po["id"],
+            reporting_category="payout", description="STRIPE PAYOUT", available_after_days=0,
+        )  # fmt: skip
+        sb.store.add(po_txn)
+        po["balance_transaction"] = po_txn["id"]
+        sb.store.add(po)
+        sb.store.table("manual_payouts")[po["id"]] = kind
+        sb.events.emit("payout.created", po)
+        po.update(status="paid", trace_id={"status": "supported", "value": "SBX" + po["id"][3:15]})
+        sb.events.emit("payout.paid", po, {"status": "pending"})
+        return po

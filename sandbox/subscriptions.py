@@ -82,8 +82,7 @@ def charge_invoice(
     previous_sub = {"latest_invoice": sub.get("latest_invoice")}
     sub["latest_invoice"] = inv["id"]
     inv.update(attempted=True, attempt_count=1)
-    payment = billing.invoice_payment(inv, pi["id"], paid=succeed)
-    inv["payments"]["data"] = [payment]
+    sb.store.add(billing.invoice_payment(inv, pi["id"], paid=succeed))
     if succeed:
         pi.update(status="succeeded", amount_received=pi["amount"])
         sb.events.emit("charge.succeeded", ch)

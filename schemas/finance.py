@@ -61,7 +61,7 @@ class EventListArgs(PageArgs, DateRangeArgs):
     type = fields.String(validate=text(100), metadata={"description": "e.g. charge.refunded or charge.*"})
     outcome = fields.String(
         validate=validate.OneOf(
-            ("received", "processed", "duplicate", "ignored", "quarantined", "failed"),
+            ("received", "processed", "duplicate", "ignored", "quarantined", "failed", "waiting"),
             error="Unknown outcome '{input}'; one of: {choices}.",
         )
     )

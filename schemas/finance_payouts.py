@@ -12,6 +12,13 @@ class PayoutSchema(Schema):
     currency = fields.String()
     status = fields.String()
     reconciliation_status = fields.String(allow_none=True)
+    automatic = fields.Boolean(
+        metadata={
+            "description": "False for a manual or instant payout: Stripe does not itemise it, "
+            "so no payments are linked to it (reconcile it against the balance, docs/finance.md)."
+        }
+    )
+    method = fields.String(allow_none=True, metadata={"description": "standard or instant"})
     arrival_date = fields.AwareDateTime(allow_none=True)
     stripe_created_at = fields.AwareDateTime(allow_none=True)
     payment_count = fields.Integer()

@@ -45,7 +45,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
     S.DISPUTED: frozenset({S.DISPUTE_WON, S.DISPUTE_LOST}),
     S.DISPUTE_WON: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
-    S.DISPUTE_LOST: frozenset(),
+    # A lost dispute can be appealed and won (Stripe's appeal_* statuses, then won).
+    S.DISPUTE_LOST: frozenset({S.DISPUTE_WON}),
     S.CANCELLED: frozenset(),
 }
 

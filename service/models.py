@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, true
 
 
 def utcnow() -> datetime:
@@ -213,8 +213,11 @@ class WebhookOutcome:
     IGNORED = "ignored"  # a type (or object) the service does not use
     QUARANTINED = "quarantined"  # not ours, wrong mode or contradicts the ledger: finance must look
     FAILED = "failed"  # processing raised; Stripe retries and operators can replay
+    # Cannot be applied yet (a charge, refund or dispute before its payment, on a charge without
+    # metadata): kept, applied when the payment arrives, by replay or by sync-events.
+    WAITING = "waiting"
 
-    ALL = (RECEIVED, PROCESSED, DUPLICATE, IGNORED, QUARANTINED, FAILED)
+    ALL = (RECEIVED, PROCESSED, DUPLICATE, IGNORED, QUARANTINED, FAILED, WAITING)
 
 
 class WebhookEvent(Base):
@@ -271,9 +274,15 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Refunds that failed after Stripe reported them (card closed or lost): the money came back.
+    # Once one has failed, amount_refunded is recounted from Stripe's refunds, not the charge.
+    amount_refund_failed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     dispute_id: Mapped[str | None] = mapped_column(String(255))
     dispute_status: Mapped[str | None] = mapped_column(String(32))
     dispute_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # Stripe's dispute fees net of any returned when the dispute was won, from the balance
+    # transactions in ``dispute.balance_transactions`` (in settlement_currency).
+    dispute_fee: Mapped[int | None] = mapped_column(BigInteger)
     balance_transaction_id: Mapped[str | None] = mapped_column(String(255), index=True)
     fee: Mapped[int | None] = mapped_column(BigInteger)
     net: Mapped[int | None] = mapped_column(BigInteger)
@@ -335,6 +344,10 @@ class Payout(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
     reconciliation_status: Mapped[str | None] = mapped_column(String(32))
+    # False for payouts the account created itself (Dashboard or API, ``method`` standard or
+    # instant): Stripe cannot say which transactions they carried, so they are not itemised.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    method: Mapped[str | None] = mapped_column(String(16))  # standard | instant
     arrival_date: Mapped[datetime | None]
     balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
     payment_count: Mapped[int] = mapped_column(Integer, default=0)

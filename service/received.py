@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import case, func, literal
 
 # Stripe dispute states in which the disputed amount has left the balance. Warnings (early
-# fraud inquiries) withdraw nothing; a won dispute gives the money back.
-FUNDS_WITHDRAWN = ("needs_response", "under_review", "lost")
+# fraud inquiries) and prevented disputes withdraw nothing; a won dispute (also after an appeal
+# of a lost one) gives the money back.
+FUNDS_WITHDRAWN = ("needs_response", "under_review", "lost", "appeal_needs_response", "appeal_under_review")
 
 
 def payment_received_amount(include_fee_cover: bool = True) -> Any:

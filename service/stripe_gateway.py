@@ -296,6 +296,21 @@ class StripeGateway:
         )
         return [_plain(charge) for charge in page.data]
 
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        """The invoice's payments (InvoicePayment objects: which PaymentIntent paid it).
+
+        Live Stripe leaves ``invoice.payments`` out of webhook payloads and default responses (it
+        is an includable field) and has had no top-level ``invoice.payment_intent`` since API
+        2025-03-31; the Invoice Payments API is the documented way to find the payment
+        (https://docs.stripe.com/api/invoice-payment: "by expanding the payments field on the
+        Invoice resource [or] by using the Invoice Payment retrieve and list endpoints").
+        """
+        page = self._call(
+            "invoice_payments.list",
+            lambda: self.client.v1.invoice_payments.list(params={"invoice": invoice_id, "limit": 100}),
+        )
+        return [_plain(payment) for payment in page.data]
+
     def retrieve_balance_transaction(self, transaction_id: str) -> dict[str, Any]:
         txn = self._call(
             "balance_transactions.retrieve",
@@ -304,8 +319,9 @@ class StripeGateway:
         return _plain(txn)
 
     def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
-        """The charge's refunds with their balance transactions expanded (what each took from the
-        balance, in the settlement currency). A charge is refunded a handful of times at most."""
+        """The charge's refunds, each with its status (a refund can fail after it succeeded) and its
+        balance transaction expanded (what it took from the balance, in the settlement currency).
+        A charge is refunded a handful of times at most."""
         page = self._call(
             "refunds.list",
             lambda: self.client.v1.refunds.list(

@@ -61,14 +61,32 @@ def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, dict[str,
     return id_of(subscription), dict(details.get("metadata") or {})
 
 
-def invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
-    payments = ((invoice.get("payments") or {}).get("data")) or []
-    paid = [p for p in payments if p.get("status") == "paid"] or payments
+def paid_intent(invoice_payments: list[dict[str, Any]]) -> str | None:
+    """The PaymentIntent that paid an invoice, from its InvoicePayment objects."""
+    paid = [p for p in invoice_payments if p.get("status") == "paid"] or invoice_payments
     for entry in paid:
         payment = entry.get("payment") or {}
         if payment.get("type") == "payment_intent" and payment.get("payment_intent"):
             return id_of(payment["payment_intent"])
-    return id_of(invoice.get("payment_intent"))
+    return None
+
+
+def invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
+    """The paying PaymentIntent when the payload says it: ``payments`` only when it was expanded
+    (live webhooks leave it out), top-level ``payment_intent`` only before API 2025-03-31."""
+    payments = ((invoice.get("payments") or {}).get("data")) or []
+    return paid_intent(payments) or id_of(invoice.get("payment_intent"))
+
+
+def payment_intent_from_stripe(ctx: LedgerContext, invoice_id: str | None) -> str | None:
+    """Ask the Invoice Payments API which PaymentIntent paid the invoice.
+
+    A StripeGatewayError propagates: the event is marked failed and retried (by Stripe, replay or
+    `flask stripe sync-events`) rather than quarantined for a passing outage.
+    """
+    if ctx.gateway is None or not invoice_id:
+        return None
+    return paid_intent(ctx.gateway.invoice_payments(invoice_id))
 
 
 def set_subscription_status(ctx: LedgerContext, donation_id: str, status: str, at: datetime | None) -> bool:
@@ -113,7 +131,7 @@ def on_invoice_paid(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
         check_amount(donation, invoice.get("amount_paid"), invoice.get("currency"))
     except AmountMismatch as exc:
         raise Quarantine(exc.reason, donation.id) from None
-    payment_intent = invoice_payment_intent(invoice)
+    payment_intent = invoice_payment_intent(invoice) or payment_intent_from_stripe(ctx, invoice.get("id"))
     if not payment_intent:
         raise Quarantine("invoice_without_payment", donation.id)
     if invoice.get("customer_email"):

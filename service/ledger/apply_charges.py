@@ -20,17 +20,21 @@ from .context import (
     Ignore,
     LedgerContext,
     Quarantine,
+    Wait,
     donation_by,
     id_of,
     our_donation,
     our_donation_id,
     timestamp,
 )
-from .payments import find_payment, merge_charge, merge_dispute, upsert_payment
+from .payments import find_payment, merge_charge, merge_dispute, recount_refunds, upsert_payment
 
 S = DonationStatus
+# The donation's state for each dispute status that moves money. Inquiries (warning_*) and
+# prevented disputes withdraw nothing; an appeal (appeal_*) follows a loss, so the money is still out.
 DISPUTE_STATES = {"won": S.DISPUTE_WON, "lost": S.DISPUTE_LOST, "needs_response": S.DISPUTED,
-                  "under_review": S.DISPUTED}  # fmt: skip
+                  "under_review": S.DISPUTED, "appeal_needs_response": S.DISPUTE_LOST,
+                  "appeal_under_review": S.DISPUTE_LOST}  # fmt: skip
 
 
 def _locked(ctx: LedgerContext, donation_id: str) -> Donation:
@@ -52,10 +56,11 @@ def _resolve(
         found = donation_by(ctx, stripe_payment_intent_id=payment_intent_id)
         if found is None:
             # Charges of monthly gifts carry no metadata, and a surge Payment Link's carry only the
-            # link's (no donation id): their invoice.paid or checkout session fetches the charge.
+            # link's (no donation id): their invoice.paid or checkout session fetches the charge,
+            # and this event is applied again then (a refund it reports included).
             if metadata and metadata.get("deployment") != ctx.settings.deployment_id:
                 our_donation_id(ctx, metadata)  # raises Quarantine naming the other deployment
-            raise Ignore("charge_not_matched_yet")
+            raise Wait("charge_before_its_payment")
         donation = found
     donation = _locked(ctx, donation.id)
     # Another event may have created the payment while we waited for the lock.
@@ -90,7 +95,7 @@ def on_charge_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     changed = False
     if payment is None:
         if donation.frequency == "monthly":
-            raise Ignore("charge_not_matched_yet")
+            raise Wait("charge_before_its_payment")
         try:
             check_amount(donation, charge.get("amount"), charge.get("currency"))
         except AmountMismatch as exc:
@@ -133,7 +138,8 @@ def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     if payment is None:
         found = donation_by(ctx, stripe_payment_intent_id=pi) or _owner_from_stripe(ctx, pi, charge_id)
         if found is None:
-            raise Quarantine("dispute_on_unknown_charge")
+            # A monthly gift's charge has no metadata: wait for its invoice.paid.
+            raise Wait("dispute_before_its_payment")
         donation = _locked(ctx, found.id)
         upsert_payment(
             ctx.db, donation, kind="one_off", payment_intent_id=pi or "", amount=expected_amount(donation),
@@ -147,4 +153,36 @@ def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     target = DISPUTE_STATES.get(str(dispute.get("status")))
     if payment.kind == "one_off" and target is not None:
         changed |= advance_donation(ctx.db, donation.id, target, at=payment.paid_at)
+    return Applied(donation.id, changed)
+
+
+def on_refund_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
+    """A refund that failed (or was canceled) after Stripe reported it: lower the refunded amount.
+
+    Refunds that succeed need nothing here: ``charge.refunded`` carries the cumulative figure.
+    """
+    refund = event["data"]["object"]
+    if refund.get("status") not in ("failed", "canceled"):
+        raise Ignore(f"refund_{str(refund.get('status'))[:20]}")
+    charge_id, pi = id_of(refund.get("charge")), id_of(refund.get("payment_intent"))
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    if payment is None or not charge_id:
+        raise Wait("refund_before_its_payment")
+    if ctx.gateway is None:
+        raise Quarantine("refund_failure_needs_stripe", payment.donation_id)
+    donation = _locked(ctx, payment.donation_id)
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    assert payment is not None
+    changed = recount_refunds(ctx.db, ctx.gateway, payment, charge_id)
+    sync_refunded_total(ctx, donation.id)
+    payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+    assert payment is not None
+    if changed and payment.kind == "one_off":
+        # The state machine never leaves "refunded" (a refund is final in every other case);
+        # a failed refund is the one way back, so the status is set from the money directly.
+        ctx.db.execute(
+            update(Donation)
+            .where(Donation.id == donation.id, Donation.status.in_((S.REFUNDED, S.PARTIALLY_REFUNDED)))
+            .values(status=refund_status(payment))
+        )
     return Applied(donation.id, changed)

@@ -1,4 +1,13 @@
-"""Payouts: record each payout and link the payments whose money it carried to the bank."""
+"""Payouts: record each payout and link the payments whose money it carried to the bank.
+
+Only automatic payouts are itemised. A payout the account created itself (manual or instant,
+``automatic`` false) is recorded with its amount, method and status, and never itemised: Stripe
+refuses ``GET /v1/balance_transactions?payout=`` for it ("For automatic Stripe payouts only",
+https://docs.stripe.com/api/balance_transactions/list; "You control the timing and amount of
+manual payouts, so Stripe can't identify which transactions are included in each payout",
+https://docs.stripe.com/payouts/reconciliation). Finance reconciles those against the balance
+(docs/finance.md).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +20,9 @@ from ..models import Payment, Payout, Transfer, utcnow
 from .context import LedgerContext, Quarantine, id_of, timestamp
 from .payments import insert_ignore
 
-# A payout's status only moves forwards; paid, failed and canceled are final.
-STATUS_RANK = {"pending": 0, "in_transit": 1, "paid": 2, "failed": 2, "canceled": 2}
+# A payout's status only moves forwards; a paid payout can still fail ("Some payouts that fail
+# might initially show as paid", https://docs.stripe.com/payouts#payout-failures).
+STATUS_RANK = {"pending": 0, "in_transit": 1, "paid": 2, "canceled": 2, "failed": 3}
 
 
 def on_payout_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
@@ -28,6 +38,8 @@ def on_payout_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
             "amount": payout["amount"],
             "currency": payout["currency"].lower(),
             "status": payout.get("status") or "pending",
+            "automatic": payout.get("automatic") is not False,
+            "method": str(payout.get("method") or "")[:16] or None,
             "reconciliation_status": payout.get("reconciliation_status"),
             "arrival_date": timestamp(payout.get("arrival_date")),
             "balance_transaction_id": id_of(payout.get("balance_transaction")),
@@ -54,14 +66,16 @@ def on_payout_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     if values:
         ctx.db.execute(update(Payout).where(Payout.id == row.id).values(**values, updated_at=utcnow()))
         changed = True
-    if payout.get("status") == "paid" or payout.get("reconciliation_status") == "completed":
+    if (
+        payout.get("status") == "paid" or payout.get("reconciliation_status") == "completed"
+    ) and row.automatic:
         changed |= link_payments(ctx, row)
     return Applied(None, changed)
 
 
 def link_payments(ctx: LedgerContext, payout: Payout) -> bool:
     """Ask Stripe which balance transactions the payout settled and point their payments at it."""
-    if ctx.gateway is None:
+    if ctx.gateway is None or not payout.automatic:
         return False
     if payout.account:
         return _link_transfers(ctx, payout)

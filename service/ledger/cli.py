@@ -52,6 +52,8 @@ def sync_events_command(span: str) -> None:
         ", ".join(f"{name} {count}" for name, count in sorted(report.outcomes.items())) or "nothing to apply"
     )
     click.echo(f"Synced {report.listed} events ({report.stored} were missing): {outcomes}.")
+    if report.waiting_applied:
+        click.echo(f"Applied {report.waiting_applied} events that were waiting for their payment.")
     if report.outcomes.get(WebhookOutcome.FAILED):
         sys.exit(1)
 

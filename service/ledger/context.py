@@ -22,6 +22,15 @@ class Quarantine(Exception):  # noqa: N818 - reads as what happens to the event
         self.donation_id = donation_id
 
 
+class Wait(Exception):  # noqa: N818 - reads as what happens to the event
+    """Not applicable yet: its payment is not in the ledger. Kept as ``waiting`` and applied once
+    the payment arrives (receiving.apply_waiting), by replay, or by sync-events."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Ignore(Exception):  # noqa: N818
     """Acknowledged and recorded, but nothing in it concerns the ledger."""
 
@@ -37,9 +46,11 @@ class StripeReader(Protocol):
 
     def retrieve_balance_transaction(self, transaction_id: str) -> dict[str, Any]: ...
 
-    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]: ...
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]: ...
 
     def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]: ...
+
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]: ...
 
     def payout_balance_transactions(
         self, payout_id: str, account: str | None = None

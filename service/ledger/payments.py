@@ -20,11 +20,38 @@ from .context import StripeReader, id_of, timestamp
 
 log = logging.getLogger(__name__)
 
-CLOSED_DISPUTE = ("won", "lost", "warning_closed")
-# How far a dispute has got: an inquiry (warning_*) may escalate to a formal dispute, evidence
-# puts it under review, and then it closes. A late event about an earlier step never undoes a later one.
+# Every dispute status stripe-python 16.1 lists (stripe/_dispute.py). An inquiry (warning_*) may
+# escalate to a formal dispute, evidence puts it under review, and it closes won, lost,
+# warning_closed or prevented. A lost dispute may be appealed (appeal_*) and then won or lost
+# again. A late event about an earlier step never undoes a later one.
+FINAL_DISPUTE = ("won", "warning_closed", "prevented")
 DISPUTE_PROGRESS = {"warning_needs_response": 0, "warning_under_review": 1, "needs_response": 2,
-                    "under_review": 3, "warning_closed": 4, "won": 4, "lost": 4}  # fmt: skip
+                    "under_review": 3, "lost": 4, "warning_closed": 4, "prevented": 4,
+                    "appeal_needs_response": 5, "appeal_under_review": 6, "won": 7}  # fmt: skip
+APPEAL = ("appeal_needs_response", "appeal_under_review")
+
+
+def dispute_moves_forward(current: str | None, reported: str) -> bool:
+    """True if ``reported`` is a later step than ``current`` for the same dispute."""
+    if current is None:
+        return True
+    if current == reported or current in FINAL_DISPUTE:
+        return False
+    if current in APPEAL and reported == "lost":
+        return True  # the appeal was lost
+    now, then = DISPUTE_PROGRESS.get(current), DISPUTE_PROGRESS.get(reported)
+    if now is None or then is None:
+        return then is not None or now is None  # an unknown status never hides a known one
+    return then > now
+
+
+def dispute_fee(dispute: dict[str, Any]) -> int | None:
+    """Stripe's dispute fees net of those given back, from ``dispute.balance_transactions``
+    (Stripe embeds them: a withdrawal with the fee, a reinstatement returning it if won)."""
+    txns = [t for t in dispute.get("balance_transactions") or [] if isinstance(t, dict)]
+    if not txns:
+        return None
+    return sum(int(t.get("fee") or 0) for t in txns)
 
 
 def find_payment(
@@ -108,7 +135,10 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
     if payment.stripe_charge_id is None and charge.get("id"):
         values["stripe_charge_id"] = charge["id"]
     refunded = charge.get("amount_refunded")
-    if isinstance(refunded, int) and refunded > payment.amount_refunded:
+    if payment.amount_refund_failed and gateway is not None and charge.get("id"):
+        # After a failed refund the charge's cumulative figure may be stale or lowered: recount.
+        changed |= recount_refunds(db, gateway, payment, charge["id"])
+    elif isinstance(refunded, int) and refunded > payment.amount_refunded:
         # Stripe's cumulative figure; the CASE keeps a concurrent larger value (never a sum).
         values["amount_refunded"] = case(
             (Payment.amount_refunded < refunded, refunded), else_=Payment.amount_refunded
@@ -186,6 +216,31 @@ def record_transfer(
             "updated_at": utcnow(),
         },
     )
+
+
+LIVE_REFUND = ("succeeded", "pending", "requires_action")
+
+
+def recount_refunds(db: Session, gateway: StripeReader, payment: Payment, charge_id: str) -> bool:
+    """Set the payment's refunded and failed-refund totals from Stripe's refunds of the charge.
+
+    A refund can fail after ``charge.refunded`` reported it (https://docs.stripe.com/refunds#failed-refunds):
+    the money returns to the balance and the refunded amount goes down, which the cumulative
+    ``charge.amount_refunded`` rule (only ever grow) cannot express. Stripe's list is the truth, so
+    recounting gives one result whichever of refund.failed / charge.refund.updated / charge.refunded
+    arrives first or twice. A StripeGatewayError propagates: the event is retried.
+    """
+    refunds = gateway.refunds_for_charge(charge_id)
+    live = sum(int(r.get("amount") or 0) for r in refunds if r.get("status") in LIVE_REFUND)
+    failed = sum(int(r.get("amount") or 0) for r in refunds if r.get("status") == "failed")
+    if (live, failed) == (payment.amount_refunded, payment.amount_refund_failed):
+        return False
+    db.execute(
+        update(Payment)
+        .where(Payment.id == payment.id)
+        .values(amount_refunded=live, amount_refund_failed=failed, updated_at=utcnow())
+    )
+    return True
 
 
 def record_balance_transaction(db: Session, payment: Payment, txn: dict[str, Any]) -> bool:
@@ -279,7 +334,7 @@ def fetch_missing_charge(db: Session, gateway: StripeReader | None, payment: Pay
 
 
 def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> bool:
-    """Record the dispute on its payment; a late event never moves it back (a closed one stays closed)."""
+    """Record the dispute and its fees on its payment; a late event never moves it back."""
     status = dispute.get("status")
     if not isinstance(status, str):
         return False
@@ -298,25 +353,26 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
                 .values(settlement_disputed=withdrawn, updated_at=utcnow())
             )
             settled = True
-    if payment.dispute_status in CLOSED_DISPUTE and payment.dispute_id == dispute.get("id"):
+    fee = dispute_fee(dispute)
+    same = payment.dispute_id == dispute.get("id")
+    if same and not dispute_moves_forward(payment.dispute_status, status):
+        # Same step, but the first event to carry the withdrawal's fee fills it in.
+        if payment.dispute_status == status and fee is not None and payment.dispute_fee is None:
+            db.execute(
+                update(Payment).where(Payment.id == payment.id).values(dispute_fee=fee, updated_at=utcnow())
+            )
+            return True
         return settled
-    if payment.dispute_id == dispute.get("id") and payment.dispute_status is not None:
-        current, reported = DISPUTE_PROGRESS.get(payment.dispute_status), DISPUTE_PROGRESS.get(status)
-        if payment.dispute_status == status or (
-            current is not None and reported is not None and reported <= current
-        ):
-            return settled
+    values: dict[str, Any] = {"dispute_id": dispute.get("id"), "dispute_status": status,
+                              "dispute_amount": dispute.get("amount"), "updated_at": utcnow()}  # fmt: skip
+    if fee is not None:
+        values["dispute_fee"] = fee
     result = db.execute(
         update(Payment)
         .where(
             Payment.id == payment.id,
-            (Payment.dispute_status.is_(None)) | (Payment.dispute_status.not_in(CLOSED_DISPUTE)),
+            (Payment.dispute_status.is_(None)) | (Payment.dispute_status.not_in(FINAL_DISPUTE)),
         )
-        .values(
-            dispute_id=dispute.get("id"),
-            dispute_status=status,
-            dispute_amount=dispute.get("amount"),
-            updated_at=utcnow(),
-        )
+        .values(**values)
     )
     return settled or bool(result.rowcount)  # type: ignore[attr-defined]

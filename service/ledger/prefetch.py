@@ -12,8 +12,10 @@ from contextlib import suppress
 from typing import Any
 
 from ..stripe_gateway import StripeGateway, StripeGatewayError
-from .apply_billing import invoice_payment_intent
+from .apply_billing import invoice_payment_intent, paid_intent
 from .context import id_of
+
+REFUND_EVENTS = ("refund.failed", "refund.updated", "charge.refund.updated")
 
 
 class PrefetchingGateway:
@@ -50,6 +52,9 @@ class PrefetchingGateway:
     def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
         return self._get("retrieve_transfer", transfer_id)
 
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        return self._get("invoice_payments", invoice_id)
+
     def refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
         return self._get("refunds_for_charge", charge_id)
 
@@ -58,6 +63,11 @@ class PrefetchingGateway:
         call = prefetch_call(event)
         if call is not None:
             self._warm(*call)
+            if call[0] == "invoice_payments":
+                # Live invoice events do not name their payment: the charge lookup follows the answer.
+                intent = paid_intent(self._cache.get(call) or [])
+                if intent:
+                    self._warm("charges_for_payment_intent", intent)
         # A destination charge (Connect appeal) names its transfer to the charity: read it too,
         # so recording it takes no Stripe call while the donation's row is locked.
         obj = (event.get("data") or {}).get("object") or {}
@@ -77,10 +87,19 @@ def prefetch_call(event: dict[str, Any]) -> tuple[str, str] | None:
     elif kind.startswith("charge.") and isinstance(obj.get("balance_transaction"), str):
         method, key = "retrieve_balance_transaction", obj["balance_transaction"]
     elif kind == "invoice.paid":
-        method, key = "charges_for_payment_intent", invoice_payment_intent(obj)
+        intent = invoice_payment_intent(obj)
+        method, key = (
+            ("charges_for_payment_intent", intent) if intent else ("invoice_payments", id_of(obj.get("id")))
+        )
+    elif kind in REFUND_EVENTS and obj.get("status") in ("failed", "canceled"):
+        method, key = "refunds_for_charge", id_of(obj.get("charge"))
     elif kind == "customer.subscription.updated":
         method, key = "retrieve_subscription", id_of(obj.get("id"))
-    elif kind in ("payout.paid", "payout.reconciliation_completed") and not event.get("account"):
+    elif (
+        kind in ("payout.paid", "payout.reconciliation_completed")
+        and not event.get("account")
+        and obj.get("automatic") is not False
+    ):
         method, key = "payout_balance_transactions", id_of(obj.get("id"))
     else:
         return None

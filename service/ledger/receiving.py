@@ -38,17 +38,21 @@ from ..fulfilment import flag_donation
 from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
-from .context import Ignore, LedgerContext, Quarantine, timestamp
-from .dispatch import dispatch, handles
+from .context import Ignore, LedgerContext, Quarantine, Wait, timestamp
+from .dispatch import dispatch, handles, version_note
 from .payments import insert_ignore
 from .prefetch import PrefetchingGateway, prefetch_call
 
 log = logging.getLogger(__name__)
 W = WebhookOutcome
-# Outcomes a normal delivery may (re)process: never processed, or failed last time.
-RETRYABLE = (W.RECEIVED, W.FAILED)
+# Outcomes a normal delivery (or sync-events) may (re)process: never processed, failed last
+# time, or waiting for its payment.
+RETRYABLE = (W.RECEIVED, W.FAILED, W.WAITING)
 # What an operator's replay may reprocess: also what was set aside, once the cause is fixed.
-REPLAYABLE = (W.RECEIVED, W.FAILED, W.QUARANTINED, W.IGNORED)
+REPLAYABLE = (W.RECEIVED, W.FAILED, W.QUARANTINED, W.IGNORED, W.WAITING)
+# Events whose processing may record the payment a waiting event needs.
+UNBLOCKING = frozenset({"invoice.paid", "charge.succeeded", "charge.updated", "charge.refunded"})
+WAITING_BATCH = 100
 _events = WebhookEvent.__table__
 # Statements built once: per event, building and caching ORM statements cost more CPU than the
 # database's work on them. The SET columns of an UPDATE are the keys of the parameters given.
@@ -194,7 +198,7 @@ def process_event(
             return Outcome(stripe_event_id, current or W.RECEIVED, duplicate_delivery=True)
         try:
             outcome = _apply(db, LedgerContext(db, reader, settings), event)
-        except (Ignore, Quarantine) as exc:
+        except (Ignore, Quarantine, Wait) as exc:
             db.rollback()
             return _set_aside(sessions, stripe_event_id, exc, allowed)
         except Exception as exc:
@@ -208,8 +212,13 @@ def _apply(db: Session, ctx: LedgerContext, event: dict[str, Any]) -> Outcome:
     applied = dispatch(ctx, event)
     outcome = W.PROCESSED if applied.changed else W.DUPLICATE
     reason = None if applied.changed else "already_applied"
+    # An event at another API version is applied but shown to finance (needs_review) when its
+    # shape may differ from what the ledger reads.
+    note = version_note(event)
     # The apply functions return only a donation they found (and locked) in this transaction.
-    _record(db, event["id"], outcome, reason, applied.donation_id, known_donation=True)
+    _record(
+        db, event["id"], outcome, note or reason, applied.donation_id, note is not None, known_donation=True
+    )
     db.commit()
     # DEBUG: over HTTP the request's access line carries the event id and outcome (views.py).
     log.debug("webhook_event_applied", extra={"stripe_event_id": event["id"], "outcome": outcome})
@@ -250,8 +259,13 @@ def _record(
 
 
 def _set_aside(
-    sessions: sessionmaker[Session], stripe_event_id: str, exc: Ignore | Quarantine, allowed: tuple[str, ...]
+    sessions: sessionmaker[Session],
+    stripe_event_id: str,
+    exc: Ignore | Quarantine | Wait,
+    allowed: tuple[str, ...],
 ) -> Outcome:
+    if isinstance(exc, Wait):
+        return _finish(sessions, stripe_event_id, W.WAITING, exc.reason, allowed)
     if isinstance(exc, Ignore):
         return _finish(sessions, stripe_event_id, W.IGNORED, exc.reason, allowed)
     return _finish(sessions, stripe_event_id, W.QUARANTINED, exc.reason, allowed, donation_id=exc.donation_id)
@@ -277,6 +291,7 @@ def _finish(
             flag_donation(db, donation_id, f"{reason} ({stripe_event_id})")
         db.commit()
     level = logging.WARNING if outcome in (W.QUARANTINED, W.FAILED) else logging.INFO
+    # A waiting event is expected (the payment's own event is usually seconds behind).
     log.log(level, "webhook_event_" + outcome, extra={"stripe_event_id": stripe_event_id, "reason": reason})
     return Outcome(stripe_event_id, outcome, reason)
 
@@ -323,6 +338,29 @@ def _store_and_apply(
         return _RolledBack(exc)
 
 
+def apply_waiting(sessions: sessionmaker[Session], gateway: StripeGateway | None, settings: Settings) -> int:
+    """Try every event that was waiting for its payment again; returns how many were applied.
+
+    Called after an event that may have recorded a payment, and by sync-events. Waiting events
+    are few and short-lived (the payment's own event is usually seconds behind), so one indexed
+    query finds them; one that still cannot be applied simply stays ``waiting``.
+    """
+    with sessions() as db:
+        waiting = list(
+            db.scalars(
+                select(WebhookEvent.stripe_event_id)
+                .where(WebhookEvent.outcome == W.WAITING)
+                .order_by(WebhookEvent.event_created_at, WebhookEvent.id)
+                .limit(WAITING_BATCH)
+            )
+        )
+    applied = 0
+    for stripe_event_id in waiting:
+        outcome = process_event(sessions, gateway, settings, stripe_event_id, allowed=(W.WAITING,))
+        applied += outcome.outcome in (W.PROCESSED, W.DUPLICATE)
+    return applied
+
+
 def receive(
     sessions: sessionmaker[Session],
     gateway: StripeGateway | None,
@@ -331,7 +369,24 @@ def receive(
     *,
     source: str = "webhook",
 ) -> Outcome:
-    """Store and process one verified delivery. Raises MalformedEvent; database errors propagate."""
+    """Store and process one verified delivery. Raises MalformedEvent; database errors propagate.
+
+    An event that recorded a payment is followed by another try of the events waiting for one.
+    """
+    outcome = _receive(sessions, gateway, settings, payload, source=source)
+    if outcome.outcome == W.PROCESSED and outcome.event_type in UNBLOCKING:
+        apply_waiting(sessions, gateway, settings)
+    return outcome
+
+
+def _receive(
+    sessions: sessionmaker[Session],
+    gateway: StripeGateway | None,
+    settings: Settings,
+    payload: bytes,
+    *,
+    source: str = "webhook",
+) -> Outcome:
     text = _decode(payload)
     event = _parse(text)
     event_id, event_type = event["id"], event["type"]
@@ -345,7 +400,7 @@ def receive(
             with sessions() as db:
                 new = store_event(db, event, text, source)
             error = result.error
-            if isinstance(error, Ignore | Quarantine):
+            if isinstance(error, Ignore | Quarantine | Wait):
                 outcome = _set_aside(sessions, event_id, error, RETRYABLE)
             else:
                 outcome = _failed(sessions, event, error, RETRYABLE)

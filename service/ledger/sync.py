@@ -23,9 +23,11 @@ from ..stripe_gateway import StripeGateway
 from .apply_payouts import link_payments
 from .context import LedgerContext
 from .dispatch import EVENT_TYPES
-from .receiving import process_event, store_event
+from .receiving import apply_waiting, process_event, store_event
 
 MAX_WINDOW = timedelta(days=30)
+# stripe-python 16.1's EventListParams: "types: An array of up to 20 strings"; more is refused.
+MAX_TYPES_PER_CALL = 20
 _SPAN = re.compile(r"^(\d{1,4})([dhm])$")
 
 
@@ -44,6 +46,7 @@ class SyncReport:
     listed: int = 0
     stored: int = 0
     payouts_relinked: int = 0
+    waiting_applied: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -54,15 +57,23 @@ def sync_events(
     since: timedelta,
     progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
-    """List events created in the window (newest first, page by page) and apply those not yet applied."""
+    """List events created in the window (newest first, page by page) and apply those not yet applied.
+
+    The handled types are asked for in groups of at most 20 (Stripe's limit per call); each group
+    is listed to its end before the next, which is safe because applying is order-independent.
+    """
     report = SyncReport()
     created_gte = int((utcnow() - since).timestamp())
-    _sync_stream(sessions, gateway, settings, report, progress, created_gte, EVENT_TYPES, None)
+    for start in range(0, len(EVENT_TYPES), MAX_TYPES_PER_CALL):
+        types = EVENT_TYPES[start : start + MAX_TYPES_PER_CALL]
+        _sync_types(sessions, gateway, settings, created_gte, types, report, progress, None)
     # A charity's own payouts are its account's events, not the platform's: list them per account.
     for account in connected_accounts(sessions):
-        _sync_stream(
-            sessions, gateway, settings, report, progress, created_gte, CONNECTED_EVENT_TYPES, account
+        _sync_types(
+            sessions, gateway, settings, created_gte, CONNECTED_EVENT_TYPES, report, progress, account
         )
+    # Events come newest first, so a refund may have been listed before the invoice it needs.
+    report.waiting_applied = apply_waiting(sessions, gateway, settings)
     report.payouts_relinked = relink_payouts(sessions, gateway, settings, utcnow() - since)
     return report
 
@@ -78,14 +89,14 @@ def connected_accounts(sessions: sessionmaker[Session]) -> list[str]:
         )
 
 
-def _sync_stream(
+def _sync_types(
     sessions: sessionmaker[Session],
     gateway: StripeGateway,
     settings: Settings,
-    report: SyncReport,
-    progress: Callable[[SyncReport], None] | None,
     created_gte: int,
     types: list[str],
+    report: SyncReport,
+    progress: Callable[[SyncReport], None] | None,
     account: str | None,
 ) -> None:
     starting_after: str | None = None
@@ -106,7 +117,7 @@ def _sync_stream(
         if progress is not None:
             progress(report)
         if not has_more or not page:
-            break
+            return
         starting_after = page[-1]["id"]
 
 

@@ -84,12 +84,13 @@ def test_a_late_event_about_an_earlier_dispute_step_does_not_undo_a_later_one(
     assert ledger.donation(donation.id).status == S.DISPUTED
 
 
-def test_dispute_on_an_unknown_charge_is_quarantined(client, ledger, donation):
+def test_dispute_on_an_unknown_charge_waits_for_its_payment(client, ledger, donation):
     evt = p.event(
         "charge.dispute.created", p.dispute(donation, "needs_response", charge="ch_x", payment_intent="pi_x")
     )
     deliver(client, evt)
-    assert ledger.event(evt["id"]).outcome_reason == "dispute_on_unknown_charge"
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.outcome_reason) == ("waiting", "dispute_before_its_payment")
 
 
 def test_fee_and_net_come_from_an_expanded_balance_transaction(client, ledger, donation):

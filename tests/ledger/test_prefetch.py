@@ -51,3 +51,34 @@ def test_events_needing_nothing_from_stripe_fetch_nothing():
     fake = FakeGateway()
     PrefetchingGateway(fake).warm(p.event("checkout.session.completed", {"id": "cs_1"}))  # type: ignore[arg-type]
     assert fake.calls == []
+
+
+class InvoiceGateway:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def invoice_payments(self, invoice_id: str) -> list[dict]:
+        self.calls.append(("invoice_payments", invoice_id))
+        return [{"status": "paid", "payment": {"type": "payment_intent", "payment_intent": "pi_9"}}]
+
+    def charges_for_payment_intent(self, payment_intent_id: str) -> list[dict]:
+        self.calls.append(("charges_for_payment_intent", payment_intent_id))
+        return [{"id": "ch_9", "status": "succeeded"}]
+
+
+def test_a_live_invoice_event_prefetches_its_payment_then_its_charge():
+    """Live invoice events carry no payments: the Invoice Payments API answer leads to the charge."""
+    fake = InvoiceGateway()
+    reader = PrefetchingGateway(fake)  # type: ignore[arg-type]
+    reader.warm(p.event("invoice.paid", {"id": "in_9", "object": "invoice"}))
+    assert fake.calls == [("invoice_payments", "in_9"), ("charges_for_payment_intent", "pi_9")]
+    assert reader.invoice_payments("in_9")[0]["payment"]["payment_intent"] == "pi_9"
+    assert reader.charges_for_payment_intent("pi_9")[0]["id"] == "ch_9"
+    assert len(fake.calls) == 2
+
+
+def test_a_manual_payout_prefetches_nothing():
+    fake = FakeGateway()
+    manual = {"id": "po_2", "object": "payout", "status": "paid", "automatic": False}
+    PrefetchingGateway(fake).warm(p.event("payout.paid", manual))  # type: ignore[arg-type]
+    assert fake.calls == []

@@ -170,3 +170,22 @@ def test_sync_events_rebuilds_renewals_refunds_and_payouts(runner, sandbox, make
     (stored_payout,) = ledger.payouts()
     assert stored_payout.stripe_payout_id == payout["id"]
     assert {x.stripe_payout_id for x in ledger.payments()} == {payout["id"]}
+
+
+def test_sync_events_asks_for_at_most_20_types_per_call(app, settings):
+    """The ledger handles more event types than Stripe's 20 per events.list call."""
+    from service.ledger.dispatch import EVENT_TYPES
+    from service.ledger.sync import sync_events
+
+    calls: list[list[str]] = []
+
+    class Listing:
+        def list_events(self, *, created_gte, types, starting_after=None, limit=100):
+            calls.append(list(types))
+            return [], False
+
+    sessions = app.extensions["database"].sessionmaker
+    sync_events(sessions, Listing(), settings, timedelta(hours=1))  # type: ignore[arg-type]
+    assert len(EVENT_TYPES) > 20
+    assert all(len(types) <= 20 for types in calls)
+    assert sorted(t for types in calls for t in types) == sorted(EVENT_TYPES)

@@ -118,7 +118,7 @@ class FakeStripe:
 class Fact:
     event: dict[str, Any]
     status: str  # the donation status this fact implies
-    may_wait: bool = False  # may be set aside (ignored) until a later fact makes it matchable
+    may_wait: bool = False  # may be kept (waiting) until a later fact makes it matchable
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ def deliver(
         before = snapshot(app, donations[h].id)
         outcome = receive(sessions, stripe, config, json.dumps(fact.event).encode())  # type: ignore[arg-type]
         after = snapshot(app, donations[h].id)
-        allowed = (W.PROCESSED, W.DUPLICATE, W.IGNORED) if fact.may_wait else (W.PROCESSED, W.DUPLICATE)
+        allowed = (W.PROCESSED, W.DUPLICATE, W.WAITING) if fact.may_wait else (W.PROCESSED, W.DUPLICATE)
         assert outcome.outcome in allowed, (fact.event["type"], outcome)
         if (h, f) in delivered:
             # A repeated delivery is recognised and changes nothing.

@@ -110,7 +110,9 @@ def test_subscription_session_creates_customer_subscription_invoice(stripe_clien
     inv = got.invoice
     assert (inv.status, inv.billing_reason, inv.amount_paid) == ("paid", "subscription_create", 500)
     assert inv.parent.subscription_details.subscription == sub.id
-    assert inv.payments.data[0].payment.type == "payment_intent"
+    assert "payments" not in inv  # includable: live Stripe leaves it out unless asked for
+    (payment,) = stripe_client.v1.invoice_payments.list(params={"invoice": inv.id}).data
+    assert payment.payment.type == "payment_intent"
     invoices = stripe_client.v1.invoices.list(params={"subscription": sub.id})
     assert [i.id for i in invoices.data] == [inv.id]
 

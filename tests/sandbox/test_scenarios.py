@@ -280,3 +280,47 @@ def test_canceled_subscriptions_are_listed_only_on_request(stripe_client, subscr
     assert stripe_client.v1.subscriptions.list().data == []
     everything = stripe_client.v1.subscriptions.list(params={"status": "all"})
     assert [s.id for s in everything.data] == [subscribed]
+
+
+def test_invoice_payments_only_when_included_or_listed(stripe_client, sandbox, subscribed):
+    """``payments`` is includable: absent from events and default responses, as on live Stripe."""
+    invoice = sandbox.control.advance_subscription(subscribed)
+    assert "payments" not in invoice
+    plain = stripe_client.v1.invoices.retrieve(invoice["id"])
+    assert "payments" not in plain
+    events = stripe_client.v1.events.list(params={"type": "invoice.paid"}).data
+    assert events and all("payments" not in e.data.object for e in events)
+    included = stripe_client.v1.invoices.retrieve(invoice["id"], params={"expand": ["payments"]})
+    (entry,) = included.payments.data
+    assert entry.object == "invoice_payment" and entry.invoice == invoice["id"]
+    listed = stripe_client.v1.invoices.list(params={"subscription": subscribed, "expand": ["data.payments"]})
+    assert all(len(i.payments.data) == 1 for i in listed.data)
+
+    found = stripe_client.v1.invoice_payments.list(params={"invoice": invoice["id"]})
+    (payment,) = found.data
+    assert (payment.status, payment.amount_paid, payment.payment.type) == (
+        "paid",
+        invoice["amount_paid"],
+        "payment_intent",
+    )
+    intent = payment.payment.payment_intent
+    by_intent = stripe_client.v1.invoice_payments.list(
+        params={
+            "payment": {"type": "payment_intent", "payment_intent": intent},
+            "expand": ["data.payment.payment_intent"],
+        }
+    )
+    assert [p.id for p in by_intent.data] == [payment.id]
+    assert by_intent.data[0].payment.payment_intent.status == "succeeded"
+    assert (
+        stripe_client.v1.invoice_payments.list(params={"invoice": invoice["id"], "status": "open"}).data == []
+    )
+    assert stripe_client.v1.invoice_payments.retrieve(payment.id).id == payment.id
+
+
+def test_events_list_takes_at_most_20_types(stripe_client):
+    types = [f"charge.type_{n}" for n in range(21)]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.events.list(params={"types": types})
+    assert refused.value.param == "types"
+    assert stripe_client.v1.events.list(params={"types": types[:20]}).data == []

@@ -22,6 +22,7 @@ KINDS = (
     "delivery_quarantined",
     "delivery_failed",
     "payment_missing_from_ledger",
+    "event_waiting_for_payment",
 )
 # Stripe's events that announce money collected; each should have a payment row.
 PAYMENT_EVENTS = ("charge.succeeded", "payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded")
@@ -126,6 +127,24 @@ def payments_missing(db: Session, scope: Scope, limit: int) -> list[dict[str, An
     ]  # fmt: skip
 
 
+def events_waiting(db: Session, scope: Scope, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Events kept until their payment arrives (a refund or charge before it, on a charge without
+    metadata), still waiting after the grace a webhook normally needs."""
+    query = select(
+        WebhookEvent.stripe_event_id, WebhookEvent.type, WebhookEvent.object_id, WebhookEvent.donation_id,
+        WebhookEvent.outcome_reason, WebhookEvent.received_at,
+    ).where(WebhookEvent.outcome == WebhookOutcome.WAITING, WebhookEvent.received_at < now - FEE_GRACE)  # fmt: skip
+    if scope.appeal_ids is not None:
+        # Not yet matched to a donation, so not to an appeal either: only finance with every appeal sees them.
+        return []
+    return [
+        {"kind": "event_waiting_for_payment", "donation_id": r.donation_id, "event_id": r.stripe_event_id,
+         "at": r.received_at, "detail": f"{r.type} for {r.object_id} is kept until its payment is in the "
+                                        f"ledger ({r.outcome_reason}); run `flask stripe sync-events` if it stays."}
+        for r in db.execute(query.order_by(WebhookEvent.received_at).limit(limit))
+    ]  # fmt: skip
+
+
 def find_all(db: Session, scope: Scope, now: datetime | None = None, limit: int = 200) -> dict[str, Any]:
     """Every kind, up to ``limit`` findings each, with a count per kind."""
     moment = now or utcnow()
@@ -136,6 +155,7 @@ def find_all(db: Session, scope: Scope, now: datetime | None = None, limit: int 
         + bad_deliveries(db, scope, WebhookOutcome.QUARANTINED, limit)
         + bad_deliveries(db, scope, WebhookOutcome.FAILED, limit)
         + payments_missing(db, scope, limit)
+        + events_waiting(db, scope, moment, limit)
     )
     counts = {kind: sum(1 for f in findings if f["kind"] == kind) for kind in KINDS}
     return {"counts": counts, "items": findings, "checked_at": moment}

@@ -27,6 +27,8 @@ LIST_COLUMNS = (
     P.currency,
     P.status,
     P.reconciliation_status,
+    P.automatic,
+    P.method,
     P.arrival_date,
     P.stripe_created_at,
     P.payment_count,
@@ -129,7 +131,10 @@ def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) 
     settled = [p for p in item["payments"] if p["settlement_currency"] == item["currency"]]
     item["payments_gross"] = sum(p["settlement_amount"] or 0 for p in settled)
     item["payments_fees"] = sum(p["fee"] or 0 for p in settled)
-    item["stripe"] = _stripe_statement(stripe, item) if stripe is not None else None
+    # A manual or instant payout is not itemised by Stripe (GET /v1/balance_transactions?payout=
+    # is refused for it): there is no statement to check, finance reconciles it against the balance.
+    itemised = item["automatic"] and stripe is not None
+    item["stripe"] = _stripe_statement(stripe, item) if itemised else None
     statement = item["stripe"]
     item["adds_up"] = bool(statement and statement["available"] and statement["adds_up"])
     return item
