@@ -85,3 +85,21 @@ def test_payout_detail_names_the_donation_of_every_line_refunds_included(finance
     refund = next(line for line in lines if line["type"] == "refund")
     assert refund["donation_id"] == built_ledger.refunded
     assert all(line["donation_id"] for line in lines)
+
+
+def test_a_manual_payout_has_no_statement_and_says_why(app, client, sandbox, live_server, finance_get):
+    from tests.finance.conftest import _donate, _session_of
+
+    donation_id = _donate(client, 4000)
+    sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id)
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    (payout,) = sandbox.control.payout(currency="gbp", kind="manual")
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    for path in (
+        f"/payouts/{payout['id']}?format=csv",
+        f"/payouts/{payout['id']}/accounting-import?software=xero",
+    ):
+        response = finance_get(path)
+        assert response.status_code == 409, path
+        error = response.get_json()["error"]
+        assert error["code"] == "payout_not_itemised" and "made by hand" in error["message"]
