@@ -7,7 +7,7 @@ units (``2500``, what sums exactly), and the row names the currency each money c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -58,15 +58,3 @@ def cells(columns: Sequence[Column], row: Mapping[str, Any]) -> list[Any]:
             out.append(major(value, row.get(column.currency)))
             out.append(value)
     return out
-
-
-def mapped_rows(
-    columns: Sequence[Column], source: Callable[[Any], Iterable[Mapping[str, Any]]]
-) -> Callable[[Any], Iterator[list[Any]]]:
-    """A rows() function for ``service.finance.http.stream`` writing ``source``'s mappings."""
-
-    def rows(connection: Any) -> Iterator[list[Any]]:
-        for row in source(connection):
-            yield cells(columns, row)
-
-    return rows

@@ -1,8 +1,8 @@
-"""Flask glue shared by the finance API and pages: CSV negotiation, streaming, default ranges."""
+"""Flask glue shared by the finance API and pages: CSV negotiation and streamed CSV answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request
@@ -11,7 +11,7 @@ from .. import db
 from ..models import utcnow
 from . import audit, auth
 from .csv_export import stream_csv
-from .use_cases import DEFAULT_DAYS, Export, date_range, require_export  # noqa: F401 (re-exported)
+from .use_cases import Export, require_export
 
 
 def wants_csv(args: dict[str, Any]) -> bool:
@@ -67,33 +67,3 @@ def stream(export: Export) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def csv_response(
-    action: str,
-    filters: dict[str, Any],
-    header: Sequence[str],
-    rows: Callable[[Any], Iterable[Sequence[Any]]],
-) -> Response:
-    """Stream ``rows(connection)`` as CSV (see ``stream``)."""
-    period = (filters.get("start"), filters.get("end"))
-    return stream(Export(action, filters, header, rows, period))
-
-
-def query_rows(query: Any) -> Callable[[Any], Iterator[list[Any]]]:
-    """A rows() function streaming ``query`` through a server-side cursor."""
-    from .reports.export import stream_query
-
-    return lambda connection: stream_query(connection, query)
-
-
-def dict_rows(
-    items: Iterable[dict[str, Any]], columns: Sequence[str]
-) -> Callable[[Any], Iterator[list[Any]]]:
-    """For small reports already in memory: a rows() function over their dicts."""
-
-    def rows(_connection: Any) -> Iterator[list[Any]]:
-        for item in items:
-            yield [item.get(column) for column in columns]
-
-    return rows

@@ -185,12 +185,6 @@ def timeline(db: Session, donation: dict[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
-def export(scope: Scope, filters: DonationFilters) -> tuple[list[str], Select[Any]]:
-    """Header and query for streaming every filtered donation, oldest first (one row per donation)."""
-    query = _query(scope, filters).order_by(D.created_at, D.id)
-    return [column.key for column in query.selected_columns], query
-
-
 # The donations CSV: one row per donation, its money as decimal plus minor units, each money
 # column's currency named in the row (docs/finance.md). Fee and net are Stripe's, in the currency
 # the Stripe balance settles in, over every payment collected; amount is one payment's.
