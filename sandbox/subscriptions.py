@@ -144,7 +144,9 @@ def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
             )
         sub_id = ((inv.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         sub = sb.store.require(sub_id or "", "subscription")
-        pi = sb.store.objects[inv["payments"]["data"][0]["payment"]["payment_intent"]]
+        # The invoice does not carry its payments (an includable field): its InvoicePayment does.
+        payment = next(p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == inv["id"])
+        pi = sb.store.objects[payment["payment"]["payment_intent"]]
         ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
         pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
         inv["attempt_count"] = (inv.get("attempt_count") or 1) + 1
@@ -153,7 +155,6 @@ def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
             sb.events.emit("charge.succeeded", ch)
             sb.events.emit("payment_intent.succeeded", pi)
             attach_balance_transaction(sb, ch)
-            payment = inv["payments"]["data"][0]
             payment.update(status="paid", amount_paid=inv["amount_due"])
             payment["status_transitions"]["paid_at"] = now()
             inv.update(

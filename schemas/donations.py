@@ -10,7 +10,9 @@ from .base import StrictSchema, text
 
 FREQUENCIES = ("one_off", "monthly")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-UTM = text(200)
+# Campaign tags are cleaned, not refused: service/attribution.py drops control characters (NUL
+# included) from what a publisher's link carries, so a stray one never costs a donor their gift.
+UTM = validate.Length(max=200)
 
 
 # An http(s) address with something after "//", no spaces or control characters: the pattern the document publishes is

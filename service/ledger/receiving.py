@@ -50,8 +50,13 @@ W = WebhookOutcome
 RETRYABLE = (W.RECEIVED, W.FAILED, W.WAITING)
 # What an operator's replay may reprocess: also what was set aside, once the cause is fixed.
 REPLAYABLE = (W.RECEIVED, W.FAILED, W.QUARANTINED, W.IGNORED, W.WAITING)
-# Events whose processing may record the payment a waiting event needs.
-UNBLOCKING = frozenset({"invoice.paid", "charge.succeeded", "charge.updated", "charge.refunded"})
+# Events whose processing may record the payment a waiting event needs: a completed Checkout
+# Session records it too (a surge Payment Link's charge names no donation, so its charge events
+# wait for the session).
+UNBLOCKING = frozenset({
+    "invoice.paid", "charge.succeeded", "charge.updated", "charge.refunded",
+    "checkout.session.completed", "checkout.session.async_payment_succeeded",
+})  # fmt: skip
 WAITING_BATCH = 100
 _events = WebhookEvent.__table__
 # Statements built once: per event, building and caching ORM statements cost more CPU than the

@@ -180,7 +180,7 @@ def test_sync_events_asks_for_at_most_20_types_per_call(app, settings):
     calls: list[list[str]] = []
 
     class Listing:
-        def list_events(self, *, created_gte, types, starting_after=None, limit=100):
+        def list_events(self, *, created_gte, types, starting_after=None, limit=100, account=None):
             calls.append(list(types))
             return [], False
 
