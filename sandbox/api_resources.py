@@ -250,6 +250,7 @@ def _crud(name: str, kind: str, cls: str, filters: tuple[str, ...] = ()) -> list
 ROUTES = [
     *_crud("payment_intents", "payment_intent", "PaymentIntent", ("customer",)),
     *_crud("charges", "charge", "Charge", ("payment_intent", "customer", "transfer_group")),
+    Route("GET", "/v1/mandates/<id>", _retriever("mandate"), "MandateRetrieveParams"),
     Route("POST", "/v1/refunds", create_refund, "RefundCreateParams"),
     *_crud("refunds", "refund", "Refund", ("charge", "payment_intent")),
     Route("GET", "/v1/balance", retrieve_balance, "BalanceRetrieveParams"),

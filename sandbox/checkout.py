@@ -189,6 +189,36 @@ def _expires_at(params: Obj, created: int) -> int:
     return expires_at
 
 
+# The sandbox's stand-in for the Dashboard's payment method settings: cards everywhere and the
+# bank debit of the currency's scheme. Checkout offers what the Dashboard enables and the
+# currency and mode allow, less ``excluded_payment_method_types``, within
+# ``allowed_payment_method_types`` when given
+# (https://docs.stripe.com/changelog/endive/2026-09-30/remove-payment-method-types-checkout-sessions).
+DASHBOARD_PAYMENT_METHODS = {
+    "gbp": ("card", "bacs_debit"),
+    "eur": ("card", "sepa_debit"),
+    "usd": ("card", "us_bank_account"),
+}
+
+
+def dynamic_payment_method_types(params: Obj, currency: str) -> list[str]:
+    if params.get("payment_method_types"):
+        return list(params["payment_method_types"])
+    excluded = set(params.get("excluded_payment_method_types") or ())
+    allowed = params.get("allowed_payment_method_types")
+    types = [
+        t for t in DASHBOARD_PAYMENT_METHODS.get(currency, ("card",))
+        if t not in excluded and (not allowed or t in allowed)
+    ]  # fmt: skip
+    if not types:
+        raise invalid(
+            "No valid payment method types for this Checkout Session. Enable a payment method in the "
+            "Dashboard or remove it from excluded_payment_method_types.",
+            param="excluded_payment_method_types",
+        )
+    return types
+
+
 def create_session(store: Store, params: Obj, base_url: str) -> Obj:
     """Validate ``params`` as Stripe does and store the new session (and its prices)."""
     if not params.get("mode"):
@@ -288,7 +318,7 @@ def _session_object(
         payment_intent=None,
         payment_method_configuration_details=None,
         payment_method_options={},
-        payment_method_types=list(params.get("payment_method_types") or ["card"]),
+        payment_method_types=dynamic_payment_method_types(params, currency),
         payment_status="unpaid",
         permissions=None,
         saved_payment_method_options=None,

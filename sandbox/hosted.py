@@ -134,7 +134,7 @@ def _render(
             f'<input type=email id=email name=email autocomplete=email value="{escape(email or "")}">'
         )
     bank = ""
-    if session["mode"] == "payment":
+    if session["mode"] == "payment" and payments.bank_debit_type(session):
         bank = (
             _choice("bank_debit_succeeds", "Bank debit — settles later",
                     "The payment completes unpaid and succeeds later.") +

@@ -24,6 +24,63 @@ def payment_method_details(kind: str) -> Obj:
     return {"type": kind, kind: {"last4": "3000", "fingerprint": random_token(16)}}
 
 
+# When the bank is asked for the money: Bacs collects on the third working day after Stripe's
+# advance notice; SEPA Core on the next business day or two. Stripe reports the date as
+# ``payment_method_details.<kind>.expected_debit_date`` (stripe-python 16.1 Charge).
+DEBIT_NOTICE_BUSINESS_DAYS = {"bacs_debit": 3, "sepa_debit": 2, "us_bank_account": 1}
+
+
+def expected_debit_date(kind: str, created: int) -> str:
+    import datetime as dt
+
+    day = dt.datetime.fromtimestamp(created, dt.UTC).date()
+    left = DEBIT_NOTICE_BUSINESS_DAYS.get(kind, 1)
+    while left:
+        day += dt.timedelta(days=1)
+        left -= day.weekday() < 5
+    return day.isoformat()
+
+
+def bank_debit_details(kind: str, mandate_id: str, created: int) -> Obj:
+    """A bank debit charge's ``payment_method_details``: account, mandate and collection date."""
+    details: Obj = {"last4": "3000", "fingerprint": random_token(16)}
+    if kind in ("bacs_debit", "sepa_debit"):
+        details.update(mandate=mandate_id, expected_debit_date=expected_debit_date(kind, created))
+        if kind == "bacs_debit":
+            details["sort_code"] = "108800"
+        else:
+            details.update(bank_code="37040044", branch_code=None, country="DE")
+    return {"type": kind, kind: details}
+
+
+def mandate(kind: str, payment_method: str) -> Obj:
+    """The mandate Checkout collects with a Bacs or SEPA debit (multi-use: it also serves renewals)."""
+    reference = random_token(12).upper()
+    if kind == "bacs_debit":
+        method = {"display_name": "DONATION ROUTER", "network_status": "accepted", "reference": reference,
+                  "revocation_reason": None, "service_user_number": "000000",
+                  "url": f"https://payments.stripe.com/bacs_debit/mandate/{reference}"}  # fmt: skip
+    else:
+        method = {
+            "reference": reference,
+            "url": f"https://payments.stripe.com/sepa_debit/mandate/{reference}",
+        }
+    return template(
+        "mandate",
+        id=new_id("mandate"),
+        customer_acceptance={
+            "accepted_at": now(),
+            "online": {"ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0 (sandbox)"},
+            "type": "online",
+        },  # fmt: skip
+        multi_use={},
+        payment_method=payment_method,
+        payment_method_details={"type": kind, kind: method},
+        status="active",
+        type="multi_use",
+    )
+
+
 def card_payment_method(pm_id: str, *, customer: str | None = None, email: str | None = None) -> Obj:
     """The PaymentMethod object of the test Visa 4242, as Stripe embeds it in
     ``last_payment_error.payment_method``."""

@@ -19,6 +19,12 @@ Obj = dict[str, Any]
 BANK_DEBIT = {"gbp": "bacs_debit", "eur": "sepa_debit", "usd": "us_bank_account"}
 
 
+def bank_debit_type(session: Obj) -> str | None:
+    """The bank debit this session offers (its currency's scheme), or None if it offers none."""
+    kind = BANK_DEBIT.get(session["currency"])
+    return kind if kind in (session.get("payment_method_types") or ()) else None
+
+
 def attach_balance_transaction(sb: Sandbox, ch: Obj) -> Obj:
     """Create the charge's balance transaction and announce it with charge.updated.
 
@@ -142,9 +148,16 @@ def pay_with_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcome: s
         raise invalid("outcome must be succeeded or failed", param="outcome")
     with sb.store.lock:
         require_open(session)
-        kind = BANK_DEBIT.get(session["currency"], "sepa_debit")
+        kind = bank_debit_type(session)
+        if kind is None:
+            raise invalid("This Checkout Session does not offer a bank debit.", param="payment_method_types")
         pi = ensure_payment_intent(sb, session)
-        ch = sb.store.add(objects.charge(pi, kind=kind, status="pending"))
+        ch = objects.charge(pi, kind=kind, status="pending")
+        if kind in ("bacs_debit", "sepa_debit"):
+            # Checkout collects a mandate with the account details; the charge names it.
+            mandate = sb.store.add(objects.mandate(kind, ch["payment_method"]))
+            ch["payment_method_details"] = objects.bank_debit_details(kind, mandate["id"], ch["created"])
+        sb.store.add(ch)
         pi.update(
             latest_charge=ch["id"], payment_method=ch["payment_method"], status="processing",
             processing=None, last_payment_error=None, payment_method_types=[kind],
@@ -198,6 +211,14 @@ def settle_async(sb: Sandbox, session: Obj, outcome: str | None) -> Obj:
                                     "message": ch["failure_message"], "type": "card_error"},
             )  # fmt: skip
             sb.events.emit("charge.failed", ch, {"status": "pending"})
+            # "Not authorised": the donor's bank cancelled the mandate, so it cannot serve renewals.
+            mandate_id = (ch["payment_method_details"].get(ch["payment_method_details"]["type"]) or {}).get(
+                "mandate"
+            )
+            mandate = sb.store.get(mandate_id or "")
+            if mandate is not None and mandate["status"] == "active":
+                mandate["status"] = "inactive"
+                sb.events.emit("mandate.updated", mandate, {"status": "active"})
             sb.events.emit("payment_intent.payment_failed", pi, {"status": "processing"})
             sb.events.emit("checkout.session.async_payment_failed", session)
         else:

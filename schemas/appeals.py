@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates, validates_schema
 
 from service.currencies import (
+    BANK_DEBIT_CURRENCIES,
     STRIPE_MAXIMUM_AMOUNT,
     SUPPORTED_CURRENCIES,
     minimum_charge,
@@ -61,6 +62,13 @@ class AppealDefinitionSchema(StrictSchema):
     gift_aid_enabled = fields.Boolean(
         load_default=False,
         metadata={"description": "The charity claims Gift Aid from HMRC: offer it on gifts in pounds."},
+    )
+    bank_debits = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Let Checkout offer Bacs Direct Debit (pounds, monthly) and SEPA Direct Debit "
+            "(euros, monthly or one-off), once they are turned on in the Stripe Dashboard."
+        },
     )
 
     def __init__(self, *args: Any, descriptor_prefix: str | None = None, **kwargs: Any) -> None:
@@ -120,6 +128,10 @@ class AppealDefinitionSchema(StrictSchema):
             errors["goal_currency"] = ["Give goal_amount and goal_currency together."]
         elif data.get("goal_currency") and data["goal_currency"] not in currencies:
             errors["goal_currency"] = ["Must be one of the appeal's currencies."]
+        if data.get("bank_debits") and known and not currencies & set(BANK_DEBIT_CURRENCIES):
+            errors["bank_debits"] = [
+                "Bank debits need gbp (Bacs) or eur (SEPA) among the appeal's currencies."
+            ]
         opens, closes = data.get("opens_at"), data.get("closes_at")
         if opens and closes and closes <= opens:
             errors["closes_at"] = ["Must be after opens_at."]

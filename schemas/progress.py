@@ -23,6 +23,12 @@ class CurrencyTotalSchema(Schema):
     gifts = fields.Integer()
 
 
+class PledgedTotalSchema(Schema):
+    currency = fields.String(metadata={"description": "Lower-case ISO code."})
+    amount = fields.Integer(metadata={"description": "Authorised bank debits not yet paid, in minor units."})
+    gifts = fields.Integer()
+
+
 class GoalSchema(Schema):
     amount = fields.Integer()
     currency = fields.String()
@@ -39,6 +45,13 @@ class ProgressSchema(Schema):
     appeal = fields.String()
     raised = fields.List(fields.Nested(CurrencyTotalSchema))
     gifts = fields.Integer(metadata={"description": "Gifts with money received."})
+    pledged = fields.List(
+        fields.Nested(PledgedTotalSchema),
+        metadata={
+            "description": "Bank debits (Bacs, SEPA) the donor authorised that the bank has not paid yet, "
+            "per currency; not in raised, gifts or percentage until they succeed."
+        },
+    )
     goal = fields.Nested(GoalSchema, allow_none=True)
     percentage = fields.Float(
         allow_none=True, metadata={"description": "Raised in the goal's currency as a share of the goal."}

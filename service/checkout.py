@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from .i18n import gettext, money
 from .models import Appeal, Donation
+from .payment_methods import excluded_payment_method_types
 from .settings import Settings
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -130,6 +131,13 @@ def checkout_session_params(
     }
     if donation.email:
         params["customer_email"] = donation.email
+    # Never payment_method_types: the Dashboard decides cards, wallets and Pay by Bank; only a bank
+    # debit this appeal or gift may not use is filtered out (service/payment_methods.py).
+    excluded = excluded_payment_method_types(
+        appeal, donation.currency, donation.frequency, donation.charge_amount
+    )
+    if excluded:
+        params["excluded_payment_method_types"] = excluded
     description = f"Donation to {appeal.title}"
     # "Donate" on Checkout's button for monthly gifts too: subscription mode accepts submit_type
     # since API 2024-11-20 (stripe-python 16.1's SessionCreateParams.submit_type).

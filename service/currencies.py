@@ -66,6 +66,10 @@ STRIPE_MAXIMUM_AMOUNT = 99_999_999
 SUPPORTED_CURRENCIES = frozenset(STRIPE_MINIMUM_CHARGE)
 
 
+# Currencies with a bank-debit scheme Checkout can offer (service/payment_methods.py: Bacs, SEPA).
+BANK_DEBIT_CURRENCIES = frozenset({"gbp", "eur"})
+
+
 def exponent(currency: str) -> int:
     """Number of decimal places in the currency's major unit, as Stripe counts them."""
     return 0 if currency.lower() in ZERO_DECIMAL else 2

@@ -43,6 +43,10 @@ SUBJECTS = {
         "en": "Your monthly gift to {appeal} could not be taken: please update your card",
         "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: оновіть картку",
     },
+    "debit_failed": {
+        "en": "Your bank did not pay your gift of {amount} to {appeal}",
+        "uk": "Ваш банк не сплатив вашу пожертву {amount} для «{appeal}»",
+    },
     "manage_links": {
         "en": "Your link to manage your monthly giving",
         "uk": "Ваше посилання для керування щомісячними внесками",
@@ -132,6 +136,17 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
             raise NothingToSend("gift_ended")  # the retries ended it; the cancellation email says so
         variables.update(
             amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale)
+        )
+    elif kind == "debit_failed":
+        # A Bacs/SEPA debit the bank refused days after Checkout (service/ledger/apply_checkout.py).
+        from urllib.parse import urlencode
+
+        query = {"amount": donation.amount, "currency": donation.currency, "frequency": donation.frequency}
+        if locale != DEFAULT_LOCALE:
+            query["lang"] = locale
+        variables.update(
+            amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale),
+            retry_url=f"{settings.public_base_url}/donate/{donation.appeal.slug}?{urlencode(query)}",
         )
     elif kind == "manage_links":
         gifts = []

@@ -84,6 +84,8 @@ class Appeal(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Only a charity registered with HMRC may offer Gift Aid, and only on gifts in pounds.
     gift_aid_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Checkout may offer Bacs/SEPA Direct Debit for this appeal (service/payment_methods.py).
+    bank_debits: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def is_open(self, at: datetime | None = None) -> bool:
         now = at or utcnow()

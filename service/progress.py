@@ -42,6 +42,9 @@ class Progress:
     goal_amount: int | None
     goal_currency: str | None
     updated_at: datetime | None
+    # Bank debits the donor has authorised but their bank has not yet paid (days, for Bacs and
+    # SEPA): shown apart so a progress bar never counts money that may still fail.
+    pledged: tuple[CurrencyTotal, ...] = ()
 
     @property
     def percentage(self) -> float | None:
@@ -56,6 +59,7 @@ class Progress:
         """Changes exactly when a figure a reader can see changes (not when it is recomputed)."""
         parts = [self.appeal, str(self.goal_amount), str(self.goal_currency), str(self.updated_at)]
         parts += [f"{t.currency}:{t.amount}:{t.gifts}" for t in self.totals]
+        parts += [f"pledged:{t.currency}:{t.amount}:{t.gifts}" for t in self.pledged]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -85,7 +89,21 @@ def compute_progress(db: Session, appeal: Appeal) -> Progress:
         goal_amount=appeal.goal_amount,
         goal_currency=appeal.goal_currency,
         updated_at=last,
+        pledged=pledged_totals(db, appeal),
     )
+
+
+def pledged_totals(db: Session, appeal: Appeal) -> tuple[CurrencyTotal, ...]:
+    """Gifts whose bank debit is processing, per currency (the gift only, as for ``raised``)."""
+    from .models import DonationStatus
+
+    rows = db.execute(
+        select(Donation.currency, func.sum(Donation.amount), func.count())
+        .where(Donation.appeal_id == appeal.id, Donation.status == DonationStatus.PROCESSING)
+        .group_by(Donation.currency)
+        .order_by(Donation.currency)
+    ).all()
+    return tuple(CurrencyTotal(cur, int(amount or 0), int(gifts)) for cur, amount, gifts in rows)
 
 
 class TTLCache:

@@ -64,6 +64,9 @@ class Settings:
     deployment_id: str = "donation-router"
     # Reliability and abuse limits (see docs/operations.md).
     trusted_proxy_count: int = 0
+    # A header the CDN or proxy in front sets to the visitor's country (Cloudflare: CF-IPCountry),
+    # used only to preselect a currency (service/donor_currency.py). Unset: no header is believed.
+    country_header: str | None = None
     rate_limit_donations: str = "10/minute;60/hour"
     rate_limit_donations_global: str = "3000/minute"
     webhook_payload_retention_days: int = 90
@@ -163,6 +166,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.text("LOG_LEVEL", defaults.log_level, _LOG_LEVEL, convert=str.upper),
         deployment_id=env.text("DEPLOYMENT_ID", defaults.deployment_id),
         trusted_proxy_count=env.number("TRUSTED_PROXY_COUNT", defaults.trusted_proxy_count, 0, 5),
+        country_header=env.text("COUNTRY_HEADER", defaults.country_header, _HEADER_NAME),
         rate_limit_donations=env.text("RATE_LIMIT_DONATIONS", defaults.rate_limit_donations, _limit),
         rate_limit_donations_global=env.text(
             "RATE_LIMIT_DONATIONS_GLOBAL", defaults.rate_limit_donations_global, _limit
@@ -371,6 +375,9 @@ _HTTP_URL = _rule(_is_http_url, "must be an http(s) URL")
 _REDIS_URL = _rule(
     lambda url: url.startswith(("redis://", "rediss://", "unix://")),
     "must be a redis://, rediss:// or unix:// URL",
+)
+_HEADER_NAME = _rule(
+    lambda name: bool(name) and all(c.isalnum() or c == "-" for c in name), "must be an HTTP header name"
 )
 _METRICS_TOKEN = _rule(lambda token: len(token) >= 16, "must be at least 16 characters when set")
 

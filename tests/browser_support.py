@@ -33,5 +33,25 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
+        yield BritishReader(instance)
         instance.close()
+
+
+class BritishReader:
+    """The browser, whose pages read as a British reader's (Accept-Language en-GB) unless a test
+    gives its context another ``locale``: pages preselect the reader's currency
+    (service/donor_currency.py), and the tests' sample appeal is in pounds first."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **options: Any) -> Any:
+        options.setdefault("locale", "en-GB")
+        return self._browser.new_context(**options)
+
+    def new_page(self, **options: Any) -> Any:
+        options.setdefault("locale", "en-GB")
+        return self._browser.new_page(**options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)

@@ -78,6 +78,7 @@ def _body(progress: Progress, lang: str | None) -> dict[str, Any]:
         {
             "appeal": progress.appeal,
             "raised": [t.__dict__ for t in progress.totals],
+            "pledged": [t.__dict__ for t in progress.pledged],
             "gifts": progress.gifts,
             "goal": (
                 {"amount": progress.goal_amount, "currency": progress.goal_currency}
@@ -136,8 +137,9 @@ class AppealProgress(MethodView):
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """Money received per currency, gifts, goal and percentage (no personal data).
 
-        Only money the ledger has received counts (net of refunds, without fee cover). Figures may
-        be up to a minute old; send If-None-Match to get 304 when nothing changed.
+        Only money the ledger has received counts (net of refunds, without fee cover); bank debits
+        still on their way (Bacs, SEPA: days) are in ``pledged`` until the bank pays them. Figures
+        may be up to a minute old; send If-None-Match to get 304 when nothing changed.
         """
         cached = _progress_for(slug)
         lang = pick_locale(args["lang"], None) if args.get("lang") else None

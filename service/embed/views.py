@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from .. import appeals, db
 from ..cors import apply_cors
 from ..currencies import exponent
+from ..donor_currency import preferred_currency
 from ..errors import NotFound
 from ..fees import fee_cover_for, fee_rate
 from ..i18n import gettext, money, pick_locale
@@ -34,6 +35,7 @@ WIDGET_STRINGS = {
     "monthly": lambda a, loc: gettext("Give monthly", loc),
     "frequency": lambda a, loc: gettext("How often?", loc),
     "amount": lambda a, loc: gettext("Amount", loc),
+    "currency": lambda a, loc: gettext("Currency", loc),
     "other": lambda a, loc: gettext("Other amount", loc),
     "other_label": lambda a, loc: gettext("Your amount", loc),
     "cover": lambda a, loc: gettext("Add %(fee)s so the charity receives my whole gift", loc, fee="{fee}"),
@@ -75,7 +77,7 @@ def embed_js() -> Response:
     return response
 
 
-def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
+def widget_config(appeal: Appeal, locale: str, preferred: str | None = None) -> dict[str, Any]:
     """Everything the widget shows, already translated and formatted for ``locale``."""
     currencies = []
     settles_in = current_app.extensions["settings"].stripe_settlement_currency
@@ -104,6 +106,8 @@ def widget_config(appeal: Appeal, locale: str) -> dict[str, Any]:
         "locale": locale,
         "is_open": appeal.is_open(),
         "default_currency": appeal.default_currency,
+        # The reader's likely currency (service/donor_currency.py); the widget lists every one.
+        "preferred_currency": preferred or appeal.default_currency,
         "currencies": currencies,
         "has_goal": bool(appeal.goal_amount),
         "text": {
@@ -123,9 +127,18 @@ def config(slug: str) -> Response:
     if request.method == "OPTIONS":
         return apply_cors(Response(status=204), origins, preflight=True)
     locale = pick_locale(request.args.get("lang"), request.accept_languages)
-    response = current_app.json.response(widget_config(appeal, locale))
+    header = current_app.extensions["settings"].country_header
+    preferred = preferred_currency(
+        appeal.currencies,
+        appeal.default_currency,
+        languages=[tag for tag, _ in request.accept_languages],
+        country=request.headers.get(header) if header else None,
+    )
+    response = current_app.json.response(widget_config(appeal, locale, preferred))
     response.headers["Cache-Control"] = CONFIG_CACHE_CONTROL
     response.vary.add("Accept-Language")
+    if header:
+        response.vary.add(header)  # a CDN must not hand one country's answer to another
     response.add_etag()
     apply_cors(response, origins)
     return response.make_conditional(request)

@@ -34,6 +34,7 @@ from .reports import (
     export,
     month_end,
     payouts,
+    pending_debits,
     reconciliation,
     scope,
     statement,
@@ -315,6 +316,7 @@ def dashboard(args: dict[str, Any]) -> dict[str, Any]:
         for code, values in sorted(series.items())
     ]
     found = discrepancies.find_all(db.session(), report_scope, limit=50)
+    debits = pending_debits.report(db.session(), report_scope)
     auth.log_read(
         "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
     )
@@ -324,6 +326,7 @@ def dashboard(args: dict[str, Any]) -> dict[str, Any]:
         "start": start,
         "end": end,
         "discrepancy_count": sum(found["counts"].values()),
+        "pending_debits": debits,
     }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from ..fulfilment import AmountMismatch, Applied, lock_donation_for_session, record_session
 from ..models import Donation, DonationStatus
+from ..outbox import queue
 from ..stripe_gateway import CheckoutSession
 from ..surge import NotAttributable, attributed_donation
 from .context import Ignore, LedgerContext, Quarantine, our_donation_id
@@ -60,4 +61,20 @@ def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bo
 
 def on_session_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
     failed = event["type"] == "checkout.session.async_payment_failed"
-    return apply_session(ctx, event["data"]["object"], failed=failed)
+    applied = apply_session(ctx, event["data"]["object"], failed=failed)
+    if failed and applied.donation_id:
+        tell_donor_debit_failed(ctx, applied.donation_id, event["data"]["object"])
+    return applied
+
+
+def tell_donor_debit_failed(ctx: LedgerContext, donation_id: str, session_obj: dict[str, Any]) -> None:
+    """A bank debit the bank refused days after Checkout: the gift is reversed (``failed``, never in
+    ``raised``) and the donor is told by email, queued in this transaction; once per session, so a
+    redelivered or replayed event queues nothing new."""
+    donation = ctx.db.get(Donation, donation_id)
+    if donation is None or donation.status != DonationStatus.FAILED:
+        return  # already paid or refunded by other facts: nothing failed for the donor
+    queue(
+        ctx.db, f"debit_failed:{session_obj['id']}", "debit_failed", donation_id=donation_id,
+        context={"amount": session_obj.get("amount_total") or donation.charge_amount},
+    )  # fmt: skip

@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
@@ -18,6 +19,7 @@ from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amou
 
 from .. import db, donations
 from ..currencies import exponent, to_major
+from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..fulfilment import apply_checkout_session
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
@@ -25,6 +27,7 @@ from ..ledger.apply_checkout import apply_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..models import Appeal, DonationStatus, utcnow
+from ..pending_debits import pending_debit
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
@@ -55,7 +58,7 @@ def _appeal_or_404(slug: str) -> Appeal:
 def _initial_values(appeal: Appeal) -> dict[str, Any]:
     """Prefill from a publisher's link: ?amount=2500&currency=gbp&frequency=monthly&utm_source=..."""
     args = request.args
-    currency = (args.get("currency") or appeal.default_currency).lower()
+    currency = (args.get("currency") or _donors_currency(appeal)).lower()
     if currency not in appeal.currencies:
         currency = appeal.default_currency
     values: dict[str, Any] = {
@@ -93,6 +96,17 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     if "source_url" not in values and request.referrer:
         values["source_url"] = request.referrer[:2048]
     return values
+
+
+def _donors_currency(appeal: Appeal) -> str:
+    """The appeal's currency the visitor's country (trusted header only) or languages point to."""
+    header = current_app.extensions["settings"].country_header
+    return preferred_currency(
+        appeal.currencies,
+        appeal.default_currency,
+        languages=[tag for tag, _ in request.accept_languages],
+        country=request.headers.get(header) if header else None,
+    )
 
 
 def _render_form(
@@ -276,6 +290,9 @@ def thanks(slug: str) -> Any:
                 "your bank or card statement shows it."
             ),
         ), 404
+    # A bank debit still on its way: when the bank should take it, from Stripe's pending charge.
+    gateway = current_app.extensions["stripe_gateway"]
+    debit = pending_debit(gateway, donation) if confirmed else None
     return render_template(
         "thanks.html",
         appeal=appeal,
@@ -283,6 +300,10 @@ def thanks(slug: str) -> Any:
         amount=money(donation.amount, donation.currency),
         fee_cover=money(donation.fee_cover_amount, donation.currency) if donation.fee_cover_amount else None,
         confirmed=confirmed,
+        debit=debit,
+        debit_date=format_date(debit.debit_on or debit.expected_by, format="full", locale=babel_locale())
+        if debit
+        else None,
         # Issue 14: receipts go to the address the donor gave us or Checkout (service/emails.py).
         receipt_will_be_emailed=bool(donation.email),
         manage_url=manage_url(current_app.extensions["settings"], donation),

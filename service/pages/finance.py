@@ -165,6 +165,7 @@ def dashboard() -> Any:
         appeal=args.get("appeal") or "",
         errors=errors,
         discrepancy_count=view["discrepancy_count"],
+        pending_debits=view["pending_debits"],
         query=urlencode(
             {"from": start, "to": end, **({"appeal": args["appeal"]} if args.get("appeal") else {})}
         ),

@@ -22,6 +22,7 @@
     'label{display:inline-flex;align-items:center;gap:.3rem;border:1px solid #6b6b6b;border-radius:4px;' +
     'padding:.35rem .6rem;cursor:pointer}' +
     'label.c{border:0;padding:0;margin:.2rem 0 .8rem;font-size:.9rem;align-items:flex-start}' +
+    'label.cur{border:0;padding:0;margin:0 0 .6rem}select{font:inherit;padding:.25rem .4rem}' +
     'input[type=text]{font:inherit;width:7rem;padding:.3rem;border:1px solid #6b6b6b;border-radius:4px}' +
     'button{font:inherit;font-weight:700;color:#fff;background:#b00020;border:0;border-radius:4px;' +
     'padding:.6rem 1.2rem;cursor:pointer;width:100%}' +
@@ -200,9 +201,12 @@
     return out;
   }
 
-  function render(link, cfg, progress) {
+  // code: the currency shown; first the one the service suggests for this reader (their language,
+  // or country behind a trusted CDN), then whichever they pick from the list.
+  function render(link, cfg, progress, code, old) {
     var t = cfg.text, cur = null, i;
-    for (i = 0; i < cfg.currencies.length; i++) if (cfg.currencies[i].code === cfg.default_currency) cur = cfg.currencies[i];
+    code = code || cfg.preferred_currency || cfg.default_currency;
+    for (i = 0; i < cfg.currencies.length; i++) if (cfg.currencies[i].code === code) cur = cfg.currencies[i];
     if (!cur || !cfg.is_open) return;
     var host = el('div', { 'data-donation-router': cfg.appeal });
     var root = host.attachShadow({ mode: 'open' });
@@ -233,6 +237,19 @@
       fl.appendChild(fr); fl.appendChild(d.createTextNode(kinds[i][1])); freq.appendChild(fl);
     }
     form.appendChild(freq);
+    var picker = null;
+    if (cfg.currencies.length > 1) {
+      // Every currency the appeal takes, visible and changeable; suggestions follow the choice.
+      var pl = el('label', { 'class': 'cur' }, t.currency + ' ');
+      picker = el('select', {});
+      for (i = 0; i < cfg.currencies.length; i++) {
+        var option = el('option', { value: cfg.currencies[i].code }, cfg.currencies[i].code.toUpperCase());
+        if (cfg.currencies[i].code === cur.code) option.selected = true;
+        picker.appendChild(option);
+      }
+      pl.appendChild(picker);
+      form.appendChild(pl);
+    }
     var amounts = el('fieldset');
     amounts.appendChild(el('legend', {}, t.amount));
     for (i = 0; i < cur.suggestions.length; i++) {
@@ -304,7 +321,13 @@
       coverText.textContent = fill(t.cover, 'fee', fee).replace(/\s+/g, ' ');
       button.textContent = form.frequency[1].checked ? t.submit_monthly : t.submit;
     }
-    form.addEventListener('change', update);
+    form.addEventListener('change', function (event) {
+      if (picker && event.target === picker) {
+        render(link, cfg, progress, picker.value, host);
+        return;
+      }
+      update();
+    });
     typed.addEventListener('input', update);
     form.addEventListener('submit', function (event) {
       var read = chosen();
@@ -320,6 +343,10 @@
     update();
     link.parentNode.insertBefore(host, link);
     link.style.display = 'none';
+    if (old) {
+      old.parentNode.removeChild(old);
+      picker.focus(); // the reader stays where they were, on the list they just used
+    }
   }
 
   var warned = false;

@@ -53,7 +53,7 @@ def test_progress_holds_no_personal_data(webhooks: str, give: Any, client: Any) 
     body = client.get(PROGRESS).data
     assert b"donor@example.org" not in body and b"don_" not in body
     assert set(client.get(PROGRESS).get_json()) == {
-        "appeal", "raised", "gifts", "goal", "percentage", "updated_at",
+        "appeal", "raised", "pledged", "gifts", "goal", "percentage", "updated_at",
     }  # fmt: skip
 
 
@@ -145,3 +145,30 @@ def test_figures_endpoints_are_in_the_openapi_document(client: Any) -> None:
     assert "/api/v1/appeals/{slug}/progress" in paths
     assert "/api/v1/appeals/{slug}/sources" in paths
     assert "304" in paths["/api/v1/appeals/{slug}/progress"]["get"]["responses"]
+
+
+def test_a_bank_debit_is_pledged_until_the_bank_pays_it_and_leaves_if_it_fails(
+    webhooks: str, give: Any, client: Any, sandbox: Any, fresh_figures: Any, ledger: Any
+) -> None:
+    give(amount=2000, currency="eur")  # by card: raised at once
+    settles = give(pay=False, amount=3000, currency="eur")
+    bounces = give(pay=False, amount=4000, currency="eur")
+    for donation in (settles, bounces):
+        sandbox.control.complete_session(donation.stripe_checkout_session_id, "async")
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    fresh_figures()
+    body = client.get(PROGRESS).get_json()
+    assert body["raised"] == [{"currency": "eur", "amount": 2000, "gifts": 1}]
+    assert body["pledged"] == [{"currency": "eur", "amount": 7000, "gifts": 2}]
+    assert body["gifts"] == 1
+    pledged_etag = client.get(PROGRESS).headers["ETag"]
+
+    sandbox.control.settle_async_payment(settles.stripe_checkout_session_id, "succeeded")
+    sandbox.control.settle_async_payment(bounces.stripe_checkout_session_id, "failed")
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    fresh_figures()
+    after = client.get(PROGRESS)
+    assert after.get_json()["raised"] == [{"currency": "eur", "amount": 5000, "gifts": 2}]
+    assert after.get_json()["pledged"] == []  # the failed debit is simply gone, never "raised"
+    assert after.headers["ETag"] != pledged_etag
+    assert ledger.donation(bounces.id).status == "failed"

@@ -155,6 +155,26 @@ def session_variants(w: World) -> None:
 
 
 @scenario
+def dynamic_payment_methods(w: World) -> None:
+    """The service filters bank debits with excluded_payment_method_types, never lists types."""
+    w.client.v1.checkout.sessions.create(params=session_params(excluded_payment_method_types=["bacs_debit"]))
+    euros = session_params()
+    euros["line_items"][0]["price_data"]["currency"] = "eur"
+    sepa = w.client.v1.checkout.sessions.create(params=euros)
+    w.control.complete_session(sepa.id, "async", email="iban@example.org")
+    w.control.settle_async_payment(sepa.id, "succeeded")
+    # A Bacs debit the bank refuses: its mandate goes inactive (mandate.updated).
+    bacs = w.client.v1.checkout.sessions.create(params=session_params())
+    w.control.complete_session(bacs.id, "async", email="sortcode@example.org")
+    w.control.settle_async_payment(bacs.id, "failed")
+    for session in (sepa, bacs):
+        intent = w.client.v1.checkout.sessions.retrieve(session.id).payment_intent
+        [charge] = w.client.v1.charges.list(params={"payment_intent": intent}).data
+        kind = charge.payment_method_details.type
+        w.client.v1.mandates.retrieve(charge.payment_method_details[kind].mandate)
+
+
+@scenario
 def declined_then_paid(w: World) -> None:
     s = w.client.v1.checkout.sessions.create(params=session_params())
     w.control.complete_session(s.id, "declined")

@@ -1,0 +1,103 @@
+"""Checkout's dynamic payment methods in the sandbox: the Dashboard's set less what is excluded."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+import stripe
+
+from sandbox.control import SandboxError
+
+from .conftest import session_params
+
+
+def euros(**overrides: Any) -> dict[str, Any]:
+    params = session_params(**overrides)
+    params["line_items"][0]["price_data"]["currency"] = "eur"
+    return params
+
+
+def test_sessions_offer_the_dashboard_set_less_exclusions(stripe_client: Any) -> None:
+    client = stripe_client
+    assert client.v1.checkout.sessions.create(params=session_params()).payment_method_types == [
+        "card", "bacs_debit"
+    ]  # fmt: skip
+    assert client.v1.checkout.sessions.create(params=euros()).payment_method_types == ["card", "sepa_debit"]
+    filtered = client.v1.checkout.sessions.create(params=euros(excluded_payment_method_types=["sepa_debit"]))
+    assert filtered.payment_method_types == ["card"]
+    allowed = client.v1.checkout.sessions.create(params=euros(allowed_payment_method_types=["sepa_debit"]))
+    assert allowed.payment_method_types == ["sepa_debit"]
+
+
+def test_nothing_left_to_offer_is_refused(stripe_client: Any) -> None:
+    client = stripe_client
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.checkout.sessions.create(params=euros(excluded_payment_method_types=["card", "sepa_debit"]))
+    assert caught.value.param == "excluded_payment_method_types"
+
+
+def test_an_excluded_debit_cannot_be_paid_and_is_not_on_the_page(stripe_client: Any, sandbox: Any) -> None:
+    client, control = stripe_client, sandbox.control
+    session = client.v1.checkout.sessions.create(
+        params=session_params(excluded_payment_method_types=["bacs_debit"])
+    )
+    with pytest.raises(SandboxError) as caught:
+        control.complete_session(session.id, "async")
+    assert "does not offer a bank debit" in str(caught.value)
+    page = requests.get(session.url, timeout=5).text
+    assert "Bank debit" not in page
+    offered = client.v1.checkout.sessions.create(params=session_params())
+    assert "Bank debit" in requests.get(offered.url, timeout=5).text
+
+
+def _charge(client: Any, session_id: str) -> Any:
+    intent = client.v1.checkout.sessions.retrieve(session_id).payment_intent
+    [charge] = client.v1.charges.list(params={"payment_intent": intent}).data
+    return charge
+
+
+def test_a_debit_carries_its_mandate_and_collection_date_and_a_refusal_ends_the_mandate(
+    stripe_client: Any, sandbox: Any
+) -> None:
+    client = stripe_client
+    session = client.v1.checkout.sessions.create(params=session_params())  # pounds: Bacs
+    sandbox.control.complete_session(session.id, "async")
+    charge = _charge(client, session.id)
+    details = charge.payment_method_details.bacs_debit
+    assert charge.status == "pending" and details.last4 == "3000"
+    assert details.expected_debit_date > datetime.fromtimestamp(charge.created, UTC).date().isoformat()
+    mandate = client.v1.mandates.retrieve(details.mandate)
+    assert (mandate.status, mandate.type, mandate.payment_method) == (
+        "active",
+        "multi_use",
+        charge.payment_method,
+    )
+    assert mandate.payment_method_details.type == "bacs_debit"
+
+    sandbox.control.settle_async_payment(session.id, "failed")
+    assert client.v1.mandates.retrieve(details.mandate).status == "inactive"
+    types = [e.type for e in client.v1.events.list(params={"limit": 100}).data]
+    assert "mandate.updated" in types and "checkout.session.async_payment_failed" in types
+    assert types.index("mandate.updated") > types.index(
+        "checkout.session.async_payment_failed"
+    )  # newest first
+
+
+def test_the_debit_settles_by_itself_on_the_sandboxs_compressed_clock(
+    stripe_client: Any, sandbox: Any
+) -> None:
+    """Days at the bank become a fraction of a second (``async_settle_seconds``)."""
+    sandbox.control.configure(async_settle_seconds=0.1)
+    euros_session = stripe_client.v1.checkout.sessions.create(params=euros())
+    sandbox.control.complete_session(euros_session.id, "async", async_outcome="failed")
+    deadline = time.monotonic() + 5
+    while stripe_client.v1.checkout.sessions.retrieve(euros_session.id).payment_status == "unpaid":
+        if _charge(stripe_client, euros_session.id).status == "failed":
+            break
+        assert time.monotonic() < deadline, "the debit never settled"
+        time.sleep(0.05)
+    assert _charge(stripe_client, euros_session.id).status == "failed"
