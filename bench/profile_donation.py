@@ -38,8 +38,8 @@ def form_body() -> dict[str, str]:
 PROGRESS = "/api/v1/appeals/red-cross-ukraine/progress"
 BODY = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
 WATCH = (
-    "create_donation (service/donations.py", "ensure_checkout_session (service/donations.py",
-    "record_checkout_session (service/donations.py", "find (service/appeal_cache.py",
+    "create_donation (service/donations/create.py", "ensure_checkout_session (service/donations/create.py",
+    "record_checkout_session (service/donations/create.py", "find (service/appeal_cache.py",
     "_call (service/stripe_gateway.py", "_refresh_from (stripe/_stripe_object.py",
     "_execute_internal (sqlalchemy/orm/session.py", "commit (sqlalchemy/orm/session.py",
     "flush (sqlalchemy/orm/session.py", "do_ping (sqlalchemy/dialects/postgresql/_psycopg_common.py",

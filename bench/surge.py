@@ -29,7 +29,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from sandbox.control import SandboxControl
+from sandbox.control_client import SandboxControl
 from service.models import Donation, DonationStatus, WebhookEvent, WebhookOutcome
 
 from .procs import ROOT, run_wrk, start_gunicorn, wait_until_idle

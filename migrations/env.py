@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from service.models import Base
 from service.settings import load_settings
+from service.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -9,7 +9,7 @@ from sandbox.api import Route
 from sandbox.core import Sandbox
 
 Obj = dict[str, Any]
-P = "checkout.Session"
+SESSION_PARAMS = "checkout.Session"
 
 
 def _session(sb: Sandbox, session_id: str, param: str = "session") -> Obj:
@@ -63,9 +63,9 @@ def line_items(sb: Sandbox, params: Obj, id: str) -> Obj:
 
 
 ROUTES = [
-    Route("POST", "/v1/checkout/sessions", create, f"{P}CreateParams"),
-    Route("GET", "/v1/checkout/sessions", list_, f"{P}ListParams"),
-    Route("GET", "/v1/checkout/sessions/<id>", retrieve, f"{P}RetrieveParams"),
-    Route("POST", "/v1/checkout/sessions/<id>/expire", expire, f"{P}ExpireParams"),
-    Route("GET", "/v1/checkout/sessions/<id>/line_items", line_items, f"{P}LineItemListParams"),
+    Route("POST", "/v1/checkout/sessions", create, f"{SESSION_PARAMS}CreateParams"),
+    Route("GET", "/v1/checkout/sessions", list_, f"{SESSION_PARAMS}ListParams"),
+    Route("GET", "/v1/checkout/sessions/<id>", retrieve, f"{SESSION_PARAMS}RetrieveParams"),
+    Route("POST", "/v1/checkout/sessions/<id>/expire", expire, f"{SESSION_PARAMS}ExpireParams"),
+    Route("GET", "/v1/checkout/sessions/<id>/line_items", line_items, f"{SESSION_PARAMS}LineItemListParams"),
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox import api_checkout, api_resources, controls, hosted, payment_links, portal
+from sandbox import api_checkout, api_resources, controls, hosted, payment_links, payments, portal
 from sandbox.api import Api
 from sandbox.config import Options
 from sandbox.core import Sandbox
@@ -21,7 +21,7 @@ log = logging.getLogger("sandbox")
 class SandboxApp:
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
-        self.sandbox = Sandbox(self.options)
+        self.sandbox = Sandbox(self.options, expire_session=payments.expire_due)
         self.api = Api(self.sandbox, api_checkout.ROUTES + api_resources.ROUTES + portal.ROUTES)
         self.controls = controls.Controls(self.sandbox)
 

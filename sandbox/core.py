@@ -22,13 +22,18 @@ log = logging.getLogger("sandbox")
 # "GET /v1/charges/ch_..." or "webhook charge.succeeded" and expand the request's expand[].
 SentHook = Callable[[str, Any, list[str]], None]
 
+# Expires one open Checkout Session past its expires_at (sandbox.payments.expire_due, given by
+# the app so that this module, which payments builds on, does not import it back).
+ExpireSession = Callable[["Sandbox", dict[str, Any]], None]
+
 # How often open Checkout Sessions past their expires_at are expired (and announced).
 SWEEP_SECONDS = 1.0
 
 
 class Sandbox:
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, *, expire_session: ExpireSession) -> None:
         self.options = options
+        self._expire_session = expire_session
         self._started_with = dataclasses.replace(
             options, fees=dict(options.fees), exchange_rates=dict(options.exchange_rates)
         )
@@ -54,14 +59,12 @@ class Sandbox:
 
     def sweep(self) -> int:
         """Expire open sessions whose ``expires_at`` has passed; returns how many."""
-        from sandbox.payments import expire_due  # payments builds on this module
-
         with self.store.lock:
             due = [sid for sid, at in self.store.table("open_sessions").items() if at <= now()]
             for sid in due:
                 session = self.store.get(sid)
                 if session is not None:
-                    expire_due(self, session)
+                    self._expire_session(self, session)
                 self.store.table("open_sessions").pop(sid, None)
             if due:
                 self.save()

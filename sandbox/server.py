@@ -21,7 +21,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from sandbox.api import Api
 from sandbox.app import SandboxApp
 from sandbox.config import Options
-from sandbox.control import SandboxControl
+from sandbox.control_client import SandboxControl
 from sandbox.core import Sandbox
 
 

@@ -16,10 +16,10 @@ from marshmallow import (
 
 from service.amount_input import AmountInputError, babel_locale_for, parse_amount
 from service.currencies import format_amount
-from service.gift_aid import normalise_postcode
 from service.i18n import LOCALES, gettext
 
 from .donations import FREQUENCIES, UTM
+from .postcode import normalise_postcode
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "mark, translate later"

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, pre_load, validate, validates
 
 from .base import StrictSchema, text
+from .postcode import normalise_postcode
 
 FREQUENCIES = ("one_off", "monthly")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -66,8 +67,6 @@ class GiftAidSchema(StrictSchema):
 
     @validates("postcode")
     def check_postcode(self, value: str, **_: Any) -> None:
-        from service.gift_aid import normalise_postcode
-
         if normalise_postcode(value) is None:
             raise ValidationError("Enter a UK postcode, like SW1A 1AA.")
 
@@ -121,8 +120,6 @@ class DonationCreateSchema(StrictSchema):
 
     @validates("postcode")
     def check_match_postcode(self, value: str | None, **_: Any) -> None:
-        from service.gift_aid import normalise_postcode
-
         if value is not None and normalise_postcode(value) is None:
             raise ValidationError("Enter a UK postcode, like SW1A 1AA.")
 

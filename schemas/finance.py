@@ -7,9 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from service.finance.pagination import cursor_pattern
-
 from .base import StrictSchema, text
+from .cursor import cursor_pattern
 
 MAX_RANGE_DAYS = 366
 CURRENCY = validate.Regexp(r"^[a-z]{3}$", error="Must be a three-letter lower-case ISO currency code.")
@@ -61,19 +60,41 @@ class EventListArgs(PageArgs, DateRangeArgs):
     type = fields.String(validate=text(100), metadata={"description": "e.g. charge.refunded or charge.*"})
     outcome = fields.String(
         validate=validate.OneOf(
-            ("received", "processed", "duplicate", "ignored", "quarantined", "failed", "waiting")
+            ("received", "processed", "duplicate", "ignored", "quarantined", "failed", "waiting"),
+            error="Unknown outcome '{input}'; one of: {choices}.",
         )
     )
     donation = fields.String(validate=text(40))
     needs_review = fields.Boolean()
 
 
+# A donation's states (service.models.DonationStatus.ALL; a test keeps the two equal).
+DONATION_STATUSES = (
+    "created", "checkout_error", "pending", "processing", "paid", "failed", "expired",
+    "partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost", "cancelled",
+    "surge_redirected",
+)  # fmt: skip
+
+
 class DonationListArgs(PageArgs, DateRangeArgs):
     cursor = cursor(datetime, str)  # newest first: created_at, then id
     appeal = fields.String(validate=SLUG)
-    status = fields.String(validate=text(32))
+    status = fields.String(
+        validate=validate.OneOf(DONATION_STATUSES, error="Unknown status '{input}'; one of: {choices}.")
+    )
     currency = fields.String(validate=CURRENCY)
-    frequency = fields.String(validate=validate.OneOf(("one_off", "monthly")))
+    frequency = fields.String(
+        validate=validate.OneOf(
+            ("one_off", "monthly"), error="Unknown frequency '{input}'; one of: {choices}."
+        )
+    )
+    include_abandoned = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Also list abandoned checkouts (expired, checkout_error). Hidden by "
+            "default; a status filter naming one of them shows it."
+        },
+    )
     source = fields.String(validate=text(200), metadata={"description": "utm_source"})
     requested_appeal = fields.String(
         validate=SLUG,
@@ -327,5 +348,72 @@ class ReconciliationSchema(Schema):
         metadata={
             "description": "Connect appeals: what each charity's own account received (the groups "
             "above are the platform's side: its charge, the fee it paid, refunds, disputes)."
+        },
+    )
+
+
+class PayoutDetailArgs(StrictSchema):
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("json", "csv")),
+        metadata={
+            "description": "csv: the payout statement, one line per balance transaction, "
+            "summing to the payout amount (columns: docs/finance.md)."
+        },
+    )
+
+
+class AccountingImportArgs(StrictSchema):
+    software = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("xero", "quickbooks"), error="Unknown software '{input}'; one of: {choices}."
+        ),
+        metadata={"description": "xero: a Xero bank statement; quickbooks: a QuickBooks Online bank CSV."},
+    )
+
+
+class MonthEndArgs(StrictSchema):
+    month = fields.String(
+        validate=validate.Regexp(
+            # From 1970, where Stripe's timestamps start, to 2999.
+            r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+            error="Must be a month as YYYY-MM, from 1970.",
+        ),
+        metadata={"description": "The UTC calendar month, YYYY-MM (default: the current month)."},
+    )
+    format = fields.String(
+        load_default=None, validate=validate.OneOf(("json", "csv")), metadata={"description": FORMAT_HELP}
+    )
+
+
+class MonthEndLineSchema(Schema):
+    month = fields.String()
+    settlement_currency = fields.String(metadata={"description": "The currency of amount."})
+    section = fields.String(
+        metadata={
+            "description": "opening_balance, activity, payouts, closing_balance or not_from_this_service"
+        }
+    )
+    category = fields.String(
+        metadata={
+            "description": "payment (by appeal), fees, refund, dispute, dispute_fee, transfer, adjustment..."
+        }
+    )
+    appeal = fields.String(allow_none=True, metadata={"description": "For gifts: the appeal's slug."})
+    transactions = fields.Integer(metadata={"description": "How many balance transactions the line sums."})
+    amount = fields.Integer(
+        metadata={"description": "Minor units of settlement_currency; money out negative."}
+    )
+
+
+class MonthEndSchema(Schema):
+    month = fields.String()
+    start = fields.Date(metadata={"description": "First day of the month (UTC)."})
+    end = fields.Date(metadata={"description": "First day of the next month (UTC), not included."})
+    lines = fields.List(
+        fields.Nested(MonthEndLineSchema),
+        metadata={
+            "description": "Per settlement currency: opening balance, activity, payouts, closing balance."
         },
     )

@@ -1,4 +1,4 @@
-"""Finance API shapes for payouts and discrepancies."""
+"""Finance API shapes for payouts: the list, one payout's detail, its payments and statement."""
 
 from __future__ import annotations
 
@@ -106,28 +106,4 @@ class PayoutDetailSchema(PayoutSchema):
         metadata={
             "description": "Stripe's transactions net to the payout amount and every charge matches the ledger."
         }
-    )
-
-
-class FindingSchema(Schema):
-    kind = fields.String()
-    donation_id = fields.String(allow_none=True)
-    event_id = fields.String(allow_none=True)
-    at = fields.AwareDateTime(allow_none=True)
-    detail = fields.String()
-
-
-class DiscrepanciesSchema(Schema):
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
-    items = fields.List(fields.Nested(FindingSchema))
-    checked_at = fields.AwareDateTime()
-
-
-class ReplaySchema(Schema):
-    id = fields.Integer()
-    stripe_event_id = fields.String()
-    outcome = fields.String()
-    reason = fields.String(allow_none=True)
-    replayed = fields.Boolean(
-        metadata={"description": "False when the event was already applied and left alone."}
     )

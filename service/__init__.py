@@ -71,7 +71,7 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
     from .api import init_api
     from .i18n import init_i18n
     from .jobs import init_jobs
-    from .progress import TTLCache
+    from .ttl_cache import TTLCache
 
     db.init_app(app, settings)
     extensions.set_stripe_gateway(app, stripe_gateway or StripeGateway.from_settings(settings))

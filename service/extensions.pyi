@@ -11,9 +11,9 @@ from .appeal_cache import AppealCache
 from .db import Database
 from .ledger.views import RejectionCounter
 from .link_requests import LinkRequestLimiter
-from .progress import TTLCache
 from .settings import Settings
 from .stripe_gateway import StripeGateway
+from .ttl_cache import TTLCache
 
 DATABASE: str
 SETTINGS: str

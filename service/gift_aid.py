@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,9 +19,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from schemas.postcode import normalise_postcode
+
 from .currencies import to_major
 from .models import Appeal, Donation
-from .received import payment_received_amount
+from .money_received import payment_received_amount
 
 UK_TIME = ZoneInfo("Europe/London")
 # Each version's words never change once donors have accepted them; new wording, new version.
@@ -50,8 +51,6 @@ SCHEDULE_COLUMNS = (
     "Donation date",
     "Amount",
 )
-# A UK postcode: outward code, a space, inward code (BFPO and overseas addresses are not offered).
-POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
 def declaration_text(charity: str, locale: str = "en", version: str = WORDING_VERSION) -> str:
@@ -59,12 +58,6 @@ def declaration_text(charity: str, locale: str = "en", version: str = WORDING_VE
     if version != WORDING_VERSION:
         raise KeyError(version)
     return _WORDING.get(locale.split("_")[0], _WORDING["en"]).format(charity=charity)
-
-
-def normalise_postcode(raw: str) -> str | None:
-    """'sw1a1aa' -> 'SW1A 1AA' as HMRC asks; None when it is not a UK postcode."""
-    match = POSTCODE.match(re.sub(r"\s+", "", raw.upper()))
-    return f"{match.group(1)} {match.group(2)}" if match else None
 
 
 def offers_gift_aid(appeal: Appeal, currency: str) -> bool:

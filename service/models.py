@@ -372,9 +372,3 @@ class Payout(Base):
     stripe_created_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-from service import outbox as _outbox  # noqa: E402,F401 - registers the email outbox's table on Base
-from service import payment_links as _payment_links  # noqa: E402,F401 - registers surge mode's table on Base
-from service.finance import models as _finance_models  # noqa: E402,F401 - registers the finance tables on Base
-from service.matching import models as _matching_models  # noqa: E402,F401 - registers match funding's tables

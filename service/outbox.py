@@ -60,7 +60,6 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
 
-M = MessageStatus
 # A claimed message whose worker has not finished within this time is taken to have died.
 LEASE = timedelta(minutes=2)
 # Retries after a temporary failure: 30 s doubling to at most an hour, for about a day in all.
@@ -95,7 +94,7 @@ def queue(
             "donation_id": donation_id,
             "payment_id": payment_id,
             "context": context or {},
-            "status": M.PENDING,
+            "status": MessageStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
@@ -141,11 +140,11 @@ def claim(db: Session, message_id: str, *, now: datetime | None = None) -> Outbo
         .where(
             OutboxMessage.id == message_id,
             or_(
-                (OutboxMessage.status == M.PENDING) & (OutboxMessage.next_attempt_at <= now),
-                (OutboxMessage.status == M.SENDING) & (OutboxMessage.locked_until < now),
+                (OutboxMessage.status == MessageStatus.PENDING) & (OutboxMessage.next_attempt_at <= now),
+                (OutboxMessage.status == MessageStatus.SENDING) & (OutboxMessage.locked_until < now),
             ),
         )
-        .values(status=M.SENDING, locked_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+        .values(status=MessageStatus.SENDING, locked_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
     )
     db.commit()
     if not result.rowcount:  # type: ignore[attr-defined]
@@ -156,33 +155,33 @@ def claim(db: Session, message_id: str, *, now: datetime | None = None) -> Outbo
 def _finish(db: Session, message_id: str, **values: Any) -> None:
     db.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == M.SENDING)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == MessageStatus.SENDING)
         .values(locked_until=None, **values)
     )
     db.commit()
 
 
 def mark_sent(db: Session, message_id: str, transport: str) -> None:
-    _finish(db, message_id, status=M.SENT, sent_at=utcnow(), transport=transport, last_error=None)
+    _finish(db, message_id, status=MessageStatus.SENT, sent_at=utcnow(), transport=transport, last_error=None)
 
 
 def mark_skipped(db: Session, message_id: str, reason: str) -> None:
-    _finish(db, message_id, status=M.SKIPPED, last_error=reason[:500])
+    _finish(db, message_id, status=MessageStatus.SKIPPED, last_error=reason[:500])
 
 
 def mark_failed(db: Session, message: OutboxMessage, error: str, *, permanent: bool) -> str:
     """Record a failed attempt: retried later with back-off, or failed for good. Returns the status."""
     if permanent or message.attempts >= MAX_ATTEMPTS:
-        _finish(db, message.id, status=M.FAILED, last_error=error[:500])
-        return M.FAILED
+        _finish(db, message.id, status=MessageStatus.FAILED, last_error=error[:500])
+        return MessageStatus.FAILED
     _finish(
         db,
         message.id,
-        status=M.PENDING,
+        status=MessageStatus.PENDING,
         last_error=error[:500],
         next_attempt_at=utcnow() + retry_delay(message.attempts),
     )
-    return M.PENDING
+    return MessageStatus.PENDING
 
 
 def due_ids(db: Session, *, now: datetime | None = None, limit: int = 500) -> list[str]:
@@ -192,8 +191,8 @@ def due_ids(db: Session, *, now: datetime | None = None, limit: int = 500) -> li
         select(OutboxMessage.id)
         .where(
             or_(
-                (OutboxMessage.status == M.PENDING) & (OutboxMessage.next_attempt_at <= now),
-                (OutboxMessage.status == M.SENDING) & (OutboxMessage.locked_until < now),
+                (OutboxMessage.status == MessageStatus.PENDING) & (OutboxMessage.next_attempt_at <= now),
+                (OutboxMessage.status == MessageStatus.SENDING) & (OutboxMessage.locked_until < now),
             )
         )
         .order_by(OutboxMessage.next_attempt_at)
@@ -206,8 +205,8 @@ def retry_failed(db: Session, message_id: str) -> bool:
     """An operator sends a failed message again (after fixing the cause); commits."""
     result = db.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == M.FAILED)
-        .values(status=M.PENDING, attempts=0, next_attempt_at=utcnow())
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == MessageStatus.FAILED)
+        .values(status=MessageStatus.PENDING, attempts=0, next_attempt_at=utcnow())
     )
     if result.rowcount:  # type: ignore[attr-defined]
         db.info.setdefault(_NEW_IDS, []).append(message_id)

@@ -111,7 +111,7 @@ def redact_old_payloads(db: Session, retention_days: int, *, now: datetime | Non
     Events still waiting for someone (received, failed, quarantined) keep their payload: a
     replay needs it whole. Returns how many payloads were scrubbed.
     """
-    from .models import WebhookOutcome as W
+    from .models import WebhookOutcome
 
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     done = 0
@@ -120,7 +120,9 @@ def redact_old_payloads(db: Session, retention_days: int, *, now: datetime | Non
             select(WebhookEvent)
             .where(
                 WebhookEvent.received_at < cutoff,
-                WebhookEvent.outcome.in_((W.PROCESSED, W.DUPLICATE, W.IGNORED)),
+                WebhookEvent.outcome.in_(
+                    (WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE, WebhookOutcome.IGNORED)
+                ),
                 WebhookEvent.payload.not_like(f'%"{REDACTED_MARK}"%'),
             )
             .order_by(WebhookEvent.id)

@@ -4,18 +4,15 @@ Why a cached aggregate rather than a running-total table: the totals are read fr
 ledger's own payment rows, so they can never drift from what finance reconciles (no second
 source of truth to keep in step with every ledger path: webhooks, replays, backfills, bulk
 corrections). The aggregate is one indexed query over one appeal's payments, run at most once
-per ``ttl`` seconds per worker process (a lock stops a stampede when the entry expires), and
-readers mostly hit the ``Cache-Control``/``ETag`` layers in front of it (browsers, CDNs), so its
-cost is bounded by time, not by how many people read a viral article. A 15-second-old total is
+per ``ttl`` seconds per worker process (service/ttl_cache.py: a lock stops a stampede when the
+entry expires), and readers mostly hit the ``Cache-Control``/``ETag`` layers in front of it
+(browsers, CDNs), so its cost is bounded by time, not by how many people read a viral article. A 15-second-old total is
 fine for a progress bar.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import Appeal, Donation
-from .received import payment_received_amount
+from .money_received import payment_received_amount
 
 
 @dataclass(frozen=True)
@@ -114,31 +111,3 @@ def pledged_totals(db: Session, appeal: Appeal) -> tuple[CurrencyTotal, ...]:
         .order_by(Donation.currency)
     ).all()
     return tuple(CurrencyTotal(cur, int(amount or 0), int(gifts)) for cur, amount, gifts in rows)
-
-
-class TTLCache:
-    """A tiny per-process cache with one lock per key, so one request recomputes and others wait."""
-
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self._clock = clock
-        self._entries: dict[str, tuple[float, Any]] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, key: str, compute: Callable[[], Any]) -> Any:
-        entry = self._entries.get(key)
-        if entry is not None and self._clock() - entry[0] < self.ttl:
-            return entry[1]
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            entry = self._entries.get(key)
-            if entry is not None and self._clock() - entry[0] < self.ttl:
-                return entry[1]
-            value = compute()
-            self._entries[key] = (self._clock(), value)
-            return value
-
-    def clear(self) -> None:
-        self._entries.clear()

@@ -410,7 +410,10 @@ class StripeGateway:
         starting_after: str | None = None
         options: dict[str, Any] = {"stripe_account": account} if account else {}
         while True:
-            params: dict[str, Any] = {"payout": payout_id, "limit": 100}
+            # Sources expanded so each line names its charge, refund, dispute or transfer without a
+            # call per line, as Stripe's payout reconciliation guide does
+            # (docs.stripe.com/payouts/reconciliation: expand[]=data.source).
+            params: dict[str, Any] = {"payout": payout_id, "limit": 100, "expand": ["data.source"]}
             if starting_after:
                 params["starting_after"] = starting_after
             page = self._call(
@@ -418,6 +421,24 @@ class StripeGateway:
                 lambda params=params: self.client.v1.balance_transactions.list(
                     params=params, options=options
                 ),  # type: ignore[misc,arg-type]
+            )
+            found.extend(_plain(txn) for txn in page.data)
+            if not page.has_more or not page.data:
+                return found
+            starting_after = page.data[-1].id
+
+    def balance_transactions_before(self, created_lt: int) -> list[dict[str, Any]]:
+        """Every balance transaction created before ``created_lt`` (a Unix time), sources
+        expanded: the month-end report's opening balance and the month's activity."""
+        found: list[dict[str, Any]] = []
+        starting_after: str | None = None
+        while True:
+            params: dict[str, Any] = {"created": {"lt": created_lt}, "limit": 100, "expand": ["data.source"]}
+            if starting_after:
+                params["starting_after"] = starting_after
+            page = self._call(
+                "balance_transactions.list",
+                lambda params=params: self.client.v1.balance_transactions.list(params=params),  # type: ignore[misc]
             )
             found.extend(_plain(txn) for txn in page.data)
             if not page.has_more or not page.data:

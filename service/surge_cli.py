@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from . import extensions
 from .db import database
+from .donations.models import PaymentLink
+from .donations.surge import create_payment_links
 from .models import Appeal
-from .payment_links import PaymentLink
 from .stripe_gateway import StripeGatewayError
-from .surge import create_payment_links
 
 surge_cli = AppGroup("surge", help="Surge mode: Payment Links for when Stripe's rate limit is reached.")
 links_cli = AppGroup("payment-links", help="One Stripe Payment Link per appeal and currency.")

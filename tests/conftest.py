@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from service import create_app, extensions
 from service.appeals import SEED_FILE, load_file
 from service.migrate import upgrade
-from service.models import Base
 from service.settings import Settings
+from service.tables import Base
 
 # Every log line of the run goes to test-artifacts/; the run fails if a secret or email is in it.
 pytest_plugins = ["tests.log_capture"]

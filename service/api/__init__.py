@@ -87,7 +87,7 @@ RATE_LIMITED_OPERATIONS = {("/api/v1/donations", "post")}
 
 
 def document_answers_before_the_view(api: Api) -> None:
-    """Answers that checks before the view give (service/request_limits.py, api/common.py, the
+    """Answers that checks before the view give (service/request_limits.py, api/json_body.py, the
     rate limits), on every operation that can give them, in the same error envelope."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, operations in api.spec._paths.items():  # apispec keeps no public accessor

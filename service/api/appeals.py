@@ -11,7 +11,7 @@ from schemas.appeals import AppealPublicSchema
 from schemas.base import ErrorSchema
 
 from .. import appeals, db, successors
-from .common import require_json_body
+from .json_body import require_json_body
 
 blp = Blueprint(
     "appeals_api", __name__, url_prefix="/api/v1/appeals", description="Appeals open for donations"

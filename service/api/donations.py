@@ -17,7 +17,7 @@ from ..errors import ValidationFailed
 from ..gift_aid import declaration_from_fields as gift_aid_declaration
 from ..gift_aid import normalise_postcode
 from ..rate_limits import donation_limits
-from .common import require_json_body
+from .json_body import require_json_body
 
 blp = Blueprint(
     "donations_api",

@@ -1,7 +1,8 @@
 """Finance API: the webhook log, donations, payments export, reconciliation, payouts, discrepancies.
 
-Every view is thin: arguments validated by a schema, a scope from the token, one report call,
-an audit entry, a schema out (or a streamed CSV). Reports live in ``service.finance.reports``.
+Every view is one call and its rendering: arguments validated by a schema, then one function of
+``service.finance.use_cases`` (who may see it, scope, filters, audit, the CSV choice), then a
+schema out or a streamed CSV. The HTML pages call the same functions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from marshmallow import RAISE
 
 from schemas.base import ErrorSchema
 from schemas.finance import (
+    AccountingImportArgs,
     DiscrepancyArgs,
     DonationDetailSchema,
     DonationListArgs,
@@ -21,27 +23,22 @@ from schemas.finance import (
     EventDetailSchema,
     EventListArgs,
     EventPageSchema,
+    MonthEndArgs,
+    MonthEndSchema,
     PaymentExportArgs,
+    PayoutDetailArgs,
     PayoutListArgs,
     ReconciliationArgs,
     ReconciliationSchema,
 )
-from schemas.finance_payouts import (
-    DiscrepanciesSchema,
-    PayoutDetailSchema,
-    PayoutPageSchema,
-    ReplaySchema,
-)
+from schemas.finance_discrepancies import DiscrepanciesSchema, ReplaySchema
+from schemas.finance_payouts import PayoutDetailSchema, PayoutPageSchema
 from schemas.gift_aid import GiftAidExportArgs
 from schemas.match_funding import FunderReportArgs, FunderReportSchema
 
-from .. import db, extensions, gift_aid
-from ..finance import auth, replay
-from ..finance.http import csv_response, date_range, dict_rows, query_rows, wants_csv
-from ..finance.models import Role
-from ..finance.reports import discrepancies, donations, events, export, payouts, reconciliation, scope
-from ..finance.tokens import PermissionDenied
-from ..matching import report as match_report
+from ..finance import auth, use_cases
+from ..finance.http import stream, wants_csv
+from ..finance.reports import donations
 
 blp = Blueprint(
     "finance_api",
@@ -81,8 +78,15 @@ def documented(func: Any) -> Any:
     return blp.alt_response(422, schema=ErrorSchema, description="Invalid filters")(func)
 
 
-def _scope(appeal: str | None = None) -> scope.Scope:
-    return scope.resolve(db.session(), auth.principal(), appeal)
+def _answer(result: Any) -> Any:
+    """An export streams as CSV; anything else is the view's JSON."""
+    return stream(result) if isinstance(result, use_cases.Export) else result
+
+
+def _listing(result: use_cases.Listing | use_cases.Export) -> Any:
+    if isinstance(result, use_cases.Export):
+        return stream(result)
+    return {"data": [dict(r._mapping) for r in result.page.items], "next_cursor": result.page.next_cursor}
 
 
 @blp.route("/webhook-events")
@@ -93,14 +97,7 @@ class EventList(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """The webhook delivery log, newest first (CSV: every matching row, oldest first)."""
-        auth.require(Role.VIEWER)
-        filters = events.EventFilters(**{k: args.get(k) for k in events.EventFilters.__dataclass_fields__})
-        if wants_csv(args):
-            header, query = events.export(_scope(), filters)
-            return csv_response("webhook-events", args, header, query_rows(query))
-        page = events.list_events(db.session(), _scope(), filters, args.get("cursor"), args["limit"])
-        auth.log_read("webhook-events.list", args, len(page.items))
-        return {"data": [dict(r._mapping) for r in page.items], "next_cursor": page.next_cursor}
+        return _listing(use_cases.event_list(args, wants_csv(args)))
 
 
 @blp.route("/webhook-events/<int:event_id>")
@@ -110,10 +107,7 @@ class EventDetail(MethodView):
     @documented
     def get(self, event_id: int) -> Any:
         """One delivery; its raw payload for accountants and admins (it holds donor details)."""
-        auth.require(Role.VIEWER)
-        item = events.get_event(db.session(), _scope(), event_id)
-        auth.log_read("webhook-events.get", {"id": event_id}, 1)
-        return item
+        return use_cases.event_detail(event_id)
 
 
 @blp.route("/webhook-events/<int:event_id>/replay")
@@ -123,16 +117,7 @@ class EventReplay(MethodView):
     @documented
     def post(self, event_id: int) -> Any:
         """Reprocess a failed, quarantined, ignored or stuck event (admin). Already-applied events are left alone."""
-        auth.require(Role.ADMIN)
-        database = db.database()
-        result = replay.replay(
-            database.sessionmaker,
-            extensions.stripe_gateway(),
-            extensions.settings(),
-            event_id,
-        )
-        auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
-        return result
+        return use_cases.event_replay(event_id)
 
 
 @blp.route("/donations")
@@ -143,22 +128,15 @@ class DonationList(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Donations with fees, net, refunds, disputes and payouts; newest first."""
-        auth.require(Role.VIEWER)
-        filters = donations.DonationFilters(
-            **{k: args.get(k) for k in donations.DonationFilters.__dataclass_fields__}
-        )
-        report_scope = _scope(args.get("appeal"))
-        if wants_csv(args):
-            header, query = donations.export(report_scope, filters)
-            return csv_response("donations", args, header, query_rows(query))
-        page, money = donations.list_donations(
-            db.session(), report_scope, filters, args.get("cursor"), args["limit"]
-        )
-        auth.log_read("donations.list", args, len(page.items))
+        result = use_cases.donation_list(args, wants_csv(args))
+        if isinstance(result, use_cases.Export):
+            return stream(result)
+        money = result.extra["money"]
         data = [
-            {**dict(r._mapping), "money": money.get(r.id, donations.money_for_empty())} for r in page.items
+            {**dict(r._mapping), "money": money.get(r.id, donations.money_for_empty())}
+            for r in result.page.items
         ]
-        return {"data": data, "next_cursor": page.next_cursor}
+        return {"data": data, "next_cursor": result.page.next_cursor}
 
 
 @blp.route("/donations/<donation_id>")
@@ -168,10 +146,7 @@ class DonationDetail(MethodView):
     @documented
     def get(self, donation_id: str) -> Any:
         """One donation with its payments and its timeline of Stripe events."""
-        auth.require(Role.VIEWER)
-        item = donations.get_donation(db.session(), _scope(), donation_id)
-        auth.log_read("donations.get", {"id": donation_id}, 1)
-        return item
+        return use_cases.donation_detail(donation_id)
 
 
 @blp.route("/payments")
@@ -182,16 +157,7 @@ class PaymentExport(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """The accountant's export: one CSV row per payment paid in the range (default: 30 days)."""
-        auth.require(Role.ACCOUNTANT)
-        start, end = date_range(args.get("start"), args.get("end"))
-        filters = export.PaymentFilters(start=start, end=end, currency=args.get("currency"))
-        report_scope = _scope(args.get("appeal"))
-        return csv_response(
-            "payments",
-            {**args, "start": start, "end": end},
-            export.header(),
-            lambda connection: export.payment_rows(connection, report_scope, filters),
-        )
+        return stream(use_cases.payment_export(args))
 
 
 @blp.route("/gift-aid")
@@ -202,18 +168,7 @@ class GiftAidExport(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Gift-aided payments received in the range, in the columns of HMRC's claim schedule."""
-        auth.require(Role.ACCOUNTANT)
-        start, end = date_range(args.get("start"), args.get("end"))
-        report_scope = _scope(args.get("appeal"))
-        if not report_scope.personal_data:
-            raise PermissionDenied("The Gift Aid schedule holds donors' names and home addresses.")
-        lower, upper = scope.day_bounds(start, end)
-        return csv_response(
-            "gift_aid",
-            {**args, "start": start, "end": end},
-            gift_aid.SCHEDULE_COLUMNS,
-            lambda connection: gift_aid.schedule_cells(connection, lower, upper, report_scope.appeal_ids),
-        )
+        return stream(use_cases.gift_aid_export(args))
 
 
 @blp.route("/reconciliation")
@@ -224,18 +179,7 @@ class Reconciliation(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Counts, gross, refunded, disputed, fees and net per group and currency, with per-currency totals."""
-        auth.require(Role.VIEWER)
-        start, end = date_range(args.get("start"), args.get("end"))
-        filters = reconciliation.ReconciliationFilters(start=start, end=end, group_by=args["group_by"])
-        result = reconciliation.report(db.session(), _scope(args.get("appeal")), filters)
-        audit_filters = {**args, "start": start, "end": end}
-        if wants_csv(args):
-            columns = ["key", "currency", *reconciliation.FIGURES]
-            return csv_response(
-                "reconciliation", audit_filters, columns, dict_rows(result["groups"], columns)
-            )
-        auth.log_read("reconciliation", audit_filters, len(result["groups"]))
-        return result
+        return _answer(use_cases.reconciliation_report(args, wants_csv(args)))
 
 
 @blp.route("/payouts")
@@ -246,36 +190,42 @@ class PayoutList(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Bank payouts, newest first, with the net of the ledger's payments in each."""
-        auth.require(Role.VIEWER)
-        auth.require_all_appeals()
-        page = payouts.list_payouts(
-            db.session(),
-            args.get("start"),
-            args.get("end"),
-            args.get("currency"),
-            args.get("cursor"),
-            args["limit"],
-        )
-        data = [dict(r._mapping) for r in page.items]
-        if wants_csv(args):
-            columns = list(payouts.LIST_KEYS)
-            return csv_response("payouts", args, columns, dict_rows(data, columns))
-        auth.log_read("payouts.list", args, len(data))
-        return {"data": data, "next_cursor": page.next_cursor}
+        return _listing(use_cases.payout_list(args, wants_csv(args)))
+
+
+STATEMENT_UNAVAILABLE = "Stripe could not be asked which transactions the payout carried"
+NOT_ITEMISED = "A manual or instant payout: Stripe cannot say which transactions it carried (CSV only)"
 
 
 @blp.route("/payouts/<payout_id>")
 class PayoutDetail(MethodView):
+    @blp.arguments(PayoutDetailArgs, location="query", unknown=RAISE)
     @blp.response(200, PayoutDetailSchema)
+    @csv_answer("JSON; or, with ?format=csv or Accept: text/csv, the payout statement as CSV")
     @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(503, schema=ErrorSchema, description=STATEMENT_UNAVAILABLE)
+    @blp.alt_response(409, schema=ErrorSchema, description=NOT_ITEMISED)
     @documented
-    def get(self, payout_id: str) -> Any:
+    def get(self, args: dict[str, Any], payout_id: str) -> Any:
         """One payout: its payments, Stripe's statement of what it carried, and whether it adds up."""
-        auth.require(Role.VIEWER)
-        auth.require_all_appeals()
-        item = payouts.get_payout(db.session(), payout_id, extensions.stripe_gateway())
-        auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
-        return item
+        if wants_csv(args):
+            return stream(use_cases.payout_statement_export(payout_id))
+        return use_cases.payout_detail(payout_id)
+
+
+@blp.route("/payouts/<payout_id>/accounting-import")
+class PayoutAccountingImport(MethodView):
+    @blp.arguments(AccountingImportArgs, location="query", unknown=RAISE)
+    @blp.response(200, content_type="text/csv", description="The payout as lines for the books")
+    @csv_answer("The payout as lines for the books (docs/finance.md, Accounting imports)")
+    @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(503, schema=ErrorSchema, description=STATEMENT_UNAVAILABLE)
+    @blp.alt_response(409, schema=ErrorSchema, description=NOT_ITEMISED)
+    @documented
+    def get(self, args: dict[str, Any], payout_id: str) -> Any:
+        """A payout as a Xero bank statement or a QuickBooks Online bank CSV: income by appeal, fees,
+        refunds, disputes and the payout to the bank on lines of their own (accountant)."""
+        return stream(use_cases.accounting_import(payout_id, args["software"]))
 
 
 @blp.route("/discrepancies")
@@ -286,13 +236,25 @@ class Discrepancies(MethodView):
     @documented
     def get(self, args: dict[str, Any]) -> Any:
         """Everything that does not add up: stale pending gifts, missing fees, mismatches, bad deliveries."""
-        auth.require(Role.VIEWER)
-        result = discrepancies.find_all(db.session(), _scope(args.get("appeal")))
-        if wants_csv(args):
-            columns = ["kind", "donation_id", "event_id", "at", "detail"]
-            return csv_response("discrepancies", args, columns, dict_rows(result["items"], columns))
-        auth.log_read("discrepancies", args, len(result["items"]))
-        return result
+        return _answer(use_cases.discrepancy_list(args, wants_csv(args)))
+
+
+@blp.route("/month-end")
+class MonthEnd(MethodView):
+    @blp.arguments(MonthEndArgs, location="query", unknown=RAISE)
+    @blp.response(200, MonthEndSchema)
+    @csv_answer()
+    @blp.alt_response(503, schema=ErrorSchema, description="Stripe could not be asked for the transactions")
+    @documented
+    def get(self, args: dict[str, Any]) -> Any:
+        """The month per settlement currency: opening balance, gifts by appeal, fees, refunds,
+        disputes and their fees, transfers, payouts and the closing balance (Stripe's balance
+        summary categories)."""
+        result = use_cases.month_end_report(args, wants_csv(args))
+        if isinstance(result, use_cases.Export):
+            return stream(result)
+        lines = [line for block in result.currencies.values() for line in block]
+        return {"month": result.month, "start": result.start, "end": result.end, "lines": lines}
 
 
 @blp.route("/match-funding")
@@ -306,18 +268,7 @@ class MatchFundingReport(MethodView):
 
         No donor's name, email or address: only what the funder's rules need (docs/finance.md).
         """
-        auth.require(Role.ACCOUNTANT)
-        filters = match_report.FunderFilters(
-            funder=args.get("funder"), start=args.get("start"), end=args.get("end"), period=args["period"]
-        )
-        result = match_report.funder_report(db.session(), _scope(args.get("appeal")), filters)
-        if wants_csv(args):
-            totals = args["view"] == "totals"
-            columns = match_report.TOTAL_COLUMNS if totals else match_report.GIFT_COLUMNS
-            rows = result["totals"] if totals else result["gifts"]
-            return csv_response(f"match_funding.{args['view']}", args, columns, dict_rows(rows, columns))
-        auth.log_read("match_funding", args, len(result["gifts"]))
-        return result
+        return _answer(use_cases.match_funding_report(args, wants_csv(args)))
 
 
 def document_finance_token(api: Any) -> None:

@@ -23,7 +23,8 @@ from ..attribution import publisher_summary
 from ..cors import apply_cors
 from ..i18n import gettext, money, ngettext, pick_locale
 from ..matching.display import describe
-from ..progress import Progress, TTLCache, compute_progress
+from ..progress import Progress, compute_progress
+from ..ttl_cache import TTLCache
 
 blp = Blueprint(
     "appeal_figures_api",

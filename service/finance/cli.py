@@ -43,7 +43,8 @@ def tokens_create(name: str, role: str, days: int, appeals: tuple[str, ...]) -> 
 
 @tokens_cli.command("list")
 def tokens_list() -> None:
-    """List tokens (prefix, role, appeals, state); never the secrets."""
+    """List tokens under a header (prefix, role, appeals, state, last use, name); never the secrets."""
+    rows = [("PREFIX", "ROLE", "APPEALS", "STATE", "LAST USED (UTC)", "NAME")]
     with database().begin() as db:
         for t in tokens.list_tokens(db):
             if t.revoked_at:
@@ -52,8 +53,14 @@ def tokens_list() -> None:
                 state = f"expired {t.expires_at:%Y-%m-%d}"
             else:
                 state = f"active until {t.expires_at:%Y-%m-%d}"
-            used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
-            click.echo(f"{t.prefix}\t{t.role}\t{','.join(t.appeals or ['*'])}\t{state}\t{used}\t{t.name}")
+            used = f"{t.last_used_at:%Y-%m-%d %H:%M:%S}" if t.last_used_at else "never used"
+            rows.append((t.prefix, t.role, ",".join(t.appeals or ["*"]), state, used, t.name))
+    if len(rows) == 1:
+        click.echo("No finance tokens yet; create one with `flask finance tokens create`.")
+        return
+    # Tab-separated under a header line: readable, and `cut -f` or a spreadsheet splits it.
+    for row in rows:
+        click.echo("\t".join(row))
 
 
 @tokens_cli.command("revoke")

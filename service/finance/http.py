@@ -1,9 +1,8 @@
-"""Flask glue shared by the finance API and pages: CSV negotiation, streaming, default ranges."""
+"""Flask glue shared by the finance API and pages: CSV negotiation and streamed CSV answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, timedelta
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request
@@ -12,9 +11,7 @@ from .. import db
 from ..models import utcnow
 from . import audit, auth
 from .csv_export import stream_csv
-from .models import Role
-
-DEFAULT_DAYS = 30
+from .use_cases import Export, require_export
 
 
 def wants_csv(args: dict[str, Any]) -> bool:
@@ -26,65 +23,47 @@ def wants_csv(args: dict[str, Any]) -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
-def date_range(start: date | None, end: date | None) -> tuple[date, date]:
-    """The asked-for range, filling a missing end with today and a missing start with 30 days before."""
-    end = end or utcnow().date()
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
-    return start, end
+def csv_filename(name: str, period: tuple[Any, Any], *, stem: str | None = None) -> str:
+    """``donations-2026-11-01-to-2026-11-30.csv``: the file says which days it covers, not when
+    it was downloaded; a list without a range covers everything up to today."""
+    start, end = period
+    stem = stem or name.replace(".", "-").replace("_", "-")
+    end_day = end or utcnow().date()
+    if start == end_day:
+        return f"{stem}-{start.isoformat()}.csv"
+    if start is None:
+        return f"{stem}-to-{end_day.isoformat()}.csv"
+    return f"{stem}-{start.isoformat()}-to-{end_day.isoformat()}.csv"
 
 
-def csv_response(
-    action: str,
-    filters: dict[str, Any],
-    header: Sequence[str],
-    rows: Callable[[Any], Iterable[Sequence[Any]]],
-) -> Response:
-    """Stream ``rows(connection)`` as CSV on a connection of its own, audited with its row count.
+def stream(export: Export) -> Response:
+    """Stream an export's rows as CSV on a connection of its own, audited with its row count.
 
     The export needs the accountant role. The audit entry is written before the first byte, so
     an export cut short is still on record, and its row count is filled in when it ends.
     """
-    auth.require(Role.ACCOUNTANT)
+    require_export()
     database = db.database()
-    entry_id = auth.log_read(action + ".csv", filters)
+    entry_id = auth.log_read(export.name + ".csv", export.filters)
     engine, sessions = database.engine, database.sessionmaker
+    rows = export.rows
 
     def generate() -> Iterator[str]:
         count = 0
         with engine.connect() as connection:
             try:
-                for line in stream_csv(header, rows(connection)):
+                for line in stream_csv(export.header, rows(connection)):
                     yield line
                     count += 1
             finally:
                 audit.set_row_count(sessions, entry_id, max(count - 1, 0))
 
-    filename = f"{action.replace('.', '-')}-{utcnow():%Y%m%dT%H%M%SZ}.csv"
     return Response(
         generate(),
         mimetype="text/csv",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": f'attachment; filename="{csv_filename(export.name, export.period, stem=export.file_stem)}"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def query_rows(query: Any) -> Callable[[Any], Iterator[list[Any]]]:
-    """A rows() function streaming ``query`` through a server-side cursor."""
-    from .reports.export import stream_query
-
-    return lambda connection: stream_query(connection, query)
-
-
-def dict_rows(
-    items: Iterable[dict[str, Any]], columns: Sequence[str]
-) -> Callable[[Any], Iterator[list[Any]]]:
-    """For small reports already in memory: a rows() function over their dicts."""
-
-    def rows(_connection: Any) -> Iterator[list[Any]]:
-        for item in items:
-            yield [item.get(column) for column in columns]
-
-    return rows

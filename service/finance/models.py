@@ -1,6 +1,6 @@
 """Finance tables: API tokens (hashes only) and the audit log of every finance read.
 
-Imported at the end of ``service.models`` so ``Base.metadata`` (Alembic, test clean-up) sees them.
+Registered on ``Base.metadata`` for Alembic and the tests' clean-up through :mod:`service.tables`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_
 
+from schemas.cursor import cursor_pattern
+
 from ..errors import ValidationFailed
 
 DEFAULT_LIMIT = 50
@@ -26,18 +28,9 @@ class Page:
     next_cursor: str | None
 
 
-# A cursor is written so that a pattern describes it exactly (the OpenAPI document gives the
-# pattern, and every string that matches it is a cursor this API can read): each sort key in
-# turn, joined by "~"; a timestamp as microseconds since 1970 UTC, an id as it is.
-CURSOR_PARTS: dict[type, str] = {int: "[0-9]{1,18}", datetime: "[0-9]{1,16}", str: "[A-Za-z0-9_]{1,64}"}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LARGEST_ID = 2**31 - 1
 ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-def cursor_pattern(kinds: Sequence[type]) -> str:
-    """The regular expression every cursor for sort keys of ``kinds`` matches, and only those."""
-    return "^" + "~".join(CURSOR_PARTS[kind] for kind in kinds) + "$"
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..fulfilment import (
+from ..donations.states import (
     AmountMismatch,
-    Applied,
     advance_donation,
     check_amount,
     lock_donation,
@@ -21,7 +20,7 @@ from ..models import Donation, DonationStatus, utcnow
 from ..outbox import queue
 from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
-from .context import Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .context import Applied, Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
 from .payments import fetch_missing_charge, find_payment, upsert_payment
 
 ENDED = ("canceled", "incomplete_expired")

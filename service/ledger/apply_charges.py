@@ -6,9 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ..fulfilment import (
+from ..donations.states import (
     AmountMismatch,
-    Applied,
     advance_donation,
     check_amount,
     expected_amount,
@@ -17,6 +16,7 @@ from ..fulfilment import (
 from ..models import Donation, DonationStatus, Payment
 from ..stripe_gateway import StripeGatewayError
 from .context import (
+    Applied,
     Ignore,
     LedgerContext,
     Quarantine,
@@ -29,12 +29,11 @@ from .context import (
 )
 from .payments import find_payment, merge_charge, merge_dispute, recount_refunds, upsert_payment
 
-S = DonationStatus
 # The donation's state for each dispute status that moves money. Inquiries (warning_*) and
 # prevented disputes withdraw nothing; an appeal (appeal_*) follows a loss, so the money is still out.
-DISPUTE_STATES = {"won": S.DISPUTE_WON, "lost": S.DISPUTE_LOST, "needs_response": S.DISPUTED,
-                  "under_review": S.DISPUTED, "appeal_needs_response": S.DISPUTE_LOST,
-                  "appeal_under_review": S.DISPUTE_LOST}  # fmt: skip
+DISPUTE_STATES = {"won": DonationStatus.DISPUTE_WON, "lost": DonationStatus.DISPUTE_LOST, "needs_response": DonationStatus.DISPUTED,
+                  "under_review": DonationStatus.DISPUTED, "appeal_needs_response": DonationStatus.DISPUTE_LOST,
+                  "appeal_under_review": DonationStatus.DISPUTE_LOST}  # fmt: skip
 
 
 def _locked(ctx: LedgerContext, donation_id: str) -> Donation:
@@ -79,8 +78,8 @@ def sync_refunded_total(ctx: LedgerContext, donation_id: str) -> None:
 
 def refund_status(payment: Payment) -> str:
     if payment.amount_refunded >= payment.amount:
-        return S.REFUNDED
-    return S.PARTIALLY_REFUNDED if payment.amount_refunded > 0 else S.PAID
+        return DonationStatus.REFUNDED
+    return DonationStatus.PARTIALLY_REFUNDED if payment.amount_refunded > 0 else DonationStatus.PAID
 
 
 def on_charge_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
@@ -182,7 +181,10 @@ def on_refund_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
         # a failed refund is the one way back, so the status is set from the money directly.
         ctx.db.execute(
             update(Donation)
-            .where(Donation.id == donation.id, Donation.status.in_((S.REFUNDED, S.PARTIALLY_REFUNDED)))
+            .where(
+                Donation.id == donation.id,
+                Donation.status.in_((DonationStatus.REFUNDED, DonationStatus.PARTIALLY_REFUNDED)),
+            )
             .values(status=refund_status(payment))
         )
     return Applied(donation.id, changed)

@@ -1,18 +1,70 @@
-"""Checkout Session events: completed (paid or not), async payment succeeded or failed, expired."""
+"""Checkout Session events: completed (paid or not), async payment succeeded or failed, expired.
+
+Also the thank-you page's confirmation (:func:`confirm_session`): the same facts, applied the same
+way, when the donor comes back before the webhook.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from ..fulfilment import AmountMismatch, Applied, lock_donation_for_session, record_session
+from ..donations import states
+from ..donations.states import AmountMismatch, LockedDonation, flag_donation, lock_donation_for_session
+from ..donations.surge import NotAttributable, attributed_donation
 from ..models import Donation, DonationStatus
 from ..outbox import queue
 from ..stripe_gateway import CheckoutSession
-from ..surge import NotAttributable, attributed_donation
-from .context import Ignore, LedgerContext, Quarantine, our_donation_id
+from . import payments
+from .context import Applied, Ignore, LedgerContext, Quarantine, our_donation_id
 from .payments import fetch_missing_charge, find_payment
+
+
+def record_session(
+    db: Session,
+    donation_id: str,
+    session: CheckoutSession,
+    *,
+    status: str | None = None,
+    locked: LockedDonation | None = None,
+) -> Applied:
+    """The session's facts on its donation (service/donations/states.py), then its one-off payment.
+
+    Inside the caller's transaction; AmountMismatch changes nothing.
+    """
+    recorded = states.record_session(db, donation_id, session, status=status, locked=locked)
+    donation = recorded.donation
+    if donation is None:
+        return Applied(None, False)
+    changed = recorded.changed
+    if recorded.new_status == DonationStatus.PAID and session.mode == "payment" and session.payment_intent_id:
+        changed |= payments.upsert_payment(
+            db,
+            donation,  # type: ignore[arg-type]
+            kind="one_off",
+            payment_intent_id=session.payment_intent_id,
+            amount=session.amount_total or states.expected_amount(donation),  # type: ignore[arg-type]
+            currency=session.currency or donation.currency,
+        )
+    return Applied(donation.id, changed)
+
+
+def confirm_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
+    """Bring the donation up to date with the session Stripe reports (the thank-you page); commits.
+
+    An amount that contradicts the donation is flagged for finance instead of applied.
+    """
+    try:
+        record_session(db, donation.id, session)
+    except AmountMismatch as exc:
+        db.rollback()
+        flag_donation(db, exc.donation_id, exc.reason)
+    db.commit()
+    refreshed = db.get(Donation, donation.id, populate_existing=True)
+    assert refreshed is not None
+    return refreshed
 
 
 def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bool = False) -> Applied:

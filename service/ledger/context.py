@@ -13,6 +13,14 @@ from ..models import Donation
 from ..settings import Settings
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What applying one Stripe fact did: which donation it touched and whether anything changed."""
+
+    donation_id: str | None
+    changed: bool
+
+
 class Quarantine(Exception):  # noqa: N818 - reads as what happens to the event
     """Recorded, flagged for finance, never applied (not ours, wrong mode, contradicts the ledger)."""
 

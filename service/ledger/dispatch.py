@@ -6,10 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..fulfilment import Applied
 from ..stripe_gateway import API_VERSION
 from . import apply_billing, apply_charges, apply_checkout, apply_payouts
-from .context import Ignore, LedgerContext, Quarantine
+from .context import Applied, Ignore, LedgerContext, Quarantine
 
 log = logging.getLogger(__name__)
 Handler = Callable[[LedgerContext, dict[str, Any]], Applied]

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
-from ..fulfilment import flag_donation
+from ..donations.states import flag_donation
 from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
@@ -44,12 +44,17 @@ from .payments import insert_ignore
 from .prefetch import PrefetchingGateway, prefetch_call
 
 log = logging.getLogger(__name__)
-W = WebhookOutcome
 # Outcomes a normal delivery (or sync-events) may (re)process: never processed, failed last
 # time, or waiting for its payment.
-RETRYABLE = (W.RECEIVED, W.FAILED, W.WAITING)
+RETRYABLE = (WebhookOutcome.RECEIVED, WebhookOutcome.FAILED, WebhookOutcome.WAITING)
 # What an operator's replay may reprocess: also what was set aside, once the cause is fixed.
-REPLAYABLE = (W.RECEIVED, W.FAILED, W.QUARANTINED, W.IGNORED, W.WAITING)
+REPLAYABLE = (
+    WebhookOutcome.RECEIVED,
+    WebhookOutcome.FAILED,
+    WebhookOutcome.QUARANTINED,
+    WebhookOutcome.IGNORED,
+    WebhookOutcome.WAITING,
+)
 # Events whose processing may record the payment a waiting event needs: a completed Checkout
 # Session records it too (a surge Payment Link's charge names no donation, so its charge events
 # wait for the session).
@@ -151,7 +156,7 @@ def _row(event: dict[str, Any], payload: str, source: str) -> dict[str, Any]:
         "delivery_count": 1,
         "source": source,
         "payload": payload,
-        "outcome": W.RECEIVED,
+        "outcome": WebhookOutcome.RECEIVED,
         "needs_review": False,
         "process_attempts": 0,
     }
@@ -185,7 +190,7 @@ def process_event(
         with sessions() as db:
             stored = db.connection().execute(_STORED, {"b_event": stripe_event_id}).first()
         if stored is None or stored.outcome not in allowed:
-            outcome = stored.outcome if stored else W.RECEIVED
+            outcome = stored.outcome if stored else WebhookOutcome.RECEIVED
             return Outcome(stripe_event_id, outcome, duplicate_delivery=True)
         event = json.loads(stored.payload)
     reader = None
@@ -200,7 +205,7 @@ def process_event(
             current = db.scalar(
                 select(WebhookEvent.outcome).where(WebhookEvent.stripe_event_id == stripe_event_id)
             )
-            return Outcome(stripe_event_id, current or W.RECEIVED, duplicate_delivery=True)
+            return Outcome(stripe_event_id, current or WebhookOutcome.RECEIVED, duplicate_delivery=True)
         try:
             outcome = _apply(db, LedgerContext(db, reader, settings), event)
         except (Ignore, Quarantine, Wait) as exc:
@@ -215,7 +220,7 @@ def process_event(
 def _apply(db: Session, ctx: LedgerContext, event: dict[str, Any]) -> Outcome:
     """Apply a claimed event and record its outcome; commits. Raises what dispatch raises."""
     applied = dispatch(ctx, event)
-    outcome = W.PROCESSED if applied.changed else W.DUPLICATE
+    outcome = WebhookOutcome.PROCESSED if applied.changed else WebhookOutcome.DUPLICATE
     reason = None if applied.changed else "already_applied"
     # An event at another API version is applied but shown to finance (needs_review) when its
     # shape may differ from what the ledger reads.
@@ -238,7 +243,7 @@ def _failed(
         exc_info=exc,
         extra={"stripe_event_id": event["id"], "type": event.get("type")},
     )
-    return _finish(sessions, event["id"], W.FAILED, f"error: {type(exc).__name__}", allowed)
+    return _finish(sessions, event["id"], WebhookOutcome.FAILED, f"error: {type(exc).__name__}", allowed)
 
 
 def _record(
@@ -270,10 +275,17 @@ def _set_aside(
     allowed: tuple[str, ...],
 ) -> Outcome:
     if isinstance(exc, Wait):
-        return _finish(sessions, stripe_event_id, W.WAITING, exc.reason, allowed)
+        return _finish(sessions, stripe_event_id, WebhookOutcome.WAITING, exc.reason, allowed)
     if isinstance(exc, Ignore):
-        return _finish(sessions, stripe_event_id, W.IGNORED, exc.reason, allowed)
-    return _finish(sessions, stripe_event_id, W.QUARANTINED, exc.reason, allowed, donation_id=exc.donation_id)
+        return _finish(sessions, stripe_event_id, WebhookOutcome.IGNORED, exc.reason, allowed)
+    return _finish(
+        sessions,
+        stripe_event_id,
+        WebhookOutcome.QUARANTINED,
+        exc.reason,
+        allowed,
+        donation_id=exc.donation_id,
+    )
 
 
 def _finish(
@@ -289,13 +301,15 @@ def _finish(
         claimed = db.connection().execute(_claim(allowed), {"b_event": stripe_event_id})
         if not claimed.rowcount:  # type: ignore[attr-defined]
             db.rollback()
-            return Outcome(stripe_event_id, W.DUPLICATE, duplicate_delivery=True)
-        quarantined = outcome == W.QUARANTINED
+            return Outcome(stripe_event_id, WebhookOutcome.DUPLICATE, duplicate_delivery=True)
+        quarantined = outcome == WebhookOutcome.QUARANTINED
         _record(db, stripe_event_id, outcome, reason[:500], donation_id, review=quarantined)
         if quarantined and donation_id:
             flag_donation(db, donation_id, f"{reason} ({stripe_event_id})")
         db.commit()
-    level = logging.WARNING if outcome in (W.QUARANTINED, W.FAILED) else logging.INFO
+    level = (
+        logging.WARNING if outcome in (WebhookOutcome.QUARANTINED, WebhookOutcome.FAILED) else logging.INFO
+    )
     # A waiting event is expected (the payment's own event is usually seconds behind).
     log.log(level, "webhook_event_" + outcome, extra={"stripe_event_id": stripe_event_id, "reason": reason})
     return Outcome(stripe_event_id, outcome, reason)
@@ -320,7 +334,11 @@ def _store_and_apply(
     handled = handles(event["type"])
     if not handled:
         # Acknowledged and stored as ignored at once: nothing in it is for the ledger.
-        row.update(outcome=W.IGNORED, outcome_reason="event_type_not_used", processed_at=row["received_at"])
+        row.update(
+            outcome=WebhookOutcome.IGNORED,
+            outcome_reason="event_type_not_used",
+            processed_at=row["received_at"],
+        )
     row["process_attempts"] = 1
     stored = db.connection().execute(_deliver(db.get_bind().dialect.name), row).one()
     if stored.delivery_count > 1:
@@ -334,7 +352,7 @@ def _store_and_apply(
         log.info(
             "webhook_event_ignored", extra={"stripe_event_id": event["id"], "reason": "event_type_not_used"}
         )
-        return Outcome(event["id"], W.IGNORED, "event_type_not_used", False, event["type"])
+        return Outcome(event["id"], WebhookOutcome.IGNORED, "event_type_not_used", False, event["type"])
     try:
         return _apply(db, LedgerContext(db, gateway, settings), event)
     except Exception as exc:
@@ -354,15 +372,17 @@ def apply_waiting(sessions: sessionmaker[Session], gateway: StripeGateway | None
         waiting = list(
             db.scalars(
                 select(WebhookEvent.stripe_event_id)
-                .where(WebhookEvent.outcome == W.WAITING)
+                .where(WebhookEvent.outcome == WebhookOutcome.WAITING)
                 .order_by(WebhookEvent.event_created_at, WebhookEvent.id)
                 .limit(WAITING_BATCH)
             )
         )
     applied = 0
     for stripe_event_id in waiting:
-        outcome = process_event(sessions, gateway, settings, stripe_event_id, allowed=(W.WAITING,))
-        applied += outcome.outcome in (W.PROCESSED, W.DUPLICATE)
+        outcome = process_event(
+            sessions, gateway, settings, stripe_event_id, allowed=(WebhookOutcome.WAITING,)
+        )
+        applied += outcome.outcome in (WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE)
     return applied
 
 
@@ -379,7 +399,7 @@ def receive(
     An event that recorded a payment is followed by another try of the events waiting for one.
     """
     outcome = _receive(sessions, gateway, settings, payload, source=source)
-    if outcome.outcome == W.PROCESSED and outcome.event_type in UNBLOCKING:
+    if outcome.outcome == WebhookOutcome.PROCESSED and outcome.event_type in UNBLOCKING:
         apply_waiting(sessions, gateway, settings)
     return outcome
 
@@ -418,8 +438,8 @@ def _receive(
         if not new:
             log.info("webhook_duplicate_delivery", extra={"stripe_event_id": event_id})
     if not handles(event_type):
-        ignored = _finish(sessions, event_id, W.IGNORED, "event_type_not_used", RETRYABLE)
-        return Outcome(ignored.event_id, W.IGNORED, ignored.reason, not new, event_type)
+        ignored = _finish(sessions, event_id, WebhookOutcome.IGNORED, "event_type_not_used", RETRYABLE)
+        return Outcome(ignored.event_id, WebhookOutcome.IGNORED, ignored.reason, not new, event_type)
     # An event this call has just stored is still `received`: no need to read it back.
     outcome = process_event(sessions, gateway, settings, event_id, event=event if stored_now else None)
     duplicate = not new or outcome.duplicate_delivery

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..donations import RETRYABLE, ensure_checkout_session
+from ..donations.states import advance_donation, flag_donation
 from ..errors import CheckoutUnavailable
-from ..fulfilment import advance_donation, flag_donation
 from ..models import Donation, DonationStatus, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway, StripeGatewayError

@@ -21,14 +21,13 @@ from .. import db, donations, extensions, successors
 from ..currencies import exponent, to_major
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
-from ..fulfilment import apply_checkout_session
 from ..gift_aid import normalise_postcode
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
-from ..ledger.apply_checkout import apply_session
+from ..ledger.apply_checkout import apply_session, confirm_session
 from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
-from ..models import Appeal, DonationStatus, utcnow
+from ..models import Appeal, Donation, DonationStatus, utcnow
 from ..pending_debits import pending_debit
 from ..rate_limits import donation_limits
 from ..stripe_gateway import StripeGatewayError
@@ -319,7 +318,7 @@ def thanks(slug: str) -> Any:
     elif donation is not None and donation.appeal_id == appeal.id:
         try:
             checkout = extensions.stripe_gateway().retrieve_checkout_session(session_id)
-            donation = apply_checkout_session(session, donation, checkout)
+            donation = confirm_session(session, donation, checkout)
         except StripeGatewayError:
             confirmed = False  # show what the ledger knows; the webhook will catch up
     if donation is None or donation.appeal_id != appeal.id:
@@ -352,7 +351,7 @@ def thanks(slug: str) -> Any:
     )
 
 
-def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation | None:
+def _from_payment_link(db_session: Any, session_id: str) -> Donation | None:
     """Apply a Payment Link session exactly as its webhook will (service/ledger), then show it."""
     gateway = extensions.stripe_gateway()
     try:
@@ -367,7 +366,7 @@ def _from_payment_link(db_session: Any, session_id: str) -> donations.Donation |
         db_session.rollback()  # not attributable to a donation: the webhook sets it aside for finance
         return None
     db_session.commit()
-    return db_session.get(donations.Donation, applied.donation_id, populate_existing=True)
+    return db_session.get(Donation, applied.donation_id, populate_existing=True)
 
 
 @bp.get("/<slug>/cancelled")
@@ -376,7 +375,7 @@ def cancelled(slug: str) -> Any:
     retry_args: dict[str, str] = {}
     donation_id = request.args.get("donation", "")
     if donation_id:
-        donation = db.session().get(donations.Donation, donation_id)
+        donation = db.session().get(Donation, donation_id)
         if donation is not None and donation.appeal_id == appeal.id:
             retry_args = {
                 "amount": str(donation.amount),

@@ -1,35 +1,28 @@
 """Finance pages: sign in with a finance token, then the dashboard, webhook log, donations,
 payouts and discrepancies. Plain HTML forms (GET for filters, POST with a CSRF token for
-signing in and out); the reports are the same modules the API uses.
+signing in and out). Each view is one call to ``service.finance.use_cases`` (the same
+functions the API calls) and its template.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_currency
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from schemas.finance import DonationListArgs, EventListArgs, PayoutListArgs, ReconciliationArgs
+from schemas.finance import DonationListArgs, EventListArgs, MonthEndArgs, PayoutListArgs, ReconciliationArgs
 
-from .. import db, extensions
-from ..currencies import format_amount
-from ..finance import auth, chart, replay
-from ..finance.http import csv_response, date_range, dict_rows, query_rows
+from ..currencies import to_major
+from ..errors import DomainError
+from ..finance import auth, use_cases
+from ..finance.http import stream
 from ..finance.models import Role
-from ..finance.reports import (
-    discrepancies,
-    donations,
-    events,
-    export,
-    payouts,
-    pending_debits,
-    reconciliation,
-    scope,
-)
 from ..finance.tokens import AuthenticationRequired
 
 bp = Blueprint("finance_pages", __name__, url_prefix="/finance")
@@ -55,9 +48,60 @@ def _no_store(response: Response) -> Response:
 
 @bp.app_template_global("money")
 def money(amount: int | None, currency: str | None) -> str:
+    """Finance money: every decimal the currency has (£20.00 beside £0.35), the code when the
+    symbol is shared ($ is also A$, C$), a real minus sign."""
     if amount is None or not currency:
         return "–"
-    return format_amount(amount, currency) if amount >= 0 else "−" + format_amount(-amount, currency)
+    text = format_currency(to_major(abs(amount), currency), currency.upper(), locale="en_GB")
+    return text if amount >= 0 else "−" + text
+
+
+@bp.app_template_filter("utc")
+def utc(value: datetime | date | None) -> str:
+    """A timestamp in UTC to the second (``2026-11-25 09:30:00 UTC``); a date as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.isoformat()
+
+
+TITLES = {
+    400: "That request did not work",
+    403: "Not available to this token",
+    404: "Not found",
+    409: "No statement for this payout",
+    422: "Check the filters",
+    503: "Stripe could not be reached",
+}
+
+
+def _finance_error(status: int, message: str, fields: dict[str, Any] | None = None) -> tuple[str, int]:
+    """Errors on the finance pages keep the finance layout and menu, in plain words."""
+    title = TITLES.get(status, "Something went wrong")
+    return render_template("finance/error.html", title=title, message=message, fields=fields), status
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError) -> Any:
+    if isinstance(exc, AuthenticationRequired):
+        return redirect(url_for("finance_pages.sign_in"))
+    repeated = [exc.message] in list(exc.fields.values()) and len(exc.fields) == 1
+    return _finance_error(exc.status, exc.message, None if repeated else exc.fields)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    if status >= 500:
+        return _finance_error(status, "Something went wrong on our side. Please try again shortly.")
+    messages = {
+        400: "That request did not work; your sign-in form may have expired. Please go back and try again.",
+        404: "There is nothing at this address. The link may be out of date.",
+    }
+    return _finance_error(status, messages.get(status, exc.description or exc.name))
 
 
 @bp.app_template_global("finance_csrf")
@@ -72,10 +116,6 @@ def _args(schema: Schema) -> tuple[dict[str, Any], dict[str, Any]]:
         return schema.load(raw), {}
     except ValidationError as exc:
         return {}, exc.normalized_messages()  # type: ignore[return-value]
-
-
-def _scope(appeal: str | None = None) -> scope.Scope:
-    return scope.resolve(db.session(), auth.principal(), appeal)
 
 
 def _safe_next(target: str | None) -> str:
@@ -114,76 +154,49 @@ def sign_out() -> Any:
 @bp.get("/")
 def dashboard() -> Any:
     args, errors = _args(ReconciliationArgs())
-    start, end = date_range(args.get("start"), args.get("end"))
-    report_scope = _scope(args.get("appeal"))
-    by_appeal = reconciliation.report(
-        db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, "appeal")
-    )
-    by_day = reconciliation.report(
-        db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, "day")
-    )
-    days = chart.days_between(start, end)
-    series: dict[str, dict[str, int]] = defaultdict(dict)
-    for line in by_day["groups"]:
-        series[line["currency"]][line["key"]] = line["gross"]
-    charts = [
-        (
-            code,
-            chart.bar_chart(
-                f"Gross donations per day in {code.upper()}, {start} to {end}", days, values, code
-            ),
-        )
-        for code, values in sorted(series.items())
-    ]
-    found = discrepancies.find_all(db.session(), report_scope, limit=50)
-    debits = pending_debits.report(db.session(), report_scope)
-    auth.log_read(
-        "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
-    )
+    view = use_cases.dashboard(args)
+    start, end = view["start"], view["end"]
     return render_template(
         "finance/dashboard.html",
-        report=by_appeal,
-        charts=charts,
+        report=view["report"],
+        charts=view["charts"],
         start=start,
         end=end,
         appeal=args.get("appeal") or "",
         errors=errors,
-        discrepancy_count=sum(found["counts"].values()),
-        pending_debits=debits,
+        discrepancy_count=view["discrepancy_count"],
+        pending_debits=view["pending_debits"],
         query=urlencode(
             {"from": start, "to": end, **({"appeal": args["appeal"]} if args.get("appeal") else {})}
         ),
     )
 
 
+def _more() -> dict[str, str]:
+    """The filters to carry to the next page."""
+    return {k: v for k, v in request.args.items() if k != "cursor" and v}
+
+
 @bp.get("/webhook-events")
 def event_list() -> Any:
     args, errors = _args(EventListArgs())
-    filters = events.EventFilters(**{k: args.get(k) for k in events.EventFilters.__dataclass_fields__})
-    page = events.list_events(db.session(), _scope(), filters, args.get("cursor"), args.get("limit", 50))
-    auth.log_read("webhook-events.list", args, len(page.items))
-    more = {k: v for k, v in request.args.items() if k != "cursor" and v}
-    return render_template("finance/events.html", page=page, args=request.args, errors=errors, more=more)
+    listing = use_cases.event_list(args, as_csv=False)
+    assert isinstance(listing, use_cases.Listing)
+    return render_template(
+        "finance/events.html", page=listing.page, args=request.args, errors=errors, more=_more()
+    )
 
 
 @bp.get("/webhook-events/<int:event_id>")
 def event_detail(event_id: int) -> Any:
-    item = events.get_event(db.session(), _scope(), event_id)
-    auth.log_read("webhook-events.get", {"id": event_id}, 1)
+    item = use_cases.event_detail(event_id)
     return render_template("finance/event.html", event=item, replayed=request.args.get("replayed"))
 
 
 @bp.post("/webhook-events/<int:event_id>/replay")
 def event_replay(event_id: int) -> Any:
     """Admin only; the CSRF token was checked before this view ran."""
-    auth.require(Role.ADMIN)
-    result = replay.replay(
-        db.database().sessionmaker,
-        extensions.stripe_gateway(),
-        extensions.settings(),
-        event_id,
-    )
-    auth.log_read("webhook-events.replay", {"id": event_id, "outcome": result["outcome"]}, 1)
+    result = use_cases.event_replay(event_id)
     return redirect(
         url_for("finance_pages.event_detail", event_id=event_id, replayed=result["outcome"]), code=303
     )
@@ -192,23 +205,22 @@ def event_replay(event_id: int) -> Any:
 @bp.get("/donations")
 def donation_list() -> Any:
     args, errors = _args(DonationListArgs())
-    filters = donations.DonationFilters(
-        **{k: args.get(k) for k in donations.DonationFilters.__dataclass_fields__}
-    )
-    page, totals = donations.list_donations(
-        db.session(), _scope(args.get("appeal")), filters, args.get("cursor"), args.get("limit", 50)
-    )
-    auth.log_read("donations.list", args, len(page.items))
-    more = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    listing = use_cases.donation_list(args, as_csv=False)
+    assert isinstance(listing, use_cases.Listing)
     return render_template(
-        "finance/donations.html", page=page, money_by_id=totals, args=request.args, errors=errors, more=more
+        "finance/donations.html",
+        page=listing.page,
+        money_by_id=listing.extra["money"],
+        choices=use_cases.filter_choices(),
+        args=request.args,
+        errors=errors,
+        more=_more(),
     )
 
 
 @bp.get("/donations/<donation_id>")
 def donation_detail(donation_id: str) -> Any:
-    item = donations.get_donation(db.session(), _scope(), donation_id)
-    auth.log_read("donations.get", {"id": donation_id}, 1)
+    item = use_cases.donation_detail(donation_id)
     return render_template("finance/donation.html", d=item, personal=auth.principal().sees_personal_data)
 
 
@@ -216,55 +228,91 @@ def donation_detail(donation_id: str) -> Any:
 def payout_list() -> Any:
     auth.require_all_appeals()
     args, errors = _args(PayoutListArgs())
-    page = payouts.list_payouts(
-        db.session(),
-        args.get("start"),
-        args.get("end"),
-        args.get("currency"),
-        args.get("cursor"),
-        args.get("limit", 50),
+    listing = use_cases.payout_list(args, as_csv=False)
+    assert isinstance(listing, use_cases.Listing)
+    return render_template(
+        "finance/payouts.html", page=listing.page, args=request.args, errors=errors, more=_more()
     )
-    auth.log_read("payouts.list", args, len(page.items))
-    more = {k: v for k, v in request.args.items() if k != "cursor" and v}
-    return render_template("finance/payouts.html", page=page, args=request.args, errors=errors, more=more)
 
 
 @bp.get("/payouts/<payout_id>")
 def payout_detail(payout_id: str) -> Any:
-    auth.require_all_appeals()
-    item = payouts.get_payout(db.session(), payout_id, extensions.stripe_gateway())
-    auth.log_read("payouts.get", {"id": payout_id}, len(item["payments"]))
-    return render_template("finance/payout.html", p=item)
+    return render_template("finance/payout.html", p=use_cases.payout_detail(payout_id))
+
+
+@bp.get("/payouts/<payout_id>/statement")
+def payout_statement(payout_id: str) -> Any:
+    found = use_cases.payout_statement(payout_id)
+    can_export = auth.principal().has_role(Role.ACCOUNTANT)
+    return render_template("finance/payout_statement.html", s=found, can_export=can_export)
+
+
+@bp.get("/payouts/<payout_id>/statement.csv")
+def payout_statement_csv(payout_id: str) -> Any:
+    return stream(use_cases.payout_statement_export(payout_id))
+
+
+@bp.get("/payouts/<payout_id>/<any(xero, quickbooks):software>.csv")
+def payout_import(payout_id: str, software: str) -> Any:
+    return stream(use_cases.accounting_import(payout_id, software))
+
+
+MONTH_END_LABELS = {
+    "opening_balance": "Opening balance",
+    "payment": "Gifts",
+    "fees": "Stripe fees",
+    "refund": "Refunds",
+    "refund_failure": "Failed refunds returned",
+    "dispute": "Disputes (withdrawn)",
+    "dispute_reversal": "Disputes won (returned)",
+    "dispute_fee": "Dispute fees",
+    "transfer": "Transfers to charities' Stripe accounts",
+    "transfer_reversal": "Transfers reversed",
+    "adjustment": "Other adjustments",
+    "payouts": "Payouts to the bank",
+}
+
+
+@bp.get("/month-end")
+def month_end() -> Any:
+    args, errors = _args(MonthEndArgs())
+    if errors:
+        args = {}
+    report = use_cases.month_end_report(args, as_csv=False)
+    assert isinstance(report, use_cases.month_end.MonthEnd)
+    can_export = auth.principal().has_role(Role.ACCOUNTANT)
+    return render_template(
+        "finance/month_end.html", report=report, labels=MONTH_END_LABELS, can_export=can_export, errors=errors
+    )
+
+
+@bp.get("/month-end.csv")
+def month_end_csv() -> Any:
+    args, errors = _args(MonthEndArgs())
+    if errors:
+        abort(400)
+    return stream(use_cases.month_end_report(args, as_csv=True))  # type: ignore[arg-type]
 
 
 @bp.get("/discrepancies")
 def discrepancy_list() -> Any:
-    found = discrepancies.find_all(db.session(), _scope())
-    auth.log_read("discrepancies", {}, len(found["items"]))
+    found = use_cases.discrepancy_list({}, as_csv=False)
     return render_template("finance/discrepancies.html", found=found)
+
+
+@bp.get("/<path:unknown>")
+def not_a_finance_page(unknown: str) -> Any:
+    """An address under /finance/ that is no page: a 404 in the finance layout, with its menu."""
+    abort(404)
 
 
 @bp.get("/export/<kind>.csv")
 def export_csv(kind: str) -> Any:
     """The export buttons: the same streamed CSV as the API, signed in by session."""
-    auth.require(Role.ACCOUNTANT)
     args, errors = _args(ReconciliationArgs())
     if errors:
         abort(400)
-    start, end = date_range(args.get("start"), args.get("end"))
-    report_scope = _scope(args.get("appeal"))
-    audit_filters = {"start": start, "end": end, "appeal": args.get("appeal")}
-    if kind == "payments":
-        filters = export.PaymentFilters(start=start, end=end)
-        rows = lambda connection: export.payment_rows(connection, report_scope, filters)  # noqa: E731
-        return csv_response("payments", audit_filters, export.header(), rows)
-    if kind == "donations":
-        header, query = donations.export(report_scope, donations.DonationFilters(start=start, end=end))
-        return csv_response("donations", audit_filters, header, query_rows(query))
-    if kind == "reconciliation":
-        result = reconciliation.report(
-            db.session(), report_scope, reconciliation.ReconciliationFilters(start, end, args["group_by"])
-        )
-        columns = ["key", "currency", *reconciliation.FIGURES]
-        return csv_response("reconciliation", audit_filters, columns, dict_rows(result["groups"], columns))
-    abort(404)
+    found = use_cases.page_export(kind, args)
+    if found is None:
+        abort(404)
+    return stream(found)

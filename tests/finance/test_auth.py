@@ -138,4 +138,6 @@ def test_token_cli_validates_and_prints_the_secret_once(runner):
     assert good.exit_code == 0
     assert "will not be shown again" in good.stderr
     listing = runner.invoke(args=["finance", "tokens", "list"]).output
-    assert "viewer\tred-cross-ukraine\tactive until" in listing
+    header, line = listing.splitlines()
+    assert header == "PREFIX\tROLE\tAPPEALS\tSTATE\tLAST USED (UTC)\tNAME"
+    assert "\tviewer\tred-cross-ukraine\tactive until" in line and line.endswith("\tnever used\tJo")

@@ -49,3 +49,38 @@ def test_reports_show_what_the_charity_received_apart_from_what_the_platform_pai
     assert "Received by charities" in dashboard and CHARITY in dashboard
     listing = client.get("/finance/payouts").get_data(as_text=True)
     assert f"charity <code>{CHARITY}</code>" in listing
+
+
+def test_a_charitys_payout_statement_and_the_platforms_month_name_the_transfer(
+    app: Any, client: Any, sandbox: Any, live_server: Any, finance_get: Any
+) -> None:
+    import csv
+    import io
+
+    from service.models import utcnow
+
+    with extensions.database(app).sessionmaker.begin() as db:
+        db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
+    extensions.appeal_cache(app).clear()
+    donation_id = _donate(client, 3000)
+    sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id, "paid")
+    delivered(sandbox)
+    (charity_payout,) = sandbox.control.payout(currency="gbp", account=CHARITY)
+    delivered(sandbox)
+
+    response = finance_get(f"/payouts/{charity_payout['id']}?format=csv")
+    lines = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(line["category"], line["donation_id"], line["appeal"]) for line in lines] == [
+        ("payment", donation_id, "red-cross-ukraine")
+    ]
+    assert sum(int(line["net_minor"]) for line in lines) == charity_payout["amount"] == 3000
+
+    month = finance_get(f"/month-end?month={utcnow():%Y-%m}").get_json()["lines"]
+    transfer = next(line for line in month if line["category"] == "transfer")
+    assert (transfer["amount"], transfer["transactions"], transfer["settlement_currency"]) == (
+        -3000,
+        1,
+        "gbp",
+    )
+    unmatched = next(line for line in month if line["section"] == "not_from_this_service")
+    assert unmatched["transactions"] == 0

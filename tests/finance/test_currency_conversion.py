@@ -136,8 +136,8 @@ def test_dashboard_shows_each_figure_in_its_own_currency_at_phone_width(
         }
         # The euro gifts' line: charge figures in euros, then everything settled in pounds.
         cells = rows["EUR"].split("\t")
-        assert cells[3:6] == ["€30", "€10", "€5"]  # gross, refunded, disputed
-        assert cells[6:] == ["GBP", "£25.50", "£1.09", "£24.41", "£8", "£4.50", "£11.91"]
+        assert cells[3:6] == ["€30.00", "€10.00", "€5.00"]  # gross, refunded, disputed
+        assert cells[6:] == ["GBP", "£25.50", "£1.09", "£24.41", "£8.00", "£4.50", "£11.91"]
         assert "Stripe balance" in totals.locator("tfoot").inner_text()
         page.screenshot(
             path=str(repo_root / "test-artifacts" / "finance-dashboard-converted-375.png"), full_page=True

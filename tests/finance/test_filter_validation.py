@@ -42,6 +42,29 @@ def test_a_well_formed_slug_still_reaches_the_report(finance_get):
         finance_get("/donations", role="admin", query_string={"appeal": "red-cross-ukraine"}).status_code
         == 200
     )
-    assert (
-        finance_get("/donations", role="admin", query_string={"appeal": "no-such-appeal"}).status_code == 404
-    )
+
+
+@pytest.mark.parametrize("path", ["/donations", "/payments", "/reconciliation", "/discrepancies"])
+def test_an_appeal_that_does_not_exist_is_a_422_naming_it(finance_get, path):
+    response = finance_get(path, role="admin", query_string={"appeal": "no-such-appeal"})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["fields"] == {"appeal": ["No appeal is called 'no-such-appeal'."]}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("status", "paied"), ("frequency", "weekly"), ("outcome", "done")]
+)
+def test_an_unknown_filter_value_is_a_422_naming_the_value(finance_get, name, value):
+    path = "/webhook-events" if name == "outcome" else "/donations"
+    response = finance_get(path, role="admin", query_string={name: value})
+    assert response.status_code == 422
+    (message,) = response.get_json()["error"]["fields"][name]
+    assert message.startswith(f"Unknown {name} '{value}'; one of: ")
+
+
+def test_donation_statuses_in_the_schema_are_the_models(finance_get):
+    from schemas.finance import DONATION_STATUSES
+    from service.models import DonationStatus
+
+    assert DONATION_STATUSES == DonationStatus.ALL

@@ -29,14 +29,14 @@ def test_dashboard_lists_pending_debits_apart_from_the_totals(
     section = html.split("<h2>Pending bank debits</h2>", 1)[1].split("</table>", 1)[0]
     row = section.split('<th scope="row">red-cross-ukraine</th>', 1)[1].split("</tr>", 1)[0]
     assert "<td>EUR</td>" in row and '<td class="num">2</td>' in row
-    assert '<td class="num">€50</td>' in row  # gifts only; the fee cover in its own column
+    assert '<td class="num">€50.00</td>' in row  # gifts only; the fee cover in its own column
     assert "No payments in this period." in html  # none of it counted as received
 
     sandbox.control.settle_async_payment(first, "succeeded")
     assert sandbox.control.wait_for_webhooks(timeout=20)
     after = client.get("/finance/").get_data(as_text=True)
     row = after.split("<h2>Pending bank debits</h2>", 1)[1].split("</tr>", 2)[1]
-    assert '<td class="num">1</td>' in row and '<td class="num">€20</td>' in row
+    assert '<td class="num">1</td>' in row and '<td class="num">€20.00</td>' in row
 
 
 def test_no_section_without_pending_debits_and_a_restricted_token_sees_only_its_appeals(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from service import extensions
+from service.donations.states import flag_donation
 from service.finance.models import AuditEntry
-from service.fulfilment import flag_donation
 from service.models import Donation
 
 

@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import select, update
 
 from service import create_app, extensions
-from service.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
 from service.donations import DonationRequest, create_donation
+from service.donations.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
 from service.errors import CheckoutUnavailable
 from service.ledger.sweeper import sweep
-from service.models import Donation, utcnow
-from service.models import DonationStatus as S
+from service.models import Donation, DonationStatus, utcnow
 
 SESSIONS = "/v1/checkout/sessions"
 
@@ -33,7 +32,7 @@ def _failed_donation(app, sandbox, make_donation) -> str:
 
 def _errored(app) -> str:
     with extensions.database(app).sessionmaker() as db:
-        return db.scalar(select(Donation.id).where(Donation.status == S.CHECKOUT_ERROR))
+        return db.scalar(select(Donation.id).where(Donation.status == DonationStatus.CHECKOUT_ERROR))
 
 
 @pytest.fixture
@@ -64,7 +63,7 @@ def test_a_retry_long_after_the_donation_was_created_gets_a_session(app, sandbox
     _age(app, donation_id, age)
     assert _sweep(app)["session_created"] == 1
     stored = ledger.donation(donation_id)
-    assert stored.status == S.PENDING
+    assert stored.status == DonationStatus.PENDING
     created = sandbox.control.requests(path=SESSIONS, method="POST")[-1]
     session = sandbox.state.store.get(stored.stripe_checkout_session_id)
     # Stripe's window, measured from the session's creation on Stripe's clock.
@@ -90,7 +89,7 @@ def test_a_settings_change_between_two_attempts_is_not_an_idempotency_error(no_r
     report = _sweep(app, changed)
     assert report["session_created"] == 1, report
     stored = ledger.donation(donation_id)
-    assert (stored.status, stored.last_error_code) == (S.PENDING, None)
+    assert (stored.status, stored.last_error_code) == (DonationStatus.PENDING, None)
     keys = [r["idempotency_key"] for r in sandbox.control.requests(path=SESSIONS, method="POST")]
     # Other parameters, another key: Stripe would refuse the first key with an idempotency_error.
     assert keys[-1] not in first_keys and keys[-1].startswith(f"donation-{donation_id}-checkout-")

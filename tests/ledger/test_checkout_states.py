@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service import extensions
-from service.models import DonationStatus as S
+from service.models import DonationStatus
 
 from . import payloads as p
 
@@ -20,14 +20,14 @@ def completed(donation, **kw):
 @pytest.mark.parametrize(
     ("steps", "final"),
     [
-        ([(COMPLETED, "complete", "paid")], S.PAID),
-        ([(COMPLETED, "complete", "unpaid")], S.PROCESSING),
-        ([(COMPLETED, "complete", "unpaid"), (ASYNC_OK, "complete", "paid")], S.PAID),
-        ([(ASYNC_OK, "complete", "paid"), (COMPLETED, "complete", "unpaid")], S.PAID),
-        ([(COMPLETED, "complete", "unpaid"), (ASYNC_FAILED, "complete", "unpaid")], S.FAILED),
-        ([(ASYNC_FAILED, "complete", "unpaid"), (COMPLETED, "complete", "unpaid")], S.FAILED),
-        ([(EXPIRED, "expired", "unpaid")], S.EXPIRED),
-        ([(EXPIRED, "expired", "unpaid"), (COMPLETED, "complete", "paid")], S.EXPIRED),
+        ([(COMPLETED, "complete", "paid")], DonationStatus.PAID),
+        ([(COMPLETED, "complete", "unpaid")], DonationStatus.PROCESSING),
+        ([(COMPLETED, "complete", "unpaid"), (ASYNC_OK, "complete", "paid")], DonationStatus.PAID),
+        ([(ASYNC_OK, "complete", "paid"), (COMPLETED, "complete", "unpaid")], DonationStatus.PAID),
+        ([(COMPLETED, "complete", "unpaid"), (ASYNC_FAILED, "complete", "unpaid")], DonationStatus.FAILED),
+        ([(ASYNC_FAILED, "complete", "unpaid"), (COMPLETED, "complete", "unpaid")], DonationStatus.FAILED),
+        ([(EXPIRED, "expired", "unpaid")], DonationStatus.EXPIRED),
+        ([(EXPIRED, "expired", "unpaid"), (COMPLETED, "complete", "paid")], DonationStatus.EXPIRED),
     ],
     ids=["paid", "processing", "async-ok", "async-ok-reversed", "async-failed", "async-failed-reversed",
          "expired", "expired-then-late-completed"],
@@ -79,7 +79,7 @@ def test_amount_mismatch_is_quarantined_and_flagged_not_applied(client, ledger, 
     assert stored_event.needs_review
     assert stored_event.outcome_reason.startswith("amount_mismatch")
     stored = ledger.donation(donation.id)
-    assert stored.status == S.PENDING
+    assert stored.status == DonationStatus.PENDING
     assert stored.needs_attention
     assert "amount_mismatch" in stored.attention_reason
     assert ledger.payments(donation.id) == []
@@ -90,7 +90,7 @@ def test_currency_mismatch_is_quarantined(client, ledger, make_donation):
     evt = completed(donation, currency="usd")
     p.post(client, evt)
     assert ledger.event(evt["id"]).outcome == "quarantined"
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_events_not_ours_are_quarantined_and_never_applied(client, ledger, make_
     assert p.post(client, evt).status_code == 200
     stored = ledger.event(evt["id"])
     assert (stored.outcome, stored.outcome_reason, stored.needs_review) == ("quarantined", reason, True)
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
 
 def test_live_event_reaching_a_test_mode_deployment_is_quarantined(client, ledger, make_donation):
@@ -118,7 +118,7 @@ def test_live_event_reaching_a_test_mode_deployment_is_quarantined(client, ledge
     evt = p.event(COMPLETED, p.session(donation), livemode=True)
     p.post(client, evt)
     assert ledger.event(evt["id"]).outcome_reason == "livemode_mismatch"
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
 
 def test_test_event_reaching_a_live_deployment_is_quarantined(app, settings, sandbox, ledger, make_donation):
@@ -151,7 +151,7 @@ def test_thank_you_page_and_webhook_apply_the_same_facts_once(client, sandbox, l
     sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
     page = client.get(f"/donate/red-cross-ukraine/thanks?session_id={donation.stripe_checkout_session_id}")
     assert page.status_code == 200
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
     stored_intent = ledger.donation(donation.id).stripe_payment_intent_id
     evt = completed(donation, payment_intent=stored_intent)
     assert p.post(client, evt).get_json()["outcome"] == "duplicate"

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from service.models import DonationStatus as S
+from service.models import DonationStatus
 
 from . import payloads as p
 
@@ -50,7 +50,7 @@ def test_the_same_event_posted_fifty_times_at_once_applies_once(live_server, mak
     assert stored.delivery_count >= N  # retried 503s may add deliveries; they never add effects
     assert len(ledger.events()) == 1
     assert len(ledger.payments(donation.id)) == 1
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
 
 
 def test_fifty_different_refund_events_for_one_charge_keep_the_largest_total(app, make_donation, ledger):
@@ -64,7 +64,7 @@ def test_fifty_different_refund_events_for_one_charge_keep_the_largest_total(app
 
     assert _together(deliver) == [200] * N
     stored = ledger.donation(donation.id)
-    assert (stored.status, stored.amount_refunded) == (S.REFUNDED, 5000)
+    assert (stored.status, stored.amount_refunded) == (DonationStatus.REFUNDED, 5000)
     (payment,) = ledger.payments(donation.id)
     assert payment.amount_refunded == 5000
     assert {e.outcome for e in ledger.events()} <= {"processed", "duplicate"}

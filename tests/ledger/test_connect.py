@@ -13,10 +13,9 @@ import stripe
 from sqlalchemy import select, update
 
 from service import extensions
-from service.checkout import transfer_percent
 from service.donations import DonationRequest, create_donation
-from service.models import Appeal, Payout, Transfer
-from service.models import DonationStatus as S
+from service.donations.checkout import transfer_percent
+from service.models import Appeal, DonationStatus, Payout, Transfer
 from tests.ledger.test_sandbox_flows import delivered
 
 CHARITY = "acct_1RedCrossUK"
@@ -65,7 +64,7 @@ def test_destination_charge_keeps_the_charitys_transfer_apart_from_the_platforms
     sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
     delivered(sandbox)
 
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
     (payment,) = ledger.payments(donation.id)
     # The platform's side: the whole charge (gift + cover), and the Stripe fee it pays.
     assert payment.amount == 2500 + donation.fee_cover_amount

@@ -18,8 +18,7 @@ from sqlalchemy.exc import OperationalError
 from service import create_app, extensions
 from service.ledger import apply_checkout, payments
 from service.ledger.receiving import receive
-from service.models import DonationStatus as S
-from service.models import WebhookEvent
+from service.models import DonationStatus, WebhookEvent
 
 from . import payloads as p
 
@@ -45,7 +44,7 @@ def test_first_delivery_is_stored_applied_and_linked_with_one_attempt(client, le
     )  # fmt: skip
     assert stored.processed_at is not None
     assert json.loads(stored.payload) == evt
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
 
 
 def test_redelivery_of_an_applied_event_only_counts_it(client, ledger, make_donation):
@@ -85,14 +84,14 @@ def test_failure_after_a_partial_apply_keeps_the_event_as_failed_and_none_of_the
         "error: RuntimeError",
         1,
     )
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
     assert ledger.donation(donation.id).stripe_payment_intent_id is None
 
     monkeypatch.undo()
     retried = p.post(client, evt)
     assert retried.get_json()["outcome"] == "processed"
     assert ledger.event(evt["id"]).delivery_count == 2
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
     assert len(ledger.payments(donation.id)) == 1
 
 
@@ -121,7 +120,7 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
     response = p.post(own.test_client(), evt)
     assert response.status_code == 503
     assert ledger.events() == []
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
     # The database is back; Stripe delivers again.
     monkeypatch.setattr(apply_checkout, "record_session", real_record_session)
@@ -131,7 +130,7 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
     assert response.get_json()["outcome"] == "processed"
     stored = ledger.event(evt["id"])
     assert (stored.outcome, stored.delivery_count, stored.process_attempts) == ("processed", 1, 1)
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
     assert len(ledger.payments(donation.id)) == 1
     database.engine.dispose()
     dead.dispose()

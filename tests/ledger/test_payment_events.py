@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.models import DonationStatus as S
+from service.models import DonationStatus
 
 from . import payloads as p
 
@@ -35,7 +35,7 @@ def test_partial_then_full_refund(client, ledger, donation, reverse):
     events = [completed(donation), refunded(donation, 1000), refunded(donation, 2500)]
     deliver(client, *(reversed(events) if reverse else events))
     stored = ledger.donation(donation.id)
-    assert (stored.status, stored.amount_refunded) == (S.REFUNDED, 2500)
+    assert (stored.status, stored.amount_refunded) == (DonationStatus.REFUNDED, 2500)
     (payment,) = ledger.payments(donation.id)
     assert payment.amount_refunded == 2500
 
@@ -43,17 +43,19 @@ def test_partial_then_full_refund(client, ledger, donation, reverse):
 def test_partial_refunds_are_never_added_up(client, ledger, donation):
     deliver(client, completed(donation), refunded(donation, 1000), refunded(donation, 1000))
     assert ledger.donation(donation.id).amount_refunded == 1000
-    assert ledger.donation(donation.id).status == S.PARTIALLY_REFUNDED
+    assert ledger.donation(donation.id).status == DonationStatus.PARTIALLY_REFUNDED
 
 
 def test_late_completed_after_refund_leaves_it_refunded(client, ledger, donation):
     deliver(client, refunded(donation, 2500), completed(donation))
-    assert ledger.donation(donation.id).status == S.REFUNDED
+    assert ledger.donation(donation.id).status == DonationStatus.REFUNDED
     assert len(ledger.payments(donation.id)) == 1
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
-@pytest.mark.parametrize(("closed", "final"), [("won", S.DISPUTE_WON), ("lost", S.DISPUTE_LOST)])
+@pytest.mark.parametrize(
+    ("closed", "final"), [("won", DonationStatus.DISPUTE_WON), ("lost", DonationStatus.DISPUTE_LOST)]
+)
 def test_dispute_created_then_closed(client, ledger, donation, reverse, closed, final):
     events = [
         p.event("charge.dispute.created", p.dispute(donation, "needs_response")),
@@ -81,7 +83,7 @@ def test_a_late_event_about_an_earlier_dispute_step_does_not_undo_a_later_one(
         p.event("charge.dispute.created", p.dispute(donation, earlier)),
     )
     assert ledger.payments(donation.id)[0].dispute_status == later
-    assert ledger.donation(donation.id).status == S.DISPUTED
+    assert ledger.donation(donation.id).status == DonationStatus.DISPUTED
 
 
 def test_dispute_on_an_unknown_charge_waits_for_its_payment(client, ledger, donation):
@@ -99,7 +101,7 @@ def test_fee_and_net_come_from_an_expanded_balance_transaction(client, ledger, d
     (payment,) = ledger.payments(donation.id)
     assert (payment.fee, payment.net, payment.settlement_currency) == (58, 2442, "gbp")
     assert payment.balance_transaction_id == txn["id"]
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
 
 
 def test_charge_without_its_balance_transaction_yet_waits_for_charge_updated(client, ledger, donation):
@@ -139,7 +141,7 @@ def test_declined_charge_is_ignored(client, ledger, donation):
     evt = p.event("charge.failed", p.charge(donation, status="failed"))
     deliver(client, evt)
     assert ledger.event(evt["id"]).outcome == "ignored"
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
 
 def invoice(donation, invoice_id: str, pi: str, amount: int | None = None, metadata=None):
@@ -177,7 +179,7 @@ def test_each_paid_invoice_is_its_own_payment(client, ledger, monthly):
         ("in_2", "invoice", 1000),
     ]
     stored = ledger.donation(monthly.id)
-    assert stored.status == S.PAID
+    assert stored.status == DonationStatus.PAID
     assert stored.stripe_subscription_id == "sub_" + monthly.id[4:]
 
 
@@ -187,7 +189,7 @@ def test_cancellation_and_a_late_invoice(client, ledger, monthly, reverse):
               p.event("customer.subscription.deleted", subscription(monthly, "canceled"))]  # fmt: skip
     deliver(client, *(reversed(events) if reverse else events))
     stored = ledger.donation(monthly.id)
-    assert (stored.status, stored.subscription_status) == (S.CANCELLED, "canceled")
+    assert (stored.status, stored.subscription_status) == (DonationStatus.CANCELLED, "canceled")
     assert len(ledger.payments(monthly.id)) == 1
 
 
@@ -196,7 +198,7 @@ def test_failed_renewal_is_recorded_on_the_donation(client, ledger, monthly):
     failed = p.event("invoice.payment_failed", invoice(monthly, "in_2", "pi_2"))
     deliver(client, failed)
     stored = ledger.donation(monthly.id)
-    assert (stored.status, stored.subscription_status) == (S.PAID, "past_due")
+    assert (stored.status, stored.subscription_status) == (DonationStatus.PAID, "past_due")
     assert ledger.event(failed["id"]).donation_id == monthly.id
     assert len(ledger.payments(monthly.id)) == 1
 

@@ -11,8 +11,7 @@ from service import extensions
 from service.errors import CheckoutUnavailable
 from service.ledger import dispatch
 from service.ledger.sweeper import sweep
-from service.models import Donation, utcnow
-from service.models import DonationStatus as S
+from service.models import Donation, DonationStatus, utcnow
 
 from . import payloads as p
 
@@ -22,12 +21,12 @@ def test_sync_events_applies_events_whose_deliveries_were_dropped(runner, sandbo
     donation = make_donation()
     sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
     stored = ledger.donation(donation.id)
-    assert stored.status == S.PENDING
+    assert stored.status == DonationStatus.PENDING
     result = runner.invoke(args=["stripe", "sync-events", "--since", "1h"])
     assert result.exit_code == 0, result.output
     assert "Synced" in result.output
     stored = ledger.donation(donation.id)
-    assert stored.status == S.PAID
+    assert stored.status == DonationStatus.PAID
     (payment,) = ledger.payments(donation.id)
     assert payment.fee is not None
     assert {e.source for e in ledger.events()} == {"sync"}
@@ -60,13 +59,13 @@ def test_failed_event_answers_500_and_replay_applies_it(client, runner, make_don
     assert p.post(client, evt).status_code == 500
     stored = ledger.event(evt["id"])
     assert (stored.outcome, stored.outcome_reason) == ("failed", "error: RuntimeError")
-    assert ledger.donation(donation.id).status == S.PENDING
+    assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
     monkeypatch.undo()
     result = runner.invoke(args=["webhooks", "replay", "--failed"])
     assert result.exit_code == 0, result.output
     assert f"{evt['id']}: processed" in result.output
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
 
 
 def test_stripe_retry_after_a_failure_is_processed(client, make_donation, ledger, monkeypatch):
@@ -113,13 +112,13 @@ def test_sweeper_creates_the_session_a_failed_request_never_got(app, runner, san
         make_donation()
     sandbox.control.clear_faults()
     with extensions.database(app).sessionmaker() as db:
-        donation_id = db.scalar(select(Donation.id).where(Donation.status == S.CHECKOUT_ERROR))
+        donation_id = db.scalar(select(Donation.id).where(Donation.status == DonationStatus.CHECKOUT_ERROR))
     # Two minutes on (the row's created_at stays as it was, as it would in real life).
     report = sweep(extensions.database(app).sessionmaker, extensions.stripe_gateway(app), extensions.settings(app),
                    now=utcnow() + timedelta(minutes=2))  # fmt: skip
     assert report["session_created"] == 1, report
     stored = ledger.donation(donation_id)
-    assert stored.status == S.PENDING
+    assert stored.status == DonationStatus.PENDING
     assert stored.stripe_checkout_session_id.startswith("cs_")
     keys = {
         r["idempotency_key"] for r in sandbox.control.requests(path="/v1/checkout/sessions", method="POST")
@@ -142,7 +141,7 @@ def test_sweeper_settles_a_session_that_expired_without_an_event(app, runner, sa
     _age(app, donation.id, checkout_expires_at=utcnow() - timedelta(minutes=30))
     result = runner.invoke(args=["donations", "sweep"])
     assert "updated 1" in result.output, result.output
-    assert ledger.donation(donation.id).status == S.EXPIRED
+    assert ledger.donation(donation.id).status == DonationStatus.EXPIRED
 
 
 def test_sweeper_finds_a_payment_whose_events_were_lost(app, runner, sandbox, make_donation, ledger):
@@ -150,7 +149,7 @@ def test_sweeper_finds_a_payment_whose_events_were_lost(app, runner, sandbox, ma
     sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
     _age(app, donation.id, checkout_expires_at=utcnow() - timedelta(minutes=30))
     runner.invoke(args=["donations", "sweep"])
-    assert ledger.donation(donation.id).status == S.PAID
+    assert ledger.donation(donation.id).status == DonationStatus.PAID
 
 
 def test_sync_events_rebuilds_renewals_refunds_and_payouts(runner, sandbox, make_donation, ledger):
@@ -166,7 +165,7 @@ def test_sync_events_rebuilds_renewals_refunds_and_payouts(runner, sandbox, make
     result = runner.invoke(args=["stripe", "sync-events", "--since", "1h"])
     assert result.exit_code == 0, result.output
     assert len(ledger.payments(monthly.id)) == 2
-    assert ledger.donation(one_off.id).status == S.PARTIALLY_REFUNDED
+    assert ledger.donation(one_off.id).status == DonationStatus.PARTIALLY_REFUNDED
     (stored_payout,) = ledger.payouts()
     assert stored_payout.stripe_payout_id == payout["id"]
     assert {x.stripe_payout_id for x in ledger.payments()} == {payout["id"]}

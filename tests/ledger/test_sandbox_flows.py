@@ -9,7 +9,7 @@ import pytest
 import stripe
 
 from service import extensions
-from service.models import DonationStatus as S
+from service.models import DonationStatus
 
 
 def delivered(sandbox) -> None:
@@ -27,7 +27,7 @@ def paid(live_server, sandbox, make_donation, ledger):
 
 def test_card_payment_is_paid_with_fee_net_and_charge(paid, ledger):
     donation = ledger.donation(paid.id)
-    assert donation.status == S.PAID
+    assert donation.status == DonationStatus.PAID
     assert donation.paid_at is not None
     (payment,) = ledger.payments(paid.id)
     assert payment.stripe_charge_id.startswith("ch_")
@@ -47,34 +47,38 @@ def test_partial_then_full_refund_uses_cumulative_totals(paid, sandbox, ledger):
     )
     delivered(sandbox)
     donation = ledger.donation(paid.id)
-    assert (donation.status, donation.amount_refunded) == (S.PARTIALLY_REFUNDED, 1000)
+    assert (donation.status, donation.amount_refunded) == (DonationStatus.PARTIALLY_REFUNDED, 1000)
     sandbox.control.refund(donation.stripe_payment_intent_id)
     delivered(sandbox)
     donation = ledger.donation(paid.id)
-    assert (donation.status, donation.amount_refunded) == (S.REFUNDED, 2500)
+    assert (donation.status, donation.amount_refunded) == (DonationStatus.REFUNDED, 2500)
     assert ledger.payments(paid.id)[0].amount_refunded == 2500
 
 
-@pytest.mark.parametrize(("outcome", "final"), [("won", S.DISPUTE_WON), ("lost", S.DISPUTE_LOST)])
+@pytest.mark.parametrize(
+    ("outcome", "final"), [("won", DonationStatus.DISPUTE_WON), ("lost", DonationStatus.DISPUTE_LOST)]
+)
 def test_dispute_opened_then_closed(paid, sandbox, ledger, outcome, final):
     intent = ledger.donation(paid.id).stripe_payment_intent_id
     dispute = sandbox.control.open_dispute(intent)
     delivered(sandbox)
-    assert ledger.donation(paid.id).status == S.DISPUTED
+    assert ledger.donation(paid.id).status == DonationStatus.DISPUTED
     sandbox.control.close_dispute(dispute["id"], outcome)
     delivered(sandbox)
     assert ledger.donation(paid.id).status == final
     assert ledger.payments(paid.id)[0].dispute_status == outcome
 
 
-@pytest.mark.parametrize(("settlement", "final"), [("succeeded", S.PAID), ("failed", S.FAILED)])
+@pytest.mark.parametrize(
+    ("settlement", "final"), [("succeeded", DonationStatus.PAID), ("failed", DonationStatus.FAILED)]
+)
 def test_bank_debit_is_processing_until_it_settles(
     live_server, sandbox, make_donation, ledger, settlement, final
 ):
     donation = make_donation(currency="eur", amount=3000)
     sandbox.control.complete_session(donation.stripe_checkout_session_id, "async")
     delivered(sandbox)
-    assert ledger.donation(donation.id).status == S.PROCESSING
+    assert ledger.donation(donation.id).status == DonationStatus.PROCESSING
     sandbox.control.settle_async_payment(donation.stripe_checkout_session_id, settlement)
     delivered(sandbox)
     assert ledger.donation(donation.id).status == final
@@ -84,7 +88,7 @@ def test_abandoned_session_expires(live_server, sandbox, make_donation, ledger):
     donation = make_donation()
     sandbox.control.expire_session(donation.stripe_checkout_session_id)
     delivered(sandbox)
-    assert ledger.donation(donation.id).status == S.EXPIRED
+    assert ledger.donation(donation.id).status == DonationStatus.EXPIRED
 
 
 def test_monthly_gift_renewals_failures_and_cancellation(live_server, sandbox, make_donation, ledger):
@@ -92,7 +96,7 @@ def test_monthly_gift_renewals_failures_and_cancellation(live_server, sandbox, m
     sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
     delivered(sandbox)
     stored = ledger.donation(donation.id)
-    assert stored.status == S.PAID
+    assert stored.status == DonationStatus.PAID
     assert stored.stripe_subscription_id.startswith("sub_")
     (first,) = ledger.payments(donation.id)
     assert (first.kind, first.amount, first.stripe_subscription_id) == (
@@ -118,7 +122,7 @@ def test_monthly_gift_renewals_failures_and_cancellation(live_server, sandbox, m
     sandbox.control.cancel_subscription(stored.stripe_subscription_id)
     delivered(sandbox)
     stored = ledger.donation(donation.id)
-    assert (stored.status, stored.subscription_status) == (S.CANCELLED, "canceled")
+    assert (stored.status, stored.subscription_status) == (DonationStatus.CANCELLED, "canceled")
 
 
 def test_payout_links_the_payments_it_carried(paid, sandbox, make_donation, ledger):
@@ -143,7 +147,7 @@ def test_duplicated_and_reordered_deliveries_reach_the_same_ledger(
     sandbox.control.refund(intent, 700)
     delivered(sandbox)
     stored = ledger.donation(donation.id)
-    assert (stored.status, stored.amount_refunded) == (S.PARTIALLY_REFUNDED, 1200)
+    assert (stored.status, stored.amount_refunded) == (DonationStatus.PARTIALLY_REFUNDED, 1200)
     assert len(ledger.payments(donation.id)) == 1
     assert {e.delivery_count for e in ledger.events()} == {2}
 
@@ -218,17 +222,17 @@ def test_dispute_fee_recorded_and_an_appeal_won_after_lost(paid, sandbox, ledger
     assert (payment.dispute_status, payment.dispute_fee) == ("needs_response", fee) and fee > 0
     sandbox.control.close_dispute(dispute["id"], "lost")
     delivered(sandbox)
-    assert ledger.donation(paid.id).status == S.DISPUTE_LOST
+    assert ledger.donation(paid.id).status == DonationStatus.DISPUTE_LOST
     for status in ("appeal_needs_response", "appeal_under_review"):
         sandbox.control.dispute_status(dispute["id"], status)
         delivered(sandbox)
         assert ledger.payments(paid.id)[0].dispute_status == status
-        assert ledger.donation(paid.id).status == S.DISPUTE_LOST
+        assert ledger.donation(paid.id).status == DonationStatus.DISPUTE_LOST
     sandbox.control.dispute_status(dispute["id"], "won")
     delivered(sandbox)
     payment = ledger.payments(paid.id)[0]
     assert (payment.dispute_status, payment.dispute_fee) == ("won", 0)  # the fee came back
-    assert ledger.donation(paid.id).status == S.DISPUTE_WON
+    assert ledger.donation(paid.id).status == DonationStatus.DISPUTE_WON
     assert "failed" not in {e.outcome for e in ledger.events()}
 
 
@@ -245,16 +249,16 @@ def test_inquiries_and_prevented_disputes(paid, sandbox, ledger, path, final):
     dispute = sandbox.control.open_dispute(intent, inquiry=True)
     delivered(sandbox)
     assert ledger.payments(paid.id)[0].dispute_status == "warning_needs_response"
-    assert ledger.donation(paid.id).status == S.PAID  # an inquiry withdraws nothing
+    assert ledger.donation(paid.id).status == DonationStatus.PAID  # an inquiry withdraws nothing
     for status in path:
         sandbox.control.dispute_status(dispute["id"], status)
     delivered(sandbox)
     payment = ledger.payments(paid.id)[0]
     assert payment.dispute_status == final
     if final == "lost":
-        assert ledger.donation(paid.id).status == S.DISPUTE_LOST and payment.dispute_fee > 0
+        assert ledger.donation(paid.id).status == DonationStatus.DISPUTE_LOST and payment.dispute_fee > 0
     else:
-        assert ledger.donation(paid.id).status == S.PAID and payment.dispute_fee is None
+        assert ledger.donation(paid.id).status == DonationStatus.PAID and payment.dispute_fee is None
 
 
 def test_a_refund_that_fails_after_charge_refunded_lowers_the_refunded_amount(paid, sandbox, ledger):
@@ -262,13 +266,13 @@ def test_a_refund_that_fails_after_charge_refunded_lowers_the_refunded_amount(pa
     first = sandbox.control.refund(intent, 1000)
     sandbox.control.refund(intent)
     delivered(sandbox)
-    assert ledger.donation(paid.id).status == S.REFUNDED
+    assert ledger.donation(paid.id).status == DonationStatus.REFUNDED
     sandbox.control.fail_refund(first["id"])
     delivered(sandbox)
     donation = ledger.donation(paid.id)
     payment = ledger.payments(paid.id)[0]
     assert (payment.amount_refunded, payment.amount_refund_failed) == (1500, 1000)
-    assert (donation.amount_refunded, donation.status) == (1500, S.PARTIALLY_REFUNDED)
+    assert (donation.amount_refunded, donation.status) == (1500, DonationStatus.PARTIALLY_REFUNDED)
     outcomes = {e.type: e.outcome for e in ledger.events()}
     assert outcomes["refund.failed"] in ("processed", "duplicate")
     assert outcomes["charge.refund.updated"] in ("processed", "duplicate")

@@ -203,7 +203,7 @@ def test_finance_sees_redirected_gifts_per_original_appeal_in_the_report_and_csv
     only = finance_get("/donations?requested_appeal=ukraine-2022", role="viewer").get_json()
     assert [r["requested_appeal"] for r in only["data"]] == ["ukraine-2022"]
     csv = finance_get("/donations?format=csv").get_data(as_text=True)
-    assert csv.splitlines()[0].split(",")[:3] == ["id", "appeal", "requested_appeal"]
+    assert csv.splitlines()[0].split(",")[:3] == ["donation_id", "appeal", "requested_appeal"]
     assert ",ukraine-2023,ukraine-2022," in csv
 
 

@@ -14,41 +14,48 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from service.fulfilment import AFTER_PAYMENT, TRANSITIONS, advance_donation, can_move
+from service.donations.states import AFTER_PAYMENT, TRANSITIONS, advance_donation, can_move
 from service.models import Appeal, Donation, DonationStatus, utcnow
-
-S = DonationStatus
 
 
 @st.composite
 def lifecycles(draw: st.DrawFn) -> list[str]:
     """A donation's real history, oldest fact first."""
-    start = draw(st.sampled_from([[S.PENDING], [S.CHECKOUT_ERROR, S.PENDING]]))
+    start = draw(
+        st.sampled_from([[DonationStatus.PENDING], [DonationStatus.CHECKOUT_ERROR, DonationStatus.PENDING]])
+    )
     outcome = draw(
         st.sampled_from(
             [
-                [S.EXPIRED],
-                [S.FAILED],
-                [S.PAID],
-                [S.PROCESSING, S.PAID],
-                [S.PROCESSING, S.FAILED],
+                [DonationStatus.EXPIRED],
+                [DonationStatus.FAILED],
+                [DonationStatus.PAID],
+                [DonationStatus.PROCESSING, DonationStatus.PAID],
+                [DonationStatus.PROCESSING, DonationStatus.FAILED],
             ]
         )
     )
     history = start + outcome
-    if history[-1] != S.PAID:
+    if history[-1] != DonationStatus.PAID:
         return history
     if draw(st.booleans()):  # a monthly gift, later cancelled
-        return [*history, S.CANCELLED] if draw(st.booleans()) else history
-    refunds = [S.PARTIALLY_REFUNDED] * draw(st.integers(0, 2))
+        return [*history, DonationStatus.CANCELLED] if draw(st.booleans()) else history
+    refunds = [DonationStatus.PARTIALLY_REFUNDED] * draw(st.integers(0, 2))
     if draw(st.booleans()):
-        refunds.append(S.REFUNDED)
+        refunds.append(DonationStatus.REFUNDED)
     dispute = draw(
-        st.sampled_from([[], [S.DISPUTED], [S.DISPUTED, S.DISPUTE_WON], [S.DISPUTED, S.DISPUTE_LOST]])
+        st.sampled_from(
+            [
+                [],
+                [DonationStatus.DISPUTED],
+                [DonationStatus.DISPUTED, DonationStatus.DISPUTE_WON],
+                [DonationStatus.DISPUTED, DonationStatus.DISPUTE_LOST],
+            ]
+        )
     )
-    if S.DISPUTE_WON in dispute:
+    if DonationStatus.DISPUTE_WON in dispute:
         return history + dispute  # see test_refund_and_won_dispute_together_need_event_times
-    if S.REFUNDED in refunds:
+    if DonationStatus.REFUNDED in refunds:
         return history + refunds  # a fully refunded charge cannot be disputed
     return history + refunds + dispute
 
@@ -61,7 +68,7 @@ def deliveries(draw: st.DrawFn) -> tuple[list[str], list[str]]:
     return history, draw(st.permutations(repeated))
 
 
-def apply_all(facts: list[str], start: str = S.CREATED) -> str:
+def apply_all(facts: list[str], start: str = DonationStatus.CREATED) -> str:
     status = start
     for fact in facts:
         if can_move(status, fact):
@@ -77,9 +84,9 @@ def test_any_delivery_order_ends_in_the_state_of_the_latest_fact(case: tuple[lis
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(S.ALL), max_size=12))
+@given(st.lists(st.sampled_from(DonationStatus.ALL), max_size=12))
 def test_no_sequence_moves_backwards_out_of_money_received(facts: list[str]) -> None:
-    status = S.CREATED
+    status = DonationStatus.CREATED
     for fact in facts:
         before = status
         if can_move(status, fact):
@@ -90,19 +97,43 @@ def test_no_sequence_moves_backwards_out_of_money_received(facts: list[str]) -> 
 
 
 def test_terminal_states_accept_nothing() -> None:
-    for status in (S.EXPIRED, S.FAILED, S.REFUNDED, S.CANCELLED):
-        assert not any(can_move(status, other) for other in S.ALL), status
+    for status in (
+        DonationStatus.EXPIRED,
+        DonationStatus.FAILED,
+        DonationStatus.REFUNDED,
+        DonationStatus.CANCELLED,
+    ):
+        assert not any(can_move(status, other) for other in DonationStatus.ALL), status
     # A lost dispute can still be appealed and won (Stripe's appeal_* statuses), nothing else.
-    assert [other for other in S.ALL if can_move(S.DISPUTE_LOST, other)] == [S.DISPUTE_WON]
+    assert [other for other in DonationStatus.ALL if can_move(DonationStatus.DISPUTE_LOST, other)] == [
+        DonationStatus.DISPUTE_WON
+    ]
 
 
 def test_refund_and_won_dispute_together_need_event_times() -> None:
     # A refund after a won dispute, and a dispute won after a partial refund, are the same set of
     # facts in a different order. The status alone cannot tell them apart, so whichever arrives
     # last wins; the money (amount_refunded, the payment's dispute status) is right either way.
-    facts = [S.PENDING, S.PAID, S.DISPUTED, S.DISPUTE_WON, S.PARTIALLY_REFUNDED]
-    assert apply_all(facts) == S.PARTIALLY_REFUNDED
-    assert apply_all([S.PENDING, S.PAID, S.PARTIALLY_REFUNDED, S.DISPUTED, S.DISPUTE_WON]) == S.DISPUTE_WON
+    facts = [
+        DonationStatus.PENDING,
+        DonationStatus.PAID,
+        DonationStatus.DISPUTED,
+        DonationStatus.DISPUTE_WON,
+        DonationStatus.PARTIALLY_REFUNDED,
+    ]
+    assert apply_all(facts) == DonationStatus.PARTIALLY_REFUNDED
+    assert (
+        apply_all(
+            [
+                DonationStatus.PENDING,
+                DonationStatus.PAID,
+                DonationStatus.PARTIALLY_REFUNDED,
+                DonationStatus.DISPUTED,
+                DonationStatus.DISPUTE_WON,
+            ]
+        )
+        == DonationStatus.DISPUTE_WON
+    )
     assert apply_all(list(reversed(facts))) in AFTER_PAYMENT
 
 
@@ -118,7 +149,7 @@ def test_the_database_compare_and_set_agrees_with_the_table(
     history, delivered = case
     appeal_id = db_session.scalar(select(Appeal.id).limit(1))  # the seeded appeal
     donation = Donation(appeal_id=appeal_id, amount=2500, currency="gbp", frequency="one_off",
-                        status=S.CREATED, created_at=utcnow())  # fmt: skip
+                        status=DonationStatus.CREATED, created_at=utcnow())  # fmt: skip
     db_session.add(donation)
     db_session.commit()
     for fact in delivered:

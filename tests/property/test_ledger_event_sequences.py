@@ -28,14 +28,12 @@ from sqlalchemy import select
 from sandbox.fixtures import template
 from service import extensions
 from service.donations import DonationRequest, create_donation
-from service.fulfilment import can_move
+from service.donations.states import can_move
 from service.ledger.receiving import receive
 from service.models import Donation, DonationStatus, Payment, WebhookEvent, WebhookOutcome
 from service.stripe_gateway import StripeGatewayError
 from tests.ledger import payloads as p
 
-S = DonationStatus
-W = WebhookOutcome
 AMOUNT = 2500
 PAID_OUTCOMES = ("card", "bank_paid")
 
@@ -150,24 +148,32 @@ def history(plan: Plan, donation: Donation, stripe: FakeStripe, clock: int) -> t
         return p.charge(donation, amount_refunded=refunded, balance_transaction=carried if with_fee else None)
 
     if plan.outcome == "expired":
-        add("checkout.session.expired", session(status="expired", payment_status="unpaid"), S.EXPIRED)
+        add(
+            "checkout.session.expired",
+            session(status="expired", payment_status="unpaid"),
+            DonationStatus.EXPIRED,
+        )
     elif plan.outcome == "bank_failed":
-        add("checkout.session.completed", session(payment_status="unpaid"), S.PROCESSING)
-        add("checkout.session.async_payment_failed", session(payment_status="unpaid"), S.FAILED)
+        add("checkout.session.completed", session(payment_status="unpaid"), DonationStatus.PROCESSING)
+        add("checkout.session.async_payment_failed", session(payment_status="unpaid"), DonationStatus.FAILED)
     elif plan.outcome == "card":
-        add("charge.succeeded", charge(with_fee=plan.fee_on_succeeded), S.PAID)
-        add("checkout.session.completed", session(), S.PAID)
-        add("charge.updated", charge(), S.PAID)
+        add("charge.succeeded", charge(with_fee=plan.fee_on_succeeded), DonationStatus.PAID)
+        add("checkout.session.completed", session(), DonationStatus.PAID)
+        add("charge.updated", charge(), DonationStatus.PAID)
     else:
-        add("checkout.session.completed", session(payment_status="unpaid"), S.PROCESSING)
-        add("charge.succeeded", charge(with_fee=plan.fee_on_succeeded), S.PAID)
-        add("checkout.session.async_payment_succeeded", session(), S.PAID)
-        add("charge.updated", charge(), S.PAID)
+        add("checkout.session.completed", session(payment_status="unpaid"), DonationStatus.PROCESSING)
+        add("charge.succeeded", charge(with_fee=plan.fee_on_succeeded), DonationStatus.PAID)
+        add("checkout.session.async_payment_succeeded", session(), DonationStatus.PAID)
+        add("charge.updated", charge(), DonationStatus.PAID)
     for refunded in plan.refunds:
-        add("charge.refunded", charge(refunded), S.REFUNDED if refunded >= AMOUNT else S.PARTIALLY_REFUNDED)
+        add(
+            "charge.refunded",
+            charge(refunded),
+            DonationStatus.REFUNDED if refunded >= AMOUNT else DonationStatus.PARTIALLY_REFUNDED,
+        )
     refunded = plan.refunds[-1] if plan.refunds else 0
-    dispute_states = {"needs_response": S.DISPUTED, "under_review": S.DISPUTED, "won": S.DISPUTE_WON,
-                      "lost": S.DISPUTE_LOST}  # fmt: skip
+    dispute_states = {"needs_response": DonationStatus.DISPUTED, "under_review": DonationStatus.DISPUTED, "won": DonationStatus.DISPUTE_WON,
+                      "lost": DonationStatus.DISPUTE_LOST}  # fmt: skip
     for type_, status in plan.dispute:
         add(type_, p.dispute(donation, status, amount=AMOUNT - refunded), dispute_states[status])
     paid = plan.outcome in PAID_OUTCOMES
@@ -268,7 +274,11 @@ def deliver(
         before = snapshot(app, donations[h].id)
         outcome = receive(sessions, stripe, config, json.dumps(fact.event).encode())  # type: ignore[arg-type]
         after = snapshot(app, donations[h].id)
-        allowed = (W.PROCESSED, W.DUPLICATE, W.WAITING) if fact.may_wait else (W.PROCESSED, W.DUPLICATE)
+        allowed = (
+            (WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE, WebhookOutcome.WAITING)
+            if fact.may_wait
+            else (WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE)
+        )
         assert outcome.outcome in allowed, (fact.event["type"], outcome)
         if (h, f) in delivered:
             # A repeated delivery is recognised and changes nothing.
@@ -383,24 +393,24 @@ def monthly_history(plan: MonthlyPlan, donation: Donation, stripe: FakeStripe, c
         return p.charge(donation, id=f"ch_{month}{suffix}", payment_intent=f"pi_{month}{suffix}", metadata={},
                         amount_refunded=refunded, balance_transaction=f"txn_{month}{suffix}")  # fmt: skip
 
-    add("checkout.session.completed", p.session(donation), S.PAID)
+    add("checkout.session.completed", p.session(donation), DonationStatus.PAID)
     for month in range(1, months + 2):
         if plan.failed_month == month:
-            add("invoice.payment_failed", invoice(donation, month, "open"), S.PAID)
-            add("customer.subscription.updated", subscription("past_due"), S.PAID)
+            add("invoice.payment_failed", invoice(donation, month, "open"), DonationStatus.PAID)
+            add("customer.subscription.updated", subscription("past_due"), DonationStatus.PAID)
         if month > months:
             break
         txn = p.balance_transaction(AMOUNT, "gbp", plan.fees[month - 1], id=f"txn_{month}{suffix}")
         stripe.balance_transactions[txn["id"]] = txn
         stripe.charges[f"pi_{month}{suffix}"] = charge(month, plan.refunded if month == 1 else 0)
-        add("charge.succeeded", charge(month), S.PAID, may_wait=True)
-        add("invoice.paid", invoice(donation, month, "paid"), S.PAID)
+        add("charge.succeeded", charge(month), DonationStatus.PAID, may_wait=True)
+        add("invoice.paid", invoice(donation, month, "paid"), DonationStatus.PAID)
         if plan.failed_month == month:
-            add("customer.subscription.updated", subscription("active"), S.PAID)
+            add("customer.subscription.updated", subscription("active"), DonationStatus.PAID)
     if plan.refunded:
-        add("charge.refunded", charge(1, plan.refunded), S.PAID, may_wait=True)
+        add("charge.refunded", charge(1, plan.refunded), DonationStatus.PAID, may_wait=True)
     if plan.cancelled:
-        add("customer.subscription.deleted", subscription("canceled"), S.CANCELLED)
+        add("customer.subscription.deleted", subscription("canceled"), DonationStatus.CANCELLED)
     return facts
 
 
@@ -437,7 +447,7 @@ def test_a_monthly_gift_ends_as_its_latest_facts_say(
         "canceled" if plan.cancelled else "past_due" if unrecovered else "active" if ever_told else None
     )
     assert (state.status, state.subscription_status) == (
-        S.CANCELLED if plan.cancelled else S.PAID,
+        DonationStatus.CANCELLED if plan.cancelled else DonationStatus.PAID,
         subscription,
     )
     assert (state.amount_refunded, state.paid, state.needs_attention) == (plan.refunded, True, False)

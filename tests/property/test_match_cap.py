@@ -24,7 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service import extensions
 from service.appeals import upsert_appeals, validate_definitions
-from service.fulfilment import lock_donation
+from service.donations.states import lock_donation
 from service.ledger.payments import find_payment, merge_charge, merge_dispute, upsert_payment
 from service.matching.ledger import settle_donation
 from service.matching.models import MatchAllocation, MatchCap

@@ -97,8 +97,9 @@ def test_every_operation_keeps_its_contract(
         )
 
     check()
-    if "format" in {parameter.name for parameter in operation.query}:
-        # Twelve generated cases may never ask for CSV; the CSV answer is checked every run.
+    if "format" in {parameter.name for parameter in operation.query} and "{" not in operation.path:
+        # Twelve generated cases may never ask for CSV; the CSV answer is checked every run (for
+        # a list or report; one payout's statement needs a real payout: test_payout_statement.py).
         csv = operation.Case(query={"format": "csv"})
         response = csv.call(headers=headers)
         assert (response.status_code, response.headers["content-type"][0]) == (200, "text/csv; charset=utf-8")
@@ -123,7 +124,8 @@ def test_every_finance_operation_that_answers_csv_documents_it(app: Any, finance
         assert "text/csv" in operation["responses"]["200"]["content"], path
         answered.append(path.rsplit("/", 1)[-1])
     assert sorted(answered) == [
-        "discrepancies", "donations", "gift-aid", "match-funding", "payments", "payouts", "reconciliation",
+        "discrepancies", "donations", "gift-aid", "match-funding", "month-end", "payments", "payouts",
+        "reconciliation",
         "webhook-events",
     ]  # fmt: skip
 

@@ -118,7 +118,7 @@ def test_expired_figures_are_recomputed_once_however_many_readers_wait() -> None
     import threading
     import time
 
-    from service.progress import TTLCache
+    from service.ttl_cache import TTLCache
 
     now = [0.0]
     cache = TTLCache(ttl=15, clock=lambda: now[0])

@@ -44,7 +44,7 @@ from werkzeug.exceptions import HTTPException
 
 from sandbox.api import Api
 from sandbox.conformance import Checker, Problem, example_ids_in, fixture_example_ids
-from sandbox.control import SandboxControl
+from sandbox.control_client import SandboxControl
 from sandbox.server import RunningSandbox
 from tests.sandbox.conftest import monthly_params, session_params
 

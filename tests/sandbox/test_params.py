@@ -15,7 +15,7 @@ import typing_extensions
 from stripe._encode import _api_encode
 from stripe._http_client import HTTPClient
 
-from sandbox import params as P
+from sandbox import params as sandbox_params
 from sandbox.params import ParamError, decode_form, params_class, validate
 
 SESSION_CREATE = "checkout.SessionCreateParams"
@@ -243,7 +243,7 @@ def test_several_unknown_params_reported_together():
 
 
 def test_request_options_are_not_params():
-    assert "idempotency_key" in P.REQUEST_OPTION_KEYS
+    assert "idempotency_key" in sandbox_params.REQUEST_OPTION_KEYS
     for key in ("api_key", "idempotency_key", "stripe_account", "stripe_version"):
         assert rejects(f"{key}=x").code == "parameter_unknown"
 
@@ -422,10 +422,10 @@ def test_validate_does_not_mutate_input():
 
 
 def test_schema_is_introspected_and_cached():
-    fields, required = P._schema(stripe.params.checkout.SessionCreateParamsLineItemPriceData)
+    fields, required = sandbox_params._schema(stripe.params.checkout.SessionCreateParamsLineItemPriceData)
     assert "currency" in required and "unit_amount" not in required
-    assert P._schema(session_cls()) is P._schema(session_cls())
-    assert not P.REQUEST_OPTION_KEYS & set(P._schema(session_cls())[0])
+    assert sandbox_params._schema(session_cls()) is sandbox_params._schema(session_cls())
+    assert not sandbox_params.REQUEST_OPTION_KEYS & set(sandbox_params._schema(session_cls())[0])
 
 
 def test_every_param_class_in_stripe_python_compiles():
@@ -435,6 +435,6 @@ def test_every_param_class_in_stripe_python_compiles():
         module = importlib.import_module(info.name)
         for obj in vars(module).values():
             if typing_extensions.is_typeddict(obj) and obj.__module__ == info.name:
-                P._schema(obj)
+                sandbox_params._schema(obj)
                 count += 1
     assert count > 1000

@@ -10,7 +10,7 @@ import pytest
 import requests
 import stripe
 
-from sandbox.control import SandboxError
+from sandbox.control_client import SandboxError
 
 from .conftest import session_params
 

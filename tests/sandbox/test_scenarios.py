@@ -1,4 +1,4 @@
-"""Scenario controls (sandbox.control.SandboxControl) and the events each one emits."""
+"""Scenario controls (sandbox.control_client.SandboxControl) and the events each one emits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import requests
 import stripe
 
-from sandbox.control import SandboxError
+from sandbox.control_client import SandboxError
 
 
 def _types_since(stripe_client, count_before: int) -> list[str]:

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from service import extensions
+from service.donations.checkout import create_session_within
+from service.donations.models import PaymentLink
 from service.models import Donation, DonationStatus
-from service.payment_links import PaymentLink
 from service.stripe_budget import LocalBudget
 from service.stripe_gateway import StripeGatewayError
-from service.surge import create_session_within
 from tests.surge.conftest import SpentBudget
 from tests.surge.test_budget import Clock
 

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from ...models import Appeal, Donation, Payment, Transfer
-from ...received import FUNDS_WITHDRAWN
+from ...money_received import FUNDS_WITHDRAWN
 from .scope import Scope, day_bounds, utc_day
 
 GROUPS = ("day", "appeal", "currency", "source")
@@ -38,7 +38,7 @@ SETTLEMENT_FIGURES = (
 )
 FIGURES = (*CHARGE_FIGURES, "settlement_currency", *SETTLEMENT_FIGURES, "without_fee_data")
 # Disputes whose money is (still, or for good) withdrawn from the balance: the same definition as
-# the appeal totals (service/received.py). Inquiries (warning_*) withdraw nothing at Stripe, so
+# the appeal totals (service/money_received.py). Inquiries (warning_*) withdraw nothing at Stripe, so
 # counting them would put the report's balance below what Stripe actually holds.
 OPEN_OR_LOST = FUNDS_WITHDRAWN
 

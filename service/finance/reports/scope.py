@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Date, cast, func, select
 from sqlalchemy.orm import Session
 
-from ...errors import NotFound
+from ...errors import ValidationFailed
 from ...models import Appeal
 from ..tokens import PermissionDenied, Principal
 
@@ -33,7 +33,10 @@ def resolve(db: Session, principal: Principal, appeal: str | None = None) -> Sco
             raise PermissionDenied("This token may not read that appeal.")
         appeal_id = db.scalar(select(Appeal.id).where(Appeal.slug == appeal))
         if appeal_id is None:
-            raise NotFound("No appeal with that slug.")
+            # A filter value that names nothing is bad input, named, not an empty report.
+            raise ValidationFailed(
+                f"No appeal is called '{appeal}'.", fields={"appeal": [f"No appeal is called '{appeal}'."]}
+            )
         ids: tuple[int, ...] | None = (appeal_id,)
     elif principal.appeals is not None:
         ids = tuple(db.scalars(select(Appeal.id).where(Appeal.slug.in_(principal.appeals))))

@@ -1,8 +1,9 @@
-"""Applying what Stripe says about a Checkout Session to its donation.
+"""A donation's states, the moves allowed between them, and a Checkout Session's facts applied to it.
 
-One idempotent function, called from the thank-you page, from webhook events, from the
-``sync-events`` backfill and from the sweeper, as Stripe's fulfilment guide recommends. A late
-or repeated fact never moves a donation backwards.
+:func:`record_session` is idempotent; the ledger calls it (service/ledger/apply_checkout.py) from
+the thank-you page, webhook events, the ``sync-events`` backfill and the sweeper, as Stripe's
+fulfilment guide recommends, and records the payment itself. A late or repeated fact never moves
+a donation backwards. Nothing here imports the ledger.
 """
 
 from __future__ import annotations
@@ -14,40 +15,84 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from .models import Donation, DonationStatus, utcnow
-from .stripe_gateway import CheckoutSession
+from ..models import Donation, DonationStatus, utcnow
+from ..stripe_gateway import CheckoutSession
 
-S = DonationStatus
 # Every state that means money arrived. A fact about what happened after payment (a refund, a
 # dispute, a cancelled subscription) may arrive before the "paid" event itself, so each
 # before-payment state may jump straight to any of these.
 AFTER_PAYMENT = frozenset(
-    {S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST, S.CANCELLED}
+    {
+        DonationStatus.PAID,
+        DonationStatus.PARTIALLY_REFUNDED,
+        DonationStatus.REFUNDED,
+        DonationStatus.DISPUTED,
+        DonationStatus.DISPUTE_WON,
+        DonationStatus.DISPUTE_LOST,
+        DonationStatus.CANCELLED,
+    }
 )
 # Which states each state may move to. Anything not listed is a step backwards (or sideways
 # into a contradiction) and is ignored.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.CREATED: frozenset({S.PENDING, S.CHECKOUT_ERROR, S.SURGE_REDIRECTED, S.PROCESSING, S.FAILED, S.EXPIRED})
+    DonationStatus.CREATED: frozenset(
+        {
+            DonationStatus.PENDING,
+            DonationStatus.CHECKOUT_ERROR,
+            DonationStatus.SURGE_REDIRECTED,
+            DonationStatus.PROCESSING,
+            DonationStatus.FAILED,
+            DonationStatus.EXPIRED,
+        }
+    )
     | AFTER_PAYMENT,
-    S.CHECKOUT_ERROR: frozenset({S.PENDING, S.SURGE_REDIRECTED, S.PROCESSING, S.FAILED, S.EXPIRED})
+    DonationStatus.CHECKOUT_ERROR: frozenset(
+        {
+            DonationStatus.PENDING,
+            DonationStatus.SURGE_REDIRECTED,
+            DonationStatus.PROCESSING,
+            DonationStatus.FAILED,
+            DonationStatus.EXPIRED,
+        }
+    )
     | AFTER_PAYMENT,
     # Sent to the appeal's Payment Link (surge mode): its session's events finish it like PENDING.
-    S.SURGE_REDIRECTED: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
-    S.PENDING: frozenset({S.PROCESSING, S.FAILED, S.EXPIRED}) | AFTER_PAYMENT,
-    S.PROCESSING: frozenset({S.FAILED}) | AFTER_PAYMENT,
-    S.EXPIRED: frozenset(),
-    S.FAILED: frozenset(),
+    DonationStatus.SURGE_REDIRECTED: frozenset(
+        {DonationStatus.PROCESSING, DonationStatus.FAILED, DonationStatus.EXPIRED}
+    )
+    | AFTER_PAYMENT,
+    DonationStatus.PENDING: frozenset(
+        {DonationStatus.PROCESSING, DonationStatus.FAILED, DonationStatus.EXPIRED}
+    )
+    | AFTER_PAYMENT,
+    DonationStatus.PROCESSING: frozenset({DonationStatus.FAILED}) | AFTER_PAYMENT,
+    DonationStatus.EXPIRED: frozenset(),
+    DonationStatus.FAILED: frozenset(),
     # A dispute may be reported closed before it is reported opened, hence PAID -> DISPUTE_*.
-    S.PAID: frozenset(
-        {S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST, S.CANCELLED}
+    DonationStatus.PAID: frozenset(
+        {
+            DonationStatus.PARTIALLY_REFUNDED,
+            DonationStatus.REFUNDED,
+            DonationStatus.DISPUTED,
+            DonationStatus.DISPUTE_WON,
+            DonationStatus.DISPUTE_LOST,
+            DonationStatus.CANCELLED,
+        }
     ),
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.DISPUTED, S.DISPUTE_WON, S.DISPUTE_LOST}),
-    S.REFUNDED: frozenset(),
-    S.DISPUTED: frozenset({S.DISPUTE_WON, S.DISPUTE_LOST}),
-    S.DISPUTE_WON: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    DonationStatus.PARTIALLY_REFUNDED: frozenset(
+        {
+            DonationStatus.REFUNDED,
+            DonationStatus.DISPUTED,
+            DonationStatus.DISPUTE_WON,
+            DonationStatus.DISPUTE_LOST,
+        }
+    ),
+    DonationStatus.REFUNDED: frozenset(),
+    DonationStatus.DISPUTED: frozenset({DonationStatus.DISPUTE_WON, DonationStatus.DISPUTE_LOST}),
+    DonationStatus.DISPUTE_WON: frozenset({DonationStatus.PARTIALLY_REFUNDED, DonationStatus.REFUNDED}),
     # A lost dispute can be appealed and won (Stripe's appeal_* statuses, then won).
-    S.DISPUTE_LOST: frozenset({S.DISPUTE_WON}),
-    S.CANCELLED: frozenset(),
+    DonationStatus.DISPUTE_LOST: frozenset({DonationStatus.DISPUTE_WON}),
+    DonationStatus.CANCELLED: frozenset(),
 }
 
 
@@ -61,10 +106,12 @@ class AmountMismatch(Exception):
 
 
 @dataclass(frozen=True)
-class Applied:
-    """What applying one Stripe fact did: which donation it touched and whether anything changed."""
+class SessionRecorded:
+    """What :func:`record_session` did: the donation as locked, the status the session means, and
+    whether anything changed. ``donation`` is None if there is no such donation."""
 
-    donation_id: str | None
+    donation: LockedDonation | None
+    new_status: str | None
     changed: bool
 
 
@@ -75,10 +122,10 @@ def can_move(current: str, new: str) -> bool:
 def status_from_session(session: CheckoutSession) -> str | None:
     if session.status == "complete":
         if session.payment_status in ("paid", "no_payment_required"):
-            return S.PAID
-        return S.PROCESSING
+            return DonationStatus.PAID
+        return DonationStatus.PROCESSING
     if session.status == "expired":
-        return S.EXPIRED
+        return DonationStatus.EXPIRED
     return None
 
 
@@ -181,21 +228,20 @@ def record_session(
     *,
     status: str | None = None,
     locked: LockedDonation | None = None,
-) -> Applied:
-    """Apply the session's facts inside the caller's transaction; AmountMismatch changes nothing.
+) -> SessionRecorded:
+    """Apply the session's facts to the donation inside the caller's transaction; AmountMismatch
+    changes nothing. The payment row is the ledger's to write (service/ledger/apply_checkout.py).
 
     ``status`` overrides what the session's fields say, for facts only the event type carries
     (``checkout.session.async_payment_failed`` leaves the session looking merely unpaid).
     ``locked`` is the donation as :func:`lock_donation_for_session` read it in this transaction,
     if the caller already has it.
     """
-    from .ledger.payments import upsert_payment
-
     donation = locked or lock_donation_for_session(db, donation_id)
     if donation is None:
-        return Applied(None, False)
+        return SessionRecorded(None, None, False)
     new_status = status or status_from_session(session)
-    if new_status in AFTER_PAYMENT or new_status == S.PROCESSING:
+    if new_status in AFTER_PAYMENT or new_status == DonationStatus.PROCESSING:
         check_amount(donation, session.amount_total, session.currency)  # type: ignore[arg-type]
     changes: dict[str, object] = {}
     for column, value in zip(
@@ -226,32 +272,7 @@ def record_session(
     changed = filled or moved
     if session.customer_email:
         remember_email(db, donation.id, session.customer_email)
-    if new_status == S.PAID and session.mode == "payment" and session.payment_intent_id:
-        changed |= upsert_payment(
-            db,
-            donation,  # type: ignore[arg-type]
-            kind="one_off",
-            payment_intent_id=session.payment_intent_id,
-            amount=session.amount_total or expected_amount(donation),  # type: ignore[arg-type]
-            currency=session.currency or donation.currency,
-        )
-    return Applied(donation.id, changed)
-
-
-def apply_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
-    """Bring the donation up to date with the session Stripe reports; commits.
-
-    An amount that contradicts the donation is flagged for finance instead of applied.
-    """
-    try:
-        record_session(db, donation.id, session)
-    except AmountMismatch as exc:
-        db.rollback()
-        flag_donation(db, exc.donation_id, exc.reason)
-    db.commit()
-    refreshed = db.get(Donation, donation.id, populate_existing=True)
-    assert refreshed is not None
-    return refreshed
+    return SessionRecorded(donation, new_status, changed)
 
 
 def remember_email(db: Session, donation_id: str, email: str) -> None:

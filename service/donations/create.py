@@ -19,26 +19,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import successors, surge
-from .appeal_cache import AppealCache
-from .appeals import find_appeal
-from .attribution import source_columns
-from .checkout import checkout_idempotency_key, checkout_session_params
-from .currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
-from .errors import (
+from .. import successors
+from ..appeal_cache import AppealCache
+from ..appeals import find_appeal
+from ..attribution import source_columns
+from ..currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
+from ..errors import (
     CheckoutUnavailable,
     IdempotencyConflict,
     NotFound,
     RequestInProgress,
     ValidationFailed,
 )
-from .fees import fee_cover_for
-from .gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
-from .models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
+from ..fees import fee_cover_for
+from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
+from ..models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
+from . import surge
+from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
 
 __all__ = ["Donation", "DonationRequest", "create_donation", "ensure_checkout_session"]
-from .settings import Settings
-from .stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
+from ..settings import Settings
+from ..stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -245,7 +246,7 @@ def ensure_checkout_session(
     A retry soon after a lost response sends the same parameters with the same idempotency key,
     so Stripe returns the session it already made instead of creating a second one. A retry
     much later (the sweeper) or after a settings change sends a later ``expires_at`` or other
-    parameters under a new key (service/checkout.py), so it is neither refused for an
+    parameters under a new key (service/donations/checkout.py), so it is neither refused for an
     ``expires_at`` too close nor for a key reused with other parameters.
     """
     if donation.stripe_checkout_session_id or donation.status not in RETRYABLE:
@@ -259,7 +260,7 @@ def ensure_checkout_session(
         donation, donation.appeal, settings, now or utcnow(), donation.created_at
     )
     try:
-        session = surge.create_session_within(
+        session = create_session_within(
             gateway, params, checkout_idempotency_key(donation, params), settings.surge_wait_seconds
         )
     except StripeGatewayError as exc:

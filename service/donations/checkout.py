@@ -1,4 +1,5 @@
-"""What we ask Stripe for: the Checkout Session parameters for one donation.
+"""What we ask Stripe for: the Checkout Session parameters for one donation, and asking for it
+within the shared call budget (:func:`create_session_within`).
 
 Every parameter here must be one that stripe-python's typed ``SessionCreateParams`` lists; the
 sandbox enforces that in tests. Redirect URLs come from settings, never from the request.
@@ -8,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .i18n import gettext, money
-from .models import Appeal, Donation
-from .payment_methods import excluded_payment_method_types
-from .settings import Settings
+from ..i18n import gettext, money
+from ..models import Appeal, Donation
+from ..payment_methods import excluded_payment_method_types
+from ..settings import Settings
+from ..stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -201,3 +206,32 @@ def _description(donation: Donation, appeal: Appeal) -> str:
         gift=money(donation.amount, donation.currency, locale),
         cover=money(donation.fee_cover_amount, donation.currency, locale),
     )
+
+
+def create_session_within(
+    gateway: StripeGateway,
+    params: dict[str, Any],
+    idempotency_key: str,
+    seconds: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CheckoutSession:
+    """Create the session, waiting for budget and retrying Stripe's 429s until ``seconds`` pass.
+
+    The idempotency key makes each retry safe: Stripe returns the first session if an earlier
+    attempt did reach it.
+    """
+    deadline = clock() + seconds
+    while True:
+        remaining = deadline - clock()
+        try:
+            return gateway.create_checkout_session(params, idempotency_key, budget_wait=max(0.0, remaining))
+        except StripeGatewayError as exc:
+            if exc.kind != "rate_limited" or exc.code == "call_budget_spent":
+                raise  # the budget already waited as long as we may
+            # Stripe's 429: back off with jitter so retries from many donors spread out.
+            pause = 0.2 + random.random() * 0.3  # noqa: S311 - jitter, not security
+            if clock() + pause >= deadline:
+                raise
+            sleep(pause)

@@ -1,7 +1,8 @@
 """Surge mode: when Stripe's rate limit (or our own call budget) says no, no donor is turned away.
 
 Creating a Checkout Session first waits for the shared call budget and retries Stripe's 429s,
-within ``SURGE_WAIT_SECONDS``. If that time runs out, a one-off donation is sent to its appeal's
+within ``SURGE_WAIT_SECONDS`` (service/donations/checkout.py: create_session_within). If that time
+runs out, creation (service/donations/create.py) chooses this alternative: a one-off donation is sent to its appeal's
 pre-created Payment Link instead (no Stripe call at all), carrying the donation id as
 ``client_reference_id``; the row moves to ``surge_redirected``. The webhook ledger then
 attributes the link's ``checkout.session.completed`` to that donation (:func:`attributed_donation`).
@@ -9,7 +10,7 @@ Each visit to a link opens a new Checkout Session: only the one that completes i
 and the others expire without touching it. The link's charge names no donation, so the ledger
 fetches its fee when the session completes, and the thank-you page asks Stripe for the session
 before the webhook has arrived. A link of a Connect appeal routes its payments to the charity as
-a donation's own session does (service/payment_links.py).
+a donation's own session does (service/donations/payment_links.py).
 
 Monthly gifts are not redirected: a Payment Link's price is one-off, and quietly turning a
 monthly gift into a single one would not be what the donor chose.
@@ -18,53 +19,22 @@ monthly gift into a single one would not be what the donor chose.
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .appeals import list_appeals
-from .models import Donation, DonationStatus, utcnow
-from .payment_links import PaymentLink, donor_url, find_by_stripe_id, find_link, link_params
-from .settings import Settings
-from .stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
+from ..appeals import list_appeals
+from ..models import Donation, DonationStatus, utcnow
+from ..settings import Settings
+from ..stripe_gateway import StripeGateway
+from .models import PaymentLink
+from .payment_links import donor_url, find_by_stripe_id, find_link, link_params
 
 log = logging.getLogger(__name__)
 
 # Statuses a donation may be redirected from: no Checkout Session exists for it yet.
 REDIRECTABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
-
-
-def create_session_within(
-    gateway: StripeGateway,
-    params: dict[str, Any],
-    idempotency_key: str,
-    seconds: float,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> CheckoutSession:
-    """Create the session, waiting for budget and retrying Stripe's 429s until ``seconds`` pass.
-
-    The idempotency key makes each retry safe: Stripe returns the first session if an earlier
-    attempt did reach it.
-    """
-    deadline = clock() + seconds
-    while True:
-        remaining = deadline - clock()
-        try:
-            return gateway.create_checkout_session(params, idempotency_key, budget_wait=max(0.0, remaining))
-        except StripeGatewayError as exc:
-            if exc.kind != "rate_limited" or exc.code == "call_budget_spent":
-                raise  # the budget already waited as long as we may
-            # Stripe's 429: back off with jitter so retries from many donors spread out.
-            pause = 0.2 + random.random() * 0.3  # noqa: S311 - jitter, not security
-            if clock() + pause >= deadline:
-                raise
-            sleep(pause)
 
 
 def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None:

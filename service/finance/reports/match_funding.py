@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..finance.reports.scope import Scope, day_bounds
-from ..models import Appeal, Donation
-from .models import MatchAllocation, MatchCap, MatchRule
+from ...matching.models import MatchAllocation, MatchCap, MatchRule
+from ...models import Appeal, Donation
+from .scope import Scope, day_bounds
 
 PERIODS = ("month", "week", "day")
 # A gift the rules accept; the cap may still have left it partly or not matched.

@@ -1,4 +1,4 @@
-"""Checks shared by every API blueprint."""
+"""The check every API blueprint runs before its schema: a body must be declared and parse as JSON."""
 
 from __future__ import annotations
 

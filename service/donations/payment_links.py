@@ -1,35 +1,23 @@
-"""Pre-created Stripe Payment Links, one per appeal and currency: surge mode's fallback (the table).
+"""Pre-created Stripe Payment Links, one per appeal and currency: surge mode's fallback.
 
 A Payment Link is made before the night (``flask surge payment-links create``), so sending a
 donor to it costs no Stripe API call at all. Its price lets the donor choose the amount
 (``custom_unit_amount``), preset to the appeal's middle suggested amount. The donation row is
 still written first; the donor's link carries its id as ``client_reference_id`` and the webhook
-ledger attributes the payment through it (service/surge.py). This module imports only the models,
-since service/models.py imports it to register the table.
+ledger attributes the payment through it (service/donations/surge.py). The table is
+:class:`service.donations.models.PaymentLink`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from .models import Appeal, Base, utcnow
-from .settings import Settings
-
-
-class PaymentLink(Base):
-    __tablename__ = "payment_links"
-    __table_args__ = (UniqueConstraint("appeal_id", "currency", name="uq_payment_links_appeal_currency"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
-    currency: Mapped[str] = mapped_column(String(3))
-    stripe_payment_link_id: Mapped[str] = mapped_column(String(255), unique=True)
-    url: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+from ..models import Appeal
+from ..settings import Settings
+from .models import PaymentLink
 
 
 def find_link(db: Session, appeal_id: int, currency: str) -> PaymentLink | None:
@@ -85,7 +73,7 @@ def link_params(appeal: Appeal, currency: str, settings: Settings) -> tuple[dict
         "payment_intent_data": intent_data,
     }
     if appeal.stripe_account:
-        # Routed to the charity exactly as a donation's own Checkout Session is (service/checkout.py):
+        # Routed to the charity exactly as a donation's own Checkout Session is (service/donations/checkout.py):
         # a destination charge, the charity the settlement merchant. A link's donor chooses the
         # amount and adds no fee cover, so the whole payment is transferred.
         link["on_behalf_of"] = appeal.stripe_account
