@@ -79,7 +79,7 @@ class GiftAidSchema(StrictSchema):
 class DonationCreateSchema(StrictSchema):
     appeal = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=64),
+        validate=text(64, min_length=1),
         metadata={"description": "Appeal slug."},
     )
     amount = fields.Integer(
@@ -103,7 +103,7 @@ class DonationCreateSchema(StrictSchema):
     gift_aid = fields.Nested(GiftAidSchema, load_default=None)
     postcode = fields.String(
         load_default=None,
-        validate=validate.Length(min=5, max=10),
+        validate=text(10, min_length=5),
         metadata={
             "description": "The donor's UK postcode, when a match funder accepts it as evidence of UK "
             "residence (the appeal's progress lists live match funding). The funder sees its district only."
@@ -111,7 +111,7 @@ class DonationCreateSchema(StrictSchema):
     )
     redirected_from = fields.String(
         load_default=None,
-        validate=validate.Length(min=1, max=64),
+        validate=text(64, min_length=1),
         metadata={
             "description": "The closed appeal the donor's link named, when the donor agreed to give to "
             "the successor it offers (see the appeal's successor). The gift records both."

@@ -73,6 +73,8 @@ def test_a_nul_character_in_the_form_is_a_422_that_names_the_field(client: Any, 
                 "declaration": True,
             }
         },
+        {"appeal": "red-cross\x00ukraine"},
+        {"redirected_from": "ukraine\x002022"},
     ],
 )
 def test_a_nul_character_in_an_api_body_is_a_422_not_a_500(client: Any, app: Any, body: dict) -> None:
