@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from .base import StrictSchema
+from .base import StrictSchema, text
 
 RATIO = re.compile(r"^([1-9][0-9]{0,2}):([1-9][0-9]{0,2})$")
 EVIDENCE = ("gift_aid_declaration", "postcode")
@@ -74,7 +74,7 @@ class FunderReportArgs(StrictSchema):
     """Filters of the funder's report (finance API)."""
 
     appeal = fields.String(validate=validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$"))
-    funder = fields.String(validate=validate.Length(min=1, max=200))
+    funder = fields.String(validate=text(200, min_length=1))
     start = fields.Date(data_key="from", metadata={"description": "First UTC day paid, inclusive."})
     end = fields.Date(data_key="to", metadata={"description": "Last UTC day paid, inclusive."})
     period = fields.String(load_default="month", validate=validate.OneOf(("month", "week", "day")))

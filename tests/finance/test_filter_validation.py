@@ -19,6 +19,7 @@ FILTERS = [
     ("/reconciliation", "appeal"),
     ("/discrepancies", "appeal"),
     ("/gift-aid", "appeal"),
+    ("/match-funding", "funder"),
 ]
 
 
