@@ -126,8 +126,10 @@ def test_dashboard_shows_each_figure_in_its_own_currency_at_phone_width(
     try:
         page.goto(f"{live_server.url}/finance/")
         page.wait_for_url("**/finance/sign-in**")
-        page.keyboard.type(issue("viewer"))
-        page.keyboard.press("Enter")
+        # Into the labelled field, not wherever the keyboard's focus is: typing before autofocus has
+        # landed (a loaded machine) sent an empty token and the page never left sign-in.
+        page.get_by_label("Finance token").fill(issue("viewer"))
+        page.get_by_label("Finance token").press("Enter")
         page.wait_for_url(lambda url: "sign-in" not in url)
         totals = page.get_by_role("table", name="Totals per appeal and currency")
         rows = {
