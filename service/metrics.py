@@ -13,6 +13,7 @@ label names and their bounded values stay in one place:
 * :func:`observe_stripe_call` (service/stripe_gateway.py)
 * :func:`webhook_delivery` (the webhook ledger, once per delivery, with its outcome)
 * :func:`rate_limited` (service/rate_limits.py)
+* :func:`surge_redirected` (service/donations/surge.py)
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ EMAILS = Counter(
     ["kind", "outcome"],
 )
 RATE_LIMITED = Counter(f"{PREFIX}_rate_limited", "Donation attempts refused by a rate limit.")
+SURGE_REDIRECTS = Counter(
+    f"{PREFIX}_surge_redirects",
+    "Donations sent to their appeal's Payment Link, by why (stripe_budget, service_rate).",
+    ["reason"],
+)
 HTTP_REQUESTS = Counter(
     f"{PREFIX}_http_requests", "HTTP requests answered.", ["method", "endpoint", "status"]
 )
@@ -101,6 +107,10 @@ def email_outcome(kind: str, outcome: str) -> None:
 
 def rate_limited() -> None:
     RATE_LIMITED.inc()
+
+
+def surge_redirected(reason: str) -> None:
+    SURGE_REDIRECTS.labels(_label(reason)).inc()
 
 
 class DonationStatusCollector(Collector):

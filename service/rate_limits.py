@@ -1,10 +1,25 @@
-"""Rate limits on creating donations: per client address and for the whole service.
+"""Rate limits on creating donations: per client address, per network, and for the whole service.
 
 Card testers and bots hammer exactly the endpoint that creates Checkout Sessions, and every
-session costs a Stripe API call from a shared budget. Flask-Limiter counts in Redis when
-``REDIS_URL`` is set, so all workers and instances share one count; if Redis goes away it falls
-back to counting in this process instead of refusing donors (the per-address limit then applies
-per worker, which is looser but never blocks a real donor), and checks Redis again with back-off.
+session costs a Stripe API call from a shared budget. Two limits refuse (a 429, or the donor's
+own form with the wait in words):
+
+* per client address (``RATE_LIMIT_DONATIONS``): a burst from one address. An IPv6 client is
+  counted by its /64, the block one subscriber is given, so rotating addresses inside it gains
+  nothing;
+* per network (``RATE_LIMIT_DONATIONS_NETWORK``): a burst spread over many addresses of one
+  IPv4 /24 or IPv6 /48, as a rented proxy block or a botnet in one hosting range sends.
+
+The whole service's rate (``RATE_LIMIT_DONATIONS_GLOBAL``) refuses nobody: past it a one-off
+donation goes straight to its appeal's Payment Link (surge mode, service/donations/surge.py)
+instead of spending a Stripe call, so a telethon's peak of donors from everywhere is never
+turned away by our own limit. A monthly gift, or an appeal without a link, takes the usual path
+under the Stripe call budget.
+
+Flask-Limiter counts in Redis when ``REDIS_URL`` is set, so all workers and instances share one
+count; if Redis goes away it falls back to counting in this process instead of refusing donors
+(the limits then apply per worker, which is looser but never blocks a real donor), and checks
+Redis again with back-off.
 
 The client address is the socket peer unless ``TRUSTED_PROXY_COUNT`` says how many proxies in
 front of us append to ``X-Forwarded-For``; only those hops are believed, so a client cannot pick
@@ -13,15 +28,21 @@ its own address by sending the header itself.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import logging
 import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, request
-from flask_limiter import Limiter
+from flask import Flask, Response, g, request
+from flask_limiter import Limit, Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import extensions, metrics
@@ -63,8 +84,83 @@ def _declared(view: Any) -> bool:
     return bool(getattr(view, DECLARED, False) or getattr(getattr(view, "view_class", None), DECLARED, False))
 
 
-def _whole_service() -> str:
-    return "all-clients"
+log = logging.getLogger(__name__)
+
+# The blocks one subscriber (IPv6 /64) and one network (IPv4 /24, IPv6 /48) are usually given.
+SUBSCRIBER_PREFIX_V6 = 64
+NETWORK_PREFIX_V4 = 24
+NETWORK_PREFIX_V6 = 48
+
+
+@functools.lru_cache(maxsize=65536)
+def _address_keys(address: str) -> tuple[str, str]:
+    """(the client's key, its network's key) for one address; unparseable ones stand for themselves."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address, address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        network = ipaddress.IPv4Network((int(ip) >> 8 << 8, NETWORK_PREFIX_V4))
+        return str(ip), str(network)
+    subscriber = ipaddress.IPv6Network((int(ip) >> 64 << 64, SUBSCRIBER_PREFIX_V6))
+    network = ipaddress.IPv6Network((int(ip) >> 80 << 80, NETWORK_PREFIX_V6))
+    return str(subscriber), str(network)
+
+
+def client_key() -> str:
+    """The client the per-address limit counts: its IPv4 address, or its IPv6 /64."""
+    return _address_keys(get_remote_address())[0]
+
+
+def client_network() -> str:
+    """The network the per-network limit counts: the client's IPv4 /24 or IPv6 /48."""
+    return _address_keys(get_remote_address())[1]
+
+
+OVER_SERVICE_RATE = "donations_over_service_rate"
+
+
+def over_service_rate() -> bool:
+    """Whether this donation request came past the whole service's donation rate (the view
+    then prefers the appeal's Payment Link to a Stripe call)."""
+    return bool(g.get(OVER_SERVICE_RATE, False))
+
+
+class ServiceRate:
+    """The whole service's donation rate, kept beside the other limits' counts (Redis when set).
+
+    Counting is one moving-window ``hit`` per limit: attempts past the rate are not counted, so
+    the rate measures what went the usual way. Every attempt that passed the per-address and
+    per-network limits counts, a refused-by-validation one included: this rate refuses nobody,
+    so a flood of bad requests can only send donors to the Payment Link sooner.
+    """
+
+    def __init__(self, limiter: Limiter, limits: str, key_prefix: str):
+        self.limiter = limiter
+        self.items: list[RateLimitItem] = parse_many(limits)
+        self.key = (key_prefix, "all-clients", "donations-global")
+        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+
+    def take(self) -> bool:
+        """Count one donation attempt; False when the rate is already reached."""
+        try:
+            strategy = self.limiter.limiter  # Flask-Limiter's in-memory fallback while Redis is down
+            return all(strategy.hit(item, *self.key) for item in self.items)
+        except Exception:  # noqa: BLE001 - a dead Redis must never cost a donation
+            log.warning("service_rate_storage_unreachable", exc_info=True)
+            return all(self.fallback.hit(item, *self.key) for item in self.items)
+
+
+def _counting_service_rate(view: Callable[..., Any], rate: ServiceRate) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if request.method == "POST":
+            setattr(g, OVER_SERVICE_RATE, not rate.take())
+        return view(*args, **kwargs)
+
+    return counted
 
 
 def make_limiter(app: Flask, settings: Settings, donation_endpoints: frozenset[str]) -> Limiter:
@@ -74,14 +170,22 @@ def make_limiter(app: Flask, settings: Settings, donation_endpoints: frozenset[s
         # A dead Redis must cost a donor milliseconds, not the worker's whole time budget.
         options = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
     limiter = Limiter(
-        get_remote_address,
+        client_key,
         app=app,
         storage_uri=storage_uri,
         storage_options=options,
         strategy="moving-window",
         key_prefix=f"{settings.deployment_id}:rl",
         in_memory_fallback_enabled=True,
-        in_memory_fallback=[settings.rate_limit_donations],
+        in_memory_fallback=[
+            settings.rate_limit_donations,
+            Limit(
+                settings.rate_limit_donations_network,
+                key_function=client_network,
+                scope="donations-network",
+                shared=True,
+            ),
+        ],
         swallow_errors=True,
         # Off: Flask-Limiter would overwrite the Retry-After of our own 503s (Stripe busy) with
         # its window's reset time. The 429 handler below sets Retry-After itself.
@@ -112,14 +216,17 @@ def init_rate_limits(
     per_address = limiter.shared_limit(
         settings.rate_limit_donations, scope="donations", deduct_when=counts_against_limit
     )
-    overall = limiter.shared_limit(
-        settings.rate_limit_donations_global,
-        scope="donations-global",
-        key_func=_whole_service,
+    per_network = limiter.shared_limit(
+        settings.rate_limit_donations_network,
+        scope="donations-network",
+        key_func=client_network,
         deduct_when=counts_against_limit,
     )
+    # Counted inside the refusing limits: an attempt they refuse never reaches the service rate.
+    service_rate = ServiceRate(limiter, settings.rate_limit_donations_global, f"{settings.deployment_id}:rl")
     for endpoint in declared:
-        app.view_functions[endpoint] = overall(per_address(app.view_functions[endpoint]))
+        view = _counting_service_rate(app.view_functions[endpoint], service_rate)
+        app.view_functions[endpoint] = per_network(per_address(view))
     extensions.set_rate_limiter(app, limiter)
 
     def too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:

@@ -68,6 +68,10 @@ class Settings:
     # used only to preselect a currency (service/donor_currency.py). Unset: no header is believed.
     country_header: str | None = None
     rate_limit_donations: str = "10/minute;60/hour"
+    # Per IPv4 /24 or IPv6 /48 (service/rate_limits.py): high enough for a mobile carrier's
+    # shared (CGNAT) addresses at a telethon peak, low enough to hold back a proxy block.
+    rate_limit_donations_network: str = "300/minute"
+    # Past this, one-off donations go to the appeal's Payment Link instead of calling Stripe.
     rate_limit_donations_global: str = "3000/minute"
     webhook_payload_retention_days: int = 90
     metrics_token: str | None = None
@@ -168,6 +172,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxy_count=env.number("TRUSTED_PROXY_COUNT", defaults.trusted_proxy_count, 0, 5),
         country_header=env.text("COUNTRY_HEADER", defaults.country_header, _HEADER_NAME),
         rate_limit_donations=env.text("RATE_LIMIT_DONATIONS", defaults.rate_limit_donations, _limit),
+        rate_limit_donations_network=env.text(
+            "RATE_LIMIT_DONATIONS_NETWORK", defaults.rate_limit_donations_network, _limit
+        ),
         rate_limit_donations_global=env.text(
             "RATE_LIMIT_DONATIONS_GLOBAL", defaults.rate_limit_donations_global, _limit
         ),

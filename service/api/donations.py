@@ -16,7 +16,7 @@ from .. import db, donations, extensions
 from ..errors import ValidationFailed
 from ..gift_aid import declaration_from_fields as gift_aid_declaration
 from ..gift_aid import normalise_postcode
-from ..rate_limits import donation_limits
+from ..rate_limits import donation_limits, over_service_rate
 from .json_body import require_json_body
 
 blp = Blueprint(
@@ -98,6 +98,7 @@ class DonationCreate(MethodView):
             donation_request,
             idempotency_key=key,
             appeals=extensions.appeal_cache(),
+            prefer_payment_link=over_service_rate(),
         )
         return donation
 

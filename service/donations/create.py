@@ -136,11 +136,15 @@ def create_donation(
     idempotency_key: str | None = None,
     scope: str = "api",
     appeals: AppealCache | None = None,
+    prefer_payment_link: bool = False,
 ) -> tuple[Donation, bool]:
     """Create (or, for a repeated idempotency key, find) a donation with a Checkout Session.
 
-    Returns the donation and whether this call created it. Raises ValidationFailed,
-    IdempotencyConflict, RequestInProgress or CheckoutUnavailable; nothing is written for bad input.
+    ``prefer_payment_link`` (the request came past the service's donation rate,
+    service/rate_limits.py): a one-off gift goes to its appeal's Payment Link without a Stripe
+    call, if the appeal has one. Returns the donation and whether this call created it. Raises
+    ValidationFailed, IdempotencyConflict, RequestInProgress or CheckoutUnavailable; nothing is
+    written for bad input.
     """
     now = utcnow()
     appeal = appeals.find(db, request.appeal) if appeals is not None else find_appeal(db, request.appeal)
@@ -160,7 +164,9 @@ def create_donation(
     if idempotency_key:
         existing = _find_by_key(db, scope, idempotency_key, fingerprint)
         if existing is not None:
-            return ensure_checkout_session(db, gateway, settings, existing), False
+            return ensure_checkout_session(
+                db, gateway, settings, existing, prefer_payment_link=prefer_payment_link
+            ), False
 
     values = {
         "id": new_donation_id(),
@@ -210,12 +216,16 @@ def create_donation(
         existing = _find_by_key(db, scope, idempotency_key, fingerprint)
         if existing is None:
             raise
-        return ensure_checkout_session(db, gateway, settings, existing), False
+        return ensure_checkout_session(
+            db, gateway, settings, existing, prefer_payment_link=prefer_payment_link
+        ), False
     # The committed row as an object outside the session: every later change to it is a Core
     # UPDATE whose RETURNING values are copied back (record_checkout_session), never a flush.
     donation = Donation(**values)
     donation.appeal = appeal
-    return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0), True
+    return ensure_checkout_session(
+        db, gateway, settings, donation, in_progress_wait=0, prefer_payment_link=prefer_payment_link
+    ), True
 
 
 def _find_by_key(db: Session, scope: str, key: str, fingerprint: str) -> Donation | None:
@@ -240,6 +250,7 @@ def ensure_checkout_session(
     *,
     in_progress_wait: float = 10.0,
     now: datetime | None = None,
+    prefer_payment_link: bool = False,
 ) -> Donation:
     """Give the donation a Checkout Session unless it has one; safe to call repeatedly.
 
@@ -251,6 +262,11 @@ def ensure_checkout_session(
     """
     if donation.stripe_checkout_session_id or donation.status not in RETRYABLE:
         return donation
+    if prefer_payment_link:
+        # Past the service's donation rate: no Stripe call, no wait for budget.
+        redirected = surge.redirect_to_payment_link(db, donation, reason="service_rate")
+        if redirected is not None:
+            return redirected
     if donation.status == DonationStatus.CREATED and donation.checkout_attempts == 0 and in_progress_wait > 0:
         # Another request (a double submit) may be creating the session right now.
         awaited = _wait_for_session(db, donation.id, in_progress_wait, settings)

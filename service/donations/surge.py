@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from .. import metrics
 from ..appeals import list_appeals
 from ..models import Donation, DonationStatus, utcnow
 from ..settings import Settings
@@ -37,8 +38,14 @@ log = logging.getLogger(__name__)
 REDIRECTABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
 
 
-def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None:
-    """Point the donation at its appeal's Payment Link; None if there is none to offer."""
+def redirect_to_payment_link(
+    db: Session, donation: Donation, reason: str = "stripe_budget"
+) -> Donation | None:
+    """Point the donation at its appeal's Payment Link; None if there is none to offer.
+
+    ``reason``: ``stripe_budget`` (Stripe or our call budget said no within the wait) or
+    ``service_rate`` (the request came past the service's donation rate, service/rate_limits.py).
+    """
     if donation.frequency != "one_off":
         return None
     link = find_link(db, donation.appeal_id, donation.currency)
@@ -61,8 +68,10 @@ def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None
     refreshed = db.get(Donation, donation.id, populate_existing=True)
     if not moved.rowcount:  # type: ignore[attr-defined]
         return refreshed  # a concurrent request already gave it a session or a link
+    metrics.surge_redirected(reason)
     log.info(
-        "surge_redirected", extra={"donation_id": donation.id, "payment_link": link.stripe_payment_link_id}
+        "surge_redirected",
+        extra={"donation_id": donation.id, "payment_link": link.stripe_payment_link_id, "reason": reason},
     )
     return refreshed
 

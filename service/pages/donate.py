@@ -29,7 +29,7 @@ from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, Donation, DonationStatus, utcnow
 from ..pending_debits import pending_debit
-from ..rate_limits import donation_limits
+from ..rate_limits import donation_limits, over_service_rate
 from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
@@ -237,6 +237,7 @@ def donate_submit(slug: str) -> Any:
             idempotency_key=data["form_token"],
             scope="form",
             appeals=extensions.appeal_cache(),
+            prefer_payment_link=over_service_rate(),
         )
     except ValidationFailed as exc:
         return _render_form(appeal, values, exc.fields, 422)

@@ -61,13 +61,56 @@ def test_each_client_address_has_its_own_budget(make_app: Any) -> None:
     assert client.post(API, json=VALID, environ_base=b).status_code == 201
 
 
-def test_global_limit_applies_across_addresses(make_app: Any) -> None:
-    client = make_app(rate_limit_donations="100/minute", rate_limit_donations_global="2/minute").test_client()
+def test_past_the_global_rate_donors_are_not_refused_but_sent_to_the_payment_link(make_app: Any) -> None:
+    app = make_app(rate_limit_donations="100/minute", rate_limit_donations_global="2/minute")
+    client = app.test_client()
+
+    def give(i: int) -> Any:
+        return client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"203.0.113.{i}"})
+
+    # Without a Payment Link for the appeal, the third donor takes the usual path (a Checkout
+    # Session within the Stripe call budget) rather than a 429.
+    assert [give(i).get_json()["status"] for i in range(1, 4)] == ["pending"] * 3
+    assert app.test_cli_runner().invoke(args=["surge", "payment-links", "create"]).exit_code == 0
+    redirected = give(4)
+    assert redirected.status_code == 201 and redirected.get_json()["status"] == "surge_redirected"
+    assert "client_reference_id=" in redirected.get_json()["checkout_url"]
+    monthly = client.post(
+        API, json={**VALID, "frequency": "monthly"}, environ_base={"REMOTE_ADDR": "203.0.113.5"}
+    )
+    assert monthly.status_code == 201 and monthly.get_json()["status"] == "pending"  # a link is one-off
+
+
+def test_a_burst_from_many_addresses_of_one_network_is_limited(make_app: Any) -> None:
+    client = make_app(
+        rate_limit_donations="100/minute", rate_limit_donations_network="3/minute"
+    ).test_client()
     statuses = [
-        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"203.0.113.{i}"}).status_code
-        for i in range(1, 4)
+        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"198.51.100.{i}"}).status_code
+        for i in range(1, 6)
     ]
-    assert statuses == [201, 201, 429]
+    assert statuses == [201, 201, 201, 429, 429]
+    other_network = client.post(API, json=VALID, environ_base={"REMOTE_ADDR": "198.51.101.1"})
+    assert other_network.status_code == 201
+    v6 = [
+        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"2001:db8:1:{i:x}::1"}).status_code
+        for i in range(1, 5)
+    ]
+    assert v6 == [201, 201, 201, 429]  # four /64s of one /48
+
+
+def test_an_ipv6_client_rotating_addresses_inside_its_64_is_one_client(make_app: Any) -> None:
+    client = make_app(rate_limit_donations="2/minute").test_client()
+    statuses = [
+        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"2001:db8:5:7::{i:x}"}).status_code
+        for i in range(1, 5)
+    ]
+    assert statuses == [201, 201, 429, 429]
+    mapped = [
+        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": address}).status_code
+        for address in ("192.0.2.9", "::ffff:192.0.2.9", "192.0.2.9")
+    ]
+    assert mapped == [201, 201, 429]  # an IPv4-mapped IPv6 address is the IPv4 client
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies(make_app: Any) -> None:
@@ -156,3 +199,17 @@ def test_the_429_page_is_the_donors_own_form_with_the_wait_in_words(make_app: An
     assert '<span class="brand">British Red Cross</span>' in html and "Donation Router" not in html
     assert 'value="12.34"' in html and 'value="d@example.org"' in html
     assert f'name="form_token" value="{data["form_token"]}"' in html  # resubmitting is the same gift
+
+
+def test_with_redis_down_the_network_limit_still_holds_in_process(make_app: Any) -> None:
+    app = make_app(
+        redis_url="redis://127.0.0.1:1/0",
+        rate_limit_donations="100/minute",
+        rate_limit_donations_network="2/minute",
+    )
+    client = app.test_client()
+    statuses = [
+        client.post(API, json=VALID, environ_base={"REMOTE_ADDR": f"198.51.100.{i}"}).status_code
+        for i in range(1, 4)
+    ]
+    assert statuses == [201, 201, 429]

@@ -162,6 +162,7 @@ def test_no_configuration_gives_exactly_the_documented_defaults() -> None:
         deployment_id="donation-router",
         trusted_proxy_count=0,
         rate_limit_donations="10/minute;60/hour",
+        rate_limit_donations_network="300/minute",
         rate_limit_donations_global="3000/minute",
         webhook_payload_retention_days=90,
         metrics_token=None,
@@ -194,6 +195,7 @@ def test_every_variable_is_read_trimmed_and_typed() -> None:
             "DEPLOYMENT_ID": " newsroom-eu ",
             "TRUSTED_PROXY_COUNT": "2",
             "RATE_LIMIT_DONATIONS": " 5/minute ",
+            "RATE_LIMIT_DONATIONS_NETWORK": " 50/minute;500/hour ",
             "RATE_LIMIT_DONATIONS_GLOBAL": "100/second",
             "WEBHOOK_PAYLOAD_RETENTION_DAYS": "3650",
             "METRICS_TOKEN": " " + "m" * 16 + " ",
@@ -222,6 +224,7 @@ def test_every_variable_is_read_trimmed_and_typed() -> None:
         deployment_id="newsroom-eu",
         trusted_proxy_count=2,
         rate_limit_donations="5/minute",
+        rate_limit_donations_network="50/minute;500/hour",
         rate_limit_donations_global="100/second",
         webhook_payload_retention_days=3650,
         metrics_token="m" * 16,
@@ -244,7 +247,7 @@ def test_blank_values_mean_the_default() -> None:
             "PUBLIC_BASE_URL", "SECRET_KEY", "REDIS_URL", "STRIPE_TIMEOUT_SECONDS", "STRIPE_MAX_RETRIES",
             "WORKER_TIMEOUT_SECONDS", "CHECKOUT_SESSION_MINUTES", "DATABASE_POOL_SIZE",
             "APPEAL_CACHE_SECONDS", "DEPLOYMENT_ID", "TRUSTED_PROXY_COUNT", "RATE_LIMIT_DONATIONS",
-            "RATE_LIMIT_DONATIONS_GLOBAL", "WEBHOOK_PAYLOAD_RETENTION_DAYS", "METRICS_TOKEN",
+            "RATE_LIMIT_DONATIONS_NETWORK", "RATE_LIMIT_DONATIONS_GLOBAL", "WEBHOOK_PAYLOAD_RETENTION_DAYS", "METRICS_TOKEN",
             "ACCESS_LOG_PUBLIC_READS", "STRIPE_CALL_BUDGET", "SURGE_WAIT_SECONDS", "WEB_CONCURRENCY",
         )
     }  # fmt: skip
