@@ -223,9 +223,12 @@ def init_rate_limits(
         deduct_when=counts_against_limit,
     )
     # Counted inside the refusing limits: an attempt they refuse never reaches the service rate.
-    service_rate = ServiceRate(limiter, settings.rate_limit_donations_global, f"{settings.deployment_id}:rl")
+    rate = settings.service_donation_rate
+    service_rate = ServiceRate(limiter, rate, f"{settings.deployment_id}:rl") if rate else None
     for endpoint in declared:
-        view = _counting_service_rate(app.view_functions[endpoint], service_rate)
+        view = app.view_functions[endpoint]
+        if service_rate is not None:
+            view = _counting_service_rate(view, service_rate)
         app.view_functions[endpoint] = per_network(per_address(view))
     extensions.set_rate_limiter(app, limiter)
 

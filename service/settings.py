@@ -71,8 +71,9 @@ class Settings:
     # Per IPv4 /24 or IPv6 /48 (service/rate_limits.py): high enough for a mobile carrier's
     # shared (CGNAT) addresses at a telethon peak, low enough to hold back a proxy block.
     rate_limit_donations_network: str = "300/minute"
-    # Past this, one-off donations go to the appeal's Payment Link instead of calling Stripe.
-    rate_limit_donations_global: str = "3000/minute"
+    # Past this rate one-off donations go to the appeal's Payment Link instead of calling Stripe;
+    # None: STRIPE_CALL_BUDGET a second (see service_donation_rate).
+    rate_limit_donations_global: str | None = None
     webhook_payload_retention_days: int = 90
     metrics_token: str | None = None
     # Successful reads of the public, cached figures are counted in /metrics; logging each of
@@ -103,6 +104,15 @@ class Settings:
     # prefix Stripe allows (10) is assumed.
     statement_descriptor_prefix: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def service_donation_rate(self) -> str | None:
+        """The whole service's donation rate past which donors take the Payment Link
+        (service/rate_limits.py): ``RATE_LIMIT_DONATIONS_GLOBAL``, by default what the Stripe
+        call budget serves; None (no such rate) when neither is set."""
+        if self.rate_limit_donations_global:
+            return self.rate_limit_donations_global
+        return f"{self.stripe_call_budget}/second" if self.stripe_call_budget > 0 else None
 
     @property
     def is_production(self) -> bool:

@@ -13,6 +13,9 @@ function response(status, headers, body)
   if status >= 400 then
     bad = (bad or 0) + 1
   end
+  if status == 429 then
+    refused = (refused or 0) + 1
+  end
   counted = counted + 1
   if max_requests > 0 and counted >= max_requests then
     wrk.thread:stop()
@@ -21,15 +24,17 @@ end
 
 function done(summary, latency, requests)
   local bad_total = 0
+  local refused_total = 0
   for _, t in ipairs(threads) do
     bad_total = bad_total + (t:get("bad") or 0)
+    refused_total = refused_total + (t:get("refused") or 0)
   end
   local e = summary.errors
   io.write(string.format(
-    'BENCH_JSON {"requests": %d, "duration_us": %d, "http_errors": %d, "connect": %d, "read": %d, ' ..
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "http_errors": %d, "refused_429": %d, "connect": %d, "read": %d, ' ..
     '"write": %d, "timeout": %d, "status_errors": %d, "p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f, ' ..
     '"max_ms": %.2f, "mean_ms": %.2f}\n',
-    summary.requests, summary.duration, bad_total, e.connect, e.read, e.write, e.timeout, e.status,
+    summary.requests, summary.duration, bad_total, refused_total, e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, latency.mean / 1000))
 end

@@ -163,7 +163,7 @@ def test_no_configuration_gives_exactly_the_documented_defaults() -> None:
         trusted_proxy_count=0,
         rate_limit_donations="10/minute;60/hour",
         rate_limit_donations_network="300/minute",
-        rate_limit_donations_global="3000/minute",
+        rate_limit_donations_global=None,
         webhook_payload_retention_days=90,
         metrics_token=None,
         access_log_public_reads=False,
@@ -421,3 +421,11 @@ def test_mail_url_is_parsed_and_its_password_never_shown() -> None:
         load_settings({**GOOD_PRODUCTION, "MAIL_URL": "http://mailer:hunter2@x", "MAIL_FROM": "nobody"})
     assert "hunter2" not in str(caught.value)
     assert [p.split()[0] for p in caught.value.problems] == ["MAIL_URL", "MAIL_FROM"]
+
+
+def test_the_service_donation_rate_defaults_to_what_the_stripe_call_budget_serves() -> None:
+    assert load_settings({}).service_donation_rate == "20/second"
+    assert load_settings({"STRIPE_CALL_BUDGET": "400"}).service_donation_rate == "400/second"
+    assert load_settings({"STRIPE_CALL_BUDGET": "0"}).service_donation_rate is None
+    explicit = load_settings({"STRIPE_CALL_BUDGET": "0", "RATE_LIMIT_DONATIONS_GLOBAL": "50/second"})
+    assert explicit.service_donation_rate == "50/second"
