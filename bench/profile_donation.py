@@ -52,7 +52,7 @@ def measure(backend: str, donations: int) -> None:
     sandbox = start_subprocess("--quiet")
     settings = Settings(
         environment="development", database_url=url, stripe_api_base=sandbox.base_url,
-        rate_limit_donations="10000000/minute",
+        rate_limit_donations="10000000/minute", rate_limit_donations_network="10000000/minute",
         stripe_call_budget=0, database_pool_size=5,
     )  # fmt: skip
     try:

@@ -102,7 +102,7 @@ def set_translations(app: Flask, value: Any) -> Any:
 
 
 def rate_limiter(app: Flask | None = None) -> Any:
-    """Flask-Limiter's limiter, or None before ``init_rate_limits``."""
+    """The donation limits' counts (service/rate_limits.py: Counts), or None before ``init_rate_limits``."""
     return _carried(app).get(RATE_LIMITER)
 
 

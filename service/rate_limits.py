@@ -10,16 +10,19 @@ own form with the wait in words):
 * per network (``RATE_LIMIT_DONATIONS_NETWORK``): a burst spread over many addresses of one
   IPv4 /24 or IPv6 /48, as a rented proxy block or a botnet in one hosting range sends.
 
-The whole service's rate (``RATE_LIMIT_DONATIONS_GLOBAL``) refuses nobody: past it a one-off
-donation goes straight to its appeal's Payment Link (surge mode, service/donations/surge.py)
-instead of spending a Stripe call, so a telethon's peak of donors from everywhere is never
-turned away by our own limit. A monthly gift, or an appeal without a link, takes the usual path
-under the Stripe call budget.
+The whole service's rate (``RATE_LIMIT_DONATIONS_GLOBAL``, by default the Stripe call budget a
+second) refuses nobody: past it a one-off donation goes straight to its appeal's Payment Link
+(surge mode, service/donations/surge.py) instead of spending a Stripe call, so a telethon's peak
+of donors from everywhere is never turned away by our own limit. A monthly gift, or an appeal
+without a link, takes the usual path under the Stripe call budget.
 
-Flask-Limiter counts in Redis when ``REDIS_URL`` is set, so all workers and instances share one
-count; if Redis goes away it falls back to counting in this process instead of refusing donors
-(the limits then apply per worker, which is looser but never blocks a real donor), and checks
-Redis again with back-off.
+Each limit is a moving window (``10/minute`` means at most 10 in any 60 seconds). All of one
+request's windows are checked and counted together, in one Redis script call when ``REDIS_URL``
+is set (so every worker and instance shares the counts), else in this process. An attempt
+answered before any Stripe call (``NOT_COUNTED``: a typo's 422, bad JSON) is given back
+afterwards, so it does not use up the donor's limit. If Redis goes away the counts fall back to
+this process instead of refusing donors (looser, never stricter) and Redis is tried again after
+a few seconds. Only the declared views pay for any of this: other requests run no limiter code.
 
 The client address is the socket peer unless ``TRUSTED_PROXY_COUNT`` says how many proxies in
 front of us append to ``X-Forwarded-For``; only those hops are believed, so a client cannot pick
@@ -32,22 +35,23 @@ import functools
 import ipaddress
 import logging
 import math
+import threading
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, request
-from flask_limiter import Limit, Limiter
-from flask_limiter.errors import RateLimitExceeded
-from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from flask import Flask, Response, after_this_request, g, request
+from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import extensions, metrics
 from .errors import error_response, wants_json
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 MESSAGE = "Too many donation attempts in a short time. Please wait a moment and try again."
 # Answers given before any Stripe call: a donor's typo or a client's bad request refused by
@@ -55,6 +59,7 @@ MESSAGE = "Too many donation attempts in a short time. Please wait a moment and 
 # (eight mistyped amounts in a row must not lock a donor out). The 429 itself does not count
 # either, so waiting the time the page states is enough.
 NOT_COUNTED = frozenset({400, 413, 415, 422, 429})
+REDIS_RETRY_SECONDS = 5.0
 
 
 def counts_against_limit(response: Response) -> bool:
@@ -68,12 +73,11 @@ DECLARED = "donation_limits"
 
 def donation_limits(view: View) -> View:
     """Declare on a view that creates a donation (and so a Checkout Session) that the donation
-    limits apply to its POSTs: per client address and for the whole service.
+    limits apply to its POSTs: per client address and per network, and the service's rate.
 
     Every view so declared counts against one budget, so using the API and the form alternately
-    does not double it. The limits and their storage come from each app's settings, so
-    ``init_rate_limits`` puts Flask-Limiter's ``shared_limit`` decorators on the declared views
-    of the app being built.
+    does not double it. The limits and their storage come from each app's settings:
+    ``init_rate_limits`` wraps the declared views of the app being built.
     """
     setattr(view, DECLARED, True)
     return view
@@ -83,8 +87,6 @@ def _declared(view: Any) -> bool:
     # A MethodView is declared on its class; Flask's view function keeps the class as view_class.
     return bool(getattr(view, DECLARED, False) or getattr(getattr(view, "view_class", None), DECLARED, False))
 
-
-log = logging.getLogger(__name__)
 
 # The blocks one subscriber (IPv6 /64) and one network (IPv4 /24, IPv6 /48) are usually given.
 SUBSCRIBER_PREFIX_V6 = 64
@@ -109,14 +111,18 @@ def _address_keys(address: str) -> tuple[str, str]:
     return str(subscriber), str(network)
 
 
+def client_address() -> str:
+    return request.remote_addr or "127.0.0.1"
+
+
 def client_key() -> str:
     """The client the per-address limit counts: its IPv4 address, or its IPv6 /64."""
-    return _address_keys(get_remote_address())[0]
+    return _address_keys(client_address())[0]
 
 
 def client_network() -> str:
     """The network the per-network limit counts: the client's IPv4 /24 or IPv6 /48."""
-    return _address_keys(get_remote_address())[1]
+    return _address_keys(client_address())[1]
 
 
 OVER_SERVICE_RATE = "donations_over_service_rate"
@@ -128,130 +134,247 @@ def over_service_rate() -> bool:
     return bool(g.get(OVER_SERVICE_RATE, False))
 
 
-class ServiceRate:
-    """The whole service's donation rate, kept beside the other limits' counts (Redis when set).
+@dataclass(frozen=True)
+class Window:
+    """One moving window: at most ``limit`` attempts in any ``seconds``."""
 
-    Counting is one moving-window ``hit`` per limit: attempts past the rate are not counted, so
-    the rate measures what went the usual way. Every attempt that passed the per-address and
-    per-network limits counts, a refused-by-validation one included: this rate refuses nobody,
-    so a flood of bad requests can only send donors to the Payment Link sooner.
-    """
+    limit: int
+    seconds: int
 
-    def __init__(self, limiter: Limiter, limits: str, key_prefix: str):
-        self.limiter = limiter
-        self.items: list[RateLimitItem] = parse_many(limits)
-        self.key = (key_prefix, "all-clients", "donations-global")
-        self.fallback = MovingWindowRateLimiter(MemoryStorage())
 
-    def take(self) -> bool:
-        """Count one donation attempt; False when the rate is already reached."""
+def windows(text: str | None) -> tuple[Window, ...]:
+    """``10/minute;60/hour`` as windows (the syntax settings.py checks at start-up)."""
+    return tuple(Window(item.amount, item.get_expiry()) for item in parse_many(text)) if text else ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the windows said about one attempt: refused (and for how long), or past the service
+    rate, or neither; ``token`` gives the attempt back (:meth:`Counts.give_back`)."""
+
+    retry_after: int | None
+    over_service_rate: bool
+    token: str
+
+
+# KEYS: the refusing windows' keys, then the service rate's. ARGV: a unique entry for this
+# attempt, the number of refusing keys, then limit and seconds for each key. Entries are
+# "microseconds:nonce", newest first; a window is full when its limit-th newest entry is still
+# inside it. Returns {-1 or milliseconds until the first full refusing window frees,
+# 1 if past the service rate else 0}. One call, atomic: an attempt is counted in every window or,
+# when refused, in none.
+WINDOWS_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- Built from TIME's strings: Lua 5.1 would print a 16-digit number in exponent notation.
+local entry = t[1] .. string.rep('0', 6 - #t[2]) .. t[2] .. ':' .. ARGV[1]
+local hard = tonumber(ARGV[2])
+local function full(i)
+  local limit, window = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i]) * 1000000
+  local nth = redis.call('LINDEX', KEYS[i], limit - 1)
+  if not nth then return nil end
+  local at = tonumber(string.match(nth, '^(%d+)'))
+  if at > now - window then return at + window - now end
+  return nil
+end
+local wait = -1
+for i = 1, hard do
+  local left = full(i)
+  if left and left > wait then wait = left end
+end
+if wait >= 0 then return {math.floor(wait / 1000) + 1, 0} end
+local over = 0
+for i = hard + 1, #KEYS do
+  if full(i) then over = 1 end
+end
+for i = 1, #KEYS do
+  if i <= hard or over == 0 then
+    local limit, window = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+    redis.call('LPUSH', KEYS[i], entry)
+    redis.call('LTRIM', KEYS[i], 0, limit - 1)
+    redis.call('EXPIRE', KEYS[i], window)
+  end
+end
+return {-1, over}
+"""
+GIVE_BACK_SCRIPT = """
+for i = 1, #KEYS do redis.call('LREM', KEYS[i], 1, ARGV[1]) end
+return 0
+"""
+
+
+class LocalWindows:
+    """The same windows kept in this process (the demo, tests, and while Redis is down)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._entries: dict[str, deque[tuple[float, str]]] = {}
+        self._lock = threading.Lock()
+        self._last_sweep = clock()
+
+    def _full(self, key: str, window: Window, now: float) -> float | None:
+        entries = self._entries.get(key)
+        if entries is None or len(entries) < window.limit:
+            return None
+        at = entries[window.limit - 1][0]
+        return at + window.seconds - now if at > now - window.seconds else None
+
+    def take(
+        self, hard: list[tuple[str, Window]], soft: list[tuple[str, Window]], token: str
+    ) -> tuple[int, bool]:
+        """As WINDOWS_SCRIPT: (-1 or milliseconds until a full refusing window frees, past the service rate)."""
+        with self._lock:
+            now = self.clock()
+            self._sweep(now)
+            waits = [w for key, window in hard if (w := self._full(key, window, now)) is not None]
+            if waits:
+                return math.floor(max(waits) * 1000) + 1, False
+            over = any(self._full(key, window, now) is not None for key, window in soft)
+            for key, window in [*hard, *([] if over else soft)]:
+                entries = self._entries.setdefault(key, deque())
+                entries.appendleft((now, token))
+                while len(entries) > window.limit:
+                    entries.pop()
+            return -1, over
+
+    def give_back(self, keys: list[str], token: str) -> None:
+        with self._lock:
+            for key in keys:
+                entries = self._entries.get(key)
+                if entries is not None:
+                    for entry in entries:
+                        if entry[1] == token:
+                            entries.remove(entry)
+                            break
+
+    def _sweep(self, now: float) -> None:
+        # Forget clients not seen for an hour, once a minute, so memory follows the live clients.
+        if now - self._last_sweep < 60:
+            return
+        self._last_sweep = now
+        for key in [k for k, entries in self._entries.items() if not entries or entries[0][0] < now - 3600]:
+            del self._entries[key]
+
+
+class Counts:
+    """Every donation window for this app: in Redis when configured, else (or while it is down)
+    in this process."""
+
+    def __init__(self, settings: Settings):
+        self.prefix = f"{{{settings.deployment_id}:rl}}"  # one hash slot: the script's keys in one call
+        self.per_address = windows(settings.rate_limit_donations)
+        self.per_network = windows(settings.rate_limit_donations_network)
+        self.service_rate = windows(settings.service_donation_rate)
+        self.local = LocalWindows()
+        self.redis: Any = None
+        self._redis_down_until = 0.0
+        if settings.redis_url:
+            import redis
+
+            self.redis = redis.Redis.from_url(
+                # A dead Redis must cost a donor milliseconds, not the worker's whole time budget.
+                settings.redis_url,
+                socket_connect_timeout=0.25,
+                socket_timeout=0.25,
+                health_check_interval=30,
+            )
+            self._take = self.redis.register_script(WINDOWS_SCRIPT)
+            self._give_back = self.redis.register_script(GIVE_BACK_SCRIPT)
+
+    def _keys(self, address: str, network: str) -> tuple[list[tuple[str, Window]], list[tuple[str, Window]]]:
+        hard = [(f"{self.prefix}:a:{w.limit}/{w.seconds}:{address}", w) for w in self.per_address]
+        hard += [(f"{self.prefix}:n:{w.limit}/{w.seconds}:{network}", w) for w in self.per_network]
+        soft = [(f"{self.prefix}:s:{w.limit}/{w.seconds}", w) for w in self.service_rate]
+        return hard, soft
+
+    def take(self, address: str, network: str) -> tuple[Decision, list[str]]:
+        """Check and count one attempt; returns the decision and the keys it was counted under."""
+        hard, soft = self._keys(address, network)
+        token = uuid.uuid4().hex[:12]
+        wait, over = self._take_redis(hard, soft, token) if self._redis_up() else (None, False)
+        if wait is None:
+            wait, over = self.local.take(hard, soft, token)
+        counted = [] if wait >= 0 else [key for key, _ in hard] + ([] if over else [key for key, _ in soft])
+        retry_after = max(1, math.ceil(wait / 1000)) if wait >= 0 else None
+        return Decision(retry_after, over, token), counted
+
+    def give_back(self, keys: list[str], token: str) -> None:
+        """Uncount an attempt answered before any Stripe call."""
+        if self._redis_up():
+            try:
+                self._give_back(keys=keys, args=[token])
+                return
+            except Exception as exc:  # noqa: BLE001 - a dead Redis must never cost a donation
+                self._redis_failed(exc)
+        self.local.give_back(keys, token)
+
+    def _redis_up(self) -> bool:
+        return self.redis is not None and time.monotonic() >= self._redis_down_until
+
+    def _take_redis(
+        self, hard: list[tuple[str, Window]], soft: list[tuple[str, Window]], token: str
+    ) -> tuple[int | None, bool]:
+        args: list[Any] = [token, len(hard)]
+        for _, window in [*hard, *soft]:
+            args += [window.limit, window.seconds]
         try:
-            strategy = self.limiter.limiter  # Flask-Limiter's in-memory fallback while Redis is down
-            return all(strategy.hit(item, *self.key) for item in self.items)
-        except Exception:  # noqa: BLE001 - a dead Redis must never cost a donation
-            log.warning("service_rate_storage_unreachable", exc_info=True)
-            return all(self.fallback.hit(item, *self.key) for item in self.items)
+            wait, over = self._take(keys=[key for key, _ in [*hard, *soft]], args=args)
+        except Exception as exc:  # noqa: BLE001 - a dead Redis must never cost a donation
+            self._redis_failed(exc)
+            return None, False
+        return int(wait), bool(over)
+
+    def _redis_failed(self, exc: Exception) -> None:
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        log.warning("rate_limit_redis_down", extra={"error": type(exc).__name__})
 
 
-def _counting_service_rate(view: Callable[..., Any], rate: ServiceRate) -> Callable[..., Any]:
+def _limited(view: Callable[..., Any], counts: Counts, refused: Callable[[int], Any]) -> Callable[..., Any]:
     @functools.wraps(view)
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        if request.method == "POST":
-            setattr(g, OVER_SERVICE_RATE, not rate.take())
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        decision, keys = counts.take(client_key(), client_network())
+        if decision.retry_after is not None:
+            # The network, not the address: enough to spot a carrier's shared range, less personal.
+            log.info("rate_limited", extra={"network": client_network(), "retry_after": decision.retry_after})
+            return refused(decision.retry_after)
+        setattr(g, OVER_SERVICE_RATE, decision.over_service_rate)
+
+        @after_this_request
+        def give_back_if_not_counted(response: Response) -> Response:
+            if not counts_against_limit(response):
+                counts.give_back(keys, decision.token)
+            return response
+
         return view(*args, **kwargs)
 
-    return counted
-
-
-def make_limiter(app: Flask, settings: Settings, donation_endpoints: frozenset[str]) -> Limiter:
-    storage_uri = settings.redis_url or "memory://"
-    options: dict[str, Any] = {}
-    if settings.redis_url:
-        # A dead Redis must cost a donor milliseconds, not the worker's whole time budget.
-        options = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
-    limiter = Limiter(
-        client_key,
-        app=app,
-        storage_uri=storage_uri,
-        storage_options=options,
-        strategy="moving-window",
-        key_prefix=f"{settings.deployment_id}:rl",
-        in_memory_fallback_enabled=True,
-        in_memory_fallback=[
-            settings.rate_limit_donations,
-            Limit(
-                settings.rate_limit_donations_network,
-                key_function=client_network,
-                scope="donations-network",
-                shared=True,
-            ),
-        ],
-        swallow_errors=True,
-        # Off: Flask-Limiter would overwrite the Retry-After of our own 503s (Stripe busy) with
-        # its window's reset time. The 429 handler below sets Retry-After itself.
-        headers_enabled=False,
-    )
-
-    def not_a_donation() -> bool:
-        # Also keeps the in-memory fallback limits, which Flask-Limiter applies to every request
-        # while Redis is down, off page views and webhooks.
-        return request.method != "POST" or request.endpoint not in donation_endpoints
-
-    limiter.request_filter(not_a_donation)
-    return limiter
+    return limited
 
 
 def init_rate_limits(
     app: Flask, settings: Settings, rate_limited_form: Callable[[int], tuple[str, int]]
-) -> Limiter:
+) -> Counts:
     """Trust the configured proxies, then limit the views registered on ``app`` that are declared
     with :func:`donation_limits`; a donor's form refused with a 429 is ``rate_limited_form``'s page."""
     if settings.trusted_proxy_count:
         count = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
-    declared = frozenset(endpoint for endpoint, view in app.view_functions.items() if _declared(view))
-    limiter = make_limiter(app, settings, declared)
-    # With deduct_when Flask-Limiter tests the limit before the view and counts the attempt
-    # after it, from the answer (flask_limiter/_extension.py, __check_conditional_deductions).
-    per_address = limiter.shared_limit(
-        settings.rate_limit_donations, scope="donations", deduct_when=counts_against_limit
-    )
-    per_network = limiter.shared_limit(
-        settings.rate_limit_donations_network,
-        scope="donations-network",
-        key_func=client_network,
-        deduct_when=counts_against_limit,
-    )
-    # Counted inside the refusing limits: an attempt they refuse never reaches the service rate.
-    rate = settings.service_donation_rate
-    service_rate = ServiceRate(limiter, rate, f"{settings.deployment_id}:rl") if rate else None
-    for endpoint in declared:
-        view = app.view_functions[endpoint]
-        if service_rate is not None:
-            view = _counting_service_rate(view, service_rate)
-        app.view_functions[endpoint] = per_network(per_address(view))
-    extensions.set_rate_limiter(app, limiter)
+    counts = Counts(settings)
 
-    def too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int, dict[str, str]]:
-        return _too_many(rate_limited_form)
+    def refused(retry_after: int) -> Any:
+        return _too_many(rate_limited_form, retry_after)
 
-    app.register_error_handler(RateLimitExceeded, too_many)
-    return limiter
-
-
-def _retry_after(app_limiter: Limiter | None) -> int:
-    current = app_limiter.current_limit if app_limiter else None
-    if current is None:
-        return 60
-    # The moving window's reset time is rounded to whole seconds; never promise more than a window.
-    return max(1, min(math.ceil(current.reset_at - time.time()), current.limit.get_expiry()))
+    for endpoint, view in list(app.view_functions.items()):
+        if _declared(view):
+            app.view_functions[endpoint] = _limited(view, counts, refused)
+    extensions.set_rate_limiter(app, counts)
+    return counts
 
 
 def _too_many(
-    rate_limited_form: Callable[[int], tuple[str, int]],
+    rate_limited_form: Callable[[int], tuple[str, int]], retry_after: int
 ) -> Response | tuple[str, int, dict[str, str]]:
-
-    retry_after = _retry_after(extensions.rate_limiter())
     metrics.rate_limited()
     if wants_json():
         return error_response(429, "rate_limited", MESSAGE, retry_after=retry_after)

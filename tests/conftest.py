@@ -130,6 +130,7 @@ def settings(database_url: str, sandbox: Any) -> Settings:
         database_pool_size=5,
         # Tests fire bursts from one address; tests/reliability checks the real limits.
         rate_limit_donations="1000/minute",
+        rate_limit_donations_network="1000/minute",
         # No Stripe call budget: tests fire bursts against the sandbox; tests/surge sets one.
         stripe_call_budget=0,
     )

@@ -53,6 +53,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SECRET_KEY": settings.secret_key,
         "DATABASE_POOL_SIZE": "3",
         "RATE_LIMIT_DONATIONS": settings.rate_limit_donations,
+        "RATE_LIMIT_DONATIONS_NETWORK": settings.rate_limit_donations_network,
         "LOG_LEVEL": "INFO",
     }
 
