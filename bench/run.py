@@ -38,6 +38,9 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 SQLITE_DIR = Path(tempfile.gettempdir()) / "donation-router-bench"
 SECRET = "whsec_bench_only_secret"  # noqa: S105 - a loopback benchmark's signing secret
 PORT = 5099
+REDIS_URL = "redis://127.0.0.1:6379/0"
+# Its own Redis keys (limits, job queue) per run; deleted when the run ends.
+DEPLOYMENT = f"bench-{os.getpid()}-{int(time.time())}"
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SCENARIOS = ("baseline", "api", "form", "webhook", "progress", "surge", "telethon", "finance")
 
@@ -76,15 +79,28 @@ def service_env(database_url: str, sandbox_url: str, **extra: str) -> dict[str, 
         "DATABASE_URL": database_url,
         "STRIPE_API_BASE": sandbox_url,
         "STRIPE_WEBHOOK_SECRET": SECRET,
-        # One loopback address sends everything: the per-address limit would refuse the benchmark.
-        "RATE_LIMIT_DONATIONS": "10000000/minute",
-        "RATE_LIMIT_DONATIONS_NETWORK": "10000000/minute",
+        # As in production: Redis holds the limits' counts and the job queue (emails are queued
+        # for a worker, not sent by the web process), and the default donation limits apply to
+        # the donors' addresses, which wrk sends as one trusted proxy would (lua/donors.lua).
+        "REDIS_URL": REDIS_URL,
+        "DEPLOYMENT_ID": DEPLOYMENT,
+        "TRUSTED_PROXY_COUNT": "1",
         "STRIPE_CALL_BUDGET": "0",  # and so no service-wide donation rate either
         "DATABASE_POOL_SIZE": "25",  # a quarter of worker_connections (gunicorn.conf.py): transactions are short
         "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "INFO",
         **extra,
     }
+
+
+def forget_redis_keys(deployment: str) -> None:
+    """The run's limit counts and queued jobs (no worker takes them in a benchmark)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for pattern in (f"*{deployment}*",):
+        for key in client.scan_iter(pattern, count=1000):
+            client.delete(key)
 
 
 class Recorder:
@@ -128,7 +144,7 @@ def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox:
                 events_file = SQLITE_DIR / "events-baseline.txt"
                 SQLITE_DIR.mkdir(exist_ok=True)
                 ids = [f"don_base{int(time.time())}{i:012d}" for i in range(count)]
-                webhook_events.write_events(events_file, ids, SECRET, "donation-router")
+                webhook_events.write_events(events_file, ids, SECRET, DEPLOYMENT)
                 rec.wrk("baseline webhook", backend, base.url, "webhook.lua", base.pids,
                         connections=args.webhook_connections, seconds=seconds, max_requests=count,
                         extra_env={"BENCH_EVENTS_FILE": str(events_file)})  # fmt: skip
@@ -152,7 +168,7 @@ def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox:
             ids = webhook_events.create_pending_donations(url, count, prefix=f"w{int(time.time())}")
             events_file = SQLITE_DIR / f"events-{backend}.txt"
             SQLITE_DIR.mkdir(exist_ok=True)
-            webhook_events.write_events(events_file, ids, SECRET, "donation-router")
+            webhook_events.write_events(events_file, ids, SECRET, DEPLOYMENT)
             rec.wrk("webhook completed", backend, svc.url, "webhook.lua", svc.pids,
                     connections=args.webhook_connections, seconds=seconds, max_requests=count,
                     extra_env={"BENCH_EVENTS_FILE": str(events_file)})  # fmt: skip
@@ -206,6 +222,7 @@ def main() -> None:
                 run_backend(backend, only, args, sandbox, rec)
     finally:
         sandbox.stop()
+        forget_redis_keys(DEPLOYMENT)
     if "surge" in only:
         from .surge import run_surge
 

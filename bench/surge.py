@@ -97,7 +97,7 @@ def _pay_sample(database_url: str, sandbox: Any) -> dict[str, Any]:
 
 
 def run_surge(database_url: str, seconds: int, budget: int = 8) -> dict[str, Any]:
-    from .run import PORT, SECRET, SQLITE_DIR, service_env
+    from .run import PORT, SECRET, SQLITE_DIR, forget_redis_keys, service_env
 
     SQLITE_DIR.mkdir(exist_ok=True)
     service_url = f"http://127.0.0.1:{PORT}"
@@ -107,9 +107,10 @@ def run_surge(database_url: str, seconds: int, budget: int = 8) -> dict[str, Any
         "--webhook-url", f"{service_url}/webhooks/stripe", "--webhook-secret", SECRET,
     )  # fmt: skip
     sandbox = SandboxControl(sandbox_url)
+    deployment = f"bench-surge-{os.getpid()}-{int(time.time())}"
     env = service_env(
-        database_url, sandbox_url, REDIS_URL="redis://127.0.0.1:6379/0", STRIPE_CALL_BUDGET=str(budget),
-        SURGE_WAIT_SECONDS="2", DEPLOYMENT_ID=f"bench-surge-{os.getpid()}",
+        database_url, sandbox_url, STRIPE_CALL_BUDGET=str(budget),
+        SURGE_WAIT_SECONDS="2", DEPLOYMENT_ID=deployment,
     )  # fmt: skip
     log_path = SQLITE_DIR / "surge-service.log"
     try:
@@ -133,6 +134,7 @@ def run_surge(database_url: str, seconds: int, budget: int = 8) -> dict[str, Any
     finally:
         sandbox_proc.terminate()
         sandbox_proc.wait(timeout=10)
+        forget_redis_keys(deployment)
     busiest = max(per_second.values()) if per_second else 0
     result.update(
         scenario="surge above the budget", db="postgresql", budget_per_second=budget,

@@ -12,7 +12,7 @@ are made first with ``flask surge payment-links create``.
 
 Three wrk runs at once, through the proxy's ``X-Forwarded-For``:
 
-* donors (``lua/telethon.lua``): 10,000 addresses, each in its own /24, taken in turn, with more
+* donors (``lua/donation_api.lua``): 10,000 addresses, each in its own /24, taken in turn, with more
   connections than the machine can serve at once;
 * a card tester at one address (``lua/card_testing.lua``), 4 connections, one attempt every
   100 ms on each (40 a second);
@@ -43,7 +43,6 @@ from sqlalchemy.orm import Session
 
 from sandbox.control_client import SandboxControl
 from service.models import Donation
-from service.settings import Settings
 
 from .procs import ROOT, run_wrk, start_gunicorn, wait_until_idle
 from .surge import _pay_sample, _start_sandbox
@@ -91,7 +90,7 @@ def _donor_outcome(result: dict[str, Any]) -> dict[str, Any]:
 def run_telethon(
     database_url: str, seconds: int = 60, connections: int = 512, budget: int = BUDGET
 ) -> dict[str, Any]:
-    from .run import PORT, SECRET, SQLITE_DIR, service_env
+    from .run import PORT, SECRET, SQLITE_DIR, forget_redis_keys, service_env
 
     SQLITE_DIR.mkdir(exist_ok=True)
     service_url = f"http://127.0.0.1:{PORT}"
@@ -101,14 +100,9 @@ def run_telethon(
         "--webhook-url", f"{service_url}/webhooks/stripe", "--webhook-secret", SECRET,
     )  # fmt: skip
     sandbox = SandboxControl(sandbox_url)
-    defaults = Settings()
+    deployment = f"bench-telethon-{os.getpid()}-{int(time.time())}"
     env = service_env(
-        database_url, sandbox_url,
-        REDIS_URL="redis://127.0.0.1:6379/0", STRIPE_CALL_BUDGET=str(budget), SURGE_WAIT_SECONDS="2",
-        TRUSTED_PROXY_COUNT="1", DEPLOYMENT_ID=f"bench-telethon-{os.getpid()}-{int(time.time())}",
-        # The production limits, not bench.run's raised ones: the donors come from 10,000 addresses.
-        RATE_LIMIT_DONATIONS=defaults.rate_limit_donations,
-        RATE_LIMIT_DONATIONS_NETWORK=defaults.rate_limit_donations_network,
+        database_url, sandbox_url, STRIPE_CALL_BUDGET=str(budget), SURGE_WAIT_SECONDS="2", DEPLOYMENT_ID=deployment,
     )  # fmt: skip
     try:
         subprocess.run(
@@ -119,8 +113,8 @@ def run_telethon(
         try:
             with ThreadPoolExecutor(3) as pool:
                 donors = pool.submit(
-                    run_wrk, svc.url, "telethon.lua", connections=connections, seconds=seconds,
-                    measure=svc.pids, extra_env={"BENCH_DONORS": "10000"},
+                    run_wrk, svc.url, "donation_api.lua", connections=connections, seconds=seconds,
+                    measure=svc.pids, extra_env={"BENCH_DONORS": "10000", "BENCH_UTM_SOURCE": "telethon"},
                 )  # fmt: skip
                 time.sleep(1)  # wrk's own start; the testers join the donors under way
                 one = pool.submit(
@@ -150,6 +144,7 @@ def run_telethon(
     finally:
         sandbox_proc.terminate()
         sandbox_proc.wait(timeout=10)
+        forget_redis_keys(deployment)
     per_calendar_second, per_sliding_second = busiest_second(arrivals)
     span = (arrivals[-1] - arrivals[0]).total_seconds() if len(arrivals) > 1 else 0
     row = {

@@ -149,3 +149,19 @@ def insert_ignore_returning_id(db: Session, model: type, values: dict[str, Any])
     """As :func:`insert_ignore`, giving the new row's id (None if nothing was inserted)."""
     statement = _insert_ignoring_conflicts(db.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
     return db.connection().execute(statement, values).scalar()
+
+
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def single_statement_writes(db: Session) -> bool:
+    """On PostgreSQL, when ``db`` has no transaction yet, let each of its next statements commit
+    by itself: a write that is one statement then costs one round trip instead of three (``BEGIN``,
+    the statement, ``COMMIT``: psycopg sends ``BEGIN`` on its own). The caller still ends with
+    ``db.commit()``, which then sends nothing; the connection goes back to the pool with its usual
+    isolation level. Only for code whose every statement is atomic on its own. Returns whether it
+    did (False on SQLite, or inside a transaction: the caller's statements then share it)."""
+    if db.in_transaction() or db.get_bind().dialect.name != "postgresql":
+        return False
+    db.connection(execution_options=AUTOCOMMIT)
+    return True

@@ -1,6 +1,8 @@
 -- POST /donate/<slug> as the no-JavaScript form does, with a fresh form_token per request
--- (the token is the form's idempotency key: a repeated one would answer from the first donation).
+-- (the token is the form's idempotency key: a repeated one would answer from the first donation),
+-- from the donors of donors.lua.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
+dofile(os.getenv("BENCH_LUA_DIR") .. "/donors.lua")
 local thread_tag = ""
 local n = 0
 
@@ -14,5 +16,5 @@ function request()
   local body = "form_token=bench" .. thread_tag .. string.format("%010d", n) ..
     "&currency=gbp&frequency=one_off&amount_choice=2500"
   return wrk.format("POST", "/donate/red-cross-ukraine",
-    {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+    {["Content-Type"] = "application/x-www-form-urlencoded", ["X-Forwarded-For"] = next_donor()}, body)
 end

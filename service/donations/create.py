@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -24,6 +24,7 @@ from ..appeal_cache import AppealCache
 from ..appeals import find_appeal
 from ..attribution import source_columns
 from ..currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
+from ..db import single_statement_writes
 from ..errors import (
     CheckoutUnavailable,
     IdempotencyConflict,
@@ -161,13 +162,6 @@ def create_donation(
     )
 
     fingerprint = request.fingerprint()
-    if idempotency_key:
-        existing = _find_by_key(db, scope, idempotency_key, fingerprint)
-        if existing is not None:
-            return ensure_checkout_session(
-                db, gateway, settings, existing, prefer_payment_link=prefer_payment_link
-            ), False
-
     values = {
         "id": new_donation_id(),
         "appeal_id": appeal.id,
@@ -193,23 +187,27 @@ def create_donation(
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
     }
+    record = (
+        {"scope": scope, "key": idempotency_key, "request_fingerprint": fingerprint,
+         "donation_id": values["id"], "created_at": now}
+        if idempotency_key
+        else None
+    )  # fmt: skip
     try:
         # Core INSERTs rather than a unit-of-work flush: this is the hottest write in the service.
-        db.execute(INSERT_DONATION, values)
-        if idempotency_key:
-            db.execute(
-                INSERT_IDEMPOTENCY_RECORD,
-                {
-                    "scope": scope,
-                    "key": idempotency_key,
-                    "request_fingerprint": fingerprint,
-                    "donation_id": values["id"],
-                    "created_at": now,
-                },
-            )
+        # A repeated idempotency key is found by its unique index (the IntegrityError below), not
+        # by a read before every insert.
+        if single_statement_writes(db):
+            # One statement, committed by itself: the donation and its idempotency record
+            # together, or neither.
+            db.connection().execute(*_insert_with_record(values, record))
+        else:
+            db.execute(INSERT_DONATION, values)
+            if record is not None:
+                db.execute(INSERT_IDEMPOTENCY_RECORD, record)
         db.commit()
     except IntegrityError:
-        # Another request with the same key won the race; answer with its donation.
+        # The key was used before, or another request with it won the race: its donation.
         db.rollback()
         if not idempotency_key:
             raise
@@ -226,6 +224,25 @@ def create_donation(
     return ensure_checkout_session(
         db, gateway, settings, donation, in_progress_wait=0, prefer_payment_link=prefer_payment_link
     ), True
+
+
+def _insert_with_record(values: dict[str, Any], record: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The donation's INSERT, with its idempotency record's in the same statement (PostgreSQL)."""
+    if record is None:
+        return (INSERT_DONATION, values)
+    records = IdempotencyRecord.__table__
+    donation = insert(Donation.__table__).values(values).returning(Donation.__table__.c.id).cte("donation")
+    statement = insert(records).from_select(
+        ["scope", "key", "request_fingerprint", "donation_id", "created_at"],
+        select(
+            literal(record["scope"], records.c.scope.type),
+            literal(record["key"], records.c.key.type),
+            literal(record["request_fingerprint"], records.c.request_fingerprint.type),
+            donation.c.id,
+            literal(record["created_at"], records.c.created_at.type),
+        ),
+    )
+    return (statement,)
 
 
 def _find_by_key(db: Session, scope: str, key: str, fingerprint: str) -> Donation | None:
@@ -369,6 +386,7 @@ def record_checkout_session(db: Session, donation: Donation, session: CheckoutSe
     ``donation`` gets the stored values back without being flushed, whether it is in the session
     or not.
     """
+    single_statement_writes(db)  # one UPDATE: one round trip on PostgreSQL
     row = db.execute(
         RECORD_SESSION,
         {
