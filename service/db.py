@@ -154,7 +154,7 @@ def insert_ignore_returning_id(db: Session, model: type, values: dict[str, Any])
 AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
-def single_statement_writes(db: Session) -> bool:
+def each_statement_commits(db: Session) -> bool:
     """On PostgreSQL, when ``db`` has no transaction yet, let each of its next statements commit
     by itself: a write that is one statement then costs one round trip instead of three (``BEGIN``,
     the statement, ``COMMIT``: psycopg sends ``BEGIN`` on its own). The caller still ends with

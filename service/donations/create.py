@@ -24,7 +24,7 @@ from ..appeal_cache import AppealCache
 from ..appeals import find_appeal
 from ..attribution import source_columns
 from ..currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
-from ..db import single_statement_writes
+from ..db import each_statement_commits
 from ..errors import (
     CheckoutUnavailable,
     IdempotencyConflict,
@@ -197,7 +197,7 @@ def create_donation(
         # Core INSERTs rather than a unit-of-work flush: this is the hottest write in the service.
         # A repeated idempotency key is found by its unique index (the IntegrityError below), not
         # by a read before every insert.
-        if single_statement_writes(db):
+        if each_statement_commits(db):
             # One statement, committed by itself: the donation and its idempotency record
             # together, or neither.
             db.connection().execute(*_insert_with_record(values, record))
@@ -386,7 +386,7 @@ def record_checkout_session(db: Session, donation: Donation, session: CheckoutSe
     ``donation`` gets the stored values back without being flushed, whether it is in the session
     or not.
     """
-    single_statement_writes(db)  # one UPDATE: one round trip on PostgreSQL
+    each_statement_commits(db)  # one UPDATE: one round trip on PostgreSQL
     row = db.execute(
         RECORD_SESSION,
         {

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
+from ..db import each_statement_commits
 from ..donations.states import flag_donation
 from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
@@ -369,6 +370,7 @@ def apply_waiting(sessions: sessionmaker[Session], gateway: StripeGateway | None
     query finds them; one that still cannot be applied simply stays ``waiting``.
     """
     with sessions() as db:
+        each_statement_commits(db)  # one read: one round trip on PostgreSQL, after every payment
         waiting = list(
             db.scalars(
                 select(WebhookEvent.stripe_event_id)
