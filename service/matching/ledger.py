@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..db import insert_ignore
@@ -173,16 +173,18 @@ def _settle_one(db: Session, rule: MatchRule, cap: MatchCap | None, donation: Do
     return inserted
 
 
+# Built once: every paid donation asks, and most appeals have no rule.
+RULES_OF_DONATION = (
+    select(MatchRule)
+    .join(Donation, Donation.appeal_id == MatchRule.appeal_id)
+    .where(Donation.id == bindparam("donation_id"))
+    .order_by(MatchRule.id)
+)
+
+
 def settle_donation(db: Session, donation_id: str) -> bool:
     """Match (or un-match) every payment of the donation by its appeal's rules; True if anything changed."""
-    rules = list(
-        db.scalars(
-            select(MatchRule)
-            .join(Donation, Donation.appeal_id == MatchRule.appeal_id)
-            .where(Donation.id == donation_id)
-            .order_by(MatchRule.id)
-        )
-    )
+    rules = list(db.scalars(RULES_OF_DONATION, {"donation_id": donation_id}))
     if not rules:
         return False
     donation = db.get(Donation, donation_id, populate_existing=True)
