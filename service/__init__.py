@@ -41,6 +41,9 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
+    from .cookie_sessions import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
     extensions.set_settings(app, settings)
     from .request_limits import bound_url_integers
 

@@ -41,7 +41,10 @@ def allowed_origin(allowed: Iterable[str]) -> str | None:
 
 
 def apply_cors(response: Response, allowed: Iterable[str], preflight: bool = False) -> Response:
-    response.vary.add("Origin")
+    if "Vary" in response.headers:
+        response.vary.add("Origin")
+    else:
+        response.headers["Vary"] = "Origin"  # the usual case, without parsing a header set
     if response.status_code == 204:
         response.headers.pop("Content-Type", None)  # no body, so no type (Werkzeug adds text/html)
     origin = allowed_origin(allowed)
