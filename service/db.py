@@ -160,8 +160,15 @@ def each_statement_commits(db: Session) -> bool:
     the statement, ``COMMIT``: psycopg sends ``BEGIN`` on its own). The caller still ends with
     ``db.commit()``, which then sends nothing; the connection goes back to the pool with its usual
     isolation level. Only for code whose every statement is atomic on its own. Returns whether it
-    did (False on SQLite, or inside a transaction: the caller's statements then share it)."""
-    if db.in_transaction() or db.get_bind().dialect.name != "postgresql":
+    did (False on SQLite, or once the session holds a connection: its statements then share
+    that transaction)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return False
+    transaction = db.get_transaction()
+    # A session "begins" as soon as an object is merged into it, without a connection; only a
+    # connection already taken means a transaction on the server. (SQLAlchemy has no public way
+    # to ask; _connections is SessionTransaction's map of them, in 2.0 and 2.1.)
+    if transaction is not None and transaction._connections:  # noqa: SLF001
         return False
     db.connection(execution_options=AUTOCOMMIT)
     return True
