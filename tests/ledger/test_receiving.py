@@ -10,7 +10,7 @@ import pytest
 from service import create_app, extensions
 from service.ledger.signature import SignatureError, verify_signature
 from service.ledger.views import rejections
-from tests.conftest import TEST_WEBHOOK_SECRET
+from tests.support.settings import TEST_WEBHOOK_SECRET
 
 from . import payloads as p
 

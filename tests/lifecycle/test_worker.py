@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from service import create_app, extensions
 from service.models import utcnow
 from service.outbox import MessageStatus, OutboxMessage
-from tests.ledger.conftest import serving_webhooks
+from tests.support.servers import serving_webhooks
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

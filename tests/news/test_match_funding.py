@@ -14,8 +14,7 @@ from sqlalchemy import select
 from service.matching.models import MatchAllocation, MatchCap
 from service.models import Donation, WebhookEvent
 from tests.ledger import payloads as p
-
-from .conftest import GIFT_AID, RULE, appeal
+from tests.support.appeal_definitions import GIFT_AID, RULE, appeal
 
 
 def _allocation(db_session: Any, donation_id: str) -> MatchAllocation:

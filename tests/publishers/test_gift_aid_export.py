@@ -16,8 +16,7 @@ from service.gift_aid import (
     schedule_csv,
     schedule_rows,
 )
-
-from .conftest import GIFT_AID
+from tests.support.gifts import GIFT_AID
 
 
 def window() -> tuple[datetime, datetime]:
