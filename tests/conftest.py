@@ -27,17 +27,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from service import create_app, extensions
-from service.appeals import SEED_FILE, load_file
 from service.donations import DonationRequest, create_donation
 from service.finance import tokens
 from service.migrate import upgrade
 from service.models import Donation
 from service.settings import Settings
-from service.tables import Base
+from tests.support.apps import BuiltApp
 from tests.support.finance import bearer
 from tests.support.gifts import GIFT
 from tests.support.ledger import Ledger
@@ -148,63 +147,12 @@ def settings(database_url: str, sandbox: Any) -> Settings:
 # -- the app: built once per settings, fresh for every test ------------------------------------
 
 
-class BuiltApp:
-    """One app the tests share, and what it looked like when built, to put back after each test."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.app = create_app({"TESTING": True}, settings=settings)
-        self.config = dict(self.app.config)
-        self.view_functions = dict(self.app.view_functions)
-        self.wsgi_app = self.app.wsgi_app
-        self.gateway = extensions.stripe_gateway(self.app)
-        self.gateway_state = dict(vars(self.gateway))
-
-    def fresh(self, sandbox: Any) -> Flask:
-        """What ``create_app`` on an empty, seeded database would give, without building it again."""
-        from service.jobs import init_jobs
-        from service.logging_setup import configure_logging
-
-        app, settings = self.app, self.settings
-        sandbox.control.reset()
-        configure_logging(settings.log_level)
-        init_jobs(app, settings)  # the job queue is the process's: another app may have configured it
-        extensions.forget_made_on_first_use(app)  # webhook rejections, manage-link request limits
-        extensions.appeal_cache(app).clear()
-        extensions.progress_cache(app).clear()
-        extensions.rate_limiter(app).reset()
-        with extensions.database(app).sessionmaker.begin() as db:
-            # A test may have migrated the schema down: empty only the tables there are.
-            existing = set(inspect(db.connection()).get_table_names())
-            for table in reversed(Base.metadata.sorted_tables):
-                if table.name in existing:
-                    db.execute(table.delete())
-            load_file(db, SEED_FILE)
-        return app
-
-    def put_back(self) -> None:
-        """Undo what a test may have changed on the app itself."""
-        app = self.app
-        extensions.set_settings(app, self.settings)
-        app.config.clear()
-        app.config.update(self.config)
-        app.view_functions.clear()
-        app.view_functions.update(self.view_functions)
-        app.wsgi_app = self.wsgi_app  # type: ignore[method-assign]
-        extensions.set_stripe_gateway(app, self.gateway)
-        for name in set(vars(self.gateway)) - set(self.gateway_state):
-            delattr(self.gateway, name)
-        vars(self.gateway).update(self.gateway_state)
-        # Closed rather than kept: a test may have killed the database's connections under it.
-        extensions.database(app).engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def _built_apps() -> Iterator[dict[str, BuiltApp]]:
     built: dict[str, BuiltApp] = {}
     yield built
     for each in built.values():
-        extensions.database(each.app).engine.dispose()
+        each.dispose()
 
 
 @pytest.fixture
