@@ -4,7 +4,7 @@ Each function is one view's work with the request already parsed: who may see it
 appeal checks), the scope of appeals the token reaches, the report's filters, the audit entry,
 and the choice between an on-screen answer and a CSV export. ``service.api.finance`` renders the
 answer as JSON and ``service.pages.finance`` as HTML; an export comes back as an ``Export`` that
-``service.finance.http.stream`` turns into a download (the audit entry for an export is written
+``service.finance.csv_download.stream`` turns into a download (the audit entry for an export is written
 there, before its first byte, so an export cut short is still on record).
 """
 

@@ -20,7 +20,16 @@ from ..models import Donation, DonationStatus, utcnow
 from ..outbox import queue
 from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
-from .context import Applied, Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .apply_context import (
+    Applied,
+    Ignore,
+    LedgerContext,
+    Quarantine,
+    donation_by,
+    id_of,
+    our_donation,
+    timestamp,
+)
 from .payments import fetch_missing_charge, find_payment, upsert_payment
 
 ENDED = ("canceled", "incomplete_expired")

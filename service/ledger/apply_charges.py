@@ -15,7 +15,7 @@ from ..donations.states import (
 )
 from ..models import Donation, DonationStatus, Payment
 from ..stripe_gateway import StripeGatewayError
-from .context import (
+from .apply_context import (
     Applied,
     Ignore,
     LedgerContext,

@@ -18,7 +18,7 @@ from ..models import Donation, DonationStatus
 from ..outbox import queue
 from ..stripe_gateway import CheckoutSession
 from . import payments
-from .context import Applied, Ignore, LedgerContext, Quarantine, our_donation_id
+from .apply_context import Applied, Ignore, LedgerContext, Quarantine, our_donation_id
 from .payments import fetch_missing_charge, find_payment
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from ..models import Payment, Payout, Transfer, utcnow
-from .context import Applied, LedgerContext, Quarantine, id_of, timestamp
+from .apply_context import Applied, LedgerContext, Quarantine, id_of, timestamp
 from .payments import insert_ignore
 
 # A payout's status only moves forwards; a paid payout can still fail ("Some payouts that fail

@@ -17,7 +17,7 @@ from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the l
 from ..matching.ledger import settle_donation
 from ..models import Donation, Payment, Transfer, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .context import StripeReader, id_of, timestamp
+from .apply_context import StripeReader, id_of, timestamp
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from ..donations.states import flag_donation
 from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
-from .context import Ignore, LedgerContext, Quarantine, Wait, timestamp
+from .apply_context import Ignore, LedgerContext, Quarantine, Wait, timestamp
 from .dispatch import dispatch, handles, version_note
 from .payments import insert_ignore
 from .prefetch import PrefetchingGateway, prefetch_call

@@ -22,7 +22,7 @@ from ..models import Donation, DonationStatus, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway, StripeGatewayError
 from .apply_checkout import apply_session
-from .context import LedgerContext, Quarantine
+from .apply_context import LedgerContext, Quarantine
 
 log = logging.getLogger(__name__)
 # Sessions expire on Stripe's clock; give its expiry event this long before asking ourselves.

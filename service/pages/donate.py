@@ -24,7 +24,7 @@ from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..gift_aid import normalise_postcode
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
 from ..ledger.apply_checkout import apply_session, confirm_session
-from ..ledger.context import Ignore, LedgerContext, Quarantine
+from ..ledger.apply_context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, Donation, DonationStatus, utcnow
