@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import successors
 from ..appeal_cache import AppealCache
 from ..appeals import find_appeal
 from ..attribution import source_columns
@@ -33,9 +32,10 @@ from ..errors import (
 )
 from ..fees import fee_cover_for
 from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
-from ..models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
-from . import surge
+from ..models import Appeal, utcnow
+from . import successors, surge
 from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
+from .models import Donation, DonationStatus, IdempotencyRecord, new_donation_id
 
 __all__ = ["Donation", "DonationRequest", "create_donation", "ensure_checkout_session"]
 from ..settings import Settings

@@ -12,9 +12,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..donations import states
+from ..donations.models import Donation, DonationStatus
 from ..donations.states import AmountMismatch, LockedDonation, flag_donation, lock_donation_for_session
 from ..donations.surge import NotAttributable, attributed_donation
-from ..models import Donation, DonationStatus
 from ..outbox import queue
 from ..stripe_gateway import CheckoutSession
 from . import payments

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Donation
+from ..donations.models import Donation
 from ..settings import Settings
 
 

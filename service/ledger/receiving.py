@@ -34,8 +34,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
+from ..donations.models import Donation
 from ..donations.states import flag_donation
-from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
+from ..models import WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
 from .apply_context import Ignore, LedgerContext, Quarantine, Wait, timestamp

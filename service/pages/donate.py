@@ -17,8 +17,10 @@ from marshmallow import ValidationError
 
 from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
 
-from .. import db, donations, extensions, successors
+from .. import db, donations, extensions
 from ..currencies import exponent, to_major
+from ..donations import successors
+from ..donations.models import Donation, DonationStatus
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..gift_aid import normalise_postcode
@@ -27,7 +29,7 @@ from ..ledger.apply_checkout import apply_session, confirm_session
 from ..ledger.apply_context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
-from ..models import Appeal, Donation, DonationStatus, utcnow
+from ..models import Appeal, utcnow
 from ..pending_debits import pending_debit
 from ..rate_limits import donation_limits
 from ..stripe_gateway import StripeGatewayError

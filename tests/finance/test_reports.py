@@ -110,7 +110,8 @@ def test_payouts_add_up_against_stripes_statement(finance_get, built_ledger):
 def test_discrepancies_list_stale_pending_and_quarantined(finance_get, built_ledger, app, client):
     from datetime import timedelta
 
-    from service.models import Donation, utcnow
+    from service.donations.models import Donation
+    from service.models import utcnow
 
     clean = finance_get("/discrepancies").get_json()
     assert sum(clean["counts"].values()) == 0, clean["items"]

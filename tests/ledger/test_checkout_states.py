@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service import extensions
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
 from . import payloads
 

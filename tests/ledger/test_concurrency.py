@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
 from . import payloads
 

@@ -16,9 +16,10 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from service import create_app, extensions
+from service.donations.models import DonationStatus
 from service.ledger import apply_checkout, payments
 from service.ledger.receiving import receive
-from service.models import DonationStatus, WebhookEvent
+from service.models import WebhookEvent
 
 from . import payloads
 

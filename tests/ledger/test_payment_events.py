@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
 from . import payloads
 

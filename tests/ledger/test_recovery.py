@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import select, update
 
 from service import extensions
+from service.donations.models import Donation, DonationStatus
 from service.errors import CheckoutUnavailable
 from service.ledger import dispatch
 from service.ledger.sweeper import sweep
-from service.models import Donation, DonationStatus, utcnow
+from service.models import utcnow
 
 from . import payloads
 

@@ -9,7 +9,7 @@ import pytest
 import stripe
 
 from service import extensions
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
 
 def delivered(sandbox) -> None:

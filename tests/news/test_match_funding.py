@@ -11,8 +11,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from service.donations.models import Donation
 from service.matching.models import MatchAllocation, MatchCap
-from service.models import Donation, WebhookEvent
+from service.models import WebhookEvent
 from tests.ledger import payloads
 
 from .conftest import GIFT_AID, RULE, appeal

@@ -28,9 +28,10 @@ from sqlalchemy import select
 from sandbox.fixtures import template
 from service import extensions
 from service.donations import DonationRequest, create_donation
+from service.donations.models import Donation, DonationStatus
 from service.donations.states import can_move
 from service.ledger.receiving import receive
-from service.models import Donation, DonationStatus, Payment, WebhookEvent, WebhookOutcome
+from service.models import Payment, WebhookEvent, WebhookOutcome
 from service.stripe_gateway import StripeGatewayError
 from tests.ledger import payloads
 

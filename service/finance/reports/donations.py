@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session, aliased
 
+from ...donations.models import Donation, DonationStatus
 from ...errors import NotFound
-from ...models import Appeal, Donation, DonationStatus, Payment, WebhookEvent
+from ...models import Appeal, Payment, WebhookEvent
 from ..csv_columns import Column, cells, plain
 from ..pagination import Page, paginate
 from .scope import Scope, day_bounds

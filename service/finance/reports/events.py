@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from ...donations.models import Donation
 from ...errors import NotFound
-from ...models import Donation, WebhookEvent
+from ...models import WebhookEvent
 from ..pagination import Page, paginate
 from .scope import Scope, day_bounds
 

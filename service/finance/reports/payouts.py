@@ -14,8 +14,9 @@ from typing import Any, Protocol
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from ...donations.models import Donation
 from ...errors import NotFound
-from ...models import Appeal, Donation, Payment, Payout, Transfer
+from ...models import Appeal, Payment, Payout, Transfer
 from ..pagination import Page, paginate
 from .scope import day_bounds
 
