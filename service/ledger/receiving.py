@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
+from ..db import insert_ignore
 from ..donations.models import Donation
 from ..donations.states import flag_donation
 from ..models import WebhookEvent, WebhookOutcome, utcnow
@@ -41,7 +42,6 @@ from ..settings import Settings
 from ..stripe_gateway import StripeGateway
 from .apply_context import Ignore, LedgerContext, Quarantine, Wait, timestamp
 from .dispatch import dispatch, handles, version_note
-from .payments import insert_ignore
 from .prefetch import PrefetchingGateway, prefetch_call
 
 log = logging.getLogger(__name__)

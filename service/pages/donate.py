@@ -290,7 +290,9 @@ def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, lis
     except AmountChoiceError:
         return {}
     probe = donations.DonationRequest(appeal=appeal.slug, amount=amount, currency=currency)
-    return donations.check_against_appeal(appeal, probe, utcnow())
+    return donations.check_against_appeal(
+        appeal, probe, utcnow(), settlement_currency=extensions.settings().stripe_settlement_currency
+    )
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, list[str]]:
