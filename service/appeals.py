@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from schemas.appeals import AppealDefinitionSchema
 
+from .descriptors import suffix_problems
 from .errors import NotFound, ValidationFailed
 from .models import Appeal, utcnow
 
@@ -42,7 +44,7 @@ def validate_definitions(raw: list[Any], descriptor_prefix: str | None = None) -
     ``descriptor_prefix`` is the Stripe account's statement descriptor prefix, which each
     appeal's suffix must fit beside (None: the longest prefix Stripe allows).
     """
-    schema = AppealDefinitionSchema(descriptor_prefix=descriptor_prefix)
+    schema = AppealDefinitionSchema(suffix_problems=partial(suffix_problems, prefix=descriptor_prefix))
     loaded, errors = [], {}
     for index, item in enumerate(raw):
         try:

@@ -22,7 +22,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..appeal_cache import AppealCache
 from ..appeals import find_appeal
 from ..attribution import source_columns
-from ..currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
+from ..constants.currencies import STRIPE_MAXIMUM_AMOUNT
+from ..currencies import format_amount
 from ..errors import (
     CheckoutUnavailable,
     IdempotencyConflict,

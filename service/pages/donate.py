@@ -16,9 +16,10 @@ from babel.numbers import format_decimal
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
+from schemas.donate_form import DonateFormSchema
 
 from .. import db, donations, extensions
+from ..amount_input import AmountChoiceError, chosen_amount
 from ..currencies import exponent, to_major
 from ..donations import confirm, successors
 from ..donations.models import Donation, DonationStatus
@@ -48,7 +49,7 @@ SOURCE_FIELDS = (
 )
 
 
-FORM_SCHEMA = DonateFormSchema()  # stateless: built once, not per submission
+FORM_SCHEMA = DonateFormSchema(chosen_amount=chosen_amount)  # stateless: built once, not per submission
 
 
 def _appeal_or_404(slug: str) -> Appeal:

@@ -10,7 +10,7 @@ import stripe
 
 from service import extensions
 from service.appeals import upsert_appeals, validate_definitions
-from service.currencies import STRIPE_MAXIMUM_AMOUNT
+from service.constants.currencies import STRIPE_MAXIMUM_AMOUNT
 from service.descriptors import suffix_problems
 from service.errors import ValidationFailed
 from service.fees import fee_cover_for, fee_rate
