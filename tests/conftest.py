@@ -32,9 +32,9 @@ from sqlalchemy.engine import make_url
 
 from service import create_app, extensions
 from service.donations import DonationRequest, create_donation
+from service.donations.models import Donation
 from service.finance import tokens
 from service.migrate import upgrade
-from service.models import Donation
 from service.settings import Settings
 from tests.support.apps import BuiltApp
 from tests.support.finance import bearer

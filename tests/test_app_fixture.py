@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from service import extensions
-from service.models import Appeal, Donation
+from service.donations.models import Donation
+from service.models import Appeal
 from service.settings import Settings
 from tests.support.apps import BuiltApp
 from tests.support.budgets import SpentBudget

@@ -15,7 +15,7 @@ SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "scre
 
 def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(live_server, phone, sandbox):
     from service.donations import DonationRequest, create_donation
-    from service.models import Donation
+    from service.donations.models import Donation
 
     url, live = live_server.url, live_server.app
     with live.app_context():

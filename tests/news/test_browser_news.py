@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from service import extensions
-from service.models import Appeal, Donation
+from service.donations.models import Donation
+from service.models import Appeal
 from tests.publishers.test_browser_embed import AXE, QuietHandler
 from tests.support.appeal_definitions import RULE, appeal
 from tests.support.servers import free_port

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from service import extensions
-from service.models import Donation
+from service.donations.models import Donation
 
 
 def bearer(secret: str) -> dict[str, str]:

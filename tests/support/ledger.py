@@ -9,7 +9,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from service import extensions
-from service.models import Donation, Payment, Payout, WebhookEvent
+from service.donations.models import Donation
+from service.models import Payment, Payout, WebhookEvent
 
 
 @dataclass
