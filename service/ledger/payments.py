@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the ledger's writers import them from here
+from ..db import insert_ignore, insert_ignore_returning_id
+from ..donations.models import Donation
 from ..matching.ledger import settle_donation
-from ..models import Donation, Payment, Transfer, utcnow
+from ..models import Payment, Transfer, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .context import StripeReader, id_of, timestamp
+from .apply_context import StripeReader, id_of, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,23 @@ def dispute_moves_forward(current: str | None, reported: str) -> bool:
     if now is None or then is None:
         return then is not None or now is None  # an unknown status never hides a known one
     return then > now
+
+
+def dispute_may_become(dispute_id: Any, reported: str) -> Any:
+    """The rows whose dispute may move to ``reported``, checked by the UPDATE itself.
+
+    Two deliveries of one dispute (``created`` and ``closed``) can be applied by two workers at
+    once; each read the payment before the other committed. Putting the step rule in the UPDATE's
+    WHERE makes PostgreSQL re-check it against the committed row, so the later step always wins.
+    """
+    earlier = [s for s in DISPUTE_PROGRESS if dispute_moves_forward(s, reported)]
+    return (
+        Payment.dispute_status.is_(None)
+        | (Payment.dispute_id.is_(None))
+        | (Payment.dispute_id != dispute_id)
+        | Payment.dispute_status.in_(earlier)
+        | Payment.dispute_status.not_in(list(DISPUTE_PROGRESS))
+    ) & (Payment.dispute_status.is_(None) | Payment.dispute_status.not_in(FINAL_DISPUTE))
 
 
 def dispute_fee(dispute: dict[str, Any]) -> int | None:
@@ -376,10 +394,7 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
         values["dispute_fee"] = fee
     result = db.execute(
         update(Payment)
-        .where(
-            Payment.id == payment.id,
-            (Payment.dispute_status.is_(None)) | (Payment.dispute_status.not_in(FINAL_DISPUTE)),
-        )
+        .where(Payment.id == payment.id, dispute_may_become(dispute.get("id"), status))
         .values(**values)
     )
     if settled or result.rowcount:  # type: ignore[attr-defined]

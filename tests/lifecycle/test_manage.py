@@ -12,10 +12,10 @@ import time_machine
 from sqlalchemy import select
 
 from service import extensions
+from service.donations.models import Donation
 from service.manage import LINK_DAYS, manage_token
-from service.models import Donation
 from service.outbox import OutboxMessage
-from tests.ledger.conftest import serving_webhooks
+from tests.support.servers import serving_webhooks
 
 
 def delivered(sandbox: Any) -> None:

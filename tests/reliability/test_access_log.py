@@ -3,12 +3,10 @@ in /metrics instead of logged, unless ACCESS_LOG_PUBLIC_READS asks for them."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 
-from service import create_app, extensions
 from service.settings import load_settings
 
 from ..service.helpers import VALID
@@ -40,17 +38,12 @@ def test_successful_progress_reads_are_not_logged_but_failures_are(
     assert line.status == 404
 
 
-def test_public_reads_are_logged_when_asked(
-    app: Any, settings: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    own = create_app({"TESTING": True}, settings=dataclasses.replace(settings, access_log_public_reads=True))
-    try:
-        caplog.set_level("INFO")
-        assert own.test_client().get("/api/v1/appeals/red-cross-ukraine/progress").status_code == 200
-        [line] = access_lines(caplog)
-        assert line.path == "/api/v1/appeals/red-cross-ukraine/progress"
-    finally:
-        extensions.database(own).engine.dispose()
+def test_public_reads_are_logged_when_asked(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    own = make_app(access_log_public_reads=True)
+    caplog.set_level("INFO")
+    assert own.test_client().get("/api/v1/appeals/red-cross-ukraine/progress").status_code == 200
+    [line] = access_lines(caplog)
+    assert line.path == "/api/v1/appeals/red-cross-ukraine/progress"
 
 
 def test_the_setting_is_read_from_the_environment() -> None:
@@ -62,12 +55,12 @@ def test_the_setting_is_read_from_the_environment() -> None:
 def test_a_webhook_delivery_is_one_access_line_naming_the_event_and_its_outcome(
     client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.ledger import payloads as p
+    from tests.ledger import payloads
 
     caplog.set_level("INFO")
-    event = p.event("customer.created", {"id": "cus_access_log", "object": "customer"})
-    assert p.post(client, event).status_code == 200
-    assert p.post(client, event).status_code == 200  # Stripe's retry
+    event = payloads.event("customer.created", {"id": "cus_access_log", "object": "customer"})
+    assert payloads.post(client, event).status_code == 200
+    assert payloads.post(client, event).status_code == 200  # Stripe's retry
     first, second = access_lines(caplog)
     assert (first.path, first.status, first.stripe_event_id) == ("/webhooks/stripe", 200, event["id"])
     assert (first.outcome, first.duplicate) == ("ignored", False)
