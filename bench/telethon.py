@@ -42,7 +42,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from sandbox.control_client import SandboxControl
-from service.models import Donation
+from service.donations.models import Donation
 
 from .procs import ROOT, run_wrk, start_gunicorn, wait_until_idle
 from .surge import _pay_sample, _start_sandbox

@@ -308,6 +308,17 @@ class Counts:
                 self._redis_failed(exc)
         self.local.give_back(keys, token)
 
+    def reset(self) -> None:
+        """Forget every count of this app (the tests' reused apps start each test afresh)."""
+        self.local = LocalWindows()
+        if self.redis is not None:
+            try:
+                for key in self.redis.scan_iter(f"{self.prefix}:*", count=1000):
+                    self.redis.delete(key)
+            except Exception as exc:  # noqa: BLE001 - as for counting: never fatal
+                self._redis_failed(exc)
+        self._redis_down_until = 0.0
+
     def _redis_up(self) -> bool:
         return self.redis is not None and time.monotonic() >= self._redis_down_until
 

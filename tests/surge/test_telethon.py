@@ -17,7 +17,8 @@ import requests
 from sqlalchemy import select
 
 from service import extensions
-from service.models import Donation, DonationStatus, WebhookEvent, WebhookOutcome
+from service.donations.models import Donation, DonationStatus
+from service.models import WebhookEvent, WebhookOutcome
 from service.settings import Settings
 from tests.ledger.payloads import post
 
