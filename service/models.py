@@ -201,6 +201,15 @@ class Donation(Base):
     cancellation_feedback: Mapped[str | None] = mapped_column(String(32))
     cancellation_comment: Mapped[str | None] = mapped_column(String(500))
 
+    # Ways to pay (issue 17). ``pay_by`` is "bank_debit" when the donor chose Direct Debit on our
+    # page (Checkout then offers that scheme alone; NULL: whatever the Dashboard enables). The
+    # bank mandate a debit gift runs on, and its state as Stripe last reported it
+    # (``mandate.updated``): "inactive" means the donor's bank will refuse the next debit.
+    pay_by: Mapped[str | None] = mapped_column(String(16))
+    stripe_mandate_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    mandate_status: Mapped[str | None] = mapped_column(String(16))
+    mandate_status_at: Mapped[datetime | None]
+
     @property
     def charge_amount(self) -> int:
         """What Stripe is asked to collect (per payment): the gift plus any fee cover."""

@@ -34,6 +34,7 @@ from ..errors import (
 from ..fees import fee_cover_for
 from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
 from ..models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
+from ..payment_methods import PAY_BY_BANK_DEBIT, PAY_BY_CHECKOUT, refuse_debit
 from . import surge
 from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
 
@@ -60,6 +61,9 @@ class DonationRequest:
     redirected_from: str | None = None
     # A UK postcode given as a match funder's evidence of residence (normalised), if asked.
     postcode: str | None = None
+    # "bank_debit" when the donor chose Direct Debit (service/payment_methods.py); otherwise
+    # Checkout offers what the Dashboard enables.
+    pay_by: str = PAY_BY_CHECKOUT
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -70,6 +74,7 @@ class DonationRequest:
                 "gift_aid": self.gift_aid.as_dict() if self.gift_aid else None,
                 "redirected_from": self.redirected_from,
                 "postcode": self.postcode,
+                **({"pay_by": self.pay_by} if self.pay_by != PAY_BY_CHECKOUT else {}),
             },
             sort_keys=True,
         )  # fmt: skip
@@ -105,6 +110,12 @@ def check_against_appeal(
         errors["cover_fees"] = ["This gift is too large to add the fees to."]
     if request.gift_aid is not None and not offers_gift_aid(appeal, request.currency):
         errors["gift_aid"] = ["Gift Aid applies only to gifts in pounds to appeals that claim it."]
+    if request.pay_by == PAY_BY_BANK_DEBIT and not errors:
+        # The donor chose Direct Debit: a gift the scheme cannot take is refused here, before any
+        # row or Stripe call, rather than sent to a Checkout page that could not offer it.
+        refusal = refuse_debit(appeal, request.currency, request.frequency, request.amount)
+        if refusal is not None:
+            errors[refusal.field] = [refusal.message]
     return errors
 
 
@@ -184,6 +195,7 @@ def create_donation(
         "locale": request.locale,
         "requested_appeal_id": requested.id,
         "match_postcode": request.postcode,
+        "pay_by": request.pay_by if request.pay_by != PAY_BY_CHECKOUT else None,
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
     }

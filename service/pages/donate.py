@@ -28,6 +28,7 @@ from ..ledger.context import Ignore, LedgerContext, Quarantine
 from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, Donation, DonationStatus, utcnow
+from ..payment_methods import PAY_BY, PAY_BY_BANK_DEBIT, SCHEMES, refuse_debit, scheme_for
 from ..pending_debits import pending_debit
 from ..rate_limits import donation_limits
 from ..stripe_gateway import StripeGatewayError
@@ -66,6 +67,7 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     values: dict[str, Any] = {
         "currency": currency,
         "frequency": "monthly" if args.get("frequency") == "monthly" else "one_off",
+        "pay_by": args["pay_by"] if args.get("pay_by") in PAY_BY else "checkout",
         "amount_choice": "",
         "custom_amount": "",
         "email": "",
@@ -168,6 +170,7 @@ def _render_form(
             redirected_from=redirected_from,
             match_offers=[shown for live in matching if (shown := describe(live, currency))],
             ask_postcode=asks_postcode(matching, currency),
+            debit_choice=_debit_choice(appeal, currency),
             **options_context(appeal, values),
         ),
         status,
@@ -215,7 +218,7 @@ def donate_submit(slug: str) -> Any:
         # Report the appeal's own rules (currency, limits) in the same pass as the form's.
         for field, field_errors in _appeal_rule_errors(appeal, values).items():
             errors.setdefault(field, field_errors)
-        return _render_form(appeal, values, errors, 422)
+        return _render_form(appeal, values, _debit_in_donors_words(errors, appeal, values), 422)
     source = {("url" if k == "source_url" else k): data[k] for k in SOURCE_FIELDS if data.get(k)}
     donation_request = donations.DonationRequest(
         appeal=appeal.slug,
@@ -226,6 +229,7 @@ def donate_submit(slug: str) -> Any:
         source=source,
         redirected_from=data.get("redirected_from"),
         postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
+        pay_by=data["pay_by"],
         **request_options(data, appeal),
     )
     try:
@@ -239,7 +243,7 @@ def donate_submit(slug: str) -> Any:
             appeals=extensions.appeal_cache(),
         )
     except ValidationFailed as exc:
-        return _render_form(appeal, values, exc.fields, 422)
+        return _render_form(appeal, values, _debit_in_donors_words(exc.fields, appeal, values), 422)
     except (CheckoutUnavailable, RequestInProgress) as exc:
         values["form_token"] = data["form_token"]  # resubmitting continues the same donation
         return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
@@ -287,8 +291,59 @@ def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, lis
         amount = chosen_amount(values, currency or "gbp", current_locale())
     except AmountChoiceError:
         return {}
-    probe = donations.DonationRequest(appeal=appeal.slug, amount=amount, currency=currency)
+    frequency = values.get("frequency") if values.get("frequency") in ("one_off", "monthly") else "one_off"
+    pay_by = values.get("pay_by") if values.get("pay_by") in PAY_BY else "checkout"
+    probe = donations.DonationRequest(
+        appeal=appeal.slug, amount=amount, currency=currency, frequency=frequency, pay_by=pay_by
+    )
     return donations.check_against_appeal(appeal, probe, utcnow())
+
+
+def _debit_choice(appeal: Appeal, currency: str) -> dict[str, str] | None:
+    """The Direct Debit choice the page offers in this currency, or None (no scheme, or not enabled)."""
+    scheme = scheme_for(currency)
+    if scheme is None or not appeal.bank_debits:
+        return None
+    minimum = money(scheme.minimum, scheme.currency)
+    if scheme.one_off:
+        hint = gettext(
+            "%(scheme)s, for gifts of %(minimum)s or more. Stripe emails you the mandate, and a notice "
+            "before each debit.",
+            scheme=scheme.name,
+            minimum=minimum,
+        )
+    else:
+        hint = gettext(
+            "%(scheme)s, for monthly gifts of %(minimum)s or more. Stripe emails you the mandate, and a "
+            "notice before each debit.",
+            scheme=scheme.name,
+            minimum=minimum,
+        )
+    return {"scheme": scheme.name, "hint": hint}
+
+
+def _debit_in_donors_words(
+    errors: dict[str, list[str]], appeal: Appeal, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    """The domain's English refusal of a Direct Debit (service/payment_methods.py), in the page's language."""
+    if values.get("pay_by") != PAY_BY_BANK_DEBIT:
+        return errors
+    currency = str(values.get("currency", "")).lower()
+    try:
+        amount = chosen_amount(values, currency if currency in SCHEMES else "gbp", current_locale())
+    except AmountChoiceError:
+        return errors
+    refusal = refuse_debit(appeal, currency, str(values.get("frequency") or "one_off"), amount)
+    if refusal is None or refusal.message not in errors.get(refusal.field, []):
+        return errors
+    variables = dict(refusal.variables)
+    if "minimum" in variables:
+        variables["minimum"] = money(SCHEMES[currency].minimum, currency)  # written the page's way
+    translated = gettext(refusal.template, **variables)
+    return {
+        **errors,
+        refusal.field: [translated if m == refusal.message else m for m in errors[refusal.field]],
+    }
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, list[str]]:

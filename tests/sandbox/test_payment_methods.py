@@ -40,6 +40,17 @@ def test_nothing_left_to_offer_is_refused(stripe_client: Any) -> None:
     assert caught.value.param == "excluded_payment_method_types"
 
 
+def test_allowed_and_excluded_together_are_refused(stripe_client: Any) -> None:
+    """Stripe: allowed_payment_method_types "is mutually exclusive with ... excluded_payment_method_types"."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.checkout.sessions.create(
+            params=session_params(
+                allowed_payment_method_types=["bacs_debit"], excluded_payment_method_types=["card"]
+            )
+        )
+    assert caught.value.param == "allowed_payment_method_types"
+
+
 def test_an_excluded_debit_cannot_be_paid_and_is_not_on_the_page(stripe_client: Any, sandbox: Any) -> None:
     client, control = stripe_client, sandbox.control
     session = client.v1.checkout.sessions.create(
