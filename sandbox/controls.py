@@ -125,7 +125,12 @@ class Controls:
             else:
                 payments.pay_with_card(sb, session, email)
         elif outcome == "async":
-            payments.pay_with_bank_debit(sb, session, email, body.get("async_outcome", "succeeded"))
+            if session["mode"] == "subscription":
+                subscriptions.subscribe_by_bank_debit(
+                    sb, session, email, body.get("async_outcome", "succeeded")
+                )
+            else:
+                payments.pay_with_bank_debit(sb, session, email, body.get("async_outcome", "succeeded"))
         elif outcome == "declined":
             payments.decline_card(sb, session)
         else:
@@ -134,7 +139,10 @@ class Controls:
 
     def settle_async(self, body: Obj, id: str) -> Obj:
         session = self._obj(id, "checkout.session")
-        payments.settle_async(self.sb, session, body.get("outcome"))
+        if session["mode"] == "subscription":
+            subscriptions.settle_first_debit(self.sb, session, body.get("outcome"))
+        else:
+            payments.settle_async(self.sb, session, body.get("outcome"))
         return session
 
     def expire_session(self, body: Obj, id: str) -> Obj:

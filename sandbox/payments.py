@@ -199,31 +199,54 @@ def settle_async(sb: Sandbox, session: Obj, outcome: str | None) -> Obj:
             session["payment_status"] = "paid"
             sb.events.emit("checkout.session.async_payment_succeeded", session, {"payment_status": "unpaid"})
         elif outcome == "failed":
-            ch.update(
-                status="failed", failure_code="debit_not_authorized",
-                failure_message="The customer notified their bank that this payment was "
-                "unauthorized.",
-            )  # fmt: skip
-            ch["outcome"].update(type="blocked", network_status="declined_by_network")
-            pi.update(
-                status="requires_payment_method",
-                last_payment_error={"code": "debit_not_authorized", "charge": ch["id"],
-                                    "message": ch["failure_message"], "type": "card_error"},
-            )  # fmt: skip
-            sb.events.emit("charge.failed", ch, {"status": "pending"})
-            # "Not authorised": the donor's bank cancelled the mandate, so it cannot serve renewals.
-            mandate_id = (ch["payment_method_details"].get(ch["payment_method_details"]["type"]) or {}).get(
-                "mandate"
-            )
-            mandate = sb.store.get(mandate_id or "")
-            if mandate is not None and mandate["status"] == "active":
-                mandate["status"] = "inactive"
-                sb.events.emit("mandate.updated", mandate, {"status": "active"})
-            sb.events.emit("payment_intent.payment_failed", pi, {"status": "processing"})
+            fail_bank_debit(sb, ch, pi)
             sb.events.emit("checkout.session.async_payment_failed", session)
         else:
             raise invalid("outcome must be succeeded or failed", param="outcome")
         return ch
+
+
+def fail_bank_debit(sb: Sandbox, ch: Obj, pi: Obj) -> None:
+    """The bank refused a pending debit: charge.failed, the mandate inactive, payment_failed."""
+    ch.update(
+        status="failed", failure_code="debit_not_authorized",
+        failure_message="The customer notified their bank that this payment was unauthorized.",
+    )  # fmt: skip
+    ch["outcome"].update(type="blocked", network_status="declined_by_network")
+    pi.update(
+        status="requires_payment_method",
+        last_payment_error={"code": "debit_not_authorized", "charge": ch["id"],
+                            "message": ch["failure_message"], "type": "card_error"},
+    )  # fmt: skip
+    sb.events.emit("charge.failed", ch, {"status": "pending"})
+    # "Not authorised": the donor's bank cancelled the mandate, so it cannot serve renewals.
+    revoke_mandate(sb, _mandate_id(ch), "debit_not_authorized")
+    sb.events.emit("payment_intent.payment_failed", pi, {"status": "processing"})
+
+
+def _mandate_id(ch: Obj) -> str | None:
+    details = ch.get("payment_method_details") or {}
+    return (details.get(details.get("type") or "") or {}).get("mandate")
+
+
+def revoke_mandate(sb: Sandbox, mandate_id: str | None, reason: str) -> Obj | None:
+    """A mandate the donor's bank no longer honours: ``inactive``, announced by ``mandate.updated``.
+
+    Bacs also reports it on the network (``network_status`` ``revoked`` with a
+    ``revocation_reason``, stripe-python's Mandate.PaymentMethodDetails.BacsDebit).
+    """
+    mandate = sb.store.get(mandate_id or "")
+    if mandate is None or mandate["status"] != "active":
+        return None
+    previous: Obj = {"status": "active"}
+    mandate["status"] = "inactive"
+    bacs = (mandate.get("payment_method_details") or {}).get("bacs_debit")
+    if bacs is not None:
+        previous["payment_method_details"] = {"bacs_debit": {"network_status": bacs["network_status"],
+                                                             "revocation_reason": None}}  # fmt: skip
+        bacs.update(network_status="revoked", revocation_reason=reason)
+    sb.events.emit("mandate.updated", mandate, previous)
+    return mandate
 
 
 def _succeed_intent(sb: Sandbox, pi: Obj, ch: Obj, emit_charge: bool = True) -> None:

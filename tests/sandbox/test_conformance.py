@@ -320,6 +320,27 @@ def monthly_gift(w: World) -> None:
 
 
 @scenario
+def monthly_gift_by_bank_debit(w: World) -> None:
+    """Issue 17: a monthly gift whose first payment is a Bacs or SEPA debit, processing for days,
+    then paid (invoice.paid, the subscription active) or refused (invoice.payment_failed, the
+    invoice voided, the subscription incomplete_expired, the mandate inactive); the donor chose
+    Direct Debit, so the session allows that scheme alone."""
+    for currency, outcome in (("gbp", "succeeded"), ("eur", "failed")):
+        params = monthly_params(
+            allowed_payment_method_types=[{"gbp": "bacs_debit", "eur": "sepa_debit"}[currency]]
+        )
+        params["line_items"][0]["price_data"]["currency"] = currency
+        s = w.client.v1.checkout.sessions.create(params=params)
+        w.control.complete_session(s.id, "async", email=f"debit-{currency}@example.org")
+        pending = w.client.v1.checkout.sessions.retrieve(s.id)
+        w.client.v1.subscriptions.retrieve(pending.subscription, params={"expand": ["latest_invoice"]})
+        (payment,) = w.client.v1.invoice_payments.list(params={"invoice": pending.invoice}).data
+        w.client.v1.charges.list(params={"payment_intent": payment.payment.payment_intent})
+        w.control.settle_async_payment(s.id, outcome)
+        w.client.v1.invoices.retrieve(pending.invoice)
+
+
+@scenario
 def monthly_donor_manages_the_gift(w: World) -> None:
     """Issue 14: a new amount, the Customer Portal's card-update and cancel flows, Stripe's retries."""
     s = w.monthly_session()
