@@ -187,3 +187,22 @@ def test_the_form_refuses_a_debit_on_an_appeal_without_them(
     assert response.status_code == 422
     assert "This appeal does not take bank debits" in html_lib.unescape(response.get_data(as_text=True))
     assert donation_count(app) == 0 and session_creates(sandbox) == []
+
+
+def test_a_monthly_debits_thank_you_page_says_when_the_first_debit_is_taken(
+    client: Any, app: Any, sandbox: Any
+) -> None:
+    from datetime import date
+
+    response = client.post(
+        "/api/v1/donations", json={**VALID, "frequency": "monthly", "pay_by": "bank_debit"}
+    )
+    session_id = load_donation(app, response.get_json()["id"]).stripe_checkout_session_id
+    sandbox.control.complete_session(session_id, "async")
+    page = client.get(f"/donate/red-cross-ukraine/thanks?session_id={session_id}").get_data(as_text=True)
+    [charge] = [o for o in sandbox.state.store.objects.values() if o.get("object") == "charge"]
+    taken = date.fromisoformat(charge["payment_method_details"]["bacs_debit"]["expected_debit_date"])
+    assert "is on its way" in page and "a month" in page
+    when = f"{taken:%A}, {taken.day} {taken:%B %Y}"
+    assert f"Your debit by Bacs Direct Debit from the account ending 3000 will be taken on {when}." in page
+    assert load_donation(app, response.get_json()["id"]).status == "processing"
