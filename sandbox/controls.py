@@ -36,6 +36,7 @@ class Controls:
             ("POST", "/_sandbox/disputes/<id>/close", self.close_dispute),
             ("POST", "/_sandbox/disputes/<id>/status", self.dispute_status),
             ("POST", "/_sandbox/refunds/<id>/fail", self.fail_refund),
+            ("POST", "/_sandbox/mandates/<id>/revoke", self.revoke_mandate),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
             ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
@@ -171,6 +172,15 @@ class Controls:
     def fail_refund(self, body: Obj, id: str) -> Obj:
         return ledger.fail_refund(self.sb, self._obj(id, "refund"))
 
+    def revoke_mandate(self, body: Obj, id: str) -> Obj:
+        """The donor cancels their Direct Debit at their bank: the mandate becomes inactive."""
+        mandate = self._obj(id, "mandate")
+        with self.sb.store.lock:
+            if mandate["status"] != "active":
+                raise invalid(f"Mandate {id} is {mandate['status']}.", param="mandate")
+            payments.revoke_mandate(self.sb, id, body.get("reason") or "debit_not_authorized")
+        return mandate
+
     def advance_subscription(self, body: Obj, id: str) -> Obj:
         outcome = body.get("outcome", "paid")
         if outcome not in ("paid", "failed"):
@@ -269,7 +279,7 @@ class Controls:
             self.sb.faults.rate_limit = int(body["rate_limit"])
         if "async_settle_seconds" in body:
             value = body["async_settle_seconds"]
-            o.async_settle_seconds = None if value is None else float(value)
+            o.async_settle_seconds = None if value in (None, "") else float(value)
         if "available_after_days" in body:
             o.available_after_days = int(body["available_after_days"])
         if "settlement_currency" in body:

@@ -123,6 +123,14 @@ def subscribe_by_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcom
     return sub
 
 
+def debit_mandate(sb: Sandbox, sub: Obj) -> Obj | None:
+    """The mandate of the bank debit a subscription pays by, or None (a card)."""
+    method = sub.get("default_payment_method")
+    if not method:
+        return None
+    return next((m for m in sb.store.newest_first("mandate") if m["payment_method"] == method), None)
+
+
 def _auto_settle_first_debit(sb: Sandbox, session_id: str) -> None:
     session = sb.store.get(session_id)
     first = sb.store.table("first_debit").get(session_id)
@@ -224,7 +232,21 @@ def charge_invoice(
     )  # fmt: skip
     _destination(sub, inv, pi)
     sb.events.emit("payment_intent.created", pi)
-    ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
+    mandate = debit_mandate(sb, sub)
+    if mandate is None:
+        ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
+    else:
+        # A gift paid by bank debit renews on its mandate. An inactive mandate (the donor
+        # cancelled it at their bank) cannot be debited: the payment fails whatever was asked.
+        kind = mandate["payment_method_details"]["type"]
+        succeed = succeed and mandate["status"] == "active"
+        ch = objects.charge(pi, kind=kind, status="succeeded" if succeed else "failed")
+        ch["payment_method"] = sub["default_payment_method"]
+        ch["payment_method_details"] = objects.bank_debit_details(kind, mandate["id"], ch["created"])
+        if not succeed:
+            ch.update(failure_code="debit_not_authorized",
+                      failure_message="The customer notified their bank that this payment was unauthorized.")  # fmt: skip
+        sb.store.add(ch)
     pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
     previous_sub = {"latest_invoice": sub.get("latest_invoice")}
     sub["latest_invoice"] = inv["id"]
