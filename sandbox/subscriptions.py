@@ -123,6 +123,26 @@ def subscribe_by_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcom
     return sub
 
 
+def _invoice_charge(sb: Sandbox, sub: Obj, pi: Obj, succeed: bool) -> tuple[Obj, bool]:
+    """The charge of one attempt at an invoice, stored; and whether it succeeded.
+
+    A gift paid by bank debit is charged on its mandate. An inactive mandate (the donor cancelled
+    it at their bank) cannot be debited: the attempt fails whatever was asked.
+    """
+    mandate = debit_mandate(sb, sub)
+    if mandate is None:
+        return sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed")), succeed
+    kind = mandate["payment_method_details"]["type"]
+    succeed = succeed and mandate["status"] == "active"
+    ch = objects.charge(pi, kind=kind, status="succeeded" if succeed else "failed")
+    ch["payment_method"] = sub["default_payment_method"]
+    ch["payment_method_details"] = objects.bank_debit_details(kind, mandate["id"], ch["created"])
+    if not succeed:
+        ch.update(failure_code="debit_not_authorized",
+                  failure_message="The customer notified their bank that this payment was unauthorized.")  # fmt: skip
+    return sb.store.add(ch), succeed
+
+
 def debit_mandate(sb: Sandbox, sub: Obj) -> Obj | None:
     """The mandate of the bank debit a subscription pays by, or None (a card)."""
     method = sub.get("default_payment_method")
@@ -232,21 +252,7 @@ def charge_invoice(
     )  # fmt: skip
     _destination(sub, inv, pi)
     sb.events.emit("payment_intent.created", pi)
-    mandate = debit_mandate(sb, sub)
-    if mandate is None:
-        ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
-    else:
-        # A gift paid by bank debit renews on its mandate. An inactive mandate (the donor
-        # cancelled it at their bank) cannot be debited: the payment fails whatever was asked.
-        kind = mandate["payment_method_details"]["type"]
-        succeed = succeed and mandate["status"] == "active"
-        ch = objects.charge(pi, kind=kind, status="succeeded" if succeed else "failed")
-        ch["payment_method"] = sub["default_payment_method"]
-        ch["payment_method_details"] = objects.bank_debit_details(kind, mandate["id"], ch["created"])
-        if not succeed:
-            ch.update(failure_code="debit_not_authorized",
-                      failure_message="The customer notified their bank that this payment was unauthorized.")  # fmt: skip
-        sb.store.add(ch)
+    ch, succeed = _invoice_charge(sb, sub, pi, succeed)
     pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
     previous_sub = {"latest_invoice": sub.get("latest_invoice")}
     sub["latest_invoice"] = inv["id"]
@@ -287,7 +293,8 @@ def advance(sb: Sandbox, sub: Obj, succeed: bool = True) -> Obj:
         item.update(current_period_start=start, current_period_end=end)
         previous_status = sub["status"]
         inv = charge_invoice(sb, sub, cust, "subscription_cycle", (start, end), succeed=succeed)
-        new_status = "active" if succeed else "past_due"
+        # Asked to succeed, a debit on an inactive mandate still fails (charge_invoice).
+        new_status = "active" if inv["status"] == "paid" else "past_due"
         if new_status != previous_status:
             sub["status"] = new_status
             sb.events.emit("customer.subscription.updated", sub, {"status": previous_status})
@@ -316,7 +323,7 @@ def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
         # The invoice does not carry its payments (an includable field): its InvoicePayment does.
         payment = next(p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == inv["id"])
         pi = sb.store.objects[payment["payment"]["payment_intent"]]
-        ch = sb.store.add(objects.charge(pi, status="succeeded" if succeed else "failed"))
+        ch, succeed = _invoice_charge(sb, sub, pi, succeed)
         pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
         inv["attempt_count"] = (inv.get("attempt_count") or 1) + 1
         if succeed:

@@ -43,6 +43,11 @@ SUBJECTS = {
         "en": "Your monthly gift to {appeal} could not be taken: please update your card",
         "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: оновіть картку",
     },
+    # payment_failed for a gift paid by Direct Debit (its bank mandate known): no card to update.
+    "payment_failed_debit": {
+        "en": "Your monthly gift to {appeal} could not be taken: please choose a new way to pay",
+        "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: виберіть інший спосіб оплати",
+    },
     "debit_failed": {
         "en": "Your bank did not pay your gift of {amount} to {appeal}",
         "uk": "Ваш банк не сплатив вашу пожертву {amount} для «{appeal}»",
@@ -135,7 +140,9 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         if not link:
             raise NothingToSend("gift_ended")  # the retries ended it; the cancellation email says so
         variables.update(
-            amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale)
+            amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale),
+            # Paid by Direct Debit: the bank refused the debit (its mandate may be cancelled).
+            by_debit=bool(donation.stripe_mandate_id),
         )
     elif kind == "debit_failed":
         # A Bacs/SEPA debit the bank refused days after Checkout (service/ledger/apply_checkout.py).
@@ -201,7 +208,8 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
             paid_on=_date(payment.paid_at, locale),
             gift_aid=bool(donation.gift_aid and donation.gift_aid_declared_at),
         )
-    subject = SUBJECTS[kind][locale].format(
+    subject_kind = "payment_failed_debit" if kind == "payment_failed" and variables.get("by_debit") else kind
+    subject = SUBJECTS[subject_kind][locale].format(
         amount=variables.get("amount", ""),
         appeal=donation.appeal.title,
         charity=variables["charity"],

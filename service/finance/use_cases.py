@@ -317,6 +317,7 @@ def dashboard(args: dict[str, Any]) -> dict[str, Any]:
     ]
     found = discrepancies.find_all(db.session(), report_scope, limit=50)
     debits = pending_debits.report(db.session(), report_scope)
+    at_risk = pending_debits.mandates_at_risk(db.session(), report_scope)
     auth.log_read(
         "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
     )
@@ -327,6 +328,7 @@ def dashboard(args: dict[str, Any]) -> dict[str, Any]:
         "end": end,
         "discrepancy_count": sum(found["counts"].values()),
         "pending_debits": debits,
+        "mandates_at_risk": at_risk,
     }
 
 

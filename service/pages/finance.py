@@ -166,6 +166,7 @@ def dashboard() -> Any:
         errors=errors,
         discrepancy_count=view["discrepancy_count"],
         pending_debits=view["pending_debits"],
+        mandates_at_risk=view["mandates_at_risk"],
         query=urlencode(
             {"from": start, "to": end, **({"appeal": args["appeal"]} if args.get("appeal") else {})}
         ),
