@@ -74,6 +74,11 @@ class SandboxControl:
         body = {"outcome": outcome, "email": email, "async_outcome": async_outcome}
         return self._call("POST", f"/checkout/sessions/{session_id}/complete", body)
 
+    def advance_bank_clock(self, days: float) -> Obj:
+        """Let ``days`` pass at the banks: every bank debit due by then settles as chosen when paid
+        (Bacs 7 business days, SEPA 8). Returns ``{"settled": [session ids], "offset_days": n}``."""
+        return self._call("POST", "/bank_clock/advance", {"days": days})
+
     def revoke_mandate(self, mandate_id: str, reason: str | None = None) -> Obj:
         """The donor cancels the Direct Debit at their bank (mandate.updated, now inactive)."""
         return self._call("POST", f"/mandates/{mandate_id}/revoke", {"reason": reason} if reason else {})

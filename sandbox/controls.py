@@ -37,6 +37,7 @@ class Controls:
             ("POST", "/_sandbox/disputes/<id>/status", self.dispute_status),
             ("POST", "/_sandbox/refunds/<id>/fail", self.fail_refund),
             ("POST", "/_sandbox/mandates/<id>/revoke", self.revoke_mandate),
+            ("POST", "/_sandbox/bank_clock/advance", self.advance_bank_clock),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
             ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
@@ -171,6 +172,17 @@ class Controls:
 
     def fail_refund(self, body: Obj, id: str) -> Obj:
         return ledger.fail_refund(self.sb, self._obj(id, "refund"))
+
+    def advance_bank_clock(self, body: Obj) -> Obj:
+        """Let days pass at the banks: bank debits due by then settle (days compressed to a call)."""
+        try:
+            days = float(body.get("days", 0))
+        except (TypeError, ValueError):
+            raise invalid("days must be a number", param="days") from None
+        if not 0 < days <= 60:
+            raise invalid("days must be more than 0 and at most 60", param="days")
+        settled = payments.advance_bank_clock(self.sb, days)
+        return {"settled": settled, "offset_days": self.sb.store.table("bank_clock")["offset"] / 86_400}
 
     def revoke_mandate(self, body: Obj, id: str) -> Obj:
         """The donor cancels their Direct Debit at their bank: the mandate becomes inactive."""

@@ -15,6 +15,7 @@ from sandbox.payments import (
     _complete,
     attach_balance_transaction,
     bank_debit_type,
+    expect_bank_answer,
     fail_bank_debit,
     require_open,
 )
@@ -118,6 +119,7 @@ def subscribe_by_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcom
         _complete(sb, session, email, paid=False)
         sb.store.table("async_outcome")[pi["id"]] = outcome
         sb.store.table("first_debit")[session["id"]] = {"invoice": inv["id"], "payment_intent": pi["id"]}
+        expect_bank_answer(sb, session, kind, ch["created"])
     if sb.options.async_settle_seconds is not None:
         sb.later(sb.options.async_settle_seconds, lambda: _auto_settle_first_debit(sb, session["id"]))
     return sub

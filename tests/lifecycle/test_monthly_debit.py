@@ -67,7 +67,10 @@ def test_first_debit_pledged_until_the_bank_pays(
         assert _pledged(mail_app) == [("gbp", 1500, 1)]
         assert smtp.mailbox.messages == []  # no receipt for money not yet received
 
-        sandbox.control.settle_async_payment(session_id, "succeeded")
+        # Three days at the bank: still on its way. Ten: Bacs's seven business days have passed.
+        assert sandbox.control.advance_bank_clock(3)["settled"] == []
+        assert _state(mail_app, donation.id)[0] == DonationStatus.PROCESSING
+        assert sandbox.control.advance_bank_clock(7)["settled"] == [session_id]
         assert sandbox.control.wait_for_webhooks(timeout=20)
     status, subscription, payments, kinds = _state(mail_app, donation.id)
     assert (status, subscription, payments) == (DonationStatus.PAID, "active", 1)

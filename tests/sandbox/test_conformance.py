@@ -337,7 +337,10 @@ def monthly_gift_by_bank_debit(w: World) -> None:
         w.client.v1.subscriptions.retrieve(pending.subscription, params={"expand": ["latest_invoice"]})
         (payment,) = w.client.v1.invoice_payments.list(params={"invoice": pending.invoice}).data
         w.client.v1.charges.list(params={"payment_intent": payment.payment.payment_intent})
-        w.control.settle_async_payment(s.id, outcome)
+        if outcome == "succeeded":
+            w.control.advance_bank_clock(10)  # the bank's seven business days pass
+        else:
+            w.control.settle_async_payment(s.id, outcome)
         w.client.v1.invoices.retrieve(pending.invoice)
         if outcome == "succeeded":
             # Renewals on the mandate; then the donor cancels it at their bank, and the next fails.
