@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox import API_VERSION, ledger, payments, subscriptions
+from sandbox import API_VERSION, bank_clock, ledger, payments, subscriptions
 from sandbox.core import Sandbox
 from sandbox.errors import StripeError, invalid
 from sandbox.faults import Fault
@@ -181,7 +181,7 @@ class Controls:
             raise invalid("days must be a number", param="days") from None
         if not 0 < days <= 60:
             raise invalid("days must be more than 0 and at most 60", param="days")
-        settled = payments.advance_bank_clock(self.sb, days)
+        settled = bank_clock.advance(self.sb, days)
         return {"settled": settled, "offset_days": self.sb.store.table("bank_clock")["offset"] / 86_400}
 
     def revoke_mandate(self, body: Obj, id: str) -> Obj:

@@ -11,7 +11,7 @@ from typing import Any
 from sandbox import connect, money
 from sandbox import payment_objects as objects
 from sandbox.core import Sandbox
-from sandbox.errors import StripeError, invalid
+from sandbox.errors import invalid
 from sandbox.ids import now
 
 Obj = dict[str, Any]
@@ -22,8 +22,8 @@ BANK_DEBIT = {"gbp": "bacs_debit", "eur": "sepa_debit", "usd": "us_bank_account"
 
 # Business days from the debit to the bank's answer: Bacs "7 business days" with a new mandate,
 # SEPA "up to 14 business days, 7 to 8 on average", ACH 4 (docs.stripe.com/payments/bacs-debit,
-# /sepa-debit, /ach-direct-debit). The bank's clock (:func:`advance_bank_clock`) settles a
-# debit once this much time has passed for it.
+# /sepa-debit, /ach-direct-debit). The bank's clock settles a
+# debit once this much time has passed for it (sandbox/bank_clock.py).
 SETTLE_BUSINESS_DAYS = {"bacs_debit": 7, "sepa_debit": 8, "us_bank_account": 4}
 DAY = 86_400
 
@@ -40,38 +40,6 @@ def debit_due_at(kind: str, created: int) -> int:
 def expect_bank_answer(sb: Sandbox, session: Obj, kind: str, created: int) -> None:
     """Remember when this session's debit settles, for the bank's clock."""
     sb.store.table("debits_due")[session["id"]] = debit_due_at(kind, created)
-
-
-def advance_bank_clock(sb: Sandbox, days: float) -> list[str]:
-    """Let ``days`` pass at the banks: every debit whose answer is due by then settles, with the
-    outcome chosen when it was paid. Only debits' timing moves; objects and events keep real
-    timestamps. Returns the sessions settled, earliest due first."""
-    with sb.store.lock:
-        clock = sb.store.table("bank_clock")
-        clock["offset"] = clock.get("offset", 0) + int(days * DAY)
-        bank_now = now() + clock["offset"]
-        due = sorted((at, sid) for sid, at in sb.store.table("debits_due").items() if at <= bank_now)
-        return _settle_due(sb, [sid for _, sid in due])
-
-
-def _settle_due(sb: Sandbox, session_ids: list[str]) -> list[str]:
-    from sandbox import subscriptions
-
-    settled = []
-    for session_id in session_ids:
-        sb.store.table("debits_due").pop(session_id, None)
-        session = sb.store.get(session_id)
-        if session is None or session.get("payment_status") != "unpaid" or session["status"] != "complete":
-            continue
-        try:
-            if session["mode"] == "subscription":
-                subscriptions.settle_first_debit(sb, session, None)
-            else:
-                settle_async(sb, session, None)
-        except StripeError:
-            continue  # already settled by the control or the timer
-        settled.append(session_id)
-    return settled
 
 
 def bank_debit_type(session: Obj) -> str | None:

@@ -138,6 +138,7 @@ def _render_form(
             "url": url_for(
                 "donate.donate_form", slug=appeal.slug,
                 **{"currency": code, "frequency": values.get("frequency", "one_off"),
+                   **({"pay_by": "bank_debit"} if values.get("pay_by") == "bank_debit" else {}),
                    **{k: values[k] for k in SOURCE_FIELDS if values.get(k) and k != "referrer"}},
             ),
         }

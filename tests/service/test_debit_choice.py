@@ -128,6 +128,9 @@ def test_the_donate_page_offers_the_choice_where_the_appeal_takes_it(client: Any
     assert "SEPA Direct Debit, for gifts of" in euros
     assert 'name="pay_by"' not in client.get(FORM + "?currency=usd").get_data(as_text=True)
     assert 'name="pay_by"' not in client.get("/donate/cards-only").get_data(as_text=True)
+    # Switching currency keeps the choice.
+    chosen = client.get(FORM + "?currency=gbp&pay_by=bank_debit").get_data(as_text=True)
+    assert "currency=eur&amp;frequency=one_off&amp;pay_by=bank_debit" in chosen
     # A publisher's link may preselect it.
     linked = client.get(FORM + "?currency=gbp&frequency=monthly&pay_by=bank_debit").get_data(as_text=True)
     assert 'value="bank_debit" aria-describedby="pay-by-debit-hint" checked' in linked
@@ -185,7 +188,9 @@ def test_the_form_refuses_a_debit_on_an_appeal_without_them(
             "amount_choice": "500"}  # fmt: skip
     response = client.post("/donate/cards-only", data=data)
     assert response.status_code == 422
-    assert "This appeal does not take bank debits" in html_lib.unescape(response.get_data(as_text=True))
+    page = html_lib.unescape(response.get_data(as_text=True))
+    assert '<a href="#field-pay_by">This appeal does not take bank debits' in page
+    assert 'id="field-pay_by"' in page  # the summary's link has somewhere to go
     assert donation_count(app) == 0 and session_creates(sandbox) == []
 
 
