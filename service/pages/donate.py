@@ -320,7 +320,7 @@ def _debit_choice(appeal: Appeal, currency: str) -> dict[str, str] | None:
             scheme=scheme.name,
             minimum=minimum,
         )
-    return {"scheme": scheme.name, "hint": hint}
+    return {"scheme": scheme.name, "hint": hint, "monthly_only": not scheme.one_off}
 
 
 def _debit_in_donors_words(

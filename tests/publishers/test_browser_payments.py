@@ -112,17 +112,22 @@ def test_donor_chooses_direct_debit_for_a_monthly_gift_at_phone_width(
         page.set_default_timeout(15_000)
         page.goto(f"{live_server.url}/donate/red-cross-ukraine?currency=gbp")
         choice = page.get_by_role("group", name="How would you like to pay?")
+        assert not choice.is_visible()  # Bacs is for monthly gifts: the choice waits for "Give monthly"
+        page.get_by_label("Give monthly").check()
         assert "Bacs Direct Debit, for monthly gifts of £2 or more" in choice.inner_text()
-        # A one-off gift by Bacs: refused, with the reason, before anything is created.
         choice.get_by_label("Direct Debit from my bank account").check()
         page.get_by_label("£25").check()
+        # The donor changes their mind to a one-off gift: refused in words, nothing created.
+        page.get_by_label("Give once").check()
+        assert not choice.is_visible()
         page.get_by_role("button", name="Continue to payment").click()
         summary = page.get_by_role("alert")
         assert "Bacs Direct Debit is for monthly gifts only." in summary.inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "debit-choice-refused-375.png"), full_page=True)
         assert violations(page) == [], json.dumps(violations(page), indent=1)
-        assert page.get_by_label("Direct Debit from my bank account").is_checked()  # kept
+        assert page.get_by_label("Direct Debit from my bank account").is_checked()  # kept, and shown
+        assert page.get_by_role("group", name="How would you like to pay?").is_visible()
 
         page.get_by_label("Give monthly").check()
         page.get_by_role("button", name="Continue to payment").click()
