@@ -92,7 +92,7 @@ def statements_command(today: Any, force: bool) -> None:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
 def monthly_command(limit: int) -> None:
     """Monthly gifts at risk (a payment failed: Stripe is retrying) and stopped ones, with the reason given."""
-    from .models import Donation
+    from .donations.models import Donation
 
     with database().sessionmaker() as db:
         rows = db.execute(

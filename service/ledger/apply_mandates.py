@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from ..models import Donation
-from .context import Applied, Ignore, LedgerContext, timestamp
+from .apply_context import Applied, Ignore, LedgerContext, timestamp
 
 STATUSES = ("active", "inactive", "pending")
 

@@ -21,7 +21,7 @@ from schemas.finance import DonationListArgs, EventListArgs, MonthEndArgs, Payou
 from ..currencies import to_major
 from ..errors import DomainError
 from ..finance import auth, use_cases
-from ..finance.http import stream
+from ..finance.csv_download import stream
 from ..finance.models import Role
 from ..finance.tokens import AuthenticationRequired
 
