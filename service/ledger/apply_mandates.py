@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from ..models import Donation
+from ..donations.models import Donation
 from .apply_context import Applied, Ignore, LedgerContext, timestamp
 
 STATUSES = ("active", "inactive", "pending")

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from service import extensions
+from service.donations.models import Donation, DonationStatus
 from service.emails import compose
-from service.models import Donation, DonationStatus
 from service.outbox import OutboxMessage
 
 from .test_pages import sign_in

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from service import extensions
-from service.models import Appeal, Donation, DonationStatus, Payment
+from service.donations.models import Donation, DonationStatus
+from service.models import Appeal, Payment
 from service.outbox import OutboxMessage
 from service.progress import pledged_totals
 from tests.ledger.conftest import serving_webhooks
