@@ -15,7 +15,7 @@ from service.donations.models import Donation, DonationStatus
 from service.models import Appeal, Payment
 from service.outbox import OutboxMessage
 from service.progress import pledged_totals
-from tests.ledger.conftest import serving_webhooks
+from tests.support.servers import serving_webhooks
 
 
 def _monthly_debit(app: Any) -> Donation:
