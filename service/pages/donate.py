@@ -19,6 +19,7 @@ from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amou
 
 from .. import db, donations, extensions, successors
 from ..currencies import exponent, to_major
+from ..donations import monthly_offer
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..gift_aid import normalise_postcode
@@ -95,6 +96,8 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     values.update(link_options(args))
     if args.get("from"):
         values["redirected_from"] = args["from"][:64]
+    if args.get("via") == "widget":
+        values["via"] = "widget"  # the widget asked "how often?" already: no monthly offer
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -237,12 +240,15 @@ def donate_submit(slug: str) -> Any:
             idempotency_key=data["form_token"],
             scope="form",
             appeals=extensions.appeal_cache(),
+            offer_monthly=_offers_monthly(appeal, data),
         )
     except ValidationFailed as exc:
         return _render_form(appeal, values, exc.fields, 422)
     except (CheckoutUnavailable, RequestInProgress) as exc:
         values["form_token"] = data["form_token"]  # resubmitting continues the same donation
         return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
+    if monthly_offer.awaiting_choice(donation):
+        return redirect(monthly_offer.offer_url(extensions.settings(), donation, current_locale()), 303)
     if not donation.checkout_url or donation.status not in (
         DonationStatus.PENDING,
         DonationStatus.SURGE_REDIRECTED,
@@ -259,6 +265,14 @@ def donate_submit(slug: str) -> Any:
             409,
         )
     return redirect(donation.checkout_url, 303)
+
+
+def _offers_monthly(appeal: Appeal, data: dict[str, Any]) -> bool:
+    # Issue 14: the monthly alternative before Checkout (service/donations/monthly_offer.py).
+    return monthly_offer.offered_for(
+        appeal, extensions.settings(), frequency=data["frequency"], amount=data["amount"],
+        currency=data["currency"], via=request.form.get("via"),
+    )  # fmt: skip
 
 
 def rate_limited_form(retry_after: int) -> tuple[str, int]:
