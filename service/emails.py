@@ -201,6 +201,18 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
             paid_on=_date(payment.paid_at, locale),
             gift_aid=bool(donation.gift_aid and donation.gift_aid_declared_at),
         )
+        if not variables["monthly"]:
+            # A one-off receipt may invite a monthly gift (a new one): service/make_monthly.py.
+            from .make_monthly import LINK_DAYS as MONTHLY_LINK_DAYS
+            from .make_monthly import make_monthly_url, monthly_amount
+
+            invite = make_monthly_url(settings, donation)
+            if invite:
+                variables.update(
+                    make_monthly_url=invite,
+                    make_monthly_amount=money(monthly_amount(donation) or 0, donation.currency, locale),
+                    make_monthly_expires=_date(utcnow() + timedelta(days=MONTHLY_LINK_DAYS), locale),
+                )
     subject = SUBJECTS[kind][locale].format(
         amount=variables.get("amount", ""),
         appeal=donation.appeal.title,

@@ -1,4 +1,5 @@
-"""The monthly offer between the donate form and Checkout (service/donations/monthly_offer.py).
+"""The monthly offer between the donate form and Checkout (service/donations/monthly_offer.py),
+and the "make it monthly" link of a one-off receipt (service/make_monthly.py).
 
 GET shows the two choices; the one form posts the pressed button's ``choice``. No JavaScript,
 no Stripe call until the donor answers. A bad, expired or finished link gets a plain page and
@@ -20,7 +21,7 @@ from ..errors import CheckoutUnavailable, RequestInProgress
 from ..i18n import gettext, money
 from ..models import Appeal, DonationStatus
 
-bp = Blueprint("monthly_offer", __name__, url_prefix="/donate")
+bp = Blueprint("monthly_offer", __name__)
 log = logging.getLogger(__name__)
 
 REFUSED_STATUS = {"invalid": 404, "expired": 410, "finished": 409}
@@ -72,7 +73,7 @@ def _page(appeal: Appeal, offer: Offer, token: str, error: str | None = None, st
     ), status
 
 
-@bp.get("/<slug>/choose/<token>")
+@bp.get("/donate/<slug>/choose/<token>")
 def show_offer(slug: str, token: str) -> Any:
     appeal = _appeal(slug)
     try:
@@ -82,7 +83,7 @@ def show_offer(slug: str, token: str) -> Any:
     return _page(appeal, offer, token)
 
 
-@bp.post("/<slug>/choose/<token>")
+@bp.post("/donate/<slug>/choose/<token>")
 def answer_offer(slug: str, token: str) -> Any:
     appeal = _appeal(slug)
     session = db.session()
@@ -103,3 +104,28 @@ def answer_offer(slug: str, token: str) -> Any:
     if not donation.checkout_url:
         return _refused(appeal, OfferRefused("finished", donation))
     return redirect(donation.checkout_url, 303)
+
+
+@bp.get("/give-monthly/<token>")
+def make_it_monthly(token: str) -> Any:
+    """A one-off receipt's link: the donate page, monthly, amount and currency filled in."""
+    from ..make_monthly import LinkRefused, donate_page_query, donate_page_url
+
+    try:
+        slug, query = donate_page_query(db.session(), extensions.settings(), token)
+    except LinkRefused as exc:
+        log.info("make_monthly_link_refused", extra={"reason": exc.reason})
+        message = {
+            "expired": gettext(
+                "This link has expired: links in receipts work for 60 days. Nothing has been changed."
+            ),
+            "not_offered": gettext("This appeal is not taking new monthly gifts. Nothing has been changed."),
+        }.get(
+            exc.reason,
+            gettext(
+                "This link can't be used. It may have been copied incompletely. Nothing has been changed."
+            ),
+        )
+        status = 404 if exc.reason == "invalid" else 410
+        return render_template("error.html", status=status, message=message), status
+    return redirect(donate_page_url(slug, query), 303)
