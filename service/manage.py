@@ -127,3 +127,10 @@ def follow_amount_change(db: Session, donation: Donation, subscription: dict[str
         context={"previous_amount": previous, "new_amount": amount},
     )
     return True
+
+
+def note_cancel_flow_opened(db: Session, donation: Donation) -> None:
+    """The donor is on their way to the portal's cancel flow: a cancellation now is theirs
+    (service/cancellations.py). Committed before the portal is opened."""
+    db.execute(update(Donation).where(Donation.id == donation.id).values(portal_cancel_opened_at=utcnow()))
+    db.commit()

@@ -17,7 +17,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from .. import db, extensions
 from ..amount_input import AmountInputError, parse_amount, typed_amount
 from ..i18n import current_locale, gettext, money
-from ..manage import LinkRefused, follow_amount_change, managed_gift, read_token
+from ..manage import LinkRefused, follow_amount_change, managed_gift, note_cancel_flow_opened, read_token
 from ..models import Donation
 from ..stripe_gateway import StripeGatewayError
 
@@ -124,6 +124,7 @@ def stop(token: str) -> Any:
         donation = _gift(token)
     except LinkRefused as exc:
         return _refused(exc.reason)
+    note_cancel_flow_opened(db.session(), donation)
     return _portal(
         token,
         {
