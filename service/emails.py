@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from .i18n import DEFAULT_LOCALE, LOCALES, babel_locale, money
 from .models import Donation, Payment, utcnow
-from .outbox import OutboxMessage
+from .outbox import NO_ADDRESS, OutboxMessage
 from .settings import Settings
 
 SUBJECTS = {
@@ -106,7 +106,7 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
     if donation is None:
         raise NothingToSend("no_donation")
     if not donation.email:
-        raise NothingToSend("no_email_address")
+        raise NothingToSend(NO_ADDRESS)
     locale = donor_locale(donation)
     variables: dict[str, Any] = {
         "donation": donation,
