@@ -118,11 +118,12 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         **(row.context or {}),
     }
     kind = row.kind
-    from .manage import LINK_DAYS, link_expires, manage_url
+    from .manage import LINK_DAYS, card_update_url, link_expires, manage_url
 
     link = manage_url(settings, donation)
     if link:
         variables.update(manage_url=link, manage_expires=_date(link_expires(), locale), link_days=LINK_DAYS)
+        variables["card_url"] = card_update_url(settings, donation)
     context = row.context or {}
     if kind == "gift_changed":
         variables.update(

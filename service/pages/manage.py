@@ -113,8 +113,10 @@ def _portal(token: str, flow: dict[str, Any]) -> Any:
     return redirect(url, 303)
 
 
+@bp.get("/<token>/card")
 @bp.post("/<token>/card")
 def update_card(token: str) -> Any:
+    # GET too: the failed-payment email links here (service/manage.py: card_update_url).
     return _portal(token, {"type": "payment_method_update"})
 
 
