@@ -21,7 +21,10 @@ SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "scre
 
 
 @pytest.fixture
-def site(app: Any, sandbox: Any) -> Iterator[tuple[str, Any]]:
+def site(app: Any, sandbox: Any, monkeypatch: Any) -> Iterator[tuple[str, Any]]:
+    from service.donations import surge
+
+    monkeypatch.setattr(surge, "_last_redirect", float("-inf"))  # a surge test earlier in this process
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = extensions.settings(app).with_overrides(public_base_url=url, monthly_offer=True)
