@@ -58,6 +58,18 @@ def test_a_failed_payment_puts_the_gift_at_risk_then_the_donor_stops_it(monthly,
         "moving abroad",
     )
     assert stopped["payments"] == 1 and stopped["cancelled_at"] and body["cancelled_by"] == {"donor": 1}
+    detail = (
+        mail_app.test_client()
+        .get(
+            f"/api/v1/finance/donations/{donation.id}",
+            headers={"Authorization": f"Bearer {_token(mail_app)}"},
+        )
+        .get_json()
+    )
+    assert (
+        detail["monthly"]["cancelled_by"] == "donor"
+        and detail["monthly"]["subscription_status"] == "canceled"
+    )
     # The donor's own words only to tokens that see personal data.
     assert _get(mail_app, role="viewer").get_json()["cancellations"][0]["comment"] is None
     # A range that ends before the cancellation leaves it out.

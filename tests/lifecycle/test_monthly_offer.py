@@ -101,6 +101,17 @@ def test_choosing_monthly_turns_the_unpaid_gift_monthly_and_checkout_is_a_subscr
     assert params["client_reference_id"] == donation.id
     assert (donation.frequency, donation.amount, donation.one_off_amount) == ("monthly", 900, 2500)
     assert (donation.monthly_offer, donation.status) == ("accepted", "pending")
+    with offer_app.app_context(), extensions.database(offer_app).begin() as db:
+        from service.finance import tokens
+
+        secret = tokens.create_token(db, name="t", role="viewer", days=1).secret
+    detail = client.get(
+        f"/api/v1/finance/donations/{donation.id}", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert detail.get_json()["monthly"] | {"cancelled_at": None} == {
+        "monthly_offer": "accepted", "one_off_amount": 2500, "subscription_status": None,
+        "cancelled_by": None, "cancelled_at": None, "cancellation_feedback": None,
+    }  # fmt: skip
 
     # A double submit (or the other button in an old tab) changes nothing and makes no second session.
     for choice in ("monthly", "once"):
