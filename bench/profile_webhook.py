@@ -23,7 +23,8 @@ import time
 from sqlalchemy import func, select
 
 from service import create_app, extensions
-from service.models import Donation, DonationStatus, Payment, WebhookEvent
+from service.donations.models import Donation, DonationStatus
+from service.models import Payment, WebhookEvent
 from service.settings import Settings
 
 from . import profiling, webhook_events

@@ -30,7 +30,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from sandbox.control_client import SandboxControl
-from service.models import Donation, DonationStatus, WebhookEvent, WebhookOutcome
+from service.donations.models import Donation, DonationStatus
+from service.models import WebhookEvent, WebhookOutcome
 
 from .procs import ROOT, run_wrk, start_gunicorn, wait_until_idle
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select
 
-from service.models import Appeal, Donation
+from service.donations.models import Donation
+from service.models import Appeal
 
 BATCH = 5000
 

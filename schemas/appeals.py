@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates, validates_schema
 
-from service.currencies import (
+from service.constants.currencies import (
     BANK_DEBIT_CURRENCIES,
     STRIPE_MAXIMUM_AMOUNT,
+    STRIPE_MINIMUM_CHARGE,
     SUPPORTED_CURRENCIES,
-    minimum_charge,
 )
-from service.descriptors import suffix_problems
 
 from .base import StrictSchema
 from .match_funding import MatchRuleSchema
@@ -84,7 +84,8 @@ class AppealDefinitionSchema(StrictSchema):
         load_default=None,
         validate=validate.Regexp(r"^acct_[A-Za-z0-9]+$", error="Must be a Stripe account id (acct_...)."),
     )
-    # Checked against Stripe's rules beside the account's prefix (service/descriptors.py).
+    # Checked against Stripe's rules beside the account's prefix by the function the loader passes
+    # in (service/descriptors.py: suffix_problems).
     statement_descriptor_suffix = fields.String(load_default=None)
     allowed_origins = fields.List(
         fields.Url(schemes={"http", "https"}, require_tld=False, relative=False),
@@ -120,14 +121,16 @@ class AppealDefinitionSchema(StrictSchema):
         metadata={"description": "Funders matching gifts to this appeal (service/matching)."},
     )
 
-    def __init__(self, *args: Any, descriptor_prefix: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, suffix_problems: Callable[[str], list[str]], **kwargs: Any) -> None:
+        """``suffix_problems`` says what is wrong with a statement descriptor suffix beside the
+        account's prefix (the domain's rule, so the schema needs no domain module)."""
         super().__init__(*args, **kwargs)
-        self.descriptor_prefix = descriptor_prefix
+        self.suffix_problems = suffix_problems
 
     @validates("statement_descriptor_suffix")
     def check_descriptor_suffix(self, value: str | None, **_: Any) -> None:
         if value is not None:
-            problems = suffix_problems(value, self.descriptor_prefix)
+            problems = self.suffix_problems(value)
             if problems:
                 raise ValidationError([f"The statement descriptor suffix {p}." for p in problems])
 
@@ -156,12 +159,12 @@ class AppealDefinitionSchema(StrictSchema):
                 if code not in currencies:
                     errors.setdefault(key, []).append(f"{code} is not one of the appeal's currencies.")
         for code, minimum in data.get("minimum_amounts", {}).items():
-            if minimum < minimum_charge(code):
+            if minimum < STRIPE_MINIMUM_CHARGE[code.lower()]:
                 errors.setdefault("minimum_amounts", []).append(
-                    f"{code} minimum {minimum} is below Stripe's minimum charge of {minimum_charge(code)}."
+                    f"{code} minimum {minimum} is below Stripe's minimum charge of {STRIPE_MINIMUM_CHARGE[code.lower()]}."
                 )
         for code in currencies:
-            low = data.get("minimum_amounts", {}).get(code, minimum_charge(code))
+            low = data.get("minimum_amounts", {}).get(code, STRIPE_MINIMUM_CHARGE[code.lower()])
             high = data.get("maximum_amounts", {}).get(code, STRIPE_MAXIMUM_AMOUNT)
             if high < low:
                 errors.setdefault("maximum_amounts", []).append(f"{code} maximum is below its minimum.")
@@ -213,7 +216,8 @@ class AppealDefinitionSchema(StrictSchema):
         currencies = data["currencies"]
         data["default_currency"] = data.get("default_currency") or currencies[0]
         data["minimum_amounts"] = {
-            code: data["minimum_amounts"].get(code, minimum_charge(code)) for code in currencies
+            code: data["minimum_amounts"].get(code, STRIPE_MINIMUM_CHARGE[code.lower()])
+            for code in currencies
         }
         data["maximum_amounts"] = {
             code: data["maximum_amounts"].get(code, STRIPE_MAXIMUM_AMOUNT) for code in currencies

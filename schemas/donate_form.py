@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import (
@@ -14,9 +15,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.amount_input import AmountInputError, babel_locale_for, parse_amount
-from service.currencies import format_amount
-from service.i18n import LOCALES, gettext
+from service.constants.languages import LOCALES
 
 from .donations import FREQUENCIES, UTM
 from .postcode import normalise_postcode
@@ -103,6 +102,13 @@ class DonateFormSchema(Schema):
         validate=[validate.Length(max=10, error=N_("Enter a UK postcode, like SW1A 1AA.")), NO_NUL_TEXT],
     )
 
+    def __init__(self, *args: Any, chosen_amount: Callable[[Any, str, str], int], **kwargs: Any) -> None:
+        """``chosen_amount(form, currency, locale)`` is the donor's amount in minor units, or a
+        ValueError whose text, in the donor's language, says why it cannot be known (the domain's
+        rule: service/amount_input.py, so the schema needs no domain module)."""
+        super().__init__(*args, **kwargs)
+        self.chosen_amount = chosen_amount
+
     def load_form(self, form: Any, locale: str = "en") -> dict[str, Any]:
         """The posted form, validated; ``locale`` is the page's language (how amounts read)."""
         # Browsers send empty strings for untouched optional inputs; treat them as absent.
@@ -117,9 +123,9 @@ class DonateFormSchema(Schema):
         if "currency" not in data:
             return  # the currency's own message says what is wrong
         try:
-            chosen_amount(data, data["currency"], data.get("locale", "en"))
-        except AmountChoiceError as exc:
-            raise ValidationError(exc.message, "amount") from None
+            self.chosen_amount(data, data["currency"], data.get("locale", "en"))
+        except ValueError as exc:
+            raise ValidationError(str(exc), "amount") from None
 
     @validates_schema
     def check_gift_aid(self, data: dict[str, Any], **_: Any) -> None:
@@ -146,51 +152,7 @@ class DonateFormSchema(Schema):
 
     @post_load
     def to_amount(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["amount"] = chosen_amount(data, data["currency"], data["locale"])
+        data["amount"] = self.chosen_amount(data, data["currency"], data["locale"])
         for key in ("amount_choice", "amount_preselected", "custom_amount"):
             data.pop(key, None)
         return data
-
-
-class AmountChoiceError(ValueError):
-    """The donor's amount cannot be known from the form; ``message`` is in the donor's language."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def chosen_amount(form: Any, currency: str, locale: str) -> int:
-    """The amount the donor chose, in minor units: a suggestion, or what they typed.
-
-    A typed amount wins over the suggestion the page preselected (the donor typed it; they did
-    not pick the preselected one). A typed amount beside a suggestion the donor picked
-    themselves is a question, never a silent choice between them.
-    """
-    choice = str(form.get("amount_choice") or "").strip()
-    custom = str(form.get("custom_amount") or "").strip()
-    preselected = str(form.get("amount_preselected") or "").strip()
-    if choice not in ("", "custom") and not (choice.isascii() and choice.isdigit() and len(choice) <= 12):
-        raise AmountChoiceError(gettext(N_("Choose one of the amounts shown."), locale))
-    if not custom:
-        if choice in ("", "custom"):
-            raise AmountChoiceError(gettext(N_("Choose an amount or enter your own."), locale))
-        return int(choice)
-    try:
-        typed = parse_amount(custom, currency, locale)
-    except AmountInputError as exc:
-        raise AmountChoiceError(gettext(exc.template, locale, **exc.variables)) from None
-    if choice in ("", "custom", preselected) or int(choice) == typed:
-        return typed
-    money = babel_locale_for(locale)
-    raise AmountChoiceError(
-        gettext(
-            N_(
-                "You selected %(chosen)s and typed %(typed)s. Which would you like to give? Select "
-                "“Other amount” to give %(typed)s, or clear the box to give %(chosen)s."
-            ),
-            locale,
-            chosen=format_amount(int(choice), currency, money),
-            typed=format_amount(typed, currency, money),
-        )
-    )

@@ -68,7 +68,7 @@ class EventListArgs(PageArgs, DateRangeArgs):
     needs_review = fields.Boolean()
 
 
-# A donation's states (service.models.DonationStatus.ALL; a test keeps the two equal).
+# A donation's states (service.donations.models.DonationStatus.ALL; a test keeps the two equal).
 DONATION_STATUSES = (
     "created", "checkout_error", "pending", "processing", "paid", "failed", "expired",
     "partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost", "cancelled",

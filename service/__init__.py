@@ -86,7 +86,7 @@ def register_request_handling(app: Flask, settings: Settings) -> None:
     """Hooks around every request: headers and the access log, size limits, health, metrics."""
     from .health import init_health
     from .http_hooks import register_request_hooks
-    from .metrics import init_metrics
+    from .metrics_endpoint import init_metrics
     from .request_limits import init_request_limits
 
     checkout_origin = REAL_CHECKOUT_ORIGIN

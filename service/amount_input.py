@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from babel.numbers import (
     format_decimal,
@@ -44,6 +45,7 @@ from babel.numbers import (
 )
 
 from .currencies import AmountFormatError, exponent, format_amount
+from .i18n import gettext
 
 # The short language codes the donor pages speak, to the Babel locale that formats numbers.
 BABEL_LOCALES = {"en": "en_GB", "uk": "uk_UA"}
@@ -221,3 +223,47 @@ class _Reader:
             return AmountInputError("not_a_number", NOT_A_WHOLE_NUMBER, {"whole": "500"})
         decimal = format_decimal(Decimal("25.50"), format="0.00", locale=self.loc)
         return AmountInputError("not_a_number", NOT_A_NUMBER, {"whole": "25", "decimal": decimal})
+
+
+class AmountChoiceError(ValueError):
+    """The donor's amount cannot be known from the form; ``message`` is in the donor's language."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def chosen_amount(form: Any, currency: str, locale: str) -> int:
+    """The amount the donor chose, in minor units: a suggestion, or what they typed.
+
+    A typed amount wins over the suggestion the page preselected (the donor typed it; they did
+    not pick the preselected one). A typed amount beside a suggestion the donor picked
+    themselves is a question, never a silent choice between them.
+    """
+    choice = str(form.get("amount_choice") or "").strip()
+    custom = str(form.get("custom_amount") or "").strip()
+    preselected = str(form.get("amount_preselected") or "").strip()
+    if choice not in ("", "custom") and not (choice.isascii() and choice.isdigit() and len(choice) <= 12):
+        raise AmountChoiceError(gettext(N_("Choose one of the amounts shown."), locale))
+    if not custom:
+        if choice in ("", "custom"):
+            raise AmountChoiceError(gettext(N_("Choose an amount or enter your own."), locale))
+        return int(choice)
+    try:
+        typed = parse_amount(custom, currency, locale)
+    except AmountInputError as exc:
+        raise AmountChoiceError(gettext(exc.template, locale, **exc.variables)) from None
+    if choice in ("", "custom", preselected) or int(choice) == typed:
+        return typed
+    money = babel_locale_for(locale)
+    raise AmountChoiceError(
+        gettext(
+            N_(
+                "You selected %(chosen)s and typed %(typed)s. Which would you like to give? Select "
+                "“Other amount” to give %(typed)s, or clear the box to give %(chosen)s."
+            ),
+            locale,
+            chosen=format_amount(int(choice), currency, money),
+            typed=format_amount(typed, currency, money),
+        )
+    )

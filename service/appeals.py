@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,13 @@ from sqlalchemy.orm import Session
 
 from schemas.appeals import AppealDefinitionSchema
 
+from .descriptors import suffix_problems
 from .errors import NotFound, ValidationFailed
 from .models import Appeal, utcnow
+
+# A chain of successors longer than this is refused at load; it also bounds the walk at request
+# time (service/donations/successors.py).
+MAX_CHAIN = 10
 
 SEED_FILE = Path(__file__).resolve().parent / "seed" / "appeals.yaml"
 
@@ -38,7 +44,7 @@ def validate_definitions(raw: list[Any], descriptor_prefix: str | None = None) -
     ``descriptor_prefix`` is the Stripe account's statement descriptor prefix, which each
     appeal's suffix must fit beside (None: the longest prefix Stripe allows).
     """
-    schema = AppealDefinitionSchema(descriptor_prefix=descriptor_prefix)
+    schema = AppealDefinitionSchema(suffix_problems=partial(suffix_problems, prefix=descriptor_prefix))
     loaded, errors = [], {}
     for index, item in enumerate(raw):
         try:
@@ -73,7 +79,6 @@ def upsert_appeals(db: Session, definitions: list[dict[str, Any]]) -> list[tuple
     written (a missing successor or a loop raises ValidationFailed naming the field).
     """
     from .matching.rules import store_rules
-    from .successors import check_successors
 
     check_successors(db, definitions)
     results, match_rules = [], []
@@ -124,3 +129,62 @@ def reopen_appeal(db: Session, slug: str) -> Appeal:
     appeal = get_appeal(db, slug)
     appeal.closed_at = None
     return appeal
+
+
+def check_successors(db: Session, definitions: list[dict[str, Any]]) -> None:
+    """Refuse successors that name no appeal, and chains that loop, before anything is stored.
+
+    Judged over the appeals already stored with this batch's definitions taking their place, so
+    a file may define an appeal and its successor together, in any order.
+    """
+    stored = {a.slug: a for a in db.scalars(select(Appeal))}
+    nodes: dict[str, dict[str, Any]] = {
+        slug: {
+            "charity_name": a.charity_name,
+            "general_fund": a.general_fund,
+            "successor_slug": a.successor_slug,
+            "successor_general_fund": a.successor_general_fund,
+        }
+        for slug, a in stored.items()
+    }
+    for definition in definitions:
+        nodes[definition["slug"]] = definition
+    funds: dict[str, str] = {}
+    for slug, node in sorted(nodes.items()):
+        if node.get("general_fund"):
+            funds.setdefault(node["charity_name"], slug)
+
+    def target(slug: str) -> str | None:
+        node = nodes[slug]
+        if node.get("successor_general_fund"):
+            return funds.get(node["charity_name"])
+        return node.get("successor_slug")
+
+    errors: dict[str, list[str]] = {}
+    for index, definition in enumerate(definitions):
+        slug = definition["slug"]
+        prefix = f"[{index}] {slug}.successor"
+        if definition.get("successor_general_fund") and definition["charity_name"] not in funds:
+            errors[f"{prefix}.general_fund"] = [
+                f"No appeal of {definition['charity_name']} is marked general_fund: true."
+            ]
+            continue
+        named = definition.get("successor_slug")
+        if named and named not in nodes:
+            errors[f"{prefix}.appeal"] = [f"No appeal {named!r} in this file or already loaded."]
+            continue
+        chain, current = [slug], target(slug)
+        while current is not None and current in nodes:
+            if current in chain:
+                field = "general_fund" if definition.get("successor_general_fund") else "appeal"
+                errors[f"{prefix}.{field}"] = [
+                    "Successors form a loop: " + " -> ".join([*chain[chain.index(current) :], current]) + "."
+                ]
+                break
+            chain.append(current)
+            if len(chain) > MAX_CHAIN:
+                errors[f"{prefix}.appeal"] = [f"The chain of successors is longer than {MAX_CHAIN}."]
+                break
+            current = target(current)
+    if errors:
+        raise ValidationFailed("Appeal definitions are not valid.", fields=errors)

@@ -1,7 +1,8 @@
-"""Currency facts Stripe applies to charges: minor-unit exponents and minimum amounts.
+"""Money for people: minor units to major, and amounts formatted in the reader's language.
 
 Money in this project is always an integer count of minor units plus an ISO currency code;
-these tables are what turn that into something a person reads, and what Stripe will accept.
+Stripe's tables for the currencies (exponents, minimum and maximum charges) are plain constants in
+service/constants/currencies.py, which the schemas may read too.
 """
 
 from __future__ import annotations
@@ -9,65 +10,7 @@ from __future__ import annotations
 from copy import copy
 from decimal import Decimal
 
-# Stripe's zero-decimal currencies: amounts are given in whole units (JPY 500 means ¥500).
-ZERO_DECIMAL = frozenset(
-    [
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    ]
-)
-
-# Stripe's minimum charge amounts, in minor units, for the currencies we expect appeals to take.
-# https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
-STRIPE_MINIMUM_CHARGE: dict[str, int] = {
-    "usd": 50,
-    "aed": 200,
-    "aud": 50,
-    "bgn": 100,
-    "brl": 50,
-    "cad": 50,
-    "chf": 50,
-    "czk": 1500,
-    "dkk": 250,
-    "eur": 50,
-    "gbp": 30,
-    "hkd": 400,
-    "huf": 17500,
-    "inr": 50,
-    "jpy": 50,
-    "mxn": 1000,
-    "myr": 200,
-    "nok": 300,
-    "nzd": 50,
-    "pln": 200,
-    "ron": 200,
-    "sek": 300,
-    "sgd": 50,
-    "thb": 1000,
-}
-
-# Stripe refuses amounts with more than eight digits.
-STRIPE_MAXIMUM_AMOUNT = 99_999_999
-
-SUPPORTED_CURRENCIES = frozenset(STRIPE_MINIMUM_CHARGE)
-
-
-# Currencies with a bank-debit scheme Checkout can offer (service/payment_methods.py: Bacs, SEPA).
-BANK_DEBIT_CURRENCIES = frozenset({"gbp", "eur"})
+from .constants.currencies import STRIPE_MINIMUM_CHARGE, ZERO_DECIMAL
 
 
 def exponent(currency: str) -> int:

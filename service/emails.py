@@ -21,8 +21,10 @@ from flask import render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .i18n import DEFAULT_LOCALE, LOCALES, babel_locale, money
-from .models import Donation, Payment, utcnow
+from .constants.languages import LOCALES
+from .donations.models import Donation
+from .i18n import DEFAULT_LOCALE, babel_locale, money
+from .models import Payment, utcnow
 from .outbox import NO_ADDRESS, OutboxMessage
 from .settings import Settings
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from .currencies import STRIPE_MINIMUM_CHARGE
+from .constants.currencies import STRIPE_MINIMUM_CHARGE
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from babel.support import NullTranslations, Translations
 from flask import Flask, g, has_app_context, has_request_context, request
 
 from . import extensions
+from .constants.languages import LOCALES
 from .currencies import format_amount
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
-LOCALES = ("en", "uk")
 DEFAULT_LOCALE = "en"
 # Babel's locale for formatting numbers and money in each language we speak.
 BABEL_LOCALES = {"en": "en_GB", "uk": "uk_UA"}

@@ -19,8 +19,8 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .donations.models import Donation
 from .manage import can_manage
-from .models import Donation
 from .outbox import queue
 from .settings import Settings
 

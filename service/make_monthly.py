@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from .donations.models import Donation, DonationStatus
 from .donations.monthly_offer import suggested_monthly_amount
-from .models import Donation, DonationStatus
 from .settings import Settings
 
 LINK_DAYS = 60

@@ -21,7 +21,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .models import Donation, utcnow
+from .donations.models import Donation
+from .models import utcnow
 from .outbox import queue
 from .settings import Settings
 

@@ -17,21 +17,22 @@ from sqlalchemy import case, func, literal
 FUNDS_WITHDRAWN = ("needs_response", "under_review", "lost", "appeal_needs_response", "appeal_under_review")
 
 
-def payment_received_amount(include_fee_cover: bool = True) -> Any:
-    """Net minor units received per payment row; join ``Donation`` when ``include_fee_cover`` is False.
+def payment_received_amount(less_fee_cover: Any = None) -> Any:
+    """Net minor units received per payment row.
 
-    Without the fee cover the figure is the gift itself: the addition paid Stripe's fee, so it
-    never counts towards an appeal's total.
+    Given the donation's fee cover column (``Donation.fee_cover_amount``, with ``Donation`` joined)
+    the figure is the gift itself: the addition paid Stripe's fee, so it never counts towards an
+    appeal's total. The column is passed in so that this module needs no table but payments.
     """
-    from .models import Donation, Payment
+    from .models import Payment
 
     withdrawn = case(
         (Payment.dispute_status.in_(FUNDS_WITHDRAWN), func.coalesce(Payment.dispute_amount, 0)),
         else_=literal(0),
     )
     net = Payment.amount - func.coalesce(Payment.amount_refunded, 0) - withdrawn
-    if not include_fee_cover:
-        net = net - Donation.fee_cover_amount
+    if less_fee_cover is not None:
+        net = net - less_fee_cover
     return case(
         (Payment.status != "succeeded", literal(0)),
         (net > 0, net),

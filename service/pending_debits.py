@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .models import Donation, DonationStatus
+from .donations.models import Donation, DonationStatus
 from .payment_methods import BY_TYPE, expected_debit_date
 from .stripe_gateway import StripeGatewayError
 

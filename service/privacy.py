@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .models import Donation, WebhookEvent, utcnow
+from .donations.models import Donation
+from .models import WebhookEvent, utcnow
 
 # Keys whose values identify a person wherever they appear in a Stripe object.
 PERSONAL_KEYS = frozenset(

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import Appeal, Donation
-from .money_received import payment_received_amount
+from .donations.models import Donation
+from .donations.totals import received_by_currency
+from .models import Appeal
 
 
 @dataclass(frozen=True)
@@ -67,23 +68,9 @@ class Progress:
 
 def compute_progress(db: Session, appeal: Appeal) -> Progress:
     """One aggregate over the appeal's payments: gifts only, fee cover and refunds excluded."""
-    from .models import Payment
-
-    received = payment_received_amount(include_fee_cover=False)
-    rows = db.execute(
-        select(
-            Payment.currency,
-            func.sum(received),
-            func.count(func.distinct(Donation.id)).filter(received > 0),
-            func.max(Payment.updated_at),
-        )
-        .join(Donation, Donation.id == Payment.donation_id)
-        .where(Donation.appeal_id == appeal.id)
-        .group_by(Payment.currency)
-        .order_by(Payment.currency)
-    ).all()
-    totals = tuple(CurrencyTotal(cur, int(amount or 0), int(gifts or 0)) for cur, amount, gifts, _ in rows)
-    last = max((r[3] for r in rows if r[3] is not None), default=None)
+    rows = received_by_currency(db, appeal.id)
+    totals = tuple(CurrencyTotal(row.currency, row.amount, row.gifts) for row in rows)
+    last = max((row.updated_at for row in rows if row.updated_at is not None), default=None)
     from .matching.display import live_offers, matched_totals
 
     matched = matched_totals(db, appeal.id)
@@ -102,7 +89,7 @@ def compute_progress(db: Session, appeal: Appeal) -> Progress:
 
 def pledged_totals(db: Session, appeal: Appeal) -> tuple[CurrencyTotal, ...]:
     """Gifts whose bank debit is processing, per currency (the gift only, as for ``raised``)."""
-    from .models import DonationStatus
+    from .donations.models import DonationStatus
 
     rows = db.execute(
         select(Donation.currency, func.sum(Donation.amount), func.count())

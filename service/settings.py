@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range, ValidationError
 
-from .currencies import SUPPORTED_CURRENCIES
+from .constants.currencies import SUPPORTED_CURRENCIES
 from .descriptors import prefix_problems
 
 ENVIRONMENTS = ("development", "test", "production")

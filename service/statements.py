@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import Donation, Payment
+from .donations.models import Donation
+from .models import Payment
 from .outbox import queue
 
 QUEUE_FOR_DAYS = 28

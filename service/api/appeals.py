@@ -10,7 +10,8 @@ from flask_smorest import Blueprint
 from schemas.appeals import AppealPublicSchema
 from schemas.base import ErrorSchema
 
-from .. import appeals, db, successors
+from .. import appeals, db
+from ..donations import successors
 from .json_body import require_json_body
 
 blp = Blueprint(

@@ -38,7 +38,7 @@ from schemas.gift_aid import GiftAidExportArgs
 from schemas.match_funding import FunderReportArgs, FunderReportSchema
 
 from ..finance import auth, use_cases
-from ..finance.http import stream, wants_csv
+from ..finance.csv_download import stream, wants_csv
 from ..finance.reports import donations
 
 blp = Blueprint(

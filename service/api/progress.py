@@ -19,11 +19,11 @@ from schemas.base import ErrorSchema
 from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
 
 from .. import appeals, db, extensions
-from ..attribution import publisher_summary
 from ..cors import apply_cors
 from ..i18n import gettext, money, ngettext, pick_locale
 from ..matching.display import describe
 from ..progress import Progress, compute_progress
+from ..source_totals import publisher_summary
 from ..ttl_cache import TTLCache
 
 blp = Blueprint(

@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ..i18n import gettext, money
-from ..models import Appeal, Donation
+from ..models import Appeal
 from ..payment_methods import excluded_payment_method_types
 from ..settings import Settings
 from ..stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
+from .models import Donation
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 

@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import successors
 from ..appeal_cache import AppealCache
 from ..appeals import find_appeal
 from ..attribution import source_columns
-from ..currencies import STRIPE_MAXIMUM_AMOUNT, format_amount
+from ..constants.currencies import STRIPE_MAXIMUM_AMOUNT
+from ..currencies import format_amount
 from ..errors import (
     CheckoutUnavailable,
     IdempotencyConflict,
@@ -33,9 +33,10 @@ from ..errors import (
 )
 from ..fees import fee_cover_for
 from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
-from ..models import Appeal, Donation, DonationStatus, IdempotencyRecord, new_donation_id, utcnow
-from . import surge
+from ..models import Appeal, utcnow
+from . import successors, surge
 from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
+from .models import Donation, DonationStatus, IdempotencyRecord, new_donation_id
 
 __all__ = ["Donation", "DonationRequest", "create_donation", "ensure_checkout_session"]
 from ..settings import Settings
@@ -77,9 +78,13 @@ class DonationRequest:
 
 
 def check_against_appeal(
-    appeal: Appeal | None, request: DonationRequest, now: datetime
+    appeal: Appeal | None, request: DonationRequest, now: datetime, *, settlement_currency: str | None
 ) -> dict[str, list[str]]:
-    """Business rules a schema cannot know: the appeal's state, currencies and limits."""
+    """Business rules a schema cannot know: the appeal's state, currencies and limits.
+
+    ``settlement_currency`` is the account's (Settings.stripe_settlement_currency): a gift in
+    another currency pays Stripe's conversion fee too, so its fee cover is larger.
+    """
     if appeal is None:
         return {"appeal": ["No appeal with that name."]}
     if not appeal.is_open(now):
@@ -99,8 +104,10 @@ def check_against_appeal(
         errors["amount"] = [
             f"The maximum gift is {high} ({format_amount(high, request.currency)}) in minor units."
         ]
-    elif request.cover_fees and request.amount + fee_cover_for(request.amount, request.currency) > (
-        STRIPE_MAXIMUM_AMOUNT
+    elif (
+        request.cover_fees
+        and request.amount + fee_cover_for(request.amount, request.currency, settlement_currency)
+        > STRIPE_MAXIMUM_AMOUNT
     ):
         errors["cover_fees"] = ["This gift is too large to add the fees to."]
     if request.gift_aid is not None and not offers_gift_aid(appeal, request.currency):
@@ -147,7 +154,9 @@ def create_donation(
     """
     now = utcnow()
     appeal = appeals.find(db, request.appeal) if appeals is not None else find_appeal(db, request.appeal)
-    errors = check_against_appeal(appeal, request, now)
+    errors = check_against_appeal(
+        appeal, request, now, settlement_currency=settings.stripe_settlement_currency
+    )
     if appeal is not None and (errors.get("appeal") or appeal.successor_when_funded):
         errors = {**errors, **successors.unavailable_errors(db, appeal, now)}
     if errors:

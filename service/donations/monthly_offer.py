@@ -39,11 +39,12 @@ from sqlalchemy.orm import Session
 
 from ..currencies import exponent
 from ..fees import fee_cover_for
-from ..models import Appeal, Donation, DonationStatus, utcnow
+from ..models import Appeal, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
 from . import surge
 from .create import RETRYABLE, ensure_checkout_session
+from .models import Donation, DonationStatus
 from .states import advance_donation
 
 SALT = "donation-router.monthly-offer.v1"

@@ -15,9 +15,10 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from ..models import Donation, DonationStatus, utcnow
+from ..models import utcnow
 from ..outbox import revive_for_new_address
 from ..stripe_gateway import CheckoutSession
+from .models import Donation, DonationStatus
 
 # Every state that means money arrived. A fact about what happened after payment (a refund, a
 # dispute, a cancelled subscription) may arrive before the "paid" event itself, so each

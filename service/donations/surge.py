@@ -26,10 +26,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..appeals import list_appeals
-from ..models import Donation, DonationStatus, utcnow
+from ..models import utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
-from .models import PaymentLink
+from .models import Donation, DonationStatus, PaymentLink
 from .payment_links import donor_url, find_by_stripe_id, find_link, link_params
 
 log = logging.getLogger(__name__)

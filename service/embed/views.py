@@ -12,9 +12,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from .. import appeals, db, extensions, successors
+from .. import appeals, db, extensions
 from ..cors import apply_cors
 from ..currencies import exponent
+from ..donations import successors
 from ..donor_currency import preferred_currency
 from ..errors import NotFound
 from ..fees import fee_cover_for, fee_rate

@@ -4,7 +4,7 @@ Each function is one view's work with the request already parsed: who may see it
 appeal checks), the scope of appeals the token reaches, the report's filters, the audit entry,
 and the choice between an on-screen answer and a CSV export. ``service.api.finance`` renders the
 answer as JSON and ``service.pages.finance`` as HTML; an export comes back as an ``Export`` that
-``service.finance.http.stream`` turns into a download (the audit entry for an export is written
+``service.finance.csv_download.stream`` turns into a download (the audit entry for an export is written
 there, before its first byte, so an export cut short is still on record).
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import db, extensions, gift_aid
+from .. import db, extensions
+from ..donations.models import Donation, DonationStatus
 from ..errors import DomainError
-from ..models import Appeal, Donation, DonationStatus, utcnow
+from ..models import Appeal, utcnow
 from ..stripe_gateway import StripeGatewayError
 from . import auth, chart, csv_columns, replay
 from .models import Role
@@ -31,6 +32,7 @@ from .reports import (
     donations,
     events,
     export,
+    gift_aid_schedule,
     month_end,
     monthly_gifts,
     payouts,
@@ -266,8 +268,10 @@ def gift_aid_export(args: dict[str, Any]) -> Export:
     return _export(
         "gift_aid",
         {**args, "start": start, "end": end},
-        gift_aid.SCHEDULE_COLUMNS,
-        lambda connection: gift_aid.schedule_cells(connection, lower, upper, report_scope.appeal_ids),
+        gift_aid_schedule.SCHEDULE_COLUMNS,
+        lambda connection: gift_aid_schedule.schedule_cells(
+            connection, lower, upper, report_scope.appeal_ids
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cancellations import cancelled_by
+from ..donations.models import Donation, DonationStatus
 from ..donations.states import (
     AmountMismatch,
     advance_donation,
@@ -17,11 +18,20 @@ from ..donations.states import (
     remember_email,
 )
 from ..manage import follow_amount_change
-from ..models import Donation, DonationStatus, utcnow
+from ..models import utcnow
 from ..outbox import queue
 from ..stripe_gateway import StripeGatewayError
 from .apply_charges import sync_refunded_total
-from .context import Applied, Ignore, LedgerContext, Quarantine, donation_by, id_of, our_donation, timestamp
+from .apply_context import (
+    Applied,
+    Ignore,
+    LedgerContext,
+    Quarantine,
+    donation_by,
+    id_of,
+    our_donation,
+    timestamp,
+)
 from .payments import fetch_missing_charge, find_payment, upsert_payment
 
 ENDED = ("canceled", "incomplete_expired")

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from ..donations.models import Donation, DonationStatus
 from ..donations.states import (
     AmountMismatch,
     advance_donation,
@@ -13,9 +14,9 @@ from ..donations.states import (
     expected_amount,
     lock_donation,
 )
-from ..models import Donation, DonationStatus, Payment
+from ..models import Payment
 from ..stripe_gateway import StripeGatewayError
-from .context import (
+from .apply_context import (
     Applied,
     Ignore,
     LedgerContext,

@@ -1,6 +1,7 @@
 """Checkout Session events: completed (paid or not), async payment succeeded or failed, expired.
 
-Also the thank-you page's confirmation (:func:`confirm_session`): the same facts, applied the same
+The thank-you page (service/donations/confirm.py) applies a returning donor's session through
+:func:`record_session` and :func:`apply_returned_link_session`: the same facts, applied the same
 way, when the donor comes back before the webhook.
 """
 
@@ -12,13 +13,13 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..donations import states
-from ..donations.states import AmountMismatch, LockedDonation, flag_donation, lock_donation_for_session
+from ..donations.models import Donation, DonationStatus
+from ..donations.states import AmountMismatch, LockedDonation, lock_donation_for_session
 from ..donations.surge import NotAttributable, attributed_donation
-from ..models import Donation, DonationStatus
 from ..outbox import queue
 from ..stripe_gateway import CheckoutSession
 from . import payments
-from .context import Applied, Ignore, LedgerContext, Quarantine, our_donation_id
+from .apply_context import Applied, Ignore, LedgerContext, Quarantine, our_donation_id
 from .payments import fetch_missing_charge, find_payment
 
 
@@ -49,22 +50,6 @@ def record_session(
             currency=session.currency or donation.currency,
         )
     return Applied(donation.id, changed)
-
-
-def confirm_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
-    """Bring the donation up to date with the session Stripe reports (the thank-you page); commits.
-
-    An amount that contradicts the donation is flagged for finance instead of applied.
-    """
-    try:
-        record_session(db, donation.id, session)
-    except AmountMismatch as exc:
-        db.rollback()
-        flag_donation(db, exc.donation_id, exc.reason)
-    db.commit()
-    refreshed = db.get(Donation, donation.id, populate_existing=True)
-    assert refreshed is not None
-    return refreshed
 
 
 def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bool = False) -> Applied:
@@ -109,6 +94,16 @@ def apply_session(ctx: LedgerContext, session_obj: dict[str, Any], *, failed: bo
                 applied.donation_id, fetch_missing_charge(ctx.db, ctx.gateway, payment) or applied.changed
             )
     return applied
+
+
+def apply_returned_link_session(ctx: LedgerContext, session_obj: dict[str, Any]) -> str | None:
+    """A Payment Link session the donor came back from, applied as its webhook will be: the id of
+    the donation it paid, or None when it is not attributable (ignored or quarantined), which
+    leaves the caller to roll back and the webhook to set the event aside for finance."""
+    try:
+        return apply_session(ctx, session_obj).donation_id
+    except (Ignore, Quarantine):
+        return None
 
 
 def on_session_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
+from ..db import insert_ignore
 from ..models import Payment, Payout, Transfer, utcnow
-from .context import Applied, LedgerContext, Quarantine, id_of, timestamp
-from .payments import insert_ignore
+from .apply_context import Applied, LedgerContext, Quarantine, id_of, timestamp
 
 # A payout's status only moves forwards; a paid payout can still fail ("Some payouts that fail
 # might initially show as paid", https://docs.stripe.com/payouts#payout-failures).

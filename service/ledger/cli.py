@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 
 from .. import extensions
 from ..db import database
+from ..donations.models import Donation
 from ..finance import audit
-from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
+from ..models import WebhookEvent, WebhookOutcome, utcnow
 from .receiving import REPLAYABLE, process_event
 from .sweeper import sweep
 from .sync import SyncReport, parse_span, sync_events

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..stripe_gateway import API_VERSION
 from . import apply_billing, apply_charges, apply_checkout, apply_payouts
-from .context import Applied, Ignore, LedgerContext, Quarantine
+from .apply_context import Applied, Ignore, LedgerContext, Quarantine
 
 log = logging.getLogger(__name__)
 Handler = Callable[[LedgerContext, dict[str, Any]], Applied]

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from ..db import insert_ignore, insert_ignore_returning_id  # noqa: F401 - the ledger's writers import them from here
+from ..db import insert_ignore, insert_ignore_returning_id
+from ..donations.models import Donation
 from ..matching.ledger import settle_donation
-from ..models import Donation, Payment, Transfer, utcnow
+from ..models import Payment, Transfer, utcnow
 from ..stripe_gateway import StripeGatewayError
-from .context import StripeReader, id_of, timestamp
+from .apply_context import StripeReader, id_of, timestamp
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..stripe_gateway import StripeGateway, StripeGatewayError
 from .apply_billing import invoice_payment_intent, paid_intent
-from .context import id_of
+from .apply_context import id_of
 
 REFUND_EVENTS = ("refund.failed", "refund.updated", "charge.refund.updated")
 

@@ -34,13 +34,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
+from ..db import insert_ignore
+from ..donations.models import Donation
 from ..donations.states import flag_donation
-from ..models import Donation, WebhookEvent, WebhookOutcome, utcnow
+from ..models import WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
-from .context import Ignore, LedgerContext, Quarantine, Wait, timestamp
+from .apply_context import Ignore, LedgerContext, Quarantine, Wait, timestamp
 from .dispatch import dispatch, handles, version_note
-from .payments import insert_ignore
 from .prefetch import PrefetchingGateway, prefetch_call
 
 log = logging.getLogger(__name__)

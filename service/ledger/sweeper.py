@@ -16,14 +16,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..donations import RETRYABLE, ensure_checkout_session
+from ..donations.models import Donation, DonationStatus
 from ..donations.monthly_offer import expire_unanswered
 from ..donations.states import advance_donation, flag_donation
 from ..errors import CheckoutUnavailable
-from ..models import Donation, DonationStatus, utcnow
+from ..models import utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway, StripeGatewayError
 from .apply_checkout import apply_session
-from .context import LedgerContext, Quarantine
+from .apply_context import LedgerContext, Quarantine
 
 log = logging.getLogger(__name__)
 # Sessions expire on Stripe's clock; give its expiry event this long before asking ourselves.

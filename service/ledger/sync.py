@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..models import Appeal, Payout, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
+from .apply_context import LedgerContext
 from .apply_payouts import link_payments
-from .context import LedgerContext
 from .dispatch import EVENT_TYPES
 from .receiving import apply_waiting, process_event, store_event
 

@@ -13,8 +13,9 @@ from babel.dates import format_date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..donations.models import Donation
 from ..i18n import babel_locale, gettext, money
-from ..models import Donation, utcnow
+from ..models import utcnow
 from .models import MatchAllocation, MatchCap, MatchRule
 
 

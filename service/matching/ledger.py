@@ -23,8 +23,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import insert_ignore
+from ..donations.models import Donation
 from ..gift_aid import normalise_postcode
-from ..models import Donation, Payment, utcnow
+from ..models import Payment, utcnow
 from .models import MatchAllocation, MatchCap, MatchRule, MatchStatus
 
 ATTEMPTS = 50  # conditional updates lost to concurrent payments before giving up on more room

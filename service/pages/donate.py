@@ -7,6 +7,7 @@ success answers 303 to Stripe Checkout.
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,23 +16,24 @@ from babel.numbers import format_decimal
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from schemas.donate_form import AmountChoiceError, DonateFormSchema, chosen_amount
+from schemas.donate_form import DonateFormSchema
 
-from .. import db, donations, extensions, successors
+from .. import db, donations, extensions
+from ..amount_input import AmountChoiceError, chosen_amount
 from ..currencies import exponent, to_major
-from ..donations import monthly_offer
+from ..donations import confirm, monthly_offer, successors
+from ..donations.models import Donation, DonationStatus
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
 from ..gift_aid import normalise_postcode
 from ..i18n import babel_locale, current_locale, gettext, money, ngettext
-from ..ledger.apply_checkout import apply_session, confirm_session
-from ..ledger.context import Ignore, LedgerContext, Quarantine
+from ..ledger import apply_checkout
+from ..ledger.apply_context import LedgerContext
 from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
-from ..models import Appeal, Donation, DonationStatus, utcnow
+from ..models import Appeal, utcnow
 from ..pending_debits import pending_debit
 from ..rate_limits import donation_limits
-from ..stripe_gateway import StripeGatewayError
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
 
 bp = Blueprint("donate", __name__, url_prefix="/donate")
@@ -47,7 +49,7 @@ SOURCE_FIELDS = (
 )
 
 
-FORM_SCHEMA = DonateFormSchema()  # stateless: built once, not per submission
+FORM_SCHEMA = DonateFormSchema(chosen_amount=chosen_amount)  # stateless: built once, not per submission
 
 
 def _appeal_or_404(slug: str) -> Appeal:
@@ -302,7 +304,9 @@ def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, lis
     except AmountChoiceError:
         return {}
     probe = donations.DonationRequest(appeal=appeal.slug, amount=amount, currency=currency)
-    return donations.check_against_appeal(appeal, probe, utcnow())
+    return donations.check_against_appeal(
+        appeal, probe, utcnow(), settlement_currency=extensions.settings().stripe_settlement_currency
+    )
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, list[str]]:
@@ -321,20 +325,18 @@ def thanks(slug: str) -> Any:
     appeal = _appeal_or_404(slug)
     session_id = request.args.get("session_id", "")
     session = db.session()
-    donation = (
-        donations.find_by_checkout_session(session, session_id) if session_id.startswith("cs_") else None
+    gateway = extensions.stripe_gateway()
+    confirmation = confirm.confirm_return(
+        session,
+        gateway,
+        appeal.id,
+        session_id,
+        record_session=apply_checkout.record_session,
+        apply_link_session=partial(
+            apply_checkout.apply_returned_link_session, LedgerContext(session, gateway, extensions.settings())
+        ),
     )
-    confirmed = True
-    if donation is None and session_id.startswith("cs_"):
-        # A surge Payment Link's session: only Stripe knows which donation it paid until the
-        # webhook arrives, so ask it now rather than tell a donor who just paid that we can't find it.
-        donation = _from_payment_link(session, session_id)
-    elif donation is not None and donation.appeal_id == appeal.id:
-        try:
-            checkout = extensions.stripe_gateway().retrieve_checkout_session(session_id)
-            donation = confirm_session(session, donation, checkout)
-        except StripeGatewayError:
-            confirmed = False  # show what the ledger knows; the webhook will catch up
+    donation, confirmed = confirmation.donation, confirmation.confirmed
     if donation is None or donation.appeal_id != appeal.id:
         return render_template(
             "error.html",
@@ -346,7 +348,6 @@ def thanks(slug: str) -> Any:
             ),
         ), 404
     # A bank debit still on its way: when the bank should take it, from Stripe's pending charge.
-    gateway = extensions.stripe_gateway()
     debit = pending_debit(gateway, donation) if confirmed else None
     return render_template(
         "thanks.html",
@@ -363,24 +364,6 @@ def thanks(slug: str) -> Any:
         receipt_will_be_emailed=bool(donation.email),
         manage_url=manage_url(extensions.settings(), donation),
     )
-
-
-def _from_payment_link(db_session: Any, session_id: str) -> Donation | None:
-    """Apply a Payment Link session exactly as its webhook will (service/ledger), then show it."""
-    gateway = extensions.stripe_gateway()
-    try:
-        raw = gateway.retrieve_checkout_session_raw(session_id)
-    except StripeGatewayError:
-        return None
-    if not raw.get("payment_link"):
-        return None
-    try:
-        applied = apply_session(LedgerContext(db_session, gateway, extensions.settings()), raw)
-    except (Ignore, Quarantine):
-        db_session.rollback()  # not attributable to a donation: the webhook sets it aside for finance
-        return None
-    db_session.commit()
-    return db_session.get(Donation, applied.donation_id, populate_existing=True)
 
 
 @bp.get("/<slug>/cancelled")

@@ -14,10 +14,11 @@ from babel.numbers import format_decimal, get_currency_symbol
 from flask import request, url_for
 
 from .. import extensions
+from ..constants.languages import LOCALES
 from ..currencies import exponent
 from ..fees import fee_cover_for, fee_rate
 from ..gift_aid import GiftAidDeclaration, declaration_from_fields, declaration_text, offers_gift_aid
-from ..i18n import LOCALES, babel_locale, current_locale, gettext, money
+from ..i18n import babel_locale, current_locale, gettext, money
 from ..models import Appeal
 
 TRUTHY = ("1", "true", "on", "yes")

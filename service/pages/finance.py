@@ -22,7 +22,7 @@ from schemas.finance_monthly import MonthlyGiftsArgs
 from ..currencies import to_major
 from ..errors import DomainError
 from ..finance import auth, use_cases
-from ..finance.http import stream
+from ..finance.csv_download import stream
 from ..finance.models import Role
 from ..finance.tokens import AuthenticationRequired
 

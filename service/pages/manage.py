@@ -16,9 +16,9 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from .. import db, extensions
 from ..amount_input import AmountInputError, parse_amount, typed_amount
+from ..donations.models import Donation
 from ..i18n import current_locale, gettext, money
 from ..manage import LinkRefused, follow_amount_change, managed_gift, note_cancel_flow_opened, read_token
-from ..models import Donation
 from ..stripe_gateway import StripeGatewayError
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")

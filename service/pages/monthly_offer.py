@@ -16,10 +16,11 @@ from flask import Blueprint, abort, redirect, render_template, request
 
 from .. import db, extensions
 from ..donations import monthly_offer
+from ..donations.models import DonationStatus
 from ..donations.monthly_offer import Offer, OfferRefused
 from ..errors import CheckoutUnavailable, RequestInProgress
 from ..i18n import gettext, money
-from ..models import Appeal, DonationStatus
+from ..models import Appeal
 
 bp = Blueprint("monthly_offer", __name__)
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 
 from service import extensions
+from service.donations.models import Donation
 from service.finance import tokens
-from service.models import Donation
 from tests.ledger.conftest import Ledger, LiveServer, ledger, live_server, make_donation  # noqa: F401
 
 

@@ -66,6 +66,6 @@ def test_an_unknown_filter_value_is_a_422_naming_the_value(finance_get, name, va
 
 def test_donation_statuses_in_the_schema_are_the_models(finance_get):
     from schemas.finance import DONATION_STATUSES
-    from service.models import DonationStatus
+    from service.donations.models import DonationStatus
 
     assert DONATION_STATUSES == DonationStatus.ALL

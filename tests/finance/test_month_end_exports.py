@@ -66,7 +66,7 @@ def test_a_viewer_asking_for_an_export_gets_a_plain_403(finance_get, client, iss
 def test_donations_page_lists_money_per_payment_and_hides_abandoned_checkouts(
     client, issue, built_ledger, app
 ):
-    from service.models import Donation
+    from service.donations.models import Donation
 
     with extensions.database(app).sessionmaker.begin() as db:
         db.get(Donation, built_ledger.pending).status = "expired"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.ledger import payloads as p
+from tests.ledger import payloads
 from tests.service.helpers import VALID, load_donation
 
 from .conftest import bearer
@@ -11,8 +11,10 @@ from .conftest import bearer
 def quarantined_event(app, client):
     created = client.post("/api/v1/donations", json=VALID).get_json()
     donation = load_donation(app, created["id"])
-    evt = p.event("checkout.session.completed", p.session(donation, amount_total=donation.amount + 1))
-    assert p.post(client, evt).status_code == 200
+    evt = payloads.event(
+        "checkout.session.completed", payloads.session(donation, amount_total=donation.amount + 1)
+    )
+    assert payloads.post(client, evt).status_code == 200
     return donation, evt
 
 

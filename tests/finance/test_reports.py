@@ -110,7 +110,8 @@ def test_payouts_add_up_against_stripes_statement(finance_get, built_ledger):
 def test_discrepancies_list_stale_pending_and_quarantined(finance_get, built_ledger, app, client):
     from datetime import timedelta
 
-    from service.models import Donation, utcnow
+    from service.donations.models import Donation
+    from service.models import utcnow
 
     clean = finance_get("/discrepancies").get_json()
     assert sum(clean["counts"].values()) == 0, clean["items"]
@@ -147,11 +148,11 @@ def test_discrepancies_find_missing_fees_and_amount_mismatches(finance_get, buil
 
 
 def test_payment_stripe_reported_but_ledger_lacks_is_a_discrepancy(finance_get, client):
-    from tests.ledger import payloads as p
+    from tests.ledger import payloads
 
-    evt = p.event("payment_intent.succeeded", {"id": "pi_unknown_to_the_ledger", "object": "payment_intent",
+    evt = payloads.event("payment_intent.succeeded", {"id": "pi_unknown_to_the_ledger", "object": "payment_intent",
                                                "amount": 1000, "currency": "gbp", "metadata": {}})  # fmt: skip
-    assert p.post(client, evt).status_code == 200
+    assert payloads.post(client, evt).status_code == 200
     found = finance_get("/discrepancies").get_json()
     missing = [i for i in found["items"] if i["kind"] == "payment_missing_from_ledger"]
     assert [i["event_id"] for i in missing] == [evt["id"]]

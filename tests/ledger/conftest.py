@@ -16,7 +16,8 @@ from werkzeug.serving import make_server
 from service import create_app, extensions
 from service.appeals import SEED_FILE, load_file
 from service.donations import DonationRequest, create_donation
-from service.models import Donation, Payment, Payout, WebhookEvent
+from service.donations.models import Donation
+from service.models import Payment, Payout, WebhookEvent
 from service.settings import Settings
 from service.tables import Base
 from tests.conftest import TEST_WEBHOOK_SECRET

@@ -9,7 +9,7 @@ from typing import Any
 from sandbox.delivery import signature_header
 from sandbox.fixtures import template
 from sandbox.ids import new_id
-from service.models import Donation
+from service.donations.models import Donation
 from service.stripe_gateway import API_VERSION
 from tests.conftest import TEST_WEBHOOK_SECRET
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from service import extensions
+from service.donations.models import Donation
 from service.donations.states import flag_donation
 from service.finance.models import AuditEntry
-from service.models import Donation
 
 
 def test_a_flagged_donation_is_listed_then_cleared_with_an_audited_note(app, runner, make_donation):

@@ -14,9 +14,10 @@ from sqlalchemy import select, update
 from service import create_app, extensions
 from service.donations import DonationRequest, create_donation
 from service.donations.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
+from service.donations.models import Donation, DonationStatus
 from service.errors import CheckoutUnavailable
 from service.ledger.sweeper import sweep
-from service.models import Donation, DonationStatus, utcnow
+from service.models import utcnow
 
 SESSIONS = "/v1/checkout/sessions"
 

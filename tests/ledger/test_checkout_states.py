@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from service import extensions
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
-from . import payloads as p
+from . import payloads
 
 COMPLETED, EXPIRED = "checkout.session.completed", "checkout.session.expired"
 ASYNC_OK, ASYNC_FAILED = "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"
 
 
 def completed(donation, **kw):
-    return p.event(COMPLETED, p.session(donation, **kw))
+    return payloads.event(COMPLETED, payloads.session(donation, **kw))
 
 
 @pytest.mark.parametrize(
@@ -35,8 +35,11 @@ def completed(donation, **kw):
 def test_session_events_in_either_order_reach_the_same_state(client, ledger, make_donation, steps, final):
     donation = make_donation()
     for event_type, status, payment_status in steps:
-        response = p.post(
-            client, p.event(event_type, p.session(donation, status=status, payment_status=payment_status))
+        response = payloads.post(
+            client,
+            payloads.event(
+                event_type, payloads.session(donation, status=status, payment_status=payment_status)
+            ),
         )
         assert response.status_code == 200
     assert ledger.donation(donation.id).status == final
@@ -44,7 +47,7 @@ def test_session_events_in_either_order_reach_the_same_state(client, ledger, mak
 
 def test_paid_session_records_a_payment_and_paid_time(client, ledger, make_donation):
     donation = make_donation(amount=5000, currency="eur")
-    p.post(client, completed(donation))
+    payloads.post(client, completed(donation))
     stored = ledger.donation(donation.id)
     assert stored.paid_at is not None
     assert stored.stripe_payment_intent_id == "pi_" + donation.id[4:]
@@ -55,8 +58,8 @@ def test_paid_session_records_a_payment_and_paid_time(client, ledger, make_donat
 def test_replayed_event_is_processed_once_then_duplicate(client, ledger, make_donation):
     donation = make_donation()
     evt = completed(donation)
-    assert p.post(client, evt).get_json()["outcome"] == "processed"
-    again = p.post(client, evt).get_json()
+    assert payloads.post(client, evt).get_json()["outcome"] == "processed"
+    again = payloads.post(client, evt).get_json()
     assert (again["outcome"], again["duplicate"]) == ("processed", True)
     assert len(ledger.payments(donation.id)) == 1
     assert ledger.event(evt["id"]).delivery_count == 2
@@ -64,16 +67,16 @@ def test_replayed_event_is_processed_once_then_duplicate(client, ledger, make_do
 
 def test_a_second_event_with_the_same_facts_is_recorded_as_duplicate(client, ledger, make_donation):
     donation = make_donation()
-    p.post(client, completed(donation))
+    payloads.post(client, completed(donation))
     later = completed(donation)
-    assert p.post(client, later).get_json()["outcome"] == "duplicate"
+    assert payloads.post(client, later).get_json()["outcome"] == "duplicate"
     assert ledger.event(later["id"]).outcome_reason == "already_applied"
 
 
 def test_amount_mismatch_is_quarantined_and_flagged_not_applied(client, ledger, make_donation):
     donation = make_donation(amount=2500)
     evt = completed(donation, amount_total=250)
-    assert p.post(client, evt).status_code == 200
+    assert payloads.post(client, evt).status_code == 200
     stored_event = ledger.event(evt["id"])
     assert stored_event.outcome == "quarantined"
     assert stored_event.needs_review
@@ -88,7 +91,7 @@ def test_amount_mismatch_is_quarantined_and_flagged_not_applied(client, ledger, 
 def test_currency_mismatch_is_quarantined(client, ledger, make_donation):
     donation = make_donation(currency="gbp")
     evt = completed(donation, currency="usd")
-    p.post(client, evt)
+    payloads.post(client, evt)
     assert ledger.event(evt["id"]).outcome == "quarantined"
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
@@ -104,10 +107,10 @@ def test_currency_mismatch_is_quarantined(client, ledger, make_donation):
 )
 def test_events_not_ours_are_quarantined_and_never_applied(client, ledger, make_donation, change, reason):
     donation = make_donation()
-    session = p.session(donation)
+    session = payloads.session(donation)
     change(session)
-    evt = p.event(COMPLETED, session)
-    assert p.post(client, evt).status_code == 200
+    evt = payloads.event(COMPLETED, session)
+    assert payloads.post(client, evt).status_code == 200
     stored = ledger.event(evt["id"])
     assert (stored.outcome, stored.outcome_reason, stored.needs_review) == ("quarantined", reason, True)
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
@@ -115,8 +118,8 @@ def test_events_not_ours_are_quarantined_and_never_applied(client, ledger, make_
 
 def test_live_event_reaching_a_test_mode_deployment_is_quarantined(client, ledger, make_donation):
     donation = make_donation()
-    evt = p.event(COMPLETED, p.session(donation), livemode=True)
-    p.post(client, evt)
+    evt = payloads.event(COMPLETED, payloads.session(donation), livemode=True)
+    payloads.post(client, evt)
     assert ledger.event(evt["id"]).outcome_reason == "livemode_mismatch"
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
@@ -126,23 +129,23 @@ def test_test_event_reaching_a_live_deployment_is_quarantined(app, settings, san
 
     donation = make_donation()
     live = create_app({"TESTING": True}, settings=settings.with_overrides(stripe_secret_key="sk_live_x"))
-    evt = p.event(COMPLETED, p.session(donation), livemode=False)
-    p.post(live.test_client(), evt)
+    evt = payloads.event(COMPLETED, payloads.session(donation), livemode=False)
+    payloads.post(live.test_client(), evt)
     assert ledger.event(evt["id"]).outcome_reason == "livemode_mismatch"
     extensions.database(live).engine.dispose()
 
 
 def test_session_that_is_not_the_donations_is_quarantined(client, ledger, make_donation):
     donation = make_donation()
-    evt = p.event(COMPLETED, p.session(donation, id="cs_test_someone_elses"))
-    p.post(client, evt)
+    evt = payloads.event(COMPLETED, payloads.session(donation, id="cs_test_someone_elses"))
+    payloads.post(client, evt)
     assert ledger.event(evt["id"]).outcome_reason == "session_not_the_donations"
 
 
 def test_event_links_to_the_donation_it_touched(client, ledger, make_donation):
     donation = make_donation()
     evt = completed(donation)
-    p.post(client, evt)
+    payloads.post(client, evt)
     assert ledger.event(evt["id"]).donation_id == donation.id
 
 
@@ -154,5 +157,5 @@ def test_thank_you_page_and_webhook_apply_the_same_facts_once(client, sandbox, l
     assert ledger.donation(donation.id).status == DonationStatus.PAID
     stored_intent = ledger.donation(donation.id).stripe_payment_intent_id
     evt = completed(donation, payment_intent=stored_intent)
-    assert p.post(client, evt).get_json()["outcome"] == "duplicate"
+    assert payloads.post(client, evt).get_json()["outcome"] == "duplicate"
     assert len(ledger.payments(donation.id)) == 1

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
-from . import payloads as p
+from . import payloads
 
 N = 50
 
@@ -39,9 +39,9 @@ def _together(func, count: int = N) -> list:
 
 def test_the_same_event_posted_fifty_times_at_once_applies_once(live_server, make_donation, ledger):
     donation = make_donation()
-    evt = p.event("checkout.session.completed", p.session(donation))
-    payload = p.body(evt)
-    headers = p.headers(payload)
+    evt = payloads.event("checkout.session.completed", payloads.session(donation))
+    payload = payloads.body(evt)
+    headers = payloads.headers(payload)
     url = f"{live_server.url}/webhooks/stripe"
     statuses = _together(lambda i: requests.post(url, data=payload, headers=headers, timeout=30).status_code)
     assert statuses == [200] * N
@@ -55,12 +55,15 @@ def test_the_same_event_posted_fifty_times_at_once_applies_once(live_server, mak
 
 def test_fifty_different_refund_events_for_one_charge_keep_the_largest_total(app, make_donation, ledger):
     donation = make_donation(amount=5000)
-    p.post(app.test_client(), p.event("checkout.session.completed", p.session(donation)))
-    events = [p.event("charge.refunded", p.charge(donation, amount_refunded=100 * (i + 1))) for i in range(N)]
+    payloads.post(app.test_client(), payloads.event("checkout.session.completed", payloads.session(donation)))
+    events = [
+        payloads.event("charge.refunded", payloads.charge(donation, amount_refunded=100 * (i + 1)))
+        for i in range(N)
+    ]
 
     def deliver(i: int) -> int:
         # A client per thread: each request runs in its own app context, as under a real server.
-        return p.post(app.test_client(), events[i]).status_code
+        return payloads.post(app.test_client(), events[i]).status_code
 
     assert _together(deliver) == [200] * N
     stored = ledger.donation(donation.id)

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from service import extensions
 from service.donations import DonationRequest, create_donation
 from service.donations.checkout import transfer_percent
-from service.models import Appeal, DonationStatus, Payout, Transfer
+from service.donations.models import DonationStatus
+from service.models import Appeal, Payout, Transfer
 from tests.ledger.test_sandbox_flows import delivered
 
 CHARITY = "acct_1RedCrossUK"

@@ -16,21 +16,22 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from service import create_app, extensions
+from service.donations.models import DonationStatus
 from service.ledger import apply_checkout, payments
 from service.ledger.receiving import receive
-from service.models import DonationStatus, WebhookEvent
+from service.models import WebhookEvent
 
-from . import payloads as p
+from . import payloads
 
 
 def completed(donation: Any) -> dict:
-    return p.event("checkout.session.completed", p.session(donation))
+    return payloads.event("checkout.session.completed", payloads.session(donation))
 
 
 def test_first_delivery_is_stored_applied_and_linked_with_one_attempt(client, ledger, make_donation):
     donation = make_donation()
     evt = completed(donation)
-    response = p.post(client, evt)
+    response = payloads.post(client, evt)
     assert response.status_code == 200
     assert response.get_json() == {
         "received": True,
@@ -50,9 +51,9 @@ def test_first_delivery_is_stored_applied_and_linked_with_one_attempt(client, le
 def test_redelivery_of_an_applied_event_only_counts_it(client, ledger, make_donation):
     donation = make_donation()
     evt = completed(donation)
-    p.post(client, evt)
+    payloads.post(client, evt)
     first = ledger.event(evt["id"])
-    response = p.post(client, evt)
+    response = payloads.post(client, evt)
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "processed"
     assert response.get_json()["duplicate"] is True
@@ -76,7 +77,7 @@ def test_failure_after_a_partial_apply_keeps_the_event_as_failed_and_none_of_the
         raise RuntimeError("bug")
 
     monkeypatch.setattr(payments, "upsert_payment", broken)
-    response = p.post(client, evt)
+    response = payloads.post(client, evt)
     assert response.status_code == 500
     stored = ledger.event(evt["id"])
     assert (stored.outcome, stored.outcome_reason, stored.delivery_count) == (
@@ -88,7 +89,7 @@ def test_failure_after_a_partial_apply_keeps_the_event_as_failed_and_none_of_the
     assert ledger.donation(donation.id).stripe_payment_intent_id is None
 
     monkeypatch.undo()
-    retried = p.post(client, evt)
+    retried = payloads.post(client, evt)
     assert retried.get_json()["outcome"] == "processed"
     assert ledger.event(evt["id"]).delivery_count == 2
     assert ledger.donation(donation.id).status == DonationStatus.PAID
@@ -117,7 +118,7 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
         raise OperationalError("SELECT ...", {}, sqlite3.OperationalError("disk I/O error"))
 
     monkeypatch.setattr(apply_checkout, "record_session", database_goes_away)
-    response = p.post(own.test_client(), evt)
+    response = payloads.post(own.test_client(), evt)
     assert response.status_code == 503
     assert ledger.events() == []
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
@@ -125,7 +126,7 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
     # The database is back; Stripe delivers again.
     monkeypatch.setattr(apply_checkout, "record_session", real_record_session)
     database.sessionmaker.configure(bind=database.engine)
-    response = p.post(own.test_client(), evt)
+    response = payloads.post(own.test_client(), evt)
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "processed"
     stored = ledger.event(evt["id"])
@@ -160,11 +161,11 @@ class StoredFirstGateway:
 
 @pytest.mark.parametrize("deliveries", [1, 3])
 def test_event_that_needs_stripe_is_committed_before_stripe_is_asked_and_asked_once(app, ledger, deliveries):
-    evt = p.event("payout.paid", p.template("payout", id="po_stored_first", amount=10_000, currency="gbp",
-                                            status="paid", arrival_date=1_790_000_000))  # fmt: skip
+    evt = payloads.event("payout.paid", payloads.template("payout", id="po_stored_first", amount=10_000,
+                                                          currency="gbp", status="paid", arrival_date=1_790_000_000))  # fmt: skip
     gateway = StoredFirstGateway(app)
     sessions, settings = extensions.database(app).sessionmaker, extensions.settings(app)
-    outcomes = [receive(sessions, gateway, settings, p.body(evt)) for _ in range(deliveries)]  # type: ignore[arg-type]
+    outcomes = [receive(sessions, gateway, settings, payloads.body(evt)) for _ in range(deliveries)]  # type: ignore[arg-type]
     assert outcomes[0].outcome == "processed"
     assert all(o.duplicate_delivery for o in outcomes[1:])
     assert gateway.calls == ["po_stored_first"]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
-from . import payloads as p
+from . import payloads
 
 COMPLETED = "checkout.session.completed"
 
 
 def deliver(client, *events) -> None:
     for evt in events:
-        response = p.post(client, evt)
+        response = payloads.post(client, evt)
         assert response.status_code == 200, response.get_json()
 
 
@@ -23,11 +23,11 @@ def donation(make_donation):
 
 
 def completed(donation):
-    return p.event(COMPLETED, p.session(donation))
+    return payloads.event(COMPLETED, payloads.session(donation))
 
 
 def refunded(donation, amount):
-    return p.event("charge.refunded", p.charge(donation, amount_refunded=amount))
+    return payloads.event("charge.refunded", payloads.charge(donation, amount_refunded=amount))
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
@@ -58,8 +58,8 @@ def test_late_completed_after_refund_leaves_it_refunded(client, ledger, donation
 )
 def test_dispute_created_then_closed(client, ledger, donation, reverse, closed, final):
     events = [
-        p.event("charge.dispute.created", p.dispute(donation, "needs_response")),
-        p.event("charge.dispute.closed", p.dispute(donation, closed)),
+        payloads.event("charge.dispute.created", payloads.dispute(donation, "needs_response")),
+        payloads.event("charge.dispute.closed", payloads.dispute(donation, closed)),
     ]
     deliver(client, completed(donation), *(reversed(events) if reverse else events))
     assert ledger.donation(donation.id).status == final
@@ -79,16 +79,17 @@ def test_a_late_event_about_an_earlier_dispute_step_does_not_undo_a_later_one(
     deliver(
         client,
         completed(donation),
-        p.event("charge.dispute.updated", p.dispute(donation, later)),
-        p.event("charge.dispute.created", p.dispute(donation, earlier)),
+        payloads.event("charge.dispute.updated", payloads.dispute(donation, later)),
+        payloads.event("charge.dispute.created", payloads.dispute(donation, earlier)),
     )
     assert ledger.payments(donation.id)[0].dispute_status == later
     assert ledger.donation(donation.id).status == DonationStatus.DISPUTED
 
 
 def test_dispute_on_an_unknown_charge_waits_for_its_payment(client, ledger, donation):
-    evt = p.event(
-        "charge.dispute.created", p.dispute(donation, "needs_response", charge="ch_x", payment_intent="pi_x")
+    evt = payloads.event(
+        "charge.dispute.created",
+        payloads.dispute(donation, "needs_response", charge="ch_x", payment_intent="pi_x"),
     )
     deliver(client, evt)
     stored = ledger.event(evt["id"])
@@ -96,8 +97,8 @@ def test_dispute_on_an_unknown_charge_waits_for_its_payment(client, ledger, dona
 
 
 def test_fee_and_net_come_from_an_expanded_balance_transaction(client, ledger, donation):
-    txn = p.balance_transaction(2500, "gbp", 58)
-    deliver(client, p.event("charge.updated", p.charge(donation, balance_transaction=txn)))
+    txn = payloads.balance_transaction(2500, "gbp", 58)
+    deliver(client, payloads.event("charge.updated", payloads.charge(donation, balance_transaction=txn)))
     (payment,) = ledger.payments(donation.id)
     assert (payment.fee, payment.net, payment.settlement_currency) == (58, 2442, "gbp")
     assert payment.balance_transaction_id == txn["id"]
@@ -105,12 +106,13 @@ def test_fee_and_net_come_from_an_expanded_balance_transaction(client, ledger, d
 
 
 def test_charge_without_its_balance_transaction_yet_waits_for_charge_updated(client, ledger, donation):
-    deliver(client, p.event("charge.succeeded", p.charge(donation)))
+    deliver(client, payloads.event("charge.succeeded", payloads.charge(donation)))
     assert ledger.payments(donation.id)[0].fee is None
     deliver(
         client,
-        p.event(
-            "charge.updated", p.charge(donation, balance_transaction=p.balance_transaction(2500, "gbp", 58))
+        payloads.event(
+            "charge.updated",
+            payloads.charge(donation, balance_transaction=payloads.balance_transaction(2500, "gbp", 58)),
         ),
     )
     assert ledger.payments(donation.id)[0].fee == 58
@@ -118,8 +120,8 @@ def test_charge_without_its_balance_transaction_yet_waits_for_charge_updated(cli
 
 def test_settlement_in_another_currency_is_kept(client, ledger, make_donation):
     donation = make_donation(amount=3000, currency="usd")
-    txn = p.balance_transaction(2400, "gbp", 70, exchange_rate=0.8)
-    deliver(client, p.event("charge.updated", p.charge(donation, balance_transaction=txn)))
+    txn = payloads.balance_transaction(2400, "gbp", 70, exchange_rate=0.8)
+    deliver(client, payloads.event("charge.updated", payloads.charge(donation, balance_transaction=txn)))
     (payment,) = ledger.payments(donation.id)
     assert (payment.amount, payment.currency, payment.net, payment.settlement_currency) == (
         3000,
@@ -130,7 +132,7 @@ def test_settlement_in_another_currency_is_kept(client, ledger, make_donation):
 
 
 def test_charge_amount_mismatch_is_quarantined(client, ledger, donation):
-    evt = p.event("charge.succeeded", p.charge(donation, amount=99))
+    evt = payloads.event("charge.succeeded", payloads.charge(donation, amount=99))
     deliver(client, evt)
     assert ledger.event(evt["id"]).outcome == "quarantined"
     assert ledger.payments(donation.id) == []
@@ -138,7 +140,7 @@ def test_charge_amount_mismatch_is_quarantined(client, ledger, donation):
 
 
 def test_declined_charge_is_ignored(client, ledger, donation):
-    evt = p.event("charge.failed", p.charge(donation, status="failed"))
+    evt = payloads.event("charge.failed", payloads.charge(donation, status="failed"))
     deliver(client, evt)
     assert ledger.event(evt["id"]).outcome == "ignored"
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
@@ -147,7 +149,7 @@ def test_declined_charge_is_ignored(client, ledger, donation):
 def invoice(donation, invoice_id: str, pi: str, amount: int | None = None, metadata=None):
     from sandbox.fixtures import template
 
-    meta = p.metadata(donation) if metadata is None else metadata
+    meta = payloads.metadata(donation) if metadata is None else metadata
     return template(
         "invoice", id=invoice_id, amount_paid=amount or donation.amount, amount_due=amount or donation.amount,
         currency=donation.currency, status="paid", status_transitions={"paid_at": 1_790_000_000},
@@ -161,7 +163,9 @@ def invoice(donation, invoice_id: str, pi: str, amount: int | None = None, metad
 def subscription(donation, status: str):
     from sandbox.fixtures import template
 
-    return template("subscription", id="sub_" + donation.id[4:], status=status, metadata=p.metadata(donation))
+    return template(
+        "subscription", id="sub_" + donation.id[4:], status=status, metadata=payloads.metadata(donation)
+    )
 
 
 @pytest.fixture
@@ -170,8 +174,8 @@ def monthly(make_donation):
 
 
 def test_each_paid_invoice_is_its_own_payment(client, ledger, monthly):
-    first = p.event("invoice.paid", invoice(monthly, "in_1", "pi_1"))
-    second = p.event("invoice.paid", invoice(monthly, "in_2", "pi_2"))
+    first = payloads.event("invoice.paid", invoice(monthly, "in_1", "pi_1"))
+    second = payloads.event("invoice.paid", invoice(monthly, "in_2", "pi_2"))
     deliver(client, first, second, first)
     payments = ledger.payments(monthly.id)
     assert [(x.stripe_invoice_id, x.kind, x.amount) for x in payments] == [
@@ -185,8 +189,8 @@ def test_each_paid_invoice_is_its_own_payment(client, ledger, monthly):
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
 def test_cancellation_and_a_late_invoice(client, ledger, monthly, reverse):
-    events = [p.event("invoice.paid", invoice(monthly, "in_1", "pi_1")),
-              p.event("customer.subscription.deleted", subscription(monthly, "canceled"))]  # fmt: skip
+    events = [payloads.event("invoice.paid", invoice(monthly, "in_1", "pi_1")),
+              payloads.event("customer.subscription.deleted", subscription(monthly, "canceled"))]  # fmt: skip
     deliver(client, *(reversed(events) if reverse else events))
     stored = ledger.donation(monthly.id)
     assert (stored.status, stored.subscription_status) == (DonationStatus.CANCELLED, "canceled")
@@ -194,8 +198,8 @@ def test_cancellation_and_a_late_invoice(client, ledger, monthly, reverse):
 
 
 def test_failed_renewal_is_recorded_on_the_donation(client, ledger, monthly):
-    deliver(client, p.event("invoice.paid", invoice(monthly, "in_1", "pi_1")))
-    failed = p.event("invoice.payment_failed", invoice(monthly, "in_2", "pi_2"))
+    deliver(client, payloads.event("invoice.paid", invoice(monthly, "in_1", "pi_1")))
+    failed = payloads.event("invoice.payment_failed", invoice(monthly, "in_2", "pi_2"))
     deliver(client, failed)
     stored = ledger.donation(monthly.id)
     assert (stored.status, stored.subscription_status) == (DonationStatus.PAID, "past_due")
@@ -204,15 +208,15 @@ def test_failed_renewal_is_recorded_on_the_donation(client, ledger, monthly):
 
 
 def test_invoice_for_a_different_amount_is_quarantined(client, ledger, monthly):
-    evt = p.event("invoice.paid", invoice(monthly, "in_1", "pi_1", amount=5000))
+    evt = payloads.event("invoice.paid", invoice(monthly, "in_1", "pi_1", amount=5000))
     deliver(client, evt)
     assert ledger.event(evt["id"]).outcome_reason.startswith("amount_mismatch")
     assert ledger.payments(monthly.id) == []
 
 
 def test_invoice_from_another_deployment_is_quarantined(client, ledger, monthly):
-    meta = {**p.metadata(monthly), "deployment": "elsewhere"}
-    evt = p.event("invoice.paid", invoice(monthly, "in_1", "pi_1", metadata=meta))
+    meta = {**payloads.metadata(monthly), "deployment": "elsewhere"}
+    evt = payloads.event("invoice.paid", invoice(monthly, "in_1", "pi_1", metadata=meta))
     deliver(client, evt)
     assert ledger.event(evt["id"]).outcome == "quarantined"
 
@@ -226,8 +230,8 @@ def payout(status: str, reconciliation: str):
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
 def test_payout_status_only_moves_forwards(client, ledger, reverse):
-    events = [p.event("payout.paid", payout("paid", "in_progress")),
-              p.event("payout.reconciliation_completed", payout("paid", "completed"))]  # fmt: skip
+    events = [payloads.event("payout.paid", payout("paid", "in_progress")),
+              payloads.event("payout.reconciliation_completed", payout("paid", "completed"))]  # fmt: skip
     deliver(client, *(reversed(events) if reverse else events))
     (stored,) = ledger.payouts()
     assert (stored.amount, stored.status, stored.reconciliation_status) == (10_000, "paid", "completed")

@@ -7,7 +7,7 @@ import pytest
 from service.ledger.prefetch import PrefetchingGateway
 from service.stripe_gateway import StripeGatewayError
 
-from . import payloads as p
+from . import payloads
 
 
 class FakeGateway:
@@ -27,7 +27,7 @@ class FakeGateway:
 
 
 def payout_event() -> dict:
-    return p.event("payout.paid", {"id": "po_1", "object": "payout", "status": "paid"})
+    return payloads.event("payout.paid", {"id": "po_1", "object": "payout", "status": "paid"})
 
 
 def test_warmed_answers_come_from_the_cache():
@@ -49,7 +49,7 @@ def test_a_failed_prefetch_is_asked_again_and_its_error_surfaces():
 
 def test_events_needing_nothing_from_stripe_fetch_nothing():
     fake = FakeGateway()
-    PrefetchingGateway(fake).warm(p.event("checkout.session.completed", {"id": "cs_1"}))  # type: ignore[arg-type]
+    PrefetchingGateway(fake).warm(payloads.event("checkout.session.completed", {"id": "cs_1"}))  # type: ignore[arg-type]
     assert fake.calls == []
 
 
@@ -70,7 +70,7 @@ def test_a_live_invoice_event_prefetches_its_payment_then_its_charge():
     """Live invoice events carry no payments: the Invoice Payments API answer leads to the charge."""
     fake = InvoiceGateway()
     reader = PrefetchingGateway(fake)  # type: ignore[arg-type]
-    reader.warm(p.event("invoice.paid", {"id": "in_9", "object": "invoice"}))
+    reader.warm(payloads.event("invoice.paid", {"id": "in_9", "object": "invoice"}))
     assert fake.calls == [("invoice_payments", "in_9"), ("charges_for_payment_intent", "pi_9")]
     assert reader.invoice_payments("in_9")[0]["payment"]["payment_intent"] == "pi_9"
     assert reader.charges_for_payment_intent("pi_9")[0]["id"] == "ch_9"
@@ -80,5 +80,5 @@ def test_a_live_invoice_event_prefetches_its_payment_then_its_charge():
 def test_a_manual_payout_prefetches_nothing():
     fake = FakeGateway()
     manual = {"id": "po_2", "object": "payout", "status": "paid", "automatic": False}
-    PrefetchingGateway(fake).warm(p.event("payout.paid", manual))  # type: ignore[arg-type]
+    PrefetchingGateway(fake).warm(payloads.event("payout.paid", manual))  # type: ignore[arg-type]
     assert fake.calls == []

@@ -12,18 +12,18 @@ from service.ledger.signature import SignatureError, verify_signature
 from service.ledger.views import rejections
 from tests.conftest import TEST_WEBHOOK_SECRET
 
-from . import payloads as p
+from . import payloads
 
 OTHER_SECRET = "whsec_rotated_in_secret"
 
 
 def unused_event() -> dict:
-    return p.event("product.created", {"id": "prod_123", "object": "product", "metadata": {}})
+    return payloads.event("product.created", {"id": "prod_123", "object": "product", "metadata": {}})
 
 
 def test_unused_event_type_is_acknowledged_and_stored_as_ignored(client, ledger):
     evt = unused_event()
-    response = p.post(client, evt)
+    response = payloads.post(client, evt)
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "ignored"
     stored = ledger.event(evt["id"])
@@ -36,15 +36,15 @@ def test_unused_event_type_is_acknowledged_and_stored_as_ignored(client, ledger)
 
 def test_payload_is_stored_byte_for_byte(client, ledger):
     evt = unused_event()
-    payload = p.body(evt)
-    client.post("/webhooks/stripe", data=payload, headers=p.headers(payload))
+    payload = payloads.body(evt)
+    client.post("/webhooks/stripe", data=payload, headers=payloads.headers(payload))
     assert ledger.event(evt["id"]).payload.encode("utf-8") == payload
 
 
 def test_sequential_duplicate_deliveries_are_counted_not_reprocessed(client, ledger):
     evt = unused_event()
-    first = p.post(client, evt)
-    second = p.post(client, evt)
+    first = payloads.post(client, evt)
+    second = payloads.post(client, evt)
     assert first.status_code == second.status_code == 200
     assert second.get_json()["duplicate"] is True
     (stored,) = ledger.events()
@@ -58,15 +58,15 @@ def test_sequential_duplicate_deliveries_are_counted_not_reprocessed(client, led
         (lambda body: {"Stripe-Signature": "garbage"}, "malformed_header"),
         (lambda body: {"Stripe-Signature": "t=abc,v1=00"}, "malformed_header"),
         (lambda body: {"Stripe-Signature": f"t={int(time.time())}"}, "no_v1_signature"),
-        (lambda body: p.headers(body, secrets=("whsec_wrong",)), "no_matching_signature"),
-        (lambda body: p.headers(body, at=time.time() - 301), "timestamp_too_old"),
-        (lambda body: p.headers(body, at=time.time() + 301), "timestamp_in_future"),
-        (lambda body: p.headers(body + b" "), "no_matching_signature"),  # tampered body
+        (lambda body: payloads.headers(body, secrets=("whsec_wrong",)), "no_matching_signature"),
+        (lambda body: payloads.headers(body, at=time.time() - 301), "timestamp_too_old"),
+        (lambda body: payloads.headers(body, at=time.time() + 301), "timestamp_in_future"),
+        (lambda body: payloads.headers(body + b" "), "no_matching_signature"),  # tampered body
     ],
     ids=["missing", "malformed", "bad-timestamp", "no-v1", "wrong-secret", "old", "future", "tampered"],
 )
 def test_unverifiable_delivery_is_400_counted_and_not_stored(client, app, ledger, make_headers, reason):
-    payload = p.body(unused_event())
+    payload = payloads.body(unused_event())
     response = client.post("/webhooks/stripe", data=payload, headers=make_headers(payload))
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_signature"
@@ -78,7 +78,7 @@ def test_unverifiable_delivery_is_400_counted_and_not_stored(client, app, ledger
 def test_timestamps_inside_the_tolerance_verify(offset):
     body = b'{"id": "evt_1"}'
     now = 1_800_000_000
-    header = p.headers(body, at=now + offset)["Stripe-Signature"]
+    header = payloads.headers(body, at=now + offset)["Stripe-Signature"]
     assert verify_signature(body, header, [TEST_WEBHOOK_SECRET], now=now) == now + offset
 
 
@@ -86,7 +86,7 @@ def test_timestamps_inside_the_tolerance_verify(offset):
 def test_timestamps_just_outside_the_tolerance_do_not(offset):
     body = b'{"id": "evt_1"}'
     now = 1_800_000_000
-    header = p.headers(body, at=now + offset)["Stripe-Signature"]
+    header = payloads.headers(body, at=now + offset)["Stripe-Signature"]
     with pytest.raises(SignatureError):
         verify_signature(body, header, [TEST_WEBHOOK_SECRET], now=now)
 
@@ -96,10 +96,10 @@ def test_either_secret_verifies_during_a_rotation(settings, sandbox, signing_sec
     rotating = settings.with_overrides(stripe_webhook_secrets=(TEST_WEBHOOK_SECRET, OTHER_SECRET))
     own = create_app({"TESTING": True}, settings=rotating)
     evt = unused_event()
-    payload = p.body(evt)
+    payload = payloads.body(evt)
     try:
         response = own.test_client().post(
-            "/webhooks/stripe", data=payload, headers=p.headers(payload, secrets=(signing_secret,))
+            "/webhooks/stripe", data=payload, headers=payloads.headers(payload, secrets=(signing_secret,))
         )
     finally:
         extensions.database(own).engine.dispose()  # its pooled connections closed, not left to GC
@@ -108,8 +108,8 @@ def test_either_secret_verifies_during_a_rotation(settings, sandbox, signing_sec
 
 def test_header_with_one_signature_per_secret_verifies(client):
     evt = unused_event()
-    payload = p.body(evt)
-    headers = p.headers(payload, secrets=("whsec_retired", TEST_WEBHOOK_SECRET))
+    payload = payloads.body(evt)
+    headers = payloads.headers(payload, secrets=("whsec_retired", TEST_WEBHOOK_SECRET))
     assert client.post("/webhooks/stripe", data=payload, headers=headers).status_code == 200
 
 
@@ -126,7 +126,7 @@ def test_header_with_one_signature_per_secret_verifies(client):
     ids=["not-utf8", "not-json", "not-object", "no-id", "no-type", "nested-past-the-parser"],
 )
 def test_signed_body_that_is_not_an_event_is_400_never_500(client, ledger, payload):
-    response = client.post("/webhooks/stripe", data=payload, headers=p.headers(payload))
+    response = client.post("/webhooks/stripe", data=payload, headers=payloads.headers(payload))
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "malformed_event"
     assert ledger.events() == []
@@ -134,22 +134,22 @@ def test_signed_body_that_is_not_an_event_is_400_never_500(client, ledger, paylo
 
 def test_trailing_slash_is_not_redirected(client):
     evt = unused_event()
-    payload = p.body(evt)
-    response = client.post("/webhooks/stripe/", data=payload, headers=p.headers(payload))
+    payload = payloads.body(evt)
+    response = client.post("/webhooks/stripe/", data=payload, headers=payloads.headers(payload))
     assert response.status_code == 200
 
 
 def test_event_larger_than_the_form_limit_is_accepted(client):
     evt = unused_event()
     evt["data"]["object"]["description"] = "x" * 100_000
-    assert p.post(client, evt).status_code == 200
+    assert payloads.post(client, evt).status_code == 200
 
 
 def test_database_unavailable_answers_503_quickly_and_stores_nothing(settings, sandbox, ledger):
     down = settings.with_overrides(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
     client = create_app({"TESTING": True}, settings=down).test_client()
     started = time.monotonic()
-    response = p.post(client, unused_event())
+    response = payloads.post(client, unused_event())
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert time.monotonic() - started < 3
@@ -164,5 +164,5 @@ def test_database_lost_after_start_up_answers_503(settings, ledger):
     extensions.database(own).sessionmaker.configure(
         bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")
     )
-    assert p.post(own.test_client(), unused_event()).status_code == 503
+    assert payloads.post(own.test_client(), unused_event()).status_code == 503
     extensions.database(own).engine.dispose()

@@ -8,12 +8,13 @@ import pytest
 from sqlalchemy import select, update
 
 from service import extensions
+from service.donations.models import Donation, DonationStatus
 from service.errors import CheckoutUnavailable
 from service.ledger import dispatch
 from service.ledger.sweeper import sweep
-from service.models import Donation, DonationStatus, utcnow
+from service.models import utcnow
 
-from . import payloads as p
+from . import payloads
 
 
 def test_sync_events_applies_events_whose_deliveries_were_dropped(runner, sandbox, make_donation, ledger):
@@ -50,13 +51,13 @@ def test_sync_events_rejects_a_bad_window(runner):
 
 def test_failed_event_answers_500_and_replay_applies_it(client, runner, make_donation, ledger, monkeypatch):
     donation = make_donation()
-    evt = p.event("checkout.session.completed", p.session(donation))
+    evt = payloads.event("checkout.session.completed", payloads.session(donation))
 
     def broken(ctx, event):
         raise RuntimeError("bug")
 
     monkeypatch.setitem(dispatch.HANDLERS, "checkout.session.completed", broken)
-    assert p.post(client, evt).status_code == 500
+    assert payloads.post(client, evt).status_code == 500
     stored = ledger.event(evt["id"])
     assert (stored.outcome, stored.outcome_reason) == ("failed", "error: RuntimeError")
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
@@ -70,18 +71,18 @@ def test_failed_event_answers_500_and_replay_applies_it(client, runner, make_don
 
 def test_stripe_retry_after_a_failure_is_processed(client, make_donation, ledger, monkeypatch):
     donation = make_donation()
-    evt = p.event("checkout.session.completed", p.session(donation))
+    evt = payloads.event("checkout.session.completed", payloads.session(donation))
     monkeypatch.setitem(dispatch.HANDLERS, "checkout.session.completed", lambda ctx, event: 1 / 0)
-    assert p.post(client, evt).status_code == 500
+    assert payloads.post(client, evt).status_code == 500
     monkeypatch.undo()
-    assert p.post(client, evt).get_json()["outcome"] == "processed"
+    assert payloads.post(client, evt).get_json()["outcome"] == "processed"
     assert ledger.event(evt["id"]).process_attempts == 2
 
 
 def test_replay_by_id_leaves_processed_events_alone_unless_forced(client, runner, make_donation, ledger):
     donation = make_donation()
-    evt = p.event("checkout.session.completed", p.session(donation))
-    p.post(client, evt)
+    evt = payloads.event("checkout.session.completed", payloads.session(donation))
+    payloads.post(client, evt)
     result = runner.invoke(args=["webhooks", "replay", evt["id"]])
     assert "left as it was" in result.output
     forced = runner.invoke(args=["webhooks", "replay", "--force", evt["id"]])
@@ -95,8 +96,8 @@ def test_replay_of_an_unknown_event_fails(runner):
 
 def test_review_lists_quarantined_events(client, runner, make_donation):
     donation = make_donation()
-    evt = p.event("checkout.session.completed", p.session(donation, amount_total=1))
-    p.post(client, evt)
+    evt = payloads.event("checkout.session.completed", payloads.session(donation, amount_total=1))
+    payloads.post(client, evt)
     result = runner.invoke(args=["webhooks", "review"])
     assert evt["id"] in result.output and "amount_mismatch" in result.output
 

@@ -9,7 +9,7 @@ import pytest
 import stripe
 
 from service import extensions
-from service.models import DonationStatus
+from service.donations.models import DonationStatus
 
 
 def delivered(sandbox) -> None:
@@ -279,10 +279,10 @@ def test_a_refund_that_fails_after_charge_refunded_lowers_the_refunded_amount(pa
 
 
 def _post(app, event) -> str:
-    from tests.ledger import payloads as p
+    from tests.ledger import payloads
 
     # stripe-python reads Stripe's "*_decimal" strings as Decimal; str() gives them back.
-    response = p.post(app.test_client(), json.loads(json.dumps(event, default=str)))
+    response = payloads.post(app.test_client(), json.loads(json.dumps(event, default=str)))
     assert response.status_code == 200, response.get_json()
     return response.get_json()["outcome"]
 

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from service import extensions
-from service.models import Donation, DonationStatus, Payment
+from service.donations.models import Donation, DonationStatus
+from service.models import Payment
 from service.outbox import OutboxMessage
 from tests.ledger.conftest import serving_webhooks
 

@@ -13,7 +13,8 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import update
 
 from service import create_app, extensions
-from service.models import Appeal, Donation
+from service.donations.models import Donation
+from service.models import Appeal
 from tests.lifecycle.smtp import SmtpServer
 from tests.lifecycle.test_receipts import _pay
 

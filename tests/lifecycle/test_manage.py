@@ -12,8 +12,8 @@ import time_machine
 from sqlalchemy import select
 
 from service import extensions
+from service.donations.models import Donation
 from service.manage import LINK_DAYS, manage_token
-from service.models import Donation
 from service.outbox import OutboxMessage
 from tests.ledger.conftest import serving_webhooks
 

@@ -50,7 +50,7 @@ def phone(browser: Any) -> Iterator[Any]:
 
 def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phone, sandbox):
     from service.donations import DonationRequest, create_donation
-    from service.models import Donation
+    from service.donations.models import Donation
 
     url, live = site
     with live.app_context():

@@ -15,9 +15,10 @@ from sqlalchemy import update
 
 from service import create_app, extensions
 from service.donations import monthly_offer, surge
+from service.donations.models import Donation, DonationStatus
 from service.donations.monthly_offer import suggested_monthly_amount
 from service.ledger.sweeper import sweep
-from service.models import Appeal, Donation, DonationStatus, utcnow
+from service.models import Appeal, utcnow
 from tests.service.helpers import session_creates
 
 FORM = "/donate/red-cross-ukraine"

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from service import create_app, extensions
-from service.models import Donation
+from service.donations.models import Donation
 from tests.browser.conftest import free_port
 from tests.conftest import TEST_WEBHOOK_SECRET
 

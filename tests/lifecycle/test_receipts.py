@@ -49,7 +49,7 @@ def _pay(sandbox: Any, app: Any, *, locale: str | None = None, email: str = "don
             if locale:
                 from sqlalchemy import update
 
-                from service.models import Donation
+                from service.donations.models import Donation
 
                 db.execute(update(Donation).where(Donation.id == donation.id).values(locale=locale))
                 db.commit()

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from service import extensions
+from service.donations.models import Donation
 from service.jobs import deliver_due
-from service.models import Appeal, Donation, Payment
+from service.models import Appeal, Payment
 from service.outbox import OutboxMessage
 from service.statements import last_completed, tax_year_containing
 

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from service import extensions
-from service.models import Appeal, Donation
+from service.donations.models import Donation
+from service.models import Appeal
 from tests.browser.conftest import free_port
 from tests.publishers.test_browser_embed import AXE, QuietHandler
 

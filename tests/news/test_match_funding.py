@@ -11,9 +11,10 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from service.donations.models import Donation
 from service.matching.models import MatchAllocation, MatchCap
-from service.models import Donation, WebhookEvent
-from tests.ledger import payloads as p
+from service.models import WebhookEvent
+from tests.ledger import payloads
 
 from .conftest import GIFT_AID, RULE, appeal
 
@@ -66,7 +67,7 @@ def test_the_same_facts_delivered_again_in_new_events_match_a_gift_once(
     for event in stored:
         # New event ids, so the ledger applies them again rather than answering "duplicate".
         again = {**json.loads(event.payload), "id": "evt_again_" + event.stripe_event_id}
-        assert p.post(client, again).status_code == 200
+        assert payloads.post(client, again).status_code == 200
     assert _allocation(db_session, donation.id).matched == 2500
     assert _used(db_session) == 2500
 

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from service.models import Appeal, Donation
+from service.donations.models import Donation
+from service.models import Appeal
 
 from .conftest import appeal
 

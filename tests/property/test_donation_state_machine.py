@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from service.donations.models import Donation, DonationStatus
 from service.donations.states import AFTER_PAYMENT, TRANSITIONS, advance_donation, can_move
-from service.models import Appeal, Donation, DonationStatus, utcnow
+from service.models import Appeal, utcnow
 
 
 @st.composite

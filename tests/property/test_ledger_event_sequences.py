@@ -28,11 +28,12 @@ from sqlalchemy import select
 from sandbox.fixtures import template
 from service import extensions
 from service.donations import DonationRequest, create_donation
+from service.donations.models import Donation, DonationStatus
 from service.donations.states import can_move
 from service.ledger.receiving import receive
-from service.models import Donation, DonationStatus, Payment, WebhookEvent, WebhookOutcome
+from service.models import Payment, WebhookEvent, WebhookOutcome
 from service.stripe_gateway import StripeGatewayError
-from tests.ledger import payloads as p
+from tests.ledger import payloads
 
 AMOUNT = 2500
 PAID_OUTCOMES = ("card", "bank_paid")
@@ -134,18 +135,20 @@ def history(plan: Plan, donation: Donation, stripe: FakeStripe, clock: int) -> t
     facts: list[Fact] = []
 
     def add(type_: str, obj: dict[str, Any], status: str) -> None:
-        facts.append(Fact(p.event(type_, obj, created=clock + len(facts)), status))
+        facts.append(Fact(payloads.event(type_, obj, created=clock + len(facts)), status))
 
     def session(**fields: Any) -> dict[str, Any]:
-        return p.session(donation, **fields)
+        return payloads.session(donation, **fields)
 
     pi = "pi_" + donation.id[4:]
-    txn = p.balance_transaction(AMOUNT, "gbp", plan.fee, source="ch_" + donation.id[4:])
+    txn = payloads.balance_transaction(AMOUNT, "gbp", plan.fee, source="ch_" + donation.id[4:])
     stripe.balance_transactions[txn["id"]] = txn
     carried = txn if plan.expanded else txn["id"]
 
     def charge(refunded: int = 0, with_fee: bool = True) -> dict[str, Any]:
-        return p.charge(donation, amount_refunded=refunded, balance_transaction=carried if with_fee else None)
+        return payloads.charge(
+            donation, amount_refunded=refunded, balance_transaction=carried if with_fee else None
+        )
 
     if plan.outcome == "expired":
         add(
@@ -175,7 +178,7 @@ def history(plan: Plan, donation: Donation, stripe: FakeStripe, clock: int) -> t
     dispute_states = {"needs_response": DonationStatus.DISPUTED, "under_review": DonationStatus.DISPUTED, "won": DonationStatus.DISPUTE_WON,
                       "lost": DonationStatus.DISPUTE_LOST}  # fmt: skip
     for type_, status in plan.dispute:
-        add(type_, p.dispute(donation, status, amount=AMOUNT - refunded), dispute_states[status])
+        add(type_, payloads.dispute(donation, status, amount=AMOUNT - refunded), dispute_states[status])
     paid = plan.outcome in PAID_OUTCOMES
     if paid:
         stripe.charges[pi] = charge(refunded)
@@ -384,23 +387,25 @@ def monthly_history(plan: MonthlyPlan, donation: Donation, stripe: FakeStripe, c
     stripe.subscriptions[subscription_id] = {"id": subscription_id, "status": final}
 
     def add(type_: str, obj: dict[str, Any], status: str, may_wait: bool = False) -> None:
-        facts.append(Fact(p.event(type_, obj, created=clock + len(facts)), status, may_wait))
+        facts.append(Fact(payloads.event(type_, obj, created=clock + len(facts)), status, may_wait))
 
     def subscription(status: str) -> dict[str, Any]:
-        return template("subscription", id=subscription_id, status=status, metadata=p.metadata(donation))
+        return template(
+            "subscription", id=subscription_id, status=status, metadata=payloads.metadata(donation)
+        )
 
     def charge(month: int, refunded: int = 0) -> dict[str, Any]:
-        return p.charge(donation, id=f"ch_{month}{suffix}", payment_intent=f"pi_{month}{suffix}", metadata={},
+        return payloads.charge(donation, id=f"ch_{month}{suffix}", payment_intent=f"pi_{month}{suffix}", metadata={},
                         amount_refunded=refunded, balance_transaction=f"txn_{month}{suffix}")  # fmt: skip
 
-    add("checkout.session.completed", p.session(donation), DonationStatus.PAID)
+    add("checkout.session.completed", payloads.session(donation), DonationStatus.PAID)
     for month in range(1, months + 2):
         if plan.failed_month == month:
             add("invoice.payment_failed", invoice(donation, month, "open"), DonationStatus.PAID)
             add("customer.subscription.updated", subscription("past_due"), DonationStatus.PAID)
         if month > months:
             break
-        txn = p.balance_transaction(AMOUNT, "gbp", plan.fees[month - 1], id=f"txn_{month}{suffix}")
+        txn = payloads.balance_transaction(AMOUNT, "gbp", plan.fees[month - 1], id=f"txn_{month}{suffix}")
         stripe.balance_transactions[txn["id"]] = txn
         stripe.charges[f"pi_{month}{suffix}"] = charge(month, plan.refunded if month == 1 else 0)
         add("charge.succeeded", charge(month), DonationStatus.PAID, may_wait=True)
@@ -420,7 +425,7 @@ def invoice(donation: Donation, month: int, status: str) -> dict[str, Any]:
         "invoice", id=f"in_{month}{suffix}", amount_paid=AMOUNT if status == "paid" else 0, amount_due=AMOUNT,
         currency="gbp", status=status, status_transitions={"paid_at": 1_790_000_000 + month},
         parent={"type": "subscription_details",
-                "subscription_details": {"subscription": "sub_" + suffix, "metadata": p.metadata(donation)}},
+                "subscription_details": {"subscription": "sub_" + suffix, "metadata": payloads.metadata(donation)}},
         payments={"object": "list", "data": [{"payment": {"type": "payment_intent",
                                                           "payment_intent": f"pi_{month}{suffix}"},
                                               "status": status}]},

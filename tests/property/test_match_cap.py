@@ -24,11 +24,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service import extensions
 from service.appeals import upsert_appeals, validate_definitions
+from service.donations.models import Donation
 from service.donations.states import lock_donation
 from service.ledger.payments import find_payment, merge_charge, merge_dispute, upsert_payment
 from service.matching.ledger import settle_donation
 from service.matching.models import MatchAllocation, MatchCap
-from service.models import Appeal, Donation, utcnow
+from service.models import Appeal, utcnow
 
 PAID_AT = datetime(2026, 3, 10, tzinfo=UTC)
 SETTINGS = settings(

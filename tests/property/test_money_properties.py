@@ -11,9 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from service.amount_input import parse_amount
+from service.constants.currencies import STRIPE_MAXIMUM_AMOUNT, SUPPORTED_CURRENCIES
 from service.currencies import (
-    STRIPE_MAXIMUM_AMOUNT,
-    SUPPORTED_CURRENCIES,
     AmountFormatError,
     exponent,
     format_amount,

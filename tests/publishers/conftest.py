@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from service import extensions
-from service.models import Donation
+from service.donations.models import Donation
 from tests.browser.conftest import live_server  # noqa: F401 - the service on a real socket, for browsers
 from tests.ledger.conftest import Ledger, serving_webhooks
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from service import extensions
-from service.attribution import clean_page_url, totals_by_source
+from service.attribution import clean_page_url
+from service.source_totals import totals_by_source
 
 ARTICLE = "https://news.example/world/2026/ukraine-winter?id=5&session=secret#comments"
 SOURCE = {

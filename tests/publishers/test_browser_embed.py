@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import update
 
 from service import extensions
+from service.donations.models import Donation, DonationStatus
 from service.fees import fee_cover_for
-from service.models import Appeal, Donation, DonationStatus, Payment, utcnow
+from service.models import Appeal, Payment, utcnow
 from tests.browser.conftest import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

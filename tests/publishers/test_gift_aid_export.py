@@ -9,13 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service import extensions
-from service.gift_aid import (
-    SCHEDULE_COLUMNS,
-    declaration_text,
-    normalise_postcode,
-    schedule_csv,
-    schedule_rows,
-)
+from service.finance.reports.gift_aid_schedule import SCHEDULE_COLUMNS, schedule_csv, schedule_rows
+from service.gift_aid import declaration_text, normalise_postcode
 
 from .conftest import GIFT_AID
 

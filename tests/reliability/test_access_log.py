@@ -62,12 +62,12 @@ def test_the_setting_is_read_from_the_environment() -> None:
 def test_a_webhook_delivery_is_one_access_line_naming_the_event_and_its_outcome(
     client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.ledger import payloads as p
+    from tests.ledger import payloads
 
     caplog.set_level("INFO")
-    event = p.event("customer.created", {"id": "cus_access_log", "object": "customer"})
-    assert p.post(client, event).status_code == 200
-    assert p.post(client, event).status_code == 200  # Stripe's retry
+    event = payloads.event("customer.created", {"id": "cus_access_log", "object": "customer"})
+    assert payloads.post(client, event).status_code == 200
+    assert payloads.post(client, event).status_code == 200  # Stripe's retry
     first, second = access_lines(caplog)
     assert (first.path, first.status, first.stripe_event_id) == ("/webhooks/stripe", 200, event["id"])
     assert (first.outcome, first.duplicate) == ("ignored", False)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from service import extensions
 from service.donations import ensure_checkout_session
-from service.models import Donation, DonationStatus
+from service.donations.models import Donation, DonationStatus
 from service.stripe_gateway import StripeGateway
 
 from ..service.helpers import VALID, donation_count, load_donation, session_creates

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
 from service.health import CHECK_TIMEOUT_SECONDS
-from tests.ledger import payloads as p
+from tests.ledger import payloads
 
 from ..service.helpers import VALID
 
@@ -96,10 +96,10 @@ def test_webhook_deliveries_are_counted_with_bounded_labels(client: Any) -> None
 def test_real_webhook_deliveries_are_counted_by_type_and_outcome(client: Any) -> None:
     name = "donation_router_webhook_deliveries_total"
     before = client.get("/metrics").get_data(as_text=True)
-    unused = p.event("customer.created", {"id": "cus_metrics", "object": "customer"})
-    assert p.post(client, unused).status_code == 200
-    assert p.post(client, unused).status_code == 200  # Stripe's retry of the same event
-    assert p.post(client, unused, secrets=("whsec_not_ours",)).status_code == 400
+    unused = payloads.event("customer.created", {"id": "cus_metrics", "object": "customer"})
+    assert payloads.post(client, unused).status_code == 200
+    assert payloads.post(client, unused).status_code == 200  # Stripe's retry of the same event
+    assert payloads.post(client, unused, secrets=("whsec_not_ours",)).status_code == 400
     after = client.get("/metrics").get_data(as_text=True)
     for labels in (
         dict(type="customer.created", outcome="ignored"),
@@ -125,10 +125,10 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn: Any, database_backend:
     # New connections each time, so both sync workers answer some of these.
     for _ in range(20):
         assert requests.get(f"{server.base_url}/livez", timeout=5).status_code == 200
-    forged = p.body(p.event("customer.created", {"id": "cus_forged", "object": "customer"}))
+    forged = payloads.body(payloads.event("customer.created", {"id": "cus_forged", "object": "customer"}))
     for _ in range(6):
         response = requests.post(f"{server.base_url}/webhooks/stripe", data=forged, timeout=5,
-                                 headers=p.headers(forged, secrets=("whsec_not_ours",)))  # fmt: skip
+                                 headers=payloads.headers(forged, secrets=("whsec_not_ours",)))  # fmt: skip
         assert response.status_code == 400
     for _ in range(4):
         assert requests.post(f"{server.base_url}/api/v1/donations", json=VALID, timeout=10).status_code == 201

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from service import extensions
+from service.donations.models import Donation
 from service.ledger.receiving import store_event
-from service.models import Donation, Payment, WebhookEvent, WebhookOutcome, utcnow
+from service.models import Payment, WebhookEvent, WebhookOutcome, utcnow
 from service.privacy import REDACTED_MARK
 
 from ..service.helpers import VALID

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from service import extensions
-from service.models import Donation
+from service.donations.models import Donation
 
 VALID = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp"}
 

@@ -10,6 +10,7 @@ import stripe
 
 from service import extensions
 from service.appeals import upsert_appeals, validate_definitions
+from service.constants.currencies import STRIPE_MAXIMUM_AMOUNT
 from service.descriptors import suffix_problems
 from service.errors import ValidationFailed
 from service.fees import fee_cover_for, fee_rate
@@ -113,3 +114,24 @@ def _with_settlement(settings: Any, currency: str) -> Any:
     import dataclasses
 
     return dataclasses.replace(settings, stripe_settlement_currency=currency)
+
+
+def test_a_gift_too_large_to_cover_counts_the_conversion_fee(app: Any, client: Any) -> None:
+    # The largest euro gift whose cover fits under Stripe's maximum charge at the card fee alone;
+    # converted to the account's pounds it pays 2% more, and gift plus cover no longer fit.
+    gift = 97_499_000
+    assert (
+        gift + fee_cover_for(gift, "eur") <= STRIPE_MAXIMUM_AMOUNT < gift + fee_cover_for(gift, "eur", "gbp")
+    )
+    big = {**APPEAL, "currencies": ["eur"], "default_currency": "eur",
+           "minimum_amounts": {"eur": 100}, "maximum_amounts": {"eur": STRIPE_MAXIMUM_AMOUNT},
+           "suggested_amounts": {"eur": [1000]}}  # fmt: skip
+    with extensions.database(app).sessionmaker.begin() as db:
+        upsert_appeals(db, validate_definitions([big]))
+    extensions.set_settings(app, _with_settlement(extensions.settings(app), "gbp"))
+    body = {"appeal": "forints", "amount": gift, "currency": "eur", "cover_fees": True}
+    response = client.post("/api/v1/donations", json=body)
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["fields"] == {
+        "cover_fees": ["This gift is too large to add the fees to."]
+    }

@@ -1,9 +1,10 @@
-"""No new import cycle among service/, schemas/ and sandbox/, and schemas/ leaning on no new domain module.
+"""No import cycle among service/, schemas/ and sandbox/, and schemas/ leaning on nothing in the
+domain but the plain constants of service/constants/.
 
 The graph is read from the source with ``ast``: every ``import`` counts, at module level or inside
-a function (an import inside a function is a cycle that only waits for its first call). The
-cycles and schema imports that exist today are listed below, commented, for the restructure of
-issue #16 to empty; anything not listed fails now.
+a function (an import inside a function is a cycle that only waits for its first call). Known
+cycles would be listed below, commented; the lists are empty since issue #16, and anything not
+listed fails.
 """
 
 from __future__ import annotations
@@ -22,16 +23,9 @@ KNOWN_MODULE_CYCLES: set[frozenset[str]] = set()
 # A package reached again through a module outside it that it depends on: (importer, imported).
 KNOWN_PACKAGE_BACK_EDGES: set[tuple[str, str]] = set()
 
-# schemas/ should depend on nothing in the domain but plain constants.
-KNOWN_SCHEMA_DOMAIN_IMPORTS = {
-    ("schemas.appeals", "service.currencies"),
-    ("schemas.donate_form", "service.currencies"),
-    # The donor form reads a typed amount by the page's language (#13's amount rule).
-    ("schemas.donate_form", "service.amount_input"),
-    ("schemas.donate_form", "service.i18n"),
-    # Appeal suffixes checked by Stripe's descriptor rules beside the account's prefix (#12).
-    ("schemas.appeals", "service.descriptors"),
-}
+# schemas/ depends on nothing in the domain but plain constants: the modules of service/constants/,
+# which hold names bound to literal values and nothing else (the last test below checks that).
+CONSTANTS_PACKAGE = "service.constants"
 
 
 @cache
@@ -156,7 +150,7 @@ def test_no_package_is_imported_back_by_a_module_it_depends_on() -> None:
     assert KNOWN_PACKAGE_BACK_EDGES - found == set(), "a known cycle is gone: take it off the list"
 
 
-def test_schemas_import_no_new_domain_module() -> None:
+def test_schemas_import_nothing_from_the_domain_but_constants() -> None:
     graph = import_graph()
     found = {
         (name, target)
@@ -164,6 +158,46 @@ def test_schemas_import_no_new_domain_module() -> None:
         if name.split(".")[0] == "schemas"
         for target in targets
         if target.split(".")[0] != "schemas"
+        and not (target == CONSTANTS_PACKAGE or target.startswith(CONSTANTS_PACKAGE + "."))
     }
-    assert found - KNOWN_SCHEMA_DOMAIN_IMPORTS == set(), "schemas/ importing a domain module"
-    assert KNOWN_SCHEMA_DOMAIN_IMPORTS - found == set(), "no longer imported: take it off the list"
+    assert found == set(), "schemas/ importing a domain module"
+    assert any(target.startswith(CONSTANTS_PACKAGE) for targets in graph.values() for target in targets)
+
+
+# Calls a constants module may make while binding its values (frozenset({...}), and the like).
+LITERAL_BUILDERS = {"frozenset", "set", "tuple", "dict", "list"}
+
+
+def constant_problems(tree: ast.Module) -> list[str]:
+    """Anything in a module but a docstring and names bound to literal values."""
+    problems = []
+    for index, node in enumerate(tree.body):
+        if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if not isinstance(node, ast.Assign | ast.AnnAssign):
+            problems.append(f"line {node.lineno}: {type(node).__name__}")
+            continue
+        for inner in ast.walk(node.value) if node.value is not None else ():
+            if isinstance(inner, ast.Call) and not (
+                isinstance(inner.func, ast.Name) and inner.func.id in LITERAL_BUILDERS
+            ):
+                problems.append(f"line {inner.lineno}: a call to {ast.unparse(inner.func)}")
+            elif isinstance(inner, ast.Lambda | ast.Await | ast.Yield | ast.NamedExpr):
+                problems.append(f"line {inner.lineno}: {type(inner).__name__}")
+    return problems
+
+
+def test_the_constants_schemas_may_import_hold_nothing_but_constants() -> None:
+    modules = {n: p for n, p in source_modules().items() if n.startswith(CONSTANTS_PACKAGE)}
+    assert len(modules) > 1
+    found = {
+        name: problems
+        for name, path in modules.items()
+        if (problems := constant_problems(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}
+    # The check itself: a function, a class, an import or a computed value are all refused.
+    source = "import os\nX = 1\nY = frozenset({1})\nZ = os.getcwd()\ndef f(): pass\nclass C: pass\n"
+    assert len(constant_problems(ast.parse(source))) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from marshmallow import ValidationError
 
 from schemas.appeals import AppealDefinitionSchema
-from service.currencies import BANK_DEBIT_CURRENCIES
+from service.constants.currencies import BANK_DEBIT_CURRENCIES
+from service.descriptors import suffix_problems
 from service.payment_methods import (
     SCHEMES,
     add_business_days,
@@ -71,15 +73,16 @@ def test_the_appeal_schema_knows_the_same_debit_currencies_as_the_schemes() -> N
 
 
 def test_appeal_option_is_validated_at_load_naming_the_field() -> None:
-    assert AppealDefinitionSchema().load({**BASE, "currencies": ["eur"], "bank_debits": True})["bank_debits"]
-    assert AppealDefinitionSchema().load({**BASE, "currencies": ["eur"]})["bank_debits"] is False
+    schema = AppealDefinitionSchema(suffix_problems=partial(suffix_problems, prefix=None))
+    assert schema.load({**BASE, "currencies": ["eur"], "bank_debits": True})["bank_debits"]
+    assert schema.load({**BASE, "currencies": ["eur"]})["bank_debits"] is False
     with pytest.raises(ValidationError) as caught:
-        AppealDefinitionSchema().load({**BASE, "currencies": ["usd", "jpy"], "bank_debits": True})
+        schema.load({**BASE, "currencies": ["usd", "jpy"], "bank_debits": True})
     assert caught.value.messages == {
         "bank_debits": ["Bank debits need gbp (Bacs) or eur (SEPA) among the appeal's currencies."]
     }
     with pytest.raises(ValidationError) as caught:
-        AppealDefinitionSchema().load({**BASE, "currencies": ["gbp"], "bank_debits": "sometimes"})
+        schema.load({**BASE, "currencies": ["gbp"], "bank_debits": "sometimes"})
     assert list(caught.value.messages) == ["bank_debits"]
 
 

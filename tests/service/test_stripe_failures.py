@@ -20,7 +20,7 @@ def create(client: Any, key: str | None = None) -> Any:
 def only_donation_id(app: Any) -> str:
     from sqlalchemy import select
 
-    from service.models import Donation
+    from service.donations.models import Donation
 
     with app.app_context():
         session = extensions.database(app).sessionmaker()

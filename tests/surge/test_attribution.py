@@ -7,7 +7,8 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
-from service.models import Donation, DonationStatus, Payment, WebhookEvent, WebhookOutcome
+from service.donations.models import Donation, DonationStatus
+from service.models import Payment, WebhookEvent, WebhookOutcome
 from tests.ledger.payloads import post
 from tests.surge.conftest import SpentBudget
 

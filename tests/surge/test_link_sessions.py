@@ -9,7 +9,8 @@ import stripe
 from sqlalchemy import select, update
 
 from service import extensions
-from service.models import Appeal, Donation, DonationStatus, Payment, Transfer, WebhookEvent, WebhookOutcome
+from service.donations.models import Donation, DonationStatus
+from service.models import Appeal, Payment, Transfer, WebhookEvent, WebhookOutcome
 from tests.surge.conftest import SpentBudget
 from tests.surge.test_attribution import GIFT, _deliver_all_events
 

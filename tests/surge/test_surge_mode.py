@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from service import extensions
 from service.donations.checkout import create_session_within
-from service.donations.models import PaymentLink
-from service.models import Donation, DonationStatus
+from service.donations.models import Donation, DonationStatus, PaymentLink
 from service.stripe_budget import LocalBudget
 from service.stripe_gateway import StripeGatewayError
 from tests.surge.conftest import SpentBudget

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from ...models import Donation, DonationStatus, Payment, WebhookEvent, WebhookOutcome, utcnow
+from ...donations.models import Donation, DonationStatus
+from ...models import Payment, WebhookEvent, WebhookOutcome, utcnow
 from .scope import Scope
 
 KINDS = (

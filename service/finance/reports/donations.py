@@ -11,39 +11,39 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session, aliased
 
+from ...donations.models import Donation, DonationStatus
 from ...errors import NotFound
-from ...models import Appeal, Donation, DonationStatus, Payment, WebhookEvent
+from ...models import Appeal, Payment, WebhookEvent
 from ..csv_columns import Column, cells, plain
 from ..pagination import Page, paginate
 from .scope import Scope, day_bounds
 
-D = Donation
 # The appeal the donor's link named, when the gift went to its successor instead (else NULL).
 Requested = aliased(Appeal, name="requested_appeal")
 BASE_COLUMNS = (
-    D.id,
+    Donation.id,
     Appeal.slug.label("appeal"),
     Requested.slug.label("requested_appeal"),
-    D.amount,
-    D.currency,
-    D.frequency,
-    D.status,
-    D.created_at,
-    D.paid_at,
-    D.checkout_expires_at,
-    D.stripe_checkout_session_id,
-    D.stripe_payment_intent_id,
-    D.stripe_subscription_id,
-    D.stripe_customer_id,
-    D.source_url,
-    D.referrer_host,
-    D.utm_source,
-    D.utm_medium,
-    D.utm_campaign,
-    D.utm_term,
-    D.utm_content,
-    D.needs_attention,
-    D.attention_reason,
+    Donation.amount,
+    Donation.currency,
+    Donation.frequency,
+    Donation.status,
+    Donation.created_at,
+    Donation.paid_at,
+    Donation.checkout_expires_at,
+    Donation.stripe_checkout_session_id,
+    Donation.stripe_payment_intent_id,
+    Donation.stripe_subscription_id,
+    Donation.stripe_customer_id,
+    Donation.source_url,
+    Donation.referrer_host,
+    Donation.utm_source,
+    Donation.utm_medium,
+    Donation.utm_campaign,
+    Donation.utm_term,
+    Donation.utm_content,
+    Donation.needs_attention,
+    Donation.attention_reason,
 )
 PERSONAL = ("email",)
 # Checkouts that ended without a payment (the session expired, or Stripe refused to create one):
@@ -67,32 +67,34 @@ class DonationFilters:
 def _query(scope: Scope, filters: DonationFilters) -> Select[Any]:
     columns: list[Any] = list(BASE_COLUMNS)
     if scope.personal_data:
-        columns.append(D.email)
+        columns.append(Donation.email)
     query = (
         select(*columns)
-        .join(Appeal, Appeal.id == D.appeal_id)
+        .join(Appeal, Appeal.id == Donation.appeal_id)
         .outerjoin(
-            Requested, (Requested.id == D.requested_appeal_id) & (D.requested_appeal_id != D.appeal_id)
+            Requested,
+            (Requested.id == Donation.requested_appeal_id)
+            & (Donation.requested_appeal_id != Donation.appeal_id),
         )
     )
     if scope.appeal_ids is not None:
-        query = query.where(scope.limit(D.appeal_id))
+        query = query.where(scope.limit(Donation.appeal_id))
     for column, value in (
-        (D.status, filters.status),
-        (D.currency, filters.currency),
-        (D.frequency, filters.frequency),
-        (D.utm_source, filters.source),
+        (Donation.status, filters.status),
+        (Donation.currency, filters.currency),
+        (Donation.frequency, filters.frequency),
+        (Donation.utm_source, filters.source),
         (Requested.slug, filters.requested_appeal),
     ):
         if value:
             query = query.where(column == value)
     if filters.hidden and not filters.status:
-        query = query.where(D.status.not_in(filters.hidden))
+        query = query.where(Donation.status.not_in(filters.hidden))
     lower, upper = day_bounds(filters.start, filters.end)
     if lower:
-        query = query.where(D.created_at >= lower)
+        query = query.where(Donation.created_at >= lower)
     if upper:
-        query = query.where(D.created_at < upper)
+        query = query.where(Donation.created_at < upper)
     return query
 
 
@@ -136,13 +138,15 @@ def money_for(db: Session, donation_ids: list[str]) -> dict[str, dict[str, Any]]
 def list_donations(
     db: Session, scope: Scope, filters: DonationFilters, cursor: str | None, limit: int
 ) -> tuple[Page, dict[str, dict[str, Any]]]:
-    page = paginate(db, _query(scope, filters), [D.created_at, D.id], [datetime, str], cursor, limit)
+    page = paginate(
+        db, _query(scope, filters), [Donation.created_at, Donation.id], [datetime, str], cursor, limit
+    )
     return page, money_for(db, [row.id for row in page.items])
 
 
 def get_donation(db: Session, scope: Scope, donation_id: str) -> dict[str, Any]:
     """One donation, its payments and its timeline (every event about it, in Stripe's order)."""
-    row = db.execute(_query(scope, DonationFilters()).where(D.id == donation_id)).first()
+    row = db.execute(_query(scope, DonationFilters()).where(Donation.id == donation_id)).first()
     if row is None:
         # The same answer for "not there" and "not yours", so ids of other appeals don't leak.
         raise NotFound("No such donation.")
@@ -247,7 +251,7 @@ def export_columns(scope: Scope) -> tuple[Column, ...]:
 def export_rows(connection: Connection, scope: Scope, filters: DonationFilters) -> Iterator[list[Any]]:
     """Every filtered donation, oldest first, with its payments' money, ``EXPORT_BATCH`` at a time."""
     columns = export_columns(scope)
-    query = _query(scope, filters).order_by(D.created_at, D.id)
+    query = _query(scope, filters).order_by(Donation.created_at, Donation.id)
     result = connection.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query)
     try:
         with Session(bind=connection) as session:

@@ -10,27 +10,27 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from ...donations.models import Donation
 from ...errors import NotFound
-from ...models import Donation, WebhookEvent
+from ...models import WebhookEvent
 from ..pagination import Page, paginate
 from .scope import Scope, day_bounds
 
-W = WebhookEvent
 LIST_COLUMNS = (
-    W.id,
-    W.stripe_event_id,
-    W.type,
-    W.outcome,
-    W.outcome_reason,
-    W.needs_review,
-    W.livemode,
-    W.source,
-    W.delivery_count,
-    W.event_created_at,
-    W.received_at,
-    W.processed_at,
-    W.donation_id,
-    W.object_id,
+    WebhookEvent.id,
+    WebhookEvent.stripe_event_id,
+    WebhookEvent.type,
+    WebhookEvent.outcome,
+    WebhookEvent.outcome_reason,
+    WebhookEvent.needs_review,
+    WebhookEvent.livemode,
+    WebhookEvent.source,
+    WebhookEvent.delivery_count,
+    WebhookEvent.event_created_at,
+    WebhookEvent.received_at,
+    WebhookEvent.processed_at,
+    WebhookEvent.donation_id,
+    WebhookEvent.object_id,
 )
 
 
@@ -48,35 +48,39 @@ def _query(scope: Scope, filters: EventFilters) -> Select[Any]:
     query = select(*LIST_COLUMNS)
     if scope.appeal_ids is not None:
         # A restricted token sees only events tied to its appeals' donations.
-        query = query.join(Donation, Donation.id == W.donation_id).where(scope.limit(Donation.appeal_id))
+        query = query.join(Donation, Donation.id == WebhookEvent.donation_id).where(
+            scope.limit(Donation.appeal_id)
+        )
     if filters.type:
         # A trailing '*' matches a family of types, as in Stripe's own event filter.
         if filters.type.endswith("*"):
-            query = query.where(W.type.startswith(filters.type[:-1], autoescape=True))
+            query = query.where(WebhookEvent.type.startswith(filters.type[:-1], autoescape=True))
         else:
-            query = query.where(W.type == filters.type)
+            query = query.where(WebhookEvent.type == filters.type)
     if filters.outcome:
-        query = query.where(W.outcome == filters.outcome)
+        query = query.where(WebhookEvent.outcome == filters.outcome)
     if filters.donation:
-        query = query.where(W.donation_id == filters.donation)
+        query = query.where(WebhookEvent.donation_id == filters.donation)
     if filters.needs_review is not None:
-        query = query.where(W.needs_review == filters.needs_review)
+        query = query.where(WebhookEvent.needs_review == filters.needs_review)
     lower, upper = day_bounds(filters.start, filters.end)
     if lower:
-        query = query.where(W.received_at >= lower)
+        query = query.where(WebhookEvent.received_at >= lower)
     if upper:
-        query = query.where(W.received_at < upper)
+        query = query.where(WebhookEvent.received_at < upper)
     return query
 
 
 def list_events(db: Session, scope: Scope, filters: EventFilters, cursor: str | None, limit: int) -> Page:
     """Newest first; the id order is the order the service received them."""
-    return paginate(db, _query(scope, filters), [W.id], [int], cursor, limit)
+    return paginate(db, _query(scope, filters), [WebhookEvent.id], [int], cursor, limit)
 
 
 def get_event(db: Session, scope: Scope, event_id: int) -> dict[str, Any]:
     """One delivery; the raw payload only for roles that may see donor personal data."""
-    row = db.execute(_query(scope, EventFilters()).add_columns(W.payload).where(W.id == event_id)).first()
+    row = db.execute(
+        _query(scope, EventFilters()).add_columns(WebhookEvent.payload).where(WebhookEvent.id == event_id)
+    ).first()
     if row is None:
         raise NotFound("No such webhook event.")
     item = dict(row._mapping)
@@ -91,5 +95,5 @@ def get_event(db: Session, scope: Scope, event_id: int) -> dict[str, Any]:
 
 def export(scope: Scope, filters: EventFilters) -> tuple[list[str], Select[Any]]:
     """Header and query for streaming the whole filtered log, oldest first."""
-    query = _query(scope, filters).order_by(W.id)
+    query = _query(scope, filters).order_by(WebhookEvent.id)
     return [column.key for column in query.selected_columns], query

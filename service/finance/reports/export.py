@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 
 from ...currencies import exponent
-from ...models import Appeal, Donation, Payment, Payout
+from ...donations.models import Donation
+from ...models import Appeal, Payment, Payout
 from .scope import Scope, day_bounds
 
 BATCH = 2000

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...donations.models import Donation
 from ...matching.models import MatchAllocation, MatchCap, MatchRule
-from ...models import Appeal, Donation
+from ...models import Appeal
 from .scope import Scope, day_bounds
 
 PERIODS = ("month", "week", "day")

@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...models import Appeal, Donation, Payment, WebhookEvent
+from ...donations.models import Donation
+from ...models import Appeal, Payment, WebhookEvent
 from .scope import Scope
 
 AT_RISK = ("past_due", "unpaid")

@@ -14,25 +14,25 @@ from typing import Any, Protocol
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from ...donations.models import Donation
 from ...errors import NotFound
-from ...models import Appeal, Donation, Payment, Payout, Transfer
+from ...models import Appeal, Payment, Payout, Transfer
 from ..pagination import Page, paginate
 from .scope import day_bounds
 
-P = Payout
 LIST_COLUMNS = (
-    P.id,
-    P.stripe_payout_id,
-    P.amount,
-    P.currency,
-    P.status,
-    P.reconciliation_status,
-    P.automatic,
-    P.method,
-    P.arrival_date,
-    P.stripe_created_at,
-    P.payment_count,
-    P.account,
+    Payout.id,
+    Payout.stripe_payout_id,
+    Payout.amount,
+    Payout.currency,
+    Payout.status,
+    Payout.reconciliation_status,
+    Payout.automatic,
+    Payout.method,
+    Payout.arrival_date,
+    Payout.stripe_created_at,
+    Payout.payment_count,
+    Payout.account,
 )
 LIST_KEYS = (*(column.key for column in LIST_COLUMNS), "payments_net", "transfers_amount")
 
@@ -47,7 +47,7 @@ def _linked_transfers() -> Any:
     # A charity's own payout (``account`` set) carries transfers, never the platform's payments.
     return (
         select(func.coalesce(func.sum(Transfer.amount - Transfer.amount_reversed), 0))
-        .where(Transfer.stripe_payout_id == P.stripe_payout_id)
+        .where(Transfer.stripe_payout_id == Payout.stripe_payout_id)
         .scalar_subquery()
         .label("transfers_amount")
     )
@@ -56,7 +56,10 @@ def _linked_transfers() -> Any:
 def _linked_net() -> Any:
     return (
         select(func.coalesce(func.sum(Payment.net), 0))
-        .where(Payment.stripe_payout_id == P.stripe_payout_id, Payment.settlement_currency == P.currency)
+        .where(
+            Payment.stripe_payout_id == Payout.stripe_payout_id,
+            Payment.settlement_currency == Payout.currency,
+        )
         .scalar_subquery()
         .label("payments_net")
     )
@@ -66,66 +69,38 @@ def _query(start: date | None, end: date | None, currency: str | None) -> Select
     query = select(*LIST_COLUMNS, _linked_net(), _linked_transfers())
     lower, upper = day_bounds(start, end)
     if lower:
-        query = query.where(P.arrival_date >= lower)
+        query = query.where(Payout.arrival_date >= lower)
     if upper:
-        query = query.where(P.arrival_date < upper)
+        query = query.where(Payout.arrival_date < upper)
     if currency:
-        query = query.where(P.currency == currency)
+        query = query.where(Payout.currency == currency)
     return query
 
 
 def list_payouts(
     db: Session, start: date | None, end: date | None, currency: str | None, cursor: str | None, limit: int
 ) -> Page:
-    return paginate(db, _query(start, end, currency), [P.id], [int], cursor, limit)
+    return paginate(db, _query(start, end, currency), [Payout.id], [int], cursor, limit)
 
 
 def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) -> dict[str, Any]:
-    row = db.execute(_query(None, None, None).where(P.stripe_payout_id == stripe_payout_id)).first()
+    row = db.execute(_query(None, None, None).where(Payout.stripe_payout_id == stripe_payout_id)).first()
     if row is None:
         raise NotFound("No such payout.")
     item = dict(row._mapping)
-    payments = db.execute(
-        select(
-            Payment.id,
-            Payment.donation_id,
-            Appeal.slug.label("appeal"),
-            Payment.stripe_charge_id,
-            Payment.balance_transaction_id,
-            Payment.amount,
-            Payment.currency,
-            Payment.settlement_currency,
-            Payment.settlement_amount,
-            Payment.fee,
-            Payment.net,
-            Payment.amount_refunded,
-            Payment.dispute_status,
-            Payment.paid_at,
-        )
-        .join(Donation, Donation.id == Payment.donation_id)
-        .join(Appeal, Appeal.id == Donation.appeal_id)
-        .where(Payment.stripe_payout_id == stripe_payout_id)
-        .order_by(Payment.paid_at, Payment.id)
-    )
-    item["payments"] = [dict(p._mapping) for p in payments]
-    transfers = db.execute(
-        select(
-            Transfer.stripe_transfer_id,
-            Transfer.donation_id,
-            Appeal.slug.label("appeal"),
-            Transfer.destination_account,
-            Transfer.destination_payment_id,
-            Transfer.amount,
-            Transfer.amount_reversed,
-            Transfer.currency,
-            Transfer.transferred_at,
-        )
-        .join(Donation, Donation.id == Transfer.donation_id)
-        .join(Appeal, Appeal.id == Donation.appeal_id)
-        .where(Transfer.stripe_payout_id == stripe_payout_id)
-        .order_by(Transfer.transferred_at, Transfer.id)
-    )
-    item["transfers"] = [dict(t._mapping) for t in transfers]
+    item["payments"] = _carried(
+        db, Payment, stripe_payout_id, (Payment.paid_at, Payment.id),
+        Payment.id, Payment.donation_id, Appeal.slug.label("appeal"), Payment.stripe_charge_id,
+        Payment.balance_transaction_id, Payment.amount, Payment.currency, Payment.settlement_currency,
+        Payment.settlement_amount, Payment.fee, Payment.net, Payment.amount_refunded,
+        Payment.dispute_status, Payment.paid_at,
+    )  # fmt: skip
+    item["transfers"] = _carried(
+        db, Transfer, stripe_payout_id, (Transfer.transferred_at, Transfer.id),
+        Transfer.stripe_transfer_id, Transfer.donation_id, Appeal.slug.label("appeal"),
+        Transfer.destination_account, Transfer.destination_payment_id, Transfer.amount,
+        Transfer.amount_reversed, Transfer.currency, Transfer.transferred_at,
+    )  # fmt: skip
     # In the payout's currency: what the balance received for each payment (Stripe's converted
     # gross), never the charges' own amounts, which may be in EUR, USD and GBP at once.
     settled = [p for p in item["payments"] if p["settlement_currency"] == item["currency"]]
@@ -138,6 +113,24 @@ def get_payout(db: Session, stripe_payout_id: str, stripe: PayoutSource | None) 
     statement = item["stripe"]
     item["adds_up"] = bool(statement and statement["available"] and statement["adds_up"])
     return item
+
+
+def _carried(
+    db: Session,
+    model: type[Payment] | type[Transfer],
+    stripe_payout_id: str,
+    order: tuple[Any, ...],
+    *columns: Any,
+) -> list[dict[str, Any]]:
+    """The payments or transfers a payout carried, each with its donation's appeal, in order."""
+    query = (
+        select(*columns)
+        .join(Donation, Donation.id == model.donation_id)
+        .join(Appeal, Appeal.id == Donation.appeal_id)
+        .where(model.stripe_payout_id == stripe_payout_id)
+        .order_by(*order)
+    )
+    return [dict(row._mapping) for row in db.execute(query)]
 
 
 def _stripe_statement(stripe: PayoutSource, payout: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...models import Appeal, Donation, DonationStatus
+from ...donations.models import Donation, DonationStatus
+from ...models import Appeal
 from .scope import Scope
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from ...models import Appeal, Donation, Payment, Transfer
+from ...donations.models import Donation
+from ...models import Appeal, Payment, Transfer
 from ...money_received import FUNDS_WITHDRAWN
 from .scope import Scope, day_bounds, utc_day
 

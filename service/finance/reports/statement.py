@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ...models import Appeal, Donation, Payment, Transfer
+from ...donations.models import Donation
+from ...models import Appeal, Payment, Transfer
 
 # Stripe's balance transaction types (stripe-python 16.1 BalanceTransaction.type) to a statement
 # category; reporting_category separates a dispute from a dispute's reversal (both "adjustment").

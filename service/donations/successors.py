@@ -7,7 +7,7 @@ silently, because a restricted gift must go where the donor agreed. The donation
 both the appeal the link named (``requested_appeal_id``) and the one the gift went to.
 
 Chains are followed to the first appeal that takes gifts; loading refuses a missing successor and
-a loop, so following a chain at request time always ends.
+a loop (service/appeals.py: check_successors), so following a chain at request time always ends.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import ValidationFailed
-from .models import Appeal, utcnow
-
-# A chain longer than this is refused at load; it also bounds the walk at request time.
-MAX_CHAIN = 10
+from ..appeals import MAX_CHAIN
+from ..errors import ValidationFailed
+from ..models import Appeal, utcnow
+from .totals import received_by_currency
 
 
 class Unavailable:
@@ -37,10 +36,9 @@ class Unavailable:
 
 def raised_towards_goal(db: Session, appeal: Appeal) -> int:
     """Money received in the goal's currency (the same figure as the public progress bar)."""
-    from .progress import compute_progress
-
-    progress = compute_progress(db, appeal)
-    return next((t.amount for t in progress.totals if t.currency == appeal.goal_currency), 0)
+    return next(
+        (t.amount for t in received_by_currency(db, appeal.id) if t.currency == appeal.goal_currency), 0
+    )
 
 
 def unavailable_reason(db: Session, appeal: Appeal, at: datetime | None = None) -> str | None:
@@ -132,65 +130,6 @@ def check_redirect(db: Session, requested_slug: str, target: Appeal, at: datetim
             }
         )
     return requested
-
-
-def check_successors(db: Session, definitions: list[dict[str, Any]]) -> None:
-    """Refuse successors that name no appeal, and chains that loop, before anything is stored.
-
-    Judged over the appeals already stored with this batch's definitions taking their place, so
-    a file may define an appeal and its successor together, in any order.
-    """
-    stored = {a.slug: a for a in db.scalars(select(Appeal))}
-    nodes: dict[str, dict[str, Any]] = {
-        slug: {
-            "charity_name": a.charity_name,
-            "general_fund": a.general_fund,
-            "successor_slug": a.successor_slug,
-            "successor_general_fund": a.successor_general_fund,
-        }
-        for slug, a in stored.items()
-    }
-    for definition in definitions:
-        nodes[definition["slug"]] = definition
-    funds: dict[str, str] = {}
-    for slug, node in sorted(nodes.items()):
-        if node.get("general_fund"):
-            funds.setdefault(node["charity_name"], slug)
-
-    def target(slug: str) -> str | None:
-        node = nodes[slug]
-        if node.get("successor_general_fund"):
-            return funds.get(node["charity_name"])
-        return node.get("successor_slug")
-
-    errors: dict[str, list[str]] = {}
-    for index, definition in enumerate(definitions):
-        slug = definition["slug"]
-        prefix = f"[{index}] {slug}.successor"
-        if definition.get("successor_general_fund") and definition["charity_name"] not in funds:
-            errors[f"{prefix}.general_fund"] = [
-                f"No appeal of {definition['charity_name']} is marked general_fund: true."
-            ]
-            continue
-        named = definition.get("successor_slug")
-        if named and named not in nodes:
-            errors[f"{prefix}.appeal"] = [f"No appeal {named!r} in this file or already loaded."]
-            continue
-        chain, current = [slug], target(slug)
-        while current is not None and current in nodes:
-            if current in chain:
-                field = "general_fund" if definition.get("successor_general_fund") else "appeal"
-                errors[f"{prefix}.{field}"] = [
-                    "Successors form a loop: " + " -> ".join([*chain[chain.index(current) :], current]) + "."
-                ]
-                break
-            chain.append(current)
-            if len(chain) > MAX_CHAIN:
-                errors[f"{prefix}.appeal"] = [f"The chain of successors is longer than {MAX_CHAIN}."]
-                break
-            current = target(current)
-    if errors:
-        raise ValidationFailed("Appeal definitions are not valid.", fields=errors)
 
 
 def unavailable_errors(db: Session, appeal: Appeal, at: datetime | None = None) -> dict[str, list[str]]:

@@ -1,4 +1,5 @@
-"""Flask glue shared by the finance API and pages: CSV negotiation and streamed CSV answers."""
+"""CSV downloads for the finance API and pages: whether the client asked for CSV, the file's name,
+and the streamed, audited answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What every apply function is given, and the two ways it can decline to apply an event."""
+"""What every apply function is given (the session, a Stripe reader, the settings) and may answer
+(applied, or declined as quarantined, waiting or ignored), with the lookups they share."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Donation
+from ..donations.models import Donation
 from ..settings import Settings
 
 

@@ -1,0 +1,3 @@
+"""The languages the donor pages and emails speak (catalogues in service/translations/)."""
+
+LOCALES = ("en", "uk")

@@ -1,0 +1,110 @@
+"""The ``/metrics`` endpoint: every worker's counters (service/metrics.py) plus figures read from
+the database at scrape time, and the request counters around every view.
+
+Donations by status are not counted as they change: they are read from the database when
+Prometheus scrapes, so they are right after restarts and agree with what finance sees.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from . import extensions
+from .donations.models import Donation, DonationStatus
+from .errors import error_response
+from .metrics import HTTP_REQUESTS, HTTP_SECONDS, PREFIX
+from .outbox import MessageStatus, counts
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class DonationStatusCollector(Collector):
+    """``donation_router_donations{status}``: how many donations are in each state right now."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(f"{PREFIX}_donations", "Donations by status.", labels=["status"])
+        database = extensions.database(self.app)
+        with database.sessionmaker() as session:
+            rows = dict(
+                session.execute(select(Donation.status, func.count()).group_by(Donation.status)).all()
+            )
+        for status in DonationStatus.ALL:
+            family.add_metric([status], rows.get(status, 0))
+        yield family
+
+
+class OutboxCollector(Collector):
+    """``donation_router_outbox_messages{status}``: queued email by state; ``failed`` needs an operator."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            f"{PREFIX}_outbox_messages", "Outbox email messages by status.", labels=["status"]
+        )
+        with extensions.database(self.app).sessionmaker() as session:
+            found = counts(session)
+        for status in MessageStatus.ALL:
+            family.add_metric([status], found.get(status, 0))
+        yield family
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def render_metrics(app: Flask) -> bytes:
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        process_metrics = generate_latest(registry)
+    else:
+        process_metrics = generate_latest(REGISTRY)
+    database_metrics = CollectorRegistry()
+    database_metrics.register(DonationStatusCollector(app))
+    database_metrics.register(OutboxCollector(app))
+    return process_metrics + generate_latest(database_metrics)
+
+
+def metrics_view() -> Any:
+    token = extensions.settings().metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return error_response(401, "unauthorized", "Send the metrics token as a Bearer token.")
+    return Response(render_metrics(current_app._get_current_object()), mimetype=CONTENT_TYPE_LATEST)  # type: ignore[attr-defined]
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _count_request(response: Response) -> Response:
+    endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"
+    if endpoint != "metrics":
+        method = request.method if request.method in _METHODS else "other"
+        HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
+        started = g.get("metrics_started")
+        if started is not None:
+            HTTP_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+    return response
+
+
+def init_metrics(app: Flask) -> None:
+    app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
+    app.before_request(_start_timer)
+    app.after_request(_count_request)
