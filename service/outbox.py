@@ -213,7 +213,7 @@ def revive_for_new_address(db: Session, donation_id: str) -> list[str]:
             update(OutboxMessage)
             .where(
                 OutboxMessage.donation_id == donation_id,
-                OutboxMessage.status == MessageStatus.SKIPPED,
+                OutboxMessage.status.in_((MessageStatus.SKIPPED, MessageStatus.PENDING)),
                 OutboxMessage.last_error == NO_ADDRESS,
             )
             .values(status=MessageStatus.PENDING, next_attempt_at=utcnow(), last_error=None)
