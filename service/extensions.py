@@ -118,9 +118,11 @@ def webhook_rejections(app: Flask | None, create: Callable[[], Any]) -> Any:
     return carried[WEBHOOK_REJECTIONS]
 
 
-def forget_webhook_rejections(app: Flask) -> None:
-    """Start the count again (tests that share one app)."""
+def forget_made_on_first_use(app: Flask) -> None:
+    """Drop what is made on first use (the webhook rejection counter, the manage-link request
+    limiter), so it starts again: for tests that share one app."""
     app.extensions.pop(WEBHOOK_REJECTIONS, None)
+    app.extensions.pop(LINK_REQUEST_LIMITER, None)
 
 
 def link_request_limiter(app: Flask | None, create: Callable[[], Any]) -> Any:

@@ -1,7 +1,10 @@
-"""The one headless Chromium per test process (Debian's build, driven by Playwright).
+"""The one headless Chromium per test process (Debian's build, driven by Playwright), and pages
+in it at phone width: ``phone`` (375 px, the width the donor pages are checked at) and ``page``
+(390 px).
 
 A pytest plugin (loaded with ``-p tests.browser_support`` from pyproject.toml) so every test
-folder shares one browser: Playwright's sync API allows only one instance per process.
+folder shares one browser: Playwright's sync API allows only one instance per process. The
+service they browse is the suite's ``live_server`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,26 @@ def browser() -> Iterator[Any]:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield BritishReader(instance)
         instance.close()
+
+
+def _phone_page(browser: Any, width: int, height: int) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A page in a fresh context the size of a small phone (375 x 812), touch, as a donor holds it."""
+    yield from _phone_page(browser, 375, 812)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A page in a fresh context the size of a larger phone (390 x 844), touch."""
+    yield from _phone_page(browser, 390, 844)
 
 
 class BritishReader:

@@ -48,7 +48,9 @@ def _resolve(
 ) -> tuple[Donation, Payment | None]:
     payment = find_payment(ctx.db, payment_intent_id=payment_intent_id, charge_id=charge.get("id"))
     if payment is not None:
-        return _locked(ctx, payment.donation_id), payment
+        # Read again under the lock: the row read above may predate a fact another worker applied.
+        donation = _locked(ctx, payment.donation_id)
+        return donation, find_payment(ctx.db, payment_intent_id=payment_intent_id, charge_id=charge.get("id"))
     metadata = charge.get("metadata") or {}
     if metadata and "donation_id" in metadata:
         donation = our_donation(ctx, metadata)
@@ -149,6 +151,10 @@ def on_dispute_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
         assert payment is not None
     else:
         donation = _locked(ctx, payment.donation_id)
+        # Read again under the lock: a dispute's created and closed events applied by two
+        # workers at once must not let the one that waited write back an earlier step.
+        payment = find_payment(ctx.db, payment_intent_id=pi, charge_id=charge_id)
+        assert payment is not None
     changed = merge_dispute(ctx.db, payment, dispute)
     target = DISPUTE_STATES.get(str(dispute.get("status")))
     if payment.kind == "one_off" and target is not None:

@@ -47,6 +47,23 @@ def dispute_moves_forward(current: str | None, reported: str) -> bool:
     return then > now
 
 
+def dispute_may_become(dispute_id: Any, reported: str) -> Any:
+    """The rows whose dispute may move to ``reported``, checked by the UPDATE itself.
+
+    Two deliveries of one dispute (``created`` and ``closed``) can be applied by two workers at
+    once; each read the payment before the other committed. Putting the step rule in the UPDATE's
+    WHERE makes PostgreSQL re-check it against the committed row, so the later step always wins.
+    """
+    earlier = [s for s in DISPUTE_PROGRESS if dispute_moves_forward(s, reported)]
+    return (
+        Payment.dispute_status.is_(None)
+        | (Payment.dispute_id.is_(None))
+        | (Payment.dispute_id != dispute_id)
+        | Payment.dispute_status.in_(earlier)
+        | Payment.dispute_status.not_in(list(DISPUTE_PROGRESS))
+    ) & (Payment.dispute_status.is_(None) | Payment.dispute_status.not_in(FINAL_DISPUTE))
+
+
 def dispute_fee(dispute: dict[str, Any]) -> int | None:
     """Stripe's dispute fees net of those given back, from ``dispute.balance_transactions``
     (Stripe embeds them: a withdrawal with the fee, a reinstatement returning it if won)."""
@@ -377,10 +394,7 @@ def merge_dispute(db: Session, payment: Payment, dispute: dict[str, Any]) -> boo
         values["dispute_fee"] = fee
     result = db.execute(
         update(Payment)
-        .where(
-            Payment.id == payment.id,
-            (Payment.dispute_status.is_(None)) | (Payment.dispute_status.not_in(FINAL_DISPUTE)),
-        )
+        .where(Payment.id == payment.id, dispute_may_become(dispute.get("id"), status))
         .values(**values)
     )
     if settled or result.rowcount:  # type: ignore[attr-defined]

@@ -15,12 +15,10 @@ import pytest
 from babel.numbers import get_currency_symbol
 from werkzeug.serving import make_server
 
-from service import create_app, extensions
 from service.amount_input import babel_locale_for
 from service.currencies import exponent
 from service.fees import FEE_RATES, fee_cover_for
-
-from .conftest import LiveServer, free_port
+from tests.support.servers import LiveServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -214,21 +212,18 @@ def test_monthly_thanks_on_a_phone(phone: Any, live_server: Any, sandbox: Any, t
 
 
 @pytest.fixture
-def limited_server(app: Any, settings: Any) -> Iterator[LiveServer]:
+def limited_server(make_app: Any) -> Iterator[LiveServer]:
     """The app allowing one donation a minute per address."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    live_app = create_app(
-        {"TESTING": True},
-        settings=settings.with_overrides(public_base_url=url, rate_limit_donations="1/minute"),
-    )
+    live_app = make_app(public_base_url=url, rate_limit_donations="1/minute")
     server = make_server("127.0.0.1", port, live_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield LiveServer(url, live_app)
     server.shutdown()
+    server.server_close()
     thread.join(timeout=5)
-    extensions.database(live_app).engine.dispose()
 
 
 def test_the_429_is_the_donors_form_with_the_wait_and_their_values(

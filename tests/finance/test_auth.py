@@ -10,8 +10,7 @@ from sqlalchemy import select
 from service.finance.models import ApiToken, AuditEntry
 from service.models import Appeal, utcnow
 from tests.service.helpers import VALID
-
-from .conftest import bearer
+from tests.support.finance import bearer
 
 ROUTE = "/api/v1/finance/reconciliation"
 

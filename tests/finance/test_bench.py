@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bench import finance_reconciliation as bench
-from tests.conftest import POSTGRES_URL
+from tests.support.settings import POSTGRES_URL
 
 pytestmark = pytest.mark.postgres_only
 

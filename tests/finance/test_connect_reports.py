@@ -8,9 +8,9 @@ from sqlalchemy import update
 
 from service import extensions
 from service.models import Appeal
-from tests.finance.conftest import _donate, _session_of
 from tests.finance.test_pages import sign_in
 from tests.ledger.test_sandbox_flows import delivered
+from tests.support.finance import donate, stored_donation
 
 CHARITY = "acct_1RedCrossUK"
 
@@ -21,8 +21,8 @@ def test_reports_show_what_the_charity_received_apart_from_what_the_platform_pai
     with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
     extensions.appeal_cache(app).clear()  # the appeal changed: workers re-read it
-    donation_id = _donate(client, 3000)
-    sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id, "paid")
+    donation_id = donate(client, 3000)
+    sandbox.control.complete_session(stored_donation(app, donation_id).stripe_checkout_session_id, "paid")
     delivered(sandbox)
     (charity_payout,) = sandbox.control.payout(currency="gbp", account=CHARITY)
     delivered(sandbox)
@@ -62,8 +62,8 @@ def test_a_charitys_payout_statement_and_the_platforms_month_name_the_transfer(
     with extensions.database(app).sessionmaker.begin() as db:
         db.execute(update(Appeal).where(Appeal.slug == "red-cross-ukraine").values(stripe_account=CHARITY))
     extensions.appeal_cache(app).clear()
-    donation_id = _donate(client, 3000)
-    sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id, "paid")
+    donation_id = donate(client, 3000)
+    sandbox.control.complete_session(stored_donation(app, donation_id).stripe_checkout_session_id, "paid")
     delivered(sandbox)
     (charity_payout,) = sandbox.control.payout(currency="gbp", account=CHARITY)
     delivered(sandbox)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.models import utcnow
-from tests.finance.conftest import _donate, _session_of
+from tests.support.finance import donate, stored_donation
 
 
 def read(response: Any) -> list[dict[str, str]]:
@@ -30,20 +30,20 @@ def test_a_month_reconciles_to_the_penny_from_the_csv_files_alone(
     control = sandbox.control
     control.configure(settlement_currency="gbp", exchange_rates={"eur": 0.85, "usd": 0.79})
     gifts = {
-        "pounds": _donate(client, 2500),
-        "euros": _donate(client, 3000, "eur"),
-        "dollars": _donate(client, 4000, "usd"),
-        "disputed": _donate(client, 6000),
-        "monthly": _donate(client, 1500, frequency="monthly"),
+        "pounds": donate(client, 2500),
+        "euros": donate(client, 3000, "eur"),
+        "dollars": donate(client, 4000, "usd"),
+        "disputed": donate(client, 6000),
+        "monthly": donate(client, 1500, frequency="monthly"),
     }
     for donation_id in gifts.values():
-        control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id)
+        control.complete_session(stored_donation(app, donation_id).stripe_checkout_session_id)
     delivered(sandbox)
     control.configure(exchange_rates={"eur": 0.80})  # the refund converts at its own day's rate
-    control.refund(_session_of(app, gifts["euros"]).stripe_payment_intent_id, amount=1000)
-    dispute = control.open_dispute(_session_of(app, gifts["disputed"]).stripe_payment_intent_id)
+    control.refund(stored_donation(app, gifts["euros"]).stripe_payment_intent_id, amount=1000)
+    dispute = control.open_dispute(stored_donation(app, gifts["disputed"]).stripe_payment_intent_id)
     control.close_dispute(dispute["id"], outcome="lost")
-    control.advance_subscription(_session_of(app, gifts["monthly"]).stripe_subscription_id)
+    control.advance_subscription(stored_donation(app, gifts["monthly"]).stripe_subscription_id)
     delivered(sandbox)
     (payout,) = [p for p in control.payout() if p["currency"] == "gbp"]
     delivered(sandbox)

@@ -8,8 +8,8 @@ from collections import defaultdict
 from decimal import Decimal
 
 from service.models import utcnow
-from tests.finance.conftest import bearer
 from tests.finance.test_pages import sign_in
+from tests.support.finance import bearer
 
 
 def read(response):

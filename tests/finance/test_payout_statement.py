@@ -88,10 +88,10 @@ def test_payout_detail_names_the_donation_of_every_line_refunds_included(finance
 
 
 def test_a_manual_payout_has_no_statement_and_says_why(app, client, sandbox, live_server, finance_get):
-    from tests.finance.conftest import _donate, _session_of
+    from tests.support.finance import donate, stored_donation
 
-    donation_id = _donate(client, 4000)
-    sandbox.control.complete_session(_session_of(app, donation_id).stripe_checkout_session_id)
+    donation_id = donate(client, 4000)
+    sandbox.control.complete_session(stored_donation(app, donation_id).stripe_checkout_session_id)
     assert sandbox.control.wait_for_webhooks(timeout=20)
     (payout,) = sandbox.control.payout(currency="gbp", kind="manual")
     assert sandbox.control.wait_for_webhooks(timeout=20)

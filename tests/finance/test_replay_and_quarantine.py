@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from tests.ledger import payloads
 from tests.service.helpers import VALID, load_donation
-
-from .conftest import bearer
+from tests.support.finance import bearer
 
 
 def quarantined_event(app, client):

@@ -11,7 +11,7 @@ from sandbox.fixtures import template
 from sandbox.ids import new_id
 from service.donations.models import Donation
 from service.stripe_gateway import API_VERSION
-from tests.conftest import TEST_WEBHOOK_SECRET
+from tests.support.settings import TEST_WEBHOOK_SECRET
 
 Obj = dict[str, Any]
 

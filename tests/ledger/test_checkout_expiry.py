@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from service import create_app, extensions
+from service import extensions
 from service.donations import DonationRequest, create_donation
 from service.donations.checkout import MAX_EXPIRY, MIN_EXPIRY, session_expires_at
 from service.donations.models import Donation, DonationStatus
@@ -37,12 +37,10 @@ def _errored(app) -> str:
 
 
 @pytest.fixture
-def no_retries_app(app, settings):
+def no_retries_app(make_app):
     """The service with stripe-python's own retries off, so a lost response reaches our code
     (with retries, stripe-python's retry gets Stripe's idempotent replay)."""
-    application = create_app({"TESTING": True}, settings=dataclasses.replace(settings, stripe_max_retries=0))
-    yield application
-    extensions.database(application).engine.dispose()
+    return make_app(stripe_max_retries=0)
 
 
 def _age(app, donation_id: str, by: timedelta) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from service import extensions
 from service.donations.models import DonationStatus
 
 from . import payloads
@@ -124,15 +123,12 @@ def test_live_event_reaching_a_test_mode_deployment_is_quarantined(client, ledge
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
 
-def test_test_event_reaching_a_live_deployment_is_quarantined(app, settings, sandbox, ledger, make_donation):
-    from service import create_app
-
+def test_test_event_reaching_a_live_deployment_is_quarantined(make_app, sandbox, ledger, make_donation):
     donation = make_donation()
-    live = create_app({"TESTING": True}, settings=settings.with_overrides(stripe_secret_key="sk_live_x"))
+    live = make_app(stripe_secret_key="sk_live_x")
     evt = payloads.event(COMPLETED, payloads.session(donation), livemode=False)
     payloads.post(live.test_client(), evt)
     assert ledger.event(evt["id"]).outcome_reason == "livemode_mismatch"
-    extensions.database(live).engine.dispose()
 
 
 def test_session_that_is_not_the_donations_is_quarantined(client, ledger, make_donation):

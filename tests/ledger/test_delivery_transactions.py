@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
-from service import create_app, extensions
+from service import extensions
 from service.donations.models import DonationStatus
 from service.ledger import apply_checkout, payments
 from service.ledger.receiving import receive
@@ -97,11 +97,11 @@ def test_failure_after_a_partial_apply_keeps_the_event_as_failed_and_none_of_the
 
 
 def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it(
-    settings, ledger, make_donation, monkeypatch
+    make_app, ledger, make_donation, monkeypatch
 ):
     donation = make_donation()
     evt = completed(donation)
-    own = create_app({"TESTING": True}, settings=settings)
+    own = make_app()
     database = extensions.database(own)
     dead = create_engine(
         "postgresql+psycopg://postgres@127.0.0.1:1/x"

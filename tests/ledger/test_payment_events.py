@@ -235,3 +235,21 @@ def test_payout_status_only_moves_forwards(client, ledger, reverse):
     deliver(client, *(reversed(events) if reverse else events))
     (stored,) = ledger.payouts()
     assert (stored.amount, stored.status, stored.reconciliation_status) == (10_000, "paid", "completed")
+
+
+def test_a_dispute_step_read_before_a_later_one_committed_cannot_write_it_back(app, client, ledger, donation):
+    # Two workers apply charge.dispute.created and charge.dispute.closed at once: the first read
+    # the payment before the second committed "lost". Its stale write must not bring back
+    # needs_response (seen as a flaky finance test under load, then fixed in the UPDATE itself).
+    from service import extensions
+    from service.ledger.payments import find_payment, merge_dispute
+
+    deliver(client, completed(donation))
+    pi = ledger.payments(donation.id)[0].stripe_payment_intent_id
+    with extensions.database(app).sessionmaker() as slow:
+        stale = find_payment(slow, payment_intent_id=pi)
+        assert stale is not None and stale.dispute_status is None
+        deliver(client, payloads.event("charge.dispute.closed", payloads.dispute(donation, "lost")))
+        merge_dispute(slow, stale, payloads.dispute(donation, "needs_response"))
+        slow.commit()
+    assert ledger.payments(donation.id)[0].dispute_status == "lost"

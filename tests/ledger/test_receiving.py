@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from service import create_app, extensions
+from service import extensions
 from service.ledger.signature import SignatureError, verify_signature
 from service.ledger.views import rejections
-from tests.conftest import TEST_WEBHOOK_SECRET
+from tests.support.settings import TEST_WEBHOOK_SECRET
 
 from . import payloads
 
@@ -92,17 +92,13 @@ def test_timestamps_just_outside_the_tolerance_do_not(offset):
 
 
 @pytest.mark.parametrize("signing_secret", [TEST_WEBHOOK_SECRET, OTHER_SECRET])
-def test_either_secret_verifies_during_a_rotation(settings, sandbox, signing_secret):
-    rotating = settings.with_overrides(stripe_webhook_secrets=(TEST_WEBHOOK_SECRET, OTHER_SECRET))
-    own = create_app({"TESTING": True}, settings=rotating)
+def test_either_secret_verifies_during_a_rotation(make_app, sandbox, signing_secret):
+    own = make_app(stripe_webhook_secrets=(TEST_WEBHOOK_SECRET, OTHER_SECRET))
     evt = unused_event()
     payload = payloads.body(evt)
-    try:
-        response = own.test_client().post(
-            "/webhooks/stripe", data=payload, headers=payloads.headers(payload, secrets=(signing_secret,))
-        )
-    finally:
-        extensions.database(own).engine.dispose()  # its pooled connections closed, not left to GC
+    response = own.test_client().post(
+        "/webhooks/stripe", data=payload, headers=payloads.headers(payload, secrets=(signing_secret,))
+    )
     assert response.status_code == 200
 
 
@@ -145,9 +141,8 @@ def test_event_larger_than_the_form_limit_is_accepted(client):
     assert payloads.post(client, evt).status_code == 200
 
 
-def test_database_unavailable_answers_503_quickly_and_stores_nothing(settings, sandbox, ledger):
-    down = settings.with_overrides(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
-    client = create_app({"TESTING": True}, settings=down).test_client()
+def test_database_unavailable_answers_503_quickly_and_stores_nothing(make_app, sandbox, ledger):
+    client = make_app(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none").test_client()
     started = time.monotonic()
     response = payloads.post(client, unused_event())
     assert response.status_code == 503
@@ -156,10 +151,10 @@ def test_database_unavailable_answers_503_quickly_and_stores_nothing(settings, s
     assert ledger.events() == []
 
 
-def test_database_lost_after_start_up_answers_503(settings, ledger):
+def test_database_lost_after_start_up_answers_503(make_app, ledger):
     from sqlalchemy import create_engine
 
-    own = create_app({"TESTING": True}, settings=settings)
+    own = make_app()
     # The app started fine; then its database went away (the engine now points at nothing).
     extensions.database(own).sessionmaker.configure(
         bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")

@@ -1,13 +1,12 @@
-"""Lifecycle fixtures: the ledger's (a clean app, real sandbox donations, live webhooks) plus SMTP."""
+"""Lifecycle fixtures: a real SMTP server, and an app that sends its mail there."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from flask import Flask
 
-from service import extensions
-from tests.ledger.conftest import _apps, app, ledger, live_server, make_donation  # noqa: F401
 from tests.lifecycle.smtp import SmtpServer
 
 
@@ -19,16 +18,6 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def mail_app(app, smtp):  # noqa: F811 - the ledger's app, sending through the suite's SMTP server
+def mail_app(app: Flask, smtp: SmtpServer, make_app: Callable[..., Flask]) -> Flask:
     """An app whose mail goes to ``smtp`` (jobs in-process, as in the demo)."""
-    from service import create_app
-
-    settings = extensions.settings(app).with_overrides(
-        mail_url=smtp.url, mail_from="Red Cross <giving@redcross.test>"
-    )
-    built = create_app({"TESTING": True}, settings=settings)
-    yield built
-    extensions.database(built).engine.dispose()
-    from service.jobs import init_jobs
-
-    init_jobs(app, extensions.settings(app))
+    return make_app(mail_url=smtp.url, mail_from="Red Cross <giving@redcross.test>")

@@ -10,7 +10,7 @@ from service import extensions
 from service.donations.models import Donation, DonationStatus
 from service.models import Payment
 from service.outbox import OutboxMessage
-from tests.ledger.conftest import serving_webhooks
+from tests.support.servers import serving_webhooks
 
 
 def _debit(app: Any, sandbox: Any, *, locale: str | None = None) -> Donation:

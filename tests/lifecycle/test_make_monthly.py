@@ -35,7 +35,7 @@ def offer_mail_app(app: Flask, smtp: SmtpServer) -> Iterator[Flask]:
 def _paid_receipt(
     app: Flask, sandbox: Any, smtp: SmtpServer, locale: str | None = None
 ) -> tuple[Any, str, str]:
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(app, sandbox):
         donation = _pay(sandbox, app, locale=locale)

@@ -15,7 +15,7 @@ from service import extensions
 from service.donations.models import Donation
 from service.manage import LINK_DAYS, manage_token
 from service.outbox import OutboxMessage
-from tests.ledger.conftest import serving_webhooks
+from tests.support.servers import serving_webhooks
 
 
 def delivered(sandbox: Any) -> None:

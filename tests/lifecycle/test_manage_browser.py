@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from service import create_app, extensions
+from service import extensions
 from service.manage import manage_token
-from tests.browser.conftest import free_port
-from tests.conftest import TEST_WEBHOOK_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"
 
 
-@pytest.fixture
-def site(app: Any, sandbox: Any) -> Iterator[tuple[str, Any]]:
-    """The service on a real socket, PUBLIC_BASE_URL pointing at it, the sandbox's webhooks flowing to it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live = create_app(
-        {"TESTING": True}, settings=extensions.settings(app).with_overrides(public_base_url=url)
-    )
-    server = make_server("127.0.0.1", port, live, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    sandbox.control.configure_webhooks(urls=[f"{url}/webhooks/stripe"], secrets=[TEST_WEBHOOK_SECRET])
-    yield url, live
-    sandbox.control.configure_webhooks(urls=[])
-    sandbox.control.wait_for_webhooks(timeout=5)
-    server.shutdown()
-    thread.join(timeout=5)
-    extensions.database(live).engine.dispose()
-
-
-@pytest.fixture
-def phone(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
-def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(site, phone, sandbox):
+def test_monthly_donor_changes_amount_updates_card_and_stops_at_375px(live_server, phone, sandbox):
     from service.donations import DonationRequest, create_donation
     from service.donations.models import Donation
 
-    url, live = site
+    url, live = live_server.url, live_server.app
     with live.app_context():
         db = extensions.database(live).sessionmaker()
         request = DonationRequest(appeal="red-cross-ukraine", amount=1000, currency="gbp", frequency="monthly",

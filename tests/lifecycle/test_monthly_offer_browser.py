@@ -13,8 +13,8 @@ from werkzeug.serving import make_server
 
 from service import create_app, extensions
 from service.donations.models import Donation
-from tests.browser.conftest import free_port
-from tests.conftest import TEST_WEBHOOK_SECRET
+from tests.support.servers import free_port
+from tests.support.settings import TEST_WEBHOOK_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"

@@ -61,7 +61,7 @@ def _pay(sandbox: Any, app: Any, *, locale: str | None = None, email: str = "don
 
 
 def test_receipt_over_smtp_once_though_every_event_is_delivered_twice(mail_app, sandbox, smtp):
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox):
         sandbox.control.configure_webhooks(duplicate=True)
@@ -84,7 +84,7 @@ def test_receipt_over_smtp_once_though_every_event_is_delivered_twice(mail_app, 
 
 
 def test_receipt_in_ukrainian(mail_app, sandbox, smtp):
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox):
         _pay(sandbox, mail_app, locale="uk")
@@ -99,7 +99,7 @@ def test_smtp_outage_delays_the_receipt_then_sends_it_once(mail_app, sandbox, sm
 
     from service.jobs import deliver_due
     from service.models import utcnow
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     smtp.mailbox.mode = "unavailable"
     with serving_webhooks(mail_app, sandbox):
@@ -124,7 +124,7 @@ def test_smtp_outage_delays_the_receipt_then_sends_it_once(mail_app, sandbox, sm
 
 
 def test_refused_address_fails_for_good_and_operators_see_it(mail_app, sandbox, smtp):
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox):
         _pay(sandbox, mail_app, email="refused@example.org")
@@ -144,7 +144,7 @@ def test_refused_address_fails_for_good_and_operators_see_it(mail_app, sandbox, 
 def test_receipt_goes_to_the_address_typed_at_checkout_when_the_form_had_none(mail_app, sandbox, smtp):
     """Issue 14: `customer_details.email` from Checkout is enough for a receipt."""
     from service.donations import DonationRequest, create_donation
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox), mail_app.app_context():
         db = extensions.database(mail_app).sessionmaker()
@@ -183,7 +183,7 @@ def test_receipt_goes_to_the_address_typed_at_checkout_when_the_form_had_none(ma
 
 def test_a_gift_without_any_address_queues_nothing(mail_app, sandbox, smtp):
     from service.donations import DonationRequest, create_donation
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox), mail_app.app_context():
         db = extensions.database(mail_app).sessionmaker()
@@ -205,7 +205,7 @@ def test_a_receipt_waiting_for_an_address_is_sent_once_the_address_arrives(mail_
     checkout.session.completed that carries the address typed at Checkout."""
     from service.donations import DonationRequest, create_donation
     from service.donations.states import remember_email
-    from tests.ledger.conftest import serving_webhooks
+    from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox), mail_app.app_context():
         db = extensions.database(mail_app).sessionmaker()

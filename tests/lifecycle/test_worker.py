@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from service import create_app, extensions
+from service import extensions
 from service.models import utcnow
 from service.outbox import MessageStatus, OutboxMessage
-from tests.ledger.conftest import serving_webhooks
+from tests.support.servers import serving_webhooks
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -36,22 +36,20 @@ def wait_for(check: Any, timeout: float = 20.0) -> Any:
 
 
 @pytest.fixture
-def worker_app(app: Any, smtp: Any, database_backend: str) -> Iterator[Any]:
+def worker_app(app: Any, make_app: Any, smtp: Any, database_backend: str) -> Iterator[Any]:
     if database_backend != "postgresql":
         pytest.skip("the worker test runs on PostgreSQL with Redis, as in production")
-    settings = extensions.settings(app).with_overrides(
+    built = make_app(
         mail_url=smtp.url,
         redis_url=REDIS_URL,
         jobs_in_process=False,
         # A queue of its own: parallel runs sharing this Redis never take each other's jobs.
         deployment_id=f"test-worker-{secrets.token_hex(4)}",
     )
-    built = create_app({"TESTING": True}, settings=settings)
     yield built
     from service.jobs import huey, init_jobs
 
     huey.storage.flush_all()
-    extensions.database(built).engine.dispose()
     init_jobs(app, extensions.settings(app))  # back to in-process jobs for the other tests
 
 

@@ -1,4 +1,5 @@
-"""News-native fundraising fixtures: appeals defined in the test, closed or matched as needed."""
+"""News-native fundraising fixtures: appeals defined in the test (tests/support/appeal_definitions.py),
+closed or matched as needed."""
 
 from __future__ import annotations
 
@@ -10,25 +11,7 @@ from flask import Flask
 
 from service import extensions
 from service.appeals import upsert_appeals, validate_definitions
-from tests.browser.conftest import live_server  # noqa: F401 - the service on a real socket, for browsers
-from tests.finance.conftest import finance_get, issue  # noqa: F401 - finance tokens
-from tests.publishers.conftest import fresh_figures, give, ledger, webhooks  # noqa: F401 - shared fixtures
-
-BASE_APPEAL: dict[str, Any] = {
-    "title": "Appeal",
-    "charity_name": "British Red Cross",
-    "currencies": ["gbp", "eur"],
-    "suggested_amounts": {"gbp": [1000, 2500]},
-}
-
-
-def appeal(slug: str, **fields: Any) -> dict[str, Any]:
-    return {
-        **BASE_APPEAL,
-        "slug": slug,
-        "title": fields.pop("title", slug.replace("-", " ").title()),
-        **fields,
-    }
+from tests.support.appeal_definitions import RULE, appeal
 
 
 @pytest.fixture
@@ -42,26 +25,6 @@ def load_appeals(app: Flask) -> Callable[..., None]:
         extensions.progress_cache(app).clear()
 
     return load
-
-
-GIFT_AID = {
-    "first_name": "Olena",
-    "last_name": "Smith",
-    "house": "12",
-    "postcode": "sw1a 1aa",
-    "declaration": True,
-}
-RULE = {
-    "funder": "UK Aid Match",
-    "ratio": "1:1",
-    "caps": {"gbp": 5000},
-    "starts_at": "2026-01-01T00:00:00Z",
-    "ends_at": "2099-01-01T00:00:00Z",
-    "eligibility": {
-        "uk_residence": ["gift_aid_declaration", "postcode"],
-        "payments": ["one_off", "first_monthly"],
-    },
-}
 
 
 @pytest.fixture

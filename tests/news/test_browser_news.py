@@ -20,10 +20,9 @@ from sqlalchemy import select
 from service import extensions
 from service.donations.models import Donation
 from service.models import Appeal
-from tests.browser.conftest import free_port
 from tests.publishers.test_browser_embed import AXE, QuietHandler
-
-from .conftest import RULE, appeal
+from tests.support.appeal_definitions import RULE, appeal
+from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

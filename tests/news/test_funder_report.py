@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from .conftest import GIFT_AID
+from tests.support.gifts import GIFT_AID
 
 REPORT = "/match-funding?appeal=matched"
 

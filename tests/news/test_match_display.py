@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import GIFT_AID, RULE, appeal
+from tests.support.appeal_definitions import GIFT_AID, RULE, appeal
 
 PROGRESS = "/api/v1/appeals/matched/progress"
 

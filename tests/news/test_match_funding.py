@@ -15,8 +15,7 @@ from service.donations.models import Donation
 from service.matching.models import MatchAllocation, MatchCap
 from service.models import WebhookEvent
 from tests.ledger import payloads
-
-from .conftest import GIFT_AID, RULE, appeal
+from tests.support.appeal_definitions import GIFT_AID, RULE, appeal
 
 
 def _allocation(db_session: Any, donation_id: str) -> MatchAllocation:

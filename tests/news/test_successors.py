@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from service.donations.models import Donation
 from service.models import Appeal
-
-from .conftest import appeal
+from tests.support.appeal_definitions import appeal
 
 ARTICLE = "https://news.example/2022/03/ukraine-appeal"
 PAST = "2022-06-30T23:00:00+00:00"

@@ -36,7 +36,7 @@ from service.finance import tokens
 from service.finance.models import Role
 from service.settings import Settings
 from tests.property.schemathesis_hooks import positive_data_acceptance_but_data_rules
-from tests.reliability.servers import ROOT, ThreadedServer
+from tests.support.servers import ROOT, ThreadedServer
 
 
 @cache

@@ -21,7 +21,7 @@ from service import extensions
 from service.donations.models import Donation, DonationStatus
 from service.fees import fee_cover_for
 from service.models import Appeal, Payment, utcnow
-from tests.browser.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

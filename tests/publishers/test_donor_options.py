@@ -6,8 +6,7 @@ from typing import Any
 
 from service import extensions
 from service.fees import fee_cover_for
-
-from .conftest import GIFT, GIFT_AID
+from tests.support.gifts import GIFT, GIFT_AID
 
 
 def session_params(sandbox: Any) -> dict[str, Any]:

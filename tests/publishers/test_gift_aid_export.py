@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 from service import extensions
 from service.finance.reports.gift_aid_schedule import SCHEDULE_COLUMNS, schedule_csv, schedule_rows
 from service.gift_aid import declaration_text, normalise_postcode
-
-from .conftest import GIFT_AID
+from tests.support.gifts import GIFT_AID
 
 
 def window() -> tuple[datetime, datetime]:

@@ -1,6 +1,6 @@
-"""Fixtures for reliability tests: apps with overridden settings, and the service under a real
-HTTP server (Werkzeug in a thread, or gunicorn in a subprocess) for what the test client cannot
-show: chunked bodies, killed workers, metrics across worker processes."""
+"""Fixtures for reliability tests: the service under gunicorn in a subprocess, for what the test
+client cannot show (killed workers, metrics across worker processes). Apps with other settings
+come from the suite's ``make_app``; Werkzeug in a thread from its ``live_server``."""
 
 from __future__ import annotations
 
@@ -9,33 +9,8 @@ from typing import Any
 
 import pytest
 
-from service import create_app, extensions
 from service.settings import Settings
-
-from .servers import GunicornServer, ThreadedServer
-
-
-@pytest.fixture
-def make_app(app: Any, settings: Settings) -> Iterator[Callable[..., Any]]:
-    """Build another app on the same seeded database with some settings changed."""
-    made: list[Any] = []
-
-    def build(**overrides: Any) -> Any:
-        application = create_app({"TESTING": True}, settings=settings.with_overrides(**overrides))
-        made.append(application)
-        return application
-
-    yield build
-    for application in made:
-        extensions.database(application).engine.dispose()
-
-
-@pytest.fixture
-def live_server(app: Any) -> Iterator[ThreadedServer]:
-    """The ``app`` fixture served by Werkzeug's threaded server on a free port."""
-    server = ThreadedServer(app)
-    yield server
-    server.stop()
+from tests.support.servers import GunicornServer
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ in /metrics instead of logged, unless ACCESS_LOG_PUBLIC_READS asks for them."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 
-from service import create_app, extensions
 from service.settings import load_settings
 
 from ..service.helpers import VALID
@@ -40,17 +38,12 @@ def test_successful_progress_reads_are_not_logged_but_failures_are(
     assert line.status == 404
 
 
-def test_public_reads_are_logged_when_asked(
-    app: Any, settings: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    own = create_app({"TESTING": True}, settings=dataclasses.replace(settings, access_log_public_reads=True))
-    try:
-        caplog.set_level("INFO")
-        assert own.test_client().get("/api/v1/appeals/red-cross-ukraine/progress").status_code == 200
-        [line] = access_lines(caplog)
-        assert line.path == "/api/v1/appeals/red-cross-ukraine/progress"
-    finally:
-        extensions.database(own).engine.dispose()
+def test_public_reads_are_logged_when_asked(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    own = make_app(access_log_public_reads=True)
+    caplog.set_level("INFO")
+    assert own.test_client().get("/api/v1/appeals/red-cross-ukraine/progress").status_code == 200
+    [line] = access_lines(caplog)
+    assert line.path == "/api/v1/appeals/red-cross-ukraine/progress"
 
 
 def test_the_setting_is_read_from_the_environment() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .servers import ARTIFACTS, ROOT, free_port
+from tests.support.servers import ARTIFACTS, ROOT, free_port
 
 
 def descendants(pid: int) -> set[int]:

@@ -51,7 +51,7 @@ def test_oversized_chunked_json_body_is_refused_not_truncated(live_server: Any, 
     # the body at the limit would create a donation; the right answer is 413 and nothing created.
     head = json.dumps(VALID).encode()
     chunks = [head] + [b" " * 8192] * ((LIMIT // 8192) + 2)
-    status, body = send_chunked(live_server.base_url, "/api/v1/donations", chunks, "application/json")
+    status, body = send_chunked(live_server.url, "/api/v1/donations", chunks, "application/json")
     assert status == 413, body[:300]
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert donation_count(app) == 0
@@ -60,7 +60,7 @@ def test_oversized_chunked_json_body_is_refused_not_truncated(live_server: Any, 
 def test_chunked_body_within_the_limit_is_accepted(live_server: Any, app: Any) -> None:
     head = json.dumps(VALID).encode()
     status, body = send_chunked(
-        live_server.base_url, "/api/v1/donations", [head[:10], head[10:]], "application/json"
+        live_server.url, "/api/v1/donations", [head[:10], head[10:]], "application/json"
     )
     assert status == 201, body[:300]
     assert donation_count(app) == 1
@@ -70,7 +70,7 @@ def test_oversized_chunked_form_is_refused(live_server: Any, app: Any) -> None:
     chunks = [b"form_token=abcdefghijklmnopqrstuvwxyz&amount_choice=2500&currency=gbp&utm_term="]
     chunks += [b"a" * 8192] * ((LIMIT // 8192) + 2)
     status, _ = send_chunked(
-        live_server.base_url, "/donate/red-cross-ukraine", chunks, "application/x-www-form-urlencoded"
+        live_server.url, "/donate/red-cross-ukraine", chunks, "application/x-www-form-urlencoded"
     )
     assert status == 413
     assert donation_count(app) == 0

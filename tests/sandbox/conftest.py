@@ -15,6 +15,7 @@ import pytest
 import stripe
 
 from sandbox.server import RunningSandbox, start_in_thread
+from tests.support.sandbox_params import monthly_params, session_params
 
 WEBHOOK_SECRET = "whsec_test_receiver"
 API_KEY = "sk_test_sandbox"
@@ -138,34 +139,3 @@ def donation() -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def monthly() -> Callable[..., dict[str, Any]]:
     return monthly_params
-
-
-def session_params(**overrides: Any) -> dict[str, Any]:
-    """A typical donation: £5 to one appeal, hosted page."""
-    params: dict[str, Any] = {
-        "mode": "payment",
-        "success_url": "https://donate.example/thanks?session_id={CHECKOUT_SESSION_ID}",
-        "cancel_url": "https://donate.example/appeal/gaza",
-        "line_items": [
-            {
-                "quantity": 1,
-                "price_data": {
-                    "currency": "gbp",
-                    "unit_amount": 500,
-                    "product_data": {"name": "Gaza emergency appeal"},
-                },
-            }
-        ],
-        "metadata": {"appeal_id": "gaza-2026"},
-        "client_reference_id": "donation-123",
-    }
-    params.update(overrides)
-    return params
-
-
-def monthly_params(**overrides: Any) -> dict[str, Any]:
-    params = session_params(**overrides)
-    params["mode"] = "subscription"
-    params["line_items"][0]["price_data"]["recurring"] = {"interval": "month"}
-    params.setdefault("subscription_data", {"metadata": {"appeal_id": "gaza-2026"}})
-    return params

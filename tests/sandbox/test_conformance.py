@@ -46,7 +46,7 @@ from sandbox.api import Api
 from sandbox.conformance import Checker, Problem, example_ids_in, fixture_example_ids
 from sandbox.control_client import SandboxControl
 from sandbox.server import RunningSandbox
-from tests.sandbox.conftest import monthly_params, session_params
+from tests.support.sandbox_params import monthly_params, session_params
 
 # Object types the sandbox may send although fixtures3.json has none: type -> reason.
 NO_FIXTURE: dict[str, str] = {}

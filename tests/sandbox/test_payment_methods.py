@@ -11,8 +11,7 @@ import requests
 import stripe
 
 from sandbox.control_client import SandboxError
-
-from .conftest import session_params
+from tests.support.sandbox_params import session_params
 
 
 def euros(**overrides: Any) -> dict[str, Any]:

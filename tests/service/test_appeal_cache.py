@@ -7,24 +7,21 @@ never hidden by an earlier "no such appeal".
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from service import create_app, extensions
+from service import extensions
 from service.models import Appeal, utcnow
 
 from .helpers import VALID, donation_count
 
 
 @pytest.fixture
-def cached_app(app: Any, settings: Any) -> Any:
+def cached_app(make_app: Any) -> Any:
     """A second app on the same (seeded) database, with a long cache so staleness is visible."""
-    own = create_app({"TESTING": True}, settings=dataclasses.replace(settings, appeal_cache_seconds=60))
-    yield own
-    extensions.database(own).engine.dispose()
+    return make_app(appeal_cache_seconds=60)
 
 
 def close_elsewhere(app: Any, slug: str) -> None:

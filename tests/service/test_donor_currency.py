@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 import pytest
 
-from service import create_app, extensions
 from service.donor_currency import preferred_currency
 from service.settings import SettingsError, load_settings
 
@@ -61,18 +59,12 @@ def test_the_choice_is_visible_with_per_currency_suggestions_and_the_others_a_cl
     assert others and "GBP" in others.group(1) and "USD" in others.group(1)
 
 
-def test_a_country_header_is_believed_only_when_the_deployment_names_it(client: Any, settings: Any) -> None:
+def test_a_country_header_is_believed_only_when_the_deployment_names_it(client: Any, make_app: Any) -> None:
     # Not configured: anyone can send CF-IPCountry, so it is ignored.
     assert page_currency(client, **{"CF-IPCountry": "US", "Accept-Language": "en-GB"}) == "gbp"
-    trusting = create_app(
-        {"TESTING": True}, settings=dataclasses.replace(settings, country_header="CF-IPCountry")
-    )
-    try:
-        behind_cdn = trusting.test_client()
-        assert page_currency(behind_cdn, **{"CF-IPCountry": "US", "Accept-Language": "en-GB"}) == "usd"
-        assert page_currency(behind_cdn, **{"CF-IPCountry": "T1", "Accept-Language": "de"}) == "eur"
-    finally:
-        extensions.database(trusting).engine.dispose()
+    behind_cdn = make_app(country_header="CF-IPCountry").test_client()
+    assert page_currency(behind_cdn, **{"CF-IPCountry": "US", "Accept-Language": "en-GB"}) == "usd"
+    assert page_currency(behind_cdn, **{"CF-IPCountry": "T1", "Accept-Language": "de"}) == "eur"
 
 
 def test_country_header_setting_must_be_a_header_name() -> None:
@@ -82,22 +74,15 @@ def test_country_header_setting_must_be_a_header_name() -> None:
     assert "COUNTRY_HEADER" in str(caught.value)
 
 
-def test_widget_config_suggests_the_readers_currency_and_lists_every_one(client: Any, settings: Any) -> None:
+def test_widget_config_suggests_the_readers_currency_and_lists_every_one(client: Any, make_app: Any) -> None:
     config = client.get("/embed/red-cross-ukraine/config.json", headers={"Accept-Language": "nl-NL"})
     body = config.get_json()
     assert body["preferred_currency"] == "eur" and body["default_currency"] == "gbp"
     assert [c["code"] for c in body["currencies"]] == ["gbp", "eur", "usd"]
     assert "Accept-Language" in config.headers["Vary"]
-    trusting = create_app(
-        {"TESTING": True}, settings=dataclasses.replace(settings, country_header="CF-IPCountry")
+    trusting = make_app(country_header="CF-IPCountry")
+    answer = trusting.test_client().get(
+        "/embed/red-cross-ukraine/config.json", headers={"CF-IPCountry": "US"}
     )
-    try:
-        answer = trusting.test_client().get(
-            "/embed/red-cross-ukraine/config.json", headers={"CF-IPCountry": "US"}
-        )
-        assert answer.get_json()["preferred_currency"] == "usd"
-        assert (
-            "CF-IPCountry" in answer.headers["Vary"]
-        )  # a CDN must not serve one country's answer to another
-    finally:
-        extensions.database(trusting).engine.dispose()
+    assert answer.get_json()["preferred_currency"] == "usd"
+    assert "CF-IPCountry" in answer.headers["Vary"]  # a CDN must not serve one country's answer to another

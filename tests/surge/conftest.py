@@ -1,4 +1,4 @@
-"""Surge fixtures: a short wait for budget, a unique budget key, Payment Links made by the CLI."""
+"""Surge settings: a short wait for budget, this run's own deployment id; Payment Links made by the CLI."""
 
 from __future__ import annotations
 
@@ -9,23 +9,16 @@ import pytest
 
 from service import extensions
 from service.settings import Settings
+from tests.support.budgets import SpentBudget
 
-
-class SpentBudget:
-    """A call budget that is always spent, as on the night of a telethon."""
-
-    def __init__(self) -> None:
-        self.asked = 0
-
-    def acquire(self, max_wait: float) -> bool:
-        self.asked += 1
-        return False
+# This run's own deployment id: its Payment Links and Redis keys are no other run's. Fixed for the
+# run, so the surge tests share one app per backend (see tests/conftest.py).
+SURGE_DEPLOYMENT = f"surge-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    # A unique deployment id also gives each test its own Redis budget key.
-    return settings.with_overrides(surge_wait_seconds=0.8, deployment_id=f"surge-{uuid.uuid4().hex[:12]}")
+    return settings.with_overrides(surge_wait_seconds=0.8, deployment_id=SURGE_DEPLOYMENT)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from service.donations.models import Donation, DonationStatus
 from service.models import Payment, WebhookEvent, WebhookOutcome
 from tests.ledger.payloads import post
-from tests.surge.conftest import SpentBudget
+from tests.support.budgets import SpentBudget
 
 GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
 

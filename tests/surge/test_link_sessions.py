@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from service import extensions
 from service.donations.models import Donation, DonationStatus
 from service.models import Appeal, Payment, Transfer, WebhookEvent, WebhookOutcome
-from tests.surge.conftest import SpentBudget
+from tests.support.budgets import SpentBudget
 from tests.surge.test_attribution import GIFT, _deliver_all_events
 
 CHARITY = "acct_1RedCrossUK"

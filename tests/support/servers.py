@@ -1,4 +1,5 @@
-"""Running the service behind real HTTP servers for tests."""
+"""Running the service behind real HTTP servers for tests: Werkzeug in a thread (``serving_webhooks``,
+behind the ``live_server`` fixture), or gunicorn in a subprocess."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ import requests
 from werkzeug.serving import make_server
 
 from service.settings import Settings
+from tests.support.settings import TEST_WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -27,16 +32,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class LiveServer:
+    """What the ``live_server`` fixture gives: the app it serves and where (``http://127.0.0.1:PORT``)."""
+
+    url: str
+    app: Any
+
+
 class ThreadedServer:
+    """``app`` served by Werkzeug's threaded server on a free loopback port."""
+
     def __init__(self, app: Any):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="live-app", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@contextmanager
+def serving_webhooks(app: Any, sandbox: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port and point the sandbox's webhooks at it; yields the URL."""
+    server = ThreadedServer(app)
+    sandbox.control.configure_webhooks(
+        urls=[f"{server.base_url}/webhooks/stripe"], secrets=[TEST_WEBHOOK_SECRET]
+    )
+    try:
+        yield server.base_url
+    finally:
+        sandbox.control.configure_webhooks(urls=[], duplicate=False, out_of_order=False, delay=0)
+        sandbox.control.wait_for_webhooks(timeout=5)
+        server.stop()
 
 
 def service_env(settings: Settings) -> dict[str, str]:

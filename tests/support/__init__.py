@@ -1,0 +1,1 @@
+"""Plain helpers the tests import (constants, builders, servers); fixtures live in conftest files."""
