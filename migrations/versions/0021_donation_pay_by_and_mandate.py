@@ -1,7 +1,7 @@
 """Donations remember the donor's choice of Direct Debit and their bank mandate's state
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06 19:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import service.models
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -154,10 +154,13 @@ def create_donation(
     idempotency_key: str | None = None,
     scope: str = "api",
     appeals: AppealCache | None = None,
+    offer_monthly: bool = False,
 ) -> tuple[Donation, bool]:
     """Create (or, for a repeated idempotency key, find) a donation with a Checkout Session.
 
-    Returns the donation and whether this call created it. Raises ValidationFailed,
+    With ``offer_monthly`` the row is committed as waiting for the donor's answer to the monthly
+    offer and no session is created yet (service/donations/monthly_offer.py); a repeated key finds
+    it still waiting. Returns the donation and whether this call created it. Raises ValidationFailed,
     IdempotencyConflict, RequestInProgress or CheckoutUnavailable; nothing is written for bad input.
     """
     now = utcnow()
@@ -180,7 +183,7 @@ def create_donation(
     if idempotency_key:
         existing = _find_by_key(db, scope, idempotency_key, fingerprint)
         if existing is not None:
-            return ensure_checkout_session(db, gateway, settings, existing), False
+            return _continue(db, gateway, settings, existing), False
 
     values = {
         "id": new_donation_id(),
@@ -207,6 +210,7 @@ def create_donation(
         "pay_by": request.pay_by if request.pay_by != PAY_BY_CHECKOUT else None,
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
+        "monthly_offer": "offered" if offer_monthly and request.frequency == "one_off" else None,
     }
     try:
         # Core INSERTs rather than a unit-of-work flush: this is the hottest write in the service.
@@ -231,11 +235,13 @@ def create_donation(
         existing = _find_by_key(db, scope, idempotency_key, fingerprint)
         if existing is None:
             raise
-        return ensure_checkout_session(db, gateway, settings, existing), False
+        return _continue(db, gateway, settings, existing), False
     # The committed row as an object outside the session: every later change to it is a Core
     # UPDATE whose RETURNING values are copied back (record_checkout_session), never a flush.
     donation = Donation(**values)
     donation.appeal = appeal
+    if values["monthly_offer"]:
+        return donation, True  # Checkout waits for the donor's answer
     return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0), True
 
 
@@ -251,6 +257,13 @@ def _find_by_key(db: Session, scope: str, key: str, fingerprint: str) -> Donatio
 
 
 RETRYABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
+
+
+def _continue(db: Session, gateway: StripeGateway, settings: Settings, donation: Donation) -> Donation:
+    """A repeated request: its donation as it stands, a session made unless it awaits the offer's answer."""
+    if donation.monthly_offer == "offered" and donation.status in RETRYABLE:
+        return donation
+    return ensure_checkout_session(db, gateway, settings, donation)
 
 
 def ensure_checkout_session(

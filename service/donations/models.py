@@ -117,6 +117,16 @@ class Donation(Base):
     # sees them with the cancellations (service/manage.py, docs/donors.md).
     cancellation_feedback: Mapped[str | None] = mapped_column(String(32))
     cancellation_comment: Mapped[str | None] = mapped_column(String(500))
+    # Who stopped it (service/cancellations.py: donor, payment_failed, dispute, staff) and when; the
+    # donor is known to have asked when our manage page opened the portal's cancel flow for them.
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    cancelled_at: Mapped[datetime | None]
+    portal_cancel_opened_at: Mapped[datetime | None]
+    # The monthly offer before Checkout (service/donations/monthly_offer.py): None when not shown,
+    # else offered | accepted | declined; ``one_off_amount`` is what the donor first chose to give
+    # once, kept when they accepted and the gift became monthly.
+    monthly_offer: Mapped[str | None] = mapped_column(String(16))
+    one_off_amount: Mapped[int | None] = mapped_column(BigInteger)
 
     # Ways to pay (issue 17). ``pay_by`` is "bank_debit" when the donor chose Direct Debit on our
     # page (Checkout then offers that scheme alone; NULL: whatever the Dashboard enables). The

@@ -19,6 +19,7 @@ monthly gift into a single one would not be what the donor chose.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import update
@@ -35,6 +36,15 @@ log = logging.getLogger(__name__)
 
 # Statuses a donation may be redirected from: no Checkout Session exists for it yet.
 REDIRECTABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
+# When this process last sent a donor to a Payment Link (time.monotonic): while surging, nothing
+# should steer donors towards monthly gifts, which have no Payment Link to fall back on.
+_last_redirect = float("-inf")
+SURGE_QUIET_SECONDS = 300.0
+
+
+def recently_surging(now: float | None = None) -> bool:
+    """Whether this process redirected a donor to a Payment Link in the last five minutes."""
+    return (now if now is not None else time.monotonic()) - _last_redirect < SURGE_QUIET_SECONDS
 
 
 def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None:
@@ -61,6 +71,8 @@ def redirect_to_payment_link(db: Session, donation: Donation) -> Donation | None
     refreshed = db.get(Donation, donation.id, populate_existing=True)
     if not moved.rowcount:  # type: ignore[attr-defined]
         return refreshed  # a concurrent request already gave it a session or a link
+    global _last_redirect
+    _last_redirect = time.monotonic()
     log.info(
         "surge_redirected", extra={"donation_id": donation.id, "payment_link": link.stripe_payment_link_id}
     )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..cancellations import cancelled_by
 from ..donations.models import Donation, DonationStatus
 from ..donations.states import (
     AmountMismatch,
@@ -250,6 +251,17 @@ def _record_cancellation(ctx: LedgerContext, donation: Donation, subscription: d
             .values(cancellation_feedback=str(feedback)[:32] if feedback else None,
                     cancellation_comment=str(comment)[:500] if comment else None)
         )  # fmt: skip
+    # Who stopped it and when, once (the first report of the end wins; finance's cancellations list).
+    ctx.db.execute(
+        update(Donation)
+        .where(Donation.id == donation.id, Donation.cancelled_by.is_(None))
+        .values(
+            cancelled_by=cancelled_by(subscription, donation.portal_cancel_opened_at),
+            cancelled_at=timestamp(subscription.get("canceled_at"))
+            or timestamp(subscription.get("ended_at"))
+            or utcnow(),
+        )
+    )
     return queue(
         ctx.db, f"gift_cancelled:{subscription.get('id')}", "gift_cancelled", donation_id=donation.id
     )

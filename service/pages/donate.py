@@ -21,7 +21,7 @@ from schemas.donate_form import DonateFormSchema
 from .. import db, donations, extensions
 from ..amount_input import AmountChoiceError, chosen_amount
 from ..currencies import exponent, to_major
-from ..donations import confirm, successors
+from ..donations import confirm, monthly_offer, successors
 from ..donations.models import Donation, DonationStatus
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
@@ -100,6 +100,8 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     values.update(link_options(args))
     if args.get("from"):
         values["redirected_from"] = args["from"][:64]
+    if args.get("via") == "widget":
+        values["via"] = "widget"  # the widget asked "how often?" already: no monthly offer
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -245,12 +247,15 @@ def donate_submit(slug: str) -> Any:
             idempotency_key=data["form_token"],
             scope="form",
             appeals=extensions.appeal_cache(),
+            offer_monthly=_offers_monthly(appeal, data),
         )
     except ValidationFailed as exc:
         return _render_form(appeal, values, _debit_in_donors_words(exc.fields, appeal, values), 422)
     except (CheckoutUnavailable, RequestInProgress) as exc:
         values["form_token"] = data["form_token"]  # resubmitting continues the same donation
         return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
+    if monthly_offer.awaiting_choice(donation):
+        return redirect(monthly_offer.offer_url(extensions.settings(), donation, current_locale()), 303)
     if not donation.checkout_url or donation.status not in (
         DonationStatus.PENDING,
         DonationStatus.SURGE_REDIRECTED,
@@ -267,6 +272,14 @@ def donate_submit(slug: str) -> Any:
             409,
         )
     return redirect(donation.checkout_url, 303)
+
+
+def _offers_monthly(appeal: Appeal, data: dict[str, Any]) -> bool:
+    # Issue 14: the monthly alternative before Checkout (service/donations/monthly_offer.py).
+    return monthly_offer.offered_for(
+        appeal, extensions.settings(), frequency=data["frequency"], amount=data["amount"],
+        currency=data["currency"], via=request.form.get("via"),
+    )  # fmt: skip
 
 
 def rate_limited_form(retry_after: int) -> tuple[str, int]:
