@@ -206,6 +206,13 @@ def dynamic_payment_method_types(params: Obj, currency: str) -> list[str]:
         return list(params["payment_method_types"])
     excluded = set(params.get("excluded_payment_method_types") or ())
     allowed = params.get("allowed_payment_method_types")
+    if allowed and excluded:
+        # "mutually exclusive with payment_method_types, excluded_payment_method_types, ..."
+        # (https://docs.stripe.com/changelog/dahlia/2026-07-29/allowed-payment-method-types-parameter)
+        raise invalid(
+            "You cannot pass both `allowed_payment_method_types` and `excluded_payment_method_types`.",
+            param="allowed_payment_method_types",
+        )
     types = [
         t for t in DASHBOARD_PAYMENT_METHODS.get(currency, ("card",))
         if t not in excluded and (not allowed or t in allowed)
@@ -214,7 +221,7 @@ def dynamic_payment_method_types(params: Obj, currency: str) -> list[str]:
         raise invalid(
             "No valid payment method types for this Checkout Session. Enable a payment method in the "
             "Dashboard or remove it from excluded_payment_method_types.",
-            param="excluded_payment_method_types",
+            param="allowed_payment_method_types" if allowed else "excluded_payment_method_types",
         )
     return types
 

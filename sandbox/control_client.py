@@ -74,6 +74,15 @@ class SandboxControl:
         body = {"outcome": outcome, "email": email, "async_outcome": async_outcome}
         return self._call("POST", f"/checkout/sessions/{session_id}/complete", body)
 
+    def advance_bank_clock(self, days: float) -> Obj:
+        """Let ``days`` pass at the banks: every bank debit due by then settles as chosen when paid
+        (Bacs 7 business days, SEPA 8). Returns ``{"settled": [session ids], "offset_days": n}``."""
+        return self._call("POST", "/bank_clock/advance", {"days": days})
+
+    def revoke_mandate(self, mandate_id: str, reason: str | None = None) -> Obj:
+        """The donor cancels the Direct Debit at their bank (mandate.updated, now inactive)."""
+        return self._call("POST", f"/mandates/{mandate_id}/revoke", {"reason": reason} if reason else {})
+
     def settle_async_payment(self, session_id: str, outcome: str | None = None) -> Obj:
         """Finish a bank debit: ``succeeded``/``failed`` (default: as chosen when paying)."""
         return self._call("POST", f"/checkout/sessions/{session_id}/settle", {"outcome": outcome})
@@ -193,17 +202,20 @@ class SandboxControl:
         self, *, latency_ms: float | None = None, rate_limit: int | None = None,
         async_settle_seconds: float | None = None, available_after_days: int | None = None,
         fees: list[str] | None = None, settlement_currency: str | None = None,
-        exchange_rates: dict[str, float] | None = None,
+        exchange_rates: dict[str, float] | None = None, settle_by_timer: bool | None = None,
     ) -> Obj:  # fmt: skip
         """Change switches at runtime; ``fees`` like ``["gbp=1.5+20"]``; ``settlement_currency``
         (e.g. ``"gbp"``) converts charges in other currencies at ``exchange_rates``
-        (``{"eur": 0.85}``: pounds per euro; later calls change the rate for later refunds)."""
+        (``{"eur": 0.85}``: pounds per euro; later calls change the rate for later refunds).
+        ``settle_by_timer=False`` turns the bank-debit timer off again (None means "unchanged")."""
         body = {"latency_ms": latency_ms, "rate_limit": rate_limit,
                 "async_settle_seconds": async_settle_seconds,
                 "available_after_days": available_after_days, "fees": fees,
                 "exchange_rates": exchange_rates}  # fmt: skip
         if settlement_currency is not None:
             body["settlement_currency"] = settlement_currency
+        if settle_by_timer is False:
+            body["async_settle_seconds"] = ""  # the server reads "" as off
         return self._call("POST", "/settings", body)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox import API_VERSION, ledger, payments, subscriptions
+from sandbox import API_VERSION, bank_clock, ledger, payments, subscriptions
 from sandbox.core import Sandbox
 from sandbox.errors import StripeError, invalid
 from sandbox.faults import Fault
@@ -36,6 +36,8 @@ class Controls:
             ("POST", "/_sandbox/disputes/<id>/close", self.close_dispute),
             ("POST", "/_sandbox/disputes/<id>/status", self.dispute_status),
             ("POST", "/_sandbox/refunds/<id>/fail", self.fail_refund),
+            ("POST", "/_sandbox/mandates/<id>/revoke", self.revoke_mandate),
+            ("POST", "/_sandbox/bank_clock/advance", self.advance_bank_clock),
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
             ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
@@ -125,7 +127,12 @@ class Controls:
             else:
                 payments.pay_with_card(sb, session, email)
         elif outcome == "async":
-            payments.pay_with_bank_debit(sb, session, email, body.get("async_outcome", "succeeded"))
+            if session["mode"] == "subscription":
+                subscriptions.subscribe_by_bank_debit(
+                    sb, session, email, body.get("async_outcome", "succeeded")
+                )
+            else:
+                payments.pay_with_bank_debit(sb, session, email, body.get("async_outcome", "succeeded"))
         elif outcome == "declined":
             payments.decline_card(sb, session)
         else:
@@ -134,7 +141,10 @@ class Controls:
 
     def settle_async(self, body: Obj, id: str) -> Obj:
         session = self._obj(id, "checkout.session")
-        payments.settle_async(self.sb, session, body.get("outcome"))
+        if session["mode"] == "subscription":
+            subscriptions.settle_first_debit(self.sb, session, body.get("outcome"))
+        else:
+            payments.settle_async(self.sb, session, body.get("outcome"))
         return session
 
     def expire_session(self, body: Obj, id: str) -> Obj:
@@ -162,6 +172,26 @@ class Controls:
 
     def fail_refund(self, body: Obj, id: str) -> Obj:
         return ledger.fail_refund(self.sb, self._obj(id, "refund"))
+
+    def advance_bank_clock(self, body: Obj) -> Obj:
+        """Let days pass at the banks: bank debits due by then settle (days compressed to a call)."""
+        try:
+            days = float(body.get("days", 0))
+        except (TypeError, ValueError):
+            raise invalid("days must be a number", param="days") from None
+        if not 0 < days <= 60:
+            raise invalid("days must be more than 0 and at most 60", param="days")
+        settled = bank_clock.advance(self.sb, days)
+        return {"settled": settled, "offset_days": self.sb.store.table("bank_clock")["offset"] / 86_400}
+
+    def revoke_mandate(self, body: Obj, id: str) -> Obj:
+        """The donor cancels their Direct Debit at their bank: the mandate becomes inactive."""
+        mandate = self._obj(id, "mandate")
+        with self.sb.store.lock:
+            if mandate["status"] != "active":
+                raise invalid(f"Mandate {id} is {mandate['status']}.", param="mandate")
+            payments.revoke_mandate(self.sb, id, body.get("reason") or "debit_not_authorized")
+        return mandate
 
     def advance_subscription(self, body: Obj, id: str) -> Obj:
         outcome = body.get("outcome", "paid")
@@ -261,7 +291,7 @@ class Controls:
             self.sb.faults.rate_limit = int(body["rate_limit"])
         if "async_settle_seconds" in body:
             value = body["async_settle_seconds"]
-            o.async_settle_seconds = None if value is None else float(value)
+            o.async_settle_seconds = None if value in (None, "") else float(value)
         if "available_after_days" in body:
             o.available_after_days = int(body["available_after_days"])
         if "settlement_currency" in body:

@@ -49,11 +49,14 @@ def _submit(sb: Sandbox, session: Obj, request: Request) -> Response:
     method = form.get("method", "card")
     error = None
     try:
-        if method == "card":
+        if method == "card" and _offers_card(session):
             error = _pay_by_card(sb, session, form.get("card_number", ""), email)
-        elif method in ("bank_debit_succeeds", "bank_debit_fails") and session["mode"] == "payment":
+        elif method in ("bank_debit_succeeds", "bank_debit_fails") and _offers_debit(session):
             outcome = "succeeded" if method == "bank_debit_succeeds" else "failed"
-            payments.pay_with_bank_debit(sb, session, email, outcome)
+            if session["mode"] == "subscription":
+                subscriptions.subscribe_by_bank_debit(sb, session, email, outcome)
+            else:
+                payments.pay_with_bank_debit(sb, session, email, outcome)
         else:
             error = "Choose a payment method."
     except StripeError as exc:
@@ -63,6 +66,16 @@ def _submit(sb: Sandbox, session: Obj, request: Request) -> Response:
         card = form.get("card_number") if method == "card" else None
         return _render(sb, session, error=error, email=email, card=card, status=402)
     return _redirect(_after_url(sb, session))
+
+
+def _offers_card(session: Obj) -> bool:
+    return "card" in (session.get("payment_method_types") or ["card"])
+
+
+def _offers_debit(session: Obj) -> bool:
+    """A bank debit the session offers; in subscription mode Bacs or SEPA (they collect a mandate)."""
+    kind = payments.bank_debit_type(session)
+    return kind is not None and (session["mode"] == "payment" or kind in ("bacs_debit", "sepa_debit"))
 
 
 def _pay_by_card(sb: Sandbox, session: Obj, number: str, email: str | None) -> str | None:
@@ -134,13 +147,22 @@ def _render(
             f'<input type=email id=email name=email autocomplete=email value="{escape(email or "")}">'
         )
     bank = ""
-    if session["mode"] == "payment" and payments.bank_debit_type(session):
+    card_offered = _offers_card(session)
+    if _offers_debit(session):
         bank = (
             _choice("bank_debit_succeeds", "Bank debit — settles later",
-                    "The payment completes unpaid and succeeds later.") +
+                    "The payment completes unpaid and succeeds later.", checked=not card_offered) +
             _choice("bank_debit_fails", "Bank debit — fails later",
                     "The payment completes unpaid and fails later.")
         )  # fmt: skip
+    card_html = ""
+    if card_offered:
+        card_html = f"""{_choice("card", "Card", "", checked=True)}
+  <label for=card_number>Card number</label>
+  <input type=text id=card_number name=card_number inputmode=numeric autocomplete=cc-number
+   value="{escape(card or "4242 4242 4242 4242")}" aria-describedby=cards>
+  <p class=muted id=cards>Test cards: 4242 4242 4242 4242 succeeds;
+   4000 0000 0000 0002 is declined.</p>"""
     body = f"""
 <section class=card aria-labelledby=what>
  <h1 id=what>{escape(name)}</h1>
@@ -151,12 +173,7 @@ def _render(
 <form method=post class=card action="/c/pay/{escape(session["id"])}">
  {email_field}
  <fieldset><legend>Payment method</legend>
-  {_choice("card", "Card", "", checked=True)}
-  <label for=card_number>Card number</label>
-  <input type=text id=card_number name=card_number inputmode=numeric autocomplete=cc-number
-   value="{escape(card or "4242 4242 4242 4242")}" aria-describedby=cards>
-  <p class=muted id=cards>Test cards: 4242 4242 4242 4242 succeeds;
-   4000 0000 0000 0002 is declined.</p>
+  {card_html}
   {bank}
  </fieldset>
  <button type=submit name=action value=pay id=pay>{"Subscribe" if per else "Pay"} {escape(amount)}{escape(per)}</button>

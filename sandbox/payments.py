@@ -5,6 +5,7 @@ change emits the event Stripe would send, in Stripe's usual order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sandbox import connect, money
@@ -17,6 +18,28 @@ Obj = dict[str, Any]
 
 # Which bank debit a currency's donors would use, for realistic charge details.
 BANK_DEBIT = {"gbp": "bacs_debit", "eur": "sepa_debit", "usd": "us_bank_account"}
+
+
+# Business days from the debit to the bank's answer: Bacs "7 business days" with a new mandate,
+# SEPA "up to 14 business days, 7 to 8 on average", ACH 4 (docs.stripe.com/payments/bacs-debit,
+# /sepa-debit, /ach-direct-debit). The bank's clock settles a
+# debit once this much time has passed for it (sandbox/bank_clock.py).
+SETTLE_BUSINESS_DAYS = {"bacs_debit": 7, "sepa_debit": 8, "us_bank_account": 4}
+DAY = 86_400
+
+
+def debit_due_at(kind: str, created: int) -> int:
+    """When the bank answers a debit made at ``created``: that many weekdays later."""
+    due, left = created, SETTLE_BUSINESS_DAYS.get(kind, 4)
+    while left:
+        due += DAY
+        left -= time.gmtime(due).tm_wday < 5
+    return due
+
+
+def expect_bank_answer(sb: Sandbox, session: Obj, kind: str, created: int) -> None:
+    """Remember when this session's debit settles, for the bank's clock."""
+    sb.store.table("debits_due")[session["id"]] = debit_due_at(kind, created)
 
 
 def bank_debit_type(session: Obj) -> str | None:
@@ -166,6 +189,7 @@ def pay_with_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcome: s
         sb.events.emit("payment_intent.processing", pi)
         _complete(sb, session, email, paid=False)
         sb.store.table("async_outcome")[pi["id"]] = outcome
+        expect_bank_answer(sb, session, kind, ch["created"])
     if sb.options.async_settle_seconds is not None:
         sb.later(sb.options.async_settle_seconds, lambda: _auto_settle(sb, session["id"]))
     return ch
@@ -199,31 +223,54 @@ def settle_async(sb: Sandbox, session: Obj, outcome: str | None) -> Obj:
             session["payment_status"] = "paid"
             sb.events.emit("checkout.session.async_payment_succeeded", session, {"payment_status": "unpaid"})
         elif outcome == "failed":
-            ch.update(
-                status="failed", failure_code="debit_not_authorized",
-                failure_message="The customer notified their bank that this payment was "
-                "unauthorized.",
-            )  # fmt: skip
-            ch["outcome"].update(type="blocked", network_status="declined_by_network")
-            pi.update(
-                status="requires_payment_method",
-                last_payment_error={"code": "debit_not_authorized", "charge": ch["id"],
-                                    "message": ch["failure_message"], "type": "card_error"},
-            )  # fmt: skip
-            sb.events.emit("charge.failed", ch, {"status": "pending"})
-            # "Not authorised": the donor's bank cancelled the mandate, so it cannot serve renewals.
-            mandate_id = (ch["payment_method_details"].get(ch["payment_method_details"]["type"]) or {}).get(
-                "mandate"
-            )
-            mandate = sb.store.get(mandate_id or "")
-            if mandate is not None and mandate["status"] == "active":
-                mandate["status"] = "inactive"
-                sb.events.emit("mandate.updated", mandate, {"status": "active"})
-            sb.events.emit("payment_intent.payment_failed", pi, {"status": "processing"})
+            fail_bank_debit(sb, ch, pi)
             sb.events.emit("checkout.session.async_payment_failed", session)
         else:
             raise invalid("outcome must be succeeded or failed", param="outcome")
         return ch
+
+
+def fail_bank_debit(sb: Sandbox, ch: Obj, pi: Obj) -> None:
+    """The bank refused a pending debit: charge.failed, the mandate inactive, payment_failed."""
+    ch.update(
+        status="failed", failure_code="debit_not_authorized",
+        failure_message="The customer notified their bank that this payment was unauthorized.",
+    )  # fmt: skip
+    ch["outcome"].update(type="blocked", network_status="declined_by_network")
+    pi.update(
+        status="requires_payment_method",
+        last_payment_error={"code": "debit_not_authorized", "charge": ch["id"],
+                            "message": ch["failure_message"], "type": "card_error"},
+    )  # fmt: skip
+    sb.events.emit("charge.failed", ch, {"status": "pending"})
+    # "Not authorised": the donor's bank cancelled the mandate, so it cannot serve renewals.
+    revoke_mandate(sb, _mandate_id(ch), "debit_not_authorized")
+    sb.events.emit("payment_intent.payment_failed", pi, {"status": "processing"})
+
+
+def _mandate_id(ch: Obj) -> str | None:
+    details = ch.get("payment_method_details") or {}
+    return (details.get(details.get("type") or "") or {}).get("mandate")
+
+
+def revoke_mandate(sb: Sandbox, mandate_id: str | None, reason: str) -> Obj | None:
+    """A mandate the donor's bank no longer honours: ``inactive``, announced by ``mandate.updated``.
+
+    Bacs also reports it on the network (``network_status`` ``revoked`` with a
+    ``revocation_reason``, stripe-python's Mandate.PaymentMethodDetails.BacsDebit).
+    """
+    mandate = sb.store.get(mandate_id or "")
+    if mandate is None or mandate["status"] != "active":
+        return None
+    previous: Obj = {"status": "active"}
+    mandate["status"] = "inactive"
+    bacs = (mandate.get("payment_method_details") or {}).get("bacs_debit")
+    if bacs is not None:
+        previous["payment_method_details"] = {"bacs_debit": {"network_status": bacs["network_status"],
+                                                             "revocation_reason": None}}  # fmt: skip
+        bacs.update(network_status="revoked", revocation_reason=reason)
+    sb.events.emit("mandate.updated", mandate, previous)
+    return mandate
 
 
 def _succeed_intent(sb: Sandbox, pi: Obj, ch: Obj, emit_charge: bool = True) -> None:

@@ -102,6 +102,13 @@ class AppealDefinitionSchema(StrictSchema):
             "(euros, monthly or one-off), once they are turned on in the Stripe Dashboard."
         },
     )
+    monthly_offer = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "Before Checkout, offer a donor giving once the monthly alternative "
+            "(docs/donors.md); false for appeals where a monthly gift makes no sense."
+        },
+    )
 
     general_fund = fields.Boolean(
         load_default=False,

@@ -17,7 +17,7 @@ from marshmallow import (
 
 from service.constants.languages import LOCALES
 
-from .donations import FREQUENCIES, UTM
+from .donations import FREQUENCIES, PAY_BY, UTM
 from .postcode import normalise_postcode
 
 
@@ -77,6 +77,11 @@ class DonateFormSchema(Schema):
     # A UK postcode for a match funder's evidence of residence (asked only while a rule takes it).
     match_postcode = fields.String(
         load_default=None, validate=validate.Length(max=10, error=N_("Enter a UK postcode, like SW1A 1AA."))
+    )
+    # How the donor will pay: "bank_debit" when they chose Direct Debit (service/payment_methods.py).
+    pay_by = fields.String(
+        load_default="checkout",
+        validate=validate.OneOf(PAY_BY, error=N_("Choose how you would like to pay.")),
     )
     # Donor options. A ticked checkbox posts "1"; an unticked one posts nothing.
     cover_fees = fields.Boolean(load_default=False)

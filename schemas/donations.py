@@ -10,6 +10,8 @@ from .base import StrictSchema, text
 from .postcode import normalise_postcode
 
 FREQUENCIES = ("one_off", "monthly")
+# The donor's way to pay, as service/payment_methods.py names it (a plain copy: schemas import no domain).
+PAY_BY = ("checkout", "bank_debit")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # Campaign tags are cleaned, not refused: service/attribution.py drops control characters (NUL
 # included) from what a publisher's link carries, so a stray one never costs a donor their gift.
@@ -97,7 +99,9 @@ class DonationCreateSchema(StrictSchema):
     source = fields.Nested(SourceSchema, load_default=None)
     cover_fees = fields.Boolean(
         load_default=False,
-        metadata={"description": "Add the estimated card fee so the charity receives the whole gift."},
+        metadata={
+            "description": "Add the estimated payment processing fee so the charity receives the whole gift."
+        },
     )
     anonymous = fields.Boolean(load_default=False, metadata={"description": "Show no name anywhere public."})
     gift_aid = fields.Nested(GiftAidSchema, load_default=None)
@@ -107,6 +111,16 @@ class DonationCreateSchema(StrictSchema):
         metadata={
             "description": "The donor's UK postcode, when a match funder accepts it as evidence of UK "
             "residence (the appeal's progress lists live match funding). The funder sees its district only."
+        },
+    )
+    pay_by = fields.String(
+        load_default="checkout",
+        validate=validate.OneOf(PAY_BY),
+        metadata={
+            "description": "`bank_debit`: the donor chose Direct Debit, and Checkout offers only the scheme "
+            "of the gift's currency (Bacs for monthly gifts in gbp from 2.00, SEPA in eur from 1.00) on an "
+            "appeal that takes bank debits; any other gift is refused with a 422 naming the field at fault. "
+            "`checkout` (default): Checkout offers the ways to pay the Stripe Dashboard enables."
         },
     )
     redirected_from = fields.String(

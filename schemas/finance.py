@@ -247,9 +247,29 @@ class TimelineEntrySchema(Schema):
     received_at = fields.AwareDateTime()
 
 
+class MonthlyLifeSchema(Schema):
+    """A gift's monthly side (issue 14): the offer before Checkout and how a monthly gift ended."""
+
+    monthly_offer = fields.String(
+        allow_none=True,
+        metadata={"description": "null (not offered), offered, accepted or declined (docs/donors.md)."},
+    )
+    one_off_amount = fields.Integer(
+        allow_none=True,
+        metadata={"description": "What the donor first chose to give once, when they took the offer."},
+    )
+    subscription_status = fields.String(allow_none=True)
+    cancelled_by = fields.String(
+        allow_none=True, metadata={"description": "donor, payment_failed, dispute or staff."}
+    )
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    cancellation_feedback = fields.String(allow_none=True)
+
+
 class DonationDetailSchema(DonationSchema):
     payments = fields.List(fields.Nested(PaymentSchema))
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    monthly = fields.Nested(MonthlyLifeSchema)
 
 
 class DonationPageSchema(Schema):

@@ -111,7 +111,7 @@ def register_blueprints(app: Flask, settings: Settings, api: Api) -> None:
     from .api import finance as finance_api
     from .api import progress as progress_api
     from .ledger import views as webhooks
-    from .pages import donate, manage, site
+    from .pages import donate, manage, monthly_offer, site
     from .pages import finance as finance_pages
 
     for blueprint in (appeals_api.blp, donations_api.blp, progress_api.blp, finance_api.blp):
@@ -119,6 +119,7 @@ def register_blueprints(app: Flask, settings: Settings, api: Api) -> None:
     document_api(api)  # after every API blueprint
     app.register_blueprint(embed.bp)  # the embed script and widget for publishers
     app.register_blueprint(donate.bp)
+    app.register_blueprint(monthly_offer.bp)  # between the donate form and Checkout (issue 14)
     app.register_blueprint(manage.bp)
     app.register_blueprint(site.bp)
     app.register_blueprint(finance_pages.bp)

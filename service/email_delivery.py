@@ -10,16 +10,21 @@ local mailbox, which the development page /dev/mail shows.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
 from . import metrics
 from .emails import NothingToSend, compose
 from .mailer import SendFailed, parse_mail_url, send_smtp
-from .outbox import MessageStatus, claim, mark_failed, mark_sent, mark_skipped
+from .models import utcnow
+from .outbox import NO_ADDRESS, MessageStatus, claim, mark_failed, mark_sent, mark_skipped
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+# How long a message waits for its donation's address (Checkout's, in a concurrent event) before
+# it is skipped as having none.
+ADDRESS_WAIT = timedelta(hours=1)
 
 
 def deliver(db: Session, settings: Settings, message_id: str) -> str | None:
@@ -31,6 +36,12 @@ def deliver(db: Session, settings: Settings, message_id: str) -> str | None:
     try:
         composed = compose(db, row, settings)
     except NothingToSend as exc:
+        if str(exc) == NO_ADDRESS and row.created_at > utcnow() - ADDRESS_WAIT:
+            # Checkout's address may be in an event still being applied (events come in any order,
+            # concurrently): wait and try again, rather than skip a receipt the donor is owed.
+            status = mark_failed(db, row, NO_ADDRESS, permanent=False)
+            log.info("email_waiting_for_address", extra={"message_id": message_id})
+            return status
         mark_skipped(db, message_id, str(exc))
         metrics.email_outcome(kind, MessageStatus.SKIPPED)
         log.info("email_skipped", extra={"message_id": message_id, "reason": str(exc)})

@@ -25,7 +25,7 @@ from .constants.languages import LOCALES
 from .donations.models import Donation
 from .i18n import DEFAULT_LOCALE, babel_locale, money
 from .models import Payment, utcnow
-from .outbox import OutboxMessage
+from .outbox import NO_ADDRESS, OutboxMessage
 from .settings import Settings
 
 SUBJECTS = {
@@ -44,6 +44,11 @@ SUBJECTS = {
     "payment_failed": {
         "en": "Your monthly gift to {appeal} could not be taken: please update your card",
         "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: оновіть картку",
+    },
+    # payment_failed for a gift paid by Direct Debit (its bank mandate known): no card to update.
+    "payment_failed_debit": {
+        "en": "Your monthly gift to {appeal} could not be taken: please choose a new way to pay",
+        "uk": "Не вдалося списати ваш щомісячний внесок для «{appeal}»: виберіть інший спосіб оплати",
     },
     "debit_failed": {
         "en": "Your bank did not pay your gift of {amount} to {appeal}",
@@ -108,7 +113,7 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
     if donation is None:
         raise NothingToSend("no_donation")
     if not donation.email:
-        raise NothingToSend("no_email_address")
+        raise NothingToSend(NO_ADDRESS)
     locale = donor_locale(donation)
     variables: dict[str, Any] = {
         "donation": donation,
@@ -120,11 +125,12 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         **(row.context or {}),
     }
     kind = row.kind
-    from .manage import LINK_DAYS, link_expires, manage_url
+    from .manage import LINK_DAYS, card_update_url, link_expires, manage_url
 
     link = manage_url(settings, donation)
     if link:
         variables.update(manage_url=link, manage_expires=_date(link_expires(), locale), link_days=LINK_DAYS)
+        variables["card_url"] = card_update_url(settings, donation)
     context = row.context or {}
     if kind == "gift_changed":
         variables.update(
@@ -137,7 +143,9 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
         if not link:
             raise NothingToSend("gift_ended")  # the retries ended it; the cancellation email says so
         variables.update(
-            amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale)
+            amount=money(context.get("amount") or donation.charge_amount, donation.currency, locale),
+            # Paid by Direct Debit: the bank refused the debit (its mandate may be cancelled).
+            by_debit=bool(donation.stripe_mandate_id),
         )
     elif kind == "debit_failed":
         # A Bacs/SEPA debit the bank refused days after Checkout (service/ledger/apply_checkout.py).
@@ -203,7 +211,20 @@ def compose(db: Session, row: OutboxMessage, settings: Settings) -> Composed:
             paid_on=_date(payment.paid_at, locale),
             gift_aid=bool(donation.gift_aid and donation.gift_aid_declared_at),
         )
-    subject = SUBJECTS[kind][locale].format(
+        if not variables["monthly"]:
+            # A one-off receipt may invite a monthly gift (a new one): service/make_monthly.py.
+            from .make_monthly import LINK_DAYS as MONTHLY_LINK_DAYS
+            from .make_monthly import make_monthly_url, monthly_amount
+
+            invite = make_monthly_url(settings, donation)
+            if invite:
+                variables.update(
+                    make_monthly_url=invite,
+                    make_monthly_amount=money(monthly_amount(donation) or 0, donation.currency, locale),
+                    make_monthly_expires=_date(utcnow() + timedelta(days=MONTHLY_LINK_DAYS), locale),
+                )
+    subject_kind = "payment_failed_debit" if kind == "payment_failed" and variables.get("by_debit") else kind
+    subject = SUBJECTS[subject_kind][locale].format(
         amount=variables.get("amount", ""),
         appeal=donation.appeal.title,
         charity=variables["charity"],

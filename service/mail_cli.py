@@ -91,26 +91,28 @@ def statements_command(today: Any, force: bool) -> None:
 @with_appcontext
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
 def monthly_command(limit: int) -> None:
-    """Monthly gifts at risk (a payment failed: Stripe is retrying) and stopped ones, with the reason given."""
-    from .donations.models import Donation
+    """Monthly gifts at risk (a payment failed) and stopped ones, with who stopped them and why.
 
+    The same two queries as finance's page and API (service/finance/reports/monthly_gifts.py).
+    """
+    from .finance.reports import monthly_gifts
+    from .finance.reports.scope import Scope
+
+    everything = Scope(appeal_ids=None, personal_data=False)
     with database().sessionmaker() as db:
-        rows = db.execute(
-            select(
-                Donation.id, Donation.subscription_status, Donation.amount, Donation.fee_cover_amount,
-                Donation.currency, Donation.subscription_status_at, Donation.cancellation_feedback,
-                Donation.cancellation_comment,
-            )
-            .where(Donation.frequency == "monthly", Donation.subscription_status.in_(("past_due", "unpaid", "canceled", "incomplete_expired")))
-            .order_by(Donation.subscription_status_at.desc())
-            .limit(limit)
-        ).all()  # fmt: skip
-    for row in rows:
-        state = "at_risk" if row.subscription_status in ("past_due", "unpaid") else "stopped"
-        since = row.subscription_status_at.date().isoformat() if row.subscription_status_at else "-"
-        reason = row.cancellation_feedback or "-"
+        risky = monthly_gifts.at_risk(db, everything, limit=limit)
+        stopped = monthly_gifts.cancellations(db, everything, limit=limit)
+    for row in risky:
+        since = row["since"].date().isoformat() if row["since"] else "-"
         click.echo(
-            f"{row.id}\t{state}\t{row.subscription_status}\t{row.amount + (row.fee_cover_amount or 0)} {row.currency}\t{since}\t{reason}"
+            f"{row['donation_id']}\tat_risk\t{row['subscription_status']}\t{row['amount']} {row['currency']}"
+            f"\t{since}\t{row['failed_attempts']} failed"
         )
-    if not rows:
+    for row in stopped:
+        since = row["cancelled_at"].date().isoformat() if row["cancelled_at"] else "-"
+        click.echo(
+            f"{row['donation_id']}\tstopped\t{row['subscription_status']}\t{row['amount']} {row['currency']}"
+            f"\t{since}\t{row['cancelled_by']}\t{row['feedback'] or '-'}"
+        )
+    if not risky and not stopped:
         click.echo("No monthly gift is at risk or stopped.")

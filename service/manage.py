@@ -55,6 +55,19 @@ def manage_url(settings: Settings, donation: Donation) -> str | None:
     return f"{settings.public_base_url}/manage/{manage_token(settings, donation)}{lang}"
 
 
+def card_update_url(settings: Settings, donation: Donation) -> str | None:
+    """Straight to Stripe's portal at "update payment method" (the failed-payment email's button).
+
+    A GET, so a mail client can follow it; it only opens a short-lived portal session, so a link
+    scanner following it first changes nothing.
+    """
+    url = manage_url(settings, donation)
+    if url is None:
+        return None
+    path, _, query = url.partition("?")
+    return f"{path}/card" + (f"?{query}" if query else "")
+
+
 def link_expires(now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(days=LINK_DAYS)
 
@@ -128,3 +141,10 @@ def follow_amount_change(db: Session, donation: Donation, subscription: dict[str
         context={"previous_amount": previous, "new_amount": amount},
     )
     return True
+
+
+def note_cancel_flow_opened(db: Session, donation: Donation) -> None:
+    """The donor is on their way to the portal's cancel flow: a cancellation now is theirs
+    (service/cancellations.py). Committed before the portal is opened."""
+    db.execute(update(Donation).where(Donation.id == donation.id).values(portal_cancel_opened_at=utcnow()))
+    db.commit()

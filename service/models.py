@@ -87,6 +87,8 @@ class Appeal(Base):
     successor_general_fund: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     successor_reason: Mapped[str | None] = mapped_column(String(500))
     successor_when_funded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Offer a one-off donor the monthly alternative before Checkout (service/donations/monthly_offer.py).
+    monthly_offer: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     def is_open(self, at: datetime | None = None) -> bool:
         now = at or utcnow()

@@ -70,6 +70,10 @@ _NEW_IDS = "outbox_new_ids"
 _enqueue: Any = None
 
 
+# Why a message was skipped when its donation had no address yet (service/emails.py).
+NO_ADDRESS = "no_email_address"
+
+
 def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
 
@@ -199,6 +203,26 @@ def due_ids(db: Session, *, now: datetime | None = None, limit: int = 500) -> li
         .limit(limit)
     )
     return list(db.scalars(query))
+
+
+def revive_for_new_address(db: Session, donation_id: str) -> list[str]:
+    """The donation has just learnt its address (Checkout's ``customer_details.email`` came after
+    the payment): its messages skipped for want of one are due again, in the caller's transaction."""
+    revived = list(
+        db.scalars(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.donation_id == donation_id,
+                OutboxMessage.status.in_((MessageStatus.SKIPPED, MessageStatus.PENDING)),
+                OutboxMessage.last_error == NO_ADDRESS,
+            )
+            .values(status=MessageStatus.PENDING, next_attempt_at=utcnow(), last_error=None)
+            .returning(OutboxMessage.id)
+        )
+    )
+    if revived:
+        db.info.setdefault(_NEW_IDS, []).extend(revived)
+    return revived
 
 
 def retry_failed(db: Session, message_id: str) -> bool:

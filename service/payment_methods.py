@@ -56,18 +56,68 @@ def debit_offered(appeal: Any, currency: str, frequency: str, amount: int) -> bo
     return amount >= scheme.minimum
 
 
-def debit_refusal(appeal: Any, currency: str, frequency: str, amount: int) -> str | None:
-    """Why a donor who asked to pay by bank debit cannot, in plain words; None when they can."""
+PAY_BY_CHECKOUT = "checkout"  # Checkout offers what the Dashboard enables (the ordinary path)
+PAY_BY_BANK_DEBIT = "bank_debit"  # the donor chose Direct Debit: Checkout offers only the scheme
+PAY_BY = (PAY_BY_CHECKOUT, PAY_BY_BANK_DEBIT)
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "mark, translate later"
+    return message
+
+
+@dataclass(frozen=True)
+class DebitRefusal:
+    """Why a donor who chose Direct Debit cannot pay this gift by it: the form field at fault and
+    the words, as a template the donor pages translate (``message`` is the English the API sends)."""
+
+    field: str
+    template: str
+    variables: dict[str, str]
+
+    @property
+    def message(self) -> str:
+        return self.template % self.variables
+
+
+def refuse_debit(appeal: Any, currency: str, frequency: str, amount: int) -> DebitRefusal | None:
+    """Why a gift for which the donor chose Direct Debit cannot be taken by it; None when it can.
+
+    Checked before anything is stored or Stripe is called. The floors are ours and sit above
+    Stripe's own minimum charge (30p, 50 euro cents: docs.stripe.com/currencies#minimum-and-
+    maximum-charge-amounts), as DebitScheme.minimum explains; the currencies are the schemes'
+    (Bacs collects pounds only, SEPA euros only: docs.stripe.com/payments/bacs-debit,
+    docs.stripe.com/payments/sepa-debit).
+    """
     scheme = scheme_for(currency)
-    if scheme is None:
-        return "Paying by bank debit is possible in pounds (Bacs) or euros (SEPA) only."
     if not getattr(appeal, "bank_debits", False):
-        return "This appeal does not take bank debits. Please choose another way to pay."
+        return DebitRefusal(
+            "pay_by", N_("This appeal does not take bank debits. Please choose another way to pay."), {}
+        )
+    if scheme is None:
+        return DebitRefusal(
+            "currency",
+            N_("Paying by bank debit is possible in pounds (Bacs) or euros (SEPA) only."),
+            {},
+        )
     if frequency != "monthly" and not scheme.one_off:
-        return f"{scheme.name} is for monthly gifts only. Choose monthly, or another way to pay."
+        return DebitRefusal(
+            "frequency",
+            N_("%(scheme)s is for monthly gifts only. Choose monthly, or another way to pay."),
+            {"scheme": scheme.name},
+        )
     if amount < scheme.minimum:
-        return f"The smallest gift by {scheme.name} is {_major(scheme.minimum, scheme.currency)}."
+        return DebitRefusal(
+            "amount",
+            N_("The smallest gift by %(scheme)s is %(minimum)s."),
+            {"scheme": scheme.name, "minimum": _major(scheme.minimum, scheme.currency)},
+        )
     return None
+
+
+def debit_refusal(appeal: Any, currency: str, frequency: str, amount: int) -> str | None:
+    """Why a donor who asked to pay by bank debit cannot, in plain English; None when they can."""
+    refusal = refuse_debit(appeal, currency, frequency, amount)
+    return refusal.message if refusal else None
 
 
 def _major(amount: int, currency: str) -> str:
@@ -80,6 +130,22 @@ def excluded_payment_method_types(appeal: Any, currency: str, frequency: str, am
     scheme = scheme_for(currency)
     if scheme is None or debit_offered(appeal, currency, frequency, amount):
         return []
+    return [scheme.payment_method_type]
+
+
+def allowed_payment_method_types(currency: str) -> list[str]:
+    """What Checkout may offer a donor who chose Direct Debit: that scheme alone.
+
+    ``payment_method_types`` cannot say it: API 2026-09-30.endive removed it from Checkout Session
+    create. Its replacement, ``allowed_payment_method_types``, "filters the list to only compatible
+    payment methods based on other parameters such as currency, amount, and customer"
+    (https://docs.stripe.com/changelog/endive/2026-09-30/remove-payment-method-types-checkout-sessions),
+    so the Dashboard still decides whether the scheme is on at all; it is mutually exclusive with
+    ``excluded_payment_method_types`` (https://docs.stripe.com/changelog/dahlia/2026-07-29/
+    allowed-payment-method-types-parameter), which the ordinary path sends instead.
+    """
+    scheme = scheme_for(currency)
+    assert scheme is not None, "refuse_debit() refuses other currencies before a session is made"
     return [scheme.payment_method_type]
 
 

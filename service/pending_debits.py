@@ -50,15 +50,38 @@ def _date(value: Any) -> date | None:
 
 
 def pending_debit(gateway: Any, donation: Donation) -> PendingDebit | None:
-    """The donation's debit still waiting for the bank, or None (not a debit, settled, or Stripe away)."""
-    if donation.status != DonationStatus.PROCESSING or not donation.stripe_payment_intent_id:
+    """The donation's debit still waiting for the bank, or None (not a debit, settled, or Stripe away).
+
+    A one-off gift's debit is its session's PaymentIntent; a monthly gift's first debit is the
+    PaymentIntent of its subscription's first invoice, found through the Invoice Payments API
+    (invoices no longer name their PaymentIntent since API 2025-03-31).
+    """
+    if donation.status != DonationStatus.PROCESSING:
         return None
     try:
-        charges = gateway.charges_for_payment_intent(donation.stripe_payment_intent_id)
+        intent = donation.stripe_payment_intent_id or _first_invoice_intent(gateway, donation)
+        if not intent:
+            return None
+        charges = gateway.charges_for_payment_intent(intent)
     except StripeGatewayError:
         return None  # the page still says the payment is processing; the date is a courtesy
     for charge in charges:
         found = pending_debit_from_charge(charge)
         if found is not None:
             return found
+    return None
+
+
+def _first_invoice_intent(gateway: Any, donation: Donation) -> str | None:
+    if not donation.stripe_subscription_id:
+        return None
+    invoice = gateway.retrieve_subscription(donation.stripe_subscription_id).get("latest_invoice")
+    invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+    if not invoice_id:
+        return None
+    for entry in gateway.invoice_payments(invoice_id):
+        payment = entry.get("payment") or {}
+        if payment.get("type") == "payment_intent" and payment.get("payment_intent"):
+            intent = payment["payment_intent"]
+            return intent.get("id") if isinstance(intent, dict) else str(intent)
     return None

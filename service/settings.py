@@ -92,6 +92,9 @@ class Settings:
     mail_from: str = "Donation Router <donations@localhost>"
     # Annual statements cover a tax year: "uk" (6 April to 5 April) or "calendar".
     tax_year: str = "uk"
+    # Offer one-off donors the monthly alternative before Checkout (service/donations/monthly_offer.py);
+    # each appeal can turn it off too (``monthly_offer: false``).
+    monthly_offer: bool = True
     # Background jobs (service/jobs.py) run in-process unless a worker takes them from Redis:
     # load_settings sets this False whenever REDIS_URL is set.
     jobs_in_process: bool = True
@@ -199,6 +202,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_url=env.text("MAIL_URL", defaults.mail_url, _MAIL_URL),
         mail_from=env.text("MAIL_FROM", defaults.mail_from, _MAIL_FROM),
         tax_year=env.text("TAX_YEAR", defaults.tax_year, _TAX_YEAR, convert=str.lower),
+        monthly_offer=env.text("MONTHLY_OFFER", "on").lower() not in ("0", "false", "no", "off"),
         jobs_in_process=redis_url is None,
         stripe_settlement_currency=env.text(
             "STRIPE_SETTLEMENT_CURRENCY",

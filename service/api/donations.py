@@ -90,6 +90,7 @@ class DonationCreate(MethodView):
             gift_aid=gift_aid_declaration(payload.get("gift_aid")),
             redirected_from=payload.get("redirected_from"),
             postcode=normalise_postcode(payload["postcode"]) if payload.get("postcode") else None,
+            pay_by=payload["pay_by"],
         )
         donation, _created = donations.create_donation(
             db.session(),

@@ -32,6 +32,7 @@ from schemas.finance import (
     ReconciliationSchema,
 )
 from schemas.finance_discrepancies import DiscrepanciesSchema, ReplaySchema
+from schemas.finance_monthly import MonthlyGiftsArgs, MonthlyGiftsSchema
 from schemas.finance_payouts import PayoutDetailSchema, PayoutPageSchema
 from schemas.gift_aid import GiftAidExportArgs
 from schemas.match_funding import FunderReportArgs, FunderReportSchema
@@ -237,6 +238,20 @@ class Discrepancies(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Everything that does not add up: stale pending gifts, missing fees, mismatches, bad deliveries."""
         return _answer(use_cases.discrepancy_list(args, wants_csv(args)))
+
+
+@blp.route("/monthly-gifts")
+class MonthlyGifts(MethodView):
+    @blp.arguments(MonthlyGiftsArgs, location="query", unknown=RAISE)
+    @blp.response(200, MonthlyGiftsSchema)
+    @csv_answer(
+        "JSON; or, as CSV, the cancellations (view=cancellations) or the gifts at risk (view=at_risk)"
+    )
+    @documented
+    def get(self, args: dict[str, Any]) -> Any:
+        """Monthly gifts that stopped (when, who stopped them, the donor's reason) and those at risk
+        now (a payment failed: Stripe is retrying, or has stopped trying)."""
+        return _answer(use_cases.monthly_gifts_report(args, wants_csv(args)))
 
 
 @blp.route("/month-end")

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from ..i18n import gettext, money
 from ..models import Appeal
-from ..payment_methods import excluded_payment_method_types
+from ..payment_methods import PAY_BY_BANK_DEBIT, allowed_payment_method_types, excluded_payment_method_types
 from ..settings import Settings
 from ..stripe_gateway import CheckoutSession, StripeGateway, StripeGatewayError
 from .models import Donation
@@ -137,13 +137,18 @@ def checkout_session_params(
     }
     if donation.email:
         params["customer_email"] = donation.email
-    # Never payment_method_types: the Dashboard decides cards, wallets and Pay by Bank; only a bank
-    # debit this appeal or gift may not use is filtered out (service/payment_methods.py).
-    excluded = excluded_payment_method_types(
-        appeal, donation.currency, donation.frequency, donation.charge_amount
-    )
-    if excluded:
-        params["excluded_payment_method_types"] = excluded
+    # Never payment_method_types (API 2026-09-30.endive refuses it). A donor who chose Direct
+    # Debit gets that scheme alone, through allowed_payment_method_types, a filter on what the
+    # Dashboard enables; everyone else gets the Dashboard's methods, less a bank debit this appeal
+    # or gift may not use (service/payment_methods.py explains both, with Stripe's words).
+    if donation.pay_by == PAY_BY_BANK_DEBIT:
+        params["allowed_payment_method_types"] = allowed_payment_method_types(donation.currency)
+    else:
+        excluded = excluded_payment_method_types(
+            appeal, donation.currency, donation.frequency, donation.charge_amount
+        )
+        if excluded:
+            params["excluded_payment_method_types"] = excluded
     description = f"Donation to {appeal.title}"
     # "Donate" on Checkout's button for monthly gifts too: subscription mode accepts submit_type
     # since API 2024-11-20 (stripe-python 16.1's SessionCreateParams.submit_type).
@@ -201,7 +206,7 @@ def _description(donation: Donation, appeal: Appeal) -> str:
     if not donation.fee_cover_amount:
         return gettext("To %(charity)s", locale, charity=appeal.charity_name)
     return gettext(
-        "To %(charity)s: your gift of %(gift)s plus %(cover)s to cover card fees",
+        "To %(charity)s: your gift of %(gift)s plus %(cover)s to cover processing fees",
         locale,
         charity=appeal.charity_name,
         gift=money(donation.amount, donation.currency, locale),

@@ -35,6 +35,7 @@ from ..errors import (
 from ..fees import fee_cover_for
 from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
 from ..models import Appeal, utcnow
+from ..payment_methods import PAY_BY_BANK_DEBIT, PAY_BY_CHECKOUT, refuse_debit
 from . import successors, surge
 from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
 from .models import Donation, DonationStatus, IdempotencyRecord, new_donation_id
@@ -62,6 +63,9 @@ class DonationRequest:
     redirected_from: str | None = None
     # A UK postcode given as a match funder's evidence of residence (normalised), if asked.
     postcode: str | None = None
+    # "bank_debit" when the donor chose Direct Debit (service/payment_methods.py); otherwise
+    # Checkout offers what the Dashboard enables.
+    pay_by: str = PAY_BY_CHECKOUT
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -72,6 +76,7 @@ class DonationRequest:
                 "gift_aid": self.gift_aid.as_dict() if self.gift_aid else None,
                 "redirected_from": self.redirected_from,
                 "postcode": self.postcode,
+                **({"pay_by": self.pay_by} if self.pay_by != PAY_BY_CHECKOUT else {}),
             },
             sort_keys=True,
         )  # fmt: skip
@@ -113,6 +118,12 @@ def check_against_appeal(
         errors["cover_fees"] = ["This gift is too large to add the fees to."]
     if request.gift_aid is not None and not offers_gift_aid(appeal, request.currency):
         errors["gift_aid"] = ["Gift Aid applies only to gifts in pounds to appeals that claim it."]
+    if request.pay_by == PAY_BY_BANK_DEBIT and not errors:
+        # The donor chose Direct Debit: a gift the scheme cannot take is refused here, before any
+        # row or Stripe call, rather than sent to a Checkout page that could not offer it.
+        refusal = refuse_debit(appeal, request.currency, request.frequency, request.amount)
+        if refusal is not None:
+            errors[refusal.field] = [refusal.message]
     return errors
 
 
@@ -144,11 +155,14 @@ def create_donation(
     idempotency_key: str | None = None,
     scope: str = "api",
     appeals: AppealCache | None = None,
+    offer_monthly: bool = False,
     prefer_payment_link: bool = False,
 ) -> tuple[Donation, bool]:
     """Create (or, for a repeated idempotency key, find) a donation with a Checkout Session.
 
-    ``prefer_payment_link`` (the request came past the service's donation rate,
+    With ``offer_monthly`` the row is committed as waiting for the donor's answer to the monthly
+    offer and no session is created yet (service/donations/monthly_offer.py); a repeated key finds
+    it still waiting. ``prefer_payment_link`` (the request came past the service's donation rate,
     service/rate_limits.py): a one-off gift goes to its appeal's Payment Link without a Stripe
     call, if the appeal has one. Returns the donation and whether this call created it. Raises
     ValidationFailed, IdempotencyConflict, RequestInProgress or CheckoutUnavailable; nothing is
@@ -193,8 +207,10 @@ def create_donation(
         "locale": request.locale,
         "requested_appeal_id": requested.id,
         "match_postcode": request.postcode,
+        "pay_by": request.pay_by if request.pay_by != PAY_BY_CHECKOUT else None,
         **source_columns(request.source),
         **_gift_aid_columns(request.gift_aid, now),
+        "monthly_offer": "offered" if offer_monthly and request.frequency == "one_off" else None,
     }
     record = (
         {"scope": scope, "key": idempotency_key, "request_fingerprint": fingerprint,
@@ -223,13 +239,13 @@ def create_donation(
         existing = _find_by_key(db, scope, idempotency_key, fingerprint)
         if existing is None:
             raise
-        return ensure_checkout_session(
-            db, gateway, settings, existing, prefer_payment_link=prefer_payment_link
-        ), False
+        return _continue(db, gateway, settings, existing, prefer_payment_link), False
     # The committed row as an object outside the session: every later change to it is a Core
     # UPDATE whose RETURNING values are copied back (record_checkout_session), never a flush.
     donation = Donation(**values)
     donation.appeal = appeal
+    if values["monthly_offer"]:
+        return donation, True  # Checkout waits for the donor's answer
     return ensure_checkout_session(
         db, gateway, settings, donation, in_progress_wait=0, prefer_payment_link=prefer_payment_link
     ), True
@@ -266,6 +282,19 @@ def _find_by_key(db: Session, scope: str, key: str, fingerprint: str) -> Donatio
 
 
 RETRYABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
+
+
+def _continue(
+    db: Session,
+    gateway: StripeGateway,
+    settings: Settings,
+    donation: Donation,
+    prefer_payment_link: bool = False,
+) -> Donation:
+    """A repeated request: its donation as it stands, a session made unless it awaits the offer's answer."""
+    if donation.monthly_offer == "offered" and donation.status in RETRYABLE:
+        return donation
+    return ensure_checkout_session(db, gateway, settings, donation, prefer_payment_link=prefer_payment_link)
 
 
 def ensure_checkout_session(

@@ -117,6 +117,25 @@ class Donation(Base):
     # sees them with the cancellations (service/manage.py, docs/donors.md).
     cancellation_feedback: Mapped[str | None] = mapped_column(String(32))
     cancellation_comment: Mapped[str | None] = mapped_column(String(500))
+    # Who stopped it (service/cancellations.py: donor, payment_failed, dispute, staff) and when; the
+    # donor is known to have asked when our manage page opened the portal's cancel flow for them.
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    cancelled_at: Mapped[datetime | None]
+    portal_cancel_opened_at: Mapped[datetime | None]
+    # The monthly offer before Checkout (service/donations/monthly_offer.py): None when not shown,
+    # else offered | accepted | declined; ``one_off_amount`` is what the donor first chose to give
+    # once, kept when they accepted and the gift became monthly.
+    monthly_offer: Mapped[str | None] = mapped_column(String(16))
+    one_off_amount: Mapped[int | None] = mapped_column(BigInteger)
+
+    # Ways to pay (issue 17). ``pay_by`` is "bank_debit" when the donor chose Direct Debit on our
+    # page (Checkout then offers that scheme alone; NULL: whatever the Dashboard enables). The
+    # bank mandate a debit gift runs on, and its state as Stripe last reported it
+    # (``mandate.updated``): "inactive" means the donor's bank will refuse the next debit.
+    pay_by: Mapped[str | None] = mapped_column(String(16))
+    stripe_mandate_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    mandate_status: Mapped[str | None] = mapped_column(String(16))
+    mandate_status_at: Mapped[datetime | None]
 
     @property
     def charge_amount(self) -> int:

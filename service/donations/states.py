@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from ..models import utcnow
+from ..outbox import revive_for_new_address
 from ..stripe_gateway import CheckoutSession
 from .models import Donation, DonationStatus
 
@@ -281,9 +282,12 @@ def remember_email(db: Session, donation_id: str, email: str) -> None:
     email = email.strip()
     if "@" not in email or len(email) > 320:
         return
-    db.execute(
+    learnt = db.execute(
         update(Donation).where(Donation.id == donation_id, Donation.email.is_(None)).values(email=email)
     )
+    if learnt.rowcount:  # type: ignore[attr-defined]
+        # A receipt composed before this event arrived was skipped for want of an address.
+        revive_for_new_address(db, donation_id)
 
 
 def flag_donation(db: Session, donation_id: str, reason: str) -> None:

@@ -19,6 +19,7 @@ monthly gift into a single one would not be what the donor chose.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import update
@@ -39,6 +40,15 @@ log = logging.getLogger(__name__)
 # Statuses a donation may be redirected from: no Checkout Session exists for it yet.
 REDIRECTABLE = (DonationStatus.CREATED, DonationStatus.CHECKOUT_ERROR)
 REDIRECTED_COLUMNS = ("status", "checkout_url", "checkout_attempts", "updated_at")
+# When this process last sent a donor to a Payment Link (time.monotonic): while surging, nothing
+# should steer donors towards monthly gifts, which have no Payment Link to fall back on.
+_last_redirect = float("-inf")
+SURGE_QUIET_SECONDS = 300.0
+
+
+def recently_surging(now: float | None = None) -> bool:
+    """Whether this process redirected a donor to a Payment Link in the last five minutes."""
+    return (now if now is not None else time.monotonic()) - _last_redirect < SURGE_QUIET_SECONDS
 
 
 def redirect_to_payment_link(
@@ -78,6 +88,8 @@ def redirect_to_payment_link(
         return db.get(Donation, donation.id, populate_existing=True)
     for name in REDIRECTED_COLUMNS:
         set_committed_value(donation, name, getattr(moved, name))
+    global _last_redirect
+    _last_redirect = time.monotonic()
     metrics.surge_redirected(reason)
     log.info(
         "surge_redirected",

@@ -34,6 +34,7 @@ from .reports import (
     export,
     gift_aid_schedule,
     month_end,
+    monthly_gifts,
     payouts,
     pending_debits,
     reconciliation,
@@ -321,6 +322,7 @@ def dashboard(args: dict[str, Any]) -> dict[str, Any]:
     ]
     found = discrepancies.find_all(db.session(), report_scope, limit=50)
     debits = pending_debits.report(db.session(), report_scope)
+    at_risk = pending_debits.mandates_at_risk(db.session(), report_scope)
     auth.log_read(
         "dashboard", {"start": start, "end": end, "appeal": args.get("appeal")}, len(by_appeal["groups"])
     )
@@ -331,6 +333,7 @@ def dashboard(args: dict[str, Any]) -> dict[str, Any]:
         "end": end,
         "discrepancy_count": sum(found["counts"].values()),
         "pending_debits": debits,
+        "mandates_at_risk": at_risk,
     }
 
 
@@ -399,6 +402,28 @@ def discrepancy_list(args: dict[str, Any], as_csv: bool) -> dict[str, Any] | Exp
         )
     auth.log_read("discrepancies", args, len(result["items"]))
     return result
+
+
+def monthly_gifts_report(args: dict[str, Any], as_csv: bool) -> dict[str, Any] | Export:
+    """Monthly gifts stopped in the range (default: 30 days) and those at risk now (#14); as CSV,
+    the cancellations (view=cancellations) or the gifts at risk (view=at_risk)."""
+    auth.require(Role.VIEWER)
+    if as_csv:
+        require_export()
+    start, end = date_range(args.get("start"), args.get("end"))
+    lower, upper = scope.day_bounds(start, end)
+    result = monthly_gifts.report(db.session(), _scope(args.get("appeal")), lower, upper)
+    audit_filters = {**args, "start": start, "end": end}
+    if as_csv:
+        at_risk = args.get("view") == "at_risk"
+        names = monthly_gifts.AT_RISK_COLUMNS if at_risk else monthly_gifts.CANCELLATION_COLUMNS
+        columns = [csv_columns.Column(n, n, "currency" if n == "amount" else None) for n in names]
+        lines = result["at_risk"] if at_risk else result["cancellations"]
+        rows = [csv_columns.cells(columns, line) for line in lines]
+        name = f"monthly-gifts.{'at_risk' if at_risk else 'cancellations'}"
+        return _export(name, audit_filters, csv_columns.header(columns), lambda _c: rows)
+    auth.log_read("monthly-gifts", audit_filters, len(result["cancellations"]) + len(result["at_risk"]))
+    return {**result, "start": start, "end": end}
 
 
 def match_funding_report(args: dict[str, Any], as_csv: bool) -> dict[str, Any] | Export:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..cancellations import cancelled_by
 from ..donations.models import Donation, DonationStatus
 from ..donations.states import (
     AmountMismatch,
@@ -168,6 +169,11 @@ def on_invoice_payment_failed(ctx: LedgerContext, event: dict[str, Any]) -> Appl
     if not subscription_id:
         raise Ignore("invoice_without_subscription")
     donation = _subscription_donation(ctx, subscription_id, metadata, id_of(invoice.get("customer")))
+    if invoice.get("billing_reason") == "subscription_create" and donation.paid_at is None:
+        # The first invoice's bank debit was refused: the subscription is incomplete, not past
+        # due, and ends incomplete_expired (on_subscription_event); the session's
+        # async_payment_failed tells the donor. Nothing to retry, no "update your card" email.
+        return Applied(donation.id, False)
     # Stripe retries the invoice and reports the subscription past_due; the stored event is
     # the donation's record of the failed attempt.
     changed = set_subscription_status(ctx, donation.id, "past_due", timestamp(event.get("created")))
@@ -201,12 +207,33 @@ def on_subscription_event(ctx: LedgerContext, event: dict[str, Any]) -> Applied:
         # Several updates share one second and arrive in any order: ask Stripe for the status now.
         status, at = _current_status(ctx, subscription.get("id")) or (status, at)
     changed = set_subscription_status(ctx, donation.id, status, at)
-    if status in ENDED:
+    if status == "incomplete_expired" and donation.paid_at is None:
+        # The first payment never arrived, so the gift never started: no "gift cancelled" email.
+        # When it was a bank debit, refused days after Checkout, the gift is failed and the donor
+        # gets the debit's one email.
+        if donation.status in (DonationStatus.PROCESSING, DonationStatus.FAILED):
+            changed |= _first_debit_refused(ctx, donation)
+    elif status in ENDED:
         changed |= advance_donation(ctx.db, donation.id, DonationStatus.CANCELLED)
         changed |= _record_cancellation(ctx, donation, subscription)
     elif status == "active":
         changed |= follow_amount_change(ctx.db, donation, subscription)
     return Applied(donation.id, changed)
+
+
+def _first_debit_refused(ctx: LedgerContext, donation: Donation) -> bool:
+    """A monthly gift whose first debit the bank refused (its subscription ``incomplete_expired``).
+
+    The session's ``checkout.session.async_payment_failed`` says the same (apply_checkout.py);
+    whichever arrives first fails the gift, and both queue the one email under the same key.
+    """
+    changed = advance_donation(ctx.db, donation.id, DonationStatus.FAILED)
+    if donation.stripe_checkout_session_id:
+        changed |= queue(
+            ctx.db, f"debit_failed:{donation.stripe_checkout_session_id}", "debit_failed",
+            donation_id=donation.id, context={"amount": donation.charge_amount},
+        )  # fmt: skip
+    return changed
 
 
 def _record_cancellation(ctx: LedgerContext, donation: Donation, subscription: dict[str, Any]) -> bool:
@@ -224,6 +251,17 @@ def _record_cancellation(ctx: LedgerContext, donation: Donation, subscription: d
             .values(cancellation_feedback=str(feedback)[:32] if feedback else None,
                     cancellation_comment=str(comment)[:500] if comment else None)
         )  # fmt: skip
+    # Who stopped it and when, once (the first report of the end wins; finance's cancellations list).
+    ctx.db.execute(
+        update(Donation)
+        .where(Donation.id == donation.id, Donation.cancelled_by.is_(None))
+        .values(
+            cancelled_by=cancelled_by(subscription, donation.portal_cancel_opened_at),
+            cancelled_at=timestamp(subscription.get("canceled_at"))
+            or timestamp(subscription.get("ended_at"))
+            or utcnow(),
+        )
+    )
     return queue(
         ctx.db, f"gift_cancelled:{subscription.get('id')}", "gift_cancelled", donation_id=donation.id
     )

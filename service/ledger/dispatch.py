@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..stripe_gateway import API_VERSION
-from . import apply_billing, apply_charges, apply_checkout, apply_payouts
+from . import apply_billing, apply_charges, apply_checkout, apply_mandates, apply_payouts
 from .apply_context import Applied, Ignore, LedgerContext, Quarantine
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_failed": apply_billing.on_invoice_payment_failed,
     "customer.subscription.updated": apply_billing.on_subscription_event,
     "customer.subscription.deleted": apply_billing.on_subscription_event,
+    "mandate.updated": apply_mandates.on_mandate_updated,
     "payout.created": apply_payouts.on_payout_event,
     "payout.updated": apply_payouts.on_payout_event,
     "payout.canceled": apply_payouts.on_payout_event,

@@ -150,8 +150,9 @@ def upsert_payment(
 
 
 def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, charge: dict[str, Any]) -> bool:
-    """Fold a charge's facts into its payment: id, cumulative refunds, fee and net."""
-    changed = False
+    """Fold a charge's facts into its payment: id, cumulative refunds, fee and net (and the bank
+    mandate a debit ran on, for the donation: service/ledger/apply_mandates.py)."""
+    changed = remember_mandate(db, payment.donation_id, charge)
     values: dict[str, Any] = {}
     if payment.stripe_charge_id is None and charge.get("id"):
         values["stripe_charge_id"] = charge["id"]
@@ -186,6 +187,28 @@ def merge_charge(db: Session, gateway: StripeReader | None, payment: Payment, ch
     if refunds_moved or (recorded and isinstance(refunded, int) and refunded > 0):
         changed |= sync_settlement_refunds(db, gateway, payment.id, charge.get("id"))
     return changed
+
+
+def charge_mandate(charge: dict[str, Any]) -> str | None:
+    """The mandate a Bacs or SEPA debit ran on (``payment_method_details.<type>.mandate``)."""
+    details = charge.get("payment_method_details") or {}
+    mandate = (details.get(details.get("type") or "") or {}).get("mandate")
+    return mandate if isinstance(mandate, str) and mandate else None
+
+
+def remember_mandate(db: Session, donation_id: str, charge: dict[str, Any]) -> bool:
+    """Keep the mandate a debit of this donation ran on: its ``mandate.updated`` events find the
+    gift by it. A debit that was paid ran on an active mandate; a newer mandate (the donor moved
+    the gift to another account) replaces the old one, and a later event changes the state."""
+    mandate = charge_mandate(charge)
+    if mandate is None or charge.get("status") != "succeeded":
+        return False
+    result = db.execute(
+        update(Donation)
+        .where(Donation.id == donation_id, Donation.stripe_mandate_id.is_distinct_from(mandate))
+        .values(stripe_mandate_id=mandate, mandate_status="active", mandate_status_at=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def record_transfer(

@@ -12,11 +12,12 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..donations import RETRYABLE, ensure_checkout_session
 from ..donations.models import Donation, DonationStatus
+from ..donations.monthly_offer import expire_unanswered
 from ..donations.states import advance_donation, flag_donation
 from ..errors import CheckoutUnavailable
 from ..models import utcnow
@@ -47,7 +48,16 @@ def sweep(
         without_session = list(
             db.scalars(
                 select(Donation.id)
-                .where(Donation.status.in_(RETRYABLE), Donation.created_at < settled_before)
+                .where(
+                    Donation.status.in_(RETRYABLE),
+                    Donation.created_at < settled_before,
+                    # A donor still answering the monthly offer is left alone until its window ends.
+                    or_(
+                        Donation.monthly_offer.is_(None),
+                        Donation.monthly_offer != "offered",
+                        Donation.created_at < now - timedelta(minutes=settings.checkout_session_minutes),
+                    ),
+                )
                 .order_by(Donation.created_at)
                 .limit(limit)
             )
@@ -82,6 +92,10 @@ def _create_session(
         donation = db.get(Donation, donation_id)
         if donation is None or donation.status not in RETRYABLE:
             return "skipped"
+        if donation.monthly_offer == "offered":
+            # The donor has not answered the monthly offer: no session until they do, and none
+            # at all once the checkout window is over (service/donations/monthly_offer.py).
+            return "offer_expired" if expire_unanswered(db, settings, donation) else "awaiting_donor"
         window_over = donation.created_at + timedelta(minutes=settings.checkout_session_minutes) < now
         try:
             ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=0, now=now)

@@ -21,7 +21,7 @@ from schemas.donate_form import DonateFormSchema
 from .. import db, donations, extensions
 from ..amount_input import AmountChoiceError, chosen_amount
 from ..currencies import exponent, to_major
-from ..donations import confirm, successors
+from ..donations import confirm, monthly_offer, successors
 from ..donations.models import Donation, DonationStatus
 from ..donor_currency import preferred_currency
 from ..errors import CheckoutUnavailable, RequestInProgress, ValidationFailed
@@ -32,6 +32,7 @@ from ..ledger.apply_context import LedgerContext
 from ..manage import manage_url
 from ..matching.display import asks_postcode, describe, live_offers
 from ..models import Appeal, utcnow
+from ..payment_methods import PAY_BY, PAY_BY_BANK_DEBIT, SCHEMES, refuse_debit, scheme_for
 from ..pending_debits import pending_debit
 from ..rate_limits import donation_limits, over_service_rate
 from .donor_options import fee_estimate, link_options, localise_errors, options_context, request_options
@@ -69,6 +70,7 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     values: dict[str, Any] = {
         "currency": currency,
         "frequency": "monthly" if args.get("frequency") == "monthly" else "one_off",
+        "pay_by": args["pay_by"] if args.get("pay_by") in PAY_BY else "checkout",
         "amount_choice": "",
         "custom_amount": "",
         "email": "",
@@ -98,6 +100,8 @@ def _initial_values(appeal: Appeal) -> dict[str, Any]:
     values.update(link_options(args))
     if args.get("from"):
         values["redirected_from"] = args["from"][:64]
+    if args.get("via") == "widget":
+        values["via"] = "widget"  # the widget asked "how often?" already: no monthly offer
     if "referrer" not in values and request.referrer:
         values["referrer"] = request.referrer[:2048]
     if "source_url" not in values and request.referrer:
@@ -139,6 +143,7 @@ def _render_form(
             "url": url_for(
                 "donate.donate_form", slug=appeal.slug,
                 **{"currency": code, "frequency": values.get("frequency", "one_off"),
+                   **({"pay_by": "bank_debit"} if values.get("pay_by") == "bank_debit" else {}),
                    **{k: values[k] for k in SOURCE_FIELDS if values.get(k) and k != "referrer"}},
             ),
         }
@@ -171,6 +176,7 @@ def _render_form(
             redirected_from=redirected_from,
             match_offers=[shown for live in matching if (shown := describe(live, currency))],
             ask_postcode=asks_postcode(matching, currency),
+            debit_choice=_debit_choice(appeal, currency),
             **options_context(appeal, values),
         ),
         status,
@@ -218,7 +224,7 @@ def donate_submit(slug: str) -> Any:
         # Report the appeal's own rules (currency, limits) in the same pass as the form's.
         for field, field_errors in _appeal_rule_errors(appeal, values).items():
             errors.setdefault(field, field_errors)
-        return _render_form(appeal, values, errors, 422)
+        return _render_form(appeal, values, _debit_in_donors_words(errors, appeal, values), 422)
     source = {("url" if k == "source_url" else k): data[k] for k in SOURCE_FIELDS if data.get(k)}
     donation_request = donations.DonationRequest(
         appeal=appeal.slug,
@@ -229,6 +235,7 @@ def donate_submit(slug: str) -> Any:
         source=source,
         redirected_from=data.get("redirected_from"),
         postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
+        pay_by=data["pay_by"],
         **request_options(data, appeal),
     )
     try:
@@ -240,13 +247,16 @@ def donate_submit(slug: str) -> Any:
             idempotency_key=data["form_token"],
             scope="form",
             appeals=extensions.appeal_cache(),
+            offer_monthly=_offers_monthly(appeal, data),
             prefer_payment_link=over_service_rate(),
         )
     except ValidationFailed as exc:
-        return _render_form(appeal, values, exc.fields, 422)
+        return _render_form(appeal, values, _debit_in_donors_words(exc.fields, appeal, values), 422)
     except (CheckoutUnavailable, RequestInProgress) as exc:
         values["form_token"] = data["form_token"]  # resubmitting continues the same donation
         return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
+    if monthly_offer.awaiting_choice(donation):
+        return redirect(monthly_offer.offer_url(extensions.settings(), donation, current_locale()), 303)
     if not donation.checkout_url or donation.status not in (
         DonationStatus.PENDING,
         DonationStatus.SURGE_REDIRECTED,
@@ -263,6 +273,14 @@ def donate_submit(slug: str) -> Any:
             409,
         )
     return redirect(donation.checkout_url, 303)
+
+
+def _offers_monthly(appeal: Appeal, data: dict[str, Any]) -> bool:
+    # Issue 14: the monthly alternative before Checkout (service/donations/monthly_offer.py).
+    return monthly_offer.offered_for(
+        appeal, extensions.settings(), frequency=data["frequency"], amount=data["amount"],
+        currency=data["currency"], via=request.form.get("via"),
+    )  # fmt: skip
 
 
 def rate_limited_form(retry_after: int) -> tuple[str, int]:
@@ -291,10 +309,61 @@ def _appeal_rule_errors(appeal: Appeal, values: dict[str, Any]) -> dict[str, lis
         amount = chosen_amount(values, currency or "gbp", current_locale())
     except AmountChoiceError:
         return {}
-    probe = donations.DonationRequest(appeal=appeal.slug, amount=amount, currency=currency)
+    frequency = values.get("frequency") if values.get("frequency") in ("one_off", "monthly") else "one_off"
+    pay_by = values.get("pay_by") if values.get("pay_by") in PAY_BY else "checkout"
+    probe = donations.DonationRequest(
+        appeal=appeal.slug, amount=amount, currency=currency, frequency=frequency, pay_by=pay_by
+    )
     return donations.check_against_appeal(
         appeal, probe, utcnow(), settlement_currency=extensions.settings().stripe_settlement_currency
     )
+
+
+def _debit_choice(appeal: Appeal, currency: str) -> dict[str, str] | None:
+    """The Direct Debit choice the page offers in this currency, or None (no scheme, or not enabled)."""
+    scheme = scheme_for(currency)
+    if scheme is None or not appeal.bank_debits:
+        return None
+    minimum = money(scheme.minimum, scheme.currency)
+    if scheme.one_off:
+        hint = gettext(
+            "%(scheme)s, for gifts of %(minimum)s or more. Stripe emails you the mandate, and a notice "
+            "before each debit.",
+            scheme=scheme.name,
+            minimum=minimum,
+        )
+    else:
+        hint = gettext(
+            "%(scheme)s, for monthly gifts of %(minimum)s or more. Stripe emails you the mandate, and a "
+            "notice before each debit.",
+            scheme=scheme.name,
+            minimum=minimum,
+        )
+    return {"scheme": scheme.name, "hint": hint, "monthly_only": not scheme.one_off}
+
+
+def _debit_in_donors_words(
+    errors: dict[str, list[str]], appeal: Appeal, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    """The domain's English refusal of a Direct Debit (service/payment_methods.py), in the page's language."""
+    if values.get("pay_by") != PAY_BY_BANK_DEBIT:
+        return errors
+    currency = str(values.get("currency", "")).lower()
+    try:
+        amount = chosen_amount(values, currency if currency in SCHEMES else "gbp", current_locale())
+    except AmountChoiceError:
+        return errors
+    refusal = refuse_debit(appeal, currency, str(values.get("frequency") or "one_off"), amount)
+    if refusal is None or refusal.message not in errors.get(refusal.field, []):
+        return errors
+    variables = dict(refusal.variables)
+    if "minimum" in variables:
+        variables["minimum"] = money(SCHEMES[currency].minimum, currency)  # written the page's way
+    translated = gettext(refusal.template, **variables)
+    return {
+        **errors,
+        refusal.field: [translated if m == refusal.message else m for m in errors[refusal.field]],
+    }
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, list[str]]:

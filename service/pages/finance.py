@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from schemas.finance import DonationListArgs, EventListArgs, MonthEndArgs, PayoutListArgs, ReconciliationArgs
+from schemas.finance_monthly import MonthlyGiftsArgs
 
 from ..currencies import to_major
 from ..errors import DomainError
@@ -166,6 +167,7 @@ def dashboard() -> Any:
         errors=errors,
         discrepancy_count=view["discrepancy_count"],
         pending_debits=view["pending_debits"],
+        mandates_at_risk=view["mandates_at_risk"],
         query=urlencode(
             {"from": start, "to": end, **({"appeal": args["appeal"]} if args.get("appeal") else {})}
         ),
@@ -298,6 +300,28 @@ def month_end_csv() -> Any:
 def discrepancy_list() -> Any:
     found = use_cases.discrepancy_list({}, as_csv=False)
     return render_template("finance/discrepancies.html", found=found)
+
+
+@bp.get("/monthly-gifts")
+def monthly_gifts() -> Any:
+    args, errors = _args(MonthlyGiftsArgs())
+    found = use_cases.monthly_gifts_report(args, as_csv=False)
+    return render_template(
+        "finance/monthly_gifts.html",
+        found=found,
+        errors=errors,
+        choices=use_cases.filter_choices(),
+        can_export=auth.principal().has_role(Role.ACCOUNTANT),
+        args=request.args,
+    )
+
+
+@bp.get("/monthly-gifts.csv")
+def monthly_gifts_csv() -> Any:
+    args, errors = _args(MonthlyGiftsArgs())
+    if errors:
+        abort(400)
+    return stream(use_cases.monthly_gifts_report(args, as_csv=True))  # type: ignore[arg-type]
 
 
 @bp.get("/<path:unknown>")

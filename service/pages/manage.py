@@ -18,7 +18,7 @@ from .. import db, extensions
 from ..amount_input import AmountInputError, parse_amount, typed_amount
 from ..donations.models import Donation
 from ..i18n import current_locale, gettext, money
-from ..manage import LinkRefused, follow_amount_change, managed_gift, read_token
+from ..manage import LinkRefused, follow_amount_change, managed_gift, note_cancel_flow_opened, read_token
 from ..stripe_gateway import StripeGatewayError
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
@@ -113,8 +113,10 @@ def _portal(token: str, flow: dict[str, Any]) -> Any:
     return redirect(url, 303)
 
 
+@bp.get("/<token>/card")
 @bp.post("/<token>/card")
 def update_card(token: str) -> Any:
+    # GET too: the failed-payment email links here (service/manage.py: card_update_url).
     return _portal(token, {"type": "payment_method_update"})
 
 
@@ -124,6 +126,7 @@ def stop(token: str) -> Any:
         donation = _gift(token)
     except LinkRefused as exc:
         return _refused(exc.reason)
+    note_cancel_flow_opened(db.session(), donation)
     return _portal(
         token,
         {

@@ -262,6 +262,8 @@
       box.appendChild(m);
     }
     var form = el('form', { method: 'get', action: base + '/donate/' + encodeURIComponent(cfg.appeal), target: '_top', rel: 'noopener' });
+    // The donor answers "how often?" here, so the donate page does not ask again with its monthly offer.
+    form.appendChild(el('input', { type: 'hidden', name: 'via', value: 'widget' }));
     var freq = el('fieldset');
     freq.appendChild(el('legend', {}, t.frequency));
     var kinds = [['one_off', t.once], ['monthly', t.monthly]];

@@ -116,7 +116,7 @@ def test_without_javascript_the_typed_amount_still_wins_and_the_hint_states_the_
     page = phone_no_js
     page.goto(f"{live_server.url}{DONATE}")
     assert page.get_by_label("£25", exact=True).is_checked()
-    assert "Card fees are 1.5% + £0.20 per payment." in page.locator("#cover-hint").inner_text()
+    assert "Processing fees are 1.5% + £0.20 per payment." in page.locator("#cover-hint").inner_text()
     assert not page.locator("#fee-estimate").is_visible()
     page.get_by_label("Other amount in GBP").fill("7.50")
     assert page.get_by_label("£25", exact=True).is_checked()  # nothing changes it without JavaScript
@@ -204,7 +204,8 @@ def test_monthly_thanks_on_a_phone(phone: Any, live_server: Any, sandbox: Any, t
     phone.wait_for_url(f"{live_server.url}{DONATE}/thanks?session_id=cs_**")
     text = phone.locator("main").inner_text()
     assert "Your gift of £10 a month to" in text and "monthly gift of" not in text
-    assert "To change the amount or stop your monthly gift, contact British Red Cross" in text
+    assert "Change the amount, update your card or stop your monthly gift" in text
+    assert "You can also write to British Red Cross, quoting the reference below." in text
     assert "email" not in text.lower()
     shot(phone, tmp_path, "monthly-thanks")
     assert violations(phone) == []

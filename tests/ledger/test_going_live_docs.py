@@ -22,7 +22,7 @@ def test_the_endpoint_events_listed_are_exactly_the_handled_types() -> None:
 
 
 def test_the_connect_endpoint_events_are_the_ones_read_from_charity_accounts() -> None:
-    text = _section("**If any appeal has its own Stripe account (Connect)**", "Schedule")
+    text = _section("**If any appeal has its own Stripe account (Connect)**", "Run the `worker:` process")
     assert sorted(re.findall(r"`(payout\.[a-z_]+)`", text)) == sorted(CONNECTED_EVENT_TYPES)
 
 

@@ -223,6 +223,16 @@ def test_failed_renewal_asks_for_a_new_card_once_per_attempt(monthly, mail_app, 
     page = mail_app.test_client().get(path)
     assert "didn't go through" in page.get_data(as_text=True)
     assert donation_row(mail_app, donation.id).subscription_status == "past_due"
+    # The email's button goes straight to Stripe's portal, at "update payment method".
+    text = mail.get_body(("plain",)).get_content()
+    card = re.search(r"http://donate\.test(/manage/[A-Za-z0-9._-]+/card)", text)
+    assert card and card.group(1) == f"{path}/card"
+    html = mail.get_body(("html",)).get_content()
+    assert f'href="http://donate.test{path}/card"' in html and "4242" not in text + html
+    portal = mail_app.test_client().get(card.group(1))
+    assert portal.status_code == 303 and "/p/session/" in portal.headers["Location"]
+    (opened,) = sandbox.control.requests(path="/v1/billing_portal/sessions", method="POST")
+    assert opened["params"]["flow_data"]["type"] == "payment_method_update"
 
 
 def test_email_me_my_link_sends_fresh_links_and_answers_alike_for_unknown_addresses(monthly, mail_app, smtp):

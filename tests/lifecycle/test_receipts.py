@@ -139,3 +139,102 @@ def test_refused_address_fails_for_good_and_operators_see_it(mail_app, sandbox, 
     assert "queued again" in result.output
     assert outbox_rows(mail_app)[0].status == MessageStatus.FAILED  # still refused, tried once more
     assert outbox_rows(mail_app)[0].attempts == 1
+
+
+def test_receipt_goes_to_the_address_typed_at_checkout_when_the_form_had_none(mail_app, sandbox, smtp):
+    """Issue 14: `customer_details.email` from Checkout is enough for a receipt."""
+    from service.donations import DonationRequest, create_donation
+    from tests.support.servers import serving_webhooks
+
+    with serving_webhooks(mail_app, sandbox), mail_app.app_context():
+        db = extensions.database(mail_app).sessionmaker()
+        try:
+            request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp")
+            donation, _ = create_donation(
+                db, extensions.stripe_gateway(mail_app), extensions.settings(mail_app), request
+            )
+        finally:
+            db.close()
+        assert donation.email is None
+        sandbox.control.complete_session(
+            donation.stripe_checkout_session_id, "paid", email="typed@example.org"
+        )
+        delivered(sandbox)
+    if not smtp.mailbox.messages:
+        # The receipt was composed while the event carrying the address was still being applied:
+        # it waits (never skipped), and the worker's every-minute run sends it once due.
+        import time_machine
+
+        from service.email_delivery import deliver as send
+        from service.outbox import due_ids
+
+        with (
+            time_machine.travel(utcnow_plus(minutes=2)),
+            mail_app.app_context(),
+            extensions.database(mail_app).sessionmaker() as db,
+        ):
+            for message_id in due_ids(db):
+                send(db, extensions.settings(mail_app), message_id)
+    (message,) = smtp.mailbox.messages
+    assert message["To"] == "typed@example.org" and message["Subject"].startswith("Your receipt: £25")
+    (row,) = outbox_rows(mail_app)
+    assert row.status == MessageStatus.SENT
+
+
+def test_a_gift_without_any_address_queues_nothing(mail_app, sandbox, smtp):
+    from service.donations import DonationRequest, create_donation
+    from tests.support.servers import serving_webhooks
+
+    with serving_webhooks(mail_app, sandbox), mail_app.app_context():
+        db = extensions.database(mail_app).sessionmaker()
+        try:
+            request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp")
+            donation, _ = create_donation(
+                db, extensions.stripe_gateway(mail_app), extensions.settings(mail_app), request
+            )
+        finally:
+            db.close()
+        sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+        delivered(sandbox)
+    assert smtp.mailbox.messages == []
+    assert all(row.status != MessageStatus.SENT for row in outbox_rows(mail_app))
+
+
+def test_a_receipt_waiting_for_an_address_is_sent_once_the_address_arrives(mail_app, sandbox, smtp):
+    """Stripe's events come in any order: the payment's receipt may be composed before the
+    checkout.session.completed that carries the address typed at Checkout."""
+    from service.donations import DonationRequest, create_donation
+    from service.donations.states import remember_email
+    from tests.support.servers import serving_webhooks
+
+    with serving_webhooks(mail_app, sandbox), mail_app.app_context():
+        db = extensions.database(mail_app).sessionmaker()
+        try:
+            request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp")
+            donation, _ = create_donation(
+                db, extensions.stripe_gateway(mail_app), extensions.settings(mail_app), request
+            )
+        finally:
+            db.close()
+        sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
+        delivered(sandbox)
+    (receipt,) = [row for row in outbox_rows(mail_app) if row.kind == "receipt"]
+    # Waiting for an address (for an hour, then skipped), not dropped.
+    assert (receipt.status, receipt.last_error) == (MessageStatus.PENDING, "no_email_address")
+    with mail_app.app_context(), extensions.database(mail_app).sessionmaker() as db:
+        remember_email(db, donation.id, "late@example.org")
+        db.commit()  # the commit hands the revived message to the (in-process) worker
+        remember_email(db, donation.id, "other@example.org")  # an address is learnt once
+        db.commit()
+    (message,) = smtp.mailbox.messages
+    assert message["To"] == "late@example.org"
+    (receipt,) = [row for row in outbox_rows(mail_app) if row.kind == "receipt"]
+    assert receipt.status == MessageStatus.SENT
+
+
+def utcnow_plus(**delta: int) -> Any:
+    from datetime import timedelta
+
+    from service.models import utcnow
+
+    return utcnow() + timedelta(**delta)

@@ -43,6 +43,7 @@ RULES_BEYOND_THE_SCHEMA = {
     ("GET", "/api/v1/finance/discrepancies"): APPEAL_FILTER,
     ("GET", "/api/v1/finance/payouts"): DATE_RANGE,
     ("GET", "/api/v1/finance/match-funding"): DATE_RANGE | APPEAL_FILTER,
+    ("GET", "/api/v1/finance/monthly-gifts"): DATE_RANGE | APPEAL_FILTER,
 }
 
 

@@ -124,7 +124,7 @@ def test_every_finance_operation_that_answers_csv_documents_it(app: Any, finance
         assert "text/csv" in operation["responses"]["200"]["content"], path
         answered.append(path.rsplit("/", 1)[-1])
     assert sorted(answered) == [
-        "discrepancies", "donations", "gift-aid", "match-funding", "month-end", "payments", "payouts",
+        "discrepancies", "donations", "gift-aid", "match-funding", "month-end", "monthly-gifts", "payments", "payouts",
         "reconciliation",
         "webhook-events",
     ]  # fmt: skip

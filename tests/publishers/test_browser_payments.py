@@ -97,3 +97,51 @@ def test_bank_debit_thank_you_page_at_phone_width(
         assert violations(page) == [], json.dumps(violations(page), indent=1)
     finally:
         context.close()
+
+
+def test_donor_chooses_direct_debit_for_a_monthly_gift_at_phone_width(
+    live_server: Any,
+    browser: Any,
+    sandbox: Any,
+) -> None:
+    """Issue 17: the donate page's own Direct Debit choice, refused in plain words when Bacs cannot
+    take the gift, then a monthly Bacs gift whose first debit is on its way."""
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="en-GB", bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{live_server.url}/donate/red-cross-ukraine?currency=gbp")
+        choice = page.get_by_role("group", name="How would you like to pay?")
+        assert not choice.is_visible()  # Bacs is for monthly gifts: the choice waits for "Give monthly"
+        page.get_by_label("Give monthly").check()
+        assert "Bacs Direct Debit, for monthly gifts of £2 or more" in choice.inner_text()
+        choice.get_by_label("Direct Debit from my bank account").check()
+        page.get_by_label("£25").check()
+        # The donor changes their mind to a one-off gift: refused in words, nothing created.
+        page.get_by_label("Give once").check()
+        assert not choice.is_visible()
+        page.get_by_role("button", name="Continue to payment").click()
+        summary = page.get_by_role("alert")
+        assert "Bacs Direct Debit is for monthly gifts only." in summary.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "debit-choice-refused-375.png"), full_page=True)
+        assert violations(page) == [], json.dumps(violations(page), indent=1)
+        assert page.get_by_label("Direct Debit from my bank account").is_checked()  # kept, and shown
+        assert page.get_by_role("group", name="How would you like to pay?").is_visible()
+
+        page.get_by_label("Give monthly").check()
+        page.get_by_role("button", name="Continue to payment").click()
+        page.wait_for_url(f"{sandbox.base_url}/c/pay/**")
+        # Checkout offers the scheme the donor chose, and nothing else.
+        assert page.get_by_label("Card number").count() == 0
+        page.get_by_label("Bank debit — settles later").check()
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_url(f"{live_server.url}/donate/red-cross-ukraine/thanks?**")
+        text = page.locator("main").inner_text()
+        assert "your payment is processing" in text and "a month" in text
+        assert "Your debit by Bacs Direct Debit from the account ending 3000 will be taken on" in text
+        page.screenshot(path=str(ARTIFACTS / "monthly-debit-thanks-375.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert violations(page) == [], json.dumps(violations(page), indent=1)
+    finally:
+        context.close()

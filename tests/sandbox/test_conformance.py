@@ -192,7 +192,7 @@ def donor_on_the_hosted_page(w: World) -> None:
     w.control.configure(async_settle_seconds=0.05)
     debit = w.client.v1.checkout.sessions.create(params=session_params())
     w.post_form(debit.url, {"method": "bank_debit_succeeds", "email": "bank@example.org"})
-    w.control.configure(async_settle_seconds=None)
+    w.control.configure(settle_by_timer=False)
     deadline = time.monotonic() + 5
     while w.client.v1.checkout.sessions.retrieve(debit.id).payment_status != "paid":
         assert time.monotonic() < deadline, "the bank debit never settled"
@@ -317,6 +317,41 @@ def monthly_gift(w: World) -> None:
     w.client.v1.subscriptions.list(params={"status": "all"})
     other = w.monthly_session()
     w.control.cancel_subscription(other.subscription)
+
+
+@scenario
+def monthly_gift_by_bank_debit(w: World) -> None:
+    """Issue 17: a monthly gift whose first payment is a Bacs or SEPA debit, processing for days,
+    then paid (invoice.paid, the subscription active) or refused (invoice.payment_failed, the
+    invoice voided, the subscription incomplete_expired, the mandate inactive); the donor chose
+    Direct Debit, so the session allows that scheme alone."""
+    w.control.configure(settle_by_timer=False)  # settled by the control below, not by a timer
+    for currency, outcome in (("gbp", "succeeded"), ("eur", "failed")):
+        params = monthly_params(
+            allowed_payment_method_types=[{"gbp": "bacs_debit", "eur": "sepa_debit"}[currency]]
+        )
+        params["line_items"][0]["price_data"]["currency"] = currency
+        s = w.client.v1.checkout.sessions.create(params=params)
+        w.control.complete_session(s.id, "async", email=f"debit-{currency}@example.org")
+        pending = w.client.v1.checkout.sessions.retrieve(s.id)
+        w.client.v1.subscriptions.retrieve(pending.subscription, params={"expand": ["latest_invoice"]})
+        (payment,) = w.client.v1.invoice_payments.list(params={"invoice": pending.invoice}).data
+        w.client.v1.charges.list(params={"payment_intent": payment.payment.payment_intent})
+        if outcome == "succeeded":
+            w.control.advance_bank_clock(10)  # the bank's seven business days pass
+        else:
+            w.control.settle_async_payment(s.id, outcome)
+        w.client.v1.invoices.retrieve(pending.invoice)
+        if outcome == "succeeded":
+            # Renewals on the mandate; then the donor cancels it at their bank, and the next fails.
+            w.control.advance_subscription(pending.subscription, "paid")
+            (charge,) = w.client.v1.charges.list(
+                params={"payment_intent": payment.payment.payment_intent}
+            ).data
+            mandate = charge.payment_method_details.bacs_debit.mandate
+            w.control.revoke_mandate(mandate)
+            w.client.v1.mandates.retrieve(mandate)
+            w.control.advance_subscription(pending.subscription, "paid")
 
 
 @scenario

@@ -39,6 +39,17 @@ def test_nothing_left_to_offer_is_refused(stripe_client: Any) -> None:
     assert caught.value.param == "excluded_payment_method_types"
 
 
+def test_allowed_and_excluded_together_are_refused(stripe_client: Any) -> None:
+    """Stripe: allowed_payment_method_types "is mutually exclusive with ... excluded_payment_method_types"."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.checkout.sessions.create(
+            params=session_params(
+                allowed_payment_method_types=["bacs_debit"], excluded_payment_method_types=["card"]
+            )
+        )
+    assert caught.value.param == "allowed_payment_method_types"
+
+
 def test_an_excluded_debit_cannot_be_paid_and_is_not_on_the_page(stripe_client: Any, sandbox: Any) -> None:
     client, control = stripe_client, sandbox.control
     session = client.v1.checkout.sessions.create(
@@ -100,3 +111,31 @@ def test_the_debit_settles_by_itself_on_the_sandboxs_compressed_clock(
         assert time.monotonic() < deadline, "the debit never settled"
         time.sleep(0.05)
     assert _charge(stripe_client, euros_session.id).status == "failed"
+
+
+def test_the_bank_clock_settles_debits_when_their_days_have_passed(stripe_client: Any, sandbox: Any) -> None:
+    """Days at the bank compressed to a call: a SEPA debit (8 business days) and a monthly Bacs
+    gift's first debit (7) stay processing until that much bank time has passed, then settle as
+    chosen when paid."""
+    from .conftest import monthly_params
+
+    client, control = stripe_client, sandbox.control
+    sepa = client.v1.checkout.sessions.create(params=euros())
+    control.complete_session(sepa.id, "async", async_outcome="failed")
+    bacs = client.v1.checkout.sessions.create(
+        params=monthly_params(allowed_payment_method_types=["bacs_debit"])
+    )
+    control.complete_session(bacs.id, "async")
+    assert control.advance_bank_clock(3)["settled"] == []
+    assert client.v1.checkout.sessions.retrieve(bacs.id).payment_status == "unpaid"
+    settled = control.advance_bank_clock(10)
+    assert sorted(settled["settled"]) == sorted([sepa.id, bacs.id]) and settled["offset_days"] == 13
+    assert client.v1.checkout.sessions.retrieve(bacs.id).payment_status == "paid"
+    assert client.v1.subscriptions.retrieve(
+        client.v1.checkout.sessions.retrieve(bacs.id).subscription
+    ).status == ("active")
+    intent = client.v1.checkout.sessions.retrieve(sepa.id).payment_intent
+    assert client.v1.payment_intents.retrieve(intent).status == "requires_payment_method"
+    assert control.advance_bank_clock(30)["settled"] == []  # nothing settles twice
+    with pytest.raises(SandboxError):
+        control.advance_bank_clock(0)

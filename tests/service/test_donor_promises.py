@@ -127,7 +127,9 @@ def test_monthly_thanks_reads_right_and_says_how_to_change_or_stop(
     html = paid(client, app, sandbox, "monthly")
     assert 'Your gift of <strong class="gift-amount">£10</strong> a month to' in html
     assert "monthly gift of" not in html
-    assert "To change the amount or stop your monthly gift, contact British Red Cross" in html
+    # The signed link to change or stop it, and the charity by letter as well (not instead).
+    assert "Change the amount, update your card or stop your monthly gift</a>" in html
+    assert "You can also write to British Red Cross, quoting the reference below." in html
     assert "email" not in html.lower()
 
 

@@ -28,4 +28,7 @@ def suite_settings(database_url: str, stripe_api_base: str) -> Settings:
         rate_limit_donations_network="1000/minute",
         # No Stripe call budget: tests fire bursts against the sandbox; tests/surge sets one.
         stripe_call_budget=0,
+        # The monthly offer is a step of its own between the donate form and Checkout; the tests
+        # of that step turn it on (tests/lifecycle/test_monthly_offer.py), the rest go straight on.
+        monthly_offer=False,
     )

@@ -158,6 +158,13 @@ def get_donation(db: Session, scope: Scope, donation_id: str) -> dict[str, Any]:
         )
     )
     item["timeline"] = timeline(db, item)
+    monthly = db.execute(
+        select(
+            Donation.monthly_offer, Donation.one_off_amount, Donation.subscription_status,
+            Donation.cancelled_by, Donation.cancelled_at, Donation.cancellation_feedback,
+        ).where(Donation.id == donation_id)
+    ).one()  # fmt: skip
+    item["monthly"] = dict(monthly._mapping)
     return item
 
 

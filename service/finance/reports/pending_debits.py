@@ -43,3 +43,39 @@ def report(db: Session, scope: Scope) -> list[dict[str, Any]]:
          "fee_cover": int(cover or 0), "oldest": oldest}
         for slug, currency, count, amount, cover, oldest in db.execute(query)
     ]  # fmt: skip
+
+
+# A monthly gift still running (paid at least once, not ended) whose Direct Debit mandate the
+# donor's bank reports inactive (service/ledger/apply_mandates.py): its next renewal will fail.
+AT_RISK_STATUSES = (DonationStatus.PAID, DonationStatus.PARTIALLY_REFUNDED)
+
+
+def mandates_at_risk(db: Session, scope: Scope) -> list[dict[str, Any]]:
+    """One line per appeal and currency: monthly gifts whose bank mandate is no longer active."""
+    query = (
+        select(
+            Appeal.slug,
+            Donation.currency,
+            func.count(),
+            func.sum(Donation.amount),
+            func.min(Donation.mandate_status_at),
+        )
+        .join(Appeal, Appeal.id == Donation.appeal_id)
+        .where(
+            Donation.frequency == "monthly",
+            Donation.mandate_status == "inactive",
+            Donation.status.in_(AT_RISK_STATUSES),
+            Donation.subscription_status.is_distinct_from("canceled"),
+            Donation.subscription_status.is_distinct_from("incomplete_expired"),
+        )
+        .group_by(Appeal.slug, Donation.currency)
+        .order_by(Appeal.slug, Donation.currency)
+    )
+    limit = scope.limit(Donation.appeal_id)
+    if limit is not None:
+        query = query.where(limit)
+    return [
+        {"appeal": slug, "currency": currency, "gifts": int(count), "monthly_amount": int(amount or 0),
+         "since": since}
+        for slug, currency, count, amount, since in db.execute(query)
+    ]  # fmt: skip

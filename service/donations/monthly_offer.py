@@ -1,0 +1,216 @@
+"""The monthly offer: before Checkout, a donor giving once is offered the monthly alternative.
+
+Peers do this in a JavaScript modal (Fundraise Up's and GiveWP's "upsell to monthly"); here it is
+a page of ours between the donate form and Checkout, so it needs no JavaScript and costs no Stripe
+call. The form's POST commits the donation row as usual (``monthly_offer = 'offered'``) and, instead
+of creating its Checkout Session, answers 303 to the offer page, whose link is signed and expires
+with the checkout window. The donor presses one of two buttons:
+
+* "Give £50 once": the offer is ``declined`` and the one-off session is created, exactly as
+  without the offer;
+* "Give £15 a month instead": the unpaid row becomes monthly (``accepted``, the amount the donor
+  first chose kept in ``one_off_amount``), then its session is created in subscription mode.
+
+Either way exactly one Checkout Session is created, as without the offer. The choice is one
+conditional UPDATE on a row that has no session yet, so a double submit, a forged choice or a
+choice for a donation already paid or expired changes nothing (:class:`OfferRefused`).
+
+Not offered (the donor goes straight to Checkout): the ``MONTHLY_OFFER`` setting or the appeal's
+``monthly_offer`` is off; the appeal closes on a date (a monthly gift would outlive it); the donor
+came through the news-page widget, where they already chose "once" before the donate page; this
+process sent a donor to a surge Payment Link in the last minutes (a monthly gift has no Payment
+Link to fall back on, see :mod:`.surge`); or no monthly amount fits the appeal's limits.
+
+The suggested monthly amount (:func:`suggested_monthly_amount`) is about a third of the one-off
+gift, a figure that keeps a year's giving well above the single gift: rounded up to a whole unit,
+then to the nearest multiple of 5 units from 10 upwards (£50 once → £15 a month, £25 → £9, £10 → £4), within
+the appeal's minimum and maximum and never more than the one-off amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..currencies import exponent
+from ..fees import fee_cover_for
+from ..models import Appeal, utcnow
+from ..settings import Settings
+from ..stripe_gateway import StripeGateway
+from . import surge
+from .create import RETRYABLE, ensure_checkout_session
+from .models import Donation, DonationStatus
+from .states import advance_donation
+
+SALT = "donation-router.monthly-offer.v1"
+OFFERED, ACCEPTED, DECLINED = "offered", "accepted", "declined"
+CHOICES = ("once", "monthly")
+
+
+class OfferRefused(Exception):  # noqa: N818 - reads as what happened to the choice
+    """The offer cannot be answered: ``reason`` is invalid, expired or finished (a friendly page)."""
+
+    def __init__(self, reason: str, donation: Donation | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.donation = donation
+
+
+@dataclass(frozen=True)
+class Offer:
+    donation: Donation
+    monthly_amount: int
+    monthly_fee_cover: int
+
+
+def suggested_monthly_amount(appeal: Appeal, amount: int, currency: str) -> int | None:
+    """About a third of a one-off ``amount``, rounded to a figure people give; None if none fits."""
+    unit = 10 ** exponent(currency)
+    third = -(-amount // 3)  # rounded up, in minor units
+    whole = -(-third // unit)  # whole major units, rounded up
+    if whole >= 10:
+        whole = (whole + 2) // 5 * 5  # the nearest multiple of 5
+    suggestion = min(whole * unit, amount)
+    suggestion = max(suggestion, appeal.minimum_amounts.get(currency, 1))
+    if suggestion > amount or suggestion > appeal.maximum_amounts.get(currency, suggestion):
+        return None
+    return suggestion
+
+
+def offered_for(
+    appeal: Appeal, settings: Settings, *, frequency: str, amount: int, currency: str, via: str | None
+) -> bool:
+    """Whether this one-off gift should be offered the monthly alternative before Checkout."""
+    return (
+        frequency == "one_off"
+        and settings.monthly_offer
+        and appeal.monthly_offer
+        and appeal.closes_at is None
+        and via != "widget"
+        and not surge.recently_surging()
+        and suggested_monthly_amount(appeal, amount, currency) is not None
+    )
+
+
+def awaiting_choice(donation: Donation) -> bool:
+    return (
+        donation.monthly_offer == OFFERED
+        and donation.status in RETRYABLE
+        and donation.stripe_checkout_session_id is None
+    )
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=SALT)
+
+
+def offer_token(settings: Settings, donation: Donation) -> str:
+    return _serializer(settings).dumps({"d": donation.id})
+
+
+def offer_url(settings: Settings, donation: Donation, locale: str | None = None) -> str:
+    """The offer page's path for this donation (relative: the donor's own browser follows it)."""
+    lang = f"?lang={locale}" if locale and locale != "en" else ""
+    return f"/donate/{donation.appeal.slug}/choose/{offer_token(settings, donation)}{lang}"
+
+
+def _read_token(settings: Settings, token: str) -> str:
+    try:
+        data: Any = _serializer(settings).loads(token, max_age=settings.checkout_session_minutes * 60)
+    except SignatureExpired:
+        raise OfferRefused("expired") from None
+    except BadSignature:
+        raise OfferRefused("invalid") from None
+    if not isinstance(data, dict) or not isinstance(data.get("d"), str):
+        raise OfferRefused("invalid")
+    return data["d"]
+
+
+def _donation(db: Session, settings: Settings, token: str, appeal: Appeal) -> Donation:
+    donation = db.get(Donation, _read_token(settings, token))
+    if donation is None or donation.appeal_id != appeal.id or donation.monthly_offer is None:
+        raise OfferRefused("invalid")
+    return donation
+
+
+def offer(db: Session, settings: Settings, token: str, appeal: Appeal) -> Offer:
+    """What the offer page shows; OfferRefused when the donation is no longer waiting for a choice."""
+    donation = _donation(db, settings, token, appeal)
+    if not awaiting_choice(donation):
+        raise OfferRefused("finished", donation)
+    monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
+    if monthly is None:
+        raise OfferRefused("invalid")
+    cover = (
+        fee_cover_for(monthly, donation.currency, settings.stripe_settlement_currency)
+        if donation.fee_cover_amount
+        else 0
+    )
+    return Offer(donation, monthly, cover)
+
+
+def choose(
+    db: Session, gateway: StripeGateway, settings: Settings, token: str, appeal: Appeal, choice: str
+) -> Donation:
+    """Record the donor's answer (once) and create the one Checkout Session; returns the donation.
+
+    A repeated or late answer changes nothing: the donation continues as first decided. Raises
+    OfferRefused for a bad link or choice, or a donation no longer waiting for Checkout, and
+    CheckoutUnavailable as creating any session may.
+    """
+    if choice not in CHOICES:
+        raise OfferRefused("invalid")
+    donation = _donation(db, settings, token, appeal)
+    answered_now = False
+    if awaiting_choice(donation):
+        waiting = (
+            (Donation.id == donation.id)
+            & (Donation.monthly_offer == OFFERED)
+            & Donation.status.in_(RETRYABLE)
+            & Donation.stripe_checkout_session_id.is_(None)
+        )
+        if choice == "monthly":
+            monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
+            if monthly is None:
+                raise OfferRefused("invalid")
+            cover = (
+                fee_cover_for(monthly, donation.currency, settings.stripe_settlement_currency)
+                if donation.fee_cover_amount
+                else 0
+            )
+            values: dict[str, Any] = {
+                "monthly_offer": ACCEPTED, "frequency": "monthly", "amount": monthly,
+                "fee_cover_amount": cover, "one_off_amount": donation.amount,
+            }  # fmt: skip
+        else:
+            values = {"monthly_offer": DECLINED}
+        result = db.execute(update(Donation).where(waiting).values(**values, updated_at=utcnow()))
+        answered_now = bool(result.rowcount)  # type: ignore[attr-defined]
+        db.commit()
+        donation = db.get(Donation, donation.id, populate_existing=True)  # type: ignore[assignment]
+        assert donation is not None
+    if donation.status in RETRYABLE and donation.stripe_checkout_session_id is None:
+        # The answer that changed the row creates the session at once; a concurrent second answer
+        # waits for it (create.py: _wait_for_session) rather than racing it to Stripe.
+        wait = 0.0 if answered_now else 10.0
+        return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=wait)
+    if donation.checkout_url and donation.status in (DonationStatus.PENDING, DonationStatus.SURGE_REDIRECTED):
+        return donation  # a double submit: the session the first answer made
+    raise OfferRefused("finished", donation)
+
+
+def expire_unanswered(db: Session, settings: Settings, donation: Donation) -> bool:
+    """An offer nobody answered within the checkout window: the gift lapses with no Stripe call
+    (the sweeper's job; its signed link has expired by then too)."""
+    if not awaiting_choice(donation):
+        return False
+    if donation.created_at + timedelta(minutes=settings.checkout_session_minutes) >= utcnow():
+        return False
+    changed = advance_donation(db, donation.id, DonationStatus.EXPIRED)
+    db.commit()
+    return changed

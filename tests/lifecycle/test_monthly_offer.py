@@ -1,0 +1,291 @@
+"""The monthly offer between the donate form and Checkout (service/donations/monthly_offer.py)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from itsdangerous import TimestampSigner
+from sqlalchemy import update
+
+from service import create_app, extensions
+from service.donations import monthly_offer, surge
+from service.donations.models import Donation, DonationStatus
+from service.donations.monthly_offer import suggested_monthly_amount
+from service.ledger.sweeper import sweep
+from service.models import Appeal, utcnow
+from tests.service.helpers import session_creates
+
+FORM = "/donate/red-cross-ukraine"
+
+
+@pytest.fixture
+def offer_app(app: Flask, monkeypatch: Any) -> Iterator[Flask]:  # the ledger's clean app, offer on
+    monkeypatch.setattr(surge, "_last_redirect", float("-inf"))  # a surge test earlier in this process
+    built = create_app(
+        {"TESTING": True}, settings=extensions.settings(app).with_overrides(monthly_offer=True)
+    )
+    yield built
+    extensions.database(built).engine.dispose()
+    from service.jobs import init_jobs
+
+    init_jobs(app, extensions.settings(app))
+
+
+@pytest.fixture
+def client(offer_app: Flask) -> Any:
+    return offer_app.test_client()
+
+
+def _form(client: Any, query: str = "", **fields: str) -> dict[str, str]:
+    html = client.get(FORM + query).get_data(as_text=True)
+    token = re.search(r'name="form_token" value="([^"]+)"', html)
+    assert token
+    data = {"form_token": token.group(1), "currency": "gbp", "frequency": "one_off", "amount_choice": "2500"}
+    if 'name="via" value="widget"' in html:
+        data["via"] = "widget"
+    return {**data, **fields}
+
+
+def _donation(app: Flask, donation_id: str | None = None) -> Donation:
+    with extensions.database(app).sessionmaker() as db:
+        query = db.query(Donation)
+        found = query.get(donation_id) if donation_id else query.one()
+        assert found is not None
+        db.expunge(found)
+        return found
+
+
+def _to_offer(client: Any, **fields: str) -> str:
+    response = client.post(FORM, data=_form(client, **fields))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    assert re.match(r"^/donate/red-cross-ukraine/choose/[A-Za-z0-9_.-]+", location), location
+    return location
+
+
+def test_a_one_off_gift_is_offered_the_monthly_alternative_before_any_stripe_call(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    offer = _to_offer(client)
+    donation = _donation(offer_app)
+    assert (donation.status, donation.frequency, donation.monthly_offer) == ("created", "one_off", "offered")
+    assert session_creates(sandbox) == []
+    page = client.get(offer)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    # One form, two labelled buttons: £25 once → about a third, £9, a month; declining is one click.
+    assert html.count("<form") == 1 and html.count('type="submit"') == 2
+    assert 'name="choice" value="monthly"' in html and "Give £9 a month" in html
+    assert 'name="choice" value="once"' in html and "No thanks, give £25 once" in html
+    assert "<script" not in html
+    assert session_creates(sandbox) == []
+
+
+def test_choosing_monthly_turns_the_unpaid_gift_monthly_and_checkout_is_a_subscription(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    offer = _to_offer(client)
+    answer = client.post(offer, data={"choice": "monthly"})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith(sandbox.base_url)
+    [call] = session_creates(sandbox)
+    params = call["params"]
+    assert params["mode"] == "subscription"
+    assert params["line_items"][0]["price_data"]["unit_amount"] == "900"
+    assert params["line_items"][0]["price_data"]["recurring"]["interval"] == "month"
+    donation = _donation(offer_app)
+    assert params["client_reference_id"] == donation.id
+    assert (donation.frequency, donation.amount, donation.one_off_amount) == ("monthly", 900, 2500)
+    assert (donation.monthly_offer, donation.status) == ("accepted", "pending")
+    with offer_app.app_context(), extensions.database(offer_app).begin() as db:
+        from service.finance import tokens
+
+        secret = tokens.create_token(db, name="t", role="viewer", days=1).secret
+    detail = client.get(
+        f"/api/v1/finance/donations/{donation.id}", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert detail.get_json()["monthly"] | {"cancelled_at": None} == {
+        "monthly_offer": "accepted", "one_off_amount": 2500, "subscription_status": None,
+        "cancelled_by": None, "cancelled_at": None, "cancellation_feedback": None,
+    }  # fmt: skip
+
+    # A double submit (or the other button in an old tab) changes nothing and makes no second session.
+    for choice in ("monthly", "once"):
+        again = client.post(offer, data={"choice": choice})
+        assert again.status_code == 303 and again.headers["Location"] == answer.headers["Location"]
+    assert len(session_creates(sandbox)) == 1
+    assert _donation(offer_app).frequency == "monthly"
+
+
+def test_declining_goes_to_the_one_off_checkout_unchanged(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    offer = _to_offer(client)
+    assert client.post(offer, data={"choice": "once"}).status_code == 303
+    [call] = session_creates(sandbox)
+    assert call["params"]["mode"] == "payment"
+    assert call["params"]["line_items"][0]["price_data"]["unit_amount"] == "2500"
+    donation = _donation(offer_app)
+    assert (donation.frequency, donation.amount, donation.monthly_offer, donation.one_off_amount) == (
+        "one_off", 2500, "declined", None,
+    )  # fmt: skip
+
+
+def test_fee_cover_is_worked_out_again_for_the_monthly_amount(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    offer = _to_offer(client, cover_fees="1")
+    assert "Your gift of £9 plus the processing fee, each month." in client.get(offer).get_data(as_text=True)
+    client.post(offer, data={"choice": "monthly"})
+    donation = _donation(offer_app)
+    assert donation.amount == 900 and 0 < donation.fee_cover_amount < 100
+    unit = session_creates(sandbox)[0]["params"]["line_items"][0]["price_data"]["unit_amount"]
+    assert unit == str(900 + donation.fee_cover_amount)
+
+
+@pytest.mark.parametrize(
+    ("choice", "mangle", "status"),
+    [
+        ("weekly", lambda url: url, 404),  # a forged choice
+        ("", lambda url: url, 404),
+        ("monthly", lambda url: url[:-3] + ("abc" if not url.endswith("abc") else "xyz"), 404),  # tampered
+        ("monthly", lambda url: url.replace("red-cross-ukraine", "other-appeal"), 404),
+    ],
+)
+def test_bad_input_gets_a_friendly_page_and_changes_nothing(
+    client: Any, offer_app: Flask, sandbox: Any, choice: str, mangle: Any, status: int
+) -> None:
+    offer = _to_offer(client)
+    response = client.post(mangle(offer), data={"choice": choice})
+    assert response.status_code == status
+    html = response.get_data(as_text=True)
+    assert "Traceback" not in html and ("can" in html or "not found" in html.lower())
+    donation = _donation(offer_app)
+    assert (donation.status, donation.frequency, donation.monthly_offer) == ("created", "one_off", "offered")
+    assert session_creates(sandbox) == []
+
+
+def test_a_link_for_another_donation_id_is_refused(client: Any, offer_app: Flask, sandbox: Any) -> None:
+    _to_offer(client)
+    settings = extensions.settings(offer_app)
+    forged = monthly_offer._serializer(settings.with_overrides(secret_key="x" * 40)).dumps(
+        {"d": _donation(offer_app).id}
+    )
+    assert client.post(f"{FORM}/choose/{forged}", data={"choice": "monthly"}).status_code == 404
+    assert _donation(offer_app).monthly_offer == "offered" and session_creates(sandbox) == []
+
+
+def test_an_expired_offer_is_refused(client: Any, offer_app: Flask, sandbox: Any, monkeypatch: Any) -> None:
+    real = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) - 2 * 3600)
+    offer = _to_offer(client)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", real)
+    response = client.post(offer, data={"choice": "monthly"})
+    assert response.status_code == 410 and "This page has expired" in response.get_data(as_text=True)
+    assert _donation(offer_app).frequency == "one_off" and session_creates(sandbox) == []
+
+
+def test_an_already_paid_donation_is_not_changed(client: Any, offer_app: Flask, sandbox: Any) -> None:
+    offer = _to_offer(client)
+    with extensions.database(offer_app).sessionmaker.begin() as db:
+        db.execute(update(Donation).values(status=DonationStatus.PAID, paid_at=utcnow()))
+    response = client.post(offer, data={"choice": "monthly"})
+    assert response.status_code == 409
+    assert "This gift has been paid" in response.get_data(as_text=True)
+    donation = _donation(offer_app)
+    assert (donation.frequency, donation.amount, donation.monthly_offer) == ("one_off", 2500, "offered")
+    assert session_creates(sandbox) == []
+
+
+def test_resubmitting_the_donate_form_returns_to_the_same_offer(client: Any, offer_app: Flask) -> None:
+    data = _form(client)
+    first = client.post(FORM, data=data)
+    second = client.post(FORM, data=data)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"].split("/choose/")[0] == second.headers["Location"].split("/choose/")[0]
+    with extensions.database(offer_app).sessionmaker() as db:
+        assert db.query(Donation).count() == 1
+
+
+@pytest.mark.parametrize(
+    "arrange",
+    ["monthly_form", "appeal_off", "setting_off", "widget", "surge", "closing_appeal"],
+)
+def test_no_offer_where_it_does_not_belong(
+    client: Any, app: Flask, offer_app: Flask, sandbox: Any, monkeypatch: Any, arrange: str
+) -> None:
+    fields: dict[str, str] = {}
+    query = ""
+    if arrange == "monthly_form":
+        fields["frequency"] = "monthly"
+    elif arrange == "appeal_off":
+        with extensions.database(offer_app).sessionmaker.begin() as db:
+            db.execute(update(Appeal).values(monthly_offer=False))
+        extensions.appeal_cache(offer_app).clear()
+    elif arrange == "setting_off":
+        client = app.test_client()  # the suite's settings: MONTHLY_OFFER off
+    elif arrange == "widget":
+        query = "?via=widget&frequency=one_off&amount=2500"
+    elif arrange == "surge":
+        monkeypatch.setattr(surge, "_last_redirect", time.monotonic())
+    elif arrange == "closing_appeal":
+        with extensions.database(offer_app).sessionmaker.begin() as db:
+            db.execute(update(Appeal).values(closes_at=utcnow() + timedelta(days=30)))
+        extensions.appeal_cache(offer_app).clear()
+    response = client.post(FORM, data=_form(client, query, **fields))
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith(sandbox.base_url)  # straight to Checkout
+    assert len(session_creates(sandbox)) == 1
+    assert _donation(offer_app).monthly_offer is None
+
+
+def test_the_offer_speaks_ukrainian(client: Any) -> None:
+    response = client.post(
+        FORM + "?lang=uk", data=_form(client, "?lang=uk", custom_amount="", amount_choice="5000")
+    )
+    assert response.status_code == 303 and "lang=uk" in response.headers["Location"]
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<html lang="uk">' in html and "Може, щомісяця?" in html
+    # Babel's Ukrainian money: £50 once, £15 a month.
+    assert "Давати 15\xa0GBP щомісяця" in html and "дати 50\xa0GBP один раз" in html
+
+
+def test_the_sweeper_leaves_an_unanswered_offer_alone_then_lets_it_lapse_without_stripe(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    _to_offer(client)
+    with extensions.database(offer_app).sessionmaker.begin() as db:
+        db.execute(update(Donation).values(created_at=utcnow() - timedelta(minutes=5)))
+    settings = extensions.settings(offer_app)
+    gateway = extensions.stripe_gateway(offer_app)
+    sessions = extensions.database(offer_app).sessionmaker
+    assert sweep(sessions, gateway, settings)["session_created"] == 0
+    assert _donation(offer_app).status == "created" and session_creates(sandbox) == []
+    with extensions.database(offer_app).sessionmaker.begin() as db:
+        db.execute(update(Donation).values(created_at=utcnow() - timedelta(minutes=61)))
+    assert sweep(sessions, gateway, settings)["offer_expired"] == 1
+    assert _donation(offer_app).status == "expired" and session_creates(sandbox) == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [(5000, "gbp", 1500), (2500, "gbp", 900), (1000, "gbp", 400), (10000, "gbp", 3500), (500, "gbp", 200),
+     (100, "gbp", 100), (3000, "jpy", 1000), (5000, "eur", 1500)],
+)  # fmt: skip
+def test_the_suggested_monthly_amount_rule(amount: int, currency: str, expected: int) -> None:
+    appeal = Appeal(
+        minimum_amounts={"gbp": 100, "eur": 100, "jpy": 100},
+        maximum_amounts={"gbp": 10**7, "eur": 10**7, "jpy": 10**7},
+    )
+    assert suggested_monthly_amount(appeal, amount, currency) == expected
+
+
+def test_no_suggestion_below_the_appeals_minimum() -> None:
+    appeal = Appeal(minimum_amounts={"gbp": 500}, maximum_amounts={"gbp": 10**7})
+    assert suggested_monthly_amount(appeal, 400, "gbp") is None
+    assert suggested_monthly_amount(appeal, 600, "gbp") == 500
