@@ -1,4 +1,5 @@
-"""Reading the ledger as finance would: a fresh session for every question (the ``ledger`` fixture)."""
+"""Reading the ledger as finance would: a fresh session for every question (the ``ledger`` fixture);
+waiting for the sandbox's webhook deliveries; a donation's stored row."""
 
 from __future__ import annotations
 
@@ -49,3 +50,14 @@ class Ledger:
     def payouts(self) -> list[Payout]:
         with self._session() as db:
             return list(db.scalars(select(Payout).order_by(Payout.id)))
+
+
+def delivered(sandbox: Any) -> None:
+    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+
+
+def donation_row(app: Any, donation_id: str) -> Donation:
+    with extensions.database(app).sessionmaker() as db:
+        found = db.get(Donation, donation_id)
+        assert found is not None
+        return found
