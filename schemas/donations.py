@@ -99,7 +99,9 @@ class DonationCreateSchema(StrictSchema):
     source = fields.Nested(SourceSchema, load_default=None)
     cover_fees = fields.Boolean(
         load_default=False,
-        metadata={"description": "Add the estimated card fee so the charity receives the whole gift."},
+        metadata={
+            "description": "Add the estimated payment processing fee so the charity receives the whole gift."
+        },
     )
     anonymous = fields.Boolean(load_default=False, metadata={"description": "Show no name anywhere public."})
     gift_aid = fields.Nested(GiftAidSchema, load_default=None)

@@ -53,7 +53,16 @@ class AtRiskSchema(Schema):
     donation_id = fields.String()
     appeal = fields.String()
     subscription_status = fields.String(
-        metadata={"description": "past_due: Stripe is retrying; unpaid: retries over, not charging."}
+        metadata={
+            "description": "past_due: Stripe is retrying; unpaid: retries over, not charging; active with "
+            "mandate_status inactive: the donor's bank cancelled the Direct Debit, the next debit will fail."
+        }
+    )
+    mandate_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "A Direct Debit gift's mandate: active, inactive or pending; null for cards."
+        },
     )
     since = fields.AwareDateTime(allow_none=True)
     amount = fields.Integer(metadata={"description": "Per month, in minor units (fee cover included)."})

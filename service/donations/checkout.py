@@ -206,7 +206,7 @@ def _description(donation: Donation, appeal: Appeal) -> str:
     if not donation.fee_cover_amount:
         return gettext("To %(charity)s", locale, charity=appeal.charity_name)
     return gettext(
-        "To %(charity)s: your gift of %(gift)s plus %(cover)s to cover card fees",
+        "To %(charity)s: your gift of %(gift)s plus %(cover)s to cover processing fees",
         locale,
         charity=appeal.charity_name,
         gift=money(donation.amount, donation.currency, locale),

@@ -119,7 +119,7 @@ def options_context(appeal: Appeal, values: Mapping[str, Any]) -> dict[str, Any]
     rule = f"{percent}% + {money(rate.fixed, currency)}" if rate.fixed else f"{percent}%"
     return {
         "fee_rule": gettext(
-            "Card fees are %(rule)s per payment. You'll see the total before you pay.", rule=rule
+            "Processing fees are %(rule)s per payment. You'll see the total before you pay.", rule=rule
         ),
         "fee_estimate_template": gettext(FEE_ESTIMATE),
         "fee_basis_points": int(rate.percent * 100),

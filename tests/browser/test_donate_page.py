@@ -116,7 +116,7 @@ def test_without_javascript_the_typed_amount_still_wins_and_the_hint_states_the_
     page = phone_no_js
     page.goto(f"{live_server.url}{DONATE}")
     assert page.get_by_label("£25", exact=True).is_checked()
-    assert "Card fees are 1.5% + £0.20 per payment." in page.locator("#cover-hint").inner_text()
+    assert "Processing fees are 1.5% + £0.20 per payment." in page.locator("#cover-hint").inner_text()
     assert not page.locator("#fee-estimate").is_visible()
     page.get_by_label("Other amount in GBP").fill("7.50")
     assert page.get_by_label("£25", exact=True).is_checked()  # nothing changes it without JavaScript

@@ -38,7 +38,7 @@ def _failed_payment_emails(client: Any, donation_id: str) -> list[str]:
 
 
 def test_a_cancelled_mandate_puts_the_gift_at_risk_until_stripe_ends_it(
-    client: Any, sandbox: Any, live_server: Any, issue: Any
+    client: Any, sandbox: Any, live_server: Any, issue: Any, finance_get: Any
 ) -> None:
     body = {"appeal": "red-cross-ukraine", "amount": 1500, "currency": "gbp", "frequency": "monthly",
             "pay_by": "bank_debit", "email": "sortcode@example.org"}  # fmt: skip
@@ -64,6 +64,18 @@ def test_a_cancelled_mandate_puts_the_gift_at_risk_until_stripe_ends_it(
     html = client.get("/finance/").get_data(as_text=True)
     row = html.split(SECTION, 1)[1].split('<th scope="row">red-cross-ukraine</th>', 1)[1].split("</tr>", 1)[0]
     assert "<td>GBP</td>" in row and '<td class="num">1</td>' in row and '<td class="num">£15.00</td>' in row
+    # The same gift is in finance's one list of monthly gifts at risk (API, CSV and page).
+    (listed,) = [
+        g for g in finance_get("/monthly-gifts").get_json()["at_risk"] if g["donation_id"] == donation_id
+    ]
+    assert (listed["mandate_status"], listed["subscription_status"], listed["amount"]) == (
+        "inactive",
+        "active",
+        1500,
+    )
+    assert listed["since"] is not None
+    page = client.get("/finance/monthly-gifts").get_data(as_text=True)
+    assert donation_id in page and "Direct Debit cancelled at the bank" in page
 
     # Stripe's next debit on it fails; the donor is asked for a new way to pay, not a new card.
     invoice = sandbox.control.advance_subscription(marked.stripe_subscription_id, "paid")
@@ -82,6 +94,8 @@ def test_a_cancelled_mandate_puts_the_gift_at_risk_until_stripe_ends_it(
     ended = _donation(client, donation_id)
     assert (ended.status, ended.subscription_status) == (DonationStatus.CANCELLED, "canceled")
     assert SECTION not in client.get("/finance/").get_data(as_text=True)
+    at_risk = finance_get("/monthly-gifts").get_json()["at_risk"]
+    assert donation_id not in [g["donation_id"] for g in at_risk]
 
 
 def test_a_mandate_the_ledger_never_saw_paid_is_ignored(client: Any, sandbox: Any, live_server: Any) -> None:

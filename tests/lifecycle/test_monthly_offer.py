@@ -140,7 +140,7 @@ def test_fee_cover_is_worked_out_again_for_the_monthly_amount(
     client: Any, offer_app: Flask, sandbox: Any
 ) -> None:
     offer = _to_offer(client, cover_fees="1")
-    assert "Your gift of £9 plus the card fee, each month." in client.get(offer).get_data(as_text=True)
+    assert "Your gift of £9 plus the processing fee, each month." in client.get(offer).get_data(as_text=True)
     client.post(offer, data={"choice": "monthly"})
     donation = _donation(offer_app)
     assert donation.amount == 900 and 0 < donation.fee_cover_amount < 100

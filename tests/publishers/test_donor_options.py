@@ -21,7 +21,10 @@ def test_fee_cover_is_added_to_what_stripe_charges_and_recorded_apart(
     assert (donation.amount, donation.fee_cover_amount) == (2500, cover)
     params = session_params(sandbox)
     assert params["line_items"][0]["price_data"]["unit_amount"] == str(2500 + cover)
-    assert "£0.59 to cover card fees" in params["line_items"][0]["price_data"]["product_data"]["description"]
+    assert (
+        "£0.59 to cover processing fees"
+        in params["line_items"][0]["price_data"]["product_data"]["description"]
+    )
     assert params["metadata"]["fee_cover_amount"] == str(cover)
     assert params["metadata"]["gift_amount"] == "2500"
     # The ledger recorded the whole charge without flagging it as a mismatch, and the real fee

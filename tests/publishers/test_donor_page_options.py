@@ -31,7 +31,7 @@ def test_page_states_the_fee_rule_and_each_suggestions_estimate(client: Any) -> 
     html = client.get(FORM + "?amount=2500").get_data(as_text=True)
     assert 'name="cover_fees" value="1"' in html
     # Without JavaScript the hint states the rule, true whatever amount is chosen...
-    assert "Card fees are 1.5% + £0.20 per payment. You&#39;ll see the total before you pay." in html
+    assert "Processing fees are 1.5% + £0.20 per payment. You&#39;ll see the total before you pay." in html
     assert "About £0.59 on a £25 gift" not in re.sub(r'data-fee-estimate="[^"]*"', "", html)
     # ...and each suggestion carries its own estimate for donate.js to show when it is chosen.
     assert 'value="2500" data-fee-estimate="About £0.59 on a £25 gift."' in html
@@ -44,7 +44,7 @@ def test_covering_the_fee_adds_it_to_what_stripe_charges(client: Any, app: Any, 
     assert (donation.amount, donation.fee_cover_amount) == (2500, cover)
     price = session_creates(sandbox)[-1]["params"]["line_items"][0]["price_data"]
     assert price["unit_amount"] == str(2500 + cover)
-    assert "£25 plus £0.59 to cover card fees" in price["product_data"]["description"]
+    assert "£25 plus £0.59 to cover processing fees" in price["product_data"]["description"]
 
 
 def test_link_can_pretick_fee_cover_but_never_gift_aid(client: Any) -> None:
@@ -124,7 +124,7 @@ def test_thank_you_page_mentions_the_fee_cover(client: Any, app: Any, sandbox: A
     html = client.get(f"{FORM}/thanks?session_id={donation.stripe_checkout_session_id}").get_data(
         as_text=True
     )
-    assert "You also added £0.59 to cover the card fees" in html
+    assert "You also added £0.59 to cover the processing fees" in html
 
 
 def test_checkout_names_the_gift_in_the_donors_language(client: Any, app: Any, sandbox: Any) -> None:
@@ -132,5 +132,5 @@ def test_checkout_names_the_gift_in_the_donors_language(client: Any, app: Any, s
     product = session_creates(sandbox)[-1]["params"]["line_items"][0]["price_data"]["product_data"]
     assert product["name"] == "Пожертва: Red Cross Emergency Appeal (Ukraine)"
     assert product["description"] == (
-        "Для British Red Cross: ваша пожертва 25\xa0GBP і 0,59\xa0GBP на покриття комісії за картку"
+        "Для British Red Cross: ваша пожертва 25\xa0GBP і 0,59\xa0GBP на покриття комісії за обробку платежу"
     )

@@ -7,7 +7,8 @@ all read these two functions.
   (``service/cancellations.py``: the donor in the portal, the last failed retry, a dispute, or
   staff), the reason and comment the donor gave in Stripe's portal (the comment only to tokens
   that see personal data: it is the donor's own words), and how many payments the gift made.
-* **At risk**: running gifts whose last payment failed. ``past_due``: Stripe is retrying the
+* **At risk**: running gifts whose last payment failed, or whose Direct Debit mandate the donor's
+  bank reports inactive (``service/ledger/apply_mandates.py``: the next debit will fail). ``past_due``: Stripe is retrying the
   card (the donor has an "update your card" email with the portal link); ``unpaid``: Stripe's
   retries are over and the subscription stays open without charging (the account's setting, see
   Billing → Revenue recovery); with the other setting the gift is cancelled instead and appears
@@ -22,10 +23,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from ...donations.models import Donation
+from ...donations.models import Donation, DonationStatus
 from ...models import Appeal, Payment, WebhookEvent
 from .scope import Scope
 
@@ -36,9 +37,11 @@ CANCELLATION_COLUMNS = [
     "started_at", "subscription_status", "feedback", "comment",
 ]  # fmt: skip
 AT_RISK_COLUMNS = [
-    "donation_id", "appeal", "subscription_status", "since", "amount", "currency", "failed_attempts",
-    "last_failed_at", "payments", "started_at",
+    "donation_id", "appeal", "subscription_status", "mandate_status", "since", "amount", "currency",
+    "failed_attempts", "last_failed_at", "payments", "started_at",
 ]  # fmt: skip
+# A running gift (paid, not ended) whose bank mandate is inactive: its next debit will fail.
+RUNNING = (DonationStatus.PAID, DonationStatus.PARTIALLY_REFUNDED)
 
 
 def _payments() -> Any:
@@ -104,25 +107,33 @@ def cancellations(
 
 
 def at_risk(db: Session, scope: Scope, limit: int | None = None) -> list[dict[str, Any]]:
-    """Running monthly gifts whose last payment failed, the longest at risk first."""
+    """Running monthly gifts whose last payment failed or whose mandate is gone, longest at risk first."""
     attempts, last_failed = _failures()
+    mandate_gone = (
+        (Donation.mandate_status == "inactive")
+        & Donation.status.in_(RUNNING)
+        & (Donation.subscription_status.is_(None) | Donation.subscription_status.not_in(ENDED))
+    )
+    since = func.coalesce(Donation.subscription_status_at, Donation.mandate_status_at)
     query = (
         select(
-            Donation.id, Appeal.slug, Donation.subscription_status, Donation.subscription_status_at,
+            Donation.id, Appeal.slug, Donation.subscription_status, Donation.mandate_status,
+            case((Donation.subscription_status.in_(AT_RISK), Donation.subscription_status_at),
+                 else_=Donation.mandate_status_at).label("since"),
             (Donation.amount + Donation.fee_cover_amount).label("amount"), Donation.currency,
             attempts.label("attempts"), last_failed.label("last_failed"), _payments().label("payments"),
             Donation.paid_at,
         )
         .join(Appeal, Appeal.id == Donation.appeal_id)
-        .where(Donation.frequency == "monthly", Donation.subscription_status.in_(AT_RISK))
-        .order_by(Donation.subscription_status_at, Donation.id)
+        .where(Donation.frequency == "monthly", Donation.subscription_status.in_(AT_RISK) | mandate_gone)
+        .order_by(since, Donation.id)
     )  # fmt: skip
     if limit is not None:
         query = query.limit(limit)
     return [
         {
             "donation_id": row.id, "appeal": row.slug, "subscription_status": row.subscription_status,
-            "since": row.subscription_status_at, "amount": int(row.amount), "currency": row.currency,
+            "mandate_status": row.mandate_status, "since": row.since, "amount": int(row.amount), "currency": row.currency,
             "failed_attempts": int(row.attempts or 0), "last_failed_at": row.last_failed,
             "payments": int(row.payments or 0), "started_at": row.paid_at,
         }
