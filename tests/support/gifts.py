@@ -9,6 +9,7 @@ from service import extensions
 from tests.support.ledger import delivered
 
 GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp"}
+ONE_OFF_GIFT = {**GIFT, "frequency": "one_off"}
 GIFT_AID = {
     "first_name": "Olena",
     "last_name": "Smith-Jones",

@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from flask import Flask
 from sqlalchemy import select
 
 from service import extensions
 from service.donations.models import Donation
 from service.models import Payment, Payout, WebhookEvent
+from tests.ledger.payloads import post
 
 
 @dataclass
@@ -61,3 +63,15 @@ def donation_row(app: Any, donation_id: str) -> Donation:
         found = db.get(Donation, donation_id)
         assert found is not None
         return found
+
+
+def deliver_all_events(client: Any, sandbox: Any, *, strip_session_metadata: bool = False) -> None:
+    """Deliver every event the payment produced, oldest first, signed as Stripe signs them."""
+    listed = requests.get(
+        f"{sandbox.base_url}/v1/events", params={"limit": 100}, auth=("sk_test_suite", ""), timeout=5
+    )
+    events = listed.json()["data"]
+    for event in reversed(events):
+        if strip_session_metadata and event["type"].startswith("checkout.session."):
+            event["data"]["object"]["metadata"] = {}
+        assert post(client, event).status_code == 200
