@@ -8,9 +8,8 @@ from sqlalchemy import update
 
 from service import extensions
 from service.models import Appeal
-from tests.finance.test_pages import sign_in
-from tests.ledger.test_sandbox_flows import delivered
-from tests.support.finance import donate, stored_donation
+from tests.support.finance import donate, sign_in, stored_donation
+from tests.support.ledger import delivered
 
 CHARITY = "acct_1RedCrossUK"
 

@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 
 from service import extensions
-from tests.finance.test_reports import stripe_balance
-
-
-def delivered(sandbox) -> None:
-    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+from tests.support.finance import stripe_balance
+from tests.support.ledger import delivered
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from service import extensions
 from service.donations.models import Donation, DonationStatus
 from service.emails import compose
 from service.outbox import OutboxMessage
-
-from .test_pages import sign_in
+from tests.support.finance import sign_in
 
 SECTION = "Monthly gifts at risk: Direct Debit cancelled at the bank"
 

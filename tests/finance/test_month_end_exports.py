@@ -9,7 +9,7 @@ import re
 from decimal import Decimal
 
 from service import extensions
-from tests.finance.test_pages import sign_in
+from tests.support.finance import sign_in
 
 
 def read(response):

@@ -8,8 +8,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from service.models import utcnow
-from tests.finance.test_pages import sign_in
-from tests.support.finance import bearer
+from tests.support.finance import bearer, sign_in
 
 
 def read(response):

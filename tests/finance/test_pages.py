@@ -5,17 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.service.helpers import VALID
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match
-    return match.group(1)
-
-
-def sign_in(client, secret, next_path=""):
-    token = csrf(client.get("/finance/sign-in").get_data(as_text=True))
-    return client.post("/finance/sign-in", data={"token": secret, "csrf_token": token, "next": next_path})
+from tests.support.finance import csrf, sign_in
 
 
 def test_pages_redirect_to_sign_in_without_a_session(client):

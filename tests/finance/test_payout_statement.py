@@ -6,7 +6,7 @@ import csv
 import io
 from decimal import Decimal
 
-from tests.finance.test_pages import sign_in
+from tests.support.finance import sign_in
 
 
 def read(response):

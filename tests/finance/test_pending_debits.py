@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service import extensions
-
-from .test_pages import sign_in
+from tests.support.finance import sign_in
 
 
 def _debit(client: Any, sandbox: Any, amount: int, currency: str = "eur", **extra: Any) -> str:

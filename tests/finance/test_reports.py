@@ -4,22 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import requests
-
 from service import extensions
-
-
-def stripe_balance(sandbox, **params):
-    """Stripe's own balance transactions (all pages), as finance would download them."""
-    found, after = [], None
-    while True:
-        query = {"limit": 100, **params, **({"starting_after": after} if after else {})}
-        page = requests.get(f"{sandbox.base_url}/v1/balance_transactions", params=query,
-                            auth=("sk_test_suite", ""), timeout=10).json()  # fmt: skip
-        found += page["data"]
-        if not page["has_more"]:
-            return found
-        after = page["data"][-1]["id"]
+from tests.support.finance import stripe_balance
 
 
 def test_reconciliation_matches_stripe_to_the_minor_unit(finance_get, built_ledger, sandbox):

@@ -17,7 +17,7 @@ from service.donations import DonationRequest, create_donation
 from service.donations.checkout import transfer_percent
 from service.donations.models import DonationStatus
 from service.models import Appeal, Payout, Transfer
-from tests.ledger.test_sandbox_flows import delivered
+from tests.support.ledger import delivered
 
 CHARITY = "acct_1RedCrossUK"
 

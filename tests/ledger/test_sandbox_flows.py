@@ -10,10 +10,7 @@ import stripe
 
 from service import extensions
 from service.donations.models import DonationStatus
-
-
-def delivered(sandbox) -> None:
-    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+from tests.support.ledger import delivered
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import requests
 from service import extensions
 from service.finance import tokens
 from service.manage import manage_token
-from tests.lifecycle.test_manage import delivered, donation_row, monthly  # noqa: F401
+from tests.support.ledger import delivered, donation_row
 
 
 def _token(app: Any, role: str = "accountant") -> str:
@@ -34,7 +34,7 @@ def _stop_in_portal(app: Any, donation: Any, sandbox: Any) -> None:
     delivered(sandbox)
 
 
-def test_a_failed_payment_puts_the_gift_at_risk_then_the_donor_stops_it(monthly, mail_app, sandbox) -> None:  # noqa: F811
+def test_a_failed_payment_puts_the_gift_at_risk_then_the_donor_stops_it(monthly, mail_app, sandbox) -> None:
     donation, _ = monthly
     assert _get(mail_app).get_json()["at_risk"] == []
     sandbox.control.advance_subscription(donation.stripe_subscription_id, "failed")
@@ -76,7 +76,7 @@ def test_a_failed_payment_puts_the_gift_at_risk_then_the_donor_stops_it(monthly,
     assert _get(mail_app, "?from=2020-01-01&to=2020-01-31").get_json()["cancellations"] == []
 
 
-def test_staff_and_failed_payments_are_told_apart_from_donors(monthly, mail_app, sandbox) -> None:  # noqa: F811
+def test_staff_and_failed_payments_are_told_apart_from_donors(monthly, mail_app, sandbox) -> None:
     donation, _ = monthly
     extensions.stripe_gateway(mail_app).client.v1.subscriptions.cancel(donation.stripe_subscription_id)
     delivered(sandbox)
@@ -85,7 +85,7 @@ def test_staff_and_failed_payments_are_told_apart_from_donors(monthly, mail_app,
     assert donation_row(mail_app, donation.id).cancelled_by == "staff"
 
 
-def test_cancellations_and_at_risk_as_csv_and_on_the_finance_page(monthly, mail_app, sandbox) -> None:  # noqa: F811
+def test_cancellations_and_at_risk_as_csv_and_on_the_finance_page(monthly, mail_app, sandbox) -> None:
     donation, _ = monthly
     invoice = sandbox.control.advance_subscription(donation.stripe_subscription_id, "failed")
     delivered(sandbox)

@@ -16,7 +16,7 @@ from service import create_app, extensions
 from service.donations.models import Donation
 from service.models import Appeal
 from tests.lifecycle.smtp import SmtpServer
-from tests.lifecycle.test_receipts import _pay
+from tests.support.gifts import pay
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def _paid_receipt(
     from tests.support.servers import serving_webhooks
 
     with serving_webhooks(app, sandbox):
-        donation = _pay(sandbox, app, locale=locale)
+        donation = pay(sandbox, app, locale=locale)
     (message,) = smtp.mailbox.messages
     return donation, message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
 

@@ -12,14 +12,9 @@ import time_machine
 from sqlalchemy import select
 
 from service import extensions
-from service.donations.models import Donation
 from service.manage import LINK_DAYS, manage_token
 from service.outbox import OutboxMessage
-from tests.support.servers import serving_webhooks
-
-
-def delivered(sandbox: Any) -> None:
-    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+from tests.support.ledger import delivered, donation_row
 
 
 def messages(app: Any, kind: str | None = None) -> list[OutboxMessage]:
@@ -28,32 +23,6 @@ def messages(app: Any, kind: str | None = None) -> list[OutboxMessage]:
         if kind:
             query = query.where(OutboxMessage.kind == kind)
         return list(db.scalars(query))
-
-
-def donation_row(app: Any, donation_id: str) -> Donation:
-    with extensions.database(app).sessionmaker() as db:
-        found = db.get(Donation, donation_id)
-        assert found is not None
-        return found
-
-
-@pytest.fixture
-def monthly(mail_app, sandbox, smtp) -> Any:
-    """A paid monthly gift of £10, its receipt sent over SMTP, webhooks flowing to the app."""
-    from service.donations import DonationRequest, create_donation
-
-    with serving_webhooks(mail_app, sandbox) as url:
-        with mail_app.app_context():
-            db = extensions.database(mail_app).sessionmaker()
-            request = DonationRequest(appeal="red-cross-ukraine", amount=1000, currency="gbp",
-                                      frequency="monthly", email="monthly@example.org")  # fmt: skip
-            donation, _ = create_donation(
-                db, extensions.stripe_gateway(mail_app), extensions.settings(mail_app), request
-            )
-            db.close()
-        sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
-        delivered(sandbox)
-        yield donation_row(mail_app, donation.id), url
 
 
 def link_in(message: Any) -> str:

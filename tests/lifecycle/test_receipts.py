@@ -9,10 +9,8 @@ from sqlalchemy import select
 from service import extensions
 from service.email_delivery import deliver
 from service.outbox import MessageStatus, OutboxMessage
-
-
-def delivered(sandbox: Any) -> None:
-    assert sandbox.control.wait_for_webhooks(timeout=20), "webhook deliveries did not finish"
+from tests.support.gifts import pay
+from tests.support.ledger import delivered
 
 
 def outbox_rows(app: Any) -> list[OutboxMessage]:
@@ -35,37 +33,12 @@ def test_paid_gift_queues_one_receipt_kept_locally_without_mail_url(live_server,
     assert "Your receipt: £25 to Red Cross" in page.get_data(as_text=True)
 
 
-def _pay(sandbox: Any, app: Any, *, locale: str | None = None, email: str = "donor@example.org") -> Any:
-    from service.donations import DonationRequest, create_donation
-
-    with app.app_context():
-        db = extensions.database(app).sessionmaker()
-        try:
-            request = DonationRequest(appeal="red-cross-ukraine", amount=2500, currency="gbp",
-                                      frequency="one_off", email=email)  # fmt: skip
-            donation, _ = create_donation(
-                db, extensions.stripe_gateway(app), extensions.settings(app), request
-            )
-            if locale:
-                from sqlalchemy import update
-
-                from service.donations.models import Donation
-
-                db.execute(update(Donation).where(Donation.id == donation.id).values(locale=locale))
-                db.commit()
-        finally:
-            db.close()
-    sandbox.control.complete_session(donation.stripe_checkout_session_id, "paid")
-    delivered(sandbox)
-    return donation
-
-
 def test_receipt_over_smtp_once_though_every_event_is_delivered_twice(mail_app, sandbox, smtp):
     from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox):
         sandbox.control.configure_webhooks(duplicate=True)
-        donation = _pay(sandbox, mail_app)
+        donation = pay(sandbox, mail_app)
     (message,) = smtp.mailbox.messages
     assert message["To"] == "donor@example.org"
     assert message["From"] == "Red Cross <giving@redcross.test>"
@@ -87,7 +60,7 @@ def test_receipt_in_ukrainian(mail_app, sandbox, smtp):
     from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox):
-        _pay(sandbox, mail_app, locale="uk")
+        pay(sandbox, mail_app, locale="uk")
     (message,) = smtp.mailbox.messages
     assert message["Subject"].startswith("Ваша квитанція: ")
     assert message["Content-Language"] == "uk"
@@ -103,7 +76,7 @@ def test_smtp_outage_delays_the_receipt_then_sends_it_once(mail_app, sandbox, sm
 
     smtp.mailbox.mode = "unavailable"
     with serving_webhooks(mail_app, sandbox):
-        _pay(sandbox, mail_app)
+        pay(sandbox, mail_app)
     (row,) = outbox_rows(mail_app)
     assert (row.status, row.attempts) == (MessageStatus.PENDING, 1)
     assert "421" in row.last_error
@@ -127,7 +100,7 @@ def test_refused_address_fails_for_good_and_operators_see_it(mail_app, sandbox, 
     from tests.support.servers import serving_webhooks
 
     with serving_webhooks(mail_app, sandbox):
-        _pay(sandbox, mail_app, email="refused@example.org")
+        pay(sandbox, mail_app, email="refused@example.org")
     (row,) = outbox_rows(mail_app)
     assert row.status == MessageStatus.FAILED and "550" in row.last_error
     result = mail_app.test_cli_runner().invoke(args=["mail", "failed"])

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from service import extensions
 from service.donations.models import Donation
 from service.models import Appeal
-from tests.publishers.test_browser_embed import AXE, QuietHandler
 from tests.support.appeal_definitions import RULE, appeal
+from tests.support.browser import AXE, QuietHandler
 from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

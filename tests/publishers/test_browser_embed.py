@@ -6,11 +6,8 @@ while the service answers on ``127.0.0.1``: two origins, as on the real web.
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,64 +15,11 @@ import pytest
 from sqlalchemy import update
 
 from service import extensions
-from service.donations.models import Donation, DonationStatus
 from service.fees import fee_cover_for
-from service.models import Appeal, Payment, utcnow
-from tests.support.servers import free_port
+from service.models import Appeal
+from tests.support.browser import ARTIFACTS, AXE, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshots, kept by CI
-AXE = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-NEWS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Winter in Kharkiv</title>
-<style>a {{ display: inline-block; color: #00e; }} section, p {{ all: unset; }}</style></head>
-<body><main><h1>Winter in Kharkiv</h1>
-<p>Families are preparing for a winter without heating.</p>
-<p><a href="{app}/donate/red-cross-ukraine?utm_source=news-example&amp;utm_campaign=winter" data-donation-widget>
-Donate to the Red Cross Emergency Appeal</a></p>
-{script}
-</main></body></html>
-"""
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:  # the test output is not an access log
-        pass
-
-
-@pytest.fixture
-def news_site(tmp_path: Path, live_server: Any) -> Iterator[str]:
-    """A static news site on http://localhost:<port>, listed in the appeal's allowed origins."""
-    port = free_port()
-    origin = f"http://localhost:{port}"
-    script = f'<script src="{live_server.url}/embed.js" data-appeal="red-cross-ukraine" data-lang="en" async></script>'
-    (tmp_path / "article.html").write_text(NEWS_PAGE.format(app=live_server.url, script=script))
-    (tmp_path / "no-script.html").write_text(NEWS_PAGE.format(app=live_server.url, script=""))
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", port), functools.partial(QuietHandler, directory=str(tmp_path))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with live_server.app.app_context(), extensions.database(live_server.app).begin() as db:
-        db.execute(update(Appeal).values(allowed_origins=[origin]))
-        paid_gift(db)
-    yield origin
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def paid_gift(db: Any) -> None:
-    """£25 the ledger has received, so the progress bar has something to show."""
-    appeal = db.query(Appeal).one()
-    donation = Donation(
-        appeal=appeal, amount=2500, currency="gbp", frequency="one_off", status=DonationStatus.PAID
-    )
-    db.add(donation)
-    db.flush()
-    db.add(Payment(donation_id=donation.id, kind="one_off", stripe_payment_intent_id="pi_seeded",
-                   amount=2500, currency="gbp", paid_at=utcnow()))  # fmt: skip
 
 
 @pytest.fixture
@@ -83,10 +27,6 @@ def context(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1000, "height": 900})
     yield context
     context.close()
-
-
-def widget(page: Any) -> Any:
-    return page.locator("[data-donation-router]")
 
 
 def test_widget_renders_with_progress_and_carries_choice_and_source_to_the_donate_page(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from .test_browser_embed import ARTIFACTS, AXE, news_site, phone, widget  # noqa: F401 - fixtures
+from tests.support.browser import ARTIFACTS, AXE, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -23,7 +23,7 @@ def violations(page: Any) -> list[dict[str, Any]]:
 
 
 def test_widget_opens_in_the_readers_currency_and_offers_every_other(
-    news_site: str,  # noqa: F811 - the fixture
+    news_site: str,
     live_server: Any,
     browser: Any,
 ) -> None:

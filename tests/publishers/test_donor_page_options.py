@@ -7,7 +7,7 @@ from typing import Any
 
 from service.fees import fee_cover_for
 from tests.service.helpers import load_donation, session_creates
-from tests.service.test_donor_pages import FORM, fresh_form
+from tests.support.donor_forms import FORM, fresh_form
 
 GIFT_AID_FORM = {
     "gift_aid": "1",

@@ -6,8 +6,9 @@ import re
 import uuid
 from typing import Any
 
+from tests.support.donor_forms import fresh_form
+
 from ..service.helpers import VALID, donation_count
-from ..service.test_donor_pages import fresh_form
 
 API = "/api/v1/donations"
 FORM = "/donate/red-cross-ukraine"

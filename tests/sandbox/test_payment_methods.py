@@ -117,7 +117,7 @@ def test_the_bank_clock_settles_debits_when_their_days_have_passed(stripe_client
     """Days at the bank compressed to a call: a SEPA debit (8 business days) and a monthly Bacs
     gift's first debit (7) stay processing until that much bank time has passed, then settle as
     chosen when paid."""
-    from .conftest import monthly_params
+    from tests.support.sandbox_params import monthly_params
 
     client, control = stripe_client, sandbox.control
     sepa = client.v1.checkout.sessions.create(params=euros())

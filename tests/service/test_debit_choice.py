@@ -11,9 +11,9 @@ import pytest
 
 from schemas.donations import PAY_BY as SCHEMA_PAY_BY
 from service.payment_methods import PAY_BY
+from tests.support.donor_forms import FORM, fresh_form
 
 from .helpers import VALID, donation_count, load_donation, session_creates
-from .test_donor_pages import FORM, fresh_form
 
 # An appeal whose own floors sit under the schemes', so only the scheme's minimum can refuse.
 SMALL_GIFTS = (

@@ -6,20 +6,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.donor_forms import FORM, form_token, fresh_form, thanks_url
+
 from .helpers import donation_count, load_donation, session_creates
-
-FORM = "/donate/red-cross-ukraine"
-
-
-def form_token(html: str) -> str:
-    match = re.search(r'name="form_token" value="([^"]+)"', html)
-    assert match, "form has no token"
-    return match.group(1)
-
-
-def fresh_form(client: Any, query: str = "") -> dict[str, str]:
-    html = client.get(FORM + query).get_data(as_text=True)
-    return {"form_token": form_token(html), "currency": "gbp", "frequency": "one_off"}
 
 
 def test_form_lists_suggested_amounts_as_labelled_radios(client: Any) -> None:
@@ -166,10 +155,6 @@ def checkout(client: Any, app: Any, sandbox: Any, **fields: str) -> str:
     assert donation.stripe_checkout_session_id
     assert response.headers["Location"] == donation.checkout_url
     return donation.stripe_checkout_session_id
-
-
-def thanks_url(session_id: str) -> str:
-    return f"/donate/red-cross-ukraine/thanks?session_id={session_id}"
 
 
 def test_thanks_page_shows_the_paid_gift(client: Any, app: Any, sandbox: Any) -> None:

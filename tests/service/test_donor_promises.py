@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.donor_forms import FORM, fresh_form, thanks_url
+
 from .helpers import VALID, donation_count, load_donation, session_creates
-from .test_donor_pages import FORM, fresh_form, thanks_url
 
 GIFT_AID = {
     "gift_aid": "1",

@@ -5,6 +5,10 @@ The graph is read from the source with ``ast``: every ``import`` counts, at modu
 a function (an import inside a function is a cycle that only waits for its first call). Known
 cycles would be listed below, commented; the lists are empty since issue #16, and anything not
 listed fails.
+
+The tests themselves: no file under tests/ imports from a test module (``test_*``) or a conftest.
+Shared helpers are plain modules in tests/support/ and shared fixtures live in the nearest
+conftest.py that covers their users, which pytest finds without an import.
 """
 
 from __future__ import annotations
@@ -201,3 +205,51 @@ def test_the_constants_schemas_may_import_hold_nothing_but_constants() -> None:
     # The check itself: a function, a class, an import or a computed value are all refused.
     source = "import os\nX = 1\nY = frozenset({1})\nZ = os.getcwd()\ndef f(): pass\nclass C: pass\n"
     assert len(constant_problems(ast.parse(source))) == 4
+
+
+def forbidden_imports(source: str, module: str) -> set[str]:
+    """The test modules and conftests ``source`` (the module named ``module``) imports, anywhere in
+    it: ``from tests.x.test_y import f``, ``from . import conftest``, ``import tests.x.test_y``..."""
+
+    def forbidden(name: str) -> bool:
+        return any(part == "conftest" or part.startswith("test_") for part in name.split("."))
+
+    package = module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if forbidden(alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, *([node.module] if node.module else [])])
+            if forbidden(target):
+                found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names if forbidden(alias.name))
+    return found
+
+
+def test_no_test_file_imports_a_test_module_or_a_conftest() -> None:
+    found = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if "node_modules" in path.parts:
+            continue
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if path.name == "__init__.py":
+            module += ".__init__"  # relative imports count from the package itself
+        if imported := forbidden_imports(path.read_text(encoding="utf-8"), module):
+            found[str(path.relative_to(ROOT))] = sorted(imported)
+    assert found == {}, "move shared helpers to tests/support/ and shared fixtures to a conftest.py"
+    # The check itself: every way of reaching a test module or a conftest is refused, plain ones not.
+    source = (
+        "from tests.finance.test_pages import sign_in\nfrom .test_pages import csrf\n"
+        "from . import conftest\nfrom .conftest import monthly_params\nimport tests.service.test_donor_pages\n"
+        "def f():\n    from ..service import test_debit_choice\n"
+        "from tests.support.finance import sign_in\nfrom . import helpers\nimport tests.support.ledger\n"
+    )
+    assert forbidden_imports(source, "tests.finance.test_month_end_report") == {
+        "tests.finance.test_pages",
+        "tests.finance.conftest",
+        "tests.service.test_donor_pages",
+        "tests.service.test_debit_choice",
+    }

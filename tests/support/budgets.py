@@ -12,3 +12,18 @@ class SpentBudget:
     def acquire(self, max_wait: float) -> bool:
         self.asked += 1
         return False
+
+
+class Clock:
+    """A monotonic clock the test moves; sleeping on it moves it and records the pause."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

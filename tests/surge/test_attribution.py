@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from service.donations.models import Donation, DonationStatus
 from service.models import Payment, WebhookEvent, WebhookOutcome
-from tests.ledger.payloads import post
 from tests.support.budgets import SpentBudget
-
-GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
+from tests.support.gifts import ONE_OFF_GIFT as GIFT
+from tests.support.ledger import deliver_all_events
 
 
 def _pay_through_link(sandbox: Any, checkout_url: str) -> str:
@@ -24,25 +23,13 @@ def _pay_through_link(sandbox: Any, checkout_url: str) -> str:
     return session_id
 
 
-def _deliver_all_events(client: Any, sandbox: Any, *, strip_session_metadata: bool = False) -> None:
-    """Deliver every event the payment produced, oldest first, signed as Stripe signs them."""
-    listed = requests.get(
-        f"{sandbox.base_url}/v1/events", params={"limit": 100}, auth=("sk_test_suite", ""), timeout=5
-    )
-    events = listed.json()["data"]
-    for event in reversed(events):
-        if strip_session_metadata and event["type"].startswith("checkout.session."):
-            event["data"]["object"]["metadata"] = {}
-        assert post(client, event).status_code == 200
-
-
 def test_payment_link_payment_is_attributed_to_the_redirected_donation(
     client: Any, sandbox: Any, payment_links: str, spent: SpentBudget, db_session: Any
 ) -> None:
     created = client.post("/api/v1/donations", json=GIFT).get_json()
     assert created["status"] == DonationStatus.SURGE_REDIRECTED
     session_id = _pay_through_link(sandbox, created["checkout_url"])
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
 
     donation = db_session.get(Donation, created["id"])
     assert donation.status == DonationStatus.PAID
@@ -69,7 +56,7 @@ def test_link_payment_without_a_donation_reference_is_set_aside_for_finance(
     created = client.post("/api/v1/donations", json=GIFT).get_json()
     bare_link = created["checkout_url"].split("?")[0]  # someone shared the link without the reference
     _pay_through_link(sandbox, bare_link)
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
     completed = db_session.scalar(
         select(WebhookEvent).where(WebhookEvent.type == "checkout.session.completed")
     )
@@ -86,7 +73,7 @@ def test_link_payment_naming_a_donation_of_another_currency_is_not_applied(
     # The euro link, carrying the pound donation's id (an edited URL).
     forged = eur["checkout_url"].replace(eur["id"], gbp["id"])
     _pay_through_link(sandbox, forged)
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
     completed = db_session.scalar(
         select(WebhookEvent).where(WebhookEvent.type == "checkout.session.completed")
     )
@@ -100,6 +87,6 @@ def test_link_session_without_any_metadata_is_attributed_by_its_reference(
 ) -> None:
     created = client.post("/api/v1/donations", json=GIFT).get_json()
     session_id = _pay_through_link(sandbox, created["checkout_url"])
-    _deliver_all_events(client, sandbox, strip_session_metadata=True)
+    deliver_all_events(client, sandbox, strip_session_metadata=True)
     donation = db_session.get(Donation, created["id"])
     assert donation.status == DonationStatus.PAID and donation.stripe_checkout_session_id == session_id

@@ -9,23 +9,9 @@ import redis
 
 from service.settings import Settings
 from service.stripe_budget import REDIS_RETRY_SECONDS, LocalBudget, RedisBudget, budget_from_settings
+from tests.support.budgets import Clock
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class Clock:
-    """A monotonic clock the test moves; sleeping on it moves it and records the pause."""
-
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_local_budget_spaces_calls_evenly_after_a_small_burst() -> None:

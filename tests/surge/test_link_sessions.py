@@ -12,7 +12,8 @@ from service import extensions
 from service.donations.models import Donation, DonationStatus
 from service.models import Appeal, Payment, Transfer, WebhookEvent, WebhookOutcome
 from tests.support.budgets import SpentBudget
-from tests.surge.test_attribution import GIFT, _deliver_all_events
+from tests.support.gifts import ONE_OFF_GIFT as GIFT
+from tests.support.ledger import deliver_all_events
 
 CHARITY = "acct_1RedCrossUK"
 
@@ -44,7 +45,7 @@ def test_fee_is_recorded_when_the_charge_events_come_before_the_session_complete
     sandbox.control.complete_session(session_id, outcome="paid")
     # Oldest first, as the sandbox emitted them: charge.succeeded and charge.updated (with the
     # balance transaction) arrive before checkout.session.completed names the donation.
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
 
     (payment,) = db_session.scalars(select(Payment).where(Payment.donation_id == created["id"]))
     assert payment.stripe_charge_id and payment.balance_transaction_id
@@ -71,7 +72,7 @@ def test_an_abandoned_link_session_never_touches_the_donation_paid_through_anoth
     sandbox.control.complete_session(second, outcome="paid")
     abandoned_later = _visit(created["checkout_url"])  # and a third tab lapses after the payment
     sandbox.control.expire_session(abandoned_later)
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
 
     donation = db_session.get(Donation, created["id"])
     assert donation.status == DonationStatus.PAID
@@ -99,7 +100,7 @@ def test_thank_you_page_shows_a_link_donation_before_its_webhook(
     donation = db_session.get(Donation, created["id"])
     assert donation.status == DonationStatus.PAID and donation.stripe_checkout_session_id == session_id
     # The webhook then finds it done, and a stranger's session id still finds nothing.
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
     assert db_session.get(Donation, created["id"]).status == DonationStatus.PAID
     assert client.get("/donate/red-cross-ukraine/thanks?session_id=cs_test_nothing").status_code == 404
 
@@ -123,7 +124,7 @@ def test_link_of_a_connect_appeal_routes_the_payment_to_the_charity(
     _surge_over(app)
     session_id = _visit(created["checkout_url"])
     sandbox.control.complete_session(session_id, outcome="paid")
-    _deliver_all_events(client, sandbox)
+    deliver_all_events(client, sandbox)
 
     (payment,) = db_session.scalars(select(Payment).where(Payment.donation_id == created["id"]))
     stripe_client = stripe.StripeClient("sk_test_links", base_addresses={"api": sandbox.base_url})

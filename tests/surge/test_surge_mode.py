@@ -15,8 +15,7 @@ from service.donations.checkout import create_session_within
 from service.donations.models import Donation, DonationStatus, PaymentLink
 from service.stripe_budget import LocalBudget
 from service.stripe_gateway import StripeGatewayError
-from tests.support.budgets import SpentBudget
-from tests.surge.test_budget import Clock
+from tests.support.budgets import Clock, SpentBudget
 
 API = "/api/v1/donations"
 GIFT = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
