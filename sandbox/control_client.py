@@ -132,7 +132,9 @@ class SandboxControl:
 
     # -- subscriptions ----------------------------------------------------------
     def advance_subscription(self, subscription_id: str, outcome: str = "paid") -> Obj:
-        """Bill the next period: ``paid`` or ``failed``; returns the new invoice."""
+        """Bill the next period: ``paid`` or ``failed``; returns the new invoice. A gift paid by
+        Bacs/SEPA debit on an active mandate is billed ``open``, its debit processing until the
+        bank answers (bank clock, timer or ``settle_invoice_debit``) with that outcome."""
         return self._call("POST", f"/subscriptions/{subscription_id}/advance", {"outcome": outcome})
 
     def cancel_subscription(self, subscription_id: str) -> Obj:
@@ -141,6 +143,11 @@ class SandboxControl:
     def retry_invoice(self, invoice_id: str, outcome: str = "paid") -> Obj:
         """Stripe's next automatic attempt at a failed invoice: ``paid`` or ``failed`` (the 4th failure cancels)."""
         return self._call("POST", f"/invoices/{invoice_id}/retry", {"outcome": outcome})
+
+    def settle_invoice_debit(self, invoice_id: str, outcome: str | None = None) -> Obj:
+        """The bank's answer to a renewal's Bacs/SEPA debit: ``succeeded``/``failed`` (default: as
+        chosen at ``advance_subscription``). The bank's clock settles it too."""
+        return self._call("POST", f"/invoices/{invoice_id}/settle", {"outcome": outcome})
 
     # -- webhooks ---------------------------------------------------------------
     def webhooks(self) -> Obj:

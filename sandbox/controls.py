@@ -41,6 +41,7 @@ class Controls:
             ("POST", "/_sandbox/subscriptions/<id>/advance", self.advance_subscription),
             ("POST", "/_sandbox/subscriptions/<id>/cancel", self.cancel_subscription),
             ("POST", "/_sandbox/invoices/<id>/retry", self.retry_invoice),
+            ("POST", "/_sandbox/invoices/<id>/settle", self.settle_invoice_debit),
             ("POST", "/_sandbox/balance/settle", self.settle_balance),
             ("POST", "/_sandbox/payouts", self.payout),
             ("GET", "/_sandbox/webhooks", self.webhooks),
@@ -207,6 +208,10 @@ class Controls:
         if outcome not in ("paid", "failed"):
             raise invalid("outcome must be paid or failed", param="outcome")
         return subscriptions.retry_invoice(self.sb, self._obj(id, "invoice"), outcome == "paid")
+
+    def settle_invoice_debit(self, body: Obj, id: str) -> Obj:
+        """The bank's answer to a renewal's debit, now: ``succeeded``/``failed`` (default: as chosen)."""
+        return subscriptions.settle_renewal_debit(self.sb, self._obj(id, "invoice"), body.get("outcome"))
 
     def settle_balance(self, body: Obj) -> Obj:
         return {"settled": ledger.settle_pending(self.sb), "balance": ledger.balance(self.sb)}

@@ -12,6 +12,7 @@ from sandbox.core import Sandbox
 from sandbox.errors import invalid
 from sandbox.ids import now
 from sandbox.payments import (
+    RENEWAL_SETTLE_BUSINESS_DAYS,
     _complete,
     attach_balance_transaction,
     bank_debit_type,
@@ -119,7 +120,7 @@ def subscribe_by_bank_debit(sb: Sandbox, session: Obj, email: str | None, outcom
         _complete(sb, session, email, paid=False)
         sb.store.table("async_outcome")[pi["id"]] = outcome
         sb.store.table("first_debit")[session["id"]] = {"invoice": inv["id"], "payment_intent": pi["id"]}
-        expect_bank_answer(sb, session, kind, ch["created"])
+        expect_bank_answer(sb, session["id"], kind, ch["created"])
     if sb.options.async_settle_seconds is not None:
         sb.later(sb.options.async_settle_seconds, lambda: _auto_settle_first_debit(sb, session["id"]))
     return sub
@@ -189,18 +190,7 @@ def settle_first_debit(sb: Sandbox, session: Obj, outcome: str | None) -> Obj:
         ch = sb.store.objects[pi["latest_charge"]]
         payment = next(p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == inv["id"])
         if outcome == "succeeded":
-            ch.update(status="succeeded", paid=True, captured=True, amount_captured=ch["amount"])
-            ch["outcome"]["seller_message"] = "Payment complete."
-            sb.events.emit("charge.succeeded", ch, {"status": "pending", "paid": False, "captured": False})
-            pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None)
-            sb.events.emit("payment_intent.succeeded", pi, {"status": "processing"})
-            attach_balance_transaction(sb, ch)
-            payment.update(status="paid", amount_paid=inv["amount_due"])
-            payment["status_transitions"]["paid_at"] = now()
-            inv.update(amount_paid=inv["amount_due"], amount_remaining=0, status="paid")
-            inv["status_transitions"]["paid_at"] = now()
-            sb.events.emit("invoice.paid", inv, {"status": "open", "amount_paid": 0})
-            sb.events.emit("invoice.payment_succeeded", inv)
+            _debit_paid(sb, inv, pi, ch, payment)
             sub["status"] = "active"
             sb.events.emit("customer.subscription.updated", sub, {"status": "incomplete"})
             session["payment_status"] = "paid"
@@ -225,6 +215,23 @@ def settle_first_debit(sb: Sandbox, session: Obj, outcome: str | None) -> Obj:
         return inv
 
 
+def _debit_paid(sb: Sandbox, inv: Obj, pi: Obj, ch: Obj, payment: Obj) -> None:
+    """The bank paid an invoice's pending debit (a first or a renewal): charge, PaymentIntent,
+    balance transaction, InvoicePayment and invoice all paid, each with Stripe's event."""
+    ch.update(status="succeeded", paid=True, captured=True, amount_captured=ch["amount"])
+    ch["outcome"]["seller_message"] = "Payment complete."
+    sb.events.emit("charge.succeeded", ch, {"status": "pending", "paid": False, "captured": False})
+    pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None)
+    sb.events.emit("payment_intent.succeeded", pi, {"status": "processing"})
+    attach_balance_transaction(sb, ch)
+    payment.update(status="paid", amount_paid=inv["amount_due"])
+    payment["status_transitions"]["paid_at"] = now()
+    inv.update(amount_paid=inv["amount_due"], amount_remaining=0, status="paid")
+    inv["status_transitions"]["paid_at"] = now()
+    sb.events.emit("invoice.paid", inv, {"status": "open", "amount_paid": 0})
+    sb.events.emit("invoice.payment_succeeded", inv)
+
+
 def _destination(sub: Obj, inv: Obj, pi: Obj) -> None:
     transfer = sub.get("transfer_data")
     if transfer:
@@ -239,24 +246,38 @@ def _destination(sub: Obj, inv: Obj, pi: Obj) -> None:
 def charge_invoice(
     sb: Sandbox, sub: Obj, cust: Obj, reason: str, period: tuple[int, int], *, succeed: bool
 ) -> Obj:
-    """Create a finalized invoice for ``period`` and try to collect it."""
+    """Create a finalized invoice for ``period`` and try to collect it.
+
+    A gift paid by bank debit on an active mandate is not settled here: the debit is made and
+    the invoice stays ``open`` until the bank answers (:func:`_start_renewal_debit`).
+    """
     inv = sb.store.add(billing.invoice(sub, cust, reason, period))
     draft = copy.deepcopy(inv)
     draft["status"] = "draft"
     sb.events.emit("invoice.created", draft)
     sb.events.emit("invoice.finalized", inv, {"status": "draft"})
+    mandate = debit_mandate(sb, sub)
+    debit = mandate if mandate is not None and mandate["status"] == "active" else None
     pi = sb.store.add(
         objects.payment_intent(
             inv["amount_due"], inv["currency"], customer=cust["id"],
             description="Subscription creation" if reason == "subscription_create"
             else "Subscription update",
+            payment_method_types=[debit["payment_method_details"]["type"]] if debit else None,
         )
     )  # fmt: skip
     _destination(sub, inv, pi)
     sb.events.emit("payment_intent.created", pi)
+    previous_sub = {"latest_invoice": sub.get("latest_invoice")}
+    if debit is not None:
+        sub["latest_invoice"] = inv["id"]
+        inv.update(attempted=True, attempt_count=1)
+        _start_renewal_debit(sb, sub, inv, pi, debit, "succeeded" if succeed else "failed")
+        if reason != "subscription_create":
+            sb.events.emit("customer.subscription.updated", sub, previous_sub)
+        return inv
     ch, succeed = _invoice_charge(sb, sub, pi, succeed)
     pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"])
-    previous_sub = {"latest_invoice": sub.get("latest_invoice")}
     sub["latest_invoice"] = inv["id"]
     inv.update(attempted=True, attempt_count=1)
     sb.store.add(billing.invoice_payment(inv, pi["id"], paid=succeed))
@@ -283,6 +304,79 @@ def charge_invoice(
     return inv
 
 
+def _start_renewal_debit(sb: Sandbox, sub: Obj, inv: Obj, pi: Obj, mandate: Obj, outcome: str) -> None:
+    """A renewal collected by Bacs or SEPA Direct Debit: made now, answered by the bank days later.
+
+    As live Stripe: the charge is ``pending`` and the PaymentIntent ``processing``
+    (``charge.pending``, ``payment_intent.processing``) while the invoice stays ``open`` and the
+    subscription ``active``; Bacs answers 4 business days later with a mandate in place
+    (docs.stripe.com/payments/bacs-debit), SEPA in up to 14 (docs.stripe.com/payments/sepa-debit;
+    ``payments.RENEWAL_SETTLE_BUSINESS_DAYS``). The bank's clock, the timer or the ``settle``
+    control finishes it (:func:`settle_renewal_debit`) with ``outcome``, as a first debit is.
+    """
+    kind = mandate["payment_method_details"]["type"]
+    ch = objects.charge(pi, kind=kind, status="pending")
+    ch["payment_method"] = sub["default_payment_method"]
+    ch["payment_method_details"] = objects.bank_debit_details(kind, mandate["id"], ch["created"])
+    sb.store.add(ch)
+    pi.update(latest_charge=ch["id"], payment_method=ch["payment_method"], status="processing")
+    sb.store.add(billing.invoice_payment(inv, pi["id"], paid=False))
+    sb.events.emit("charge.pending", ch)
+    sb.events.emit("payment_intent.processing", pi)
+    sb.store.table("async_outcome")[pi["id"]] = outcome
+    sb.store.table("renewal_debits")[inv["id"]] = pi["id"]
+    expect_bank_answer(sb, inv["id"], kind, ch["created"], RENEWAL_SETTLE_BUSINESS_DAYS)
+
+
+def renewal_debit_pending(sb: Sandbox, inv: Obj) -> bool:
+    """Whether this invoice's bank debit is still waiting for the bank's answer."""
+    pi = sb.store.get(sb.store.table("renewal_debits").get(inv["id"]) or "")
+    return pi is not None and pi["status"] == "processing"
+
+
+def _auto_settle_renewal_debit(sb: Sandbox, invoice_id: str) -> None:
+    inv = sb.store.get(invoice_id)
+    if inv is not None and renewal_debit_pending(sb, inv):
+        settle_renewal_debit(sb, inv, None)
+        sb.save()
+
+
+def settle_renewal_debit(sb: Sandbox, inv: Obj, outcome: str | None) -> Obj:
+    """The bank's answer to a renewal's debit, days after it was made.
+
+    Succeeded: charge and PaymentIntent succeed, the invoice is paid (``invoice.paid``,
+    ``invoice.payment_succeeded``). Failed: the charge fails (``debit_not_authorized``, the
+    mandate inactive), ``invoice.payment_failed`` with Stripe's next attempt scheduled, and an
+    active subscription becomes ``past_due``, as a card's failed renewal does.
+    """
+    with sb.store.lock:
+        if not renewal_debit_pending(sb, inv):
+            raise invalid("This invoice has no debit waiting to settle.", param="invoice")
+        pi = sb.store.objects[sb.store.table("renewal_debits")[inv["id"]]]
+        outcome = outcome or sb.store.table("async_outcome").get(pi["id"], "succeeded")
+        if outcome not in ("succeeded", "failed"):
+            raise invalid("outcome must be succeeded or failed", param="outcome")
+        sb.store.table("debits_due").pop(inv["id"], None)
+        sub_id = ((inv.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        sub = sb.store.require(sub_id or "", "subscription")
+        ch = sb.store.objects[pi["latest_charge"]]
+        payment = next(p for p in sb.store.newest_first("invoice_payment") if p["invoice"] == inv["id"])
+        previous_status = sub["status"]
+        if outcome == "succeeded":
+            _debit_paid(sb, inv, pi, ch, payment)
+            if previous_status == "past_due":
+                sub["status"] = "active"
+                sb.events.emit("customer.subscription.updated", sub, {"status": previous_status})
+            return inv
+        fail_bank_debit(sb, ch, pi)
+        inv["next_payment_attempt"] = now() + RETRY_AFTER
+        sb.events.emit("invoice.payment_failed", inv)
+        if previous_status == "active":
+            sub["status"] = "past_due"
+            sb.events.emit("customer.subscription.updated", sub, {"status": previous_status})
+        return inv
+
+
 def advance(sb: Sandbox, sub: Obj, succeed: bool = True) -> Obj:
     """Move a subscription into its next period and bill it; returns the new invoice."""
     with sb.store.lock:
@@ -295,12 +389,16 @@ def advance(sb: Sandbox, sub: Obj, succeed: bool = True) -> Obj:
         item.update(current_period_start=start, current_period_end=end)
         previous_status = sub["status"]
         inv = charge_invoice(sb, sub, cust, "subscription_cycle", (start, end), succeed=succeed)
-        # Asked to succeed, a debit on an inactive mandate still fails (charge_invoice).
-        new_status = "active" if inv["status"] == "paid" else "past_due"
-        if new_status != previous_status:
-            sub["status"] = new_status
-            sb.events.emit("customer.subscription.updated", sub, {"status": previous_status})
-        return inv
+        pending = renewal_debit_pending(sb, inv)
+        if not pending:
+            # Asked to succeed, a debit on an inactive mandate still fails (charge_invoice).
+            new_status = "active" if inv["status"] == "paid" else "past_due"
+            if new_status != previous_status:
+                sub["status"] = new_status
+                sb.events.emit("customer.subscription.updated", sub, {"status": previous_status})
+    if pending and sb.options.async_settle_seconds is not None:
+        sb.later(sb.options.async_settle_seconds, lambda: _auto_settle_renewal_debit(sb, inv["id"]))
+    return inv
 
 
 # Smart Retries' default: up to 4 attempts, then the subscription is canceled (Billing settings,
@@ -320,6 +418,9 @@ def retry_invoice(sb: Sandbox, inv: Obj, succeed: bool) -> Obj:
             raise invalid(
                 f"Invoice {inv['id']} is {inv['status']}; only an open invoice is retried.", param="invoice"
             )
+        if renewal_debit_pending(sb, inv):
+            # Its debit is still at the bank: there is nothing to retry until the bank answers.
+            raise invalid(f"Invoice {inv['id']} has a payment processing.", param="invoice")
         sub_id = ((inv.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         sub = sb.store.require(sub_id or "", "subscription")
         # The invoice does not carry its payments (an includable field): its InvoicePayment does.

@@ -98,3 +98,74 @@ def test_first_debit_refused_reverses_the_gift_and_tells_the_donor_once(
     (message,) = smtp.mailbox.messages
     assert message["To"] == "sortcode@example.org"
     assert message["Subject"].startswith("Your bank did not pay your gift of £15")
+
+
+def _paid_monthly_debit(app: Any, sandbox: Any) -> Donation:
+    """A monthly Bacs gift whose first debit the bank has paid (its days passed on the bank's clock)."""
+    donation = _monthly_debit(app)
+    sandbox.control.complete_session(donation.stripe_checkout_session_id, "async")
+    assert sandbox.control.advance_bank_clock(10)["settled"] == [donation.stripe_checkout_session_id]
+    assert sandbox.control.wait_for_webhooks(timeout=20)
+    assert _state(app, donation.id) == (DonationStatus.PAID, "active", 1, ["receipt"])
+    return donation
+
+
+def _subscription_id(app: Any, donation_id: str) -> str:
+    with extensions.database(app).sessionmaker() as db:
+        donation = db.get(Donation, donation_id)
+        assert donation is not None and donation.stripe_subscription_id
+        return donation.stripe_subscription_id
+
+
+@pytest.mark.parametrize("delivery", ["in_order", "twice_and_shuffled"])
+def test_a_debit_renewal_is_paid_only_when_the_bank_pays(
+    mail_app: Any, sandbox: Any, smtp: Any, delivery: str
+) -> None:
+    """Live Stripe: a renewal by Direct Debit is processing for days, its invoice open; the gift
+    stays active and nothing is recorded as paid (no payment, no receipt) until invoice.paid."""
+    with serving_webhooks(mail_app, sandbox):
+        if delivery != "in_order":
+            sandbox.control.configure_webhooks(duplicate=True, out_of_order=True)
+        donation = _paid_monthly_debit(mail_app, sandbox)
+        renewal = sandbox.control.advance_subscription(_subscription_id(mail_app, donation.id), "paid")
+        assert renewal["status"] == "open"
+        assert sandbox.control.wait_for_webhooks(timeout=20)
+        assert _state(mail_app, donation.id) == (DonationStatus.PAID, "active", 1, ["receipt"])
+
+        # A day at the bank: still on its way. Six more: Bacs's four business days have passed.
+        assert sandbox.control.advance_bank_clock(1)["settled"] == []
+        assert sandbox.control.advance_bank_clock(6)["settled"] == [renewal["id"]]
+        assert sandbox.control.wait_for_webhooks(timeout=20)
+    assert _state(mail_app, donation.id) == (DonationStatus.PAID, "active", 2, ["receipt", "receipt"])
+    with extensions.database(mail_app).sessionmaker() as db:
+        invoices = set(
+            db.scalars(select(Payment.stripe_invoice_id).where(Payment.donation_id == donation.id))
+        )
+    assert renewal["id"] in invoices and len(invoices) == 2
+
+
+@pytest.mark.parametrize("delivery", ["in_order", "twice_and_shuffled"])
+def test_a_refused_debit_renewal_makes_the_gift_past_due_and_asks_for_a_new_way_to_pay(
+    mail_app: Any, sandbox: Any, smtp: Any, delivery: str
+) -> None:
+    with serving_webhooks(mail_app, sandbox):
+        if delivery != "in_order":
+            sandbox.control.configure_webhooks(duplicate=True, out_of_order=True)
+        donation = _paid_monthly_debit(mail_app, sandbox)
+        renewal = sandbox.control.advance_subscription(_subscription_id(mail_app, donation.id), "failed")
+        assert sandbox.control.wait_for_webhooks(timeout=20)
+        assert _state(mail_app, donation.id) == (DonationStatus.PAID, "active", 1, ["receipt"])
+        assert sandbox.control.advance_bank_clock(7)["settled"] == [renewal["id"]]
+        assert sandbox.control.wait_for_webhooks(timeout=20)
+    assert _state(mail_app, donation.id) == (
+        DonationStatus.PAID,
+        "past_due",
+        1,
+        ["payment_failed", "receipt"],
+    )
+    failed = [m for m in smtp.mailbox.messages if "could not be taken" in m["Subject"]]
+    assert [m["Subject"] for m in failed] == [
+        "Your monthly gift to Red Cross Emergency Appeal (Ukraine) could not be taken: please choose a new "
+        "way to pay"
+    ]
+    assert failed[0]["To"] == "sortcode@example.org"

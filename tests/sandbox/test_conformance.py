@@ -345,6 +345,7 @@ def monthly_gift_by_bank_debit(w: World) -> None:
         if outcome == "succeeded":
             # Renewals on the mandate; then the donor cancels it at their bank, and the next fails.
             w.control.advance_subscription(pending.subscription, "paid")
+            w.control.advance_bank_clock(10)
             (charge,) = w.client.v1.charges.list(
                 params={"payment_intent": payment.payment.payment_intent}
             ).data
@@ -352,6 +353,36 @@ def monthly_gift_by_bank_debit(w: World) -> None:
             w.control.revoke_mandate(mandate)
             w.client.v1.mandates.retrieve(mandate)
             w.control.advance_subscription(pending.subscription, "paid")
+
+
+@scenario
+def monthly_debit_renewals(w: World) -> None:
+    """A monthly gift's renewal by Bacs or SEPA debit: the invoice open, its charge pending and
+    PaymentIntent processing for days (charge.pending, payment_intent.processing); then paid when
+    the bank's days have passed, or refused by the bank (charge.failed, invoice.payment_failed,
+    the mandate inactive, the subscription past_due) and Stripe's retry fails on it."""
+    w.control.configure(settle_by_timer=False)  # settled by the bank's clock or the control below
+    for currency, outcome in (("gbp", "paid"), ("eur", "failed")):
+        params = monthly_params(
+            allowed_payment_method_types=[{"gbp": "bacs_debit", "eur": "sepa_debit"}[currency]]
+        )
+        params["line_items"][0]["price_data"]["currency"] = currency
+        s = w.client.v1.checkout.sessions.create(params=params)
+        w.control.complete_session(s.id, "async", email=f"renewal-{currency}@example.org")
+        w.control.settle_async_payment(s.id, "succeeded")
+        subscription = w.client.v1.checkout.sessions.retrieve(s.id).subscription
+        renewal = w.control.advance_subscription(subscription, outcome)
+        w.client.v1.invoices.retrieve(renewal["id"], params={"expand": ["payments"]})
+        (payment,) = w.client.v1.invoice_payments.list(params={"invoice": renewal["id"]}).data
+        w.client.v1.payment_intents.retrieve(payment.payment.payment_intent)
+        w.client.v1.charges.list(params={"payment_intent": payment.payment.payment_intent})
+        if outcome == "paid":
+            w.control.advance_bank_clock(10)
+        else:
+            w.control.settle_invoice_debit(renewal["id"])
+            w.control.retry_invoice(renewal["id"], "paid")
+        w.client.v1.invoices.retrieve(renewal["id"], params={"expand": ["payments"]})
+        w.client.v1.subscriptions.retrieve(subscription, params={"expand": ["latest_invoice"]})
 
 
 @scenario

@@ -139,3 +139,91 @@ def test_the_bank_clock_settles_debits_when_their_days_have_passed(stripe_client
     assert control.advance_bank_clock(30)["settled"] == []  # nothing settles twice
     with pytest.raises(SandboxError):
         control.advance_bank_clock(0)
+
+
+def _monthly_debit(client: Any, control: Any, currency: str) -> str:
+    """A monthly gift by Bacs (pounds) or SEPA (euros) whose first debit has been paid."""
+    from tests.support.sandbox_params import monthly_params
+
+    params = monthly_params(
+        allowed_payment_method_types=[{"gbp": "bacs_debit", "eur": "sepa_debit"}[currency]]
+    )
+    params["line_items"][0]["price_data"]["currency"] = currency
+    session = client.v1.checkout.sessions.create(params=params)
+    control.complete_session(session.id, "async")
+    control.settle_async_payment(session.id, "succeeded")
+    return client.v1.checkout.sessions.retrieve(session.id).subscription
+
+
+def _renewal_intent(client: Any, invoice_id: str) -> Any:
+    (payment,) = client.v1.invoice_payments.list(params={"invoice": invoice_id}).data
+    return client.v1.payment_intents.retrieve(payment.payment.payment_intent)
+
+
+def _types_since(client: Any, event_id: str) -> list[str]:
+    """Event types after ``event_id``, oldest first."""
+    listed = client.v1.events.list(params={"limit": 100}).data
+    ids = [e.id for e in listed]
+    return [e.type for e in reversed(listed[: ids.index(event_id)])]
+
+
+def test_a_debit_renewal_processes_until_the_banks_days_have_passed(stripe_client: Any, sandbox: Any) -> None:
+    """Live Stripe: a Bacs renewal's invoice stays open, its PaymentIntent processing and charge
+    pending, for 4 business days (a mandate in place); then it is paid."""
+    client, control = stripe_client, sandbox.control
+    subscription = _monthly_debit(client, control, "gbp")
+    last = client.v1.events.list(params={"limit": 1}).data[0].id
+    renewal = control.advance_subscription(subscription, "paid")
+    assert (renewal["status"], renewal["amount_paid"], renewal["billing_reason"]) == (
+        "open", 0, "subscription_cycle"
+    )  # fmt: skip
+    intent = _renewal_intent(client, renewal["id"])
+    assert (intent.status, intent.payment_method_types) == ("processing", ["bacs_debit"])
+    (charge,) = client.v1.charges.list(params={"payment_intent": intent.id}).data
+    assert charge.status == "pending" and charge.payment_method_details.bacs_debit.mandate
+    assert client.v1.subscriptions.retrieve(subscription).status == "active"
+    started = _types_since(client, last)
+    assert "charge.pending" in started and "payment_intent.processing" in started
+    assert not {"invoice.paid", "charge.succeeded", "invoice.payment_failed"} & set(started)
+    with pytest.raises(SandboxError):  # nothing to retry while the bank has the debit
+        control.retry_invoice(renewal["id"], "paid")
+
+    last = client.v1.events.list(params={"limit": 1}).data[0].id
+    assert control.advance_bank_clock(1)["settled"] == []
+    assert client.v1.invoices.retrieve(renewal["id"]).status == "open"
+    assert control.advance_bank_clock(6)["settled"] == [renewal["id"]]
+    paid = client.v1.invoices.retrieve(renewal["id"])
+    assert (paid.status, paid.amount_paid) == ("paid", paid.amount_due)
+    assert _renewal_intent(client, renewal["id"]).status == "succeeded"
+    settled = _types_since(client, last)
+    assert [t for t in settled if t in ("charge.succeeded", "payment_intent.succeeded", "invoice.paid")] == [
+        "charge.succeeded", "payment_intent.succeeded", "invoice.paid"
+    ]  # fmt: skip
+    assert client.v1.subscriptions.retrieve(subscription).status == "active"
+    assert control.advance_bank_clock(30)["settled"] == []  # nothing settles twice
+    with pytest.raises(SandboxError):
+        control.settle_invoice_debit(renewal["id"])
+
+
+def test_a_refused_debit_renewal_makes_the_gift_past_due_and_stripe_retries(
+    stripe_client: Any, sandbox: Any
+) -> None:
+    client, control = stripe_client, sandbox.control
+    subscription = _monthly_debit(client, control, "eur")
+    renewal = control.advance_subscription(subscription, "failed")
+    assert renewal["status"] == "open"
+    assert client.v1.subscriptions.retrieve(subscription).status == "active"  # not yet known
+    last = client.v1.events.list(params={"limit": 1}).data[0].id
+    refused = control.settle_invoice_debit(renewal["id"])  # as chosen: failed
+    assert refused["status"] == "open" and refused["next_payment_attempt"] > time.time()
+    assert client.v1.subscriptions.retrieve(subscription).status == "past_due"
+    intent = _renewal_intent(client, renewal["id"])
+    assert intent.status == "requires_payment_method"
+    assert intent.last_payment_error.code == "debit_not_authorized"
+    types = _types_since(client, last)
+    assert [t for t in types if t in ("charge.failed", "payment_intent.payment_failed", "invoice.payment_failed")] == [
+        "charge.failed", "payment_intent.payment_failed", "invoice.payment_failed"
+    ]  # fmt: skip
+    assert "mandate.updated" in types and "customer.subscription.updated" in types
+    # The bank cancelled the mandate: Stripe's retry cannot debit it.
+    assert control.retry_invoice(renewal["id"], "paid")["status"] == "open"
