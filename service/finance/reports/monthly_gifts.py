@@ -40,8 +40,19 @@ AT_RISK_COLUMNS = [
     "donation_id", "appeal", "subscription_status", "mandate_status", "since", "amount", "currency",
     "failed_attempts", "last_failed_at", "payments", "started_at",
 ]  # fmt: skip
-# A running gift (paid, not ended) whose bank mandate is inactive: its next debit will fail.
 RUNNING = (DonationStatus.PAID, DonationStatus.PARTIALLY_REFUNDED)
+
+
+def mandate_gone() -> Any:
+    """A running monthly gift (paid, not ended) whose Direct Debit mandate the donor's bank reports
+    inactive (``service/ledger/apply_mandates.py``): its next debit will fail. The dashboard's count
+    per appeal (``pending_debits.mandates_at_risk``) and the at-risk list below both use it."""
+    return (
+        (Donation.frequency == "monthly")
+        & (Donation.mandate_status == "inactive")
+        & Donation.status.in_(RUNNING)
+        & (Donation.subscription_status.is_(None) | Donation.subscription_status.not_in(ENDED))
+    )
 
 
 def _payments() -> Any:
@@ -109,11 +120,6 @@ def cancellations(
 def at_risk(db: Session, scope: Scope, limit: int | None = None) -> list[dict[str, Any]]:
     """Running monthly gifts whose last payment failed or whose mandate is gone, longest at risk first."""
     attempts, last_failed = _failures()
-    mandate_gone = (
-        (Donation.mandate_status == "inactive")
-        & Donation.status.in_(RUNNING)
-        & (Donation.subscription_status.is_(None) | Donation.subscription_status.not_in(ENDED))
-    )
     since = func.coalesce(Donation.subscription_status_at, Donation.mandate_status_at)
     query = (
         select(
@@ -125,7 +131,7 @@ def at_risk(db: Session, scope: Scope, limit: int | None = None) -> list[dict[st
             Donation.paid_at,
         )
         .join(Appeal, Appeal.id == Donation.appeal_id)
-        .where(Donation.frequency == "monthly", Donation.subscription_status.in_(AT_RISK) | mandate_gone)
+        .where(Donation.frequency == "monthly", Donation.subscription_status.in_(AT_RISK) | mandate_gone())
         .order_by(since, Donation.id)
     )  # fmt: skip
     if limit is not None:

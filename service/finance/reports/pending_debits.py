@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ...donations.models import Donation, DonationStatus
 from ...models import Appeal
+from .monthly_gifts import mandate_gone
 from .scope import Scope
 
 
@@ -45,11 +46,6 @@ def report(db: Session, scope: Scope) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-# A monthly gift still running (paid at least once, not ended) whose Direct Debit mandate the
-# donor's bank reports inactive (service/ledger/apply_mandates.py): its next renewal will fail.
-AT_RISK_STATUSES = (DonationStatus.PAID, DonationStatus.PARTIALLY_REFUNDED)
-
-
 def mandates_at_risk(db: Session, scope: Scope) -> list[dict[str, Any]]:
     """One line per appeal and currency: monthly gifts whose bank mandate is no longer active."""
     query = (
@@ -61,13 +57,7 @@ def mandates_at_risk(db: Session, scope: Scope) -> list[dict[str, Any]]:
             func.min(Donation.mandate_status_at),
         )
         .join(Appeal, Appeal.id == Donation.appeal_id)
-        .where(
-            Donation.frequency == "monthly",
-            Donation.mandate_status == "inactive",
-            Donation.status.in_(AT_RISK_STATUSES),
-            Donation.subscription_status.is_distinct_from("canceled"),
-            Donation.subscription_status.is_distinct_from("incomplete_expired"),
-        )
+        .where(mandate_gone())
         .group_by(Appeal.slug, Donation.currency)
         .order_by(Appeal.slug, Donation.currency)
     )
