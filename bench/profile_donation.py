@@ -48,7 +48,9 @@ WATCH = (
 
 
 def measure(backend: str, donations: int) -> None:
-    url = prepare_database(backend)
+    # Its own database, so a bench.run (which uses `bench`) at the same time is unharmed;
+    # BENCH_PROFILE_DATABASE names another, so that two profilers never share one.
+    url = prepare_database(backend, name=os.environ.get("BENCH_PROFILE_DATABASE", "bench_donation"))
     sandbox = start_subprocess("--quiet")
     settings = Settings(
         environment="development", database_url=url, stripe_api_base=sandbox.base_url,

@@ -8,7 +8,7 @@ session bound to the current app context through :func:`session`; domain code ta
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, g
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import extensions
@@ -164,11 +164,81 @@ def each_statement_commits(db: Session) -> bool:
     that transaction)."""
     if db.get_bind().dialect.name != "postgresql":
         return False
+    if _holds_connection(db):
+        return False
+    db.connection(execution_options=AUTOCOMMIT)
+    return True
+
+
+def _holds_connection(db: Session) -> bool:
     transaction = db.get_transaction()
     # A session "begins" as soon as an object is merged into it, without a connection; only a
     # connection already taken means a transaction on the server. (SQLAlchemy has no public way
     # to ask; _connections is SessionTransaction's map of them, in 2.0 and 2.1.)
-    if transaction is not None and transaction._connections:  # noqa: SLF001
-        return False
-    db.connection(execution_options=AUTOCOMMIT)
-    return True
+    return transaction is not None and bool(transaction._connections)  # noqa: SLF001
+
+
+def runs_alone(db: Session) -> bool:
+    """Whether :func:`run_alone` can run a statement for ``db``: on PostgreSQL, while ``db`` holds
+    no connection (else the statement belongs in its transaction, through SQLAlchemy)."""
+    return db.get_bind().dialect.name == "postgresql" and not _holds_connection(db)
+
+
+def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """Run one PostgreSQL statement through psycopg itself, committed by itself; its first row.
+
+    For the few statements every donation runs (service/donations/writes.py). SQLAlchemy's
+    execution of one short statement (the compiled-statement cache lookup, the execution
+    context and result proxy, the session's connection and transaction bookkeeping) costs more
+    CPU than psycopg and PostgreSQL spend on it; here a pooled connection is checked out as
+    usual (the idle ping included), put in autocommit (one round trip: no ``BEGIN`` or
+    ``COMMIT``), given ``sql`` as a prepared statement (``%(name)s`` parameters), and returned.
+    Only when :func:`runs_alone` says so; the statement must be atomic on its own.
+
+    Failures look as SQLAlchemy's would: psycopg's errors become SQLAlchemy's (an
+    ``IntegrityError`` for a unique key; a ``DBAPIError`` with ``connection_invalidated`` for a
+    lost connection, which errors.py answers with a 503), parameters never in their text, and a
+    lost connection invalidates the pool's older connections as SQLAlchemy does.
+    """
+    engine = db.get_bind()
+    dialect = engine.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        pooled = engine.raw_connection()
+    except dbapi_error as exc:  # refused or unreachable: an OperationalError, answered with a 503
+        raise _as_sqlalchemy_error(dialect, exc, sql, params, lost=False) from exc
+    driver = pooled.driver_connection
+    try:
+        driver.autocommit = True
+        cursor = driver.execute(sql, params, prepare=True)
+        return cursor.fetchone() if cursor.description is not None else None
+    except dbapi_error as exc:
+        lost = dialect.is_disconnect(exc, driver, None)
+        if lost:
+            # As SQLAlchemy does for a statement of its own (Connection._handle_dbapi_exception):
+            # every connection made before this one is replaced at its next checkout, as the
+            # server most likely dropped them all. Pool has no public name for it.
+            engine.pool._invalidate(pooled, exc)  # noqa: SLF001
+        raise _as_sqlalchemy_error(dialect, exc, sql, params, lost=lost) from exc
+    finally:
+        try:
+            if pooled.is_valid:
+                driver.autocommit = False  # as the pool gives connections out
+        except Exception:  # noqa: BLE001 - e.g. interrupted mid-statement: not reusable
+            pooled.invalidate()
+        finally:
+            pooled.close()
+
+
+def _as_sqlalchemy_error(
+    dialect: Any, exc: Exception, sql: str, params: Mapping[str, Any], *, lost: bool
+) -> DBAPIError:
+    return DBAPIError.instance(
+        sql,
+        dict(params),
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,  # a donor's email is a parameter: never in a log line
+        connection_invalidated=lost,
+        dialect=dialect,
+    )

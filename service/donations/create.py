@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, literal, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -24,7 +24,6 @@ from ..appeals import find_appeal
 from ..attribution import source_columns
 from ..constants.currencies import STRIPE_MAXIMUM_AMOUNT
 from ..currencies import format_amount
-from ..db import each_statement_commits
 from ..errors import (
     CheckoutUnavailable,
     IdempotencyConflict,
@@ -36,7 +35,7 @@ from ..fees import fee_cover_for
 from ..gift_aid import WORDING_VERSION, GiftAidDeclaration, offers_gift_aid
 from ..models import Appeal, utcnow
 from ..payment_methods import PAY_BY_BANK_DEBIT, PAY_BY_CHECKOUT, refuse_debit
-from . import successors, surge
+from . import successors, surge, writes
 from .checkout import checkout_idempotency_key, checkout_session_params, create_session_within
 from .models import Donation, DonationStatus, IdempotencyRecord, new_donation_id
 
@@ -142,10 +141,6 @@ def _gift_aid_columns(declaration: GiftAidDeclaration | None, now: datetime) -> 
     }
 
 
-INSERT_DONATION = insert(Donation.__table__)
-INSERT_IDEMPOTENCY_RECORD = insert(IdempotencyRecord.__table__)
-
-
 def create_donation(
     db: Session,
     gateway: StripeGateway,
@@ -213,24 +208,14 @@ def create_donation(
         "monthly_offer": "offered" if offer_monthly and request.frequency == "one_off" else None,
     }
     record = (
-        {"scope": scope, "key": idempotency_key, "request_fingerprint": fingerprint,
-         "donation_id": values["id"], "created_at": now}
+        {"scope": scope, "key": idempotency_key, "request_fingerprint": fingerprint, "created_at": now}
         if idempotency_key
         else None
     )  # fmt: skip
     try:
-        # Core INSERTs rather than a unit-of-work flush: this is the hottest write in the service.
         # A repeated idempotency key is found by its unique index (the IntegrityError below), not
         # by a read before every insert.
-        if each_statement_commits(db):
-            # One statement, committed by itself: the donation and its idempotency record
-            # together, or neither.
-            db.connection().execute(*_insert_with_record(values, record))
-        else:
-            db.execute(INSERT_DONATION, values)
-            if record is not None:
-                db.execute(INSERT_IDEMPOTENCY_RECORD, record)
-        db.commit()
+        writes.insert_donation(db, values, record)
     except IntegrityError:
         # The key was used before, or another request with it won the race: its donation.
         db.rollback()
@@ -249,25 +234,6 @@ def create_donation(
     return ensure_checkout_session(
         db, gateway, settings, donation, in_progress_wait=0, prefer_payment_link=prefer_payment_link
     ), True
-
-
-def _insert_with_record(values: dict[str, Any], record: dict[str, Any] | None) -> tuple[Any, ...]:
-    """The donation's INSERT, with its idempotency record's in the same statement (PostgreSQL)."""
-    if record is None:
-        return (INSERT_DONATION, values)
-    records = IdempotencyRecord.__table__
-    donation = insert(Donation.__table__).values(values).returning(Donation.__table__.c.id).cte("donation")
-    statement = insert(records).from_select(
-        ["scope", "key", "request_fingerprint", "donation_id", "created_at"],
-        select(
-            literal(record["scope"], records.c.scope.type),
-            literal(record["key"], records.c.key.type),
-            literal(record["request_fingerprint"], records.c.request_fingerprint.type),
-            donation.c.id,
-            literal(record["created_at"], records.c.created_at.type),
-        ),
-    )
-    return (statement,)
 
 
 def _find_by_key(db: Session, scope: str, key: str, fingerprint: str) -> Donation | None:
@@ -377,69 +343,27 @@ def _wait_for_session(db: Session, donation_id: str, timeout: float, settings: S
     raise RequestInProgress()
 
 
-RECORDED_COLUMNS = (
-    "stripe_checkout_session_id", "checkout_url", "checkout_expires_at", "stripe_payment_intent_id",
-    "stripe_subscription_id", "status", "last_error_code", "last_error_message", "updated_at",
-)  # fmt: skip
-
-
-def _record_session_statement() -> Any:
-    # Built once with named parameters: SQLAlchemy then reuses the compiled statement without
-    # walking a fresh expression tree per donation.
-    table = Donation.__table__
-    retryable = table.c.status.in_(RETRYABLE)
-    unrecorded = table.c.stripe_checkout_session_id.is_(None)
-
-    def unless_recorded(column: str) -> Any:
-        return case((unrecorded, bindparam(f"new_{column}")), else_=table.c[column])
-
-    return (
-        update(table)
-        .where(table.c.id == bindparam("donation_id"))
-        .values(
-            # A webhook may have learned the session id first (after a lost response), and may
-            # have moved the donation on: only what is still missing or waiting changes.
-            stripe_checkout_session_id=func.coalesce(
-                table.c.stripe_checkout_session_id, bindparam("new_stripe_checkout_session_id")
-            ),
-            checkout_url=unless_recorded("checkout_url"),
-            checkout_expires_at=unless_recorded("checkout_expires_at"),
-            stripe_payment_intent_id=unless_recorded("stripe_payment_intent_id"),
-            stripe_subscription_id=unless_recorded("stripe_subscription_id"),
-            status=case((retryable, DonationStatus.PENDING), else_=table.c.status),
-            last_error_code=case((retryable, None), else_=table.c.last_error_code),
-            last_error_message=case((retryable, None), else_=table.c.last_error_message),
-            updated_at=bindparam("new_updated_at"),
-        )
-        .returning(*(table.c[name] for name in RECORDED_COLUMNS))
-    )
-
-
-RECORD_SESSION = _record_session_statement()
-
-
 def record_checkout_session(db: Session, donation: Donation, session: CheckoutSession) -> Donation:
-    """Store the session on the donation and mark it pending: one UPDATE ... RETURNING, one commit.
+    """Store the session on the donation and mark it pending (service/donations/writes.py: one
+    UPDATE ... RETURNING, committed).
 
     ``donation`` gets the stored values back without being flushed, whether it is in the session
     or not.
     """
-    each_statement_commits(db)  # one UPDATE: one round trip on PostgreSQL
-    row = db.execute(
-        RECORD_SESSION,
+    stored = writes.record_session(
+        db,
+        donation.id,
         {
-            "donation_id": donation.id,
-            "new_stripe_checkout_session_id": session.id,
-            "new_checkout_url": session.url,
-            "new_checkout_expires_at": session.expires_at,
-            "new_stripe_payment_intent_id": session.payment_intent_id,
-            "new_stripe_subscription_id": session.subscription_id,
-            "new_updated_at": utcnow(),
+            "session_id": session.id,
+            "checkout_url": session.url,
+            "checkout_expires_at": session.expires_at,
+            "payment_intent_id": session.payment_intent_id,
+            "subscription_id": session.subscription_id,
+            "updated_at": utcnow(),
         },
-    ).one()
-    db.commit()
-    for name in RECORDED_COLUMNS:
-        set_committed_value(donation, name, getattr(row, name))
+    )
+    for name, value in stored.items():
+        set_committed_value(donation, name, value)
     return donation
 
 
