@@ -17,7 +17,9 @@ from flask import Flask, g
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from . import extensions
 from .settings import Settings
@@ -63,13 +65,63 @@ def make_engine(settings: Settings) -> Engine:
     # under load, which costs more than waiting briefly for a pooled one.
     engine = create_engine(
         url,
+        poolclass=QueueingPool,
         pool_size=settings.database_pool_size,
         max_overflow=0,
-        pool_timeout=5,
+        pool_timeout=POOL_STALL_SECONDS,
         connect_args={"connect_timeout": 5},
     )
+    engine.pool.queue_seconds = settings.database_queue_seconds  # type: ignore[attr-defined]
     ping_idle_connections(engine)
     return engine
+
+
+# A pool that has given no connection back for this long is stuck (the database hangs, or every
+# connection waits on a lock): a request waiting for one answers 503 rather than wait on.
+POOL_STALL_SECONDS = 5.0
+
+
+class QueueingPool(QueuePool):
+    """A fixed pool whose waiters queue for as long as connections keep coming back.
+
+    QueuePool gives up on a waiter after ``timeout`` however busy the pool is. At a telethon
+    peak a gevent worker has up to 100 requests in flight (gunicorn.conf.py) on 25 connections,
+    on a CPU that cannot run them all at once: a connection is held while its greenlet waits
+    its turn for the CPU, and a waiter woken for a returned connection can find it taken by a
+    greenlet that asked just then (the queue is not first-come, first-served). So a few
+    donors waited past 5 s while the pool served hundreds of others a second, and got a 503
+    (24 and 66 in two 60 s runs of bench/telethon.py, 0.2-0.3 %). Here a waiter gives up only
+    when no connection has come back for ``timeout`` (``POOL_STALL_SECONDS``): the database is
+    not answering, and waiting would not help; while the pool is moving it waits on, up to
+    ``queue_seconds`` (``DATABASE_QUEUE_SECONDS``), checked each ``timeout``. A lost database
+    is as quick a 503 as before: a refused connection fails at connect without queueing, and a
+    dead pooled connection fails its statement (tests/reliability/test_database_reconnect.py).
+    """
+
+    queue_seconds: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._last_return = time.monotonic()
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        self._last_return = time.monotonic()
+        super()._do_return_conn(record)
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.monotonic()
+        while True:
+            try:
+                return super()._do_get()  # waits up to ``timeout`` when every connection is out
+            except PoolTimeout:
+                now = time.monotonic()
+                if now - self._last_return >= self._timeout or now - started >= self.queue_seconds:
+                    raise
+
+    def recreate(self) -> QueueingPool:
+        pool = super().recreate()
+        pool.queue_seconds = self.queue_seconds  # type: ignore[attr-defined]
+        return pool  # type: ignore[return-value]
 
 
 # A connection back in use within this many seconds is trusted without a ping.
