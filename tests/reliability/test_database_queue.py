@@ -110,3 +110,27 @@ def test_the_queue_limit_survives_the_pool_being_replaced(engine: Engine) -> Non
     engine.dispose()
     replaced: Any = engine.pool.recreate()
     assert isinstance(replaced, QueueingPool) and replaced.queue_seconds == 5
+
+
+def test_waiters_are_served_in_the_order_they_came(engine: Engine) -> None:
+    held = [engine.connect(), engine.connect()]
+    served: list[int] = []
+
+    def request(n: int) -> None:
+        with engine.connect() as conn:
+            served.append(n)
+            conn.execute(text("SELECT pg_sleep(0.05)"))
+
+    pool: Any = engine.pool
+    threads = []
+    for n in range(6):
+        threads.append(threading.Thread(target=request, args=(n,)))
+        threads[-1].start()
+        deadline = time.monotonic() + 5
+        while pool.waiting() < n + 1 and time.monotonic() < deadline:  # it asked and waits
+            time.sleep(0.005)
+    held[0].close()  # one connection goes round, from each to the next
+    for thread in threads:
+        thread.join()
+    held[1].close()
+    assert served == [0, 1, 2, 3, 4, 5]
