@@ -269,13 +269,18 @@ def deliver(
     histories: list[list[Fact]],
     order: list[tuple[int, int]],
 ) -> None:
-    """Deliver ``order`` as the webhook route does once the signature verifies, checking each delivery."""
+    """Deliver ``order`` as the webhook route does once the signature verifies, checking each delivery.
+
+    The apply job runs in-process (Huey's immediate mode) and asks ``stripe``, the app's gateway
+    for this example (the app fixture puts the real one back afterwards)."""
     sessions, config = extensions.database(app).sessionmaker, extensions.settings(app)
+    extensions.set_stripe_gateway(app, stripe)
     delivered: set[tuple[int, int]] = set()
     for h, f in order:
         fact = histories[h][f]
         before = snapshot(app, donations[h].id)
-        outcome = receive(sessions, stripe, config, json.dumps(fact.event).encode())  # type: ignore[arg-type]
+        with app.app_context():
+            outcome = receive(sessions, config, json.dumps(fact.event).encode())
         after = snapshot(app, donations[h].id)
         allowed = (
             (WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE, WebhookOutcome.WAITING)
