@@ -221,7 +221,7 @@ def run_webhooks(
         analyze(url)
         events_file = SQLITE_DIR / f"events-{backend}.txt"
         webhook_events.write_events(events_file, ids, SECRET, DEPLOYMENT)
-        worker = webhook_events.start_worker(env) if worker_during else None
+        worker = webhook_events.start_worker(env, args.webhook_worker_threads) if worker_during else None
         if worker is not None:
             time.sleep(4)  # booted (it builds the app) before wrk starts
         worker_cpu = cpu_seconds([worker.pid]) if worker else 0.0
@@ -233,7 +233,7 @@ def run_webhooks(
                 (cpu_seconds([worker.pid]) - worker_cpu) * 1000 / max(1, result["requests"]), 3
             )
         else:
-            worker = webhook_events.start_worker(env)
+            worker = webhook_events.start_worker(env, args.webhook_worker_threads)
         try:
             result["drain"] = webhook_events.wait_for_drain(url, prefix, worker.pid)
         finally:
@@ -272,6 +272,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--webhook-events", type=int, default=40_000)
     parser.add_argument("--webhook-connections", type=int, default=32)
+    parser.add_argument(
+        "--webhook-worker-threads", type=int, default=2, help="the job worker's threads (the Procfile: 2)"
+    )
     parser.add_argument("--surge-budget", type=int, default=8, help="Stripe calls a second (sandbox: 1.25x)")
     parser.add_argument("--telethon-seconds", type=int, default=60)
     parser.add_argument("--telethon-connections", type=int, default=512)

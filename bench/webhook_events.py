@@ -82,14 +82,16 @@ def write_events(path: Path, donation_ids: list[str], secret: str, deployment: s
             out.write(signed_line(secret, completed_event(donation_id, deployment)) + "\n")
 
 
-def start_worker(env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], threads: int = 2, log_file: Path | None = None
+) -> subprocess.Popen[bytes]:
     """The Procfile's worker (``huey_consumer service.worker.huey``, 2 threads) on the run's queue.
 
     Periodic jobs are off (``--no-periodic``): the drain measures the queued apply jobs only.
     """
     out = open(log_file, "wb") if log_file else subprocess.DEVNULL  # noqa: SIM115 - kept open for the child
     return subprocess.Popen(
-        [str(ROOT / ".venv/bin/huey_consumer"), "service.worker.huey", "--workers", "2",
+        [str(ROOT / ".venv/bin/huey_consumer"), "service.worker.huey", "--workers", str(threads),
          "--worker-type", "thread", "--no-periodic"],
         cwd=ROOT, env={**os.environ, **env}, stdout=out,
         stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
