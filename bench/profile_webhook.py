@@ -5,13 +5,20 @@
         .venv/bin/python -m bench.profile_webhook --db postgresql --events 2000
     .venv/bin/python -m bench.profile_webhook --summarise /tmp/webhook.txt
 
-Creates pending donations in a fresh ``bench`` database (the same rows and signed
-``checkout.session.completed`` events as ``bench/run.py``'s webhook scenario), posts each event
-once through the Flask test client, then the same events again (duplicate deliveries), and
-reports the process's user and system CPU per event for each pass, and per ``GET /livez`` (the
-floor: the test client, Flask and the request hooks with no work in the view). Under ``py-spy --gil`` only
-samples holding the GIL count, which approximates Python CPU time; ``--summarise`` prints the
-share of those samples spent under the functions that matter.
+Creates pending donations in a fresh ``bench_webhook`` database (the same rows and signed
+``checkout.session.completed`` events as ``bench/run.py``'s webhook scenario) and measures the two
+halves apart, as production runs them (jobs on a Redis queue):
+
+* the endpoint: each event posted once through the Flask test client (verify, store as
+  ``received``, hand the id to the Redis queue, answer);
+* the apply: the queued ``apply_event`` jobs taken from Redis and run as the worker runs them
+  (``huey.dequeue`` + ``huey.execute``: claim, apply, record, then the waiting events' check);
+
+then the same events posted again (duplicate deliveries of applied events), and ``GET /livez``
+(the floor: the test client, Flask and the request hooks with no work in the view). It reports
+the process's user and system CPU per event for each. Under ``py-spy --gil`` only samples holding
+the GIL count, which approximates Python CPU time; ``--summarise`` prints the share of those
+samples spent under the functions that matter, for the endpoint and for the apply.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ SECRET = "whsec_profile_only_secret"  # noqa: S105 - a local profile's signing s
 DEPLOYMENT = f"profile-webhook-{os.getpid()}"
 ROOT = "stripe_webhook (service/ledger/views.py"
 WATCH = (
-    ROOT, "verify_signature (service/ledger/signature.py", "parse_event (service/ledger/receiving.py",
-    "receive (service/ledger/receiving.py", "_store_and_apply (service/ledger/receiving.py",
-    "store_event (service/ledger/receiving.py", "process_event (service/ledger/receiving.py",
+    ROOT, "verify_signature (service/ledger/signature.py", "receive (service/ledger/receiving.py",
+    "_hand_over_safely (service/ledger/receiving.py", "enqueue (huey/api.py",
+    "apply_stored (service/ledger/receiving.py", "process_event (service/ledger/receiving.py",
+    "apply_waiting (service/ledger/receiving.py", "dequeue (huey/api.py",
     "apply_session (service/ledger/apply_checkout.py", "record_session (service/donations/states.py",
     "lock_donation_for_session (service/donations/states.py", "upsert_payment (service/ledger/payments.py",
     "_record (service/ledger/receiving.py", "_execute_internal (sqlalchemy/orm/session.py",
@@ -65,6 +73,22 @@ def _post_all(client, events: list[tuple[str, str]], expect: str) -> None:  # ty
         assert response.get_json()["outcome"] == expect, response.get_json()
 
 
+def _apply_queued(app, expected: int) -> int:  # type: ignore[no-untyped-def]
+    """Run the queued apply_event jobs as the worker does; other jobs (receipts) are left queued."""
+    from service.jobs import huey
+
+    applied = 0
+    with app.app_context():
+        while applied < expected:
+            task = huey.dequeue()
+            if task is None:
+                break
+            if task.name == "apply_event":
+                huey.execute(task)
+                applied += 1
+    return applied
+
+
 def measure(backend: str, events: int) -> None:
     url = prepare_database(backend, name="bench_webhook")
     settings = Settings(
@@ -77,14 +101,18 @@ def measure(backend: str, events: int) -> None:
     profiling.quiet_logs()
     client = app.test_client()
     stamp = int(time.time())
-    _post_all(client, _signed(50, url, f"warm{stamp}"), "processed")
+    _post_all(client, _signed(50, url, f"warm{stamp}"), "received")
+    _apply_queued(app, 50)
     signed = _signed(events, url, f"p{stamp}")
     before = resource.getrusage(resource.RUSAGE_SELF)
-    _post_all(client, signed, "processed")
+    _post_all(client, signed, "received")
     user, system = profiling.cpu_ms(before, events)
-    print(
-        f"{backend}: first delivery CPU {user + system:.2f} ms/event (user {user:.2f}, system {system:.2f})"
-    )
+    print(f"{backend}: endpoint (store, hand over, answer) CPU {user + system:.2f} ms/event "
+          f"(user {user:.2f}, system {system:.2f})")  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    applied = _apply_queued(app, events)
+    user, system = profiling.cpu_ms(before, events)
+    print(f"{backend}: apply job (the worker's half) CPU {user + system:.2f} ms/event ({applied} applied)")
     before = resource.getrusage(resource.RUSAGE_SELF)
     _post_all(client, signed, "processed")
     user, system = profiling.cpu_ms(before, events)
@@ -113,13 +141,15 @@ def measure(backend: str, events: int) -> None:
 
 
 def summarise(path: str) -> None:
-    # Only the webhook posts: the floor's GET /livez runs outside _post_all.
+    # The endpoint's posts (the floor's GET /livez runs outside _post_all), then the apply jobs.
     total = profiling.summarise(
         path,
         WATCH,
         lambda stack: "_post_all (bench/profile_webhook.py" in stack and "full_dispatch_request" in stack,
     )
-    print(f"{total} samples of webhook requests (under full_dispatch_request)")
+    print(f"{total} samples of webhook requests (under full_dispatch_request)\n")
+    total = profiling.summarise(path, WATCH, lambda stack: "_apply_queued (bench/profile_webhook.py" in stack)
+    print(f"{total} samples of apply jobs (under _apply_queued)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Donations are inserted in bulk (pending, each with its own Checkout Session id), then one event
 per donation is written as ``signature<TAB>body`` lines. Signatures carry the current time, so the
 file must be used within Stripe's five-minute tolerance.
+
+The endpoint only stores and acknowledges each event; the job worker applies it. So the scenario
+also starts the worker (:func:`start_worker`) and times how long it takes to apply what was
+stored (:func:`wait_for_drain`), then checks every donation ended paid with one payment
+(:func:`check_effects`).
 """
 
 from __future__ import annotations
@@ -10,14 +15,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, func, insert, select
 
 from service.donations.models import Donation
-from service.models import Appeal
+from service.models import Appeal, Payment, WebhookEvent, WebhookOutcome
+
+from .procs import ROOT, cpu_seconds
 
 BATCH = 5000
 
@@ -71,3 +80,80 @@ def write_events(path: Path, donation_ids: list[str], secret: str, deployment: s
     with path.open("w") as out:
         for donation_id in donation_ids:
             out.write(signed_line(secret, completed_event(donation_id, deployment)) + "\n")
+
+
+def start_worker(
+    env: dict[str, str], threads: int = 2, log_file: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The Procfile's worker (``huey_consumer service.worker.huey``, 2 threads) on the run's queue.
+
+    Periodic jobs are off (``--no-periodic``): the drain measures the queued apply jobs only.
+    """
+    out = open(log_file, "wb") if log_file else subprocess.DEVNULL  # noqa: SIM115 - kept open for the child
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/huey_consumer"), "service.worker.huey", "--workers", str(threads),
+         "--worker-type", "thread", "--no-periodic"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=out,
+        stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def backlog(database_url: str, prefix: str) -> int:
+    """Events of this run still stored as ``received`` (not applied yet)."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        left = conn.scalar(
+            select(func.count()).where(
+                WebhookEvent.stripe_event_id.like(f"evt_don_{prefix}%"),
+                WebhookEvent.outcome == WebhookOutcome.RECEIVED,
+            )
+        )
+    engine.dispose()
+    return int(left or 0)
+
+
+def wait_for_drain(database_url: str, prefix: str, worker_pid: int, limit: float = 900.0) -> dict:
+    """Poll until every stored event of the run is applied; the worker's wall time and CPU for it."""
+    first = left = backlog(database_url, prefix)
+    deadline = time.monotonic() + limit
+    # Timed from the first applied event: the worker's start-up (building the app) is not draining.
+    while left == first and first and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = backlog(database_url, prefix)
+    started, cpu_before = time.monotonic(), cpu_seconds([worker_pid])
+    first = left
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = backlog(database_url, prefix)
+    wall = time.monotonic() - started
+    cpu = cpu_seconds([worker_pid]) - cpu_before
+    applied = first - left
+    return {"backlog_at_start": first, "left": left, "drain_s": round(wall, 1),
+            "drain_events_per_s": round(applied / wall, 1) if wall else None,
+            "worker_cpu_ms_per_event": round(cpu * 1000 / max(1, applied), 3)}  # fmt: skip
+
+
+def check_effects(database_url: str, prefix: str) -> dict:
+    """Every stored event of the run applied, and each of its donations paid with exactly one payment."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        events = dict(
+            conn.execute(
+                select(WebhookEvent.outcome, func.count())
+                .where(WebhookEvent.stripe_event_id.like(f"evt_don_{prefix}%"))
+                .group_by(WebhookEvent.outcome)
+            ).all()
+        )
+        stored = sum(events.values())
+        paid = conn.scalar(
+            select(func.count()).where(Donation.id.like(f"don_{prefix}%"), Donation.status == "paid")
+        )
+        payments = conn.execute(
+            select(func.count(), func.count(func.distinct(Payment.donation_id))).where(
+                Payment.donation_id.like(f"don_{prefix}%")
+            )
+        ).one()
+    engine.dispose()
+    return {"events": events, "stored": stored, "paid": paid, "payments": payments[0],
+            "donations_with_a_payment": payments[1],
+            "ok": stored == paid == payments[0] == payments[1] and events.get("processed") == stored}  # fmt: skip

@@ -1,11 +1,14 @@
-"""Background work on Huey: email delivery from the outbox and the scheduled maintenance.
+"""Background work on Huey: applying stored webhook events, email delivery from the outbox and the
+scheduled maintenance.
 
 Why Huey (docs/operations.md has the measurements): one small, dependency-free, long-maintained
 package that uses the Redis production already runs, with retries, a scheduler for periodic
 tasks (so no external cron) and an immediate mode that runs tasks in-process, which is how the
 SQLite demo and the test suite work with no server. The queue is only a prompt: the source of
 truth is the outbox table (service/outbox.py), written in the ledger's transaction, so a message
-lost between the database and Redis is still found by :func:`deliver_due` a minute later.
+lost between the database and Redis is still found by :func:`deliver_due` a minute later. Webhook
+events work the same way: the stored ``received`` row is the source of truth, :func:`apply_event`
+applies it, and :func:`apply_due_events` finds what was not handed over (service/ledger/receiving.py).
 
 The worker is ``huey_consumer service.jobs.huey`` (the Procfile's ``worker:`` line). It builds the
 app from the environment once per process; in immediate mode the task runs inside the current
@@ -83,6 +86,23 @@ def _run(work: Any) -> Any:
             db.close()
 
 
+def hand_over_event(stripe_event_id: str) -> bool:
+    """Queue a stored webhook event's apply job; True if it already ran (immediate mode)."""
+    apply_event(stripe_event_id)
+    return huey.immediate
+
+
+@huey.task()
+def apply_event(stripe_event_id: str) -> str:
+    """Apply one stored Stripe event (the web request only stored it and answered Stripe)."""
+    from .ledger.receiving import apply_stored
+
+    with _app() as app:
+        sessions = extensions.database(app).sessionmaker
+        gateway, settings = extensions.stripe_gateway(app), extensions.settings(app)
+        return apply_stored(sessions, gateway, settings, stripe_event_id).outcome
+
+
 @huey.task()
 def deliver_email(message_id: str) -> str | None:
     from .email_delivery import deliver
@@ -149,9 +169,10 @@ def sync_stripe_events() -> None:
     _cli("stripe", "sync-events", "--since", "3d")
 
 
-@huey.periodic_task(crontab(minute="5"))
-def replay_failed_events() -> None:
-    _cli("webhooks", "replay", "--failed")
+@huey.periodic_task(crontab(minute="*"))
+def apply_due_events() -> None:
+    # Webhook events not handed over, or failed and due again (back-off, then needs_review).
+    _cli("webhooks", "apply-due")
 
 
 @huey.periodic_task(crontab(minute="40", hour="3"))
@@ -166,7 +187,9 @@ def annual_statements() -> None:
 
 
 def init_jobs(app: Flask, settings: Settings) -> None:
+    from .ledger.receiving import install_hand_over
     from .outbox import install_commit_hook
 
     configure(settings)
     install_commit_hook(_enqueue_delivery)
+    install_hand_over(hand_over_event)

@@ -10,7 +10,9 @@ Other modules record through the small functions below, never through the metric
 label names and their bounded values stay in one place:
 
 * :func:`observe_stripe_call` (service/stripe_gateway.py)
-* :func:`webhook_delivery` (the webhook ledger, once per delivery, with its outcome)
+* :func:`webhook_delivery` (the webhook endpoint, once per delivery, with the outcome known when it
+  answers: ``received`` once stored and handed to the job queue, or a redelivery's stored outcome)
+* :func:`webhook_applied` (the apply job, once per event it applies, with the applied outcome)
 * :func:`rate_limited` (service/rate_limits.py)
 * :func:`surge_redirected` (service/donations/surge.py)
 """
@@ -41,6 +43,11 @@ STRIPE_ERRORS = Counter(
 WEBHOOK_DELIVERIES = Counter(
     f"{PREFIX}_webhook_deliveries",
     "Stripe webhook deliveries received, by event type and what became of them.",
+    ["type", "outcome"],
+)
+WEBHOOK_APPLIED = Counter(
+    f"{PREFIX}_webhook_events_applied",
+    "Stored Stripe events applied by the job, by event type and outcome (processed, failed...).",
     ["type", "outcome"],
 )
 EMAILS = Counter(
@@ -80,6 +87,11 @@ def observe_stripe_call(operation: str, outcome: str, seconds: float) -> None:
 def webhook_delivery(event_type: str | None, outcome: str) -> None:
     """Count one webhook delivery: ``outcome`` is a WebhookOutcome value or e.g. ``bad_signature``."""
     WEBHOOK_DELIVERIES.labels(_label(event_type), _label(outcome)).inc()
+
+
+def webhook_applied(event_type: str | None, outcome: str) -> None:
+    """Count one stored event applied by the job (service/ledger/receiving.py: apply_stored)."""
+    WEBHOOK_APPLIED.labels(_label(event_type), _label(outcome)).inc()
 
 
 def email_outcome(kind: str, outcome: str) -> None:

@@ -23,6 +23,7 @@ from . import extensions
 from .donations.models import Donation, DonationStatus
 from .errors import error_response
 from .metrics import HTTP_REQUESTS, HTTP_SECONDS, PREFIX
+from .models import WebhookEvent, WebhookOutcome, utcnow
 from .outbox import MessageStatus, counts
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -63,6 +64,47 @@ class OutboxCollector(Collector):
         yield family
 
 
+# Both read through ix_webhook_events_outcome_received (outcome, received_at).
+_BACKLOG = select(func.count(), func.min(WebhookEvent.received_at)).where(
+    WebhookEvent.outcome == WebhookOutcome.RECEIVED
+)
+_FAILED = select(func.count(), func.count().filter(WebhookEvent.needs_review.is_(True))).where(
+    WebhookEvent.outcome == WebhookOutcome.FAILED
+)
+
+
+class WebhookBacklogCollector(Collector):
+    """Stored webhook events the job worker has not applied yet, and the age of the oldest: a worker
+    that is down or falling behind shows here (``received`` events are applied within seconds)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with extensions.database(self.app).sessionmaker() as session:
+            waiting, oldest = session.execute(_BACKLOG).one()
+            failed, given_up = session.execute(_FAILED).one()
+        yield GaugeMetricFamily(
+            f"{PREFIX}_webhook_backlog_events",
+            "Stored webhook events not yet applied (outcome received).",
+            value=waiting,
+        )
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            f"{PREFIX}_webhook_backlog_oldest_seconds",
+            "Age of the oldest stored webhook event not yet applied (0 when none).",
+            value=max(age, 0.0),
+        )
+        family = GaugeMetricFamily(
+            f"{PREFIX}_webhook_failed_events",
+            "Webhook events whose apply failed: retried with back-off, or given up (needs_review).",
+            labels=["state"],
+        )
+        family.add_metric(["retrying"], failed - given_up)
+        family.add_metric(["given_up"], given_up)
+        yield family
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
@@ -77,6 +119,7 @@ def render_metrics(app: Flask) -> bytes:
     database_metrics = CollectorRegistry()
     database_metrics.register(DonationStatusCollector(app))
     database_metrics.register(OutboxCollector(app))
+    database_metrics.register(WebhookBacklogCollector(app))
     return process_metrics + generate_latest(database_metrics)
 
 

@@ -1,5 +1,5 @@
-"""Operator commands: ``flask stripe sync-events``, ``flask webhooks replay``, ``flask donations sweep``,
-``flask donations attention`` and ``clear-attention``.
+"""Operator commands: ``flask stripe sync-events``, ``flask webhooks replay``, ``flask webhooks
+apply-due``, ``flask donations sweep``, ``flask donations attention`` and ``clear-attention``.
 
 Each is safe to run at any time and from cron: they go through the same idempotent functions as
 webhook deliveries.
@@ -20,7 +20,7 @@ from ..db import database
 from ..donations.models import Donation
 from ..finance import audit
 from ..models import WebhookEvent, WebhookOutcome, utcnow
-from .receiving import REPLAYABLE, process_event
+from .receiving import MAX_APPLY_ATTEMPTS, RECEIVED_GRACE, REPLAYABLE, apply_due, process_event
 from .sweeper import sweep
 from .sync import SyncReport, parse_span, sync_events
 
@@ -99,6 +99,25 @@ def replay_command(event_ids: tuple[str, ...], failed: bool, force: bool) -> Non
         failures += outcome.outcome == WebhookOutcome.FAILED
     if failures:
         sys.exit(1)
+
+
+@webhooks_cli.command("apply-due")
+def apply_due_command() -> None:
+    """Apply events the job queue missed, and retry failed ones whose back-off has passed.
+
+    The worker runs this every minute. Events still `received` after the grace were never handed
+    over (or the worker is far behind); failed ones are retried with back-off up to the cap, then
+    left `failed` with needs_review (`flask webhooks replay --failed` once the cause is fixed).
+    """
+    sessions, gateway, settings = _services()
+    report = apply_due(sessions, gateway, settings)
+    outcomes = ", ".join(f"{name} {count}" for name, count in sorted(report.outcomes.items()))
+    click.echo(
+        f"Applied {report.received} events left received over {int(RECEIVED_GRACE.total_seconds())} s"
+        f" and retried {report.retried} failed ones" + (f": {outcomes}." if outcomes else ".")
+    )
+    for stripe_event_id in report.gave_up:
+        click.echo(f"{stripe_event_id}: failed {MAX_APPLY_ATTEMPTS} times; left for review", err=True)
 
 
 @webhooks_cli.command("review")

@@ -1,35 +1,42 @@
-"""Storing each verified event once, then processing it once.
+"""Storing each verified event once, then applying it once, on the job queue.
 
-The event row is always written before anything is applied, and Stripe gets a 2xx only once the
-outcome is committed. A first delivery of an event that needs nothing from Stripe (almost every
-event, and every ``checkout.session.completed``) takes one transaction: the row is inserted first,
-the event applied and its outcome recorded, and all of it commits together. Nothing is lost if
-that fails: on an error in our code the work is rolled back and the event stored again with
-its outcome (``failed``, ``quarantined``, ``ignored``) in transactions of its own; if the database
-fails, nothing was stored and Stripe, told 503, delivers again.
+A delivery is stored and acknowledged: :func:`receive` writes the event row as ``received`` in one
+statement (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: a redelivery only bumps the
+counter), commits, and hands the event id to the job library. Stripe asks for exactly this: "Your
+endpoint must quickly return a successful status code (2xx) before any complex logic that could
+cause a timeout", and "Configure your handler to process incoming events with an asynchronous
+queue" (https://docs.stripe.com/webhooks, "Best practices": "Quickly return a 2xx response",
+"Handle events asynchronously"). The stored ``received`` row is the outbox: if the hand-over is
+lost (Redis down, a crash between commit and enqueue) the row is still there, and
+:func:`apply_due` applies it a little later.
 
-A redelivery bumps the stored row's counter in the same single statement that would have
-inserted it, and is answered from the stored outcome. Concurrent deliveries of one event wait on
-the row's unique key (PostgreSQL) or on the single writer (SQLite), so only one applies it.
+The job (``service/jobs.py: apply_event``) runs :func:`apply_stored`: the event is claimed with a
+compare-and-set UPDATE, applied and its outcome recorded in one transaction; a failure is rolled
+back and recorded as ``failed`` in a transaction of its own, and :func:`apply_due` retries it with
+back-off up to :data:`MAX_APPLY_ATTEMPTS`, then leaves it ``failed`` with ``needs_review`` for
+an operator. Stripe no longer retries our own failures (it was told 2xx), so that retry is ours.
+In immediate mode (no Redis: the demo, most tests) Huey runs the job in-process during the
+hand-over, so the answer can report the applied outcome; it is the same path.
 
-Events that need a read from Stripe first, events from ``sync-events``, and redeliveries of an
-event not yet applied take two transactions, so no database lock is held while Stripe is asked:
-the first stores the event (its Stripe id is unique, so a repeat delivery only bumps a counter);
-the second claims the stored row with a compare-and-set UPDATE, applies the event and records
-the outcome. The claim is that transaction's first statement, so on PostgreSQL a concurrent
-duplicate waits on the row lock and then sees the event already processed, and on SQLite it
-waits for the single writer.
+Concurrent deliveries or jobs for one event are safe: the claim is the apply transaction's first
+statement, so on PostgreSQL a second claimer waits on the row lock and then sees the event already
+applied, and on SQLite it waits for the single writer. Events that need a read from Stripe ask it
+before the claim (``prefetch.py``), so no lock is held while Stripe answers, and it is the worker,
+never the web request, that asks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
@@ -37,12 +44,13 @@ from sqlalchemy.sql.dml import Update
 from ..db import each_statement_commits, insert_ignore
 from ..donations.models import Donation
 from ..donations.states import flag_donation
+from ..metrics import webhook_applied
 from ..models import WebhookEvent, WebhookOutcome, utcnow
 from ..settings import Settings
 from ..stripe_gateway import StripeGateway
 from .apply_context import Ignore, LedgerContext, Quarantine, Wait, timestamp
 from .dispatch import dispatch, handles, version_note
-from .prefetch import PrefetchingGateway, prefetch_call
+from .prefetch import PrefetchingGateway
 
 log = logging.getLogger(__name__)
 # Outcomes a normal delivery (or sync-events) may (re)process: never processed, failed last
@@ -74,6 +82,11 @@ _REDELIVERED = _SET_BY_EVENT_ID.values(
 _STORED = select(_events.c.outcome, _events.c.payload).where(
     _events.c.stripe_event_id == bindparam("b_event")
 )
+_STORED_OUTCOME = select(_events.c.outcome, _events.c.outcome_reason).where(
+    _events.c.stripe_event_id == bindparam("b_event")
+)
+# Set by service/jobs.py (install_hand_over): queues an event's apply job.
+_hand_over: Callable[[str], bool] | None = None
 
 
 @cache
@@ -111,6 +124,9 @@ class Outcome:
     reason: str | None = None
     duplicate_delivery: bool = False
     event_type: str | None = None
+    # Handed to the job queue and not applied yet (a worker will): nothing failed that Stripe
+    # should retry, whatever the stored outcome says.
+    queued: bool = False
 
 
 def parse_event(payload: bytes) -> dict[str, Any]:
@@ -189,6 +205,7 @@ def process_event(
     """
     if event is None:
         with sessions() as db:
+            each_statement_commits(db)  # one read: one round trip on PostgreSQL
             stored = db.connection().execute(_STORED, {"b_event": stripe_event_id}).first()
         if stored is None or stored.outcome not in allowed:
             outcome = stored.outcome if stored else WebhookOutcome.RECEIVED
@@ -211,11 +228,11 @@ def process_event(
             outcome = _apply(db, LedgerContext(db, reader, settings), event)
         except (Ignore, Quarantine, Wait) as exc:
             db.rollback()
-            return _set_aside(sessions, stripe_event_id, exc, allowed)
+            outcome = _set_aside(sessions, stripe_event_id, exc, allowed)
         except Exception as exc:
             db.rollback()
-            return _failed(sessions, event, exc, allowed)
-    return outcome
+            outcome = _failed(sessions, event, exc, allowed)
+    return replace(outcome, event_type=event["type"])
 
 
 def _apply(db: Session, ctx: LedgerContext, event: dict[str, Any]) -> Outcome:
@@ -231,7 +248,7 @@ def _apply(db: Session, ctx: LedgerContext, event: dict[str, Any]) -> Outcome:
         db, event["id"], outcome, note or reason, applied.donation_id, note is not None, known_donation=True
     )
     db.commit()
-    # DEBUG: over HTTP the request's access line carries the event id and outcome (views.py).
+    # DEBUG: the job logs the outcome once (apply_stored); sync-events and replay report it.
     log.debug("webhook_event_applied", extra={"stripe_event_id": event["id"], "outcome": outcome})
     return Outcome(event["id"], outcome, reason, event_type=event["type"])
 
@@ -316,52 +333,6 @@ def _finish(
     return Outcome(stripe_event_id, outcome, reason)
 
 
-class _Redelivered:
-    """The event was stored before and may still need processing (stored ``received`` or ``failed``)."""
-
-
-@dataclass(frozen=True)
-class _RolledBack:
-    """Applying raised; nothing of this delivery is stored yet."""
-
-    error: Exception
-
-
-def _store_and_apply(
-    db: Session, gateway: StripeGateway | None, settings: Settings, event: dict[str, Any], payload: str
-) -> Outcome | _Redelivered | _RolledBack:
-    """One transaction: insert the event (or count a redelivery), apply it, record the outcome."""
-    row = _row(event, payload, "webhook")
-    handled = handles(event["type"])
-    if not handled:
-        # Acknowledged and stored as ignored at once: nothing in it is for the ledger.
-        row.update(
-            outcome=WebhookOutcome.IGNORED,
-            outcome_reason="event_type_not_used",
-            processed_at=row["received_at"],
-        )
-    row["process_attempts"] = 1
-    stored = db.connection().execute(_deliver(db.get_bind().dialect.name), row).one()
-    if stored.delivery_count > 1:
-        db.commit()
-        log.info("webhook_duplicate_delivery", extra={"stripe_event_id": event["id"]})
-        if stored.outcome in RETRYABLE:
-            return _Redelivered()
-        return Outcome(event["id"], stored.outcome, None, True, event["type"])
-    if not handled:
-        db.commit()
-        log.info(
-            "webhook_event_ignored", extra={"stripe_event_id": event["id"], "reason": "event_type_not_used"}
-        )
-        return Outcome(event["id"], WebhookOutcome.IGNORED, "event_type_not_used", False, event["type"])
-    try:
-        return _apply(db, LedgerContext(db, gateway, settings), event)
-    except Exception as exc:
-        # Rolled back with the event row itself; the caller stores it again, with this outcome.
-        db.rollback()
-        return _RolledBack(exc)
-
-
 # Built once: it runs after every payment, and building it cost more than running it.
 WAITING_EVENTS = (
     select(WebhookEvent.stripe_event_id)
@@ -390,61 +361,169 @@ def apply_waiting(sessions: sessionmaker[Session], gateway: StripeGateway | None
     return applied
 
 
-def receive(
-    sessions: sessionmaker[Session],
-    gateway: StripeGateway | None,
-    settings: Settings,
-    payload: bytes,
-    *,
-    source: str = "webhook",
-) -> Outcome:
-    """Store and process one verified delivery. Raises MalformedEvent; database errors propagate.
+def install_hand_over(hand_over: Callable[[str], bool]) -> None:
+    """How a stored event reaches the job queue (service/jobs.py installs it, once per process).
 
-    An event that recorded a payment is followed by another try of the events waiting for one.
+    ``hand_over(stripe_event_id)`` queues the apply job and returns True when the job has already
+    run in-process (Huey's immediate mode). Taken as an argument, as the outbox's commit hook is,
+    because the job imports this module.
     """
-    outcome = _receive(sessions, gateway, settings, payload, source=source)
-    if outcome.outcome == WebhookOutcome.PROCESSED and outcome.event_type in UNBLOCKING:
-        apply_waiting(sessions, gateway, settings)
-    return outcome
+    global _hand_over
+    _hand_over = hand_over
 
 
-def _receive(
-    sessions: sessionmaker[Session],
-    gateway: StripeGateway | None,
-    settings: Settings,
-    payload: bytes,
-    *,
-    source: str = "webhook",
-) -> Outcome:
+def receive(sessions: sessionmaker[Session], settings: Settings, payload: bytes) -> Outcome:
+    """Store one verified delivery, hand it to the job queue, and say what became of it.
+
+    Raises MalformedEvent; database errors propagate (nothing was stored: the caller answers 503).
+    The outcome is the stored one (``received`` for a new event, the earlier outcome for a
+    redelivery), or, when the job ran in-process, the applied one.
+    """
     text = _decode(payload)
     event = _parse(text)
     event_id, event_type = event["id"], event["type"]
-    stored_now = False
-    if source == "webhook" and (gateway is None or prefetch_call(event) is None):
-        with sessions() as db:
-            result = _store_and_apply(db, gateway, settings, event, text)
-        if isinstance(result, Outcome):
-            return result
-        if isinstance(result, _RolledBack):
-            with sessions() as db:
-                new = store_event(db, event, text, source)
-            error = result.error
-            if isinstance(error, Ignore | Quarantine | Wait):
-                outcome = _set_aside(sessions, event_id, error, RETRYABLE)
-            else:
-                outcome = _failed(sessions, event, error, RETRYABLE)
-            duplicate = not new or outcome.duplicate_delivery
-            return Outcome(outcome.event_id, outcome.outcome, outcome.reason, duplicate, event_type)
-        new = False
-    else:
-        with sessions() as db:
-            new = stored_now = store_event(db, event, text, source)
-        if not new:
-            log.info("webhook_duplicate_delivery", extra={"stripe_event_id": event_id})
+    row = _row(event, text, "webhook")
     if not handles(event_type):
-        ignored = _finish(sessions, event_id, WebhookOutcome.IGNORED, "event_type_not_used", RETRYABLE)
-        return Outcome(ignored.event_id, WebhookOutcome.IGNORED, ignored.reason, not new, event_type)
-    # An event this call has just stored is still `received`: no need to read it back.
-    outcome = process_event(sessions, gateway, settings, event_id, event=event if stored_now else None)
-    duplicate = not new or outcome.duplicate_delivery
-    return Outcome(outcome.event_id, outcome.outcome, outcome.reason, duplicate, event_type)
+        # Acknowledged and stored as ignored at once: nothing in it is for the ledger, no job.
+        row.update(
+            outcome=WebhookOutcome.IGNORED,
+            outcome_reason="event_type_not_used",
+            processed_at=row["received_at"],
+            process_attempts=1,
+        )
+    with sessions() as db:
+        each_statement_commits(db)  # one statement: one round trip on PostgreSQL
+        stored = db.connection().execute(_deliver(db.get_bind().dialect.name), row).one()
+        db.commit()
+    duplicate = stored.delivery_count > 1
+    # A redelivery of an event not yet applied (its job lost, still queued, or failed) is handed
+    # over again: cheap, and the claim makes a second job a no-op.
+    if stored.outcome not in RETRYABLE:
+        reason = row["outcome_reason"] if not duplicate else None
+        return Outcome(event_id, stored.outcome, reason, duplicate, event_type)
+    if _hand_over is None or not _hand_over_safely(event_id):
+        return Outcome(event_id, stored.outcome, None, duplicate, event_type, queued=True)
+    with sessions() as db:
+        each_statement_commits(db)
+        applied = db.connection().execute(_STORED_OUTCOME, {"b_event": event_id}).one()
+        db.commit()
+    return Outcome(event_id, applied.outcome, applied.outcome_reason, duplicate, event_type)
+
+
+def _hand_over_safely(stripe_event_id: str) -> bool:
+    """Queue the event's job; True if it already ran. A failed hand-over loses nothing (apply_due)."""
+    assert _hand_over is not None
+    try:
+        return _hand_over(stripe_event_id)
+    except Exception:  # noqa: BLE001 - the stored row is the outbox; apply_due finds it
+        log.warning("webhook_hand_over_failed", exc_info=True, extra={"stripe_event_id": stripe_event_id})
+        return False
+
+
+def apply_stored(
+    sessions: sessionmaker[Session], gateway: StripeGateway | None, settings: Settings, stripe_event_id: str
+) -> Outcome:
+    """The job: apply a stored event unless another job or delivery already did.
+
+    An event that recorded a payment is followed by another try of the events waiting for one.
+    """
+    outcome = process_event(sessions, gateway, settings, stripe_event_id)
+    if outcome.outcome == WebhookOutcome.PROCESSED and outcome.event_type in UNBLOCKING:
+        apply_waiting(sessions, gateway, settings)
+    if not outcome.duplicate_delivery:
+        webhook_applied(outcome.event_type, outcome.outcome)
+        # The worker's one line per event (the web request's access line said `received`).
+        log.info(
+            "webhook_event_applied",
+            extra={
+                "stripe_event_id": stripe_event_id,
+                "type": outcome.event_type,
+                "outcome": outcome.outcome,
+            },
+        )
+    return outcome
+
+
+# A `received` event older than this was not handed over (or its worker is far behind): apply it.
+RECEIVED_GRACE = timedelta(minutes=2)
+# A failed event is retried after 1, 2, 4 ... minutes (at most an hour apart), this many attempts
+# in all (about two hours), then left `failed` with needs_review for an operator.
+MAX_APPLY_ATTEMPTS = 8
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=1)
+APPLY_DUE_BATCH = 500
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th failed attempt an event is tried again."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+@dataclass
+class DueReport:
+    received: int = 0
+    retried: int = 0
+    gave_up: list[str] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def apply_due(
+    sessions: sessionmaker[Session],
+    gateway: StripeGateway | None,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    limit: int = APPLY_DUE_BATCH,
+) -> DueReport:
+    """Apply what the job queue did not: events left ``received`` past the grace (a lost hand-over,
+    a worker far behind), and ``failed`` events whose back-off has passed. Failed events out of
+    attempts are flagged ``needs_review`` instead. Idempotent: run every minute by the worker."""
+    now = now or utcnow()
+    report = DueReport()
+    events = WebhookEvent.__table__.c
+    # Due after each attempt's back-off: one term per attempt count, so any backend can index it.
+    backoff_passed = or_(*(
+        (events.process_attempts == attempts) & (events.processed_at <= now - retry_delay(attempts))
+        for attempts in range(1, MAX_APPLY_ATTEMPTS)
+    ))  # fmt: skip
+    with sessions() as db:
+        stuck = list(
+            db.scalars(
+                select(events.stripe_event_id)
+                .where(events.outcome == WebhookOutcome.RECEIVED, events.received_at < now - RECEIVED_GRACE)
+                .order_by(events.received_at)
+                .limit(limit)
+            )
+        )
+        failed = list(
+            db.scalars(
+                select(events.stripe_event_id)
+                .where(events.outcome == WebhookOutcome.FAILED, backoff_passed)
+                .order_by(events.processed_at)
+                .limit(limit)
+            )
+        )
+        report.gave_up = list(
+            db.scalars(
+                _events.update()
+                .where(
+                    events.outcome == WebhookOutcome.FAILED,
+                    events.process_attempts >= MAX_APPLY_ATTEMPTS,
+                    events.needs_review.is_(False),
+                )
+                .values(needs_review=True)
+                .returning(events.stripe_event_id)
+            )
+        )
+        db.commit()
+    for stripe_event_id in report.gave_up:
+        log.error(
+            "webhook_event_gave_up",
+            extra={"stripe_event_id": stripe_event_id, "attempts": MAX_APPLY_ATTEMPTS},
+        )
+    for stripe_event_id in stuck + failed:
+        outcome = apply_stored(sessions, gateway, settings, stripe_event_id)
+        if not outcome.duplicate_delivery:
+            report.outcomes[outcome.outcome] += 1
+    report.received, report.retried = len(stuck), len(failed)
+    return report

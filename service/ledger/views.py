@@ -1,9 +1,10 @@
-"""``POST /webhooks/stripe``: verify the raw body, store it, apply it, then answer.
+"""``POST /webhooks/stripe``: verify the raw body, store it, hand it to the job queue, answer.
 
 Stripe retries anything but a 2xx for three days, so the answer says what Stripe should do:
-2xx once the outcome is committed (processed, duplicate, ignored, quarantined), 400 for a
-delivery that is not provably Stripe's (a retry cannot fix it), 5xx when the database or our
-own code failed, so that Stripe delivers again later.
+2xx once the event is stored (``received``: the job applies it; or a redelivery's stored outcome),
+400 for a delivery that is not provably Stripe's (a retry cannot fix it), 503 when the database
+is unavailable (nothing stored), and 500 only when the job ran in-process (immediate mode: no
+worker, no scheduler to retry) and failed, so that Stripe delivers again later.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def stripe_webhook() -> Any:
     except SignatureError as exc:
         return _reject(exc.reason, "invalid_signature", "The Stripe-Signature header does not verify.")
     try:
-        outcome = receive(database().sessionmaker, extensions.stripe_gateway(), settings, payload)
+        outcome = receive(database().sessionmaker, settings, payload)
     except MalformedEvent as exc:
         return _reject(str(exc), "malformed_event", "The body is not a Stripe event.")
     except SQLAlchemyError as exc:
@@ -84,7 +85,9 @@ def stripe_webhook() -> Any:
         "outcome": outcome.outcome,
         "duplicate": outcome.duplicate_delivery,
     }
-    if outcome.outcome == WebhookOutcome.FAILED:
+    if outcome.outcome == WebhookOutcome.FAILED and not outcome.queued:
+        # Only in immediate mode (or a redelivery of a failed event): with a worker the answer is
+        # `received`, and a failure is retried by apply_due, not by Stripe.
         return error_response(500, "processing_failed", "The event was stored but could not be applied.")
     return jsonify(
         received=True, event=outcome.event_id, outcome=outcome.outcome, duplicate=outcome.duplicate_delivery

@@ -1,8 +1,10 @@
 """What is stored, and when, as a delivery is stored and applied (docs/webhooks.md, "What the endpoint answers").
 
-A first delivery that needs nothing from Stripe is stored, applied and recorded in one
-transaction; these tests pin that nothing half-done survives a failure in it, and that an event
-that does need Stripe is committed before Stripe is asked.
+A delivery is committed as `received` before anything is applied; the apply job (here run
+in-process: Huey's immediate mode, as in the demo) claims it, applies it and records the outcome in
+one transaction. These tests pin that nothing half-done survives a failure in it, that the event
+is stored even when the database goes away while applying, and that an event that needs Stripe
+is committed before Stripe is asked. With a real worker: tests/ledger/test_worker_apply.py.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def test_failure_after_a_partial_apply_keeps_the_event_as_failed_and_none_of_the
     assert len(ledger.payments(donation.id)) == 1
 
 
-def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it(
+def test_database_lost_while_applying_keeps_the_event_received_and_a_redelivery_applies_it(
     make_app, ledger, make_donation, monkeypatch
 ):
     donation = make_donation()
@@ -111,7 +113,7 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
     real_record_session = apply_checkout.record_session
 
     def database_goes_away(db: Any, *args: Any, **kwargs: Any) -> Any:
-        # Mid-transaction: the event row is inserted but not committed; then the server is gone.
+        # Mid-apply: the event row is committed, the claim is not; then the server is gone.
         database.sessionmaker.configure(bind=dead)
         if db.get_bind().dialect.name == "postgresql":
             db.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
@@ -119,8 +121,10 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
 
     monkeypatch.setattr(apply_checkout, "record_session", database_goes_away)
     response = payloads.post(own.test_client(), evt)
+    # The outcome could not be read back: Stripe is told to retry (and apply_due would find it).
     assert response.status_code == 503
-    assert ledger.events() == []
+    stored = ledger.event(evt["id"])
+    assert (stored.outcome, stored.delivery_count, stored.process_attempts) == ("received", 1, 0)
     assert ledger.donation(donation.id).status == DonationStatus.PENDING
 
     # The database is back; Stripe delivers again.
@@ -129,8 +133,9 @@ def test_database_lost_while_applying_stores_nothing_and_a_redelivery_applies_it
     response = payloads.post(own.test_client(), evt)
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "processed"
+    assert response.get_json()["duplicate"] is True
     stored = ledger.event(evt["id"])
-    assert (stored.outcome, stored.delivery_count, stored.process_attempts) == ("processed", 1, 1)
+    assert (stored.outcome, stored.delivery_count, stored.process_attempts) == ("processed", 2, 1)
     assert ledger.donation(donation.id).status == DonationStatus.PAID
     assert len(ledger.payments(donation.id)) == 1
     database.engine.dispose()
@@ -164,8 +169,10 @@ def test_event_that_needs_stripe_is_committed_before_stripe_is_asked_and_asked_o
     evt = payloads.event("payout.paid", payloads.template("payout", id="po_stored_first", amount=10_000,
                                                           currency="gbp", status="paid", arrival_date=1_790_000_000))  # fmt: skip
     gateway = StoredFirstGateway(app)
+    extensions.set_stripe_gateway(app, gateway)  # the job asks it; the fixture puts the real one back
     sessions, settings = extensions.database(app).sessionmaker, extensions.settings(app)
-    outcomes = [receive(sessions, gateway, settings, payloads.body(evt)) for _ in range(deliveries)]  # type: ignore[arg-type]
+    with app.app_context():
+        outcomes = [receive(sessions, settings, payloads.body(evt)) for _ in range(deliveries)]
     assert outcomes[0].outcome == "processed"
     assert all(o.duplicate_delivery for o in outcomes[1:])
     assert gateway.calls == ["po_stored_first"]

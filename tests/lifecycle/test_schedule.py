@@ -15,7 +15,7 @@ from service import jobs
 SCHEDULE = [
     ("sweep_donations", datetime(2026, 12, 7, 0, 10), datetime(2026, 12, 7, 0, 11), "donations sweep"),
     ("sync_stripe_events", datetime(2026, 12, 7, 0, 15), datetime(2026, 12, 7, 0, 10), "stripe sync-events --since 3d"),
-    ("replay_failed_events", datetime(2026, 12, 7, 13, 5), datetime(2026, 12, 7, 13, 6), "webhooks replay --failed"),
+    ("apply_due_events", datetime(2026, 12, 7, 13, 6), None, "webhooks apply-due"),
     ("retention", datetime(2026, 12, 7, 3, 40), datetime(2026, 12, 7, 4, 40), "retention run"),
     ("annual_statements", datetime(2026, 12, 7, 6, 10), datetime(2026, 12, 7, 7, 10), "mail statements"),
     ("deliver_due", datetime(2026, 12, 7, 6, 11), None, None),

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,20 +15,7 @@ from service import extensions
 from service.models import utcnow
 from service.outbox import MessageStatus, OutboxMessage
 from tests.support.servers import serving_webhooks
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def wait_for(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+from tests.support.worker import REDIS_URL, start_worker, stop, wait_for
 
 
 @pytest.fixture
@@ -51,49 +34,6 @@ def worker_app(app: Any, make_app: Any, smtp: Any, database_backend: str) -> Ite
 
     huey.storage.flush_all()
     init_jobs(app, extensions.settings(app))  # back to in-process jobs for the other tests
-
-
-def start_worker(app: Any, name: str) -> subprocess.Popen[bytes]:
-    settings = extensions.settings(app)
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "MAIL_URL": settings.mail_url,
-        "MAIL_FROM": settings.mail_from,
-        "DEPLOYMENT_ID": settings.deployment_id,
-        "STRIPE_API_BASE": settings.stripe_api_base,
-        "STRIPE_SECRET_KEY": settings.stripe_secret_key,
-        "SECRET_KEY": settings.secret_key,
-        "PUBLIC_BASE_URL": settings.public_base_url,
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    # The worker keeps its own copy of the log's descriptor; ours is closed once it has started.
-    with (ARTIFACTS / f"huey-worker-{name}-{os.getpid()}.log").open("ab") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "huey.bin.huey_consumer",
-                "service.worker.huey",
-                "-w",
-                "1",
-                "-k",
-                "thread",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    process.wait(timeout=15)
 
 
 def row_of(app: Any) -> OutboxMessage:

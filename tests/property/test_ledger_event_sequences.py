@@ -269,13 +269,23 @@ def deliver(
     histories: list[list[Fact]],
     order: list[tuple[int, int]],
 ) -> None:
-    """Deliver ``order`` as the webhook route does once the signature verifies, checking each delivery."""
+    """Deliver ``order`` as the webhook route does once the signature verifies, checking each delivery.
+
+    The apply job runs in-process (Huey's immediate mode) and asks ``stripe``, the app's gateway
+    while each event is received (the sandbox's again afterwards: the next example's donations are
+    created there)."""
     sessions, config = extensions.database(app).sessionmaker, extensions.settings(app)
     delivered: set[tuple[int, int]] = set()
     for h, f in order:
         fact = histories[h][f]
         before = snapshot(app, donations[h].id)
-        outcome = receive(sessions, stripe, config, json.dumps(fact.event).encode())  # type: ignore[arg-type]
+        real = extensions.stripe_gateway(app)
+        extensions.set_stripe_gateway(app, stripe)
+        try:
+            with app.app_context():
+                outcome = receive(sessions, config, json.dumps(fact.event).encode())
+        finally:
+            extensions.set_stripe_gateway(app, real)
         after = snapshot(app, donations[h].id)
         allowed = (
             (WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE, WebhookOutcome.WAITING)
