@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import stripe
 import urllib3
 
 from service.stripe_gateway import PooledHTTPClient
@@ -43,3 +44,24 @@ def test_a_form_body_goes_out_and_the_answer_comes_back_whole(sandbox: Any) -> N
     assert status == 400
     assert b"not_a_stripe_parameter" in body
     assert headers["Content-Type"].startswith("application/json")
+
+
+def test_calls_to_one_origin_share_one_kept_alive_connection(sandbox: Any) -> None:
+    client = PooledHTTPClient(timeout=2)
+    for _ in range(3):
+        _body, status, _headers = client.request(
+            "get", f"{sandbox.base_url}/v1/balance", {"Authorization": "Bearer sk_test_suite"}
+        )
+        assert status == 200
+    pool = client._pool_for(f"{sandbox.base_url}/v1/balance")
+    assert pool.num_connections == 1  # opened once, reused: no handshake per donation
+    client.close()
+
+
+def test_stripe_itself_is_reached_over_verified_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    pool = PooledHTTPClient(timeout=2)._pool_for("https://api.stripe.com/v1/checkout/sessions")
+    assert isinstance(pool, urllib3.HTTPSConnectionPool)
+    assert (pool.host, pool.port) == ("api.stripe.com", 443)
+    assert pool.cert_reqs == "CERT_REQUIRED" and pool.ca_certs == stripe.ca_bundle_path
