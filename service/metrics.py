@@ -19,6 +19,7 @@ label names and their bounded values stay in one place:
 
 from __future__ import annotations
 
+import functools
 import re
 
 from prometheus_client import (
@@ -78,8 +79,16 @@ def _label(value: str | None) -> str:
     return value if value and _LABEL.match(value) else "other"
 
 
+@functools.lru_cache(maxsize=256)
+def _stripe_seconds(operation: str, outcome: str) -> Histogram:
+    # One histogram child per (operation, outcome), found once: every donation records one, and
+    # checking the labels and looking the child up under prometheus_client's lock cost more than
+    # the observation. Both come from our own code (a few dozen pairs), never from a request.
+    return STRIPE_SECONDS.labels(_label(operation), _label(outcome))
+
+
 def observe_stripe_call(operation: str, outcome: str, seconds: float) -> None:
-    STRIPE_SECONDS.labels(_label(operation), _label(outcome)).observe(seconds)
+    _stripe_seconds(operation, outcome).observe(seconds)
     if outcome != "ok":
         STRIPE_ERRORS.labels(_label(operation), _label(outcome)).inc()
 
