@@ -135,6 +135,10 @@ def run_wrk(
     if line is None:
         raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
     result = json.loads(line[len("BENCH_JSON ") :])
+    # Scenarios of several requests per donation (donate_form_offer.lua) count whole donations.
+    flows = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_DONATIONS ")), None)
+    if flows is not None:
+        result.update(json.loads(flows[len("BENCH_DONATIONS ") :]))
     seconds_run = result["duration_us"] / 1e6
     errors = result["http_errors"] + sum(result[k] for k in ("connect", "read", "write", "timeout"))
     result.update(
@@ -144,6 +148,14 @@ def run_wrk(
         errors=errors,
         service_cpu_s=round(cpu, 2),
         cpu_ms_per_request=round(cpu * 1000 / max(1, result["requests"]), 3),
+        **(
+            {
+                "donations_per_s": round(result["donations"] / seconds_run, 1),
+                "cpu_ms_per_donation": round(cpu * 1000 / max(1, result["donations"]), 3),
+            }
+            if "donations" in result
+            else {}
+        ),
         load_before=load_before,
         load_after=load_average(),
     )

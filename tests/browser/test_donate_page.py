@@ -18,12 +18,12 @@ from werkzeug.serving import make_server
 from service.amount_input import babel_locale_for
 from service.currencies import exponent
 from service.fees import FEE_RATES, fee_cover_for
+from tests.support.browser import axe_violations as violations
 from tests.support.servers import LiveServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 PHONE = {"width": 375, "height": 812}
-AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 CASES = json.loads((Path(__file__).resolve().parents[1] / "amount_input_cases.json").read_text())["cases"]
 DONATE = "/donate/red-cross-ukraine"
 
@@ -45,15 +45,6 @@ def phone_no_js(browser: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-def violations(page: Any) -> list[dict[str, Any]]:
-    """Every axe-core violation, whatever its impact (the pages have none)."""
-    if not AXE.exists():
-        pytest.fail("axe-core is missing: run scripts/bootstrap dev", pytrace=False)
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
 
 
 def shot(page: Any, tmp_path: Path, name: str) -> None:

@@ -5,34 +5,15 @@ axe-core violation. Screenshots go to test-artifacts/ for a person to look at.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.models import utcnow
+from tests.support.browser import ARTIFACTS, SIZES, finance_sign_in
+from tests.support.browser import axe_violations as violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = ROOT / "test-artifacts"
-SIZES = {"375": {"width": 375, "height": 812}, "desktop": {"width": 1366, "height": 768}}
-
-
-def violations(page: Any) -> list[dict[str, Any]]:
-    if not AXE.exists():
-        pytest.fail("axe-core is missing: run scripts/bootstrap dev", pytrace=False)
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
-
-
-def sign_in(page: Any, base: str, secret: str) -> None:
-    page.goto(f"{base}/finance/sign-in")
-    page.get_by_label("Finance token").fill(secret)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/sign-in" not in url)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -45,7 +26,7 @@ def test_month_end_pages_read_well_at_phone_and_laptop_width(
     try:
         page = context.new_page()
         page.set_default_timeout(15_000)
-        sign_in(page, live_server.url, issue("accountant"))
+        finance_sign_in(page, live_server.url, issue("accountant"))
 
         page.goto(f"{live_server.url}/finance/donations")
         page.get_by_label("Frequency").select_option("monthly")

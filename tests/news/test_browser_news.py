@@ -21,7 +21,8 @@ from service import extensions
 from service.donations.models import Donation
 from service.models import Appeal
 from tests.support.appeal_definitions import RULE, appeal
-from tests.support.browser import AXE, QuietHandler
+from tests.support.browser import QuietHandler
+from tests.support.browser import axe_violations as violations
 from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -76,17 +77,6 @@ def phone(browser: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-def violations(page: Any, root: str = "document") -> list[dict[str, Any]]:
-    if not AXE.exists():
-        pytest.fail("axe-core is missing: run scripts/bootstrap dev", pytrace=False)
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(f"axe.run({root}, {{resultTypes: ['violations']}})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-    ]
 
 
 def shot(page: Any, name: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from service import extensions
 from service.fees import fee_cover_for
 from service.models import Appeal
-from tests.support.browser import ARTIFACTS, AXE, widget
+from tests.support.browser import ARTIFACTS, AXE, axe_violations, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -103,16 +103,6 @@ def test_without_scripts_the_plain_link_still_donates(
         assert params["metadata"]["referrer_host"] == "localhost"
     finally:
         context.close()
-
-
-def serious_violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_widget_and_donate_page_have_no_serious_accessibility_violations(
@@ -305,3 +295,7 @@ def test_snippet_page_shows_the_whole_snippet_with_a_copy_button_at_phone_width(
         assert page.evaluate("getSelection().toString()") == snippet.inner_text()
     finally:
         plain.close()
+
+
+def serious_violations(page: Any) -> list[dict[str, Any]]:
+    return axe_violations(page, impacts=("serious", "critical"))

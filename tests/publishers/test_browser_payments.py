@@ -8,18 +8,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.browser import ARTIFACTS, AXE, widget
+from tests.support.browser import ARTIFACTS, widget
+from tests.support.browser import axe_violations as violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-
-def violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-    ]
 
 
 def test_widget_opens_in_the_readers_currency_and_offers_every_other(
