@@ -263,7 +263,7 @@ class ProgressFastPath:
     """Answers a cached progress read before Flask, exactly as the view and the hooks would.
 
     The bar under a viral article is the service's most frequent request, and its answer is
-    already bytes in the per-process cache, yet through Flask it cost about 215 µs of CPU in one
+    already bytes in the per-process cache, yet through Flask it cost 175–215 µs of CPU in one
     process (a bare Flask "hello" 45 µs): request and app contexts, URL matching, webargs, the
     before/after hooks. Here it costs about 5 µs (bench/README.md, "Progress"). For
     ``GET /api/v1/appeals/<slug>/progress`` whose figures are cached and fresh, this layer sends
