@@ -20,11 +20,13 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread" if _sqlite else
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # Requests a gevent worker takes on at once. Past what its CPU serves within the time limits,
 # more only stretch every request (a greenlet holding a database connection waits for the CPU
-# behind all the others) until the pool's 5 s wait runs out and donors get errors: measured at
-# 128 a worker with a pool of 20 when a donation cost 14 ms of CPU (bench/README.md). Bounded
-# near what the CPU serves, the excess waits in the listen backlog instead and is answered late
-# but well. At about 4 ms of CPU per donation a worker serves 250 a second; 100 in flight cover
-# that while Stripe takes 300 ms (250 x 0.35 s = 88).
+# behind all the others): measured at 128 a worker with a pool of 20 when a donation cost 14 ms
+# of CPU (bench/README.md). Bounded near what the CPU serves, the excess waits in the listen
+# backlog instead and is answered late but well. At about 4 ms of CPU per donation a worker
+# serves 250 a second; 100 in flight cover that while Stripe takes 300 ms (250 x 0.35 s = 88).
+# The 100 share DATABASE_POOL_SIZE connections: a request that finds them all busy queues for
+# one, first come first served, while they keep coming back (service/db.py: QueueingPool),
+# rather than fail after 5 s as SQLAlchemy's own pool did on a starved machine.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "100"))
 timeout = int(os.environ.get("WORKER_TIMEOUT_SECONDS", "25"))
 graceful_timeout = 20

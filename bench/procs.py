@@ -1,4 +1,5 @@
-"""Processes for a benchmark run: gunicorn, wrk, and the CPU time they used (from /proc)."""
+"""Processes for a benchmark run: gunicorn, wrk, and the CPU time they used (from /proc); when
+Stripe calls reached the sandbox (its request log), per calendar and per sliding second."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 import subprocess
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,3 +163,37 @@ def run_wrk(
         load_after=load_average(),
     )
     return result
+
+
+def stripe_arrivals(sandbox_log: Path) -> tuple[list[datetime], Counter[str]]:
+    """When each Stripe API call reached the sandbox, oldest first, and the statuses it answered.
+
+    The sandbox logs ``date time METHOD PATH STATUS 301.2ms`` when it answers; arrival is that
+    time less the milliseconds it spent, the moment Stripe's own limiter would count the call.
+    """
+    arrivals: list[datetime] = []
+    statuses: Counter[str] = Counter()
+    for line in sandbox_log.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) != 6 or not parts[3].startswith("/v1/"):
+            continue
+        answered = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y-%m-%d %H:%M:%S,%f")
+        arrivals.append(answered - timedelta(milliseconds=float(parts[5].rstrip("ms"))))
+        statuses[parts[4]] += 1
+    return sorted(arrivals), statuses
+
+
+def calls_per_second(arrivals: list[datetime]) -> Counter[str]:
+    """Calls by the calendar second (HH:MM:SS) they arrived in."""
+    return Counter(a.strftime("%H:%M:%S") for a in arrivals)
+
+
+def busiest_second(arrivals: list[datetime]) -> tuple[int, int]:
+    """(most calls in one calendar second, most in any sliding window shorter than a second:
+    the sandbox's limiter and the strictest reading of Stripe's)."""
+    sliding, start = 0, 0
+    for end, arrived in enumerate(arrivals):
+        while arrived - arrivals[start] >= timedelta(seconds=1):
+            start += 1
+        sliding = max(sliding, end - start + 1)
+    return max(calls_per_second(arrivals).values(), default=0), sliding

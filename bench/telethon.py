@@ -34,8 +34,6 @@ import subprocess
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
@@ -44,36 +42,19 @@ from sqlalchemy.orm import Session
 from sandbox.control_client import SandboxControl
 from service.donations.models import Donation
 
-from .procs import ROOT, run_wrk, start_gunicorn, wait_until_idle
+from .procs import (
+    ROOT,
+    busiest_second,
+    calls_per_second,
+    run_wrk,
+    start_gunicorn,
+    stripe_arrivals,
+    wait_until_idle,
+)
 from .surge import _pay_sample, _start_sandbox
 
 STRIPE_LIMIT = 25  # the sandbox's, as Stripe's default per endpoint
 BUDGET = 25
-
-
-def stripe_arrivals(sandbox_log: Path) -> tuple[list[datetime], Counter[str]]:
-    """When each Stripe API call reached the sandbox (answer time less its latency), and statuses."""
-    arrivals: list[datetime] = []
-    statuses: Counter[str] = Counter()
-    for line in sandbox_log.read_text(errors="replace").splitlines():
-        parts = line.split()
-        if len(parts) != 6 or not parts[3].startswith("/v1/"):
-            continue
-        answered = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y-%m-%d %H:%M:%S,%f")
-        arrivals.append(answered - timedelta(milliseconds=float(parts[5].rstrip("ms"))))
-        statuses[parts[4]] += 1
-    return sorted(arrivals), statuses
-
-
-def busiest_second(arrivals: list[datetime]) -> tuple[int, int]:
-    """(most calls in one calendar second, most calls in any sliding one-second window)."""
-    per_second = Counter(a.replace(microsecond=0) for a in arrivals)
-    sliding, start = 0, 0
-    for end, arrived in enumerate(arrivals):
-        while arrived - arrivals[start] >= timedelta(seconds=1):
-            start += 1
-        sliding = max(sliding, end - start + 1)
-    return max(per_second.values(), default=0), sliding
 
 
 def _donor_outcome(result: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +140,7 @@ def run_telethon(
         "stripe_calls": len(arrivals), "stripe_calls_mean_per_second": round(len(arrivals) / span, 1) if span else 0,
         "max_stripe_calls_in_a_calendar_second": per_calendar_second,
         "max_stripe_calls_in_any_sliding_second": per_sliding_second,
+        "calendar_seconds_over_budget": sum(1 for n in calls_per_second(arrivals).values() if n > budget),
         "sandbox_statuses": dict(outcomes), "donation_statuses": dict(statuses),
         "donations_by_utm_source": {str(k): v for k, v in by_source.items()},
         **attribution,

@@ -7,7 +7,9 @@ session bound to the current app context through :func:`session`; domain code ta
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -17,7 +19,10 @@ from flask import Flask, g
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.util import queue as sqla_queue
 
 from . import extensions
 from .settings import Settings
@@ -63,13 +68,111 @@ def make_engine(settings: Settings) -> Engine:
     # under load, which costs more than waiting briefly for a pooled one.
     engine = create_engine(
         url,
+        poolclass=QueueingPool,
         pool_size=settings.database_pool_size,
         max_overflow=0,
-        pool_timeout=5,
+        pool_timeout=POOL_STALL_SECONDS,
         connect_args={"connect_timeout": 5},
     )
+    engine.pool.queue_seconds = settings.database_queue_seconds  # type: ignore[attr-defined]
     ping_idle_connections(engine)
     return engine
+
+
+# A pool that has given no connection back for this long is stuck (the database hangs, or every
+# connection waits on a lock): a request waiting for one answers 503 rather than wait on.
+POOL_STALL_SECONDS = 5.0
+
+
+class QueueingPool(QueuePool):
+    """A fixed pool that serves waiters first come, first served, for as long as connections
+    keep coming back.
+
+    QueuePool gives up on a waiter after ``timeout`` however busy the pool is, and its queue is
+    not fair: a returned connection goes back to the pool and the waiter woken for it often
+    finds it taken by a greenlet that asked just then. At a telethon peak a gevent worker has up
+    to 100 requests in flight (gunicorn.conf.py) on 25 connections, on a CPU that cannot run
+    them all at once, so a few donors were passed over again and again past 5 s while the pool
+    served hundreds of others a second, and got a 503 (24 and 66 in two 60 s runs of
+    bench/telethon.py, 0.2-0.3 %). Here a returned connection is handed straight to the longest
+    waiter, and a waiter gives up only when no connection has come back for ``timeout``
+    (``POOL_STALL_SECONDS``: the database is not answering, and waiting would not help) or after
+    ``queue_seconds`` (``DATABASE_QUEUE_SECONDS``) in all. A lost database is as quick a 503 as
+    before: a refused connection fails at connect without queueing, and a dead pooled connection
+    fails its statement (tests/reliability/test_database_reconnect.py).
+    """
+
+    queue_seconds: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._last_return = time.monotonic()
+        self._waiters: deque[_Waiter] = deque()
+        self._waiters_lock = threading.Lock()
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        self._last_return = time.monotonic()
+        # Under the lock, so no one can start waiting while this connection goes back idle.
+        with self._waiters_lock:
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.record = record
+                waiter.ready.set()
+            else:
+                super()._do_return_conn(record)
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        with self._waiters_lock:
+            if not self._waiters:  # nobody queued before us: an idle connection, or a new one
+                try:
+                    return self._pool.get(False)
+                except sqla_queue.Empty:
+                    opening = self._inc_overflow()
+            else:
+                opening = False
+            if not opening:
+                waiter = _Waiter()
+                self._waiters.append(waiter)
+        if opening:
+            try:
+                return self._create_connection()
+            except BaseException:
+                self._dec_overflow()
+                raise
+        return self._wait(waiter)
+
+    def _wait(self, waiter: _Waiter) -> ConnectionPoolEntry:
+        started = time.monotonic()
+        while True:
+            waiter.ready.wait(self._timeout)
+            with self._waiters_lock:
+                if waiter.record is not None:
+                    return waiter.record
+                now = time.monotonic()
+                if now - self._last_return >= self._timeout or now - started >= self.queue_seconds:
+                    self._waiters.remove(waiter)
+                    raise PoolTimeout(
+                        f"no connection within {now - started:.1f} s "
+                        f"(pool of {self.size()}, {len(self._waiters)} others waiting)"
+                    )
+
+    def waiting(self) -> int:
+        """How many checkouts are queued for a connection now."""
+        return len(self._waiters)
+
+    def recreate(self) -> QueueingPool:
+        pool = super().recreate()
+        pool.queue_seconds = self.queue_seconds  # type: ignore[attr-defined]
+        return pool  # type: ignore[return-value]
+
+
+class _Waiter:
+    __slots__ = ("ready", "record")
+
+    def __init__(self) -> None:
+        # threading.Event is a gevent Event in a gevent worker (gunicorn patches threading).
+        self.ready = threading.Event()
+        self.record: ConnectionPoolEntry | None = None
 
 
 # A connection back in use within this many seconds is trusted without a ping.

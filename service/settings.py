@@ -58,6 +58,9 @@ class Settings:
     checkout_session_minutes: int = 60
     worker_timeout_seconds: int = 25
     database_pool_size: int = 10
+    # How long a request may queue for a pooled connection while the pool keeps serving others
+    # (service/db.py: QueueingPool); a pool that returns none for 5 s fails at once (503).
+    database_queue_seconds: float = 10.0
     # How long a worker reuses an appeal it read for donations (service/appeal_cache.py).
     appeal_cache_seconds: float = 5.0
     log_level: str = "INFO"
@@ -82,6 +85,10 @@ class Settings:
     # Surge mode (docs/scaling.md): Stripe calls per second shared by every worker and instance,
     # kept below Stripe's default 25 per second per endpoint; 0 turns the budget off.
     stripe_call_budget: int = 20
+    # The lag, from a call's slot in the budget to Stripe receiving it, that the budget's spacing
+    # absorbs so Stripe never sees more than the budget in any second (service/stripe_budget.py):
+    # calls are (1 s + margin) / budget apart, and one not sent within half of it takes another.
+    stripe_call_budget_margin_ms: int = 100
     # How long a donor's request may wait for budget (or retry a 429) before the Payment Link.
     surge_wait_seconds: float = 2.0
     # Worker processes per instance: the in-process fallback budget is the budget divided by it.
@@ -179,6 +186,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         worker_timeout_seconds=env.number("WORKER_TIMEOUT_SECONDS", defaults.worker_timeout_seconds, 5, 29),
         database_pool_size=env.number("DATABASE_POOL_SIZE", defaults.database_pool_size, 1, 200),
+        database_queue_seconds=env.number("DATABASE_QUEUE_SECONDS", defaults.database_queue_seconds, 5, 20),
         appeal_cache_seconds=env.number("APPEAL_CACHE_SECONDS", defaults.appeal_cache_seconds, 0, 300),
         log_level=env.text("LOG_LEVEL", defaults.log_level, _LOG_LEVEL, convert=str.upper),
         deployment_id=env.text("DEPLOYMENT_ID", defaults.deployment_id),
@@ -197,6 +205,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_token=env.text("METRICS_TOKEN", defaults.metrics_token, _METRICS_TOKEN),
         access_log_public_reads=env.flag("ACCESS_LOG_PUBLIC_READS"),
         stripe_call_budget=env.number("STRIPE_CALL_BUDGET", defaults.stripe_call_budget, 0, 10000),
+        stripe_call_budget_margin_ms=env.number(
+            "STRIPE_CALL_BUDGET_MARGIN_MS", defaults.stripe_call_budget_margin_ms, 0, 1000
+        ),
         surge_wait_seconds=env.number("SURGE_WAIT_SECONDS", defaults.surge_wait_seconds, 0, 10),
         web_concurrency=env.number("WEB_CONCURRENCY", defaults.web_concurrency, 1, 64),
         mail_url=env.text("MAIL_URL", defaults.mail_url, _MAIL_URL),

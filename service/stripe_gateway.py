@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import stripe
 import urllib3
@@ -23,7 +23,7 @@ from stripe._error import APIConnectionError
 
 from .metrics import observe_stripe_call
 from .settings import Settings
-from .stripe_budget import CallBudget, budget_from_settings
+from .stripe_budget import CallBudget, CallBudgetSpent, before_send, budget_from_settings, first_send_paid
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,7 @@ class PooledHTTPClient(stripe.HTTPClient):
     def _send(
         self, method: str, url: str, headers: Mapping[str, str] | None, body: Any, *, preload: bool
     ) -> urllib3.BaseHTTPResponse:
+        before_send()  # a resend by stripe-python takes its own slot in the call budget
         try:
             return self._pool_for(url).request(
                 method, url, body=body, headers=headers, preload_content=preload, redirect=False
@@ -446,18 +447,19 @@ class StripeGateway:
             starting_after = page.data[-1].id
 
     def _call(self, operation: str, func: Any, *, budget_wait: float | None = None) -> Any:
-        if self.budget is not None:
-            wait = self.budget_wait if budget_wait is None else budget_wait
-            if not self.budget.acquire(wait):
-                observe_stripe_call(operation, "budget_spent", 0.0)
-                log.info("stripe_call_budget_spent", extra={"operation": operation})
-                raise StripeGatewayError(
-                    "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
-                )
+        wait = self.budget_wait if budget_wait is None else budget_wait
+        if self.budget is not None and not self.budget.acquire(wait):
+            self._budget_spent(operation)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return func()
+            with first_send_paid(self.budget, wait):
+                return func()
+        except CallBudgetSpent:
+            outcome = "budget_spent"  # a resend by stripe-python found no slot in time: not sent
+            raise StripeGatewayError(
+                "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
+            ) from None
         except stripe.RateLimitError as exc:
             outcome = "rate_limited"
             raise StripeGatewayError(
@@ -501,3 +503,10 @@ class StripeGateway:
                     "elapsed_ms": round(elapsed_ms, 1),
                 },
             )
+
+    def _budget_spent(self, operation: str) -> NoReturn:
+        observe_stripe_call(operation, "budget_spent", 0.0)
+        log.info("stripe_call_budget_spent", extra={"operation": operation})
+        raise StripeGatewayError(
+            "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
+        )

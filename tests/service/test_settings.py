@@ -249,6 +249,7 @@ def test_blank_values_mean_the_default() -> None:
             "APPEAL_CACHE_SECONDS", "DEPLOYMENT_ID", "TRUSTED_PROXY_COUNT", "RATE_LIMIT_DONATIONS",
             "RATE_LIMIT_DONATIONS_NETWORK", "RATE_LIMIT_DONATIONS_GLOBAL", "WEBHOOK_PAYLOAD_RETENTION_DAYS", "METRICS_TOKEN",
             "ACCESS_LOG_PUBLIC_READS", "STRIPE_CALL_BUDGET", "SURGE_WAIT_SECONDS", "WEB_CONCURRENCY",
+            "DATABASE_QUEUE_SECONDS", "STRIPE_CALL_BUDGET_MARGIN_MS",
         )
     }  # fmt: skip
     assert load_settings(blank) == Settings()
@@ -277,10 +278,12 @@ def test_unknown_environment_and_log_level_are_refused_naming_the_choices() -> N
         ("WORKER_TIMEOUT_SECONDS", "int", 5, 29),
         ("CHECKOUT_SESSION_MINUTES", "int", 30, 1440),
         ("DATABASE_POOL_SIZE", "int", 1, 200),
+        ("DATABASE_QUEUE_SECONDS", "float", 5, 20),
         ("APPEAL_CACHE_SECONDS", "float", 0, 300),
         ("TRUSTED_PROXY_COUNT", "int", 0, 5),
         ("WEBHOOK_PAYLOAD_RETENTION_DAYS", "int", 1, 3650),
         ("STRIPE_CALL_BUDGET", "int", 0, 10000),
+        ("STRIPE_CALL_BUDGET_MARGIN_MS", "int", 0, 1000),
         ("SURGE_WAIT_SECONDS", "float", 0, 10),
         ("WEB_CONCURRENCY", "int", 1, 64),
     ],

@@ -184,3 +184,41 @@ def test_donation_rows_exist_before_the_redirect(
     donation_id = client.post(API, json=GIFT).get_json()["id"]
     donation = db_session.get(Donation, donation_id)
     assert donation.status == DonationStatus.SURGE_REDIRECTED and donation.checkout_attempts == 1
+
+
+class GrantingBudget:
+    """A budget that grants ``slots`` calls and then none, counting what it was asked."""
+
+    def __init__(self, slots: int):
+        self.left, self.asked = slots, 0
+
+    def acquire(self, max_wait: float) -> bool:
+        self.asked += 1
+        self.left -= 1
+        return self.left >= 0
+
+
+def test_stripe_pythons_own_resend_after_a_5xx_takes_another_slot(
+    app: Any, client: Any, sandbox: Any, payment_links: str
+) -> None:
+    # Every request that reaches Stripe counts against its limit, resends included; the
+    # sandbox's 500 says Stripe-Should-Retry, so stripe-python sends the request again itself.
+    budget = GrantingBudget(5)
+    extensions.stripe_gateway(app).budget = budget
+    sandbox.control.fail_next(1, path_prefix="/v1/checkout/sessions", status=500)
+    response = client.post(API, json=GIFT)
+    assert response.status_code == 201
+    assert response.get_json()["status"] == DonationStatus.PENDING
+    assert budget.asked == 2 == _sessions_created(sandbox)
+
+
+def test_a_resend_that_finds_no_slot_is_not_sent_and_the_donor_takes_the_payment_link(
+    app: Any, client: Any, sandbox: Any, payment_links: str
+) -> None:
+    budget = GrantingBudget(1)
+    extensions.stripe_gateway(app).budget = budget
+    sandbox.control.fail_next(1, path_prefix="/v1/checkout/sessions", status=500)
+    response = client.post(API, json=GIFT)
+    assert response.status_code == 201
+    assert response.get_json()["status"] == DonationStatus.SURGE_REDIRECTED
+    assert _sessions_created(sandbox) == 1  # the first attempt only
