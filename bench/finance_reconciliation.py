@@ -173,6 +173,10 @@ def main() -> None:
     if not args.reuse:
         create_database(args.database_url)
         print(f"generated {args.payments:,} payments in {generate(args.database_url, args.payments):.1f} s")
+    else:
+        # An existing ledger gets the migrations written since it was generated (e.g. 0022's
+        # planner statistics), as a deployed database would; a no-op when it is up to date.
+        upgrade(args.database_url)
     print(
         f"load average before timing: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
     )

@@ -56,6 +56,7 @@ def create_app(
     register_rate_limits(app, settings)
     register_error_handlers(app)
     register_commands(app)
+    register_fast_paths(app, settings)  # last: the outermost WSGI layer
     return app
 
 
@@ -138,6 +139,13 @@ def register_rate_limits(app: Flask, settings: Settings) -> None:
     from .rate_limits import init_rate_limits
 
     init_rate_limits(app, settings, rate_limited_form)  # after every blueprint: it wraps the views
+
+
+def register_fast_paths(app: Flask, settings: Settings) -> None:
+    """Cached progress reads answered before Flask, as the view would (service/api/progress.py)."""
+    from .api.progress import install_fast_path
+
+    install_fast_path(app, settings.is_production, settings.access_log_public_reads)
 
 
 def register_error_handlers(app: Flask) -> None:

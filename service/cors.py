@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 from flask import Response, request
 
 PREFLIGHT_MAX_AGE = 600
+# Scripts on other sites may read these public figures; say so explicitly in case a site-wide
+# Cross-Origin-Resource-Policy default is ever tightened.
+CORP = ("Cross-Origin-Resource-Policy", "cross-origin")
 
 
 def normalise_origin(value: str) -> str | None:
@@ -29,15 +32,33 @@ def normalise_origin(value: str) -> str | None:
     return f"{parts.scheme}://{parts.hostname.lower()}{suffix}"
 
 
-def allowed_origin(allowed: Iterable[str]) -> str | None:
-    """The request's Origin when it is exactly one of ``allowed``; otherwise None."""
-    origin = request.headers.get("Origin")
+def normalised_origins(allowed: Iterable[str]) -> frozenset[str]:
+    """An appeal's listed origins, normalised once (a cached answer keeps them: ``granted``)."""
+    return frozenset(o for o in map(normalise_origin, allowed) if o is not None)
+
+
+def granted(origin: str | None, allowed: frozenset[str]) -> str | None:
+    """``origin`` (a request's Origin header) when it is exactly one of ``allowed`` (normalised)."""
     if not origin:
         return None
     wanted = normalise_origin(origin)
-    if wanted is None:
-        return None
-    return origin if wanted in {normalise_origin(o) for o in allowed} else None
+    return origin if wanted is not None and wanted in allowed else None
+
+
+def allowed_origin(allowed: Iterable[str]) -> str | None:
+    """The request's Origin when it is exactly one of ``allowed``; otherwise None."""
+    return granted(request.headers.get("Origin"), normalised_origins(allowed))
+
+
+def read_headers(origin: str | None, allowed: frozenset[str]) -> list[tuple[str, str]]:
+    """What ``apply_cors`` adds to a GET answer that has no ``Vary`` of its own, for an answer
+    made outside Flask (service/api/progress.py: ``ProgressFastPath``)."""
+    headers = [("Vary", "Origin")]
+    grant = granted(origin, allowed)
+    if grant is not None:
+        headers.append(("Access-Control-Allow-Origin", grant))
+    headers.append(CORP)
+    return headers
 
 
 def apply_cors(response: Response, allowed: Iterable[str], preflight: bool = False) -> Response:
@@ -53,7 +74,5 @@ def apply_cors(response: Response, allowed: Iterable[str], preflight: bool = Fal
         if preflight:
             response.headers["Access-Control-Allow-Methods"] = "GET"
             response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
-    # Scripts on other sites may read these public figures; say so explicitly in case a
-    # site-wide Cross-Origin-Resource-Policy default is ever tightened.
-    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.headers[CORP[0]] = CORP[1]
     return response

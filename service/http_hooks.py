@@ -25,20 +25,35 @@ PUBLIC_READS = frozenset(
 )
 
 
+# Every answer carries these (HTML adds its CSP and X-Frame-Options; production adds HSTS).
+BASE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin"))
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def request_id(incoming: str) -> str:
+    """The client's (or proxy's) ``X-Request-Id`` when it looks like one, else a new id."""
+    return incoming if REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(8)
+
+
+def response_headers(production: bool) -> tuple[tuple[str, str], ...]:
+    """The headers the hooks below add to a non-HTML answer, besides ``X-Request-Id``: for an
+    answer made outside Flask (service/api/progress.py: ``ProgressFastPath``)."""
+    return (*BASE_HEADERS, HSTS) if production else BASE_HEADERS
+
+
 def register_request_hooks(
     app: Flask, production: bool, checkout_origin: str, log_public_reads: bool = False
 ) -> None:
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(8)
+        g.request_id = request_id(request.headers.get("X-Request-Id", ""))
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        for name, value in BASE_HEADERS:
+            response.headers.setdefault(name, value)
         if response.mimetype == "text/html":
             # Browsers apply form-action to the redirect after a POST too, so the donate form's
             # 303 to Stripe Checkout needs Checkout's origin listed.
@@ -50,7 +65,7 @@ def register_request_hooks(
             )
             response.headers.setdefault("X-Frame-Options", "DENY")
         if production:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+            response.headers.setdefault(*HSTS)
         if not log_public_reads and response.status_code < 400 and request.endpoint in PUBLIC_READS:
             return response
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000

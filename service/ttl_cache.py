@@ -33,5 +33,12 @@ class TTLCache:
             self._entries[key] = (self._clock(), value)
             return value
 
+    def fresh(self, key: str) -> Any | None:
+        """The entry for ``key`` if it has not expired, else None; never computes or waits."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() - entry[0] < self.ttl:
+            return entry[1]
+        return None
+
     def clear(self) -> None:
         self._entries.clear()

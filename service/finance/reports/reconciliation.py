@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from ...donations.models import Donation
@@ -42,6 +42,7 @@ FIGURES = (*CHARGE_FIGURES, "settlement_currency", *SETTLEMENT_FIGURES, "without
 # the appeal totals (service/money_received.py). Inquiries (warning_*) withdraw nothing at Stripe, so
 # counting them would put the report's balance below what Stripe actually holds.
 OPEN_OR_LOST = FUNDS_WITHDRAWN
+NO_JIT = text("SET LOCAL jit = off")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ def group_key(db: Session, group_by: str) -> Any:
         return Appeal.slug
     if group_by == "source":
         # Publishers tag links with utm_source; untagged gifts fall back to the page they came from.
-        return func.coalesce(Donation.utm_source, Donation.source_url, literal("(none)"))
+        # The literal is written into the SQL, not bound, so the expression matches the planner
+        # statistics on it (migration 0022) in prepared statements too.
+        return func.coalesce(Donation.utm_source, Donation.source_url, literal_column("'(none)'"))
     return Payment.currency
 
 
@@ -67,6 +70,11 @@ def _sum(expr: Any) -> Any:
 
 
 def report(db: Session, scope: Scope, filters: ReconciliationFilters) -> dict[str, Any]:
+    if db.get_bind().dialect.name == "postgresql":
+        # A year of payments costs the planner more than jit_above_cost, so PostgreSQL compiles
+        # the query's expressions first: 170-190 ms measured on 1,000,000 payments, more than the
+        # compiled expressions then save on an aggregate this simple. Off for this transaction only.
+        db.execute(NO_JIT)
     key = group_key(db, filters.group_by).label("key")
     lower, upper = day_bounds(filters.start, filters.end)
     disputed = case(

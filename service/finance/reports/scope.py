@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import Date, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from ...errors import ValidationFailed
@@ -56,6 +56,9 @@ def utc_day(db: Session, column: Any) -> Any:
     """The UTC calendar day of a timestamp column (a date on PostgreSQL, ISO text on SQLite)."""
     if db.get_bind().dialect.name == "postgresql":
         # A date cast rather than to_char: grouping a year of payments by day is 2x faster.
-        return cast(func.timezone("UTC", column), Date)
+        # 'UTC' is written into the SQL, not bound: the planner's statistics on this expression
+        # (migration 0022) only match a constant, and psycopg's prepared (generic) plans see a
+        # bound value as an unknown parameter.
+        return cast(func.timezone(literal_column("'UTC'"), column), Date)
     # SQLite stores UTC timestamps as ISO text; date() takes the day part.
     return func.date(column)
