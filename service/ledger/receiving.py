@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
-from ..db import each_statement_commits, insert_ignore
+from ..db import each_statement_commits, insert_ignore, run_alone, runs_alone
 from ..donations.models import Donation
 from ..donations.states import flag_donation
 from ..metrics import webhook_applied
@@ -111,6 +111,43 @@ def _deliver(dialect: str) -> Any:
             "last_received_at": stmt.excluded.last_received_at,
         },
     ).returning(_events.c.outcome, _events.c.delivery_count)
+
+
+@cache
+def _deliver_sql(columns: tuple[str, ...]) -> str:
+    """``_deliver`` as psycopg's SQL, for :func:`service.db.run_alone`: one per set of columns."""
+    unknown = set(columns) - set(_events.c.keys())
+    if unknown:
+        raise ValueError(f"not columns of webhook_events: {sorted(unknown)}")
+    # Names from the table itself (checked above); every value is a bound parameter.
+    return (
+        f"INSERT INTO webhook_events ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(f'%({name})s' for name in columns)}) "
+        "ON CONFLICT (stripe_event_id) DO UPDATE SET "
+        "delivery_count = webhook_events.delivery_count + 1, "
+        "last_received_at = EXCLUDED.last_received_at "
+        "RETURNING outcome, delivery_count"
+    )
+
+
+def _store_delivery(sessions: sessionmaker[Session], row: dict[str, Any]) -> tuple[str, int]:
+    """INSERT the event, or count its redelivery; its stored outcome and delivery count.
+
+    One statement committed alone. On PostgreSQL psycopg runs it as a prepared statement on a
+    pooled connection in autocommit (``run_alone``, as the donation's own writes do,
+    service/donations/writes.py): it is all the web request does for a webhook, hundreds a
+    second at a peak, and SQLAlchemy's session and statement machinery around it cost more CPU
+    than the statement itself (bench/README.md, "Webhook ingestion").
+    """
+    with sessions() as db:
+        if runs_alone(db):
+            stored = run_alone(db, _deliver_sql(tuple(row)), row)
+            assert stored is not None  # RETURNING gives the inserted or the updated row
+            return stored[0], stored[1]
+        each_statement_commits(db)
+        found = db.connection().execute(_deliver(db.get_bind().dialect.name), row).one()
+        db.commit()
+        return found.outcome, found.delivery_count
 
 
 class MalformedEvent(Exception):
@@ -391,18 +428,15 @@ def receive(sessions: sessionmaker[Session], settings: Settings, payload: bytes)
             processed_at=row["received_at"],
             process_attempts=1,
         )
-    with sessions() as db:
-        each_statement_commits(db)  # one statement: one round trip on PostgreSQL
-        stored = db.connection().execute(_deliver(db.get_bind().dialect.name), row).one()
-        db.commit()
-    duplicate = stored.delivery_count > 1
+    stored_outcome, delivery_count = _store_delivery(sessions, row)
+    duplicate = delivery_count > 1
     # A redelivery of an event not yet applied (its job lost, still queued, or failed) is handed
     # over again: cheap, and the claim makes a second job a no-op.
-    if stored.outcome not in RETRYABLE:
+    if stored_outcome not in RETRYABLE:
         reason = row["outcome_reason"] if not duplicate else None
-        return Outcome(event_id, stored.outcome, reason, duplicate, event_type)
+        return Outcome(event_id, stored_outcome, reason, duplicate, event_type)
     if _hand_over is None or not _hand_over_safely(event_id):
-        return Outcome(event_id, stored.outcome, None, duplicate, event_type, queued=True)
+        return Outcome(event_id, stored_outcome, None, duplicate, event_type, queued=True)
     with sessions() as db:
         each_statement_commits(db)
         applied = db.connection().execute(_STORED_OUTCOME, {"b_event": event_id}).one()
