@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from sandbox.control_client import SandboxControl
@@ -41,6 +41,7 @@ from .procs import (
     stripe_arrivals,
     wait_until_idle,
 )
+from .webhook_events import start_worker
 
 SAMPLE = 25
 # A fixed port, so the sandbox's Payment Link and Checkout URLs stay the same (a second run at the
@@ -60,7 +61,30 @@ def _start_sandbox(log_path: Path, *args: str) -> tuple[subprocess.Popen[bytes],
     return proc, url
 
 
-def _pay_sample(database_url: str, sandbox: Any) -> dict[str, Any]:
+def _pay_sample(database_url: str, sandbox: Any, env: dict[str, str]) -> dict[str, Any]:
+    """Pay a sample of redirected and of normal donations in the sandbox; each payment must land
+    on its own donation once the job worker (the Procfile's, on the run's queue) has applied the
+    delivered webhooks, as in production (docs/webhooks.md: store and acknowledge, apply later)."""
+    worker = start_worker(env)
+    try:
+        return _pay_and_check(database_url, sandbox)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _applied(engine: Any, timeout: float = 120.0) -> None:
+    """Wait until no stored event is left for the worker to apply (or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            left = conn.scalar(select(func.count()).where(WebhookEvent.outcome == WebhookOutcome.RECEIVED))
+        if not left:
+            return
+        time.sleep(0.5)
+
+
+def _pay_and_check(database_url: str, sandbox: Any) -> dict[str, Any]:
     engine = create_engine(database_url)
     paid: dict[str, str] = {}
     with Session(engine) as db:
@@ -75,6 +99,7 @@ def _pay_sample(database_url: str, sandbox: Any) -> dict[str, Any]:
                 sandbox.complete_session(session_id, outcome="paid")
                 paid[donation.id] = session_id
     sandbox.wait_for_webhooks(timeout=120)
+    _applied(engine)
     with Session(engine) as db:
         wrong = []
         for donation_id, session_id in paid.items():
@@ -120,7 +145,7 @@ def run_surge(database_url: str, seconds: int, budget: int = 8) -> dict[str, Any
             with Session(engine) as db:
                 statuses = Counter(db.scalars(select(Donation.status)).all())
             engine.dispose()
-            attribution = _pay_sample(database_url, sandbox)
+            attribution = _pay_sample(database_url, sandbox, env)
         finally:
             svc.stop()
     finally:

@@ -119,7 +119,7 @@ def run_telethon(
                     db.execute(select(Donation.utm_source, func.count()).group_by(Donation.utm_source)).all()
                 )
             engine.dispose()
-            attribution = _pay_sample(database_url, sandbox)
+            attribution = _pay_sample(database_url, sandbox, env)
         finally:
             svc.stop()
     finally:
