@@ -114,7 +114,9 @@ def apply_due_command() -> None:
     outcomes = ", ".join(f"{name} {count}" for name, count in sorted(report.outcomes.items()))
     click.echo(
         f"Applied {report.received} events left received over {int(RECEIVED_GRACE.total_seconds())} s"
-        f" and retried {report.retried} failed ones" + (f": {outcomes}." if outcomes else ".")
+        f" and retried {report.retried} failed ones"
+        + (f": {outcomes}." if outcomes else ".")
+        + (f" {report.waiting_applied} waiting for their payment applied." if report.waiting_applied else "")
     )
     for stripe_event_id in report.gave_up:
         click.echo(f"{stripe_event_id}: failed {MAX_APPLY_ATTEMPTS} times; left for review", err=True)

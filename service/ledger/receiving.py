@@ -499,6 +499,7 @@ class DueReport:
     retried: int = 0
     gave_up: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
+    waiting_applied: int = 0
 
 
 def apply_due(
@@ -510,8 +511,9 @@ def apply_due(
     limit: int = APPLY_DUE_BATCH,
 ) -> DueReport:
     """Apply what the job queue did not: events left ``received`` past the grace (a lost hand-over,
-    a worker far behind), and ``failed`` events whose back-off has passed. Failed events out of
-    attempts are flagged ``needs_review`` instead. Idempotent: run every minute by the worker."""
+    a worker far behind), ``failed`` events whose back-off has passed, and events still waiting
+    for their payment. Failed events out of attempts are flagged ``needs_review`` instead.
+    Idempotent: run every minute by the worker."""
     now = now or utcnow()
     report = DueReport()
     events = WebhookEvent.__table__.c
@@ -560,4 +562,9 @@ def apply_due(
         if not outcome.duplicate_delivery:
             report.outcomes[outcome.outcome] += 1
     report.received, report.retried = len(stuck), len(failed)
+    # Events waiting for their payment are tried again after each event that may record one, but
+    # one can be set aside just after that event's look (two workers at once: A finds no payment,
+    # B records it and finds nothing waiting yet, A then stores `waiting`). Trying them each minute
+    # bounds that wait to a minute instead of the next payment event or sync-events.
+    report.waiting_applied = apply_waiting(sessions, gateway, settings)
     return report
