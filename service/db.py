@@ -333,6 +333,20 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
             pooled.close()
 
 
+def insert_sql(table: Table, columns: tuple[str, ...]) -> str:
+    """``INSERT INTO table (columns) VALUES (%(column)s, ...)`` for :func:`run_alone`.
+
+    Names come from the table itself (a name that is not one of its columns raises ValueError);
+    every value is a bound parameter.
+    """
+    unknown = set(columns) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
+    names = ", ".join(columns)
+    placeholders = ", ".join(f"%({name})s" for name in columns)
+    return f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})"  # noqa: S608
+
+
 def _as_sqlalchemy_error(
     dialect: Any, exc: Exception, sql: str, params: Mapping[str, Any], *, lost: bool
 ) -> DBAPIError:

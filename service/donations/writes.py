@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, text
 from sqlalchemy.orm import Session
 
-from ..db import run_alone, runs_alone
+from ..db import insert_sql, run_alone, runs_alone
 from ..models import UTCDateTime
 from .models import Donation, IdempotencyRecord
 
@@ -53,13 +53,7 @@ def _insert_sql(columns: tuple[str, ...], with_record: bool) -> str:
     """The donation's INSERT for psycopg; with the record, one statement: the donation's INSERT
     as a data-modifying CTE whose id the record's INSERT reads (PostgreSQL runs both, or, if the
     key is taken, neither). One per set of columns (a few: Gift Aid's are set or not)."""
-    unknown = set(columns) - set(DONATIONS.c.keys())
-    if unknown:
-        raise ValueError(f"not columns of donations: {sorted(unknown)}")
-    # Names from the table itself (checked above); every value is a bound parameter.
-    names = ", ".join(columns)
-    placeholders = ", ".join(f"%({name})s" for name in columns)
-    donation = f"INSERT INTO donations ({names}) VALUES ({placeholders})"  # noqa: S608
+    donation = insert_sql(DONATIONS, columns)
     if not with_record:
         return donation
     return (

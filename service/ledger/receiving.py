@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
 
-from ..db import each_statement_commits, insert_ignore, run_alone, runs_alone
+from ..db import each_statement_commits, insert_ignore, insert_sql, run_alone, runs_alone
 from ..donations.models import Donation
 from ..donations.states import flag_donation
 from ..metrics import webhook_applied
@@ -116,13 +116,8 @@ def _deliver(dialect: str) -> Any:
 @cache
 def _deliver_sql(columns: tuple[str, ...]) -> str:
     """``_deliver`` as psycopg's SQL, for :func:`service.db.run_alone`: one per set of columns."""
-    unknown = set(columns) - set(_events.c.keys())
-    if unknown:
-        raise ValueError(f"not columns of webhook_events: {sorted(unknown)}")
-    # Names from the table itself (checked above); every value is a bound parameter.
     return (
-        f"INSERT INTO webhook_events ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(f'%({name})s' for name in columns)}) "
+        f"{insert_sql(_events, columns)} "
         "ON CONFLICT (stripe_event_id) DO UPDATE SET "
         "delivery_count = webhook_events.delivery_count + 1, "
         "last_received_at = EXCLUDED.last_received_at "
