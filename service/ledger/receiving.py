@@ -76,9 +76,6 @@ _events = WebhookEvent.__table__
 # Statements built once: per event, building and caching ORM statements cost more CPU than the
 # database's work on them. The SET columns of an UPDATE are the keys of the parameters given.
 _SET_BY_EVENT_ID = _events.update().where(_events.c.stripe_event_id == bindparam("b_event"))
-_REDELIVERED = _SET_BY_EVENT_ID.values(
-    delivery_count=_events.c.delivery_count + 1, last_received_at=bindparam("now")
-)
 _STORED = select(_events.c.outcome, _events.c.payload).where(
     _events.c.stripe_event_id == bindparam("b_event")
 )
@@ -212,11 +209,12 @@ def _row(event: dict[str, Any], payload: str, source: str) -> dict[str, Any]:
 
 
 def store_event(db: Session, event: dict[str, Any], payload: str, source: str = "webhook") -> bool:
-    """Keep the event verbatim; True if it is new, False if it was already stored (a duplicate)."""
-    row = _row(event, payload, source)
-    inserted = insert_ignore(db, WebhookEvent, row)
-    if not inserted and source == "webhook":
-        db.connection().execute(_REDELIVERED, {"b_event": event["id"], "now": row["last_received_at"]})
+    """Keep the event verbatim unless it is stored already; True if it is new.
+
+    For events that did not arrive as a delivery (sync-events' backfill); a delivery is stored,
+    and a redelivery counted, by :func:`receive`.
+    """
+    inserted = insert_ignore(db, WebhookEvent, _row(event, payload, source))
     db.commit()
     return inserted
 
