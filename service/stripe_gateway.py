@@ -491,9 +491,7 @@ class StripeGateway:
                 return func()
         except CallBudgetSpent:
             outcome = "budget_spent"  # a resend by stripe-python found no slot in time: not sent
-            raise StripeGatewayError(
-                "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
-            ) from None
+            raise _budget_spent_error() from None
         except stripe.RateLimitError as exc:
             outcome = "rate_limited"
             raise StripeGatewayError(
@@ -541,6 +539,12 @@ class StripeGateway:
     def _budget_spent(self, operation: str) -> NoReturn:
         observe_stripe_call(operation, "budget_spent", 0.0)
         log.info("stripe_call_budget_spent", extra={"operation": operation})
-        raise StripeGatewayError(
-            "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
-        )
+        raise _budget_spent_error()
+
+
+def _budget_spent_error() -> StripeGatewayError:
+    """What a caller gets when no slot of the shared call budget came in time (before the first
+    send, or before a resend); donations/checkout.py does not retry it: the budget waited already."""
+    return StripeGatewayError(
+        "rate_limited", "call_budget_spent", "Our payment provider is busy.", retry_after=1
+    )
