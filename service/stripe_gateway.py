@@ -9,6 +9,7 @@ never travels further than the log line written here.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import urllib.parse
 import urllib.request
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import stripe
+import stripe._api_requestor
 import urllib3
 from stripe._error import APIConnectionError
 
@@ -30,6 +32,35 @@ log = logging.getLogger(__name__)
 API_VERSION = "2026-10-28.endive"
 # An operator's command may wait its turn in the call budget far longer than a donor would.
 OPERATOR_BUDGET_WAIT = 30.0
+
+
+def _formatted_only_when_written(write: Any, level: int) -> Any:
+    """stripe-python's ``log_info``/``log_debug`` as they are, but called only when the line would be
+    written somewhere.
+
+    stripe-python formats every request's log lines (``logfmt`` of the URL, and at debug level of
+    the whole response body, searched with a regular expression) before asking whether anything
+    will print or log them (stripe/_util.py). The service keeps the ``stripe`` logger at WARNING
+    (service/logging_setup.py), so that work is thrown away on every call: 1.4 % of a donation's
+    CPU in a gevent worker (bench/README.md). Anyone who turns stripe-python's logging on, through
+    ``stripe.log``, ``STRIPE_LOG`` or the ``stripe`` logger's level, gets exactly its lines.
+    """
+    logger = logging.getLogger("stripe")
+
+    def write_if_wanted(message: str, **params: Any) -> None:
+        if stripe.log or os.environ.get("STRIPE_LOG") or logger.isEnabledFor(level):
+            write(message, **params)
+
+    return write_if_wanted
+
+
+# The request code imported the two functions by name (``from stripe._util import log_info``): its
+# module's names are the ones to replace. Once, at import, for every client in the process.
+if not hasattr(stripe._api_requestor.log_info, "__wrapped_by_gateway__"):
+    for _name, _level in (("log_info", logging.INFO), ("log_debug", logging.DEBUG)):
+        _lazy = _formatted_only_when_written(getattr(stripe._api_requestor, _name), _level)
+        _lazy.__wrapped_by_gateway__ = True  # type: ignore[attr-defined]
+        setattr(stripe._api_requestor, _name, _lazy)
 
 
 class StripeGatewayError(Exception):

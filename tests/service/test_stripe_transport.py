@@ -65,3 +65,40 @@ def test_stripe_itself_is_reached_over_verified_tls(monkeypatch: pytest.MonkeyPa
     assert isinstance(pool, urllib3.HTTPSConnectionPool)
     assert (pool.host, pool.port) == ("api.stripe.com", 443)
     assert pool.cert_reqs == "CERT_REQUIRED" and pool.ca_certs == stripe.ca_bundle_path
+
+
+def _balance_through_stripe_python(sandbox: Any) -> None:
+    client = stripe.StripeClient(
+        "sk_test_suite", base_addresses={"api": sandbox.base_url}, http_client=PooledHTTPClient(timeout=2)
+    )
+    client.v1.balance.retrieve()
+
+
+def test_stripe_pythons_log_lines_are_not_formatted_while_nothing_would_write_them(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stripe._util
+
+    formatted: list[dict[str, Any]] = []
+    real_logfmt = stripe._util.logfmt
+    monkeypatch.setattr(stripe._util, "logfmt", lambda props: formatted.append(props) or real_logfmt(props))
+    monkeypatch.setattr(stripe, "log", None)
+    monkeypatch.delenv("STRIPE_LOG", raising=False)
+    import logging
+
+    logger = logging.getLogger("stripe")
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    _balance_through_stripe_python(sandbox)
+    assert formatted == []  # the service's setting (service/logging_setup.py): nothing formatted
+
+
+def test_stripe_pythons_log_lines_come_as_before_once_its_logger_is_turned_on(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(stripe, "log", None)
+    monkeypatch.delenv("STRIPE_LOG", raising=False)
+    with caplog.at_level("INFO", logger="stripe"):
+        _balance_through_stripe_python(sandbox)
+    said = [r.getMessage() for r in caplog.records if r.name == "stripe"]
+    assert any(line.startswith("message='Request to Stripe api' method=get") for line in said), said
+    assert any("message='Stripe API response'" in line and "response_code=200" in line for line in said), said
