@@ -35,10 +35,12 @@ from service.migrate import upgrade
 from . import baseline_app, webhook_events
 from .procs import ROOT, cpu_seconds, load_average, run_wrk, start_gunicorn
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+# Two runs at once (a helper's and the lead's) need their own: BENCH_DATABASE, BENCH_PORT.
+DATABASE = os.environ.get("BENCH_DATABASE", "bench")
+POSTGRES_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}"
 SQLITE_DIR = Path(tempfile.gettempdir()) / "donation-router-bench"
 SECRET = "whsec_bench_only_secret"  # noqa: S105 - a loopback benchmark's signing secret
-PORT = 5099
+PORT = int(os.environ.get("BENCH_PORT", "5099"))
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # Its own Redis keys (limits, job queue) per run; deleted when the run ends.
 DEPLOYMENT = f"bench-{os.getpid()}-{int(time.time())}"
@@ -46,7 +48,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SCENARIOS = ("baseline", "api", "form", "webhook", "progress", "surge", "telethon", "finance")
 
 
-def prepare_database(backend: str, name: str = "bench") -> str:
+def prepare_database(backend: str, name: str = DATABASE) -> str:
     """An empty, migrated database holding the seeded appeal (never the test database)."""
     if name in ("test", "postgres"):
         raise ValueError(f"refusing to empty the {name!r} database")

@@ -45,8 +45,8 @@ from .webhook_events import start_worker
 
 SAMPLE = 25
 # A fixed port, so the sandbox's Payment Link and Checkout URLs stay the same (a second run at the
-# same time sets another).
-SANDBOX_PORT = 12155
+# same time sets another: BENCH_SANDBOX_PORT).
+SANDBOX_PORT = int(os.environ.get("BENCH_SANDBOX_PORT", "12155"))
 
 
 def _start_sandbox(log_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
