@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, load_only
 
 from ..currencies import exponent
 from ..fees import fee_cover_for
@@ -106,7 +107,14 @@ def awaiting_choice(donation: Donation) -> bool:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=SALT)
+    return _serializer_for(settings.secret_key)
+
+
+@lru_cache(maxsize=8)
+def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
+    # Built once per key rather than for every offer link and answer (its signer derives the key
+    # on construction); it keeps no state between calls, so concurrent requests can share it.
+    return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
 def offer_token(settings: Settings, donation: Donation) -> str:
@@ -131,8 +139,19 @@ def _read_token(settings: Settings, token: str) -> str:
     return data["d"]
 
 
-def _donation(db: Session, settings: Settings, token: str, appeal: Appeal) -> Donation:
-    donation = db.get(Donation, _read_token(settings, token))
+# The page is given its appeal (found through the appeal cache, so already in the request's
+# session): loading the donation's row without the join to the appeals table's many columns halves
+# the read, and ``donation.appeal`` is then found in the session without a query.
+OWN_ROW = lazyload(Donation.appeal)
+# What the offer page reads of the donation (and its "already chosen" page, _refused): a narrow
+# read. Any other attribute is still there if asked for; it is loaded on first use.
+PAGE_COLUMNS = load_only(
+    Donation.appeal_id, Donation.amount, Donation.currency, Donation.fee_cover_amount, Donation.status,
+    Donation.monthly_offer, Donation.stripe_checkout_session_id, Donation.checkout_url,
+)  # fmt: skip
+
+
+def _checked(donation: Donation | None, appeal: Appeal) -> Donation:
     if donation is None or donation.appeal_id != appeal.id or donation.monthly_offer is None:
         raise OfferRefused("invalid")
     return donation
@@ -140,7 +159,8 @@ def _donation(db: Session, settings: Settings, token: str, appeal: Appeal) -> Do
 
 def offer(db: Session, settings: Settings, token: str, appeal: Appeal) -> Offer:
     """What the offer page shows; OfferRefused when the donation is no longer waiting for a choice."""
-    donation = _donation(db, settings, token, appeal)
+    donation_id = _read_token(settings, token)
+    donation = _checked(db.get(Donation, donation_id, options=(OWN_ROW, PAGE_COLUMNS)), appeal)
     if not awaiting_choice(donation):
         raise OfferRefused("finished", donation)
     monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
@@ -165,16 +185,15 @@ def choose(
     """
     if choice not in CHOICES:
         raise OfferRefused("invalid")
-    donation = _donation(db, settings, token, appeal)
-    answered_now = False
-    if awaiting_choice(donation):
-        waiting = (
-            (Donation.id == donation.id)
-            & (Donation.monthly_offer == OFFERED)
-            & Donation.status.in_(RETRYABLE)
-            & Donation.stripe_checkout_session_id.is_(None)
-        )
-        if choice == "monthly":
+    donation_id = _read_token(settings, token)
+    answered: Donation | None = None
+    if choice == "once":
+        # Declining needs nothing from the row: the conditional UPDATE alone answers, and its
+        # RETURNING is the donation the session is made for (no read before it, none after).
+        answered = _answer(db, donation_id, appeal, {"monthly_offer": DECLINED})
+    else:
+        donation = _checked(db.get(Donation, donation_id, options=(OWN_ROW,)), appeal)
+        if awaiting_choice(donation):
             monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
             if monthly is None:
                 raise OfferRefused("invalid")
@@ -183,25 +202,40 @@ def choose(
                 if donation.fee_cover_amount
                 else 0
             )
-            values: dict[str, Any] = {
+            answered = _answer(db, donation_id, appeal, {
                 "monthly_offer": ACCEPTED, "frequency": "monthly", "amount": monthly,
                 "fee_cover_amount": cover, "one_off_amount": donation.amount,
-            }  # fmt: skip
-        else:
-            values = {"monthly_offer": DECLINED}
-        result = db.execute(update(Donation).where(waiting).values(**values, updated_at=utcnow()))
-        answered_now = bool(result.rowcount)  # type: ignore[attr-defined]
-        db.commit()
-        donation = db.get(Donation, donation.id, populate_existing=True)  # type: ignore[assignment]
-        assert donation is not None
+            })  # fmt: skip
+    if answered is not None:
+        # The answer that changed the row creates the session at once.
+        return ensure_checkout_session(db, gateway, settings, answered, in_progress_wait=0.0)
+    # Not answered now (already answered, paid, expired, or a bad link): the row as it is now.
+    donation = _checked(db.get(Donation, donation_id, options=(OWN_ROW,), populate_existing=True), appeal)
     if donation.status in RETRYABLE and donation.stripe_checkout_session_id is None:
-        # The answer that changed the row creates the session at once; a concurrent second answer
-        # waits for it (create.py: _wait_for_session) rather than racing it to Stripe.
-        wait = 0.0 if answered_now else 10.0
-        return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=wait)
+        # A concurrent second answer waits for the first one's session (create.py:
+        # _wait_for_session) rather than racing it to Stripe.
+        return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=10.0)
     if donation.checkout_url and donation.status in (DonationStatus.PENDING, DonationStatus.SURGE_REDIRECTED):
         return donation  # a double submit: the session the first answer made
     raise OfferRefused("finished", donation)
+
+
+def _answer(db: Session, donation_id: str, appeal: Appeal, values: dict[str, Any]) -> Donation | None:
+    """Record the answer if the donation (of ``appeal``) still waits for one, in one conditional
+    UPDATE, committed; the donation as stored, or None when the row was not waiting any more."""
+    waiting = (
+        (Donation.id == donation_id)
+        & (Donation.appeal_id == appeal.id)
+        & (Donation.monthly_offer == OFFERED)
+        & Donation.status.in_(RETRYABLE)
+        & Donation.stripe_checkout_session_id.is_(None)
+    )
+    statement = update(Donation).where(waiting).values(**values, updated_at=utcnow()).returning(Donation)
+    answered = db.scalars(
+        statement, execution_options={"synchronize_session": False, "populate_existing": True}
+    ).one_or_none()
+    db.commit()
+    return answered
 
 
 def expire_unanswered(db: Session, settings: Settings, donation: Donation) -> bool:
