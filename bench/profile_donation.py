@@ -127,7 +127,9 @@ def measure(backend: str, donations: int) -> None:
 def summarise(path: str) -> None:
     # Every donation request: the API's, the form's and the offer flow's (whose page creates none).
     profiling.summarise(
-        path, WATCH, lambda stack: "create_donation" in stack or "_offer (service/pages/monthly_offer.py" in stack
+        path,
+        WATCH,
+        lambda stack: "create_donation" in stack or "_offer (service/pages/monthly_offer.py" in stack,
     )
 
 
