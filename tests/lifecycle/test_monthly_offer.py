@@ -178,6 +178,40 @@ def test_when_stripe_is_down_the_answer_is_kept_and_pressing_again_makes_its_che
 
 
 @pytest.mark.parametrize("choice", ["once", "monthly"])
+def test_the_answered_donation_is_the_row_as_stored(client: Any, offer_app: Flask, choice: str) -> None:
+    """On PostgreSQL the answer is one psycopg UPDATE ... RETURNING whose row becomes the donation
+    the Checkout Session is made for: every column as SQLAlchemy reads it, dates in UTC."""
+    _to_offer(client)
+    donation_id = _donation(offer_app).id
+    with offer_app.test_request_context():
+        db = extensions.database(offer_app).sessionmaker()
+        try:
+            appeal = extensions.appeal_cache().find(db, "red-cross-ukraine")
+            assert appeal is not None
+            values = (
+                {"monthly_offer": "declined"}
+                if choice == "once"
+                else {
+                    "monthly_offer": "accepted",
+                    "frequency": "monthly",
+                    "amount": 900,
+                    "one_off_amount": 2500,
+                }
+            )
+            answered = monthly_offer._answer(db, donation_id, appeal, values)
+            assert answered is not None and answered.appeal is appeal
+            assert monthly_offer._answer(db, donation_id, appeal, values) is None  # answered once only
+        finally:
+            db.close()
+    stored = _donation(offer_app)
+    assert {name: getattr(answered, name) for name in monthly_offer.ROW} == {
+        name: getattr(stored, name) for name in monthly_offer.ROW
+    }
+    assert answered.updated_at.utcoffset() == timedelta(0) and answered.created_at.utcoffset() == timedelta(0)
+    assert stored.monthly_offer == values["monthly_offer"]
+
+
+@pytest.mark.parametrize("choice", ["once", "monthly"])
 def test_an_offer_link_under_another_appeals_address_is_refused_and_changes_nothing(
     client: Any, offer_app: Flask, sandbox: Any, choice: str
 ) -> None:
