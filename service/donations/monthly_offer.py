@@ -140,19 +140,29 @@ def _read_token(settings: Settings, token: str) -> str:
     return data["d"]
 
 
-# The page is given its appeal (found through the appeal cache, so already in the request's
-# session): loading the donation's row without the join to the appeals table's many columns halves
-# the read, and ``donation.appeal`` is then found in the session without a query.
+# Where the row is read through SQLAlchemy (SQLite; a session already in a transaction): the page
+# is given its appeal (found through the appeal cache, so already in the request's session), so
+# the donation's own row is enough, without the join to the appeals table's many columns;
+# ``donation.appeal`` is then found in the session without a query.
 OWN_ROW = lazyload(Donation.appeal)
-# What the offer page reads of the donation (and its "already chosen" page, _refused): a narrow
-# read. Any other attribute is still there if asked for; it is loaded on first use.
+# What the offer page reads of the donation (and its "already chosen" page, _refused) there. Any
+# other attribute is still there if asked for; it is loaded on first use.
 PAGE_COLUMNS = load_only(
     Donation.appeal_id, Donation.amount, Donation.currency, Donation.fee_cover_amount, Donation.status,
     Donation.monthly_offer, Donation.stripe_checkout_session_id, Donation.checkout_url,
 )  # fmt: skip
 
 
-def _checked(donation: Donation | None, appeal: Appeal) -> Donation:
+def _read(db: Session, donation_id: str, appeal: Appeal, *options: Any) -> Donation:
+    """The donation as it is now, if it is ``appeal``'s and was offered the choice; else
+    OfferRefused("invalid")."""
+    if runs_alone(db):
+        # On PostgreSQL one prepared SELECT through psycopg, as the answer's UPDATE (``_answer``):
+        # SQLAlchemy's ORM load of the row cost more CPU than the rest of the offer page.
+        row = run_alone(db, _row_sql(), {"donation_id": donation_id})
+        donation = _as_donation(row, appeal) if row is not None else None
+    else:
+        donation = db.get(Donation, donation_id, options=(OWN_ROW, *options), populate_existing=True)
     if donation is None or donation.appeal_id != appeal.id or donation.monthly_offer is None:
         raise OfferRefused("invalid")
     return donation
@@ -160,8 +170,7 @@ def _checked(donation: Donation | None, appeal: Appeal) -> Donation:
 
 def offer(db: Session, settings: Settings, token: str, appeal: Appeal) -> Offer:
     """What the offer page shows; OfferRefused when the donation is no longer waiting for a choice."""
-    donation_id = _read_token(settings, token)
-    donation = _checked(db.get(Donation, donation_id, options=(OWN_ROW, PAGE_COLUMNS)), appeal)
+    donation = _read(db, _read_token(settings, token), appeal, PAGE_COLUMNS)
     if not awaiting_choice(donation):
         raise OfferRefused("finished", donation)
     monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
@@ -193,7 +202,7 @@ def choose(
         # RETURNING is the donation the session is made for (no read before it, none after).
         answered = _answer(db, donation_id, appeal, {"monthly_offer": DECLINED})
     else:
-        donation = _checked(db.get(Donation, donation_id, options=(OWN_ROW,)), appeal)
+        donation = _read(db, donation_id, appeal)
         if awaiting_choice(donation):
             monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
             if monthly is None:
@@ -211,7 +220,7 @@ def choose(
         # The answer that changed the row creates the session at once.
         return ensure_checkout_session(db, gateway, settings, answered, in_progress_wait=0.0)
     # Not answered now (already answered, paid, expired, or a bad link): the row as it is now.
-    donation = _checked(db.get(Donation, donation_id, options=(OWN_ROW,), populate_existing=True), appeal)
+    donation = _read(db, donation_id, appeal)
     if donation.status in RETRYABLE and donation.stripe_checkout_session_id is None:
         # A concurrent second answer waits for the first one's session (create.py:
         # _wait_for_session) rather than racing it to Stripe.
@@ -235,13 +244,7 @@ def _answer(db: Session, donation_id: str, appeal: Appeal, values: dict[str, Any
             {**values, "donation_id": donation_id, "appeal_id": appeal.id, "offered": OFFERED,
              "waiting": list(RETRYABLE)},
         )  # fmt: skip
-        if row is None:
-            return None
-        # As create_donation's new row: an object outside the session, its appeal the page's;
-        # every later change to it is a Core UPDATE whose values are copied back.
-        answered = Donation(**{name: _utc(value) for name, value in zip(ROW, row, strict=True)})
-        answered.appeal = appeal
-        return answered
+        return _as_donation(row, appeal) if row is not None else None
     waiting = (
         (Donation.id == donation_id)
         & (Donation.appeal_id == appeal.id)
@@ -273,6 +276,21 @@ def _answer_sql(columns: tuple[str, ...]) -> str:
         "AND monthly_offer = %(offered)s AND status = ANY(%(waiting)s) AND stripe_checkout_session_id IS NULL "
         f"RETURNING {', '.join(ROW)}"
     )
+
+
+@cache
+def _row_sql() -> str:
+    return f"SELECT {', '.join(ROW)} FROM donations WHERE id = %(donation_id)s"  # noqa: S608
+
+
+def _as_donation(row: tuple[Any, ...], appeal: Appeal) -> Donation:
+    """A whole row read through psycopg as a Donation, as create_donation makes its new row: an
+    object outside the session (every later change to it is a Core UPDATE whose values are
+    copied back, never a flush), with the page's appeal if it is the donation's."""
+    donation = Donation(**{name: _utc(value) for name, value in zip(ROW, row, strict=True)})
+    if donation.appeal_id == appeal.id:
+        donation.appeal = appeal
+    return donation
 
 
 def _utc(value: Any) -> Any:

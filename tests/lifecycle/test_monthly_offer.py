@@ -178,16 +178,25 @@ def test_when_stripe_is_down_the_answer_is_kept_and_pressing_again_makes_its_che
 
 
 @pytest.mark.parametrize("choice", ["once", "monthly"])
-def test_the_answered_donation_is_the_row_as_stored(client: Any, offer_app: Flask, choice: str) -> None:
-    """On PostgreSQL the answer is one psycopg UPDATE ... RETURNING whose row becomes the donation
-    the Checkout Session is made for: every column as SQLAlchemy reads it, dates in UTC."""
-    _to_offer(client)
+def test_the_offered_and_answered_donation_is_the_row_as_stored(
+    client: Any, offer_app: Flask, choice: str
+) -> None:
+    """On PostgreSQL the page reads the donation with one psycopg SELECT, and the answer is one
+    UPDATE ... RETURNING whose row becomes the donation the Checkout Session is made for: every
+    column as SQLAlchemy reads it, dates in UTC."""
+    token = _to_offer(client).split("/choose/")[1]
     donation_id = _donation(offer_app).id
     with offer_app.test_request_context():
         db = extensions.database(offer_app).sessionmaker()
         try:
             appeal = extensions.appeal_cache().find(db, "red-cross-ukraine")
             assert appeal is not None
+            shown = monthly_offer.offer(db, extensions.settings(), token, appeal).donation
+            offered = _donation(offer_app)
+            assert {name: getattr(shown, name) for name in monthly_offer.ROW} == {
+                name: getattr(offered, name) for name in monthly_offer.ROW
+            }
+            assert shown.appeal is appeal and shown.created_at.utcoffset() == timedelta(0)
             values = (
                 {"monthly_offer": "declined"}
                 if choice == "once"
