@@ -72,9 +72,12 @@ def _page(appeal: Appeal, offer: Offer, token: str) -> Any:
         donation.currency, donation.amount, donation.fee_cover_amount, offer.monthly_amount,
         offer.monthly_fee_cover,
     )  # fmt: skip
-    if not TOKEN.match(token):  # never the case for a token that verified, but then not shared
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Not shared: a token of other characters (never one that verified), or templates being
+    # edited (the development server reloads them; a kept page would hide the edit).
+    if not TOKEN.match(token) or app.jinja_env.auto_reload:
         return _render_page(appeal, offer, token), 200
-    pages = _PAGES.pages(current_app._get_current_object())  # type: ignore[attr-defined]
+    pages = _PAGES.pages(app)
     page = pages.get(key)
     if page is None:
         page = _render_page(appeal, offer, TOKEN_STAND_IN)
