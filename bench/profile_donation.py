@@ -6,16 +6,23 @@
     .venv/bin/python -m bench.profile_donation --summarise /tmp/donation.txt
 
 Creates donations through the Flask test client against the sandbox (no latency) and reports
-the process's user and system CPU per donation and per cached progress read. Under
+the process's user and system CPU per donation and per cached progress read: through the API, the
+form with the monthly offer off (one request, the API's twin) and the form as donors meet it by
+default (the form's POST, the offer page, the donor's "give once": three requests a donation). Under
 ``py-spy --gil`` only samples holding the GIL count, which approximates Python CPU time;
 ``--summarise`` prints the share of those samples spent under the functions that matter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
+import re
 import resource
+from collections.abc import Callable
+
+from flask.testing import FlaskClient
 
 from sandbox.server import start_subprocess
 from service import create_app
@@ -35,6 +42,23 @@ def form_body() -> dict[str, str]:
     return {"form_token": token, "currency": "gbp", "frequency": "one_off", "amount_choice": "2500"}
 
 
+# The offer page's form, as bench/lua/donate_form_offer.lua finds it.
+OFFER_ACTION = re.compile(r'action="([^"]*/choose/[^"]*)"')
+
+
+def offer_flow(client: FlaskClient) -> bool:
+    """A one-off gift with the monthly offer on (the default): the form's POST (303 to our offer
+    page), the page (200), "No thanks, give once" (303 to Checkout). Three requests, one donation."""
+    first = client.post(FORM, data=form_body())
+    if first.status_code != 303:
+        return False
+    page = client.get(first.headers["Location"])
+    action = OFFER_ACTION.search(page.get_data(as_text=True))
+    if page.status_code != 200 or action is None:
+        return False
+    return client.post(action.group(1).replace("&amp;", "&"), data={"choice": "once"}).status_code == 303
+
+
 PROGRESS = "/api/v1/appeals/red-cross-ukraine/progress"
 BODY = {"appeal": "red-cross-ukraine", "amount": 2500, "currency": "gbp", "frequency": "one_off"}
 WATCH = (
@@ -44,6 +68,13 @@ WATCH = (
     "_execute_internal (sqlalchemy/orm/session.py", "commit (sqlalchemy/orm/session.py",
     "flush (sqlalchemy/orm/session.py", "do_ping (sqlalchemy/dialects/postgresql/_psycopg_common.py",
     "wrapper (webargs/core.py", "emit (logging/__init__.py", "process_response (flask/app.py",
+    # The form's own frames (issue 19: the form against the API), and the offer flow's two requests.
+    "donate_submit (service/pages/donate.py", "load_form (schemas/donate_form.py",
+    "_appeal_or_404 (service/pages/donate.py", "_load_form_data (werkzeug/wrappers/request.py",
+    "redirect (flask/helpers.py", "current_locale (service/i18n.py",
+    "show_offer (service/pages/monthly_offer.py", "answer_offer (service/pages/monthly_offer.py",
+    "render_template (flask/templating.py", "_read_token (service/donations/monthly_offer.py",
+    "offer_url (service/donations/monthly_offer.py",
 )  # fmt: skip
 
 
@@ -62,16 +93,22 @@ def measure(backend: str, donations: int) -> None:
     )  # fmt: skip
     try:
         app = create_app(settings=settings)
+        # The default form: a one-off gift is offered the monthly alternative (three requests).
+        offer_client = create_app(settings=dataclasses.replace(settings, monthly_offer=True)).test_client()
         profiling.quiet_logs()
         client = app.test_client()
         for _ in range(20):
             client.post("/api/v1/donations", json=BODY)
+            client.post(FORM, data=form_body())
+            offer_flow(offer_client)
         # Several rounds, best reported: on a shared machine other processes only ever add time.
-        for label, send in (
+        cases: tuple[tuple[str, Callable[[], bool]], ...] = (
             ("donation", lambda: client.post("/api/v1/donations", json=BODY).status_code == 201),
             ("form donation, no offer", lambda: client.post(FORM, data=form_body()).status_code == 303),
+            ("form donation with the offer (3 requests)", lambda: offer_flow(offer_client)),
             ("cached progress", lambda: client.get(PROGRESS).status_code == 200),
-        ):
+        )
+        for label, send in cases:
             rounds = []
             for _ in range(ROUNDS):
                 before = resource.getrusage(resource.RUSAGE_SELF)
@@ -87,8 +124,16 @@ def measure(backend: str, donations: int) -> None:
         sandbox.stop()
 
 
+# The views of every donation request: the API's (webargs wraps it), the form's and the offer
+# flow's two (whose page creates no donation); their frames above the view are Flask's.
+DONATION_VIEWS = (
+    "wrapper (webargs/core.py", "donate_submit (service/pages/donate.py",
+    "_offer (service/pages/monthly_offer.py",
+)  # fmt: skip
+
+
 def summarise(path: str) -> None:
-    profiling.summarise(path, WATCH, lambda stack: "create_donation" in stack)
+    profiling.summarise(path, WATCH, lambda stack: any(view in stack for view in DONATION_VIEWS))
 
 
 if __name__ == "__main__":

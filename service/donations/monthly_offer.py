@@ -30,14 +30,16 @@ the appeal's minimum and maximum and never more than the one-off amount.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, load_only
 
 from ..currencies import exponent
+from ..db import run_alone, runs_alone
 from ..fees import fee_cover_for
 from ..models import Appeal, utcnow
 from ..settings import Settings
@@ -106,7 +108,14 @@ def awaiting_choice(donation: Donation) -> bool:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=SALT)
+    return _serializer_for(settings.secret_key)
+
+
+@lru_cache(maxsize=8)
+def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
+    # Built once per key rather than for every offer link and answer (its signer derives the key
+    # on construction); it keeps no state between calls, so concurrent requests can share it.
+    return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
 def offer_token(settings: Settings, donation: Donation) -> str:
@@ -131,8 +140,29 @@ def _read_token(settings: Settings, token: str) -> str:
     return data["d"]
 
 
-def _donation(db: Session, settings: Settings, token: str, appeal: Appeal) -> Donation:
-    donation = db.get(Donation, _read_token(settings, token))
+# Where the row is read through SQLAlchemy (SQLite; a session already in a transaction): the page
+# is given its appeal (found through the appeal cache, so already in the request's session), so
+# the donation's own row is enough, without the join to the appeals table's many columns;
+# ``donation.appeal`` is then found in the session without a query.
+OWN_ROW = lazyload(Donation.appeal)
+# What the offer page reads of the donation (and its "already chosen" page, _refused) there. Any
+# other attribute is still there if asked for; it is loaded on first use.
+PAGE_COLUMNS = load_only(
+    Donation.appeal_id, Donation.amount, Donation.currency, Donation.fee_cover_amount, Donation.status,
+    Donation.monthly_offer, Donation.stripe_checkout_session_id, Donation.checkout_url,
+)  # fmt: skip
+
+
+def _read(db: Session, donation_id: str, appeal: Appeal, *options: Any) -> Donation:
+    """The donation as it is now, if it is ``appeal``'s and was offered the choice; else
+    OfferRefused("invalid")."""
+    if runs_alone(db):
+        # On PostgreSQL one prepared SELECT through psycopg, as the answer's UPDATE (``_answer``):
+        # SQLAlchemy's ORM load of the row cost more CPU than the rest of the offer page.
+        row = run_alone(db, _row_sql(), {"donation_id": donation_id})
+        donation = _as_donation(row, appeal) if row is not None else None
+    else:
+        donation = db.get(Donation, donation_id, options=(OWN_ROW, *options), populate_existing=True)
     if donation is None or donation.appeal_id != appeal.id or donation.monthly_offer is None:
         raise OfferRefused("invalid")
     return donation
@@ -140,7 +170,7 @@ def _donation(db: Session, settings: Settings, token: str, appeal: Appeal) -> Do
 
 def offer(db: Session, settings: Settings, token: str, appeal: Appeal) -> Offer:
     """What the offer page shows; OfferRefused when the donation is no longer waiting for a choice."""
-    donation = _donation(db, settings, token, appeal)
+    donation = _read(db, _read_token(settings, token), appeal, PAGE_COLUMNS)
     if not awaiting_choice(donation):
         raise OfferRefused("finished", donation)
     monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
@@ -165,16 +195,15 @@ def choose(
     """
     if choice not in CHOICES:
         raise OfferRefused("invalid")
-    donation = _donation(db, settings, token, appeal)
-    answered_now = False
-    if awaiting_choice(donation):
-        waiting = (
-            (Donation.id == donation.id)
-            & (Donation.monthly_offer == OFFERED)
-            & Donation.status.in_(RETRYABLE)
-            & Donation.stripe_checkout_session_id.is_(None)
-        )
-        if choice == "monthly":
+    donation_id = _read_token(settings, token)
+    answered: Donation | None = None
+    if choice == "once":
+        # Declining needs nothing from the row: the conditional UPDATE alone answers, and its
+        # RETURNING is the donation the session is made for (no read before it, none after).
+        answered = _answer(db, donation_id, appeal, {"monthly_offer": DECLINED})
+    else:
+        donation = _read(db, donation_id, appeal)
+        if awaiting_choice(donation):
             monthly = suggested_monthly_amount(appeal, donation.amount, donation.currency)
             if monthly is None:
                 raise OfferRefused("invalid")
@@ -183,25 +212,90 @@ def choose(
                 if donation.fee_cover_amount
                 else 0
             )
-            values: dict[str, Any] = {
+            answered = _answer(db, donation_id, appeal, {
                 "monthly_offer": ACCEPTED, "frequency": "monthly", "amount": monthly,
                 "fee_cover_amount": cover, "one_off_amount": donation.amount,
-            }  # fmt: skip
-        else:
-            values = {"monthly_offer": DECLINED}
-        result = db.execute(update(Donation).where(waiting).values(**values, updated_at=utcnow()))
-        answered_now = bool(result.rowcount)  # type: ignore[attr-defined]
-        db.commit()
-        donation = db.get(Donation, donation.id, populate_existing=True)  # type: ignore[assignment]
-        assert donation is not None
+            })  # fmt: skip
+    if answered is not None:
+        # The answer that changed the row creates the session at once.
+        return ensure_checkout_session(db, gateway, settings, answered, in_progress_wait=0.0)
+    # Not answered now (already answered, paid, expired, or a bad link): the row as it is now.
+    donation = _read(db, donation_id, appeal)
     if donation.status in RETRYABLE and donation.stripe_checkout_session_id is None:
-        # The answer that changed the row creates the session at once; a concurrent second answer
-        # waits for it (create.py: _wait_for_session) rather than racing it to Stripe.
-        wait = 0.0 if answered_now else 10.0
-        return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=wait)
+        # A concurrent second answer waits for the first one's session (create.py:
+        # _wait_for_session) rather than racing it to Stripe.
+        return ensure_checkout_session(db, gateway, settings, donation, in_progress_wait=10.0)
     if donation.checkout_url and donation.status in (DonationStatus.PENDING, DonationStatus.SURGE_REDIRECTED):
         return donation  # a double submit: the session the first answer made
     raise OfferRefused("finished", donation)
+
+
+def _answer(db: Session, donation_id: str, appeal: Appeal, values: dict[str, Any]) -> Donation | None:
+    """Record the answer if the donation (of ``appeal``) still waits for one, in one conditional
+    UPDATE, committed; the donation as stored, or None when the row was not waiting any more."""
+    values = {**values, "updated_at": utcnow()}
+    if runs_alone(db):
+        # On PostgreSQL, as the donation's own writes (service/donations/writes.py): one prepared
+        # statement through psycopg, whose RETURNING is the whole row. SQLAlchemy's ORM UPDATE
+        # cost more CPU than the rest of the answer but Stripe's call.
+        row = run_alone(
+            db,
+            _answer_sql(tuple(values)),
+            {**values, "donation_id": donation_id, "appeal_id": appeal.id, "offered": OFFERED,
+             "waiting": list(RETRYABLE)},
+        )  # fmt: skip
+        return _as_donation(row, appeal) if row is not None else None
+    waiting = (
+        (Donation.id == donation_id)
+        & (Donation.appeal_id == appeal.id)
+        & (Donation.monthly_offer == OFFERED)
+        & Donation.status.in_(RETRYABLE)
+        & Donation.stripe_checkout_session_id.is_(None)
+    )
+    statement = update(Donation).where(waiting).values(**values).returning(Donation)
+    answered = db.scalars(
+        statement, execution_options={"synchronize_session": False, "populate_existing": True}
+    ).one_or_none()
+    db.commit()
+    return answered
+
+
+DONATIONS = Donation.__table__
+ROW = tuple(DONATIONS.c.keys())  # every column, named as Donation's attributes are
+
+
+@cache
+def _answer_sql(columns: tuple[str, ...]) -> str:
+    """The answer's UPDATE for psycopg (``%(name)s`` parameters), one per set of columns (two)."""
+    unknown = set(columns) - set(ROW)
+    if unknown:
+        raise ValueError(f"not columns of donations: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = %({name})s" for name in columns)
+    return (
+        f"UPDATE donations SET {assignments} WHERE id = %(donation_id)s AND appeal_id = %(appeal_id)s "  # noqa: S608
+        "AND monthly_offer = %(offered)s AND status = ANY(%(waiting)s) AND stripe_checkout_session_id IS NULL "
+        f"RETURNING {', '.join(ROW)}"
+    )
+
+
+@cache
+def _row_sql() -> str:
+    return f"SELECT {', '.join(ROW)} FROM donations WHERE id = %(donation_id)s"  # noqa: S608
+
+
+def _as_donation(row: tuple[Any, ...], appeal: Appeal) -> Donation:
+    """A whole row read through psycopg as a Donation, as create_donation makes its new row: an
+    object outside the session (every later change to it is a Core UPDATE whose values are
+    copied back, never a flush), with the page's appeal if it is the donation's."""
+    donation = Donation(**{name: _utc(value) for name, value in zip(ROW, row, strict=True)})
+    if donation.appeal_id == appeal.id:
+        donation.appeal = appeal
+    return donation
+
+
+def _utc(value: Any) -> Any:
+    # psycopg gives timestamps in the connection's time zone; the service's are UTC (UTCDateTime).
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def expire_unanswered(db: Session, settings: Settings, donation: Donation) -> bool:

@@ -10,16 +10,19 @@ and each row gets at most one Checkout Session.
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from flask import Blueprint, abort, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request
 
 from .. import db, extensions
 from ..donations import monthly_offer
 from ..donations.models import DonationStatus
 from ..donations.monthly_offer import Offer, OfferRefused
 from ..errors import CheckoutUnavailable, RequestInProgress
-from ..i18n import gettext, money
+from ..i18n import current_locale, gettext, money
 from ..models import Appeal
 
 bp = Blueprint("monthly_offer", __name__)
@@ -59,7 +62,32 @@ def _refused(appeal: Appeal, exc: OfferRefused) -> Any:
     ), REFUSED_STATUS.get(exc.reason, 404)
 
 
-def _page(appeal: Appeal, offer: Offer, token: str, error: str | None = None, status: int = 200) -> Any:
+def _page(appeal: Appeal, offer: Offer, token: str) -> Any:
+    """The offer page. Only its form's address is the donor's own (the signed token); the rest is
+    the same for every gift of these amounts to this appeal in this language, so it is rendered
+    once (``_PAGES``) and the token written into it."""
+    donation = offer.donation
+    key = (
+        appeal.slug, appeal.charity_name, appeal.title, current_locale(), request.script_root,
+        donation.currency, donation.amount, donation.fee_cover_amount, offer.monthly_amount,
+        offer.monthly_fee_cover,
+    )  # fmt: skip
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Not shared: a token of other characters (never one that verified), or templates being
+    # edited (the development server reloads them; a kept page would hide the edit).
+    if not TOKEN.match(token) or app.jinja_env.auto_reload:
+        return _render_page(appeal, offer, token), 200
+    pages = _PAGES.pages(app)
+    page = pages.get(key)
+    if page is None:
+        page = _render_page(appeal, offer, TOKEN_STAND_IN)
+        if page.count(TOKEN_STAND_IN) != 1:  # the stand-in must be the form's address alone
+            return _render_page(appeal, offer, token), 200
+        _PAGES.keep(pages, key, page)
+    return page.replace(TOKEN_STAND_IN, token), 200
+
+
+def _render_page(appeal: Appeal, offer: Offer, token: str) -> str:
     donation = offer.donation
     return render_template(
         "monthly_offer.html",
@@ -70,8 +98,40 @@ def _page(appeal: Appeal, offer: Offer, token: str, error: str | None = None, st
         monthly=money(offer.monthly_amount + offer.monthly_fee_cover, donation.currency),
         monthly_gift=money(offer.monthly_amount, donation.currency),
         covers_fees=bool(donation.fee_cover_amount),
-        error=error,
-    ), status
+    )
+
+
+# The signed token's characters (itsdangerous: URL-safe base64 and dots), which url_for and the
+# template's escaping leave as they are, so writing one in place of another gives the same page.
+TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
+TOKEN_STAND_IN = "monthly-offer-token-stand-in.Zq7xW3"  # noqa: S105 - a placeholder, not a secret
+
+
+class _RenderedPages:
+    """Rendered offer pages per app (its templates, translations and URL map), a few hundred at
+    most: the key holds everything the page shows, so an edited appeal is simply a new entry."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._by_app: WeakKeyDictionary[Flask, dict[tuple[Any, ...], str]] = WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def pages(self, app: Flask) -> dict[tuple[Any, ...], str]:
+        found = self._by_app.get(app)
+        if found is None:
+            with self._lock:
+                found = self._by_app.setdefault(app, {})
+        return found
+
+    def keep(self, pages: dict[tuple[Any, ...], str], key: tuple[Any, ...], page: str) -> None:
+        with self._lock:
+            if len(pages) >= self.LIMIT:
+                pages.clear()  # amounts no longer asked for go; the next requests render again
+            pages[key] = page
+
+
+_PAGES = _RenderedPages()
 
 
 @bp.get("/donate/<slug>/choose/<token>")

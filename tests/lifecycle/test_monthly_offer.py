@@ -14,12 +14,15 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import update
 
 from service import create_app, extensions
+from service.appeals import upsert_appeals, validate_definitions
 from service.donations import monthly_offer, surge
 from service.donations.models import Donation, DonationStatus
 from service.donations.monthly_offer import suggested_monthly_amount
 from service.ledger.sweeper import sweep
 from service.models import Appeal, utcnow
+from service.pages import monthly_offer as offer_pages
 from tests.service.helpers import session_creates
+from tests.support.appeal_definitions import appeal
 
 FORM = "/donate/red-cross-ukraine"
 
@@ -134,6 +137,104 @@ def test_declining_goes_to_the_one_off_checkout_unchanged(
     assert (donation.frequency, donation.amount, donation.monthly_offer, donation.one_off_amount) == (
         "one_off", 2500, "declined", None,
     )  # fmt: skip
+
+
+def test_declining_twice_or_then_pressing_monthly_goes_to_the_same_one_off_checkout(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    offer = _to_offer(client)
+    first = client.post(offer, data={"choice": "once"})
+    assert first.status_code == 303 and first.headers["Location"].startswith(sandbox.base_url)
+    for choice in ("once", "monthly"):
+        again = client.post(offer, data={"choice": choice})
+        assert again.status_code == 303 and again.headers["Location"] == first.headers["Location"]
+    [call] = session_creates(sandbox)
+    assert call["params"]["mode"] == "payment"
+    donation = _donation(offer_app)
+    assert (donation.frequency, donation.amount, donation.monthly_offer, donation.status) == (
+        "one_off", 2500, "declined", "pending",
+    )  # fmt: skip
+
+
+def test_when_stripe_is_down_the_answer_is_kept_and_pressing_again_makes_its_checkout(
+    client: Any, offer_app: Flask, sandbox: Any
+) -> None:
+    offer = _to_offer(client)
+    sandbox.control.fail_next(count=10, path_prefix="/v1/checkout/sessions")
+    down = client.post(offer, data={"choice": "monthly"})
+    assert down.status_code == 503
+    assert f'action="{offer}?' in down.get_data(as_text=True)  # "Try again" answers the same offer
+    donation = _donation(offer_app)
+    assert (donation.frequency, donation.amount, donation.monthly_offer, donation.status) == (
+        "monthly", 900, "accepted", "checkout_error",
+    )  # fmt: skip
+    sandbox.control.clear_faults()
+    # Either button: the first answer stands (monthly), and its one session is made now.
+    retried = client.post(offer, data={"choice": "once"})
+    assert retried.status_code == 303 and retried.headers["Location"].startswith(sandbox.base_url)
+    assert session_creates(sandbox)[-1]["params"]["mode"] == "subscription"
+    donation = _donation(offer_app)
+    assert (donation.frequency, donation.monthly_offer, donation.status) == ("monthly", "accepted", "pending")
+
+
+@pytest.mark.parametrize("choice", ["once", "monthly"])
+def test_the_offered_and_answered_donation_is_the_row_as_stored(
+    client: Any, offer_app: Flask, choice: str
+) -> None:
+    """On PostgreSQL the page reads the donation with one psycopg SELECT, and the answer is one
+    UPDATE ... RETURNING whose row becomes the donation the Checkout Session is made for: every
+    column as SQLAlchemy reads it, dates in UTC."""
+    token = _to_offer(client).split("/choose/")[1]
+    donation_id = _donation(offer_app).id
+    with offer_app.test_request_context():
+        db = extensions.database(offer_app).sessionmaker()
+        try:
+            appeal = extensions.appeal_cache().find(db, "red-cross-ukraine")
+            assert appeal is not None
+            shown = monthly_offer.offer(db, extensions.settings(), token, appeal).donation
+            offered = _donation(offer_app)
+            assert {name: getattr(shown, name) for name in monthly_offer.ROW} == {
+                name: getattr(offered, name) for name in monthly_offer.ROW
+            }
+            assert shown.appeal is appeal and shown.created_at.utcoffset() == timedelta(0)
+            values = (
+                {"monthly_offer": "declined"}
+                if choice == "once"
+                else {
+                    "monthly_offer": "accepted",
+                    "frequency": "monthly",
+                    "amount": 900,
+                    "one_off_amount": 2500,
+                }
+            )
+            answered = monthly_offer._answer(db, donation_id, appeal, values)
+            assert answered is not None and answered.appeal is appeal
+            assert monthly_offer._answer(db, donation_id, appeal, values) is None  # answered once only
+        finally:
+            db.close()
+    stored = _donation(offer_app)
+    assert {name: getattr(answered, name) for name in monthly_offer.ROW} == {
+        name: getattr(stored, name) for name in monthly_offer.ROW
+    }
+    assert answered.updated_at.utcoffset() == timedelta(0) and answered.created_at.utcoffset() == timedelta(0)
+    assert stored.monthly_offer == values["monthly_offer"]
+
+
+@pytest.mark.parametrize("choice", ["once", "monthly"])
+def test_an_offer_link_under_another_appeals_address_is_refused_and_changes_nothing(
+    client: Any, offer_app: Flask, sandbox: Any, choice: str
+) -> None:
+    with offer_app.app_context(), extensions.database(offer_app).begin() as db:
+        upsert_appeals(db, validate_definitions([appeal("another-appeal")]))
+    offer = _to_offer(client)
+    elsewhere = offer.replace("/donate/red-cross-ukraine/", "/donate/another-appeal/")
+    assert client.get(elsewhere).status_code == 404
+    assert client.post(elsewhere, data={"choice": choice}).status_code == 404
+    donation = _donation(offer_app)
+    assert (donation.frequency, donation.monthly_offer, donation.status) == ("one_off", "offered", "created")
+    assert session_creates(sandbox) == []
+    # The right address still works.
+    assert client.post(offer, data={"choice": choice}).status_code == 303
 
 
 def test_fee_cover_is_worked_out_again_for_the_monthly_amount(
@@ -253,6 +354,36 @@ def test_the_offer_speaks_ukrainian(client: Any) -> None:
     assert '<html lang="uk">' in html and "Може, щомісяця?" in html
     # Babel's Ukrainian money: £50 once, £15 a month.
     assert "Давати 15\xa0GBP щомісяця" in html and "дати 50\xa0GBP один раз" in html
+
+
+@pytest.mark.parametrize("query", ["", "?lang=uk"])
+@pytest.mark.parametrize("cover_fees", [False, True])
+def test_the_offer_page_rendered_once_for_these_amounts_is_each_donors_own_page(
+    client: Any, offer_app: Flask, query: str, cover_fees: bool
+) -> None:
+    """service/pages/monthly_offer.py renders the page once per appeal, language and amounts and
+    writes each donor's token into it: every donor still gets exactly the page rendered for them."""
+    fields = {"cover_fees": "1"} if cover_fees else {}
+    offers = []
+    for _ in range(2):
+        response = client.post(FORM + query, data=_form(client, query, **fields))
+        assert response.status_code == 303
+        offers.append(response.headers["Location"])
+    pages = [client.get(offer).get_data(as_text=True) for offer in offers]
+    assert len(offer_pages._PAGES.pages(offer_app)) == 1  # the second donor's page came from the first's
+    for offer, page in zip(offers, pages, strict=True):
+        token = offer.split("/choose/")[1].split("?")[0]
+        with offer_app.test_request_context(offer):
+            db = extensions.database(offer_app).sessionmaker()
+            try:
+                appeal = extensions.appeal_cache().find(db, "red-cross-ukraine")
+                assert appeal is not None
+                shown = monthly_offer.offer(db, extensions.settings(), token, appeal)
+                assert page == offer_pages._render_page(appeal, shown, token)
+            finally:
+                db.close()
+        assert page.count(token) == 1
+    assert offers[0].split("/choose/")[1].split("?")[0] not in pages[1]
 
 
 def test_the_sweeper_leaves_an_unanswered_offer_alone_then_lets_it_lapse_without_stripe(
