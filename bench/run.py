@@ -201,6 +201,9 @@ def run_backend(backend: str, only: set[str], args: argparse.Namespace, sandbox:
         # API's twin, so the two compare request for request.
         plain = start_gunicorn("wsgi:app", service_env(url, sandbox.base_url, MONTHLY_OFFER="off"), PORT)
         try:
+            # Warmed as the API's gunicorn is: a cold first run cost 3.97 ms a request against
+            # 3.24-3.40 ms warm (pools, caches, the offer-off page's first render).
+            run_wrk(plain.url, "donate_form.lua", connections=connections, seconds=3)
             rec.wrk("donation via form, no offer", backend, plain.url, "donate_form.lua", plain.pids,
                     connections=connections, seconds=seconds, max_requests=cap)  # fmt: skip
         finally:
