@@ -192,4 +192,4 @@ def init_jobs(app: Flask, settings: Settings) -> None:
 
     configure(settings)
     install_commit_hook(_enqueue_delivery)
-    install_hand_over(hand_over_event)
+    install_hand_over(hand_over_event, lambda: not huey.immediate)

@@ -23,7 +23,7 @@ from ..db import database
 from ..errors import error_response
 from ..metrics import webhook_delivery
 from ..models import WebhookOutcome
-from .receiving import MalformedEvent, receive
+from .receiving import MalformedEvent, Outcome, receive
 from .signature import SignatureError, verify_signature
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,46 @@ def stripe_webhook() -> Any:
         return error_response(
             503, "database_unavailable", "The ledger is unavailable; retry later.", retry_after=60
         )
-    webhook_delivery(outcome.event_type, "duplicate" if outcome.duplicate_delivery else outcome.outcome)
+    count_delivery(outcome)
     # One log line per delivery: the access line (service/http_hooks.py) carries these.
-    g.access_log_fields = {
+    g.access_log_fields = access_log_fields(outcome)
+    if asks_for_redelivery(outcome):
+        return error_response(500, "processing_failed", "The event was stored but could not be applied.")
+    return jsonify(answer(outcome))
+
+
+# What a stored delivery is counted, logged and answered with: the view above and the fast path in
+# front of Flask (service/ledger/fast_path.py) both use these, so the two cannot drift apart.
+
+
+def count_delivery(outcome: Outcome) -> None:
+    """The delivery's ``webhook_deliveries`` count: a redelivery as ``duplicate``."""
+    webhook_delivery(outcome.event_type, "duplicate" if outcome.duplicate_delivery else outcome.outcome)
+
+
+def access_log_fields(outcome: Outcome) -> dict[str, Any]:
+    """The fields the delivery's access line carries after the request's own."""
+    return {
         "stripe_event_id": outcome.event_id,
         "outcome": outcome.outcome,
         "duplicate": outcome.duplicate_delivery,
     }
-    if outcome.outcome == WebhookOutcome.FAILED and not outcome.queued:
-        # Only in immediate mode (or a redelivery of a failed event): with a worker the answer is
-        # `received`, and a failure is retried by apply_due, not by Stripe.
-        return error_response(500, "processing_failed", "The event was stored but could not be applied.")
-    return jsonify(
-        received=True, event=outcome.event_id, outcome=outcome.outcome, duplicate=outcome.duplicate_delivery
-    )
+
+
+def asks_for_redelivery(outcome: Outcome) -> bool:
+    """Whether the answer is the 500 that makes Stripe deliver again.
+
+    Only in immediate mode (or a redelivery of a failed event): with a worker the answer is
+    `received`, and a failure is retried by apply_due, not by Stripe.
+    """
+    return outcome.outcome == WebhookOutcome.FAILED and not outcome.queued
+
+
+def answer(outcome: Outcome) -> dict[str, Any]:
+    """The 200 answer's JSON object."""
+    return {
+        "received": True,
+        "event": outcome.event_id,
+        "outcome": outcome.outcome,
+        "duplicate": outcome.duplicate_delivery,
+    }
