@@ -14,16 +14,17 @@ the same access line and the same metrics. It takes only the requests whose answ
 before it stores anything: the jobs on a worker's queue (so the answer is never an applied
 outcome nor the 500 of a failed one), a ``Content-Length`` within the event limit, nothing the
 request hooks would refuse or treat differently (a cookie, a chunked body, a query string, too
-many or too long headers), and a verified signature over a body that is an event. Anything else,
-and any error on the way (the database unavailable, first of all), goes to Flask untouched, the
-body given back as it was read, so the view answers it as always.
+many or too long headers), and a verified signature over a body that is an event. Anything else
+goes to Flask untouched, the body given back as it was read, so the view answers it as always;
+an error while storing (the database unavailable, first of all) too, with the exception handed
+to the view (``views.STORE_FAILED``), which answers it as if its own store had raised it rather
+than waiting on the database a second time.
 tests/ledger/test_webhook_fast_path.py compares its answers and access lines with the view's.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -38,7 +39,6 @@ from ..request_limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_TARGET_BYTE
 from . import receiving, views
 from .signature import SignatureError, verify_signature
 
-log = logging.getLogger(__name__)
 PATH = f"{views.bp.url_prefix}/stripe"
 ENDPOINT = f"{views.bp.name}.{views.stripe_webhook.__name__}"  # as Flask names it (metrics)
 # Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
@@ -116,8 +116,10 @@ class WebhookFastPath:
         except (SignatureError, receiving.MalformedEvent):
             # Refused by the view, which counts and logs it.
             return self._to_flask(environ, start_response, payload)
-        except Exception:  # noqa: BLE001 - the database unavailable first of all: the view answers
-            log.debug("webhook_fast_path_declined", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the database unavailable, first of all
+            # Nothing stored (receive commits its one statement or raises): the view answers the
+            # failure as its own, from the verified body, without storing a second time.
+            environ[views.STORE_FAILED] = exc
             return self._to_flask(environ, start_response, payload)
         if views.asks_for_redelivery(outcome):  # pragma: no cover - never while the hand-over defers
             return self._to_flask(environ, start_response, payload)

@@ -23,6 +23,7 @@ from ..db import database
 from ..errors import error_response
 from ..metrics import webhook_delivery
 from ..models import WebhookOutcome
+from ..settings import Settings
 from .receiving import MalformedEvent, Outcome, receive
 from .signature import SignatureError, verify_signature
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 # Stripe's events are far below this; the app-wide 64 KiB limit is for donor forms.
 MAX_EVENT_BYTES = 1024 * 1024
+# The WSGI environ key under which the fast path hands the view the exception its store raised.
+STORE_FAILED = "donation_router.webhook_store_failed"
 
 
 class RejectionCounter:
@@ -69,7 +72,7 @@ def stripe_webhook() -> Any:
     except SignatureError as exc:
         return _reject(exc.reason, "invalid_signature", "The Stripe-Signature header does not verify.")
     try:
-        outcome = receive(database().sessionmaker, settings, payload)
+        outcome = _receive(settings, payload)
     except MalformedEvent as exc:
         return _reject(str(exc), "malformed_event", "The body is not a Stripe event.")
     except SQLAlchemyError as exc:
@@ -84,6 +87,16 @@ def stripe_webhook() -> Any:
     if asks_for_redelivery(outcome):
         return error_response(500, "processing_failed", "The event was stored but could not be applied.")
     return jsonify(answer(outcome))
+
+
+def _receive(settings: Settings, payload: bytes) -> Outcome:
+    """``receive``, unless the fast path in front of Flask just tried it and failed: then that
+    failure is answered here as the view's own, without a second wait on a database that is down
+    (service/ledger/fast_path.py)."""
+    failed = request.environ.pop(STORE_FAILED, None)
+    if failed is not None:
+        raise failed
+    return receive(database().sessionmaker, settings, payload)
 
 
 # What a stored delivery is counted, logged and answered with: the view above and the fast path in

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from werkzeug.test import Client
 
 from service import extensions
-from service.ledger import receiving
+from service.ledger import receiving, views
 from service.ledger.fast_path import ENDPOINT, PATH, WebhookFastPath
 from service.log_redaction import RedactingFilter
 from service.logging_setup import JsonFormatter
@@ -312,11 +312,20 @@ def test_what_the_fast_path_does_not_handle_reaches_the_view_untouched(
     assert len(access_lines) == 1
 
 
-def test_a_database_failure_is_the_views_503(
-    queued_app: Flask, ledger: Any, flask_requests: list[str], access_lines: list[str]
+def test_a_database_failure_is_the_views_503_after_one_attempt(
+    queued_app: Flask, ledger: Any, flask_requests: list[str], access_lines: list[str], monkeypatch: Any
 ) -> None:
     from sqlalchemy import create_engine
 
+    attempts: list[str] = []
+    real = receiving.receive
+
+    def counted(*args: Any) -> Any:
+        attempts.append("store")
+        return real(*args)
+
+    monkeypatch.setattr(receiving, "receive", counted)
+    monkeypatch.setattr(views, "receive", counted)
     # The app started fine; then its database went away (the engine now points at nothing).
     sessions = extensions.database(queued_app).sessionmaker
     engine = sessions.kw["bind"]
@@ -325,9 +334,11 @@ def test_a_database_failure_is_the_views_503(
         response = delivered(queued_app.test_client(), unused())
     finally:
         sessions.configure(bind=engine)
-    assert flask_requests == [PATH]
+    assert flask_requests == [PATH]  # the view answered
+    assert attempts == ["store"]  # once, by the fast path: the view answered its failure
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"]
     assert ledger.events() == []
     assert json.loads(access_lines[0])["status"] == 503
 
