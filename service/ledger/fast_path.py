@@ -13,8 +13,8 @@ matching, the before/after hooks and the response object cost about as much CPU 
 the same access line and the same metrics. It takes only the requests whose answer it knows
 before it stores anything: the jobs on a worker's queue (so the answer is never an applied
 outcome nor the 500 of a failed one), a ``Content-Length`` within the event limit, nothing the
-request hooks would refuse or treat differently (a cookie, a chunked body, a query string, too
-many or too long headers), and a verified signature over a body that is an event. Anything else
+request hooks would refuse or treat differently (a cookie, a chunked body, a query string, a body
+that is not JSON, too many or too long headers), and a verified signature over a body that is an event. Anything else
 goes to Flask untouched, the body given back as it was read, so the view answers it as always;
 an error while storing (the database unavailable, first of all) too, with the exception handed
 to the view (``views.STORE_FAILED``), which answers it as if its own store had raised it rather
@@ -44,6 +44,9 @@ ENDPOINT = f"{views.bp.name}.{views.stripe_webhook.__name__}"  # as Flask names 
 # Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
 # body is bounded by service/request_limits.py before the view reads it.
 SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
+# What Stripe sends (``application/json; charset=utf-8``); the hooks check other bodies (a form's
+# field count), so those go to Flask.
+JSON = "application/json"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -97,6 +100,7 @@ class WebhookFastPath:
             or not length.isdigit()
             or int(length) > views.MAX_EVENT_BYTES
             or environ.get("QUERY_STRING")
+            or not environ.get("CONTENT_TYPE", "").startswith(JSON)
             or not SLOW_HEADERS.isdisjoint(environ)
             or not within_request_limits(environ)
             or not self._json_as_flask_writes_it()
