@@ -14,11 +14,11 @@ the same access line and the same metrics. It takes only the requests whose answ
 before it stores anything: the jobs on a worker's queue (so the answer is never an applied
 outcome nor the 500 of a failed one), a ``Content-Length`` within the event limit, nothing the
 request hooks would refuse or treat differently (a cookie, a chunked body, a query string, a body
-that is not JSON, too many or too long headers), and a verified signature over a body that is an event. Anything else
-goes to Flask untouched, the body given back as it was read, so the view answers it as always;
-an error while storing (the database unavailable, first of all) too, with the exception handed
-to the view (``views.STORE_FAILED``), which answers it as if its own store had raised it rather
-than waiting on the database a second time.
+that is not JSON, too many or too long headers), and a verified signature over a body that is an
+event. Anything else goes to Flask untouched, the body given back as it was read, so the view
+answers it as always; an error while storing (the database unavailable, first of all) too, with
+the exception handed to the view (``views.STORE_FAILED``), which answers it as if its own store
+had raised it rather than waiting on the database a second time.
 tests/ledger/test_webhook_fast_path.py compares its answers and access lines with the view's.
 """
 
@@ -126,6 +126,8 @@ class WebhookFastPath:
             environ[views.STORE_FAILED] = exc
             return self._to_flask(environ, start_response, payload)
         if views.asks_for_redelivery(outcome):  # pragma: no cover - never while the hand-over defers
+            # Only if Huey turned immediate since the check above: the view stores the delivery
+            # again (counted as a redelivery) and answers it.
             return self._to_flask(environ, start_response, payload)
         views.count_delivery(outcome)
         body = (self.app.json.dumps(views.answer(outcome), separators=(",", ":")) + "\n").encode()
