@@ -367,3 +367,14 @@ def test_in_immediate_mode_every_delivery_is_the_views(app: Flask, client: Any) 
         request_started.disconnect(record, app)
     assert response.status_code == 200
     assert seen == [PATH]
+
+
+def test_production_answers_carry_hsts_after_the_other_headers(queued_app: Flask) -> None:
+    layer = fast_path(queued_app)
+    layer.base_headers = WebhookFastPath(queued_app, layer.wsgi_app, production=True).base_headers
+    fast = delivered(queued_app.test_client(), completed())
+    assert fast.status_code == 200
+    assert list(fast.headers.keys())[2:] == [
+        "X-Request-Id", "X-Content-Type-Options", "Referrer-Policy", "Strict-Transport-Security",
+    ]  # fmt: skip
+    assert fast.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
