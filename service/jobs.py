@@ -107,8 +107,9 @@ class _Push:
     """Apply jobs handed over together: one Redis ``LPUSH`` for all of them."""
 
     messages: list[bytes] = field(default_factory=list)
-    turn: threading.Event = field(default_factory=threading.Event)  # its first member may push
-    done: threading.Event = field(default_factory=threading.Event)
+    # Looked up when made, not when this module is imported: gevent's Event once it patched threading.
+    turn: threading.Event = field(default_factory=lambda: threading.Event())  # its first may push
+    done: threading.Event = field(default_factory=lambda: threading.Event())
     failed: bool = False
 
 
