@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -104,13 +104,21 @@ class HandOverFailed(Exception):
 
 @dataclass
 class _Push:
-    """Apply jobs handed over together: one Redis ``LPUSH`` for all of them."""
+    """Apply jobs handed over together: one Redis ``LPUSH`` for all of them.
 
-    messages: list[bytes] = field(default_factory=list)
-    # Looked up when made, not when this module is imported: gevent's Event once it patched threading.
-    turn: threading.Event = field(default_factory=lambda: threading.Event())  # its first may push
-    done: threading.Event = field(default_factory=lambda: threading.Event())
+    A push made while none is in flight carries one job and nobody waits on it, so it has no
+    Events (a few µs each); one that gathers jobs has both. ``threading.Event`` is looked up when
+    one is made, not when this module is imported: gevent's, once gevent patched threading.
+    """
+
+    messages: list[bytes]
+    turn: threading.Event | None = None  # set when its first member may push it
+    done: threading.Event | None = None  # set once pushed (or failed)
     failed: bool = False
+
+    @classmethod
+    def gathering(cls) -> _Push:
+        return cls([], threading.Event(), threading.Event())
 
 
 class HandOver:
@@ -146,20 +154,20 @@ class HandOver:
         with self._lock:
             if not self._pushing:
                 self._pushing, push, first = True, _Push([message]), True
-                push.turn.set()
             else:
                 push, first = self._next, self._next is None
                 if push is None:
-                    push = self._next = _Push()
+                    push = self._next = _Push.gathering()
                 push.messages.append(message)
         if first:
             try:
-                # Past the wait, push anyway: a lost turn must not hold jobs back (order across
-                # two pushes does not matter; within one it is kept).
-                push.turn.wait(self.WAIT_SECONDS)
+                if push.turn is not None:
+                    # Past the wait, push anyway: a lost turn must not hold jobs back (order
+                    # across two pushes does not matter; within one it is kept).
+                    push.turn.wait(self.WAIT_SECONDS)
             finally:
                 self._push(push)  # even if this request is killed: the others wait on it
-        elif not push.done.wait(self.WAIT_SECONDS) or push.failed:
+        elif push.done is None or not push.done.wait(self.WAIT_SECONDS) or push.failed:
             raise HandOverFailed(stripe_event_id)
         return False
 
@@ -178,11 +186,12 @@ class HandOver:
             push.failed = True
             raise
         finally:
-            push.done.set()
+            if push.done is not None:
+                push.done.set()
             with self._lock:
                 if self._next is None:
                     self._pushing = False
-                else:
+                elif self._next.turn is not None:
                     self._next.turn.set()  # its first member pushes it
 
 
