@@ -142,9 +142,12 @@ def register_rate_limits(app: Flask, settings: Settings) -> None:
 
 
 def register_fast_paths(app: Flask, settings: Settings) -> None:
-    """Cached progress reads answered before Flask, as the view would (service/api/progress.py)."""
+    """Cached progress reads and queued webhook deliveries answered before Flask, as the views would."""
     from .api.progress import install_fast_path
+    from .ledger import fast_path as webhooks_fast_path
 
+    # Stripe's deliveries, stored and queued (service/ledger/fast_path.py), inside the progress reads'.
+    webhooks_fast_path.install_fast_path(app, settings.is_production)
     install_fast_path(app, settings.is_production, settings.access_log_public_reads)
 
 

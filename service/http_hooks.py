@@ -6,6 +6,8 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -69,14 +71,28 @@ def register_request_hooks(
         if not log_public_reads and response.status_code < 400 and request.endpoint in PUBLIC_READS:
             return response
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "elapsed_ms": round(elapsed_ms, 1),
-                **g.get("access_log_fields", {}),
-            },
+        write_access_line(
+            request.method, request.path, response.status_code, elapsed_ms, g.get("access_log_fields", {})
         )
         return response
+
+
+def write_access_line(
+    method: str,
+    path: str,
+    status: int,
+    elapsed_ms: float,
+    fields: Mapping[str, Any],
+    request_id: str | None = None,
+) -> None:
+    """The request's one access line, with a view's own ``fields`` after the request's.
+
+    In a request context the formatter adds ``g.request_id`` itself (service/logging_setup.py); an
+    answer made outside Flask (service/ledger/fast_path.py) passes ``request_id``, which then
+    lands at the same place in the line: the formatter writes it right after the event name and
+    the extra fields in their order.
+    """
+    extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
+    extra.update(method=method, path=path, status=status, elapsed_ms=round(elapsed_ms, 1))
+    extra.update(fields)
+    log.info("request", extra=extra)

@@ -82,8 +82,10 @@ _STORED = select(_events.c.outcome, _events.c.payload).where(
 _STORED_OUTCOME = select(_events.c.outcome, _events.c.outcome_reason).where(
     _events.c.stripe_event_id == bindparam("b_event")
 )
-# Set by service/jobs.py (install_hand_over): queues an event's apply job.
+# Set by service/jobs.py (install_hand_over): queues an event's apply job, and whether it only
+# queues it (a worker applies it later) rather than running it in-process.
 _hand_over: Callable[[str], bool] | None = None
+_defers: Callable[[], bool] = lambda: False  # noqa: E731 - replaced by install_hand_over
 
 
 @cache
@@ -391,15 +393,22 @@ def apply_waiting(sessions: sessionmaker[Session], gateway: StripeGateway | None
     return applied
 
 
-def install_hand_over(hand_over: Callable[[str], bool]) -> None:
+def install_hand_over(hand_over: Callable[[str], bool], defers: Callable[[], bool]) -> None:
     """How a stored event reaches the job queue (service/jobs.py installs it, once per process).
 
     ``hand_over(stripe_event_id)`` queues the apply job and returns True when the job has already
-    run in-process (Huey's immediate mode). Taken as an argument, as the outbox's commit hook is,
+    run in-process (Huey's immediate mode); ``defers()`` says, before any delivery, whether it
+    will only queue it (a worker's queue). Taken as arguments, as the outbox's commit hook is,
     because the job imports this module.
     """
-    global _hand_over
-    _hand_over = hand_over
+    global _hand_over, _defers
+    _hand_over, _defers = hand_over, defers
+
+
+def hand_over_defers() -> bool:
+    """Whether :func:`receive` only queues the apply job: then it never answers with an applied
+    outcome, and never with a failure for Stripe to redeliver (service/ledger/fast_path.py)."""
+    return _hand_over is not None and _defers()
 
 
 def receive(sessions: sessionmaker[Session], settings: Settings, payload: bytes) -> Outcome:

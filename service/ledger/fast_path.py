@@ -1,0 +1,166 @@
+"""``POST /webhooks/stripe`` answered in front of Flask when the event is stored and queued.
+
+Stripe's deliveries are the service's second most frequent request at a peak (every donation
+brings several), and what the endpoint does for one is small: verify the signature, store the row
+in one prepared statement, queue its id, answer. Through Flask, the request and app contexts, URL
+matching, the before/after hooks and the response object cost about as much CPU as that work
+(bench/profile_webhook.py), which kept the endpoint under issue 19's 0.9x of a minimal one.
+
+``WebhookFastPath`` does the same work with the same functions (``verify_signature``,
+``receiving.receive``) and answers as the view does, with the pieces the view uses
+(views.py: ``count_delivery``, ``access_log_fields``, ``answer``; http_hooks.py:
+``write_access_line``, ``request_id``, ``response_headers``): the same status, body and headers,
+the same access line and the same metrics. It takes only the requests whose answer it knows
+before it stores anything: the jobs on a worker's queue (so the answer is never an applied
+outcome nor the 500 of a failed one), a ``Content-Length`` within the event limit, nothing the
+request hooks would refuse or treat differently (a cookie, a chunked body, a query string, a body
+that is not JSON, too many or too long headers), and a verified signature over a body that is an
+event. Anything else goes to Flask untouched, the body given back as it was read, so the view
+answers it as always; an error while storing (the database unavailable, first of all) too, with
+the exception handed to the view (``views.STORE_FAILED``), which answers it as if its own store
+had raised it rather than waiting on the database a second time.
+tests/ledger/test_webhook_fast_path.py compares its answers and access lines with the view's.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
+
+from .. import extensions
+from ..http_hooks import request_id, response_headers, write_access_line
+from ..log_redaction import redact
+from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
+from ..request_limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_TARGET_BYTES
+from . import receiving, views
+from .signature import SignatureError, verify_signature
+
+PATH = f"{views.bp.url_prefix}/stripe"
+ENDPOINT = f"{views.bp.name}.{views.stripe_webhook.__name__}"  # as Flask names it (metrics)
+# Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
+# body is bounded by service/request_limits.py before the view reads it.
+SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
+# What Stripe sends (``application/json; charset=utf-8``); the hooks check other bodies (a form's
+# field count), so those go to Flask.
+JSON = "application/json"
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def within_request_limits(environ: dict[str, Any]) -> bool:
+    """True if service/request_limits.py would let the request's target and headers through.
+
+    Counted as Werkzeug presents headers: each ``HTTP_X_Y`` is ``X-Y`` (five characters shorter),
+    plus ``Content-Type`` and ``Content-Length``; an empty one counted too, so the count is never
+    lower than the hooks' and a request near a limit goes to Flask, which decides.
+    """
+    if len(environ.get("PATH_INFO", "")) > MAX_TARGET_BYTES:
+        return False
+    count = 0
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            size = len(key) - 5 + len(value)
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            size = len(key) + len(value)
+        else:
+            continue
+        count += 1
+        if size > MAX_HEADER_BYTES:
+            return False
+    return count <= MAX_HEADER_COUNT
+
+
+class WebhookFastPath:
+    """Stores and answers a Stripe delivery before Flask, exactly as the view and the hooks would."""
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApp, production: bool):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.base_headers = response_headers(production)
+        self._requests = HTTP_REQUESTS.labels("POST", ENDPOINT, "200")
+        self._seconds = HTTP_SECONDS.labels(ENDPOINT)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "POST":
+            answered = self.answer(environ, start_response)
+            if answered is not None:
+                return answered
+        return self.wsgi_app(environ, start_response)
+
+    def answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+        """The answer's body after ``start_response`` (Flask's, once the body is read and Flask must
+        answer), or None for Flask to answer (nothing read, nothing stored)."""
+        started = time.perf_counter()
+        length = environ.get("CONTENT_LENGTH", "")
+        if (
+            not receiving.hand_over_defers()
+            or not length.isdigit()
+            or int(length) > views.MAX_EVENT_BYTES
+            or environ.get("QUERY_STRING")
+            or not environ.get("CONTENT_TYPE", "").startswith(JSON)
+            or not SLOW_HEADERS.isdisjoint(environ)
+            or not within_request_limits(environ)
+            or not self._json_as_flask_writes_it()
+        ):
+            return None
+        incoming_id = environ.get("HTTP_X_REQUEST_ID", "")
+        request = request_id(incoming_id)
+        if incoming_id and redact(request) != request:
+            # The line's request id passes the redaction filter here, not inside Flask: a client's
+            # id shaped like a secret is left to Flask, which logs it as given.
+            return None
+        payload = environ["wsgi.input"].read(int(length))
+        settings = extensions.settings(self.app)
+        try:
+            verify_signature(payload, environ.get("HTTP_STRIPE_SIGNATURE"), settings.stripe_webhook_secrets)
+            outcome = receiving.receive(extensions.database(self.app).sessionmaker, settings, payload)
+        except (SignatureError, receiving.MalformedEvent):
+            # Refused by the view, which counts and logs it.
+            return self._to_flask(environ, start_response, payload)
+        except Exception as exc:  # noqa: BLE001 - the database unavailable, first of all
+            # Nothing stored (receive commits its one statement or raises): the view answers the
+            # failure as its own, from the verified body, without storing a second time.
+            environ[views.STORE_FAILED] = exc
+            return self._to_flask(environ, start_response, payload)
+        if views.asks_for_redelivery(outcome):  # pragma: no cover - never while the hand-over defers
+            # Only if Huey turned immediate since the check above: the view stores the delivery
+            # again (counted as a redelivery) and answers it.
+            return self._to_flask(environ, start_response, payload)
+        views.count_delivery(outcome)
+        body = (self.app.json.dumps(views.answer(outcome), separators=(",", ":")) + "\n").encode()
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", self.app.json.mimetype),  # type: ignore[attr-defined]
+                ("Content-Length", str(len(body))),
+                ("X-Request-Id", request),
+                *self.base_headers,
+            ],
+        )
+        elapsed = time.perf_counter() - started
+        self._requests.inc()
+        self._seconds.observe(elapsed)
+        write_access_line("POST", PATH, 200, elapsed * 1000, views.access_log_fields(outcome), request)
+        return [body]
+
+    def _json_as_flask_writes_it(self) -> bool:
+        """Whether ``jsonify`` writes compact JSON (as :meth:`answer` does): not in debug mode, nor
+        with the provider's ``compact`` off, where it indents."""
+        compact = getattr(self.app.json, "compact", None)
+        return compact is True or (compact is None and not self.app.debug)
+
+    def _to_flask(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], payload: bytes
+    ) -> Iterable[bytes]:
+        # The body as it was read (a short one stays short: Werkzeug then sees the disconnect).
+        environ["wsgi.input"] = io.BytesIO(payload)
+        return self.wsgi_app(environ, start_response)
+
+
+def install_fast_path(app: Flask, production: bool) -> None:
+    """Put ``WebhookFastPath`` in front of the app (inside the progress reads' fast path, outside
+    ProxyFix, which it does not need: it reads no client address)."""
+    app.wsgi_app = WebhookFastPath(app, app.wsgi_app, production)  # type: ignore[method-assign]
