@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from .log_redaction import redact
+
 log = logging.getLogger("service.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Public, cached reads that a viral article multiplies (and probes polled every few seconds):
@@ -33,8 +35,15 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
 def request_id(incoming: str) -> str:
-    """The client's (or proxy's) ``X-Request-Id`` when it looks like one, else a new id."""
-    return incoming if REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(8)
+    """The client's (or proxy's) ``X-Request-Id`` when it looks like one, else a new id.
+
+    One shaped like a secret (``whsec_...``, ``sk_live_...``) is replaced too: the id is written
+    into every log line of the request, and the logs must never carry anything a secret scanner
+    (service/log_redaction.py) would flag, whoever sent it.
+    """
+    if REQUEST_ID.match(incoming) and redact(incoming) == incoming:
+        return incoming
+    return "req_" + secrets.token_hex(8)
 
 
 def response_headers(production: bool) -> tuple[tuple[str, str], ...]:
