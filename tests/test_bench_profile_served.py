@@ -1,0 +1,36 @@
+"""bench/profile_served.py: how py-spy's samples are put in the README's buckets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.profile_served import buckets
+
+STRIPE = "create_checkout_session (service/stripe_gateway.py:301)"
+CREATE = "create_donation (service/donations/create.py:210)"
+INSERT = "insert_donation (service/donations/writes.py:44)"
+
+
+def test_each_sample_counts_once_in_the_first_bucket_on_its_stack(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "\n".join(
+            [
+                f"handle (gunicorn/workers/ggevent.py:1);wsgi_app (flask/app.py:2);{CREATE};ensure (x.py:1);{STRIPE} 7",
+                f"wsgi_app (flask/app.py:2);{CREATE};{INSERT};execute (psycopg/cursor.py:3) 3",
+                f"wsgi_app (flask/app.py:2);{CREATE};find (service/appeal_cache.py:9) 2",
+                "wsgi_app (flask/app.py:2);full_dispatch_request (flask/app.py:5) 1",
+                "run (gevent/hub.py:4) 5",
+                "a line py-spy did not write",
+            ]
+        )
+    )
+    found, total = buckets(raw)
+    assert total == 18
+    assert found == {
+        "the Stripe call (stripe-python, HTTP, decoding)": 7,  # not also create_donation's
+        "the row's INSERT, before Stripe": 3,
+        "the rest of create_donation": 2,
+        "Flask (contexts, routing)": 1,
+        "gunicorn and gevent": 5,
+    }
