@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, request_started
+from flask import Flask
 from prometheus_client import REGISTRY
 from werkzeug.test import Client
 
@@ -25,6 +25,7 @@ from service.ledger import receiving, views
 from service.ledger.fast_path import ENDPOINT, PATH, WebhookFastPath
 from service.log_redaction import RedactingFilter
 from service.logging_setup import JsonFormatter
+from tests.support.flask_requests import requests_flask_handled
 from tests.support.worker import REDIS_URL
 
 from . import payloads
@@ -72,16 +73,8 @@ def access_lines() -> Iterator[list[str]]:
 @pytest.fixture
 def flask_requests(queued_app: Flask) -> Iterator[list[str]]:
     """Paths of the requests Flask itself handled (the fast path sends none of its own there)."""
-    seen: list[str] = []
-
-    def record(sender: Flask, **extra: Any) -> None:
-        from flask import request
-
-        seen.append(request.path)
-
-    request_started.connect(record, queued_app)
-    yield seen
-    request_started.disconnect(record, queued_app)
+    with requests_flask_handled(queued_app) as seen:
+        yield seen
 
 
 def fast_path(app: Flask) -> WebhookFastPath:
@@ -371,16 +364,8 @@ def test_a_database_failure_is_the_views_503_after_one_attempt(
 def test_in_immediate_mode_every_delivery_is_the_views(app: Flask, client: Any) -> None:
     """Without a worker the job runs in the request and the answer is the applied outcome (or the
     500 that asks Stripe to deliver again): only the view answers."""
-    seen: list[str] = []
-
-    def record(sender: Flask, **extra: Any) -> None:
-        seen.append(PATH)
-
-    request_started.connect(record, app)
-    try:
+    with requests_flask_handled(app) as seen:
         response = delivered(client, unused())
-    finally:
-        request_started.disconnect(record, app)
     assert response.status_code == 200
     assert seen == [PATH]
 

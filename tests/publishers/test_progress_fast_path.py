@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, request_started
+from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
 from service import extensions
 from service.api.progress import ENDPOINT, ProgressFastPath
+from tests.support.flask_requests import requests_flask_handled
 
 PROGRESS = "/api/v1/appeals/red-cross-ukraine/progress"
 LISTED = "http://localhost:8000"  # in the seeded appeal's allowed_origins
@@ -24,16 +25,8 @@ PER_REQUEST = {"X-Request-Id", "Date"}
 @pytest.fixture
 def flask_requests(app: Flask) -> Iterator[list[str]]:
     """Paths of the requests Flask itself handled (the fast path sends none of its own there)."""
-    seen: list[str] = []
-
-    def record(sender: Flask, **extra: Any) -> None:
-        from flask import request
-
-        seen.append(request.full_path)
-
-    request_started.connect(record, app)
-    yield seen
-    request_started.disconnect(record, app)
+    with requests_flask_handled(app, with_query=True) as seen:
+        yield seen
 
 
 def view_client(app: Flask) -> Client:
