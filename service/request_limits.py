@@ -17,7 +17,13 @@ import re
 from typing import Any
 
 from flask import Flask, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge, RequestHeaderFieldsTooLarge, RequestURITooLarge
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.exceptions import (
+    HTTPException,
+    RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    RequestURITooLarge,
+)
 from werkzeug.routing import IntegerConverter
 
 from .errors import error_response
@@ -69,21 +75,30 @@ def _bound_chunked_body() -> None:
     request.environ["CONTENT_LENGTH"] = str(len(data))
 
 
-def _check_target_and_headers() -> None:
-    environ = request.environ
+def target_and_headers_refusal(environ: dict[str, Any]) -> HTTPException | None:
+    """What a request's target or headers are refused with (414, 431), or None if they are within
+    the limits. From the WSGI environ, so that an answer made in front of Flask
+    (service/ledger/fast_path.py) applies exactly the limits the request hooks do."""
     # RAW_URI (gunicorn) / REQUEST_URI (Werkzeug) are the target as sent; else rebuild it.
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if target is None:
         query = environ.get("QUERY_STRING", "")
         target = environ.get("PATH_INFO", "") + ("?" + query if query else "")
     if len(target.encode("latin-1", "replace")) > MAX_TARGET_BYTES:
-        raise RequestURITooLarge(f"The address is longer than {MAX_TARGET_BYTES} bytes.")
-    headers = request.headers
+        return RequestURITooLarge(f"The address is longer than {MAX_TARGET_BYTES} bytes.")
+    headers = EnvironHeaders(environ)  # what Flask's request.headers is
     if len(headers) > MAX_HEADER_COUNT:
-        raise RequestHeaderFieldsTooLarge(f"Send at most {MAX_HEADER_COUNT} headers.")
+        return RequestHeaderFieldsTooLarge(f"Send at most {MAX_HEADER_COUNT} headers.")
     for name, value in headers.items():
         if len(name) + len(value) > MAX_HEADER_BYTES:
-            raise RequestHeaderFieldsTooLarge(f"The {name} header is longer than {MAX_HEADER_BYTES} bytes.")
+            return RequestHeaderFieldsTooLarge(f"The {name} header is longer than {MAX_HEADER_BYTES} bytes.")
+    return None
+
+
+def _check_target_and_headers() -> None:
+    refusal = target_and_headers_refusal(request.environ)
+    if refusal is not None:
+        raise refusal
 
 
 def check_request_limits() -> Any:

@@ -34,7 +34,7 @@ from flask import Flask
 from .. import extensions
 from ..http_hooks import request_id, response_headers, write_access_line
 from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
-from ..request_limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_TARGET_BYTES
+from ..request_limits import target_and_headers_refusal
 from . import receiving, views
 from .signature import SignatureError, verify_signature
 
@@ -47,29 +47,6 @@ SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
 # field count), so those go to Flask.
 JSON = "application/json"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def within_request_limits(environ: dict[str, Any]) -> bool:
-    """True if service/request_limits.py would let the request's target and headers through.
-
-    Counted as Werkzeug presents headers: each ``HTTP_X_Y`` is ``X-Y`` (five characters shorter),
-    plus ``Content-Type`` and ``Content-Length``; an empty one counted too, so the count is never
-    lower than the hooks' and a request near a limit goes to Flask, which decides.
-    """
-    if len(environ.get("PATH_INFO", "")) > MAX_TARGET_BYTES:
-        return False
-    count = 0
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            size = len(key) - 5 + len(value)
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            size = len(key) + len(value)
-        else:
-            continue
-        count += 1
-        if size > MAX_HEADER_BYTES:
-            return False
-    return count <= MAX_HEADER_COUNT
 
 
 class WebhookFastPath:
@@ -101,7 +78,7 @@ class WebhookFastPath:
             or environ.get("QUERY_STRING")
             or not environ.get("CONTENT_TYPE", "").startswith(JSON)
             or not SLOW_HEADERS.isdisjoint(environ)
-            or not within_request_limits(environ)
+            or target_and_headers_refusal(environ) is not None
             or not self._json_as_flask_writes_it()
         ):
             return None
