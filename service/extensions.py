@@ -28,6 +28,9 @@ TRANSLATIONS = "translations"
 RATE_LIMITER = "rate_limiter"
 WEBHOOK_REJECTIONS = "webhook_rejections"
 LINK_REQUEST_LIMITER = "link_request_limiter"
+OFFER_PAGES = "offer_pages"
+# What is made on first use rather than by create_app; forget_made_on_first_use drops it.
+MADE_ON_FIRST_USE = (WEBHOOK_REJECTIONS, LINK_REQUEST_LIMITER, OFFER_PAGES)
 
 
 def _carried(app: Flask | None) -> dict[str, Any]:
@@ -37,6 +40,13 @@ def _carried(app: Flask | None) -> dict[str, Any]:
 def _set(app: Flask, key: str, value: Any) -> Any:
     app.extensions[key] = value
     return value
+
+
+def _made_on_first_use(app: Flask | None, key: str, create: Callable[[], Any]) -> Any:
+    carried = _carried(app)
+    if key not in carried:
+        carried[key] = create()
+    return carried[key]
 
 
 def database(app: Flask | None = None) -> Any:
@@ -112,25 +122,24 @@ def set_rate_limiter(app: Flask, value: Any) -> Any:
 
 def webhook_rejections(app: Flask | None, create: Callable[[], Any]) -> Any:
     """The counter of refused webhook deliveries, made by ``create`` on first use."""
-    carried = _carried(app)
-    if WEBHOOK_REJECTIONS not in carried:
-        carried[WEBHOOK_REJECTIONS] = create()
-    return carried[WEBHOOK_REJECTIONS]
+    return _made_on_first_use(app, WEBHOOK_REJECTIONS, create)
 
 
 def forget_made_on_first_use(app: Flask) -> None:
     """Drop what is made on first use (the webhook rejection counter, the manage-link request
-    limiter), so it starts again: for tests that share one app."""
-    app.extensions.pop(WEBHOOK_REJECTIONS, None)
-    app.extensions.pop(LINK_REQUEST_LIMITER, None)
+    limiter, the rendered offer pages), so it starts again: for tests that share one app."""
+    for key in MADE_ON_FIRST_USE:
+        app.extensions.pop(key, None)
 
 
 def link_request_limiter(app: Flask | None, create: Callable[[], Any]) -> Any:
     """The limiter of manage-link requests, made by ``create`` on first use."""
-    carried = _carried(app)
-    if LINK_REQUEST_LIMITER not in carried:
-        carried[LINK_REQUEST_LIMITER] = create()
-    return carried[LINK_REQUEST_LIMITER]
+    return _made_on_first_use(app, LINK_REQUEST_LIMITER, create)
+
+
+def offer_pages(app: Flask | None, create: Callable[[], Any]) -> Any:
+    """The monthly offer's rendered pages (service/pages/monthly_offer.py), made on first use."""
+    return _made_on_first_use(app, OFFER_PAGES, create)
 
 
 def openapi_spec(app: Flask | None = None) -> dict[str, Any]:

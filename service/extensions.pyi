@@ -10,6 +10,7 @@ from .appeal_cache import AppealCache
 from .db import Database
 from .ledger.views import RejectionCounter
 from .link_requests import LinkRequestLimiter
+from .pages.monthly_offer import RenderedPages
 from .rate_limits import Counts
 from .settings import Settings
 from .stripe_gateway import StripeGateway
@@ -25,6 +26,8 @@ TRANSLATIONS: str
 RATE_LIMITER: str
 WEBHOOK_REJECTIONS: str
 LINK_REQUEST_LIMITER: str
+OFFER_PAGES: str
+MADE_ON_FIRST_USE: tuple[str, ...]
 
 def database(app: Flask | None = None) -> Database: ...
 def set_database(app: Flask, value: Database) -> Database: ...
@@ -48,4 +51,5 @@ def forget_made_on_first_use(app: Flask) -> None: ...
 def link_request_limiter(
     app: Flask | None, create: Callable[[], LinkRequestLimiter]
 ) -> LinkRequestLimiter: ...
+def offer_pages(app: Flask | None, create: Callable[[], RenderedPages]) -> RenderedPages: ...
 def openapi_spec(app: Flask | None = None) -> dict[str, Any]: ...

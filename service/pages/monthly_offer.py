@@ -13,7 +13,6 @@ import logging
 import re
 import threading
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request
 
@@ -65,7 +64,7 @@ def _refused(appeal: Appeal, exc: OfferRefused) -> Any:
 def _page(appeal: Appeal, offer: Offer, token: str) -> Any:
     """The offer page. Only its form's address is the donor's own (the signed token); the rest is
     the same for every gift of these amounts to this appeal in this language, so it is rendered
-    once (``_PAGES``) and the token written into it."""
+    once (``RenderedPages``) and the token written into it."""
     donation = offer.donation
     key = (
         appeal.slug, appeal.charity_name, appeal.title, current_locale(), request.script_root,
@@ -77,13 +76,13 @@ def _page(appeal: Appeal, offer: Offer, token: str) -> Any:
     # edited (the development server reloads them; a kept page would hide the edit).
     if not TOKEN.match(token) or app.jinja_env.auto_reload:
         return _render_page(appeal, offer, token), 200
-    pages = _PAGES.pages(app)
+    pages = rendered_pages(app)
     page = pages.get(key)
     if page is None:
         page = _render_page(appeal, offer, TOKEN_STAND_IN)
         if page.count(TOKEN_STAND_IN) != 1:  # the stand-in must be the form's address alone
             return _render_page(appeal, offer, token), 200
-        _PAGES.keep(pages, key, page)
+        pages.keep(key, page)
     return page.replace(TOKEN_STAND_IN, token), 200
 
 
@@ -107,31 +106,31 @@ TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
 TOKEN_STAND_IN = "monthly-offer-token-stand-in.Zq7xW3"  # noqa: S105 - a placeholder, not a secret
 
 
-class _RenderedPages:
-    """Rendered offer pages per app (its templates, translations and URL map), a few hundred at
+class RenderedPages:
+    """An app's rendered offer pages (its templates, translations and URL map), a few hundred at
     most: the key holds everything the page shows, so an edited appeal is simply a new entry."""
 
     LIMIT = 512
 
     def __init__(self) -> None:
-        self._by_app: WeakKeyDictionary[Flask, dict[tuple[Any, ...], str]] = WeakKeyDictionary()
+        self._pages: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
 
-    def pages(self, app: Flask) -> dict[tuple[Any, ...], str]:
-        found = self._by_app.get(app)
-        if found is None:
-            with self._lock:
-                found = self._by_app.setdefault(app, {})
-        return found
+    def __len__(self) -> int:
+        return len(self._pages)
 
-    def keep(self, pages: dict[tuple[Any, ...], str], key: tuple[Any, ...], page: str) -> None:
+    def get(self, key: tuple[Any, ...]) -> str | None:
+        return self._pages.get(key)
+
+    def keep(self, key: tuple[Any, ...], page: str) -> None:
         with self._lock:
-            if len(pages) >= self.LIMIT:
-                pages.clear()  # amounts no longer asked for go; the next requests render again
-            pages[key] = page
+            if len(self._pages) >= self.LIMIT:
+                self._pages.clear()  # amounts no longer asked for go; the next requests render again
+            self._pages[key] = page
 
 
-_PAGES = _RenderedPages()
+def rendered_pages(app: Flask) -> RenderedPages:
+    return extensions.offer_pages(app, RenderedPages)
 
 
 @bp.get("/donate/<slug>/choose/<token>")

@@ -370,7 +370,7 @@ def test_the_offer_page_rendered_once_for_these_amounts_is_each_donors_own_page(
         assert response.status_code == 303
         offers.append(response.headers["Location"])
     pages = [client.get(offer).get_data(as_text=True) for offer in offers]
-    assert len(offer_pages._PAGES.pages(offer_app)) == 1  # the second donor's page came from the first's
+    assert len(offer_pages.rendered_pages(offer_app)) == 1  # the second donor's page came from the first's
     for offer, page in zip(offers, pages, strict=True):
         token = offer.split("/choose/")[1].split("?")[0]
         with offer_app.test_request_context(offer):
