@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -339,12 +340,24 @@ def insert_sql(table: Table, columns: tuple[str, ...]) -> str:
     Names come from the table itself (a name that is not one of its columns raises ValueError);
     every value is a bound parameter.
     """
-    unknown = set(columns) - set(table.c.keys())
-    if unknown:
-        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
+    check_columns(table, columns)
     names = ", ".join(columns)
     placeholders = ", ".join(f"%({name})s" for name in columns)
     return f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})"  # noqa: S608
+
+
+def check_columns(table: Table, columns: tuple[str, ...]) -> None:
+    """ValueError unless every name is one of ``table``'s columns: SQL written for
+    :func:`run_alone` takes its names from the table itself, never from elsewhere."""
+    unknown = set(columns) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
+
+
+def in_utc(value: Any) -> Any:
+    """A value read through :func:`run_alone`, with a timestamp in UTC: psycopg gives timestamps
+    in the connection's time zone, the service's are UTC (``UTCDateTime``)."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _as_sqlalchemy_error(

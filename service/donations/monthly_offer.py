@@ -30,7 +30,7 @@ the appeal's minimum and maximum and never more than the one-off amount.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache, lru_cache
 from typing import Any
 
@@ -39,7 +39,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, lazyload, load_only
 
 from ..currencies import exponent
-from ..db import run_alone, runs_alone
+from ..db import check_columns, in_utc, run_alone, runs_alone
 from ..fees import fee_cover_for
 from ..models import Appeal, utcnow
 from ..settings import Settings
@@ -267,9 +267,7 @@ ROW = tuple(DONATIONS.c.keys())  # every column, named as Donation's attributes 
 @cache
 def _answer_sql(columns: tuple[str, ...]) -> str:
     """The answer's UPDATE for psycopg (``%(name)s`` parameters), one per set of columns (two)."""
-    unknown = set(columns) - set(ROW)
-    if unknown:
-        raise ValueError(f"not columns of donations: {sorted(unknown)}")
+    check_columns(DONATIONS, columns)
     assignments = ", ".join(f"{name} = %({name})s" for name in columns)
     return (
         f"UPDATE donations SET {assignments} WHERE id = %(donation_id)s AND appeal_id = %(appeal_id)s "  # noqa: S608
@@ -287,15 +285,10 @@ def _as_donation(row: tuple[Any, ...], appeal: Appeal) -> Donation:
     """A whole row read through psycopg as a Donation, as create_donation makes its new row: an
     object outside the session (every later change to it is a Core UPDATE whose values are
     copied back, never a flush), with the page's appeal if it is the donation's."""
-    donation = Donation(**{name: _utc(value) for name, value in zip(ROW, row, strict=True)})
+    donation = Donation(**{name: in_utc(value) for name, value in zip(ROW, row, strict=True)})
     if donation.appeal_id == appeal.id:
         donation.appeal = appeal
     return donation
-
-
-def _utc(value: Any) -> Any:
-    # psycopg gives timestamps in the connection's time zone; the service's are UTC (UTCDateTime).
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def expire_unanswered(db: Session, settings: Settings, donation: Donation) -> bool:

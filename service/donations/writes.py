@@ -16,13 +16,12 @@ the session's transaction, which they commit.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, text
 from sqlalchemy.orm import Session
 
-from ..db import insert_sql, run_alone, runs_alone
+from ..db import in_utc, insert_sql, run_alone, runs_alone
 from ..models import UTCDateTime
 from .models import Donation, IdempotencyRecord
 
@@ -69,7 +68,6 @@ RECORDED_COLUMNS = (
     "stripe_checkout_session_id", "checkout_url", "checkout_expires_at", "stripe_payment_intent_id",
     "stripe_subscription_id", "status", "last_error_code", "last_error_message", "updated_at",
 )  # fmt: skip
-_DATES = frozenset({"checkout_expires_at", "updated_at"})
 
 # A webhook may have learned the session first (after a lost response) and moved the donation
 # on: only what is still missing changes, and only a donation still waiting for its session
@@ -119,11 +117,7 @@ def record_session(db: Session, donation_id: str, params: dict[str, Any]) -> dic
         row = run_alone(db, _record_session_sql(db.get_bind().dialect), params)
         if row is None:
             raise LookupError(f"no donation {donation_id}")
-        return {
-            # psycopg gives timestamps in the connection's time zone; the service's are UTC.
-            name: value.astimezone(UTC) if name in _DATES and isinstance(value, datetime) else value
-            for name, value in zip(RECORDED_COLUMNS, row, strict=True)
-        }
+        return {name: in_utc(value) for name, value in zip(RECORDED_COLUMNS, row, strict=True)}
     stored = db.execute(RECORD_SESSION, params).one()
     db.commit()
     return dict(zip(RECORDED_COLUMNS, stored, strict=True))
