@@ -9,7 +9,6 @@ never travels further than the log line written here.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from typing import Any, NoReturn
 
 import stripe
 import stripe._api_requestor
+import stripe._util
 import urllib3
 from stripe._error import APIConnectionError
 
@@ -48,7 +48,9 @@ def _formatted_only_when_written(write: Any, level: int) -> Any:
     logger = logging.getLogger("stripe")
 
     def write_if_wanted(message: str, **params: Any) -> None:
-        if stripe.log or os.environ.get("STRIPE_LOG") or logger.isEnabledFor(level):
+        # stripe-python's own tests, as its log functions make them: printed when its console
+        # level (stripe.log or STRIPE_LOG) is on, logged when its logger takes the level.
+        if stripe._util._console_log_level() is not None or logger.isEnabledFor(level):  # noqa: SLF001
             write(message, **params)
 
     return write_if_wanted
