@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -32,6 +32,10 @@ PUBLIC_READS = frozenset(
 # Every answer carries these (HTML adds its CSP and X-Frame-Options; production adds HSTS).
 BASE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin"))
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+# A WSGI application, as the layers in front of Flask (the progress and webhook fast paths) wrap it.
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def request_id(incoming: str) -> str:

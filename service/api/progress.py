@@ -29,7 +29,7 @@ from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
 
 from .. import appeals, db, extensions
 from ..cors import apply_cors, normalised_origins, read_headers
-from ..http_hooks import request_id, response_headers
+from ..http_hooks import WSGIApp, request_id, response_headers
 from ..i18n import gettext, money, ngettext, pick_locale
 from ..matching.display import describe
 from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -256,7 +256,6 @@ FAST_QUERY = re.compile(r"(?:lang=([A-Za-z_-]{1,35}))?")
 # Headers whose presence sends a request to Flask: a session cookie may make Flask refresh it,
 # and conditionals other than If-None-Match are Werkzeug's make_conditional to evaluate.
 SLOW_HEADERS = frozenset({"HTTP_COOKIE"}) | (CONDITIONAL - {"HTTP_IF_NONE_MATCH"})
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class ProgressFastPath:

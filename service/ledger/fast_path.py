@@ -32,7 +32,7 @@ from typing import Any
 from flask import Flask
 
 from .. import extensions
-from ..http_hooks import request_id, response_headers, write_access_line
+from ..http_hooks import WSGIApp, request_id, response_headers, write_access_line
 from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
 from ..request_limits import target_and_headers_refusal
 from . import receiving, views
@@ -46,7 +46,6 @@ SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
 # What Stripe sends (``application/json; charset=utf-8``); the hooks check other bodies (a form's
 # field count), so those go to Flask.
 JSON = "application/json"
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class WebhookFastPath:
