@@ -8,12 +8,20 @@ that is not found is never cached: a new appeal can take donations at once.
 
 The cached instance stays detached; each request gets its own copy through
 ``Session.merge(load=False)``, which costs no query and shares no state between requests.
+
+When an entry expires, one request reads the appeal again and the others keep the copy they had
+until it is back (at most ``REFRESH_SECONDS``, then another request tries: a read that failed or
+hangs must not keep an old copy for long). Without that, every donation in flight in a worker
+when the entry expired read the same row at once: a hundred reads under gevent every few
+seconds, each leaving its session in a transaction so that its INSERT took SQLAlchemy's slower
+path (service/donations/writes.py), which was 9 % of a donation's CPU in bench.profile_served.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -28,24 +36,46 @@ def _detached_copy(appeal: Appeal) -> Appeal:
     return copy
 
 
+# How long the other requests keep an expired appeal while one request reads it again.
+REFRESH_SECONDS = 2.0
+
+
 class AppealCache:
-    def __init__(self, seconds: float):
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        load: Callable[[Session, str], Appeal | None] = find_appeal,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.seconds = seconds
+        self._load = load
+        self._clock = clock
         self._entries: dict[str, tuple[float, Appeal]] = {}
         self._lock = threading.Lock()
 
     def find(self, db: Session, slug: str) -> Appeal | None:
         """The appeal with ``slug`` as an instance of ``db``, or None if there is none."""
         if self.seconds <= 0:
-            return find_appeal(db, slug)
+            return self._load(db, slug)
+        now = self._clock()
         entry = self._entries.get(slug)
-        if entry is not None and entry[0] > time.monotonic():
+        if entry is not None and entry[0] > now:
             return db.merge(entry[1], load=False)
-        appeal = find_appeal(db, slug)
-        if appeal is None:
-            return None
+        if entry is not None:
+            with self._lock:
+                current = self._entries.get(slug)
+                if current is entry:
+                    # This request reads it again; meanwhile the others keep the copy they had.
+                    self._entries[slug] = (now + REFRESH_SECONDS, entry[1])
+            if current is not entry and current is not None:
+                return db.merge(current[1], load=False)  # another request is reading it, or has
+        appeal = self._load(db, slug)
         with self._lock:
-            self._entries[slug] = (time.monotonic() + self.seconds, _detached_copy(appeal))
+            if appeal is None:
+                self._entries.pop(slug, None)  # gone (or renamed): nobody keeps the old copy
+            else:
+                self._entries[slug] = (self._clock() + self.seconds, _detached_copy(appeal))
         return appeal
 
     def peek(self, slug: str) -> Appeal | None:

@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from service import extensions
+from service.appeal_cache import REFRESH_SECONDS, AppealCache
+from service.appeals import find_appeal
 from service.models import Appeal, utcnow
 
 from .helpers import VALID, donation_count
@@ -80,3 +83,105 @@ def test_cached_appeals_make_the_same_checkout_as_fresh_ones(cached_app: Any, sa
     names = [c["params"]["line_items"][0]["price_data"]["product_data"]["name"] for c in creates[-2:]]
     assert names[0] == names[1] and "Red Cross Emergency Appeal (Ukraine)" in names[0]
     assert creates[-1]["params"]["metadata"]["appeal"] == "red-cross-ukraine"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_expired_appeal_is_read_again_by_one_request_while_the_others_keep_their_copy(app: Any) -> None:
+    """A hundred donations in flight when the entry expires must not all read the same row."""
+    clock = Clock()
+    reads: list[str] = []
+    during_read: list[Any] = []
+
+    def load(db: Any, slug: str) -> Any:
+        reads.append(slug)
+        if len(reads) == 2:
+            # Another request (its own session) arrives while this one reads: it keeps the copy
+            # it had.
+            during_read.append(cache.find(other, slug))
+        return find_appeal(db, slug)
+
+    cache = AppealCache(5, load=load, clock=clock)
+    with app.app_context():
+        db = extensions.database(app).sessionmaker()
+        other = extensions.database(app).sessionmaker()
+        try:
+            first = cache.find(db, "red-cross-ukraine")
+            assert reads == ["red-cross-ukraine"]
+            assert first is not None and first.closed_at is None
+            close_elsewhere(app, "red-cross-ukraine")
+            db.rollback()
+            clock.now += 5.5  # expired
+            refreshed = cache.find(db, "red-cross-ukraine")
+            assert reads == ["red-cross-ukraine", "red-cross-ukraine"]  # one read, not two
+            # The request that came during the read had the old (open) copy; the reader, the new.
+            assert during_read[0].closed_at is None
+            assert refreshed is not None and refreshed.closed_at is not None
+            db.rollback()
+            # And from now on everyone has the new one, without reading.
+            again = cache.find(db, "red-cross-ukraine")
+            assert again is not None and again.closed_at is not None
+            assert len(reads) == 2
+        finally:
+            other.close()
+            db.close()
+
+
+def test_a_read_that_fails_hands_the_refresh_to_a_later_request(app: Any) -> None:
+    clock = Clock()
+    failing = [False]
+    reads: list[str] = []
+
+    def load(db: Any, slug: str) -> Any:
+        reads.append(slug)
+        if failing[0]:
+            raise OperationalError("SELECT", {}, Exception("database went away"))
+        return find_appeal(db, slug)
+
+    cache = AppealCache(5, load=load, clock=clock)
+    with app.app_context():
+        db = extensions.database(app).sessionmaker()
+        try:
+            assert cache.find(db, "red-cross-ukraine") is not None
+            clock.now += 6
+            failing[0] = True
+            with pytest.raises(OperationalError):
+                cache.find(db, "red-cross-ukraine")  # the request that reads gets the error
+            # Within REFRESH_SECONDS the others keep the old copy rather than fail too ...
+            clock.now += REFRESH_SECONDS - 0.5
+            assert cache.find(db, "red-cross-ukraine") is not None
+            assert len(reads) == 2
+            # ... and after it, the next request tries again.
+            clock.now += 1
+            failing[0] = False
+            assert cache.find(db, "red-cross-ukraine") is not None
+            assert len(reads) == 3
+        finally:
+            db.close()
+
+
+def test_an_appeal_gone_at_refresh_is_gone_for_everyone(app: Any) -> None:
+    clock = Clock()
+    present = [True]
+
+    def load(db: Any, slug: str) -> Any:
+        return find_appeal(db, slug) if present[0] else None
+
+    cache = AppealCache(5, load=load, clock=clock)
+    with app.app_context():
+        db = extensions.database(app).sessionmaker()
+        try:
+            assert cache.find(db, "red-cross-ukraine") is not None
+            clock.now += 6
+            present[0] = False
+            assert cache.find(db, "red-cross-ukraine") is None
+            assert cache.peek("red-cross-ukraine") is None
+            assert cache.find(db, "red-cross-ukraine") is None
+        finally:
+            db.close()
