@@ -164,7 +164,10 @@ def create_donation(
     written for bad input.
     """
     now = utcnow()
-    appeal = appeals.find(db, request.appeal) if appeals is not None else find_appeal(db, request.appeal)
+    # Read only: the cached appeal itself, not a copy (appeal_cache.py).
+    appeal = (
+        appeals.find_read_only(db, request.appeal) if appeals is not None else find_appeal(db, request.appeal)
+    )
     errors = check_against_appeal(
         appeal, request, now, settlement_currency=settings.stripe_settlement_currency
     )

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from service import extensions
-from service.appeal_cache import REFRESH_SECONDS, AppealCache
+from service.appeal_cache import REFRESH_SECONDS, AppealCache, SharedAppealChanged
 from service.appeals import find_appeal
 from service.models import Appeal, utcnow
 
@@ -183,5 +183,26 @@ def test_an_appeal_gone_at_refresh_is_gone_for_everyone(app: Any) -> None:
             assert cache.find(db, "red-cross-ukraine") is None
             assert cache.peek("red-cross-ukraine") is None
             assert cache.find(db, "red-cross-ukraine") is None
+        finally:
+            db.close()
+
+
+def test_the_read_only_appeal_is_shared_and_cannot_be_changed(app: Any) -> None:
+    cache = AppealCache(60)
+    with app.app_context():
+        db = extensions.database(app).sessionmaker()
+        try:
+            shared = cache.find_read_only(db, "red-cross-ukraine")
+            assert shared is not None
+            assert cache.find_read_only(db, "red-cross-ukraine") is shared  # no copy per request
+            with pytest.raises(SharedAppealChanged):
+                shared.title = "Something else"
+            assert shared.title == "Red Cross Emergency Appeal (Ukraine)"
+            # find's copy belongs to the request: it may change it, and the shared one is untouched.
+            own = cache.find(db, "red-cross-ukraine")
+            assert own is not None and own is not shared
+            own.title = "Changed in this request only"
+            assert shared.title == "Red Cross Emergency Appeal (Ukraine)"
+            db.rollback()
         finally:
             db.close()
