@@ -7,9 +7,21 @@ through service/tables.py.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
@@ -137,10 +149,34 @@ class Donation(Base):
     mandate_status: Mapped[str | None] = mapped_column(String(16))
     mandate_status_at: Mapped[datetime | None]
 
+    @classmethod
+    def outside_session(cls, values: Mapping[str, Any], appeal: Appeal | None = None) -> Donation:
+        """A row just written or read through psycopg (``values``: column name to value) as a
+        Donation outside any session, with ``appeal`` if given: every later change to it is a Core
+        UPDATE whose values are copied back (``set_committed_value``), never a flush.
+
+        Its attributes are put in place as SQLAlchemy's loading does, without the constructor's
+        attribute events: 1 µs instead of 21 for a donation's thirty-odd columns, once per
+        donation on the hottest path. ``values`` must name columns only (checked, as a typo
+        would otherwise be an attribute SQLAlchemy never sees).
+        """
+        unknown = values.keys() - _COLUMN_NAMES
+        if unknown:
+            raise ValueError(f"not columns of donations: {sorted(unknown)}")
+        donation: Donation = cls._sa_class_manager.new_instance()
+        donation.__dict__.update(values)
+        if appeal is not None:
+            donation.__dict__["appeal"] = appeal
+        return donation
+
     @property
     def charge_amount(self) -> int:
         """What Stripe is asked to collect (per payment): the gift plus any fee cover."""
         return self.amount + (self.fee_cover_amount or 0)
+
+
+# The attribute names ``Donation.outside_session`` accepts.
+_COLUMN_NAMES = frozenset(attr.key for attr in inspect(Donation).column_attrs)
 
 
 class IdempotencyRecord(Base):

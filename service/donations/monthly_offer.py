@@ -285,10 +285,8 @@ def _as_donation(row: tuple[Any, ...], appeal: Appeal) -> Donation:
     """A whole row read through psycopg as a Donation, as create_donation makes its new row: an
     object outside the session (every later change to it is a Core UPDATE whose values are
     copied back, never a flush), with the page's appeal if it is the donation's."""
-    donation = Donation(**{name: in_utc(value) for name, value in zip(ROW, row, strict=True)})
-    if donation.appeal_id == appeal.id:
-        donation.appeal = appeal
-    return donation
+    values = {name: in_utc(value) for name, value in zip(ROW, row, strict=True)}
+    return Donation.outside_session(values, appeal if values["appeal_id"] == appeal.id else None)
 
 
 def expire_unanswered(db: Session, settings: Settings, donation: Donation) -> bool:

@@ -187,3 +187,28 @@ def test_a_session_recorded_first_by_a_webhook_is_kept(app: Any, db_session: Any
     assert again["checkout_url"] == "https://checkout.example/webhook-first"
     assert again["status"] == DonationStatus.PAID
     assert again["updated_at"] - datetime(2030, 1, 1, 12, 0, tzinfo=UTC) == timedelta(0)
+
+
+def test_a_written_row_as_a_donation_outside_the_session_reads_like_a_constructed_one(app: Any) -> None:
+    now = datetime.now(UTC)
+    values = {
+        "id": new_donation_id(), "appeal_id": 1, "amount": 2500, "currency": "gbp",
+        "frequency": "one_off", "status": DonationStatus.CREATED, "created_at": now,
+        "updated_at": now, "fee_cover_amount": 125, "utm_source": "news",
+    }  # fmt: skip
+    with app.app_context():
+        db = extensions.database(app).sessionmaker()
+        try:
+            appeal = db.scalar(select(Appeal).where(Appeal.slug == "red-cross-ukraine"))
+            made = Donation.outside_session(values, appeal)
+            constructed = Donation(**values)
+            for name in (*values, "stripe_checkout_session_id", "email", "locale"):
+                assert getattr(made, name) == getattr(constructed, name), name
+            assert made.charge_amount == 2625
+            assert made.appeal is appeal
+            assert made not in db  # outside the session: never flushed
+            assert Donation.outside_session(values).appeal is None
+            with pytest.raises(ValueError, match="utm_sauce"):
+                Donation.outside_session({**values, "utm_sauce": "typo"})
+        finally:
+            db.close()
