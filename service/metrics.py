@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from prometheus_client import (
     Counter,
@@ -85,6 +86,22 @@ def _stripe_seconds(operation: str, outcome: str) -> Histogram:
     # checking the labels and looking the child up under prometheus_client's lock cost more than
     # the observation. Both come from our own code (a few dozen pairs), never from a request.
     return STRIPE_SECONDS.labels(_label(operation), _label(outcome))
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_children(method: str, endpoint: str, status: int) -> tuple[Any, Any]:
+    # As _stripe_seconds: the children found once per (method, endpoint, status), not under
+    # prometheus_client's lock on every request. Bounded: methods are folded to a few, endpoints
+    # are the app's routes, statuses the codes it answers.
+    return HTTP_REQUESTS.labels(method, endpoint, str(status)), HTTP_SECONDS.labels(endpoint)
+
+
+def count_http_request(method: str, endpoint: str, status: int, seconds: float | None) -> None:
+    """One answered request in the HTTP counters (``seconds`` None: its start was not seen)."""
+    requests, durations = _http_children(method, endpoint, status)
+    requests.inc()
+    if seconds is not None:
+        durations.observe(seconds)
 
 
 def observe_stripe_call(operation: str, outcome: str, seconds: float) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from . import extensions
 from .donations.models import Donation, DonationStatus
 from .errors import error_response
-from .metrics import HTTP_REQUESTS, HTTP_SECONDS, PREFIX
+from .metrics import PREFIX, count_http_request
 from .models import WebhookEvent, WebhookOutcome, utcnow
 from .outbox import MessageStatus, counts
 
@@ -140,10 +140,10 @@ def _count_request(response: Response) -> Response:
     endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"
     if endpoint != "metrics":
         method = request.method if request.method in _METHODS else "other"
-        HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
         started = g.get("metrics_started")
-        if started is not None:
-            HTTP_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+        count_http_request(
+            method, endpoint, response.status_code, None if started is None else time.perf_counter() - started
+        )
     return response
 
 
