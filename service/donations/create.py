@@ -182,7 +182,8 @@ def create_donation(
         else appeal
     )
 
-    fingerprint = request.fingerprint()
+    # Only a keyed request is compared with an earlier one (a JSON dump and a digest otherwise spent).
+    fingerprint = request.fingerprint() if idempotency_key else ""
     values = {
         "id": new_donation_id(),
         "appeal_id": appeal.id,
