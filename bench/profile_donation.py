@@ -68,6 +68,7 @@ WATCH = (
     "_execute_internal (sqlalchemy/orm/session.py", "commit (sqlalchemy/orm/session.py",
     "flush (sqlalchemy/orm/session.py", "do_ping (sqlalchemy/dialects/postgresql/_psycopg_common.py",
     "wrapper (webargs/core.py", "emit (logging/__init__.py", "process_response (flask/app.py",
+    "_loaded (service/api/donation_fast_path.py",
     # The form's own frames (issue 19: the form against the API), and the offer flow's two requests.
     "donate_submit (service/pages/donate.py", "load_form (schemas/donate_form.py",
     "_appeal_or_404 (service/pages/donate.py", "_load_form_data (werkzeug/wrappers/request.py",
@@ -124,10 +125,12 @@ def measure(backend: str, donations: int) -> None:
         sandbox.stop()
 
 
-# The views of every donation request: the API's (webargs wraps it), the form's and the offer
-# flow's two (whose page creates no donation); their frames above the view are Flask's.
+# The views of every donation request: the API's (webargs wraps it; in front of Flask, the donation
+# fast path's answer), the form's and the offer flow's two (whose page creates no donation); their
+# frames above the view are Flask's.
 DONATION_VIEWS = (
-    "wrapper (webargs/core.py", "donate_submit (service/pages/donate.py",
+    "wrapper (webargs/core.py", "answer (service/api/donation_fast_path.py",
+    "donate_submit (service/pages/donate.py",
     "_offer (service/pages/monthly_offer.py",
 )  # fmt: skip
 
