@@ -40,7 +40,8 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 GIVEN_REQUEST_ID = "donation_router.request_id"
 
 
-# A WSGI application, as the layers in front of Flask (the progress and webhook fast paths) wrap it.
+# A WSGI application, as the layers in front of Flask (the progress, webhook and donation fast
+# paths) wrap it.
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
