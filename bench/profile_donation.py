@@ -6,7 +6,8 @@
     .venv/bin/python -m bench.profile_donation --summarise /tmp/donation.txt
 
 Creates donations through the Flask test client against the sandbox (no latency) and reports
-the process's user and system CPU per donation and per cached progress read: through the API, the
+the process's user and system CPU per donation and per cached progress read: through the API (as
+served, and by Flask alone: without the donation fast path in front of it), the
 form with the monthly offer off (one request, the API's twin) and the form as donors meet it by
 default (the form's POST, the offer page, the donor's "give once": three requests a donation). Under
 ``py-spy --gil`` only samples holding the GIL count, which approximates Python CPU time;
@@ -21,11 +22,15 @@ import os
 import re
 import resource
 from collections.abc import Callable
+from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sandbox.server import start_subprocess
 from service import create_app
+from service.api.donation_fast_path import DonationFastPath
 from service.settings import Settings
 
 from . import profiling
@@ -68,6 +73,7 @@ WATCH = (
     "_execute_internal (sqlalchemy/orm/session.py", "commit (sqlalchemy/orm/session.py",
     "flush (sqlalchemy/orm/session.py", "do_ping (sqlalchemy/dialects/postgresql/_psycopg_common.py",
     "wrapper (webargs/core.py", "emit (logging/__init__.py", "process_response (flask/app.py",
+    "_loaded (service/api/donation_fast_path.py",
     # The form's own frames (issue 19: the form against the API), and the offer flow's two requests.
     "donate_submit (service/pages/donate.py", "load_form (schemas/donate_form.py",
     "_appeal_or_404 (service/pages/donate.py", "_load_form_data (werkzeug/wrappers/request.py",
@@ -76,6 +82,16 @@ WATCH = (
     "render_template (flask/templating.py", "_read_token (service/donations/monthly_offer.py",
     "offer_url (service/donations/monthly_offer.py",
 )  # fmt: skip
+
+
+def without_donation_fast_path(app: Flask) -> None:
+    """Take ``DonationFastPath`` out of ``app``'s WSGI chain, every other layer kept."""
+    owner: Any = app
+    name = "wsgi_app"
+    while not isinstance(getattr(owner, name), DonationFastPath):
+        owner = getattr(owner, name)
+        name = "app" if isinstance(owner, ProxyFix) else "wsgi_app"
+    setattr(owner, name, getattr(owner, name).wsgi_app)
 
 
 def measure(backend: str, donations: int) -> None:
@@ -93,17 +109,28 @@ def measure(backend: str, donations: int) -> None:
     )  # fmt: skip
     try:
         app = create_app(settings=settings)
+        # The same app's API donations answered by Flask alone (the view and the hooks): the
+        # donation fast path in front of Flask (service/api/donation_fast_path.py) measured against
+        # what it replaces, in the same run.
+        flask_alone = create_app(settings=settings)
+        without_donation_fast_path(flask_alone)
+        flask_client = flask_alone.test_client()
         # The default form: a one-off gift is offered the monthly alternative (three requests).
         offer_client = create_app(settings=dataclasses.replace(settings, monthly_offer=True)).test_client()
         profiling.quiet_logs()
         client = app.test_client()
         for _ in range(20):
             client.post("/api/v1/donations", json=BODY)
+            flask_client.post("/api/v1/donations", json=BODY)
             client.post(FORM, data=form_body())
             offer_flow(offer_client)
         # Several rounds, best reported: on a shared machine other processes only ever add time.
         cases: tuple[tuple[str, Callable[[], bool]], ...] = (
             ("donation", lambda: client.post("/api/v1/donations", json=BODY).status_code == 201),
+            (
+                "donation, Flask alone (no fast path)",
+                lambda: flask_client.post("/api/v1/donations", json=BODY).status_code == 201,
+            ),
             ("form donation, no offer", lambda: client.post(FORM, data=form_body()).status_code == 303),
             ("form donation with the offer (3 requests)", lambda: offer_flow(offer_client)),
             ("cached progress", lambda: client.get(PROGRESS).status_code == 200),
@@ -124,10 +151,12 @@ def measure(backend: str, donations: int) -> None:
         sandbox.stop()
 
 
-# The views of every donation request: the API's (webargs wraps it), the form's and the offer
-# flow's two (whose page creates no donation); their frames above the view are Flask's.
+# The views of every donation request: the API's (webargs wraps it; in front of Flask, the donation
+# fast path's answer), the form's and the offer flow's two (whose page creates no donation); their
+# frames above the view are Flask's.
 DONATION_VIEWS = (
-    "wrapper (webargs/core.py", "donate_submit (service/pages/donate.py",
+    "wrapper (webargs/core.py", "answer (service/api/donation_fast_path.py",
+    "donate_submit (service/pages/donate.py",
     "_offer (service/pages/monthly_offer.py",
 )  # fmt: skip
 

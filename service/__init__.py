@@ -142,10 +142,17 @@ def register_rate_limits(app: Flask, settings: Settings) -> None:
 
 
 def register_fast_paths(app: Flask, settings: Settings) -> None:
-    """Cached progress reads and queued webhook deliveries answered before Flask, as the views would."""
+    """The WSGI layers in front of Flask: ordinary donations, queued webhook deliveries and cached
+    progress reads answered before Flask, as the views would; ProxyFix for the trusted proxies."""
+    from .api import donation_fast_path
     from .api.progress import install_fast_path
     from .ledger import fast_path as webhooks_fast_path
+    from .rate_limits import trust_proxies
 
+    # Donations (service/api/donation_fast_path.py) first, right around Flask: inside ProxyFix,
+    # so that the donation limits count the client address the view would.
+    donation_fast_path.install_fast_path(app, settings.is_production)
+    trust_proxies(app, settings)
     # Stripe's deliveries, stored and queued (service/ledger/fast_path.py), inside the progress reads'.
     webhooks_fast_path.install_fast_path(app, settings.is_production)
     install_fast_path(app, settings.is_production, settings.access_log_public_reads)

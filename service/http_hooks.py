@@ -34,7 +34,14 @@ BASE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "stri
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
-# A WSGI application, as the layers in front of Flask (the progress and webhook fast paths) wrap it.
+# The WSGI environ key under which a fast path hands Flask the request id it already logged with,
+# when it gives Flask a request it has begun (a failed donation or webhook store): the answer and
+# every line of the request then carry one id, whether the client sent one or not.
+GIVEN_REQUEST_ID = "donation_router.request_id"
+
+
+# A WSGI application, as the layers in front of Flask (the progress, webhook and donation fast
+# paths) wrap it.
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -50,6 +57,18 @@ def request_id(incoming: str) -> str:
     return "req_" + secrets.token_hex(8)
 
 
+def compact_json(app: Flask) -> bool:
+    """Whether ``jsonify`` writes compact JSON (as :func:`json_body` does): not in debug mode, nor
+    with the provider's ``compact`` off, where it indents. A fast path answers JSON only then."""
+    compact = getattr(app.json, "compact", None)
+    return compact is True or (compact is None and not app.debug)
+
+
+def json_body(app: Flask, value: Any) -> bytes:
+    """The body ``jsonify(value)`` gives when :func:`compact_json`: for an answer made outside Flask."""
+    return (app.json.dumps(value, separators=(",", ":")) + "\n").encode()
+
+
 def response_headers(production: bool) -> tuple[tuple[str, str], ...]:
     """The headers the hooks below add to a non-HTML answer, besides ``X-Request-Id``: for an
     answer made outside Flask (service/api/progress.py: ``ProgressFastPath``)."""
@@ -61,7 +80,8 @@ def register_request_hooks(
 ) -> None:
     @app.before_request
     def _start() -> None:
-        g.request_id = request_id(request.headers.get("X-Request-Id", ""))
+        given = request.environ.pop(GIVEN_REQUEST_ID, None)
+        g.request_id = given or request_id(request.headers.get("X-Request-Id", ""))
         g.started = time.perf_counter()
 
     @app.after_request

@@ -1,6 +1,12 @@
 """JSON log lines on stdout, each carrying the request id when there is one.
 
 Log static event names with identifiers as fields; never whole objects, payloads or secrets.
+
+The request id is Flask's ``g.request_id`` in a request context; a request answered in front of
+Flask (the donation and webhook fast paths) has no request context, and sets ``REQUEST_ID`` for
+the time it works instead (:func:`logged_with_request_id`). A ``ContextVar`` is per thread and,
+under gevent, per greenlet (greenlet gives each greenlet its own context), so requests served
+concurrently by one worker never see each other's id.
 """
 
 from __future__ import annotations
@@ -8,10 +14,27 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
+
+# The id of the request being answered outside Flask's request context (see the docstring).
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@contextmanager
+def logged_with_request_id(request_id: str) -> Iterator[None]:
+    """Every log line written meanwhile (in this thread or greenlet) carries ``request_id``."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
 
 RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -24,8 +47,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        if has_request_context() and g.get("request_id"):
-            line["request_id"] = g.request_id
+        request_id = g.get("request_id") if has_request_context() else None
+        request_id = request_id or REQUEST_ID.get()
+        if request_id:
+            line["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in RESERVED and not key.startswith("_"):
                 line[key] = value

@@ -111,18 +111,20 @@ def _address_keys(address: str) -> tuple[str, str]:
     return str(subscriber), str(network)
 
 
-def client_address() -> str:
-    return request.remote_addr or "127.0.0.1"
+def address_keys(remote_addr: str | None) -> tuple[str, str]:
+    """(:func:`client_key`, :func:`client_network`) for a request's ``REMOTE_ADDR`` (after
+    ProxyFix): for the donation fast path in front of Flask, which has no ``request``."""
+    return _address_keys(remote_addr or "127.0.0.1")
 
 
 def client_key() -> str:
     """The client the per-address limit counts: its IPv4 address, or its IPv6 /64."""
-    return _address_keys(client_address())[0]
+    return address_keys(request.remote_addr)[0]
 
 
 def client_network() -> str:
     """The network the per-network limit counts: the client's IPv4 /24 or IPv6 /48."""
-    return _address_keys(client_address())[1]
+    return address_keys(request.remote_addr)[1]
 
 
 OVER_SERVICE_RATE = "donations_over_service_rate"
@@ -340,12 +342,20 @@ class Counts:
         log.warning("rate_limit_redis_down", extra={"error": type(exc).__name__})
 
 
+# The WSGI environ key under which the donation fast path (service/api/donation_fast_path.py)
+# hands Flask the attempt it already counted, ``(Decision, keys)``, with a request whose donation
+# failed: the limits below use it instead of counting the attempt a second time, and give it back
+# if the answer is NOT_COUNTED.
+TAKEN = "donation_router.donation_limits_taken"
+
+
 def _limited(view: Callable[..., Any], counts: Counts, refused: Callable[[int], Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def limited(*args: Any, **kwargs: Any) -> Any:
         if request.method != "POST":
             return view(*args, **kwargs)
-        decision, keys = counts.take(client_key(), client_network())
+        taken = request.environ.pop(TAKEN, None)
+        decision, keys = taken if taken is not None else counts.take(client_key(), client_network())
         if decision.retry_after is not None:
             # The network, not the address: enough to spot a carrier's shared range, less personal.
             log.info("rate_limited", extra={"network": client_network(), "retry_after": decision.retry_after})
@@ -366,11 +376,9 @@ def _limited(view: Callable[..., Any], counts: Counts, refused: Callable[[int], 
 def init_rate_limits(
     app: Flask, settings: Settings, rate_limited_form: Callable[[int], tuple[str, int]]
 ) -> Counts:
-    """Trust the configured proxies, then limit the views registered on ``app`` that are declared
-    with :func:`donation_limits`; a donor's form refused with a 429 is ``rate_limited_form``'s page."""
-    if settings.trusted_proxy_count:
-        count = settings.trusted_proxy_count
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    """Limit the views registered on ``app`` that are declared with :func:`donation_limits`; a
+    donor's form refused with a 429 is ``rate_limited_form``'s page. The client address is the one
+    :func:`trust_proxies` gives."""
     counts = Counts(settings)
 
     def refused(retry_after: int) -> Any:
@@ -381,6 +389,17 @@ def init_rate_limits(
             app.view_functions[endpoint] = _limited(view, counts, refused)
     extensions.set_rate_limiter(app, counts)
     return counts
+
+
+def trust_proxies(app: Flask, settings: Settings) -> None:
+    """Believe the ``X-Forwarded-For`` and ``-Proto`` hops of the configured proxies (ProxyFix).
+
+    ``create_app`` installs it outside the donation fast path and inside the other WSGI layers in
+    front of Flask, so that the limits count the same client address in front of Flask as in it.
+    """
+    if settings.trusted_proxy_count:
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def _too_many(

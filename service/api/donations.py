@@ -28,6 +28,14 @@ blp = Blueprint(
 blp.before_request(require_json_body)
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# What the view reads a request with: an instance, not rebuilt per request (the donation fast path,
+# service/api/donation_fast_path.py, loads with this same instance).
+CREATE_SCHEMA = DonationCreateSchema()
+CREATED_SCHEMA = DonationCreatedSchema()  # and answers with this one
+# The WSGI environ key under which the donation fast path hands the view the exception its
+# create_donation raised: the view raises it where it would have called create_donation, so the
+# answer is the view's own and nothing is created or asked of Stripe a second time.
+CREATE_FAILED = "donation_router.donation_create_failed"
 
 
 def idempotency_key_header() -> str | None:
@@ -39,11 +47,44 @@ def idempotency_key_header() -> str | None:
     return key
 
 
+def donation_request(payload: dict[str, Any]) -> donations.DonationRequest:
+    """The domain's request for a body ``CREATE_SCHEMA`` loaded."""
+    return donations.DonationRequest(
+        appeal=payload["appeal"],
+        amount=payload["amount"],
+        currency=payload["currency"],
+        frequency=payload["frequency"],
+        email=payload.get("email"),
+        source=payload.get("source") or {},
+        cover_fees=payload["cover_fees"],
+        anonymous=payload["anonymous"],
+        gift_aid=gift_aid_declaration(payload.get("gift_aid")),
+        redirected_from=payload.get("redirected_from"),
+        postcode=normalise_postcode(payload["postcode"]) if payload.get("postcode") else None,
+        pay_by=payload["pay_by"],
+    )
+
+
+def create(payload: dict[str, Any], key: str | None, prefer_payment_link: bool) -> donations.Donation:
+    """The donation (new, or the one ``key`` made before) for a loaded body, with its Checkout
+    Session or Payment Link: what the view and the donation fast path both call, in an app context."""
+    donation, _created = donations.create_donation(
+        db.session(),
+        extensions.stripe_gateway(),
+        extensions.settings(),
+        donation_request(payload),
+        idempotency_key=key,
+        appeals=extensions.appeal_cache(),
+        prefer_payment_link=prefer_payment_link,
+    )
+    return donation
+
+
 @blp.route("")
 @donation_limits
 class DonationCreate(MethodView):
-    @blp.arguments(DonationCreateSchema())  # an instance: not rebuilt per request
-    @blp.response(201, DonationCreatedSchema)
+    @blp.arguments(CREATE_SCHEMA)
+    @blp.response(201, CREATED_SCHEMA)
     @blp.alt_response(
         422,
         schema=ErrorSchema,
@@ -78,30 +119,10 @@ class DonationCreate(MethodView):
         is called; if Stripe fails the answer is 502/503 and retrying is safe.
         """
         key = idempotency_key_header()
-        donation_request = donations.DonationRequest(
-            appeal=payload["appeal"],
-            amount=payload["amount"],
-            currency=payload["currency"],
-            frequency=payload["frequency"],
-            email=payload.get("email"),
-            source=payload.get("source") or {},
-            cover_fees=payload["cover_fees"],
-            anonymous=payload["anonymous"],
-            gift_aid=gift_aid_declaration(payload.get("gift_aid")),
-            redirected_from=payload.get("redirected_from"),
-            postcode=normalise_postcode(payload["postcode"]) if payload.get("postcode") else None,
-            pay_by=payload["pay_by"],
-        )
-        donation, _created = donations.create_donation(
-            db.session(),
-            extensions.stripe_gateway(),
-            extensions.settings(),
-            donation_request,
-            idempotency_key=key,
-            appeals=extensions.appeal_cache(),
-            prefer_payment_link=over_service_rate(),
-        )
-        return donation
+        failed = request.environ.pop(CREATE_FAILED, None)
+        if failed is not None:
+            raise failed  # create_donation raised it in the fast path: answered here as always
+        return create(payload, key, over_service_rate())
 
 
 @blp.route("/<donation_id>")

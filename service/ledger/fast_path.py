@@ -32,7 +32,16 @@ from typing import Any
 from flask import Flask
 
 from .. import extensions
-from ..http_hooks import WSGIApp, request_id, response_headers, write_access_line
+from ..http_hooks import (
+    GIVEN_REQUEST_ID,
+    WSGIApp,
+    compact_json,
+    json_body,
+    request_id,
+    response_headers,
+    write_access_line,
+)
+from ..logging_setup import logged_with_request_id
 from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
 from ..request_limits import target_and_headers_refusal
 from . import receiving, views
@@ -78,7 +87,7 @@ class WebhookFastPath:
             or not environ.get("CONTENT_TYPE", "").startswith(JSON)
             or not SLOW_HEADERS.isdisjoint(environ)
             or target_and_headers_refusal(environ) is not None
-            or not self._json_as_flask_writes_it()
+            or not compact_json(self.app)
         ):
             return None
         request = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
@@ -86,7 +95,8 @@ class WebhookFastPath:
         settings = extensions.settings(self.app)
         try:
             verify_signature(payload, environ.get("HTTP_STRIPE_SIGNATURE"), settings.stripe_webhook_secrets)
-            outcome = receiving.receive(extensions.database(self.app).sessionmaker, settings, payload)
+            with logged_with_request_id(request):  # what receive logs carries the request's id
+                outcome = receiving.receive(extensions.database(self.app).sessionmaker, settings, payload)
         except (SignatureError, receiving.MalformedEvent):
             # Refused by the view, which counts and logs it.
             return self._to_flask(environ, start_response, payload)
@@ -94,13 +104,14 @@ class WebhookFastPath:
             # Nothing stored (receive commits its one statement or raises): the view answers the
             # failure as its own, from the verified body, without storing a second time.
             environ[views.STORE_FAILED] = exc
+            environ[GIVEN_REQUEST_ID] = request  # the id the failure's lines were written with
             return self._to_flask(environ, start_response, payload)
         if views.asks_for_redelivery(outcome):  # pragma: no cover - never while the hand-over defers
             # Only if Huey turned immediate since the check above: the view stores the delivery
             # again (counted as a redelivery) and answers it.
             return self._to_flask(environ, start_response, payload)
         views.count_delivery(outcome)
-        body = (self.app.json.dumps(views.answer(outcome), separators=(",", ":")) + "\n").encode()
+        body = json_body(self.app, views.answer(outcome))
         start_response(
             "200 OK",
             [
@@ -115,12 +126,6 @@ class WebhookFastPath:
         self._seconds.observe(elapsed)
         write_access_line("POST", PATH, 200, elapsed * 1000, views.access_log_fields(outcome), request)
         return [body]
-
-    def _json_as_flask_writes_it(self) -> bool:
-        """Whether ``jsonify`` writes compact JSON (as :meth:`answer` does): not in debug mode, nor
-        with the provider's ``compact`` off, where it indents."""
-        compact = getattr(self.app.json, "compact", None)
-        return compact is True or (compact is None and not self.app.debug)
 
     def _to_flask(
         self, environ: dict[str, Any], start_response: Callable[..., Any], payload: bytes

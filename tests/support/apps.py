@@ -28,25 +28,7 @@ class BuiltApp:
 
     def fresh(self, sandbox: Any) -> Flask:
         """What ``create_app`` on an empty, seeded database would give, without building it again."""
-        from service.jobs import init_jobs
-        from service.logging_setup import configure_logging
-
-        app, settings = self.app, self.settings
-        sandbox.control.reset()
-        configure_logging(settings.log_level)
-        init_jobs(app, settings)  # the job queue is the process's: another app may have configured it
-        extensions.forget_made_on_first_use(app)  # webhook rejections, manage-link request limits
-        extensions.appeal_cache(app).clear()
-        extensions.progress_cache(app).clear()
-        extensions.rate_limiter(app).reset()
-        with extensions.database(app).sessionmaker.begin() as db:
-            # A test may have migrated the schema down: empty only the tables there are.
-            existing = set(inspect(db.connection()).get_table_names())
-            for table in reversed(Base.metadata.sorted_tables):
-                if table.name in existing:
-                    db.execute(table.delete())
-            load_file(db, SEED_FILE)
-        return app
+        return made_fresh(self.app, self.settings, sandbox)
 
     def put_back(self) -> None:
         """Undo what a test may have changed on the app itself."""
@@ -66,3 +48,27 @@ class BuiltApp:
 
     def dispose(self) -> None:
         extensions.database(self.app).engine.dispose()
+
+
+def made_fresh(app: Flask, settings: Settings, sandbox: Any) -> Flask:
+    """``app`` as ``create_app`` on an empty, seeded database would give it: tables emptied and the
+    sample appeal seeded, the sandbox reset, caches, rate-limit counts and first-use objects
+    forgotten (``BuiltApp.fresh``; a test that compares two runs starts each from here too)."""
+    from service.jobs import init_jobs
+    from service.logging_setup import configure_logging
+
+    sandbox.control.reset()
+    configure_logging(settings.log_level)
+    init_jobs(app, settings)  # the job queue is the process's: another app may have configured it
+    extensions.forget_made_on_first_use(app)  # webhook rejections, manage-link request limits
+    extensions.appeal_cache(app).clear()
+    extensions.progress_cache(app).clear()
+    extensions.rate_limiter(app).reset()
+    with extensions.database(app).sessionmaker.begin() as db:
+        # A test may have migrated the schema down: empty only the tables there are.
+        existing = set(inspect(db.connection()).get_table_names())
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name in existing:
+                db.execute(table.delete())
+        load_file(db, SEED_FILE)
+    return app
