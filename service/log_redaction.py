@@ -26,14 +26,22 @@ PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bt=\d+(?:\s*,\s*v\d+=[0-9a-fA-F]*)+"),
     re.compile(r"\bv[01]=[0-9a-fA-F]{32,}"),
     # Bearer tokens (finance API, metrics scraping).
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i:\bbearer)\s+[A-Za-z0-9._~+/=-]{8,}"),
     # Email addresses: donors' personal data.
     re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
 )
 
 
+# Any of them, in one pass: nearly every string logged (an event name, a path, an id) has
+# nothing to redact, and one search instead of a substitution per pattern saves most of the
+# filter's cost on every line (every request writes at least its access line).
+ANY_PATTERN = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in PATTERNS))
+
+
 def redact(text: str) -> str:
     """``text`` with every secret-looking or email-looking part replaced by ``[redacted]``."""
+    if ANY_PATTERN.search(text) is None:
+        return text
     for pattern in PATTERNS:
         text = pattern.sub(REDACTED, text)
     return text

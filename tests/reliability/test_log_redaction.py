@@ -9,7 +9,7 @@ from typing import Any
 
 import stripe
 
-from service.log_redaction import RedactingFilter, redact
+from service.log_redaction import ANY_PATTERN, PATTERNS, RedactingFilter, redact
 from service.logging_setup import JsonFormatter
 
 from ..log_capture import find_leaks
@@ -99,3 +99,36 @@ def test_a_donor_email_sent_through_the_api_is_not_logged(client: Any, caplog: A
     )
     client.post("/api/v1/donations", data=f'{{"email": "{email}", ', content_type="application/json")
     assert all(email not in record.getMessage() for record in caplog.records)
+
+
+def test_the_one_pass_check_finds_exactly_what_the_patterns_find() -> None:
+    """redact() skips its substitutions when ANY_PATTERN finds nothing: it must never miss what
+    one of the patterns would have found (in any case, anywhere in the text)."""
+    texts = [
+        *SECRETS,
+        *(f"error: {secret} in header" for secret in SECRETS),
+        "BEARER abcdefgh12", "authorization: bearer   x.y~z+/=-abc", "Bearer short",
+        "request", "POST", "/api/v1/donations", "don_3f9a0c1e2b4d", "cs_test_a1B2c3",
+        "sk_abc", "risk_test_case", "v1=abc", "t=12, v1=", "user@localhost", "a@b.co",
+        "", "ünïcödé ✓ sk_live_Ωx",
+    ]  # fmt: skip
+    for text in texts:
+        by_patterns = any(pattern.search(text) for pattern in PATTERNS)
+        assert (ANY_PATTERN.search(text) is not None) == by_patterns, text
+        expected = text
+        for pattern in PATTERNS:
+            expected = pattern.sub("[redacted]", expected)
+        assert redact(text) == expected, text
+
+
+def test_configured_logging_does_not_look_up_the_thread_for_each_line(app: Any) -> None:
+    """configure_logging turns off the per-record thread lookup (gevent's get_ident under load);
+    the lines it writes are the same without it."""
+    assert logging.logThreads is False
+    record = logging.getLogger("service.test").makeRecord(
+        "service.test", logging.INFO, __file__, 1, "request", (), None, extra={"status": 201}
+    )
+    assert record.thread is None and record.threadName is None
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "request" and line["status"] == 201
+    assert "thread" not in line and "threadName" not in line
