@@ -231,7 +231,7 @@ def create_donation(
         return _continue(db, gateway, settings, existing, prefer_payment_link), False
     # The committed row as an object outside the session: every later change to it is a Core
     # UPDATE whose RETURNING values are copied back (record_checkout_session), never a flush.
-    donation = Donation.outside_session(values, appeal)
+    donation = Donation.outside_session(values, appeal, others_null=True)
     if values["monthly_offer"]:
         return donation, True  # Checkout waits for the donor's answer
     return ensure_checkout_session(

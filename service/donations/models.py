@@ -150,7 +150,9 @@ class Donation(Base):
     mandate_status_at: Mapped[datetime | None]
 
     @classmethod
-    def outside_session(cls, values: Mapping[str, Any], appeal: Appeal | None = None) -> Donation:
+    def outside_session(
+        cls, values: Mapping[str, Any], appeal: Appeal | None = None, *, others_null: bool = False
+    ) -> Donation:
         """A row just written or read through psycopg (``values``: column name to value) as a
         Donation outside any session, with ``appeal`` if given: every later change to it is a Core
         UPDATE whose values are copied back (``set_committed_value``), never a flush.
@@ -158,12 +160,20 @@ class Donation(Base):
         Its attributes are put in place as SQLAlchemy's loading does, without the constructor's
         attribute events: 1 µs instead of 21 for a donation's thirty-odd columns, once per
         donation on the hottest path. ``values`` must name columns only (checked, as a typo
-        would otherwise be an attribute SQLAlchemy never sees).
+        would otherwise be an attribute SQLAlchemy never sees). ``others_null``: the row was just
+        INSERTed with ``values``, so every other column is NULL (refused for a column with a
+        default, which the row would have instead); reading those then costs what reading a set
+        one does, not three times as much.
         """
         unknown = values.keys() - _COLUMN_NAMES
         if unknown:
             raise ValueError(f"not columns of donations: {sorted(unknown)}")
         donation: Donation = cls._sa_class_manager.new_instance()
+        if others_null:
+            defaulted = _DEFAULTED - values.keys()
+            if defaulted:
+                raise ValueError(f"columns with a default are not NULL: {sorted(defaulted)}")
+            donation.__dict__.update(_NULL_ROW)
         donation.__dict__.update(values)
         if appeal is not None:
             donation.__dict__["appeal"] = appeal
@@ -175,8 +185,14 @@ class Donation(Base):
         return self.amount + (self.fee_cover_amount or 0)
 
 
-# The attribute names ``Donation.outside_session`` accepts.
+# The attribute names ``Donation.outside_session`` accepts; those whose column has a default.
 _COLUMN_NAMES = frozenset(attr.key for attr in inspect(Donation).column_attrs)
+_DEFAULTED = frozenset(
+    attr.key
+    for attr in inspect(Donation).column_attrs
+    if attr.columns[0].default is not None or attr.columns[0].server_default is not None
+)
+_NULL_ROW = dict.fromkeys(_COLUMN_NAMES)
 
 
 class IdempotencyRecord(Base):

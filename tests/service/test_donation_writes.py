@@ -212,3 +212,20 @@ def test_a_written_row_as_a_donation_outside_the_session_reads_like_a_constructe
                 Donation.outside_session({**values, "utm_sauce": "typo"})
         finally:
             db.close()
+
+
+def test_a_row_just_inserted_reads_its_unset_columns_as_null_but_never_hides_a_default(app: Any) -> None:
+    now = datetime.now(UTC)
+    values = {
+        "id": new_donation_id(), "appeal_id": 1, "amount": 2500, "currency": "gbp",
+        "frequency": "one_off", "status": DonationStatus.CREATED, "created_at": now,
+        "updated_at": now, "fee_cover_amount": 0, "anonymous": False, "gift_aid": False,
+        "checkout_attempts": 0, "amount_refunded": 0, "needs_attention": False,
+    }  # fmt: skip
+    made = Donation.outside_session(values, others_null=True)
+    assert "stripe_checkout_session_id" in made.__dict__ and made.stripe_checkout_session_id is None
+    assert made.amount == 2500
+    # fee_cover_amount has a default: a row inserted without it would hold 0, not NULL.
+    without_default = {k: v for k, v in values.items() if k != "fee_cover_amount"}
+    with pytest.raises(ValueError, match="fee_cover_amount"):
+        Donation.outside_session(without_default, others_null=True)
