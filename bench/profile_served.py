@@ -46,7 +46,13 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the donation fast path's checks and answer", ("answer (service/api/donation_fast_path.py",)),
     ("gunicorn and gevent", ("",)),
 )  # fmt: skip
-APPS = {"api": ("wsgi:app", "donation_api.lua"), "baseline": ("bench.baseline_app:app", "session.lua")}
+APPS = {
+    "api": ("wsgi:app", "donation_api.lua"),
+    "baseline": ("bench.baseline_app:app", "session.lua"),
+    # The donate form with the monthly offer off: one request a donation, the API's twin.
+    "form": ("wsgi:app", "donate_form.lua"),
+}
+EXTRA_ENV = {"form": {"MONTHLY_OFFER": "off"}}
 
 
 def buckets(raw: Path) -> tuple[Counter[str], int]:
@@ -66,7 +72,7 @@ def buckets(raw: Path) -> tuple[Counter[str], int]:
 
 def profile(name: str, seconds: int, sandbox_url: str, url: str) -> None:
     app, script = APPS[name]
-    server = start_gunicorn(app, service_env(url, sandbox_url), PORT)
+    server = start_gunicorn(app, service_env(url, sandbox_url, **EXTRA_ENV.get(name, {})), PORT)
     try:
         run_wrk(server.url, script, connections=256, seconds=3)  # warm the pools
         worker = children(server.proc.pid)[0]

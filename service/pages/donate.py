@@ -54,8 +54,9 @@ FORM_SCHEMA = DonateFormSchema(chosen_amount=chosen_amount)  # stateless: built 
 
 
 def _appeal_or_404(slug: str) -> Appeal:
-    # The same short per-worker cache as the donation itself (service/appeal_cache.py).
-    appeal = extensions.appeal_cache().find(db.session(), slug)
+    # The same short per-worker cache as the donation itself (service/appeal_cache.py), and like
+    # it only read: the shared instance, not a copy per request.
+    appeal = extensions.appeal_cache().find_read_only(db.session(), slug)
     if appeal is None:
         abort(404)
     return appeal

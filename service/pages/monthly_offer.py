@@ -32,7 +32,7 @@ PAID = (DonationStatus.PAID, DonationStatus.PROCESSING)
 
 
 def _appeal(slug: str) -> Appeal:
-    appeal = extensions.appeal_cache().find(db.session(), slug)
+    appeal = extensions.appeal_cache().find_read_only(db.session(), slug)  # read only: shared
     if appeal is None:
         abort(404)
     return appeal
