@@ -4,6 +4,7 @@ or in the foreground (``python -m sandbox``)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -121,6 +122,29 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def keep_collections_short() -> None:
+    """Keep Python's full garbage collections from walking every object the sandbox ever made.
+
+    The sandbox keeps every object it creates (a benchmark makes hundreds of thousands of
+    Checkout Sessions, each a hundred-odd dicts and lists), so each full collection walked a
+    heap that only grows, and the server stood still meanwhile: every request in flight, the
+    service's and the baseline's alike, waited out the pause (bench/README.md, "Issue 19"). What
+    a full collection leaves alive is kept for good here anyway: after each one it is frozen
+    (``gc.freeze``: moved "to a permanent generation and ignore[d] in all the future
+    collections", Python's gc documentation), so the next full collection walks only what was
+    made since. The young generations are collected as before (the service's own setting is
+    service/gc_tuning.py; the sandbox imports nothing from service/).
+    """
+
+    def freeze_after_full_collection(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(freeze_after_full_collection)
+
+
 def _serve_gevent(options: Options) -> None:
     import gevent
     from gevent.pywsgi import WSGIHandler, WSGIServer
@@ -145,6 +169,7 @@ def _serve_gevent(options: Options) -> None:
             app.sandbox.base_url = f"http://{options.host}:{options.port}"
     # SIGTERM stops the server cleanly so the state file is flushed.
     gevent.signal_handler(signal.SIGTERM, server.stop)
+    keep_collections_short()
     print(f"Stripe sandbox listening on {app.sandbox.base_url}", flush=True)
     try:
         server.serve_forever()
