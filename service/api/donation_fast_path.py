@@ -47,7 +47,6 @@ metrics, rows and Stripe calls with the view's, through a client without this la
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -56,73 +55,44 @@ from flask import Flask
 from webargs.core import parse_json
 
 from .. import extensions
-from ..http_hooks import (
-    GIVEN_REQUEST_ID,
-    WSGIApp,
-    compact_json,
-    json_body,
-    request_id,
-    response_headers,
-    write_access_line,
-)
+from ..http_hooks import WSGIApp, json_body, request_id
 from ..logging_setup import logged_with_request_id
-from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
+from ..post_fast_path import PostFastPath
 from ..rate_limits import TAKEN, address_keys
-from ..request_limits import MAX_JSON_DEPTH, json_depth, target_and_headers_refusal
+from ..request_limits import MAX_JSON_DEPTH, json_depth
 from . import donations
 
 PATH = donations.blp.url_prefix
 ENDPOINT = f"{donations.blp.name}.{donations.DonationCreate.__name__}"  # as Flask names it (metrics)
-# Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
-# body is bounded by service/request_limits.py before the view reads it.
-SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
 # Exactly JSON: other types Flask refuses (415) or the request hooks check (a form's fields).
 JSON = "application/json"
 CREATED = "201 CREATED"  # as Werkzeug writes the status line
 
 
-class DonationFastPath:
+class DonationFastPath(PostFastPath):
     """Creates and answers an ordinary donation before Flask, exactly as the view and the hooks would."""
 
     def __init__(self, app: Flask, wsgi_app: WSGIApp, production: bool):
-        self.app = app
-        self.wsgi_app = wsgi_app
-        self.base_headers = response_headers(production)
-        self._requests = HTTP_REQUESTS.labels("POST", ENDPOINT, "201")
-        self._seconds = HTTP_SECONDS.labels(ENDPOINT)
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "POST":
-            answered = self.answer(environ, start_response)
-            if answered is not None:
-                return answered
-        return self.wsgi_app(environ, start_response)
+        super().__init__(app, wsgi_app, production, path=PATH, endpoint=ENDPOINT, status=CREATED)
 
     def answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
-        """The answer's body after ``start_response`` (Flask's, once the body is read and Flask must
-        answer), or None for Flask to answer (nothing read, nothing counted)."""
         started = time.perf_counter()
-        length = environ.get("CONTENT_LENGTH", "")
-        limit = self.app.config["MAX_CONTENT_LENGTH"]
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         counts = extensions.rate_limiter(self.app)
         if (
-            not length.isdigit()
-            or (limit is not None and int(length) > limit)
-            or environ.get("QUERY_STRING")
-            or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != JSON
-            or not SLOW_HEADERS.isdisjoint(environ)
+            environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != JSON
             or (key is not None and not donations.IDEMPOTENCY_KEY.match(key))
             or counts is None
-            or target_and_headers_refusal(environ) is not None
-            or not compact_json(self.app)
         ):
             return None
-        payload = environ["wsgi.input"].read(int(length))
-        loaded = _loaded(payload) if len(payload) == int(length) else None
+        length = self.plain_length(environ, self.app.config["MAX_CONTENT_LENGTH"])
+        if length is None:
+            return None
+        payload = environ["wsgi.input"].read(length)
+        loaded = _loaded(payload) if len(payload) == length else None
         if loaded is None:
             # Flask answers it (400, 422...) or, for a short body, sees the disconnect.
-            return self._to_flask(environ, start_response, payload)
+            return self.to_flask(environ, start_response, payload)
         request = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         failed: Exception | None = None
         with logged_with_request_id(request):  # create's own lines carry the id
@@ -136,38 +106,12 @@ class DonationFastPath:
                     failed = exc
         if decision.retry_after is not None:
             # Refused, so counted nowhere: Flask's limits refuse it again and answer the 429.
-            return self._to_flask(environ, start_response, payload, request)
+            return self.to_flask(environ, start_response, payload, request)
         if failed is not None:
             environ[donations.CREATE_FAILED] = failed
             environ[TAKEN] = (decision, keys)  # counted once: Flask's limits use this attempt
-            return self._to_flask(environ, start_response, payload, request)
-        start_response(
-            CREATED,
-            [
-                ("Content-Type", self.app.json.mimetype),  # type: ignore[attr-defined]
-                ("Content-Length", str(len(body))),
-                ("X-Request-Id", request),
-                *self.base_headers,
-            ],
-        )
-        elapsed = time.perf_counter() - started
-        self._requests.inc()
-        self._seconds.observe(elapsed)
-        write_access_line("POST", PATH, 201, elapsed * 1000, {}, request)
-        return [body]
-
-    def _to_flask(
-        self,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        payload: bytes,
-        request: str | None = None,
-    ) -> Iterable[bytes]:
-        # The body as it was read (a short one stays short: Werkzeug then sees the disconnect).
-        environ["wsgi.input"] = io.BytesIO(payload)
-        if request is not None:
-            environ[GIVEN_REQUEST_ID] = request  # the id this request's lines were written with
-        return self.wsgi_app(environ, start_response)
+            return self.to_flask(environ, start_response, payload, request)
+        return self.respond(start_response, body, request, started, {})
 
 
 def _loaded(payload: bytes) -> dict[str, Any] | None:

@@ -24,7 +24,6 @@ tests/ledger/test_webhook_fast_path.py compares its answers and access lines wit
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -32,66 +31,34 @@ from typing import Any
 from flask import Flask
 
 from .. import extensions
-from ..http_hooks import (
-    GIVEN_REQUEST_ID,
-    WSGIApp,
-    compact_json,
-    json_body,
-    request_id,
-    response_headers,
-    write_access_line,
-)
+from ..http_hooks import WSGIApp, json_body, request_id
 from ..logging_setup import logged_with_request_id
-from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
-from ..request_limits import target_and_headers_refusal
+from ..post_fast_path import PostFastPath
 from . import receiving, views
 from .signature import SignatureError, verify_signature
 
 PATH = f"{views.bp.url_prefix}/stripe"
 ENDPOINT = f"{views.bp.name}.{views.stripe_webhook.__name__}"  # as Flask names it (metrics)
-# Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
-# body is bounded by service/request_limits.py before the view reads it.
-SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
 # What Stripe sends (``application/json; charset=utf-8``); the hooks check other bodies (a form's
 # field count), so those go to Flask.
 JSON = "application/json"
 
 
-class WebhookFastPath:
+class WebhookFastPath(PostFastPath):
     """Stores and answers a Stripe delivery before Flask, exactly as the view and the hooks would."""
 
     def __init__(self, app: Flask, wsgi_app: WSGIApp, production: bool):
-        self.app = app
-        self.wsgi_app = wsgi_app
-        self.base_headers = response_headers(production)
-        self._requests = HTTP_REQUESTS.labels("POST", ENDPOINT, "200")
-        self._seconds = HTTP_SECONDS.labels(ENDPOINT)
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "POST":
-            answered = self.answer(environ, start_response)
-            if answered is not None:
-                return answered
-        return self.wsgi_app(environ, start_response)
+        super().__init__(app, wsgi_app, production, path=PATH, endpoint=ENDPOINT, status="200 OK")
 
     def answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
-        """The answer's body after ``start_response`` (Flask's, once the body is read and Flask must
-        answer), or None for Flask to answer (nothing read, nothing stored)."""
         started = time.perf_counter()
-        length = environ.get("CONTENT_LENGTH", "")
-        if (
-            not receiving.hand_over_defers()
-            or not length.isdigit()
-            or int(length) > views.MAX_EVENT_BYTES
-            or environ.get("QUERY_STRING")
-            or not environ.get("CONTENT_TYPE", "").startswith(JSON)
-            or not SLOW_HEADERS.isdisjoint(environ)
-            or target_and_headers_refusal(environ) is not None
-            or not compact_json(self.app)
-        ):
+        if not receiving.hand_over_defers() or not environ.get("CONTENT_TYPE", "").startswith(JSON):
+            return None
+        length = self.plain_length(environ, views.MAX_EVENT_BYTES)
+        if length is None:
             return None
         request = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        payload = environ["wsgi.input"].read(int(length))
+        payload = environ["wsgi.input"].read(length)
         settings = extensions.settings(self.app)
         try:
             verify_signature(payload, environ.get("HTTP_STRIPE_SIGNATURE"), settings.stripe_webhook_secrets)
@@ -99,40 +66,20 @@ class WebhookFastPath:
                 outcome = receiving.receive(extensions.database(self.app).sessionmaker, settings, payload)
         except (SignatureError, receiving.MalformedEvent):
             # Refused by the view, which counts and logs it.
-            return self._to_flask(environ, start_response, payload)
+            return self.to_flask(environ, start_response, payload)
         except Exception as exc:  # noqa: BLE001 - the database unavailable, first of all
             # Nothing stored (receive commits its one statement or raises): the view answers the
             # failure as its own, from the verified body, without storing a second time.
             environ[views.STORE_FAILED] = exc
-            environ[GIVEN_REQUEST_ID] = request  # the id the failure's lines were written with
-            return self._to_flask(environ, start_response, payload)
+            # The id the failure's lines were written with.
+            return self.to_flask(environ, start_response, payload, request)
         if views.asks_for_redelivery(outcome):  # pragma: no cover - never while the hand-over defers
             # Only if Huey turned immediate since the check above: the view stores the delivery
             # again (counted as a redelivery) and answers it.
-            return self._to_flask(environ, start_response, payload)
+            return self.to_flask(environ, start_response, payload)
         views.count_delivery(outcome)
         body = json_body(self.app, views.answer(outcome))
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", self.app.json.mimetype),  # type: ignore[attr-defined]
-                ("Content-Length", str(len(body))),
-                ("X-Request-Id", request),
-                *self.base_headers,
-            ],
-        )
-        elapsed = time.perf_counter() - started
-        self._requests.inc()
-        self._seconds.observe(elapsed)
-        write_access_line("POST", PATH, 200, elapsed * 1000, views.access_log_fields(outcome), request)
-        return [body]
-
-    def _to_flask(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], payload: bytes
-    ) -> Iterable[bytes]:
-        # The body as it was read (a short one stays short: Werkzeug then sees the disconnect).
-        environ["wsgi.input"] = io.BytesIO(payload)
-        return self.wsgi_app(environ, start_response)
+        return self.respond(start_response, body, request, started, views.access_log_fields(outcome))
 
 
 def install_fast_path(app: Flask, production: bool) -> None:

@@ -1,0 +1,111 @@
+"""What the two POST fast paths share: a JSON request answered in front of Flask, as Flask would.
+
+``POST /webhooks/stripe`` (service/ledger/fast_path.py) and ``POST /api/v1/donations``
+(service/api/donation_fast_path.py) each do their own work in front of Flask and hand anything
+unusual to it. What they share lives here, once: taking only their own path; the checks that a
+request is one the request hooks treat plainly; the answer with the hooks' headers, request
+counters and access line; and the hand-over to Flask with the body given back as it was read.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flask import Flask
+
+from .http_hooks import GIVEN_REQUEST_ID, WSGIApp, compact_json, response_headers, write_access_line
+from .metrics import HTTP_REQUESTS, HTTP_SECONDS
+from .request_limits import target_and_headers_refusal
+
+# Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
+# body is bounded by service/request_limits.py before the view reads it.
+SLOW_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_TRANSFER_ENCODING"})
+
+
+class PostFastPath:
+    """A WSGI layer that answers ``POST path`` itself when ``answer`` can, else passes it on.
+
+    ``status`` is the one answer it gives (``"201 CREATED"``, as Werkzeug writes the line);
+    ``endpoint`` the view's name as Flask gives it, for the request counters."""
+
+    def __init__(
+        self, app: Flask, wsgi_app: WSGIApp, production: bool, *, path: str, endpoint: str, status: str
+    ):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.path = path
+        self.status = status
+        self.code = int(status.split(" ", 1)[0])
+        self.base_headers = response_headers(production)
+        self._requests = HTTP_REQUESTS.labels("POST", endpoint, str(self.code))
+        self._seconds = HTTP_SECONDS.labels(endpoint)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == self.path and environ.get("REQUEST_METHOD") == "POST":
+            answered = self.answer(environ, start_response)
+            if answered is not None:
+                return answered
+        return self.wsgi_app(environ, start_response)
+
+    def answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+        """The answer's body after ``start_response`` (Flask's, once the body is read and Flask must
+        answer), or None for Flask to answer (nothing read, nothing done)."""
+        raise NotImplementedError
+
+    def plain_length(self, environ: Mapping[str, Any], max_length: int | None) -> int | None:
+        """The body's declared length if nothing about the request makes the hooks' handling
+        differ: a ``Content-Length`` within ``max_length``, no query string, no cookie or chunked
+        body, nothing the request limits refuse, compact JSON answers (not debug mode); else None."""
+        length = environ.get("CONTENT_LENGTH", "")
+        if (
+            not length.isdigit()
+            or (max_length is not None and int(length) > max_length)
+            or environ.get("QUERY_STRING")
+            or not SLOW_HEADERS.isdisjoint(environ)
+            or target_and_headers_refusal(environ) is not None
+            or not compact_json(self.app)
+        ):
+            return None
+        return int(length)
+
+    def respond(
+        self,
+        start_response: Callable[..., Any],
+        body: bytes,
+        request_id: str,
+        started: float,
+        fields: Mapping[str, Any],
+    ) -> Iterable[bytes]:
+        """The answer as the view and the hooks give it: the same headers in their order, the
+        request counters, the access line with the view's ``fields``."""
+        start_response(
+            self.status,
+            [
+                ("Content-Type", self.app.json.mimetype),  # type: ignore[attr-defined]
+                ("Content-Length", str(len(body))),
+                ("X-Request-Id", request_id),
+                *self.base_headers,
+            ],
+        )
+        elapsed = time.perf_counter() - started
+        self._requests.inc()
+        self._seconds.observe(elapsed)
+        write_access_line("POST", self.path, self.code, elapsed * 1000, fields, request_id)
+        return [body]
+
+    def to_flask(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        payload: bytes,
+        request_id: str | None = None,
+    ) -> Iterable[bytes]:
+        """Flask answers, from the body as it was read (a short one stays short: Werkzeug then
+        sees the disconnect); with ``request_id``, the id lines were already written with."""
+        environ["wsgi.input"] = io.BytesIO(payload)
+        if request_id is not None:
+            environ[GIVEN_REQUEST_ID] = request_id
+        return self.wsgi_app(environ, start_response)
