@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -23,9 +22,8 @@ from werkzeug.test import Client
 from service import extensions
 from service.ledger import receiving, views
 from service.ledger.fast_path import ENDPOINT, PATH, WebhookFastPath
-from service.log_redaction import RedactingFilter
-from service.logging_setup import JsonFormatter
 from tests.support.flask_requests import requests_flask_handled
+from tests.support.log_lines import lines_written
 from tests.support.worker import REDIS_URL
 
 from . import payloads
@@ -52,22 +50,8 @@ def queued_app(app: Flask, make_app: Any) -> Iterator[Flask]:
 def access_lines() -> Iterator[list[str]]:
     """The access lines as written: formatted when logged (inside Flask's request context, where
     the formatter adds the request id itself), redacted as the app's handler does."""
-    written: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            written.append(self.format(record))
-
-    handler = Keep()
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("service.access")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield written
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with lines_written("service.access") as written:
+        yield written
 
 
 @pytest.fixture

@@ -29,12 +29,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service import extensions
 from service.api import donations as donations_view
 from service.api.donation_fast_path import PATH, DonationFastPath
-from service.log_redaction import RedactingFilter
 from service.logging_setup import REQUEST_ID, JsonFormatter, logged_with_request_id
 from service.tables import Base
 from tests.support.apps import made_fresh
 from tests.support.flask_requests import requests_flask_handled
 from tests.support.gifts import GIFT, GIFT_AID
+from tests.support.log_lines import lines_written
 
 SESSIONS = "/v1/checkout/sessions"
 PER_REQUEST_HEADERS = {"X-Request-Id", "Date"}
@@ -79,22 +79,8 @@ def flask_alone(app: Flask) -> Iterator[None]:
 @pytest.fixture
 def log_lines() -> Iterator[list[str]]:
     """Every line the service logs, formatted when written (as the app's handler does)."""
-    written: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            written.append(self.format(record))
-
-    handler = Keep()
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("service")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield written
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with lines_written("service") as written:
+        yield written
 
 
 def counters() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
