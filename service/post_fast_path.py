@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 
 from .http_hooks import GIVEN_REQUEST_ID, WSGIApp, compact_json, response_headers, write_access_line
-from .metrics import HTTP_REQUESTS, HTTP_SECONDS
+from .metrics import count_http_request
 from .request_limits import target_and_headers_refusal
 
 # Request headers that make Flask's handling differ: a cookie may open a session, and a chunked
@@ -39,9 +39,8 @@ class PostFastPath:
         self.path = path
         self.status = status
         self.code = int(status.split(" ", 1)[0])
+        self.endpoint = endpoint
         self.base_headers = response_headers(production)
-        self._requests = HTTP_REQUESTS.labels("POST", endpoint, str(self.code))
-        self._seconds = HTTP_SECONDS.labels(endpoint)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == self.path and environ.get("REQUEST_METHOD") == "POST":
@@ -91,8 +90,7 @@ class PostFastPath:
             ],
         )
         elapsed = time.perf_counter() - started
-        self._requests.inc()
-        self._seconds.observe(elapsed)
+        count_http_request("POST", self.endpoint, self.code, elapsed)
         write_access_line("POST", self.path, self.code, elapsed * 1000, fields, request_id)
         return [body]
 

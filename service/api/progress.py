@@ -32,7 +32,7 @@ from ..cors import apply_cors, normalised_origins, read_headers
 from ..http_hooks import WSGIApp, request_id, response_headers
 from ..i18n import gettext, money, ngettext, pick_locale
 from ..matching.display import describe
-from ..metrics import HTTP_REQUESTS, HTTP_SECONDS
+from ..metrics import count_http_request
 from ..progress import Progress, compute_progress
 from ..source_totals import publisher_summary
 from ..ttl_cache import TTLCache
@@ -280,8 +280,6 @@ class ProgressFastPath:
         self.base_headers = response_headers(production)
         # With public reads in the access log, every read goes through the hooks that write it.
         self.enabled = not log_public_reads
-        self._counters: dict[str, Any] = {}
-        self._seconds = HTTP_SECONDS.labels(ENDPOINT)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -321,15 +319,8 @@ class ProgressFastPath:
             *self.base_headers,
         ]
         start_response(status, headers)
-        self._count(status[:3], time.perf_counter() - started)
+        count_http_request("GET", ENDPOINT, int(status[:3]), time.perf_counter() - started)
         return [body]
-
-    def _count(self, code: str, seconds: float) -> None:
-        counter = self._counters.get(code)
-        if counter is None:
-            counter = self._counters[code] = HTTP_REQUESTS.labels("GET", ENDPOINT, code)
-        counter.inc()
-        self._seconds.observe(seconds)
 
 
 def install_fast_path(app: Flask, production: bool, log_public_reads: bool) -> None:
