@@ -141,9 +141,10 @@ def _read_token(settings: Settings, token: str) -> str:
 
 
 # Where the row is read through SQLAlchemy (SQLite; a session already in a transaction): the page
-# is given its appeal (found through the appeal cache, so already in the request's session), so
-# the donation's own row is enough, without the join to the appeals table's many columns;
-# ``donation.appeal`` is then found in the session without a query.
+# is given its appeal, so the donation's own row is enough, without the join to the appeals
+# table's many columns. That appeal is the cache's shared copy (AppealCache.find_read_only),
+# outside the session, so it is never assigned here (the assignment would add it to this
+# session); ``donation.appeal`` is loaded when first read, from the session if it holds the appeal.
 OWN_ROW = lazyload(Donation.appeal)
 # What the offer page reads of the donation (and its "already chosen" page, _refused) there. Any
 # other attribute is still there if asked for; it is loaded on first use.
