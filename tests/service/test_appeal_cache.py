@@ -7,6 +7,7 @@ never hidden by an earlier "no such appeal".
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -85,6 +86,24 @@ def test_cached_appeals_make_the_same_checkout_as_fresh_ones(cached_app: Any, sa
     assert creates[-1]["params"]["metadata"]["appeal"] == "red-cross-ukraine"
 
 
+@pytest.fixture
+def new_session(app: Any) -> Iterator[Callable[[], Any]]:
+    """Sessions on the app's database, each as one request's own, inside an app context; all
+    closed at the end."""
+    made: list[Any] = []
+
+    def make() -> Any:
+        made.append(extensions.database(app).sessionmaker())
+        return made[-1]
+
+    with app.app_context():
+        try:
+            yield make
+        finally:
+            for session in made:
+                session.close()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -93,7 +112,9 @@ class Clock:
         return self.now
 
 
-def test_an_expired_appeal_is_read_again_by_one_request_while_the_others_keep_their_copy(app: Any) -> None:
+def test_an_expired_appeal_is_read_again_by_one_request_while_the_others_keep_their_copy(
+    app: Any, new_session: Callable[[], Any]
+) -> None:
     """A hundred donations in flight when the entry expires must not all read the same row."""
     clock = Clock()
     reads: list[str] = []
@@ -108,32 +129,27 @@ def test_an_expired_appeal_is_read_again_by_one_request_while_the_others_keep_th
         return find_appeal(db, slug)
 
     cache = AppealCache(5, load=load, clock=clock)
-    with app.app_context():
-        db = extensions.database(app).sessionmaker()
-        other = extensions.database(app).sessionmaker()
-        try:
-            first = cache.find(db, "red-cross-ukraine")
-            assert reads == ["red-cross-ukraine"]
-            assert first is not None and first.closed_at is None
-            close_elsewhere(app, "red-cross-ukraine")
-            db.rollback()
-            clock.now += 5.5  # expired
-            refreshed = cache.find(db, "red-cross-ukraine")
-            assert reads == ["red-cross-ukraine", "red-cross-ukraine"]  # one read, not two
-            # The request that came during the read had the old (open) copy; the reader, the new.
-            assert during_read[0].closed_at is None
-            assert refreshed is not None and refreshed.closed_at is not None
-            db.rollback()
-            # And from now on everyone has the new one, without reading.
-            again = cache.find(db, "red-cross-ukraine")
-            assert again is not None and again.closed_at is not None
-            assert len(reads) == 2
-        finally:
-            other.close()
-            db.close()
+    db = new_session()
+    other = new_session()
+    first = cache.find(db, "red-cross-ukraine")
+    assert reads == ["red-cross-ukraine"]
+    assert first is not None and first.closed_at is None
+    close_elsewhere(app, "red-cross-ukraine")
+    db.rollback()
+    clock.now += 5.5  # expired
+    refreshed = cache.find(db, "red-cross-ukraine")
+    assert reads == ["red-cross-ukraine", "red-cross-ukraine"]  # one read, not two
+    # The request that came during the read had the old (open) copy; the reader, the new.
+    assert during_read[0].closed_at is None
+    assert refreshed is not None and refreshed.closed_at is not None
+    db.rollback()
+    # And from now on everyone has the new one, without reading.
+    again = cache.find(db, "red-cross-ukraine")
+    assert again is not None and again.closed_at is not None
+    assert len(reads) == 2
 
 
-def test_a_read_that_fails_hands_the_refresh_to_a_later_request(app: Any) -> None:
+def test_a_read_that_fails_hands_the_refresh_to_a_later_request(new_session: Callable[[], Any]) -> None:
     clock = Clock()
     failing = [False]
     reads: list[str] = []
@@ -145,28 +161,24 @@ def test_a_read_that_fails_hands_the_refresh_to_a_later_request(app: Any) -> Non
         return find_appeal(db, slug)
 
     cache = AppealCache(5, load=load, clock=clock)
-    with app.app_context():
-        db = extensions.database(app).sessionmaker()
-        try:
-            assert cache.find(db, "red-cross-ukraine") is not None
-            clock.now += 6
-            failing[0] = True
-            with pytest.raises(OperationalError):
-                cache.find(db, "red-cross-ukraine")  # the request that reads gets the error
-            # Within REFRESH_SECONDS the others keep the old copy rather than fail too ...
-            clock.now += REFRESH_SECONDS - 0.5
-            assert cache.find(db, "red-cross-ukraine") is not None
-            assert len(reads) == 2
-            # ... and after it, the next request tries again.
-            clock.now += 1
-            failing[0] = False
-            assert cache.find(db, "red-cross-ukraine") is not None
-            assert len(reads) == 3
-        finally:
-            db.close()
+    db = new_session()
+    assert cache.find(db, "red-cross-ukraine") is not None
+    clock.now += 6
+    failing[0] = True
+    with pytest.raises(OperationalError):
+        cache.find(db, "red-cross-ukraine")  # the request that reads gets the error
+    # Within REFRESH_SECONDS the others keep the old copy rather than fail too ...
+    clock.now += REFRESH_SECONDS - 0.5
+    assert cache.find(db, "red-cross-ukraine") is not None
+    assert len(reads) == 2
+    # ... and after it, the next request tries again.
+    clock.now += 1
+    failing[0] = False
+    assert cache.find(db, "red-cross-ukraine") is not None
+    assert len(reads) == 3
 
 
-def test_an_appeal_gone_at_refresh_is_gone_for_everyone(app: Any) -> None:
+def test_an_appeal_gone_at_refresh_is_gone_for_everyone(new_session: Callable[[], Any]) -> None:
     clock = Clock()
     present = [True]
 
@@ -174,35 +186,27 @@ def test_an_appeal_gone_at_refresh_is_gone_for_everyone(app: Any) -> None:
         return find_appeal(db, slug) if present[0] else None
 
     cache = AppealCache(5, load=load, clock=clock)
-    with app.app_context():
-        db = extensions.database(app).sessionmaker()
-        try:
-            assert cache.find(db, "red-cross-ukraine") is not None
-            clock.now += 6
-            present[0] = False
-            assert cache.find(db, "red-cross-ukraine") is None
-            assert cache.peek("red-cross-ukraine") is None
-            assert cache.find(db, "red-cross-ukraine") is None
-        finally:
-            db.close()
+    db = new_session()
+    assert cache.find(db, "red-cross-ukraine") is not None
+    clock.now += 6
+    present[0] = False
+    assert cache.find(db, "red-cross-ukraine") is None
+    assert cache.peek("red-cross-ukraine") is None
+    assert cache.find(db, "red-cross-ukraine") is None
 
 
-def test_the_read_only_appeal_is_shared_and_cannot_be_changed(app: Any) -> None:
+def test_the_read_only_appeal_is_shared_and_cannot_be_changed(new_session: Callable[[], Any]) -> None:
     cache = AppealCache(60)
-    with app.app_context():
-        db = extensions.database(app).sessionmaker()
-        try:
-            shared = cache.find_read_only(db, "red-cross-ukraine")
-            assert shared is not None
-            assert cache.find_read_only(db, "red-cross-ukraine") is shared  # no copy per request
-            with pytest.raises(SharedAppealChanged):
-                shared.title = "Something else"
-            assert shared.title == "Red Cross Emergency Appeal (Ukraine)"
-            # find's copy belongs to the request: it may change it, and the shared one is untouched.
-            own = cache.find(db, "red-cross-ukraine")
-            assert own is not None and own is not shared
-            own.title = "Changed in this request only"
-            assert shared.title == "Red Cross Emergency Appeal (Ukraine)"
-            db.rollback()
-        finally:
-            db.close()
+    db = new_session()
+    shared = cache.find_read_only(db, "red-cross-ukraine")
+    assert shared is not None
+    assert cache.find_read_only(db, "red-cross-ukraine") is shared  # no copy per request
+    with pytest.raises(SharedAppealChanged):
+        shared.title = "Something else"
+    assert shared.title == "Red Cross Emergency Appeal (Ukraine)"
+    # find's copy belongs to the request: it may change it, and the shared one is untouched.
+    own = cache.find(db, "red-cross-ukraine")
+    assert own is not None and own is not shared
+    own.title = "Changed in this request only"
+    assert shared.title == "Red Cross Emergency Appeal (Ukraine)"
+    db.rollback()
