@@ -8,8 +8,13 @@ never travels further than the log line written here.
 
 from __future__ import annotations
 
+import email.parser
+import functools
+import http.client
 import logging
+import re
 import time
+import types
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -21,6 +26,7 @@ import stripe
 import stripe._api_requestor
 import stripe._util
 import urllib3
+import urllib3.connection
 from stripe._error import APIConnectionError
 
 from .metrics import observe_stripe_call
@@ -63,6 +69,42 @@ if not hasattr(stripe._api_requestor.log_info, "__wrapped_by_gateway__"):
         _lazy = _formatted_only_when_written(getattr(stripe._api_requestor, _name), _level)
         _lazy.__wrapped_by_gateway__ = True  # type: ignore[attr-defined]
         setattr(stripe._api_requestor, _name, _lazy)
+
+
+# Quoting a form field is a pure function of its text, and almost every field stripe-python
+# sends for a donation was sent before: the keys (``line_items[0][price_data][currency]``,
+# ``metadata[donation_id]``...) every time, most values (the appeal's name, its URLs, "gbp") for
+# every donation to that appeal. urllib's ``quote_plus`` works through each byte in Python once a
+# string holds anything to escape, as every bracketed key does: ``urlencode`` of a Checkout
+# Session's 24 fields was about 180 µs, 8 % of a donation's CPU (bench/README.md); remembered,
+# about 30 µs. Output is urllib's own by construction: this only remembers ``quote_plus``'s
+# answers (``FORM_QUOTE_MEMORY`` of the latest distinct strings: a donation's few new ones, its
+# id and cancel URL, take turns at the bottom while the shared ones stay). A string with an "@" in
+# it is never remembered: a donor's email address stays in memory no longer than their request.
+FORM_QUOTE_MEMORY = 4096
+_quote_plus_remembered = functools.lru_cache(maxsize=FORM_QUOTE_MEMORY)(urllib.parse.quote_plus)
+
+
+def _quote_form_field(
+    string: Any, safe: str = "", encoding: str | None = None, errors: str | None = None
+) -> str:
+    """``urllib.parse.quote_plus``, remembered for a ``str`` quoted as ``urlencode`` quotes it by default."""
+    if type(string) is str and "@" not in string and not safe and encoding is None and errors is None:
+        return _quote_plus_remembered(string)
+    return urllib.parse.quote_plus(string, safe, encoding, errors)
+
+
+def _urlencode(query: Any, doseq: bool = False, safe: str = "", encoding: str | None = None,
+               errors: str | None = None, quote_via: Any = urllib.parse.quote_plus) -> str:  # fmt: skip
+    """``urllib.parse.urlencode`` with ``quote_plus`` remembered (above): the request code's own
+    name for it (``from urllib.parse import urlencode``) is replaced, as the log functions are."""
+    if quote_via is urllib.parse.quote_plus:
+        quote_via = _quote_form_field
+    return urllib.parse.urlencode(query, doseq, safe, encoding, errors, quote_via)
+
+
+if stripe._api_requestor.urlencode is urllib.parse.urlencode:
+    stripe._api_requestor.urlencode = _urlencode
 
 
 class StripeGatewayError(Exception):
@@ -132,6 +174,62 @@ def _id_of(value: Any) -> str | None:
     return value.get("id")
 
 
+# One header line as the email parser behind ``http.client.parse_headers`` reads it when nothing
+# about it is unusual: a name of the characters it allows, a colon, and printable ASCII.
+_PLAIN_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*([\t\x20-\x7e]*?)\r?\n")
+
+
+def _parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
+    """``http.client.parse_headers`` for a response from Stripe: the same message, made directly.
+
+    The standard one hands the header block to the email package's general parser (folded lines,
+    mailbox ``From`` lines, defects), which cost about 60 µs a response from the sandbox and more
+    from Stripe, which sends about 17 headers: a tenth of a donation's Stripe call (bench/README.md).
+    When every line is plain (``_PLAIN_HEADER``) and the block ends with its blank line, the
+    message is built as that parser builds it under the ``compat32`` policy (its
+    ``header_source_parse``: the name as sent, the value without leading blanks or the line end,
+    an empty payload); anything else goes to the standard parser. The lines are read by
+    http.client's own reader, with its limits on line length and count.
+    """
+    lines = http.client._read_headers(fp)  # noqa: SLF001 - parse_headers' own reader
+    fields = []
+    if lines[-1] in (b"\r\n", b"\n"):
+        for line in lines[:-1]:
+            plain = _PLAIN_HEADER.fullmatch(line.decode("iso-8859-1"))
+            if plain is None:
+                break
+            fields.append((plain[1], plain[2]))
+        else:
+            message = _class()
+            message._headers = fields  # noqa: SLF001 - what the parser's set_raw appends to
+            message.set_payload("")
+            return message
+    return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
+
+
+class QuickHeadersResponse(http.client.HTTPResponse):
+    """http.client's response, whose headers are read by :func:`_parse_headers`.
+
+    ``begin`` is http.client's own code, unchanged, given a namespace in which its one call to
+    the module's ``parse_headers`` finds :func:`_parse_headers`: nothing else of the standard
+    response is copied or changed, and no other user of http.client in the process is touched.
+    """
+
+    begin = types.FunctionType(
+        http.client.HTTPResponse.begin.__code__,
+        {**vars(http.client), "parse_headers": _parse_headers},
+        "begin",
+    )
+
+
+class _QuickHTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = QuickHeadersResponse
+
+
+class _QuickHTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = QuickHeadersResponse
+
+
 class PooledHTTPClient(stripe.HTTPClient):
     """stripe-python's transport over one urllib3 connection pool.
 
@@ -178,7 +276,11 @@ class PooledHTTPClient(stripe.HTTPClient):
             options = self._options
             if origin.startswith("http:"):  # the local sandbox: no TLS options (PoolManager drops them too)
                 options = {k: v for k, v in options.items() if k not in ("cert_reqs", "ca_certs")}
-            pool = self._direct.setdefault(origin, urllib3.connection_from_url(origin, **options))
+            pool = urllib3.connection_from_url(origin, **options)
+            pool.ConnectionCls = (
+                _QuickHTTPSConnection if origin.startswith("https:") else _QuickHTTPConnection
+            )
+            pool = self._direct.setdefault(origin, pool)
         return pool
 
     def request(

@@ -102,3 +102,115 @@ def test_stripe_pythons_log_lines_come_as_before_once_its_logger_is_turned_on(
     said = [r.getMessage() for r in caplog.records if r.name == "stripe"]
     assert any(line.startswith("message='Request to Stripe api' method=get") for line in said), said
     assert any("message='Stripe API response'" in line and "response_code=200" in line for line in said), said
+
+
+FORM_CORPUS = [
+    ("line_items[0][price_data][product_data][name]", "Donation: Ukraine – winter appeal"),
+    (
+        "success_url",
+        "https://donate.example.org/donate/red-cross/thanks?session_id={CHECKOUT_SESSION_ID}&lang=fr",
+    ),
+    ("metadata[source_url]", "https://news.example.org/2026/12/ukraine?utm_source=a b&x=ü€😀"),
+    ("customer_email", "Ann.O'Neil+gifts@example.org"),
+    ("expires_at", 1765000000),
+    ("every ascii", "".join(chr(c) for c in range(128))),
+    (b"bytes key", b"\xff\x00 bytes"),
+]
+
+
+def test_form_fields_are_encoded_exactly_as_urllib_encodes_them_first_time_and_remembered() -> None:
+    from urllib.parse import urlencode
+
+    from service.stripe_gateway import _urlencode
+
+    expected = urlencode(FORM_CORPUS)
+    assert _urlencode(FORM_CORPUS) == expected
+    assert _urlencode(FORM_CORPUS) == expected  # answered from memory the second time
+    # Every other form of the call is urllib's own.
+    assert _urlencode({"a": ["1", "2"]}, doseq=True) == urlencode({"a": ["1", "2"]}, doseq=True)
+    assert _urlencode([("a/b", "c/d")], safe="/") == urlencode([("a/b", "c/d")], safe="/")
+
+
+def test_stripe_python_encodes_a_request_through_the_remembered_quoting(sandbox: Any) -> None:
+    from stripe._encode import _api_encode
+
+    from service.stripe_gateway import _quote_plus_remembered
+
+    client = stripe.StripeClient(
+        "sk_test_suite", base_addresses={"api": sandbox.base_url}, http_client=PooledHTTPClient(timeout=2)
+    )
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [{"price_data": {"currency": "gbp", "unit_amount": 2500,
+                                       "product_data": {"name": "Donation: Ukraine"}}, "quantity": 1}],
+        "success_url": "https://donate.example.org/donate/ukraine/thanks?session_id={CHECKOUT_SESSION_ID}",
+        "customer_email": "donor@example.org",
+        "metadata": {"appeal": "red-cross-ukraine"},
+    }  # fmt: skip
+    # What stripe-python quotes: each field's name and value, as text (the email never remembered).
+    quoted = {str(part) for pair in _api_encode(params) for part in pair if "@" not in str(part)}
+    _quote_plus_remembered.cache_clear()
+    client.v1.checkout.sessions.create(params)  # type: ignore[arg-type]
+    first = _quote_plus_remembered.cache_info()
+    session = client.v1.checkout.sessions.create(params)  # type: ignore[arg-type]
+    again = _quote_plus_remembered.cache_info()
+    # The sandbox read what was sent; the second request reused every remembered string.
+    assert session.customer_email == "donor@example.org" and session.metadata["appeal"] == "red-cross-ukraine"
+    assert first.currsize == len(quoted)
+    assert again.hits - first.hits == sum(
+        1 for pair in _api_encode(params) for p in pair if "@" not in str(p)
+    )
+
+
+def test_a_donors_email_address_is_never_remembered() -> None:
+    from service.stripe_gateway import _quote_plus_remembered, _urlencode
+
+    _quote_plus_remembered.cache_clear()
+    assert _urlencode([("customer_email", "donor@example.org")]) == "customer_email=donor%40example.org"
+    assert _quote_plus_remembered.cache_info().currsize == 1  # the field's name only
+
+
+HEADER_BLOCKS = [
+    b"Content-Type: application/json\r\nContent-Length: 12\r\nRequest-Id: req_1\r\n\r\n",
+    b"Server: nginx\nDate: Mon, 07 Dec 2026 06:00:00 GMT\n\n",  # bare line feeds
+    b"X-Empty:\r\nX-Spaces:   padded   \r\nX-Tab:\tvalue\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+    b"X-Folded: first\r\n second line\r\n\r\n",  # obsolete line folding: the email parser's
+    b"X-Latin: caf\xe9\r\nX-Next-Line: a\x85b\r\n\r\n",  # beyond ASCII, and a Unicode line break
+    b"X-Bare-CR: a\rb\r\n\r\n",
+    b"From nobody\r\nX-After: 1\r\n\r\n",  # a mailbox From line
+    b"not a header\r\nX-After: 1\r\n\r\n",
+    b": no name\r\n\r\n",
+    b"X-Cut-Off: 1\r\n",  # the connection ended before the blank line
+    b"\r\n",
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS)
+def test_response_headers_are_read_into_the_same_message_as_http_client_reads_them(block: bytes) -> None:
+    import http.client
+    import io
+
+    from service.stripe_gateway import _parse_headers
+
+    quick, standard = _parse_headers(io.BytesIO(block)), http.client.parse_headers(io.BytesIO(block))
+    assert type(quick) is type(standard)
+    assert {k: repr(v) for k, v in vars(quick).items()} == {k: repr(v) for k, v in vars(standard).items()}
+
+
+def test_stripes_answers_are_read_by_the_quick_header_reader_and_the_rest_of_http_client(
+    sandbox: Any,
+) -> None:
+    import http.client
+
+    from service.stripe_gateway import QuickHeadersResponse
+
+    # http.client's own begin, only its parse_headers found elsewhere.
+    assert QuickHeadersResponse.begin.__code__ is http.client.HTTPResponse.begin.__code__
+    client = PooledHTTPClient(timeout=2)
+    response = client._send(
+        "get", f"{sandbox.base_url}/v1/balance", {"Authorization": "Bearer sk_test_suite"}, None, preload=True
+    )
+    assert isinstance(response._original_response, QuickHeadersResponse)  # type: ignore[attr-defined]
+    assert response.status == 200 and response.headers["Request-Id"].startswith("req_")
+    assert response.headers["Content-Length"] == str(len(response.data))
+    client.close()
