@@ -445,3 +445,23 @@ def test_the_paths_it_takes_are_the_ones_flask_routes_to_the_view(app: Flask, pa
         endpoint = None
     if parity.layer_of(app, FormFastPath).takes(path):
         assert endpoint == "donate.donate_submit"
+
+
+def test_a_donation_already_completed_is_the_views_409_without_submitting_again(
+    app: Flask, sandbox: Any, monkeypatch: Any
+) -> None:
+    submitted: list[str] = []
+    real = donate.donations.create_donation
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        submitted.append("create")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(donate.donations, "create_donation", counted)
+    made_fresh(app, extensions.settings(app), sandbox)
+    client = app.test_client()
+    with requests_flask_handled(app) as seen:
+        answers = [post()(client).status_code, completed_then(post())(client).status_code]
+    assert answers == [303, 409]
+    assert seen == [FORM]  # the 409 is the view's page
+    assert submitted == ["create", "create"]  # once a request: the view used what the fast path carried
