@@ -156,7 +156,7 @@ def measure(backend: str, donations: int) -> None:
 # frames above the view are Flask's.
 DONATION_VIEWS = (
     "wrapper (webargs/core.py", "answer (service/api/donation_fast_path.py",
-    "donate_submit (service/pages/donate.py",
+    "donate_submit (service/pages/donate.py", "answer (service/pages/form_fast_path.py",
     "_offer (service/pages/monthly_offer.py",
 )  # fmt: skip
 

@@ -86,6 +86,14 @@ def register_extensions(app: Flask, settings: Settings, stripe_gateway: StripeGa
     return init_api(app)
 
 
+def checkout_origin(settings: Settings) -> str:
+    """Stripe Checkout's origin, which the pages' Content-Security-Policy lets forms post to."""
+    if settings.uses_real_stripe:
+        return REAL_CHECKOUT_ORIGIN
+    parts = urlsplit(settings.stripe_api_base)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def register_request_handling(app: Flask, settings: Settings) -> None:
     """Hooks around every request: headers and the access log, size limits, health, metrics."""
     from .health import init_health
@@ -93,11 +101,9 @@ def register_request_handling(app: Flask, settings: Settings) -> None:
     from .metrics_endpoint import init_metrics
     from .request_limits import init_request_limits
 
-    checkout_origin = REAL_CHECKOUT_ORIGIN
-    if not settings.uses_real_stripe:
-        parts = urlsplit(settings.stripe_api_base)
-        checkout_origin = f"{parts.scheme}://{parts.netloc}"
-    register_request_hooks(app, settings.is_production, checkout_origin, settings.access_log_public_reads)
+    register_request_hooks(
+        app, settings.is_production, checkout_origin(settings), settings.access_log_public_reads
+    )
     init_request_limits(app)
     init_health(app, settings)
     init_metrics(app)
@@ -142,15 +148,19 @@ def register_rate_limits(app: Flask, settings: Settings) -> None:
 
 
 def register_fast_paths(app: Flask, settings: Settings) -> None:
-    """The WSGI layers in front of Flask: ordinary donations, queued webhook deliveries and cached
-    progress reads answered before Flask, as the views would; ProxyFix for the trusted proxies."""
+    """The WSGI layers in front of Flask: ordinary donations (the API's and the donate form's),
+    queued webhook deliveries and cached progress reads answered before Flask, as the views would;
+    ProxyFix for the trusted proxies."""
     from .api import donation_fast_path
     from .api.progress import install_fast_path
     from .ledger import fast_path as webhooks_fast_path
+    from .pages import form_fast_path
     from .rate_limits import trust_proxies
 
-    # Donations (service/api/donation_fast_path.py) first, right around Flask: inside ProxyFix,
-    # so that the donation limits count the client address the view would.
+    # Donations (service/api/donation_fast_path.py, service/pages/form_fast_path.py) first, right
+    # around Flask: inside ProxyFix, so that the donation limits count the client address the
+    # view would.
+    form_fast_path.install_fast_path(app, settings.is_production, checkout_origin(settings))
     donation_fast_path.install_fast_path(app, settings.is_production)
     trust_proxies(app, settings)
     # Stripe's deliveries, stored and queued (service/ledger/fast_path.py), inside the progress reads'.

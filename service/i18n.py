@@ -9,6 +9,7 @@ compiled file to forget. The donor's language comes from ``?lang=``, then the br
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, g, has_app_context, has_request_context, request
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from . import extensions
 from .constants.languages import LOCALES
@@ -57,11 +60,20 @@ def pick_locale(requested: str | None, accept_language: Any | None) -> str:
 
 
 def current_locale() -> str:
-    if has_request_context():
-        if "locale" not in g:
+    """The donor's language: chosen once per request (``g.locale``). In an app context without a
+    request (a fast path in front of Flask, service/pages/form_fast_path.py), the one it set from
+    :func:`environ_locale`, else English."""
+    if has_app_context():
+        if "locale" not in g and has_request_context():
             g.locale = pick_locale(request.args.get("lang"), request.accept_languages)
-        return g.locale
+        return str(g.get("locale", DEFAULT_LOCALE))
     return DEFAULT_LOCALE
+
+
+def environ_locale(environ: Mapping[str, Any]) -> str:
+    """What :func:`current_locale` picks for a request Flask has not seen, with no query string (no
+    ``?lang=``): ``Accept-Language`` parsed as Werkzeug's ``request.accept_languages`` parses it."""
+    return pick_locale(None, parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept))
 
 
 def babel_locale(locale: str | None = None) -> str:

@@ -1,7 +1,8 @@
-"""What the two POST fast paths share: a JSON request answered in front of Flask, as Flask would.
+"""What the POST fast paths share: a request answered in front of Flask, as Flask would.
 
-``POST /webhooks/stripe`` (service/ledger/fast_path.py) and ``POST /api/v1/donations``
-(service/api/donation_fast_path.py) each do their own work in front of Flask and hand anything
+``POST /webhooks/stripe`` (service/ledger/fast_path.py), ``POST /api/v1/donations``
+(service/api/donation_fast_path.py) and the donate form's ``POST /donate/<slug>``
+(service/pages/form_fast_path.py) each do their own work in front of Flask and hand anything
 unusual to it. What they share lives here, once: taking only their own path; the checks that a
 request is one the request hooks treat plainly; the answer with the hooks' headers, request
 counters and access line; and the hand-over to Flask with the body given back as it was read.
@@ -29,7 +30,11 @@ class PostFastPath:
     """A WSGI layer that answers ``POST path`` itself when ``answer`` can, else passes it on.
 
     ``status`` is the one answer it gives (``"201 CREATED"``, as Werkzeug writes the line);
-    ``endpoint`` the view's name as Flask gives it, for the request counters."""
+    ``endpoint`` the view's name as Flask gives it, for the request counters. A subclass whose
+    path has a variable part overrides :meth:`takes`; one that answers other than JSON sets
+    ``answers_json`` False (debug mode's indented JSON then does not concern it)."""
+
+    answers_json = True
 
     def __init__(
         self, app: Flask, wsgi_app: WSGIApp, production: bool, *, path: str, endpoint: str, status: str
@@ -43,11 +48,15 @@ class PostFastPath:
         self.base_headers = response_headers(production)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == self.path and environ.get("REQUEST_METHOD") == "POST":
+        if self.takes(environ.get("PATH_INFO", "")) and environ.get("REQUEST_METHOD") == "POST":
             answered = self.answer(environ, start_response)
             if answered is not None:
                 return answered
         return self.wsgi_app(environ, start_response)
+
+    def takes(self, path: str) -> bool:
+        """Whether ``PATH_INFO`` is one this layer may answer (for a POST)."""
+        return path == self.path
 
     def answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
         """The answer's body after ``start_response`` (Flask's, once the body is read and Flask must
@@ -57,7 +66,8 @@ class PostFastPath:
     def plain_length(self, environ: Mapping[str, Any], max_length: int | None) -> int | None:
         """The body's declared length if nothing about the request makes the hooks' handling
         differ: a ``Content-Length`` within ``max_length``, no query string, no cookie or chunked
-        body, nothing the request limits refuse, compact JSON answers (not debug mode); else None."""
+        body, nothing the request limits refuse, and compact JSON answers (not debug mode) if it
+        answers JSON; else None."""
         length = environ.get("CONTENT_LENGTH", "")
         if (
             not length.isdigit()
@@ -65,7 +75,7 @@ class PostFastPath:
             or environ.get("QUERY_STRING")
             or not SLOW_HEADERS.isdisjoint(environ)
             or target_and_headers_refusal(environ) is not None
-            or not compact_json(self.app)
+            or (self.answers_json and not compact_json(self.app))
         ):
             return None
         return int(length)
@@ -89,10 +99,14 @@ class PostFastPath:
                 *self.base_headers,
             ],
         )
+        self.counted(self.path, request_id, started, fields)
+        return [body]
+
+    def counted(self, path: str, request_id: str, started: float, fields: Mapping[str, Any]) -> None:
+        """The answer's request counters and access line, as the hooks write them after the view."""
         elapsed = time.perf_counter() - started
         count_http_request("POST", self.endpoint, self.code, elapsed)
-        write_access_line("POST", self.path, self.code, elapsed * 1000, fields, request_id)
-        return [body]
+        write_access_line("POST", path, self.code, elapsed * 1000, fields, request_id)
 
     def to_flask(
         self,

@@ -342,10 +342,11 @@ class Counts:
         log.warning("rate_limit_redis_down", extra={"error": type(exc).__name__})
 
 
-# The WSGI environ key under which the donation fast path (service/api/donation_fast_path.py)
-# hands Flask the attempt it already counted, ``(Decision, keys)``, with a request whose donation
-# failed: the limits below use it instead of counting the attempt a second time, and give it back
-# if the answer is NOT_COUNTED.
+# The WSGI environ key under which the donation fast paths (service/api/donation_fast_path.py,
+# service/pages/form_fast_path.py) hand Flask the attempt they already counted, ``(Decision,
+# keys)``, with a request whose answer is the view's (a failed donation, the form's 409): the
+# limits below use it instead of counting the attempt a second time, and give it back if the
+# answer is NOT_COUNTED.
 TAKEN = "donation_router.donation_limits_taken"
 
 

@@ -95,6 +95,14 @@ def target_and_headers_refusal(environ: dict[str, Any]) -> HTTPException | None:
     return None
 
 
+def form_fields_refusal(body: bytes) -> HTTPException | None:
+    """What a url-encoded form's body is refused with (413, too many fields), or None: from the
+    bytes, so that the donate form's fast path (service/pages/form_fast_path.py) applies it too."""
+    if body.count(b"&") >= MAX_FORM_FIELDS:
+        return RequestEntityTooLarge(f"A form may have at most {MAX_FORM_FIELDS} fields.")
+    return None
+
+
 def _check_target_and_headers() -> None:
     refusal = target_and_headers_refusal(request.environ)
     if refusal is not None:
@@ -112,8 +120,9 @@ def check_request_limits() -> Any:
             )
         _bound_chunked_body()
     if request.mimetype == "application/x-www-form-urlencoded":
-        if request.get_data(cache=True).count(b"&") >= MAX_FORM_FIELDS:
-            raise RequestEntityTooLarge(f"A form may have at most {MAX_FORM_FIELDS} fields.")
+        refusal = form_fields_refusal(request.get_data(cache=True))
+        if refusal is not None:
+            raise refusal
         return None
     if request.path.startswith(EXEMPT_PREFIXES) or not request.is_json:
         return None

@@ -40,6 +40,9 @@ the limits, the app context, the dump, the answer, the access line and the metri
 costs about 150 µs of CPU here against about 350 µs through Flask; pushing and popping the app
 context is about 4 µs of that (bench/profile_donation.py compares the two with the domain work).
 
+The donate form's POST has its twin in service/pages/form_fast_path.py (``FormFastPath``), built
+the same way on ``PostFastPath``.
+
 It is on in every mode (the demo's in-process jobs change nothing in a donation's answer, unlike
 a webhook's). tests/service/test_donation_fast_path.py compares its answers, access lines,
 metrics, rows and Stripe calls with the view's, through a client without this layer.

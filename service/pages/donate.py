@@ -7,6 +7,7 @@ success answers 303 to Stripe Checkout.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -53,10 +54,29 @@ SOURCE_FIELDS = (
 FORM_SCHEMA = DonateFormSchema(chosen_amount=chosen_amount)  # stateless: built once, not per submission
 
 
+# The WSGI environ key under which the form's fast path (service/pages/form_fast_path.py) hands the
+# view what :func:`submit` gave when the answer is not its 303: the exception it raised, or
+# ``Submitted(None)`` for a donation already completed. The view answers that as its own instead of
+# submitting again, so nothing is created or asked of Stripe twice.
+SUBMITTED = "donation_router.form_submitted"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :func:`submit` returned: the 303's target, or None (the donation is already completed)."""
+
+    target: str | None
+
+
+def find_appeal(slug: str) -> Appeal | None:
+    """The appeal a donate URL names, or None. The same short per-worker cache as the donation
+    itself (service/appeal_cache.py), and like it only read: the shared instance, not a copy per
+    request."""
+    return extensions.appeal_cache().find_read_only(db.session(), slug)
+
+
 def _appeal_or_404(slug: str) -> Appeal:
-    # The same short per-worker cache as the donation itself (service/appeal_cache.py), and like
-    # it only read: the shared instance, not a copy per request.
-    appeal = extensions.appeal_cache().find_read_only(db.session(), slug)
+    appeal = find_appeal(slug)
     if appeal is None:
         abort(404)
     return appeal
@@ -226,42 +246,14 @@ def donate_submit(slug: str) -> Any:
         for field, field_errors in _appeal_rule_errors(appeal, values).items():
             errors.setdefault(field, field_errors)
         return _render_form(appeal, values, _debit_in_donors_words(errors, appeal, values), 422)
-    source = {("url" if k == "source_url" else k): data[k] for k in SOURCE_FIELDS if data.get(k)}
-    donation_request = donations.DonationRequest(
-        appeal=appeal.slug,
-        amount=data["amount"],
-        currency=data["currency"],
-        frequency=data["frequency"],
-        email=data.get("email"),
-        source=source,
-        redirected_from=data.get("redirected_from"),
-        postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
-        pay_by=data["pay_by"],
-        **request_options(data, appeal),
-    )
     try:
-        donation, _ = donations.create_donation(
-            db.session(),
-            extensions.stripe_gateway(),
-            extensions.settings(),
-            donation_request,
-            idempotency_key=data["form_token"],
-            scope="form",
-            appeals=extensions.appeal_cache(),
-            offer_monthly=_offers_monthly(appeal, data),
-            prefer_payment_link=over_service_rate(),
-        )
+        target = _submitted(appeal, data)
     except ValidationFailed as exc:
         return _render_form(appeal, values, _debit_in_donors_words(exc.fields, appeal, values), 422)
     except (CheckoutUnavailable, RequestInProgress) as exc:
         values["form_token"] = data["form_token"]  # resubmitting continues the same donation
         return _render_form(appeal, values, {"_form": [exc.message]}, exc.status)
-    if monthly_offer.awaiting_choice(donation):
-        return redirect(monthly_offer.offer_url(extensions.settings(), donation, current_locale()), 303)
-    if not donation.checkout_url or donation.status not in (
-        DonationStatus.PENDING,
-        DonationStatus.SURGE_REDIRECTED,
-    ):
+    if target is None:
         # Already completed or closed (e.g. a resubmitted old form): start a fresh gift.
         return _render_form(
             appeal,
@@ -273,14 +265,71 @@ def donate_submit(slug: str) -> Any:
             },
             409,
         )
-    return redirect(donation.checkout_url, 303)
+    return redirect(target, 303)
 
 
-def _offers_monthly(appeal: Appeal, data: dict[str, Any]) -> bool:
+def _submitted(appeal: Appeal, data: dict[str, Any]) -> str | None:
+    """What :func:`submit` gives for this request: in the form's fast path already (carried here,
+    raised if it raised), else now."""
+    carried = request.environ.pop(SUBMITTED, None)
+    if isinstance(carried, Exception):
+        raise carried  # submit raised it in the fast path: answered here as always
+    if isinstance(carried, Submitted):
+        return carried.target
+    return submit(appeal, data, via=request.form.get("via"), prefer_payment_link=over_service_rate())
+
+
+def submit(appeal: Appeal, data: dict[str, Any], *, via: str | None, prefer_payment_link: bool) -> str | None:
+    """Create the donation a valid form asks for (or find the one its form token made), with its
+    Checkout Session or Payment Link: where the form's 303 goes (Checkout, or first the monthly
+    offer's page), or None if that donation is already completed or expired (the view's 409).
+
+    What the view and the form's fast path (service/pages/form_fast_path.py) both call, in an app
+    context whose ``current_locale()`` is the donor's; ``via`` is the form's field of that name."""
+    settings = extensions.settings()
+    donation, _ = donations.create_donation(
+        db.session(),
+        extensions.stripe_gateway(),
+        settings,
+        _donation_request(appeal, data),
+        idempotency_key=data["form_token"],
+        scope="form",
+        appeals=extensions.appeal_cache(),
+        offer_monthly=_offers_monthly(appeal, data, via),
+        prefer_payment_link=prefer_payment_link,
+    )
+    if monthly_offer.awaiting_choice(donation):
+        return monthly_offer.offer_url(settings, donation, current_locale())
+    if not donation.checkout_url or donation.status not in (
+        DonationStatus.PENDING,
+        DonationStatus.SURGE_REDIRECTED,
+    ):
+        return None
+    return donation.checkout_url
+
+
+def _donation_request(appeal: Appeal, data: dict[str, Any]) -> donations.DonationRequest:
+    """The domain's request for a form ``FORM_SCHEMA`` loaded."""
+    source = {("url" if k == "source_url" else k): data[k] for k in SOURCE_FIELDS if data.get(k)}
+    return donations.DonationRequest(
+        appeal=appeal.slug,
+        amount=data["amount"],
+        currency=data["currency"],
+        frequency=data["frequency"],
+        email=data.get("email"),
+        source=source,
+        redirected_from=data.get("redirected_from"),
+        postcode=normalise_postcode(data.get("match_postcode") or "") if data.get("match_postcode") else None,
+        pay_by=data["pay_by"],
+        **request_options(data, appeal),
+    )
+
+
+def _offers_monthly(appeal: Appeal, data: dict[str, Any], via: str | None) -> bool:
     # Issue 14: the monthly alternative before Checkout (service/donations/monthly_offer.py).
     return monthly_offer.offered_for(
         appeal, extensions.settings(), frequency=data["frequency"], amount=data["amount"],
-        currency=data["currency"], via=request.form.get("via"),
+        currency=data["currency"], via=via,
     )  # fmt: skip
 
 

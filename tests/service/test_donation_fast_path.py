@@ -14,66 +14,30 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from flask import Flask
-from prometheus_client import REGISTRY
-from sqlalchemy import select
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import extensions
 from service.api import donations as donations_view
 from service.api.donation_fast_path import PATH, DonationFastPath
 from service.logging_setup import REQUEST_ID, JsonFormatter, logged_with_request_id
-from service.tables import Base
+from tests.support import parity
 from tests.support.apps import made_fresh
 from tests.support.flask_requests import requests_flask_handled
 from tests.support.gifts import GIFT, GIFT_AID
 from tests.support.log_lines import lines_written
+from tests.support.parity import Run, Send, limit_counts
 
 SESSIONS = "/v1/checkout/sessions"
-PER_REQUEST_HEADERS = {"X-Request-Id", "Date"}
-PER_REQUEST_FIELDS = {"time", "elapsed_ms", "request_id"}
-# What differs between two runs of the same requests: ids the service or Stripe makes, and times.
-PER_RUN = [
-    (re.compile(r"\b(don|cs|pi|sub|plink|price|prod|cus|evt|req|seti|link)_(test_)?[A-Za-z0-9]{8,}"), r"\1_"),
-    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"), "T"),
-    (re.compile(r"\b1[6-9]\d{8}(\.\d+)?\b"), "EPOCH"),
-    (re.compile(r"/test_[A-Za-z0-9]+"), "/test_"),  # a Payment Link's address
-    (re.compile(r"donation-[A-Za-z0-9_]+-checkout-[0-9a-f]+"), "donation-checkout-key"),
-]
 
 
-def normalised(value: Any) -> Any:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    for pattern, replacement in PER_RUN:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-# -- the two ways through ---------------------------------------------------------------------
-
-
-@contextmanager
-def flask_alone(app: Flask) -> Iterator[None]:
+def flask_alone(app: Flask) -> Any:
     """The app with its donation fast path taken out of the WSGI chain, every other layer kept."""
-    owner: Any = app
-    name = "wsgi_app"
-    while True:
-        layer = getattr(owner, name)
-        if isinstance(layer, DonationFastPath):
-            setattr(owner, name, layer.wsgi_app)
-            try:
-                yield
-            finally:
-                setattr(owner, name, layer)
-            return
-        owner, name = layer, "app" if isinstance(layer, ProxyFix) else "wsgi_app"
+    return parity.without_layer(app, DonationFastPath)
 
 
 @pytest.fixture
@@ -81,56 +45,6 @@ def log_lines() -> Iterator[list[str]]:
     """Every line the service logs, formatted when written (as the app's handler does)."""
     with lines_written("service") as written:
         yield written
-
-
-def counters() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every counter and histogram count of this process (not the process's own figures)."""
-    found = {}
-    for family in REGISTRY.collect():
-        for s in family.samples:
-            if s.name.endswith(("_total", "_count")) and not s.name.startswith(("process_", "python_")):
-                found[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return found
-
-
-def rows(app: Flask) -> dict[str, list[str]]:
-    """Every table's rows, but for ids and times (PostgreSQL's sequences go on between runs)."""
-
-    def row(mapping: Any) -> str:
-        return normalised(
-            {k: "ID" if k == "id" or k.endswith("_id") else v for k, v in dict(mapping).items()}
-        )
-
-    with extensions.database(app).sessionmaker() as db:
-        return {
-            table.name: sorted(row(each._mapping) for each in db.execute(select(table)))
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def limit_counts(app: Flask) -> dict[str, int]:
-    """How many attempts each donation-limit window holds (the tests' counts are in this process)."""
-    return {key: len(entries) for key, entries in extensions.rate_limiter(app).local._entries.items()}
-
-
-@dataclass
-class Run:
-    answers: list[tuple[int, str, list[tuple[str, str]]]] = field(default_factory=list)
-    lines: list[list[list[tuple[str, Any]]]] = field(default_factory=list)
-    raw_lines: list[list[dict[str, Any]]] = field(default_factory=list)
-    metrics: dict[Any, float] = field(default_factory=dict)
-    rows: dict[str, list[str]] = field(default_factory=dict)
-    stripe: list[str] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-    statuses: list[int] = field(default_factory=list)
-    by_flask: list[bool] = field(default_factory=list)
-    bodies: list[Any] = field(default_factory=list)
-
-    def comparable(self) -> tuple[Any, ...]:
-        return self.answers, self.lines, self.metrics, self.rows, self.stripe, self.limits, self.statuses
-
-
-Send = Callable[[Any], Any]
 
 
 def post(body: Any = GIFT, **headers: str) -> Send:
@@ -141,54 +55,14 @@ def post_raw(data: bytes, content_type: str = "application/json", path: str = PA
     return lambda client: client.post(path, data=data, headers={"Content-Type": content_type, **headers})
 
 
-def run(
-    app: Flask, sandbox: Any, log_lines: list[str], sends: list[Send], prepare: Callable[[], Any] | None
-) -> Run:
-    made_fresh(app, extensions.settings(app), sandbox)
-    if prepare is not None:
-        prepare()
-    log_lines.clear()
-    before = counters()
-    result = Run()
-    client = app.test_client()
-    for send in sends:
-        with requests_flask_handled(app) as seen:
-            response = send(client)
-        result.by_flask.append(bool(seen))
-        request_id = response.headers["X-Request-Id"]
-        lines = [json.loads(line) for line in log_lines]
-        log_lines.clear()
-        # Every line of the request carries its id: the view's, the hooks' and create_donation's.
-        assert [line.get("request_id") for line in lines] == [request_id] * len(lines), lines
-        result.raw_lines.append(lines)
-        result.lines.append(
-            [[(k, normalised(v)) for k, v in line.items() if k not in PER_REQUEST_FIELDS] for line in lines]
-        )
-        headers = [(k, v) for k, v in response.headers.items() if k not in PER_REQUEST_HEADERS]
-        result.answers.append((response.status_code, normalised(response.get_data(as_text=True)), headers))
-        result.statuses.append(response.status_code)
-        result.bodies.append(response.get_json(silent=True))
-    after = counters()
-    result.metrics = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
-    result.rows = rows(app)
-    result.stripe = [normalised(call) for call in sandbox.control.requests()]
-    result.limits = limit_counts(app)
-    return result
-
-
 def both_ways(
     app: Flask,
     sandbox: Any,
     log_lines: list[str],
     sends: list[Send],
-    prepare: Callable[[], Any] | None = None,
+    prepare: Any = None,
 ) -> tuple[Run, Run]:
-    with flask_alone(app):
-        by_view = run(app, sandbox, log_lines, sends, prepare)
-    fast = run(app, sandbox, log_lines, sends, prepare)
-    assert all(by_view.by_flask)
-    assert fast.comparable() == by_view.comparable()
-    return by_view, fast
+    return parity.both_ways(app, sandbox, log_lines, sends, DonationFastPath, prepare)
 
 
 # -- the cases ----------------------------------------------------------------------------------
@@ -417,9 +291,7 @@ def _nothing() -> Iterator[None]:
 
 
 def test_production_answers_carry_hsts_after_the_other_headers(app: Flask) -> None:
-    owner: Any = app
-    while not isinstance(owner, DonationFastPath):
-        owner = owner.app if isinstance(owner, ProxyFix) else owner.wsgi_app
+    owner = parity.layer_of(app, DonationFastPath)
     kept = owner.base_headers
     owner.base_headers = DonationFastPath(app, owner.wsgi_app, production=True).base_headers
     try:
