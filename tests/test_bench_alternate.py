@@ -23,3 +23,18 @@ def test_each_ratio_is_the_api_over_the_same_rounds_baseline_and_the_median_is_t
     assert ratios(rounds) == {"throughput": 1.0, "cpu": 1.1, "p99": 1.0}
     # Per round, not the ratio of the runs' sums: a slow minute for both cancels out.
     assert ratios(rounds[:1]) == {"throughput": 1.1, "cpu": 1.1, "p99": 0.5}
+
+
+def test_the_form_pair_divides_the_forms_figures_by_the_apis() -> None:
+    from bench.alternate import PAIRS
+
+    api, form = PAIRS["form"][0][0], PAIRS["form"][1][0]
+    keys = ("rps", "cpu_ms_per_request", "p99_ms")
+    rounds = [
+        {
+            api: dict(zip(keys, (400, 2.0, 800), strict=True)),
+            form: dict(zip(keys, (360, 2.4, 880), strict=True)),
+        }
+    ]
+    assert ratios(rounds, PAIRS["form"]) == {"throughput": 0.9, "cpu": 1.2, "p99": 1.1}
+    assert dict(PAIRS["form"][1][3]) == {"MONTHLY_OFFER": "off"}  # one request a donation, as the API's
