@@ -9,9 +9,15 @@ import time
 _ALPHABET = string.ascii_letters + string.digits
 
 
+# Each random byte read as one of the 62 characters. Ids need to be unique, not secret or evenly
+# spread: the fast generator is enough, and one C call per id (bytes read through a table) costs a
+# tenth of ``random.choices`` picking the characters one by one in Python, which was 6 % of the
+# sandbox's CPU in a benchmark, on the cores the service under test uses (bench/README.md).
+_BYTE_TO_CHARACTER = bytes(ord(_ALPHABET[byte % len(_ALPHABET)]) for byte in range(256))
+
+
 def random_token(length: int) -> str:
-    # Ids need to be unique, not secret: the fast generator is enough.
-    return "".join(random.choices(_ALPHABET, k=length))
+    return random.randbytes(length).translate(_BYTE_TO_CHARACTER).decode("ascii")
 
 
 def new_id(prefix: str) -> str:

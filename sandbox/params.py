@@ -99,13 +99,17 @@ def _malformed(key: str) -> ParamError:
     return ParamError("parameter_invalid", key, f"Invalid parameter name: {key}")
 
 
-def _split_key(key: str) -> list[str]:
-    """``a[b][0][]`` -> ``["a", "b", "0", ""]``; raises on anything else."""
+@functools.lru_cache(maxsize=4096)
+def _split_key(key: str) -> tuple[str, ...]:
+    """``a[b][0][]`` -> ``("a", "b", "0", "")``; raises on anything else.
+
+    Remembered: the same few dozen keys come in every request (``line_items[0][price_data][currency]``),
+    and splitting them was 6 % of the sandbox's CPU in a benchmark (bench/README.md)."""
     start = key.find("[")
     if start == -1:
         if not key or "]" in key:
             raise _malformed(key)
-        return [key]
+        return (key,)
     if start == 0:
         raise _malformed(key)
     segments = [key[:start]]
@@ -118,10 +122,10 @@ def _split_key(key: str) -> list[str]:
             raise _malformed(key)
         segments.append(match.group(1))
         pos = match.end()
-    return segments
+    return tuple(segments)
 
 
-def _has_path(node: Any, segments: list[str]) -> bool:
+def _has_path(node: Any, segments: tuple[str, ...]) -> bool:
     for seg in segments:
         if not isinstance(node, dict) or seg not in node:
             return False
@@ -129,7 +133,7 @@ def _has_path(node: Any, segments: list[str]) -> bool:
     return True
 
 
-def _assign(node: dict[str, Any], segments: list[str], value: str, key: str) -> None:
+def _assign(node: dict[str, Any], segments: tuple[str, ...], value: str, key: str) -> None:
     name = segments[0]
     if name == "":
         raise _malformed(key)

@@ -438,3 +438,20 @@ def test_every_param_class_in_stripe_python_compiles():
                 sandbox_params._schema(obj)
                 count += 1
     assert count > 1000
+
+
+def test_a_key_is_split_the_same_the_second_time_and_a_malformed_one_is_refused_every_time():
+    body = "line_items[0][price_data][currency]=gbp&metadata[a]=1&items[][x]=1&items[][x]=2"
+    first, second = decode_form(body), decode_form(body)  # the second from remembered keys
+    assert (
+        first
+        == second
+        == {
+            "line_items": [{"price_data": {"currency": "gbp"}}],
+            "metadata": {"a": "1"},
+            "items": [{"x": "1"}, {"x": "2"}],
+        }
+    )
+    for _ in range(2):
+        with pytest.raises(ParamError):
+            decode_form("a]b=1")
