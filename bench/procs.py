@@ -31,6 +31,27 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def cpu_by_name(*names: str) -> dict[int, float]:
+    """CPU seconds so far of every process whose name (``/proc/PID/comm``) is one of ``names``, by
+    pid: PostgreSQL's backends (``postgres``) and ``redis-server``, which share the benchmark's two
+    cores with the service."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in names:
+                    found[int(entry.name)] = cpu_seconds([int(entry.name)])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two :func:`cpu_by_name` readings: each process's growth, all of a new
+    one's; a process gone by the second reading is not counted (a pooled backend stays)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

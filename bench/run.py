@@ -33,7 +33,7 @@ from service.appeals import SEED_FILE, load_file
 from service.migrate import upgrade
 
 from . import baseline_app, webhook_events
-from .procs import ROOT, cpu_seconds, load_average, run_wrk, start_gunicorn
+from .procs import ROOT, cpu_between, cpu_by_name, cpu_seconds, load_average, run_wrk, start_gunicorn
 
 # Two runs at once (a helper's and the lead's) need their own: BENCH_DATABASE, BENCH_PORT.
 DATABASE = os.environ.get("BENCH_DATABASE", "bench")
@@ -122,6 +122,10 @@ def forget_redis_keys(deployment: str) -> None:
             client.delete(key)
 
 
+# The local servers a scenario may use besides the service and the sandbox, by process name.
+SHARED_SERVERS = {"postgres": ("postgres",), "redis": ("redis-server",)}
+
+
 class Recorder:
     def __init__(self, sandbox_pid: int):
         self.rows: list[dict[str, Any]] = []
@@ -129,15 +133,24 @@ class Recorder:
 
     def wrk(self, name: str, backend: str, url: str, script: str, pids: list[int], **kwargs: Any) -> dict:
         sandbox_before = cpu_seconds([self.sandbox_pid])
+        shared_before = {name: cpu_by_name(*comms) for name, comms in SHARED_SERVERS.items()}
         result = run_wrk(url, script, measure=pids, **kwargs)
         sandbox_cpu = cpu_seconds([self.sandbox_pid]) - sandbox_before
-        result.update(scenario=name, db=backend, sandbox_cpu_ms_per_request=round(
-            sandbox_cpu * 1000 / max(1, result["requests"]), 3))  # fmt: skip
+        requests = max(1, result["requests"])
+        result.update(
+            scenario=name, db=backend, sandbox_cpu_ms_per_request=round(sandbox_cpu * 1000 / requests, 3)
+        )
+        # What else the run cost on the same two cores: PostgreSQL's and Redis's CPU a request.
+        for server, comms in SHARED_SERVERS.items():
+            spent = cpu_between(shared_before[server], cpu_by_name(*comms))
+            result[f"{server}_cpu_ms_per_request"] = round(spent * 1000 / requests, 3)
         self.rows.append(result)
         print(
             f"{backend:10} {name:28} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f}  "
             f"p95 {result['p95_ms']:7.1f}  p99 {result['p99_ms']:7.1f} ms  errors {result['errors']:5}  "
-            f"cpu {result['cpu_ms_per_request']:.2f} ms/req  load {result['load_before']}",
+            f"cpu {result['cpu_ms_per_request']:.2f} ms/req  load {result['load_before']}  "
+            f"(also a request: sandbox {result['sandbox_cpu_ms_per_request']:.2f}, PostgreSQL "
+            f"{result['postgres_cpu_ms_per_request']:.2f}, Redis {result['redis_cpu_ms_per_request']:.2f} ms)",
             flush=True,
         )
         if "donations" in result:
