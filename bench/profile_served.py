@@ -34,16 +34,20 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the session's UPDATE, after Stripe", ("record_checkout_session (service/donations/create.py",)),
     ("the donation limits (Redis)", ("take (service/rate_limits.py",)),
     ("the rest of create_donation", ("create_donation (service/donations/create.py",)),
-    # The API's donations are answered in front of Flask (service/api/donation_fast_path.py): its
-    # body's load, access line and own checks and answer are put beside what they replace.
+    # The API's donations and the form's are answered in front of Flask (service/api/donation_fast_path.py,
+    # service/pages/form_fast_path.py): their body's load, access line and own checks and answer
+    # are put beside what they replace.
     ("validation (webargs, marshmallow load)",
-     ("parse (webargs/core.py", "_loaded (service/api/donation_fast_path.py")),
+     ("parse (webargs/core.py", "_loaded (service/api/donation_fast_path.py",
+      "_loaded (service/pages/form_fast_path.py")),
     ("the view's request object and answer", ("wrapper (flask_smorest/response.py",)),
     ("request hooks (limits, access line, metrics)",
      ("preprocess_request (flask/app.py", "finalize_request (flask/app.py", "do_teardown_appcontext (flask/app.py",
       "write_access_line (service/http_hooks.py")),
     ("Flask (contexts, routing)", ("wsgi_app (flask/app.py",)),
     ("the donation fast path's checks and answer", ("answer (service/api/donation_fast_path.py",)),
+    # The donate form's POST is answered in front of Flask too (service/pages/form_fast_path.py).
+    ("the form fast path's checks and answer", ("answer (service/pages/form_fast_path.py",)),
     ("gunicorn and gevent", ("",)),
 )  # fmt: skip
 APPS = {

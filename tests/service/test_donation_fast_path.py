@@ -198,22 +198,13 @@ def test_stripe_failing_is_the_views_answer_counted_once(
     assert fast.statuses == [answer]
     assert fast.by_flask == [True]  # the view answered the failure the fast path carried
     assert fast.bodies[0]["error"]["code"] == code
-    # create_donation ran once: one row, its Stripe calls once (stripe-python's own retry included).
-    assert len(fast.rows["donations"]) == 1 and "checkout_error" in fast.rows["donations"][0]
-    assert len([call for call in fast.stripe if SESSIONS in call]) == len(
-        [call for call in by_view.stripe if SESSIONS in call]
-    )
-    assert sum(fast.limits.values()) == 2  # counted once (a 5xx counts), not twice
+    parity.created_once(fast, by_view)
 
 
 def test_a_closed_appeal_is_the_views_422_and_given_back(
     app: Flask, sandbox: Any, log_lines: list[str]
 ) -> None:
-    def close() -> None:
-        result = app.test_cli_runner().invoke(args=["appeals", "close", "red-cross-ukraine"])
-        assert result.exit_code == 0, result.output
-
-    by_view, fast = both_ways(app, sandbox, log_lines, [post()], prepare=close)
+    by_view, fast = both_ways(app, sandbox, log_lines, [post()], prepare=parity.closing_the_appeal(app))
     assert fast.statuses == [422]
     assert fast.by_flask == [True]
     assert "appeal" in fast.bodies[0]["error"]["fields"]
@@ -225,11 +216,9 @@ def test_past_the_service_rate_a_gift_takes_the_payment_link(
 ) -> None:
     surging = make_app(rate_limit_donations_global="1/minute")
 
-    def payment_links() -> None:
-        result = surging.test_cli_runner().invoke(args=["surge", "payment-links", "create"])
-        assert result.exit_code == 0, result.output
-
-    by_view, fast = both_ways(surging, sandbox, log_lines, [post(), post()], prepare=payment_links)
+    by_view, fast = both_ways(
+        surging, sandbox, log_lines, [post(), post()], prepare=parity.making_payment_links(surging)
+    )
     assert fast.statuses == [201, 201]
     assert fast.by_flask == [False, False]
     assert [body["status"] for body in fast.bodies] == ["pending", "surge_redirected"]
@@ -239,28 +228,12 @@ def test_past_the_service_rate_a_gift_takes_the_payment_link(
 def test_the_database_failing_is_the_views_503_after_one_attempt(
     app: Flask, sandbox: Any, log_lines: list[str], monkeypatch: Any
 ) -> None:
-    attempts: list[str] = []
-    real = donations_view.donations.create_donation
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        attempts.append("create")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(donations_view.donations, "create_donation", counted)
+    attempts = parity.counting_calls(monkeypatch, donations_view.donations, "create_donation")
     made_fresh(app, extensions.settings(app), sandbox)
-    # The app started fine; then its database went away (the engine now points at nothing).
-    sessions = extensions.database(app).sessionmaker
-    engine = sessions.kw["bind"]
-    from sqlalchemy import create_engine
-
-    sessions.configure(bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x"))
-    try:
-        with requests_flask_handled(app) as seen:
-            response = app.test_client().post(PATH, json=GIFT)
-    finally:
-        sessions.configure(bind=engine)
+    with parity.database_gone(app), requests_flask_handled(app) as seen:
+        response = app.test_client().post(PATH, json=GIFT)
     assert seen == [PATH]  # the view answered
-    assert attempts == ["create"]  # once, by the fast path: the view answered its failure
+    assert attempts == ["create_donation"]  # once, by the fast path: the view answered its failure
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "database_unavailable"
     assert response.headers["Retry-After"] == "5"

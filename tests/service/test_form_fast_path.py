@@ -306,22 +306,13 @@ def test_stripe_failing_is_the_views_page_counted_once_and_the_same_form_continu
     assert fast.by_flask == [True]  # the view answered the failure the fast path carried
     # The same form, to continue the same donation.
     assert f'name="form_token" value="{TOKEN}"' in fast.texts[0]
-    # create_donation ran once: one row, its Stripe calls once (stripe-python's own retry included).
-    assert len(fast.rows["donations"]) == 1 and "checkout_error" in fast.rows["donations"][0]
-    assert len([call for call in fast.stripe if SESSIONS in call]) == len(
-        [call for call in by_view.stripe if SESSIONS in call]
-    )
-    assert sum(fast.limits.values()) == 2  # counted once (a 5xx counts), not twice
+    parity.created_once(fast, by_view)
 
 
 def test_a_closed_appeal_is_the_views_422_and_given_back(
     app: Flask, sandbox: Any, log_lines: list[str]
 ) -> None:
-    def close() -> None:
-        result = app.test_cli_runner().invoke(args=["appeals", "close", "red-cross-ukraine"])
-        assert result.exit_code == 0, result.output
-
-    by_view, fast = both_ways(app, sandbox, log_lines, [post()], prepare=close)
+    by_view, fast = both_ways(app, sandbox, log_lines, [post()], prepare=parity.closing_the_appeal(app))
     assert fast.statuses == [422]
     assert fast.by_flask == [True]
     assert fast.limits == {key: 0 for key in fast.limits}  # the attempt given back
@@ -332,16 +323,12 @@ def test_past_the_service_rate_a_gift_goes_to_the_payment_link(
 ) -> None:
     surging = make_app(rate_limit_donations_global="1/minute")
 
-    def payment_links() -> None:
-        result = surging.test_cli_runner().invoke(args=["surge", "payment-links", "create"])
-        assert result.exit_code == 0, result.output
-
     by_view, fast = both_ways(
         surging,
         sandbox,
         log_lines,
         [post(), post({**GIFT, "form_token": TOKEN + "x"})],
-        prepare=payment_links,
+        prepare=parity.making_payment_links(surging),
     )
     assert fast.statuses == [303, 303]
     assert fast.by_flask == [False, False]
@@ -356,32 +343,16 @@ def test_past_the_service_rate_a_gift_goes_to_the_payment_link(
 def test_the_database_failing_is_the_views_answer_after_one_attempt(
     app: Flask, sandbox: Any, log_lines: list[str], monkeypatch: Any
 ) -> None:
-    attempts: list[str] = []
-    real = donate.donations.create_donation
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        attempts.append("create")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(donate.donations, "create_donation", counted)
+    attempts = parity.counting_calls(monkeypatch, donate.donations, "create_donation")
     made_fresh(app, extensions.settings(app), sandbox)
     client = app.test_client()
     assert client.post(FORM, data={**GIFT, "form_token": TOKEN + "x"}).status_code == 303  # the appeal cached
     attempts.clear()
     log_lines.clear()
-    # The app started fine; then its database went away (the engine now points at nothing).
-    sessions = extensions.database(app).sessionmaker
-    engine = sessions.kw["bind"]
-    from sqlalchemy import create_engine
-
-    sessions.configure(bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x"))
-    try:
-        with requests_flask_handled(app) as seen:
-            response = client.post(FORM, data=GIFT)
-    finally:
-        sessions.configure(bind=engine)
+    with parity.database_gone(app), requests_flask_handled(app) as seen:
+        response = client.post(FORM, data=GIFT)
     assert seen == [FORM]  # the view answered
-    assert attempts == ["create"]  # once, by the fast path: the view answered its failure
+    assert attempts == ["create_donation"]  # once, by the fast path: the view answered its failure
     assert response.status_code == 503
     lines = [json.loads(line) for line in log_lines]
     assert {line["request_id"] for line in lines} == {response.headers["X-Request-Id"]}
@@ -450,18 +421,14 @@ def test_the_paths_it_takes_are_the_ones_flask_routes_to_the_view(app: Flask, pa
 def test_a_donation_already_completed_is_the_views_409_without_submitting_again(
     app: Flask, sandbox: Any, monkeypatch: Any
 ) -> None:
-    submitted: list[str] = []
-    real = donate.donations.create_donation
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        submitted.append("create")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(donate.donations, "create_donation", counted)
+    submitted = parity.counting_calls(monkeypatch, donate.donations, "create_donation")
     made_fresh(app, extensions.settings(app), sandbox)
     client = app.test_client()
     with requests_flask_handled(app) as seen:
         answers = [post()(client).status_code, completed_then(post())(client).status_code]
     assert answers == [303, 409]
     assert seen == [FORM]  # the 409 is the view's page
-    assert submitted == ["create", "create"]  # once a request: the view used what the fast path carried
+    assert submitted == [
+        "create_donation",
+        "create_donation",
+    ]  # once a request: the view used what the fast path carried

@@ -181,3 +181,65 @@ def both_ways(
     for name, mine, theirs in zip(COMPARED, fast.comparable(), by_view.comparable(), strict=True):
         assert mine == theirs, name
     return by_view, fast
+
+
+# What the cases of both fast paths share beyond the comparison.
+
+STRIPE_SESSIONS = "/v1/checkout/sessions"
+
+
+def created_once(fast: Run, by_view: Run) -> None:
+    """After a Stripe failure the fast path carried to the view: create_donation ran once, one row
+    and its Stripe calls once (stripe-python's own retry included), the attempt counted once."""
+    assert len(fast.rows["donations"]) == 1 and "checkout_error" in fast.rows["donations"][0]
+    assert len([call for call in fast.stripe if STRIPE_SESSIONS in call]) == len(
+        [call for call in by_view.stripe if STRIPE_SESSIONS in call]
+    )
+    assert sum(fast.limits.values()) == 2  # counted once (a 5xx counts), not twice
+
+
+def closing_the_appeal(app: Flask) -> Callable[[], None]:
+    """A ``prepare`` for :func:`both_ways`: the appeal closed, as its CLI closes it."""
+
+    def close() -> None:
+        result = app.test_cli_runner().invoke(args=["appeals", "close", "red-cross-ukraine"])
+        assert result.exit_code == 0, result.output
+
+    return close
+
+
+def making_payment_links(app: Flask) -> Callable[[], None]:
+    """A ``prepare`` for :func:`both_ways`: the appeals' Payment Links made, for surge mode."""
+
+    def make() -> None:
+        result = app.test_cli_runner().invoke(args=["surge", "payment-links", "create"])
+        assert result.exit_code == 0, result.output
+
+    return make
+
+
+def counting_calls(monkeypatch: Any, module: Any, name: str) -> list[str]:
+    """Each call of ``module.name`` from now on, recorded (and made as before)."""
+    calls: list[str] = []
+    real = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@contextmanager
+def database_gone(app: Flask) -> Iterator[None]:
+    """The app started fine; then its database went away (the engine points at nothing)."""
+    from sqlalchemy import create_engine
+
+    sessions = extensions.database(app).sessionmaker
+    engine = sessions.kw["bind"]
+    sessions.configure(bind=create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x"))
+    try:
+        yield
+    finally:
+        sessions.configure(bind=engine)
