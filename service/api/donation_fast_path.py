@@ -18,8 +18,8 @@ session as after any request (``db._close_session``).
 
 It takes only the requests whose answer it can give exactly, and decides that before anything is
 counted or written: a POST to exactly the path, no query string, a ``Content-Length`` within
-``MAX_CONTENT_LENGTH`` and a body that long, ``Content-Type: application/json``, no cookie (a
-session) and no chunked body (bounded by the request hooks), nothing
+``MAX_CONTENT_LENGTH`` and a body that long, ``Content-Type: application/json``, no session
+cookie (other cookies change nothing) and no chunked body (bounded by the request hooks), nothing
 ``request_limits.target_and_headers_refusal`` refuses, an ``Idempotency-Key`` the view accepts or
 none, JSON within ``MAX_JSON_DEPTH`` that the schema loads without errors, and compact JSON
 answers (not in debug mode). No ``Origin`` check is needed: the endpoint answers no CORS

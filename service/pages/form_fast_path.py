@@ -21,7 +21,8 @@ slug (letters, digits, ``-`` and ``_``: one path segment the URL map routes to
 ``donate.donate_submit``; anything else, a trailing slash or what percent-encoding decodes to,
 goes to Flask), no query string (``?lang=`` changes the language), ``Content-Type`` exactly
 ``application/x-www-form-urlencoded`` (multipart goes to Flask), a ``Content-Length`` within
-``MAX_CONTENT_LENGTH`` and a body that long, no cookie, no chunked body, nothing
+``MAX_CONTENT_LENGTH`` and a body that long, no session cookie (a browser's other cookies for the
+domain change nothing), no chunked body, nothing
 ``request_limits.target_and_headers_refusal`` or ``request_limits.form_fields_refusal`` refuses,
 an appeal that exists and a form that loads without errors. Anything else goes to Flask, the body
 given back as it was read, and Flask counts it and answers as always (a 422 given back, a 404

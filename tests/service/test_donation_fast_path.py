@@ -106,6 +106,9 @@ CASES: dict[str, tuple[list[Send], list[int], list[bool]]] = {
     "too_deep": ([post_raw(b"[" * 21 + b"]" * 21)], [400], [True]),
     "wrong_content_type": ([post_raw(json.dumps(GIFT).encode(), "text/plain")], [415], [True]),
     "with_a_query": ([post_raw(json.dumps(GIFT).encode(), path=PATH + "?x=1")], [201], [True]),
+    # The session's cookie may open a session: Flask's; any other cookie changes nothing.
+    "with_the_session_cookie": ([parity.with_a_cookie(post(), "session")], [201], [True]),
+    "with_another_cookie": ([parity.with_a_cookie(post(), "AWSALB")], [201], [False]),
     "trailing_slash": ([post_raw(json.dumps(GIFT).encode(), path=PATH + "/")], [404], [True]),
     "too_many_headers": ([post(**{f"X-Padding-{i}": "x" for i in range(100)})], [431], [True]),
     "json_with_a_charset": (

@@ -243,3 +243,14 @@ def database_gone(app: Flask) -> Iterator[None]:
         yield
     finally:
         sessions.configure(bind=engine)
+
+
+def with_a_cookie(send: Send, name: str) -> Send:
+    """``send`` from a client holding the cookie ``name`` (the test client sends its jar's cookies,
+    never a ``Cookie`` header given to it)."""
+
+    def sent(client: Any) -> Any:
+        client.set_cookie(name, "1")
+        return send(client)
+
+    return sent
