@@ -70,10 +70,11 @@ def current_locale() -> str:
     return DEFAULT_LOCALE
 
 
-def environ_locale(environ: Mapping[str, Any]) -> str:
-    """What :func:`current_locale` picks for a request Flask has not seen, with no query string (no
-    ``?lang=``): ``Accept-Language`` parsed as Werkzeug's ``request.accept_languages`` parses it."""
-    return pick_locale(None, parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept))
+def environ_locale(environ: Mapping[str, Any], requested: str | None = None) -> str:
+    """What :func:`current_locale` picks for a request Flask has not seen: ``requested`` (the
+    ``?lang=`` value as ``request.args`` would give it, or None), then ``Accept-Language`` parsed
+    as Werkzeug's ``request.accept_languages`` parses it."""
+    return pick_locale(requested, parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept))
 
 
 def babel_locale(locale: str | None = None) -> str:

@@ -74,16 +74,21 @@ class PostFastPath:
         answer), or None for Flask to answer (nothing read, nothing done)."""
         raise NotImplementedError
 
+    def plain_query(self, query: str) -> bool:
+        """Whether the query string changes nothing in the answer this layer gives: none at all,
+        unless a subclass knows better."""
+        return not query
+
     def plain_length(self, environ: Mapping[str, Any], max_length: int | None) -> int | None:
         """The body's declared length if nothing about the request makes the hooks' handling
-        differ: a ``Content-Length`` within ``max_length``, no query string, no session cookie or
-        chunked body, nothing the request limits refuse, and compact JSON answers (not debug mode) if it
+        differ: a ``Content-Length`` within ``max_length``, a query string :meth:`plain_query`
+        takes (by default none), no session cookie or chunked body, nothing the request limits refuse, and compact JSON answers (not debug mode) if it
         answers JSON; else None."""
         length = environ.get("CONTENT_LENGTH", "")
         if (
             not length.isdigit()
             or (max_length is not None and int(length) > max_length)
-            or environ.get("QUERY_STRING")
+            or not self.plain_query(environ.get("QUERY_STRING", ""))
             or not SLOW_HEADERS.isdisjoint(environ)
             or opens_a_session(self.app, environ)
             or target_and_headers_refusal(environ) is not None

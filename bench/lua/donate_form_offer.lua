@@ -35,7 +35,7 @@ function request()
   n = n + 1
   local body = "form_token=bench" .. thread_tag .. string.format("%010d", n) ..
     "&currency=gbp&frequency=one_off&amount_choice=2500"
-  return wrk.format("POST", "/donate/red-cross-ukraine",
+  return wrk.format("POST", "/donate/red-cross-ukraine?lang=en",
     {["Content-Type"] = "application/x-www-form-urlencoded", ["X-Forwarded-For"] = next_donor()}, body)
 end
 

@@ -10,8 +10,9 @@ appeal found and the form loaded as the view does (``donate.find_appeal``,
 ``donate.FORM_SCHEMA``), the attempt counted with the donation limits' ``Counts.take`` for the
 address ProxyFix gives (it sits inside ProxyFix), and the donation created by the view's
 ``donate.submit`` (the one home of the ``create_donation`` call and of the redirect's target).
-The donor's language is ``i18n.environ_locale``: what ``current_locale()`` would pick, set as
-``g.locale`` in the app context, where ``current_locale()`` finds it. The answer is the view's
+The donor's language is ``i18n.environ_locale``: what ``current_locale()`` would pick from
+``?lang=`` and ``Accept-Language``, set as ``g.locale`` in the app context, where
+``current_locale()`` finds it. The answer is the view's
 own ``redirect(target, 303)`` with the hooks' headers (``http_hooks.add_response_headers``), the
 same request counters and access line: the same status, body and headers in their order.
 
@@ -19,7 +20,8 @@ It takes only the requests whose answer can be a 303 given exactly as Flask woul
 decides that before anything is counted or written: a POST to ``/donate/<slug>`` with a plain
 slug (letters, digits, ``-`` and ``_``: one path segment the URL map routes to
 ``donate.donate_submit``; anything else, a trailing slash or what percent-encoding decodes to,
-goes to Flask), no query string (``?lang=`` changes the language), ``Content-Type`` exactly
+goes to Flask), no query string but the donor's language as the donate page posts it
+(``?lang=uk``, ``LANGUAGE_QUERY``), ``Content-Type`` exactly
 ``application/x-www-form-urlencoded`` (multipart goes to Flask), a ``Content-Length`` within
 ``MAX_CONTENT_LENGTH`` and a body that long, no session cookie (a browser's other cookies for the
 domain change nothing), no chunked body, nothing
@@ -66,6 +68,10 @@ ENDPOINT = f"{donate.bp.name}.{donate.donate_submit.__name__}"  # as Flask names
 # A slug the URL map's default converter routes to the view as it stands (``PATH_INFO`` is what
 # Flask's ``request.path`` is for it): one segment of plain characters.
 SUBMIT_PATH = re.compile(re.escape(f"{donate.bp.url_prefix}/") + r"([A-Za-z0-9_-]+)")
+# The one query string the fast path takes: the donor's language, as the donate page's own form
+# posts it (``action="/donate/<slug>?lang=en"``), a plain value that ``request.args`` gives as it
+# stands (no escapes, nothing else). Any other query goes to Flask.
+LANGUAGE_QUERY = re.compile(r"lang=([A-Za-z_-]{1,16})")
 # Exactly what browsers send for a form; anything else (multipart, a charset) Flask parses.
 FORM = "application/x-www-form-urlencoded"
 SEE_OTHER = "303 SEE OTHER"  # as Werkzeug writes the status line
@@ -84,6 +90,9 @@ class FormFastPath(PostFastPath):
 
     def takes(self, path: str) -> bool:
         return SUBMIT_PATH.fullmatch(path) is not None
+
+    def plain_query(self, query: str) -> bool:
+        return not query or LANGUAGE_QUERY.fullmatch(query) is not None
 
     def answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
         started = time.perf_counter()
@@ -104,7 +113,9 @@ class FormFastPath(PostFastPath):
         carried: Exception | donate.Submitted | None = None
         target: str | None = None
         with logged_with_request_id(request), self.app.app_context():  # its teardown closes the session
-            g.locale = environ_locale(environ)  # current_locale() finds it (service/i18n.py)
+            requested = LANGUAGE_QUERY.fullmatch(environ.get("QUERY_STRING", ""))
+            # current_locale() finds it (service/i18n.py), as Flask's ?lang= and Accept-Language give it.
+            g.locale = environ_locale(environ, requested[1] if requested else None)
             loaded = self._loaded(environ, payload, slug)
             if loaded is not None:
                 appeal, data, form = loaded

@@ -26,7 +26,7 @@ from service.donations import surge
 from service.donations.models import Donation
 from service.i18n import current_locale, environ_locale
 from service.pages import donate
-from service.pages.form_fast_path import FormFastPath
+from service.pages.form_fast_path import LANGUAGE_QUERY, FormFastPath
 from tests.support import parity
 from tests.support.apps import made_fresh
 from tests.support.flask_requests import requests_flask_handled
@@ -148,7 +148,13 @@ CASES: dict[str, tuple[list[Send], list[int], list[bool]]] = {
     "an_encoded_slash": ([post(path="/donate/red-cross%2Fukraine")], [404], [True]),
     "an_encoded_letter": ([post(path="/donate/red-cross-ukrain%65")], [303], [False]),
     "with_a_query": ([post(path=FORM + "?utm_source=x")], [303], [True]),
-    "in_ukrainian_by_query": ([post(path=FORM + "?lang=uk")], [303], [True]),
+    # The donate page's own form posts to ?lang=<the page's language>: taken, in that language.
+    "in_english_by_query_as_the_page_posts": ([post(path=FORM + "?lang=en", **UK)], [303], [False]),
+    "in_ukrainian_by_query": ([post(path=FORM + "?lang=uk")], [303], [False]),
+    "a_language_we_do_not_speak_by_query": ([post(path=FORM + "?lang=fr", **UK)], [303], [False]),
+    "the_language_and_more": ([post(path=FORM + "?lang=uk&x=1")], [303], [True]),
+    "an_encoded_language": ([post(path=FORM + "?lang=%75k")], [303], [True]),
+    "an_empty_language": ([post(path=FORM + "?lang=")], [303], [True]),
     # The session's cookie may open a session: Flask's. A browser's other cookies for the domain
     # (a load balancer's, the charity's site's) change nothing, and stay fast.
     "with_the_session_cookie": ([parity.with_a_cookie(post(), "session")], [303], [True]),
@@ -227,6 +233,20 @@ def test_the_language_from_the_environ_is_the_one_flask_picks(
 ) -> None:
     with app.test_request_context(FORM, method="POST", headers=headers) as context:
         assert environ_locale(context.request.environ) == current_locale() == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "expected"),
+    [("lang=uk", {}, "uk"), ("lang=en", UK, "en"), ("lang=fr", UK, "uk"), ("lang=xx", {}, "en"),
+     ("lang=UK", {}, "uk"), ("lang=uk-UA", {}, "uk")],
+)  # fmt: skip
+def test_the_language_asked_for_in_the_query_is_the_one_flask_picks(
+    app: Flask, query: str, headers: dict[str, str], expected: str
+) -> None:
+    with app.test_request_context(f"{FORM}?{query}", method="POST", headers=headers) as context:
+        requested = LANGUAGE_QUERY.fullmatch(query)
+        assert requested is not None
+        assert environ_locale(context.request.environ, requested[1]) == current_locale() == expected
 
 
 def test_a_one_off_gift_is_sent_to_the_monthly_offer_in_the_donors_language(
