@@ -16,25 +16,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.http import parse_cookie
 
+from .cookie_sessions import carries_session_cookie
 from .http_hooks import GIVEN_REQUEST_ID, WSGIApp, compact_json, response_headers, write_access_line
 from .metrics import count_http_request
 from .request_limits import target_and_headers_refusal
 
 # A request header that makes Flask's handling differ: a chunked body is bounded by
 # service/request_limits.py before the view reads it. (A cookie does only if it is the session's:
-# ``opens_a_session``.)
+# ``cookie_sessions.carries_session_cookie``.)
 SLOW_HEADERS = frozenset({"HTTP_TRANSFER_ENCODING"})
-
-
-def opens_a_session(app: Flask, environ: Mapping[str, Any]) -> bool:
-    """Whether the request carries the app's session cookie, the one cookie the service reads
-    (finance staff's sign-in; service/cookie_sessions.py opens a session only then). Any other
-    cookie a browser holds for the domain (a load balancer's, the charity's own site's) changes
-    nothing in a fast path's answers: Flask would give the same, so such a request stays fast."""
-    cookie = environ.get("HTTP_COOKIE")
-    return cookie is not None and app.config["SESSION_COOKIE_NAME"] in parse_cookie(cookie)
 
 
 class PostFastPath:
@@ -90,7 +81,7 @@ class PostFastPath:
             or (max_length is not None and int(length) > max_length)
             or not self.plain_query(environ.get("QUERY_STRING", ""))
             or not SLOW_HEADERS.isdisjoint(environ)
-            or opens_a_session(self.app, environ)
+            or carries_session_cookie(self.app, environ)
             or target_and_headers_refusal(environ) is not None
             or (self.answers_json and not compact_json(self.app))
         ):

@@ -28,6 +28,7 @@ from schemas.base import ErrorSchema
 from schemas.progress import ProgressQuerySchema, ProgressSchema, SourcesSchema
 
 from .. import appeals, db, extensions
+from ..cookie_sessions import carries_session_cookie
 from ..cors import apply_cors, normalised_origins, read_headers
 from ..http_hooks import WSGIApp, request_id, response_headers
 from ..i18n import gettext, money, ngettext, pick_locale
@@ -253,9 +254,10 @@ PATH_SUFFIX = "/progress"
 # The query strings the fast path reads itself: none, or the embed's ``lang=xx`` alone. Anything
 # else (several parameters, a cache-buster, escapes) is parsed by the view's schema as always.
 FAST_QUERY = re.compile(r"(?:lang=([A-Za-z_-]{1,35}))?")
-# Headers whose presence sends a request to Flask: a session cookie may make Flask refresh it,
-# and conditionals other than If-None-Match are Werkzeug's make_conditional to evaluate.
-SLOW_HEADERS = frozenset({"HTTP_COOKIE"}) | (CONDITIONAL - {"HTTP_IF_NONE_MATCH"})
+# Headers whose presence sends a request to Flask: conditionals other than If-None-Match are
+# Werkzeug's make_conditional to evaluate. (So does the session's cookie, which Flask may refresh:
+# ``cookie_sessions.carries_session_cookie``; other cookies change nothing.)
+SLOW_HEADERS = CONDITIONAL - {"HTTP_IF_NONE_MATCH"}
 
 
 class ProgressFastPath:
@@ -296,7 +298,7 @@ class ProgressFastPath:
         if not slug or "/" in slug or environ.get("REQUEST_METHOD") != "GET":
             return None
         query = FAST_QUERY.fullmatch(environ.get("QUERY_STRING", ""))
-        if query is None or not SLOW_HEADERS.isdisjoint(environ):
+        if query is None or not SLOW_HEADERS.isdisjoint(environ) or carries_session_cookie(self.app, environ):
             return None
         cached = extensions.progress_cache(self.app).fresh(cache_key(slug))
         if not isinstance(cached, CachedProgress):

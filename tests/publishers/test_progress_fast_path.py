@@ -67,6 +67,20 @@ def test_a_cached_read_is_answered_as_the_view_answers_it(
         assert fast.headers["X-Request-Id"].startswith("req_")
 
 
+def test_a_browsers_other_cookies_for_the_domain_change_nothing(
+    app: Flask, client: Any, flask_requests: list[str]
+) -> None:
+    view = view_client(app)
+    for either in (view, client):
+        either.set_cookie("AWSALB", "x")  # a load balancer's: not the session's
+    by_view = view.get(PROGRESS, headers={"Origin": LISTED})  # renders and caches it
+    flask_requests.clear()
+    fast = client.get(PROGRESS, headers={"Origin": LISTED})
+    assert flask_requests == []  # answered before Flask
+    assert comparable(fast) == comparable(by_view)
+    assert fast.status_code == 200
+
+
 def test_a_current_copy_gets_the_same_304(app: Flask, client: Any, flask_requests: list[str]) -> None:
     etag = client.get(PROGRESS, headers={"Origin": LISTED}).headers["ETag"]
     by_view = view_client(app).get(PROGRESS, headers={"Origin": LISTED, "If-None-Match": etag})
