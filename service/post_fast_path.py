@@ -47,6 +47,7 @@ class PostFastPath:
         self.status = status
         self.code = int(status.split(" ", 1)[0])
         self.endpoint = endpoint
+        self.production = production
         self.base_headers = response_headers(production)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

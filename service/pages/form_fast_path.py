@@ -85,7 +85,6 @@ class FormFastPath(PostFastPath):
 
     def __init__(self, app: Flask, wsgi_app: WSGIApp, production: bool, checkout_origin: str):
         super().__init__(app, wsgi_app, production, path=PATH, endpoint=ENDPOINT, status=SEE_OTHER)
-        self.production = production
         self.checkout_origin = checkout_origin
 
     def takes(self, path: str) -> bool:
