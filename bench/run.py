@@ -133,7 +133,7 @@ class Recorder:
 
     def wrk(self, name: str, backend: str, url: str, script: str, pids: list[int], **kwargs: Any) -> dict:
         sandbox_before = cpu_seconds([self.sandbox_pid])
-        shared_before = {name: cpu_by_name(*comms) for name, comms in SHARED_SERVERS.items()}
+        shared_before = {server: cpu_by_name(*comms) for server, comms in SHARED_SERVERS.items()}
         result = run_wrk(url, script, measure=pids, **kwargs)
         sandbox_cpu = cpu_seconds([self.sandbox_pid]) - sandbox_before
         requests = max(1, result["requests"])
