@@ -99,6 +99,7 @@ def main() -> None:
         forget_redis_keys(DEPLOYMENT)
     summary = ratios(rounds, scenarios)
     print(f"median of {len(rounds)} rounds ({scenarios[1][0]} / {scenarios[0][0]}): {summary}")
+    RESULTS.parent.mkdir(exist_ok=True)  # bench/results/ is not in git: a fresh clone has none
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     RESULTS.write_text(json.dumps(previous + [{
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "alternate": summary, "pair": args.pair, "rows": rec.rows,
