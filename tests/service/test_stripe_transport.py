@@ -214,3 +214,70 @@ def test_stripes_answers_are_read_by_the_quick_header_reader_and_the_rest_of_htt
     assert response.status == 200 and response.headers["Request-Id"].startswith("req_")
     assert response.headers["Content-Length"] == str(len(response.data))
     client.close()
+
+
+def test_a_kept_alive_connection_the_server_has_closed_is_replaced_not_used() -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+    closed = [threading.Event(), threading.Event()]
+
+    def serve_each_connection_once() -> None:
+        for each in closed:
+            conn, _addr = listener.accept()
+            request = b""
+            while not request.endswith(b"\r\n\r\n"):
+                request += conn.recv(65536)
+            conn.sendall(answer)  # kept alive as far as the client knows ...
+            conn.close()  # ... then closed, as a server does with an idle connection
+            each.set()
+
+    server = threading.Thread(target=serve_each_connection_once, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/balance"
+    client = PooledHTTPClient(timeout=2)
+    try:
+        for each in closed:
+            body, status, _headers = client.request("get", url, {})
+            assert (body, status) == (b"{}", 200)
+            assert each.wait(5)
+        # Both answered, each on its own connection: the second call found the first one closed
+        # (readable, at its end) and connected again, instead of writing to it and failing.
+    finally:
+        client.close()
+        server.join(timeout=5)
+        listener.close()
+
+
+def test_the_dropped_connection_check_uses_the_systems_poll_in_a_gevent_worker() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    # In a fresh interpreter patched as gunicorn's gevent worker is: gevent's own select.poll is
+    # made to fail, so the check must answer through the original one, without waiting.
+    script = textwrap.dedent(
+        """
+        from gevent import monkey
+        monkey.patch_all()
+        import select, socket, time
+        def refuse(*args, **kwargs):
+            raise AssertionError("gevent's poll was used")
+        select.poll = refuse
+        from service.stripe_gateway import _readable_now
+        ours, theirs = socket.socketpair()
+        started = time.monotonic()
+        assert _readable_now(ours) is False
+        theirs.close()
+        assert _readable_now(ours) is True
+        assert time.monotonic() - started < 0.5
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
