@@ -315,7 +315,10 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
     try:
         driver.autocommit = True
         cursor = driver.execute(sql, params, prepare=True)
-        return cursor.fetchone() if cursor.description is not None else None
+        # Whether the statement gives rows (RETURNING), asked of the result itself: the cursor's
+        # ``description`` would build a Column object for each of them first.
+        result = cursor.pgresult
+        return cursor.fetchone() if result is not None and result.nfields else None
     except dbapi_error as exc:
         lost = dialect.is_disconnect(exc, driver, None)
         if lost:
