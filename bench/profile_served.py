@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sandbox.server import start_subprocess
 
@@ -74,22 +75,32 @@ def buckets(raw: Path) -> tuple[Counter[str], int]:
     return found, total
 
 
-def profile(name: str, seconds: int, sandbox_url: str, url: str) -> None:
+def _py_spy(pid: int, raw: Path, seconds: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own venv's py-spy
+        [str(ROOT / ".venv/bin/py-spy"), "record", "--gil", "-r", "200", "-f", "raw",
+         "-d", str(max(1, seconds - 5)), "-o", str(raw), "-p", str(pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def profile(name: str, seconds: int, sandbox: Any, url: str, *, sample_sandbox: bool = False) -> None:
     app, script = APPS[name]
+    sandbox_url = sandbox.base_url
     server = start_gunicorn(app, service_env(url, sandbox_url, **EXTRA_ENV.get(name, {})), PORT)
     try:
         run_wrk(server.url, script, connections=256, seconds=3)  # warm the pools
         worker = children(server.proc.pid)[0]
         raw = Path(tempfile.gettempdir()) / f"profile-served-{name}.txt"
-        spy = subprocess.Popen(  # noqa: S603 - our own venv's py-spy
-            [str(ROOT / ".venv/bin/py-spy"), "record", "--gil", "-r", "200", "-f", "raw",
-             "-d", str(max(1, seconds - 5)), "-o", str(raw), "-p", str(worker)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        spies = [_py_spy(worker, raw, seconds)]
+        # The stand-in's own CPU is on the same cores (bench/README.md): its profile, if asked for.
+        sandbox_raw = Path(tempfile.gettempdir()) / f"profile-served-{name}-sandbox.txt"
+        if sample_sandbox:
+            spies.append(_py_spy(sandbox.process.pid, sandbox_raw, seconds))
         result = run_wrk(
             server.url, script, connections=256, seconds=seconds, max_requests=0, measure=server.pids
         )
-        spy.wait(timeout=60)
+        for spy in spies:
+            spy.wait(timeout=60)
     finally:
         server.stop()
     found, total = buckets(raw)
@@ -99,6 +110,8 @@ def profile(name: str, seconds: int, sandbox_url: str, url: str) -> None:
         print(
             f"  {label:48} {found[label] * 100 / max(1, total):5.1f} %  {found[label] / max(1, total) * cpu:5.2f} ms"
         )
+    if sample_sandbox:
+        print(f"  the sandbox's samples: {sandbox_raw}")
 
 
 def main() -> None:
@@ -107,13 +120,14 @@ def main() -> None:
     )
     parser.add_argument("--only", default="api,baseline")
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--sandbox", action="store_true", help="also sample the Stripe sandbox's process")
     args = parser.parse_args()
     os.chdir(ROOT)
     url = prepare_database("postgresql", name=os.environ.get("BENCH_PROFILE_DATABASE", "bench_served"))
     sandbox = start_subprocess("--latency-ms", "300", "--quiet")
     try:
         for name in args.only.split(","):
-            profile(name, args.seconds, sandbox.base_url, url)
+            profile(name, args.seconds, sandbox, url, sample_sandbox=args.sandbox)
     finally:
         sandbox.stop()
 
