@@ -281,3 +281,26 @@ def test_the_dropped_connection_check_uses_the_systems_poll_in_a_gevent_worker()
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_no_telemetry_about_earlier_calls_goes_to_stripe(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.stripe_gateway import StripeGateway
+
+    sent: list[dict[str, str]] = []
+    send = PooledHTTPClient._send
+
+    def recording(self: PooledHTTPClient, method: str, url: str, headers: Any, body: Any, **kw: Any) -> Any:
+        sent.append(dict(headers or {}))
+        return send(self, method, url, headers, body, **kw)
+
+    monkeypatch.setattr(PooledHTTPClient, "_send", recording)
+    monkeypatch.setattr(stripe, "enable_telemetry", True)  # stripe-python's default
+    gateway = StripeGateway.from_settings(settings)
+    for _ in range(2):
+        gateway.client.v1.balance.retrieve()
+    # stripe-python would send the first call's latency with the second, and the platform string.
+    assert len(sent) == 2
+    assert "X-Stripe-Client-Telemetry" not in sent[1]
+    assert "platform" not in sent[1]["X-Stripe-Client-User-Agent"]
