@@ -255,8 +255,37 @@ def _decode(request: Request, route: Route) -> tuple[dict[str, Any], dict[str, A
     return raw, typed
 
 
+def _sorted_json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True)`` for a dict from a request, from one C encoder made once.
+
+    ``json.dumps`` with any option builds a JSONEncoder and then its C encoder on every call, and
+    the encoder's circular-reference bookkeeping (``markers``) is of no use for a tree just parsed
+    from a request: together a quarter of the time. Same text, so the same fingerprints as before,
+    state files included.
+    """
+    reference = json.JSONEncoder(sort_keys=True)
+    make = json.encoder.c_make_encoder
+    if make is None:  # no C accelerator: the ordinary way
+        return reference.encode
+    encode = make(
+        None,  # markers: no circular-reference check
+        reference.default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii
+        reference.indent,
+        reference.key_separator,
+        reference.item_separator,
+        reference.sort_keys,
+        reference.skipkeys,
+        reference.allow_nan,
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_sorted_json = _sorted_json_encoder()
+
+
 def _fingerprint(raw: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_sorted_json(raw).encode()).hexdigest()
 
 
 def _drop_connection(request: Request, drop: bool) -> None:

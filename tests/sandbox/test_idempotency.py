@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 
 import pytest
 import requests
 import stripe
+
+from sandbox.api import _fingerprint
 
 
 def test_same_key_same_params_replays_first_response(stripe_client, sandbox, donation):
@@ -102,3 +106,21 @@ def test_replay_returns_the_original_response_not_current_state(stripe_client, s
     sandbox.control.complete_session(first.id)
     replay = stripe_client.v1.checkout.sessions.create(params=donation(), options={"idempotency_key": "k9"})
     assert (replay.id, replay.status) == (first.id, "open")  # as first answered
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"b": "2", "a": "1", "metadata": {"z": "", "a": 'é £ \u2028 "q" \\'}},
+        {"line_items": [{"price_data": {"unit_amount": "2500", "currency": "gbp"}, "quantity": "1"}]},
+        {"amount": 1000, "ratio": 0.1, "big": 10**30, "on": True, "off": False, "none": None},
+        {"nan": float("nan"), "inf": float("inf"), "neg": float("-inf"), "zero": -0.0},
+        {"nested": {"empty_list": [], "empty_dict": {}, "mixed": [1, "1", 1.0, [{"x": None}]]}},
+    ],
+)
+def test_fingerprint_is_the_sha256_of_the_sorted_json(raw):
+    """The fingerprint kept with each key (and in state files) is unchanged by its quicker encoder."""
+    expected = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    assert _fingerprint(raw) == expected
+    assert _fingerprint(dict(reversed(raw.items()))) == expected  # key order never counts
