@@ -178,7 +178,7 @@ def _id_of(value: Any) -> str | None:
 
 # One header line as the email parser behind ``http.client.parse_headers`` reads it when nothing
 # about it is unusual: a name of the characters it allows, a colon, and printable ASCII.
-_PLAIN_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*([\t\x20-\x7e]*?)\r?\n")
+_PLAIN_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*([\t\x20-\x7e]*)\r?\n")
 
 
 def _parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
