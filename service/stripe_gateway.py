@@ -190,8 +190,11 @@ def _parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.
     When every line is plain (``_PLAIN_HEADER``) and the block ends with its blank line, the
     message is built as that parser builds it under the ``compat32`` policy (its
     ``header_source_parse``: the name as sent, the value without leading blanks or the line end,
-    an empty payload); anything else goes to the standard parser. The lines are read by
-    http.client's own reader, with its limits on line length and count.
+    an empty payload); anything else goes to the standard parser, as does a Content-Type of
+    ``message/*`` or ``multipart/*``, which sends that parser down other paths (a nested message,
+    defects for missing parts). The lines are read by http.client's own reader, with its limits
+    on line length and count. (sandbox/server.py: ``quick_message`` is the same for requests; the
+    sandbox imports nothing from service/.)
     """
     lines = http.client._read_headers(fp)  # noqa: SLF001 - parse_headers' own reader
     fields = []
@@ -204,8 +207,9 @@ def _parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.
         else:
             message = _class()
             message._headers = fields  # noqa: SLF001 - what the parser's set_raw appends to
-            message.set_payload("")
-            return message
+            if message.get_content_maintype() not in ("message", "multipart"):
+                message.set_payload("")
+                return message
     return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
 
 

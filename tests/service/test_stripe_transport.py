@@ -182,6 +182,8 @@ HEADER_BLOCKS = [
     b": no name\r\n\r\n",
     b"X-Cut-Off: 1\r\n",  # the connection ended before the blank line
     b"\r\n",
+    # A multipart type sends the email parser looking for parts (it records their absence as defects).
+    b"Content-Type: multipart/mixed; boundary=x\r\nX-After: 1\r\n\r\n",
 ]
 
 
@@ -195,6 +197,19 @@ def test_response_headers_are_read_into_the_same_message_as_http_client_reads_th
     quick, standard = _parse_headers(io.BytesIO(block)), http.client.parse_headers(io.BytesIO(block))
     assert type(quick) is type(standard)
     assert {k: repr(v) for k, v in vars(quick).items()} == {k: repr(v) for k, v in vars(standard).items()}
+
+
+def test_a_message_content_type_is_read_by_the_standard_parser_as_http_client_reads_it() -> None:
+    import http.client
+    import io
+
+    from service.stripe_gateway import _parse_headers
+
+    block = b"Content-Type: message/rfc822\r\nX-After: 1\r\n\r\n"
+    quick, standard = _parse_headers(io.BytesIO(block)), http.client.parse_headers(io.BytesIO(block))
+    # The email parser nests a message here; the nested objects differ only in identity.
+    assert type(quick.get_payload()) is type(standard.get_payload()) is list
+    assert quick.items() == standard.items() and quick.defects == standard.defects
 
 
 def test_stripes_answers_are_read_by_the_quick_header_reader_and_the_rest_of_http_client(
