@@ -238,30 +238,32 @@ def _readable_now(sock: Any) -> bool:
     blocks, so the operating system's own poll is safe under gevent too, and answers the same.
     """
     monkey = sys.modules.get("gevent.monkey")
-    poll = (
-        monkey.get_original("select", "poll")
-        if monkey is not None and monkey.is_module_patched("select")
-        else select.poll
-    )
+    # get_original gives the module's own poll whether or not gevent has patched it.
+    poll = monkey.get_original("select", "poll") if monkey is not None else select.poll
     poller = poll()
     poller.register(sock.fileno(), select.POLLIN)
     return bool(poller.poll(0))
 
 
-class _QuickHTTPConnection(urllib3.connection.HTTPConnection):
+class _QuickConnection:
+    """What the direct pools' connections change in urllib3's, for HTTP and HTTPS alike: Stripe's
+    response headers read by :func:`_parse_headers`, and urllib3's own ``is_connected`` test
+    (``HTTPConnection.is_connected``) asked without gevent's poll."""
+
     response_class = QuickHeadersResponse
-
-    @property
-    def is_connected(self) -> bool:  # urllib3's own test (HTTPConnection.is_connected), without gevent's poll
-        return self.sock is not None and not _readable_now(self.sock)
-
-
-class _QuickHTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = QuickHeadersResponse
+    sock: Any
 
     @property
     def is_connected(self) -> bool:
         return self.sock is not None and not _readable_now(self.sock)
+
+
+class _QuickHTTPConnection(_QuickConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _QuickHTTPSConnection(_QuickConnection, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class PooledHTTPClient(stripe.HTTPClient):
