@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 from sqlalchemy.util import queue as sqla_queue
 
 from . import extensions
@@ -110,6 +110,95 @@ class QueueingPool(QueuePool):
         self._last_return = time.monotonic()
         self._waiters: deque[_Waiter] = deque()
         self._waiters_lock = threading.Lock()
+        # Connections kept checked out, in autocommit, between run_alone's statements, with the
+        # time each was last used (see take_for_statement).
+        self._kept: list[tuple[PoolProxiedConnection, float]] = []
+
+    # -- connections for run_alone's statements --
+
+    def take_for_statement(self, engine: Engine) -> PoolProxiedConnection:
+        """A connection in autocommit for one :func:`run_alone` statement; hand it to
+        :meth:`keep_after_statement` if the statement succeeded, else to :meth:`give_back`.
+
+        Between statements the pool keeps such connections checked out and in autocommit, instead
+        of checking one out, switching it to autocommit and back, resetting it and checking it in
+        around every statement: that bookkeeping (SQLAlchemy's checkout and checkin, their events,
+        the reset's rollback, psycopg's autocommit switch) cost more CPU than the statement itself,
+        about 6 % of a donation's (bench/README.md). What the pool promised stays:
+
+        * the ORM never gets one: its checkouts take the pool's own idle connections, and a
+          checkout that would wait has a kept one given back to it first (``_do_get``), so kept
+          connections never make anyone wait and the pool's size still bounds the connections;
+        * one idle for ``PING_AFTER_IDLE_SECONDS`` goes back to the pool, which pings it on checkout
+          as it pings any idle connection (ping_idle_connections);
+        * a lost connection empties what is kept (``_invalidate``), as SQLAlchemy replaces every
+          older connection of the pool then; ``dispose`` gives them all back.
+        """
+        now = time.monotonic()
+        while True:
+            try:
+                pooled, since = self._kept.pop()
+            except IndexError:
+                break
+            if now - since < PING_AFTER_IDLE_SECONDS:
+                return pooled
+            record_info = pooled.record_info
+            self.give_back(pooled)
+            if record_info is not None:  # checked in just now, but idle since: pinged at checkout
+                record_info["idle_since"] = since
+        pooled = engine.raw_connection()
+        try:
+            pooled.driver_connection.autocommit = True
+        except BaseException:
+            pooled.close()
+            raise
+        return pooled
+
+    def keep_after_statement(self, pooled: PoolProxiedConnection) -> None:
+        """Keep a connection whose statement succeeded, unless someone waits for one (they get it)."""
+        if self._waiters:
+            self.give_back(pooled)
+        else:
+            self._kept.append((pooled, time.monotonic()))
+
+    @staticmethod
+    def give_back(pooled: PoolProxiedConnection) -> None:
+        """Check a statement's connection in, out of autocommit as the pool gives them out (or
+        invalidated if that cannot be done: interrupted mid-statement, say)."""
+        try:
+            if pooled.is_valid:
+                pooled.driver_connection.autocommit = False
+        except Exception:  # noqa: BLE001 - not reusable, whatever the reason
+            pooled.invalidate()
+        finally:
+            pooled.close()
+
+    def kept(self) -> int:
+        """How many connections are kept for statements now."""
+        return len(self._kept)
+
+    def _give_back_one_kept(self) -> None:
+        try:
+            pooled, _ = self._kept.pop()
+        except IndexError:
+            return
+        self.give_back(pooled)  # to the longest waiter (_do_return_conn)
+
+    def _invalidate(
+        self, connection: Any, exception: BaseException | None = None, _checkin: bool = True
+    ) -> None:
+        super()._invalidate(connection, exception, _checkin)
+        kept, self._kept = self._kept, []
+        for pooled, _ in kept:
+            pooled.invalidate()
+
+    def dispose(self) -> None:
+        kept, self._kept = self._kept, []
+        for pooled, _ in kept:
+            self.give_back(pooled)
+        super().dispose()
+
+    # -- the queue --
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         self._last_return = time.monotonic()
@@ -140,6 +229,8 @@ class QueueingPool(QueuePool):
             except BaseException:
                 self._dec_overflow()
                 raise
+        # Every connection is out: one kept idle for statements, if any, goes to the first waiter.
+        self._give_back_one_kept()
         return self._wait(waiter)
 
     def _wait(self, waiter: _Waiter) -> ConnectionPoolEntry:
@@ -294,9 +385,11 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
     For the few statements every donation runs (service/donations/writes.py). SQLAlchemy's
     execution of one short statement (the compiled-statement cache lookup, the execution
     context and result proxy, the session's connection and transaction bookkeeping) costs more
-    CPU than psycopg and PostgreSQL spend on it; here a pooled connection is checked out as
-    usual (the idle ping included), put in autocommit (one round trip: no ``BEGIN`` or
-    ``COMMIT``), given ``sql`` as a prepared statement (``%(name)s`` parameters), and returned.
+    CPU than psycopg and PostgreSQL spend on it; here a connection in autocommit (one round trip:
+    no ``BEGIN`` or ``COMMIT``) is given ``sql`` as a prepared statement (``%(name)s``
+    parameters). The connection is one the pool keeps for these statements, checked out and in
+    autocommit between them (:meth:`QueueingPool.take_for_statement`: the idle ping, the pool's
+    bound and its waiters stay as they were), or, with another pool, one checked out as usual.
     Only when :func:`runs_alone` says so; the statement must be atomic on its own.
 
     Failures look as SQLAlchemy's would: psycopg's errors become SQLAlchemy's (an
@@ -307,18 +400,24 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
     engine = db.get_bind()
     dialect = engine.dialect
     dbapi_error = dialect.loaded_dbapi.Error
+    pool = engine.pool
+    kept = isinstance(pool, QueueingPool)
     try:
-        pooled = engine.raw_connection()
+        pooled = pool.take_for_statement(engine) if kept else engine.raw_connection()
     except dbapi_error as exc:  # refused or unreachable: an OperationalError, answered with a 503
         raise _as_sqlalchemy_error(dialect, exc, sql, params, lost=False) from exc
     driver = pooled.driver_connection
+    done = False
     try:
-        driver.autocommit = True
+        if not kept:
+            driver.autocommit = True
         cursor = driver.execute(sql, params, prepare=True)
         # Whether the statement gives rows (RETURNING), asked of the result itself: the cursor's
         # ``description`` would build a Column object for each of them first.
         result = cursor.pgresult
-        return cursor.fetchone() if result is not None and result.nfields else None
+        row = cursor.fetchone() if result is not None and result.nfields else None
+        done = True
+        return row
     except dbapi_error as exc:
         lost = dialect.is_disconnect(exc, driver, None)
         if lost:
@@ -328,13 +427,10 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
             engine.pool._invalidate(pooled, exc)  # noqa: SLF001
         raise _as_sqlalchemy_error(dialect, exc, sql, params, lost=lost) from exc
     finally:
-        try:
-            if pooled.is_valid:
-                driver.autocommit = False  # as the pool gives connections out
-        except Exception:  # noqa: BLE001 - e.g. interrupted mid-statement: not reusable
-            pooled.invalidate()
-        finally:
-            pooled.close()
+        if done and kept:
+            pool.keep_after_statement(pooled)
+        else:
+            QueueingPool.give_back(pooled)
 
 
 def insert_sql(table: Table, columns: tuple[str, ...]) -> str:
