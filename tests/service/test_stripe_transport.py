@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import pytest
@@ -319,3 +321,43 @@ def test_no_telemetry_about_earlier_calls_goes_to_stripe(
     assert len(sent) == 2
     assert "X-Stripe-Client-Telemetry" not in sent[1]
     assert "platform" not in sent[1]["X-Stripe-Client-User-Agent"]
+
+
+def test_the_ai_agent_in_the_user_agent_is_the_one_stripe_python_names(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway finds the process's AI agent once (stripe-python looks at a dozen environment
+    variables on every call); every request still names what stripe-python's own test names,
+    and a mapping other than the process's environment is looked at as stripe-python does."""
+    from stripe._api_requestor import _APIRequestor
+
+    from service import stripe_gateway
+    from service.stripe_gateway import StripeGateway
+
+    each_time = stripe_gateway._detect_ai_agent_each_time
+    assert _APIRequestor._detect_ai_agent is stripe_gateway._detect_ai_agent
+    assert not hasattr(each_time, "__wrapped_by_gateway__")  # stripe-python's own, kept to call
+    for environ in ({}, {"CURSOR_AGENT": "1"}, {"CLAUDECODE": "1", "GEMINI_CLI": "1"}, {"CODEX_CI": ""}):
+        assert _APIRequestor._detect_ai_agent(environ) == each_time(environ)
+    assert _APIRequestor._detect_ai_agent({"CURSOR_AGENT": "1"}) == "cursor"
+
+    sent: list[dict[str, str]] = []
+    send = PooledHTTPClient._send
+
+    def recording(self: PooledHTTPClient, method: str, url: str, headers: Any, body: Any, **kw: Any) -> Any:
+        sent.append(dict(headers or {}))
+        return send(self, method, url, headers, body, **kw)
+
+    monkeypatch.setattr(PooledHTTPClient, "_send", recording)
+    for agent_variable in ("CLAUDECODE", None):
+        for variable, _ in _APIRequestor.AI_AGENTS:
+            monkeypatch.delenv(variable, raising=False)
+        if agent_variable:
+            monkeypatch.setenv(agent_variable, "1")
+        stripe_gateway._ai_agent_of_this_process.cache_clear()  # a fresh worker's first call
+        expected = each_time(os.environ)
+        assert expected == ("claude_code" if agent_variable else "")
+        StripeGateway.from_settings(settings).client.v1.balance.retrieve()
+        user_agent = sent[-1]["User-Agent"]
+        assert user_agent.endswith(" AIAgent/claude_code") if agent_variable else "AIAgent" not in user_agent
+        assert json.loads(sent[-1]["X-Stripe-Client-User-Agent"]).get("ai_agent") == (expected or None)
