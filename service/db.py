@@ -156,10 +156,13 @@ class QueueingPool(QueuePool):
 
     def keep_after_statement(self, pooled: PoolProxiedConnection) -> None:
         """Keep a connection whose statement succeeded, unless someone waits for one (they get it)."""
-        if self._waiters:
-            self.give_back(pooled)
-        else:
-            self._kept.append((pooled, time.monotonic()))
+        # Under the lock: a checkout that starts waiting meanwhile either finds it kept (and has it
+        # given back) or is seen here. (Without a lock, threads could keep it as one starts waiting.)
+        with self._waiters_lock:
+            if not self._waiters:
+                self._kept.append((pooled, time.monotonic()))
+                return
+        self.give_back(pooled)
 
     @staticmethod
     def give_back(pooled: PoolProxiedConnection) -> None:
