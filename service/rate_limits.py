@@ -199,8 +199,20 @@ for i = 1, #KEYS do
 end
 return {-1, over}
 """
+# KEYS: the windows an attempt was counted in; ARGV[1]: its nonce. Removes the attempt's entry
+# ("microseconds:nonce", as WINDOWS_SCRIPT wrote it) from each. A window holds at most its limit
+# of entries (LTRIM), so reading it whole is cheap. (An LREM of the nonce alone matched no entry:
+# with Redis, a refused attempt used up the donor's limit all the same.)
 GIVE_BACK_SCRIPT = """
-for i = 1, #KEYS do redis.call('LREM', KEYS[i], 1, ARGV[1]) end
+local suffix = ':' .. ARGV[1]
+for i = 1, #KEYS do
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[i], 0, -1)) do
+    if string.sub(entry, -#suffix) == suffix then
+      redis.call('LREM', KEYS[i], 1, entry)
+      break
+    end
+  end
+end
 return 0
 """
 

@@ -6,6 +6,8 @@ import re
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.support.donor_forms import fresh_form
 
 from ..service.helpers import VALID, donation_count
@@ -172,8 +174,15 @@ def test_limit_settings_are_validated_at_start_up() -> None:
         assert name in problems
 
 
-def test_refused_attempts_do_not_use_up_the_donors_limit(make_app: Any) -> None:
-    app = make_app(rate_limit_donations="3/minute")
+@pytest.mark.parametrize("kept_in", ["process", "redis"])
+def test_refused_attempts_do_not_use_up_the_donors_limit(make_app: Any, kept_in: str) -> None:
+    # Each refused attempt is counted, then given back (Counts.give_back) once its answer is known.
+    storage = (
+        {"redis_url": "redis://127.0.0.1:6379/15", "deployment_id": f"test-{uuid.uuid4().hex[:8]}"}
+        if kept_in == "redis"
+        else {}
+    )
+    app = make_app(rate_limit_donations="3/minute", **storage)
     client = app.test_client()
     for _ in range(8):  # a donor fighting the amount box, and a client sending bad JSON
         assert post_form(client, amount_choice="custom", custom_amount="10,50").status_code == 422
