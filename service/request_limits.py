@@ -59,6 +59,21 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+def json_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether ``json_depth(body) > limit``, for any bytes (valid JSON or not).
+
+    The depth only rises at an opening bracket outside a string, so it is at most the number of
+    opening brackets in the whole body (string contents only add to that count): a body with no
+    more than ``limit`` of them is not too deep, and the regex walk runs only past that. A
+    donation's body has one or two: 0.22 µs against 3.0 µs for the walk on the 61-byte body of
+    appeal, amount and currency, 0.32 µs against 7.9 µs on a 231-byte one with every field and a
+    source (timeit, best of 7 in one process).
+    """
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return False
+    return json_depth(body) > limit
+
+
 def _bound_chunked_body() -> None:
     """Read a chunked body now, refusing it past the limit, and give Werkzeug a sized copy."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
@@ -75,6 +90,17 @@ def _bound_chunked_body() -> None:
     request.environ["CONTENT_LENGTH"] = str(len(data))
 
 
+# Werkzeug 3.1's EnvironHeaders.__iter__ (what Flask's request.headers iterates): every HTTP_ key
+# but these two, which stand for the CONTENT_* keys, and those two when not empty.
+_NOT_HEADERS = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
+_CONTENT_HEADERS = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
+
+
+def _header_name(key: str) -> str:
+    """The name ``EnvironHeaders`` gives a header's environ key (``HTTP_X_API_KEY`` is ``X-Api-Key``)."""
+    return (key[5:] if key.startswith("HTTP_") else key).replace("_", "-").title()
+
+
 def target_and_headers_refusal(environ: dict[str, Any]) -> HTTPException | None:
     """What a request's target or headers are refused with (414, 431), or None if they are within
     the limits. From the WSGI environ, so that an answer made in front of Flask
@@ -86,7 +112,46 @@ def target_and_headers_refusal(environ: dict[str, Any]) -> HTTPException | None:
         target = environ.get("PATH_INFO", "") + ("?" + query if query else "")
     if len(target.encode("latin-1", "replace")) > MAX_TARGET_BYTES:
         return RequestURITooLarge(f"The address is longer than {MAX_TARGET_BYTES} bytes.")
-    headers = EnvironHeaders(environ)  # what Flask's request.headers is
+    # The headers are EnvironHeaders(environ), Flask's request.headers, but counted and measured in
+    # one pass over the environ without building their names (Werkzeug 3.1.9 title-cases every
+    # name in each of its two passes, datastructures/headers.py): the count refusal comes first,
+    # then the first header too long in the environ's order, as the two passes give them. This
+    # function takes 4.0 µs instead of 16.0 µs with those two passes (timeit, best of 7 in one
+    # process, an environ as gunicorn 27 builds it for a donation: 37 keys, 15 headers).
+    count = 0
+    too_long = None
+    try:
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                if key in _NOT_HEADERS:
+                    continue
+                # ASCII title-casing keeps the length; Unicode's may not ("ß" is "Ss"). Keys are
+                # latin-1 decoded (PEP 3333): gunicorn refuses names outside RFC 9110's tokens, so
+                # only other servers (Werkzeug's own, tests) can bring a non-ASCII one here.
+                size = len(key) - 5 if key.isascii() else len(_header_name(key))
+            elif key in _CONTENT_HEADERS and value:
+                size = len(key)
+            else:
+                continue
+            count += 1
+            if too_long is None and size + len(value) > MAX_HEADER_BYTES:
+                too_long = key
+    except Exception:  # noqa: BLE001 - an environ PEP 3333 rules out, e.g. a value without a length
+        # The two passes would have stopped sooner (at the count, or at the first header too
+        # long) and may answer where this one failed: let them decide.
+        return _headers_refusal(environ)
+    if count > MAX_HEADER_COUNT:
+        return RequestHeaderFieldsTooLarge(f"Send at most {MAX_HEADER_COUNT} headers.")
+    if too_long is not None:
+        name = _header_name(too_long)
+        return RequestHeaderFieldsTooLarge(f"The {name} header is longer than {MAX_HEADER_BYTES} bytes.")
+    return None
+
+
+def _headers_refusal(environ: dict[str, Any]) -> HTTPException | None:
+    """The headers' part of ``target_and_headers_refusal`` as two passes over what Flask's
+    ``request.headers`` is; for environs the one-pass loop could not go through."""
+    headers = EnvironHeaders(environ)
     if len(headers) > MAX_HEADER_COUNT:
         return RequestHeaderFieldsTooLarge(f"Send at most {MAX_HEADER_COUNT} headers.")
     for name, value in headers.items():
@@ -127,7 +192,7 @@ def check_request_limits() -> Any:
     if request.path.startswith(EXEMPT_PREFIXES) or not request.is_json:
         return None
     body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
-    if json_depth(body) > MAX_JSON_DEPTH:
+    if json_deeper_than(body, MAX_JSON_DEPTH):
         return error_response(
             400, "json_too_deep", f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
         )

@@ -62,7 +62,7 @@ from ..http_hooks import WSGIApp, json_body, request_id
 from ..logging_setup import logged_with_request_id
 from ..post_fast_path import PostFastPath
 from ..rate_limits import TAKEN, address_keys
-from ..request_limits import MAX_JSON_DEPTH, json_depth
+from ..request_limits import MAX_JSON_DEPTH, json_deeper_than
 from . import donations
 
 PATH = donations.blp.url_prefix
@@ -120,7 +120,7 @@ class DonationFastPath(PostFastPath):
 def _loaded(payload: bytes) -> dict[str, Any] | None:
     """The body as the view's arguments load it, or None if the request hooks or the schema would
     refuse it (too deep, not JSON, not UTF-8, invalid fields)."""
-    if json_depth(payload) > MAX_JSON_DEPTH:
+    if json_deeper_than(payload, MAX_JSON_DEPTH):
         return None  # before parsing: Python's parser recurses
     try:
         # webargs' own parse (UTF-8, as the view's arguments read the body), then the view's schema.
