@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -97,23 +98,34 @@ def register_request_hooks(
 
 
 def add_response_headers(response: Response, request_id: str, production: bool, checkout_origin: str) -> None:
-    """The headers the hooks add to every answer, in their order; also for an answer made outside
-    Flask as a ``Response`` (service/pages/form_fast_path.py: the donate form's 303)."""
+    """The headers the hooks add to every answer, in their order, where the view set none of its own."""
     response.headers["X-Request-Id"] = request_id
-    for name, value in BASE_HEADERS:
+    added = (
+        html_response_headers(production, checkout_origin)
+        if response.mimetype == "text/html"
+        else response_headers(production)
+    )
+    for name, value in added:
         response.headers.setdefault(name, value)
-    if response.mimetype == "text/html":
+
+
+@functools.cache
+def html_response_headers(production: bool, checkout_origin: str) -> tuple[tuple[str, str], ...]:
+    """The headers the hooks add to an HTML answer, besides ``X-Request-Id``, in their order: also
+    for an answer made outside Flask (service/pages/form_fast_path.py: the donate form's 303)."""
+    return (
+        *BASE_HEADERS,
         # Browsers apply form-action to the redirect after a POST too, so the donate form's
         # 303 to Stripe Checkout needs Checkout's origin listed.
-        response.headers.setdefault(
+        (
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             f"form-action 'self' {checkout_origin}; frame-ancestors 'none'; base-uri 'none'; "
             "object-src 'none'",
-        )
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    if production:
-        response.headers.setdefault(*HSTS)
+        ),
+        ("X-Frame-Options", "DENY"),
+        *((HSTS,) if production else ()),
+    )
 
 
 def write_access_line(

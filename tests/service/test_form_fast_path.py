@@ -19,11 +19,14 @@ from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from service import extensions
 from service.donations import surge
 from service.donations.models import Donation
+from service.http_hooks import add_response_headers
 from service.i18n import current_locale, environ_locale
 from service.pages import donate
 from service.pages.form_fast_path import LANGUAGE_QUERY, FormFastPath
@@ -445,3 +448,50 @@ def test_a_donation_already_completed_is_the_views_409_without_submitting_again(
         "create_donation",
         "create_donation",
     ]  # once a request: the view used what the fast path carried
+
+
+def flasks_own_303(app: Flask, location: str, request: str, production: bool, origin: str) -> tuple[Any, ...]:
+    """What the fast path answered with before ``see_other``: the view's ``redirect`` with the
+    hooks' headers, through Werkzeug's WSGI call."""
+    response = app.redirect(location, 303)
+    add_response_headers(response, request, production, origin)
+    started: list[Any] = []
+    body = b"".join(
+        response({"REQUEST_METHOD": "POST"}, lambda status, headers: started.append((status, headers)))
+    )
+    return started[0][0], started[0][1], body
+
+
+LOCATIONS = [
+    "https://checkout.stripe.com/c/pay/cs_test_a1B2c3#fidkdWxOYHwnPyd1blpxYHZxWjA0",
+    "/donate/red-cross-ukraine/monthly?donation=don_123&sig=a%2Bb",
+    'https://example.org/ä ö?x=<y>&z="q"\'',
+    "http://xn--80ak6aa92e.com/путь?ключ=значение#фрагмент",
+    "https://example.org/\r\nSet-Cookie: x=1",
+    "",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    location=st.one_of(st.sampled_from(LOCATIONS), st.text(max_size=80)),
+    production=st.booleans(),
+)
+def test_the_303_is_flasks_own_byte_for_byte(app: Flask, location: str, production: bool) -> None:
+    fast = parity.layer_of(app, FormFastPath)
+    origin = fast.checkout_origin
+    kept = fast.production
+    fast.production = production
+    try:
+        ours = outcome(lambda: ("303 SEE OTHER", *fast.see_other(location, "req_0123456789abcdef")))
+    finally:
+        fast.production = kept
+    assert ours == outcome(lambda: flasks_own_303(app, location, "req_0123456789abcdef", production, origin))
+
+
+def outcome(make: Any) -> Any:
+    """What ``make()`` gives, or the error it raises (a location with a line break is refused)."""
+    try:
+        return make()
+    except ValueError as exc:
+        return type(exc), str(exc)
