@@ -495,3 +495,38 @@ def outcome(make: Any) -> Any:
         return make()
     except ValueError as exc:
         return type(exc), str(exc)
+
+
+FORM_BODIES = [
+    b"form_token=t&currency=gbp&amount_choice=2500",
+    b"a=1&a=2&b=&c&=d&&e=%zz&f=%E2%82%AC+5&g=caf%C3%A9&h=%FF&i=x;y",
+    b"custom_amount=10%2C50&email=d%40example.org&name=A+B%2BC",
+    "ключ=значение".encode(),
+    b"\xff\xfe=1",
+    b"",
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(st.sampled_from(FORM_BODIES), st.binary(max_size=60), st.text(max_size=60).map(str.encode))
+)
+def test_the_form_is_flasks_request_form(app: Flask, body: bytes) -> None:
+    fast = parity.layer_of(app, FormFastPath)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+
+    def parsed(make: Any) -> Any:
+        try:
+            form = make()
+        except Exception as exc:  # noqa: BLE001 - compared, should either fail
+            return type(exc)
+        return type(form), list(form.items(multi=True))
+
+    with app.app_context():
+        theirs = parsed(lambda: app.request_class(environ).form)
+    assert parsed(lambda: fast.form(body)) == theirs
