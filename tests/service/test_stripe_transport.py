@@ -300,11 +300,8 @@ def test_the_dropped_connection_check_uses_the_systems_poll_in_a_gevent_worker()
     assert done.stdout.strip() == "ok", done.stderr
 
 
-def test_no_telemetry_about_earlier_calls_goes_to_stripe(
-    settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from service.stripe_gateway import StripeGateway
-
+def headers_sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """The headers of every request the gateway's transport sends from now on."""
     sent: list[dict[str, str]] = []
     send = PooledHTTPClient._send
 
@@ -313,6 +310,15 @@ def test_no_telemetry_about_earlier_calls_goes_to_stripe(
         return send(self, method, url, headers, body, **kw)
 
     monkeypatch.setattr(PooledHTTPClient, "_send", recording)
+    return sent
+
+
+def test_no_telemetry_about_earlier_calls_goes_to_stripe(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.stripe_gateway import StripeGateway
+
+    sent = headers_sent(monkeypatch)
     monkeypatch.setattr(stripe, "enable_telemetry", True)  # stripe-python's default
     gateway = StripeGateway.from_settings(settings)
     for _ in range(2):
@@ -341,14 +347,7 @@ def test_the_ai_agent_in_the_user_agent_is_the_one_stripe_python_names(
         assert _APIRequestor._detect_ai_agent(environ) == each_time(environ)
     assert _APIRequestor._detect_ai_agent({"CURSOR_AGENT": "1"}) == "cursor"
 
-    sent: list[dict[str, str]] = []
-    send = PooledHTTPClient._send
-
-    def recording(self: PooledHTTPClient, method: str, url: str, headers: Any, body: Any, **kw: Any) -> Any:
-        sent.append(dict(headers or {}))
-        return send(self, method, url, headers, body, **kw)
-
-    monkeypatch.setattr(PooledHTTPClient, "_send", recording)
+    sent = headers_sent(monkeypatch)
     for agent_variable in ("CLAUDECODE", None):
         for variable, _ in _APIRequestor.AI_AGENTS:
             monkeypatch.delenv(variable, raising=False)
