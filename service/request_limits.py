@@ -104,7 +104,8 @@ def _header_name(key: str) -> str:
 def target_and_headers_refusal(environ: dict[str, Any]) -> HTTPException | None:
     """What a request's target or headers are refused with (414, 431), or None if they are within
     the limits. From the WSGI environ, so that an answer made in front of Flask
-    (service/ledger/fast_path.py) applies exactly the limits the request hooks do."""
+    (service/post_fast_path.py: ``PostFastPath.plain_length``, for the webhook, donation and form fast
+    paths) applies exactly the limits the request hooks do."""
     # RAW_URI (gunicorn) / REQUEST_URI (Werkzeug) are the target as sent; else rebuild it.
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if target is None:
