@@ -358,10 +358,7 @@ class Counts:
                 # A fresh or failed-over Redis, or SCRIPT FLUSH: NOSCRIPT ran nothing, and the
                 # Script object loads the script and runs it (redis-py's own path), so the attempt
                 # is still counted once.
-                args: list[Any] = [token, len(hard)]
-                for _, window in [*hard, *soft]:
-                    args += [window.limit, window.seconds]
-                wait, over = self._take(keys=keys, args=args)
+                wait, over = self._take(keys=keys, args=[token, *self._window_args])
         except Exception as exc:  # noqa: BLE001 - a dead Redis must never cost a donation
             self._redis_failed(exc)
             return None, False
@@ -377,11 +374,13 @@ class Counts:
         # Script's NOSCRIPT fallback sets its sha to SCRIPT LOAD's answer: the SHA1 of the same
         # bytes, so this one stays right.
         head = ["EVALSHA", self._take.sha, len(every)]
-        tail = [len(self.per_address) + len(self.per_network)]
-        tail += [n for window in every for n in (window.limit, window.seconds)]
-        count = len(head) + len(every) + 1 + len(tail)  # the keys, then the token
+        # WINDOWS_SCRIPT's ARGV after the token: how many windows refuse, then each one's limit
+        # and seconds (the Script call, for NOSCRIPT, is given the same).
+        self._window_args = [len(self.per_address) + len(self.per_network)]
+        self._window_args += [n for window in every for n in (window.limit, window.seconds)]
+        count = len(head) + len(every) + 1 + len(self._window_args)  # the keys, then the token
         self._evalsha_head = b"*%d\r\n" % count + b"".join(_bulk(encoder.encode(part)) for part in head)
-        self._evalsha_tail = b"".join(_bulk(encoder.encode(part)) for part in tail)
+        self._evalsha_tail = b"".join(_bulk(encoder.encode(part)) for part in self._window_args)
 
     def _evalsha_windows(self, keys: list[str], token: str) -> Any:
         """The reply of WINDOWS_SCRIPT's EVALSHA for ``keys`` and ``token``: the bytes
@@ -397,11 +396,8 @@ class Counts:
         """
         encoding, errors = self._key_encoding
         packed = [self._evalsha_head]
-        for key in keys:
-            part = key.encode(encoding, errors)
-            packed.append(b"$%d\r\n%s\r\n" % (len(part), part))
-        part = token.encode(encoding, errors)
-        packed += (b"$%d\r\n%s\r\n" % (len(part), part), self._evalsha_tail)
+        packed += [_bulk(key.encode(encoding, errors)) for key in keys]
+        packed += (_bulk(token.encode(encoding, errors)), self._evalsha_tail)
         pool = self.redis.connection_pool
         connection = pool.get_connection()
         try:
