@@ -404,15 +404,15 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
     dialect = engine.dialect
     dbapi_error = dialect.loaded_dbapi.Error
     pool = engine.pool
-    kept = isinstance(pool, QueueingPool)
+    keeps_connections = isinstance(pool, QueueingPool)
     try:
-        pooled = pool.take_for_statement(engine) if kept else engine.raw_connection()
+        pooled = pool.take_for_statement(engine) if keeps_connections else engine.raw_connection()
     except dbapi_error as exc:  # refused or unreachable: an OperationalError, answered with a 503
         raise _as_sqlalchemy_error(dialect, exc, sql, params, lost=False) from exc
     driver = pooled.driver_connection
     done = False
     try:
-        if not kept:
+        if not keeps_connections:
             driver.autocommit = True
         cursor = driver.execute(sql, params, prepare=True)
         # Whether the statement gives rows (RETURNING), asked of the result itself: the cursor's
@@ -430,7 +430,7 @@ def run_alone(db: Session, sql: str, params: Mapping[str, Any]) -> tuple[Any, ..
             engine.pool._invalidate(pooled, exc)  # noqa: SLF001
         raise _as_sqlalchemy_error(dialect, exc, sql, params, lost=lost) from exc
     finally:
-        if done and kept:
+        if done and keeps_connections:
             pool.keep_after_statement(pooled)
         else:
             QueueingPool.give_back(pooled)
